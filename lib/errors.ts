@@ -1,0 +1,186 @@
+/**
+ * The one error catalog. An error's `name` is the contract with the state machines: ASL Retry/Catch
+ * match on it, alerts print it and the runbook documents what to do for each. Keep names stable.
+ *
+ * `transient` marks the faults worth retrying (network, a store briefly unavailable); everything else
+ * is a verdict that retrying cannot change. Messages must never contain a secret: use
+ * `redactConnectionString` for anything that came from a connection string.
+ */
+
+export interface BackupErrorOptions {
+  cause?: unknown;
+  /** Structured, secret-free details that travel with the error into the alert. */
+  details?: Record<string, unknown>;
+}
+
+export abstract class BackupError extends Error {
+  abstract readonly transient: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(message: string, options: BackupErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.details = options.details;
+  }
+}
+
+/** Execution input, CLI flags or config that does not match its schema. Names the field. */
+export class InputValidationError extends BackupError {
+  override readonly name = 'InputValidationError';
+  readonly transient = false;
+}
+
+/** Deployment or environment configuration missing or invalid (a variable, a config file). */
+export class ConfigurationError extends BackupError {
+  override readonly name = 'ConfigurationError';
+  readonly transient = false;
+}
+
+/** The database could not be reached (refused, DNS, TLS, timeout). Worth a retry. */
+export class DatabaseUnreachableError extends BackupError {
+  override readonly name = 'DatabaseUnreachableError';
+  readonly transient = true;
+}
+
+/** The database refused our credentials or privileges. Retrying will not help. */
+export class DatabaseAuthError extends BackupError {
+  override readonly name = 'DatabaseAuthError';
+  readonly transient = false;
+}
+
+/** No bundled client can talk to this server (pg_dump refuses servers newer than itself). */
+export class PgClientVersionError extends BackupError {
+  override readonly name = 'PgClientVersionError';
+  readonly transient = false;
+}
+
+/** The pg-client bundle is missing or incomplete where it was expected. */
+export class PgClientMissingError extends BackupError {
+  override readonly name = 'PgClientMissingError';
+  readonly transient = false;
+}
+
+/** Building the pg-client bundle failed (download, checksum, extraction). */
+export class PgClientBuildError extends BackupError {
+  override readonly name = 'PgClientBuildError';
+  readonly transient = false;
+}
+
+/** pg_dump exited non-zero or its connection died mid-dump. Retrying dumps again from scratch. */
+export class DumpFailedError extends BackupError {
+  override readonly name = 'DumpFailedError';
+  readonly transient = true;
+}
+
+/** Exporting the snapshot or counting rows in it failed. */
+export class SnapshotError extends BackupError {
+  override readonly name = 'SnapshotError';
+  readonly transient = true;
+}
+
+/** The object store failed or was unreachable (5xx, timeout, connection reset). */
+export class StorageUnavailableError extends BackupError {
+  override readonly name = 'StorageUnavailableError';
+  readonly transient = true;
+}
+
+/** An object the pipeline needs is not in the store (a backup id that does not exist). */
+export class BackupNotFoundError extends BackupError {
+  override readonly name = 'BackupNotFoundError';
+  readonly transient = false;
+}
+
+/** A manifest is missing fields, is not JSON, or has an unknown version. */
+export class ManifestInvalidError extends BackupError {
+  override readonly name = 'ManifestInvalidError';
+  readonly transient = false;
+}
+
+/** The stored object's SHA-256 or size differs from the manifest: the backup is corrupt. */
+export class ChecksumMismatchError extends BackupError {
+  override readonly name = 'ChecksumMismatchError';
+  readonly transient = false;
+}
+
+/** `pg_restore --list` could not read the archive. */
+export class ArchiveUnreadableError extends BackupError {
+  override readonly name = 'ArchiveUnreadableError';
+  readonly transient = false;
+}
+
+/** The restore target is the production server, or has not opted in to being overwritten. */
+export class ProductionTargetError extends BackupError {
+  override readonly name = 'ProductionTargetError';
+  readonly transient = false;
+}
+
+/** pg_restore reported errors that are not on the known-benign list. */
+export class RestoreFailedError extends BackupError {
+  override readonly name = 'RestoreFailedError';
+  readonly transient = false;
+}
+
+/** Another execution holds the staging lock; running both would interleave restores. */
+export class StagingBusyError extends BackupError {
+  override readonly name = 'StagingBusyError';
+  readonly transient = true;
+}
+
+/** Row counts in staging differ from the manifest. The diff is in `details`. */
+export class RowCountMismatchError extends BackupError {
+  override readonly name = 'RowCountMismatchError';
+  readonly transient = false;
+}
+
+/** A step gave up just before Lambda's own timeout, after cleaning up. */
+export class StepTimeoutError extends BackupError {
+  override readonly name = 'StepTimeoutError';
+  readonly transient = false;
+}
+
+/** Publishing a notification failed (SNS, Slack). */
+export class NotificationError extends BackupError {
+  override readonly name = 'NotificationError';
+  readonly transient = true;
+}
+
+export const errorCatalog = {
+  InputValidationError,
+  ConfigurationError,
+  DatabaseUnreachableError,
+  DatabaseAuthError,
+  PgClientVersionError,
+  PgClientMissingError,
+  PgClientBuildError,
+  DumpFailedError,
+  SnapshotError,
+  StorageUnavailableError,
+  BackupNotFoundError,
+  ManifestInvalidError,
+  ChecksumMismatchError,
+  ArchiveUnreadableError,
+  ProductionTargetError,
+  RestoreFailedError,
+  StagingBusyError,
+  RowCountMismatchError,
+  StepTimeoutError,
+  NotificationError,
+} as const;
+
+export type ErrorName = keyof typeof errorCatalog;
+
+export const transientErrorNames: readonly ErrorName[] = (Object.keys(errorCatalog) as ErrorName[]).filter(
+  (name) => new errorCatalog[name]('probe').transient,
+);
+
+/** Replaces the password (and any `password=` parameter) in a connection string with `***`. */
+export function redactConnectionString(text: string): string {
+  return text
+    .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@')
+    .replace(/(password\s*=\s*)('[^']*'|[^\s&]+)/gi, '$1***');
+}
+
+/** A secret-free one-line description of any thrown value, for causes and logs. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return redactConnectionString(`${error.name}: ${error.message}`);
+  return redactConnectionString(String(error));
+}
