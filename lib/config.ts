@@ -1,0 +1,48 @@
+/**
+ * Runtime settings, read from the environment (set by serverless.yml on AWS, by the local runner
+ * locally) and checked strictly: a missing or malformed variable is named in the error, never guessed.
+ */
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { compressionPattern } from './backup/manifest.ts';
+import { ConfigurationError } from './errors.ts';
+
+const optionalText = z.string().trim().min(1).optional();
+
+export const runtimeSettingsSchema = z.object({
+  BACKUP_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
+  AWS_REGION: optionalText,
+  AWS_ENDPOINT_URL_S3: z.url().optional(),
+  KMS_KEY_ID: optionalText,
+  PRODUCTION_DATABASE_URL: optionalText,
+  PRODUCTION_DATABASE_SECRET_ARN: optionalText,
+  STAGING_DATABASE_URL: optionalText,
+  STAGING_DATABASE_SECRET_ARN: optionalText,
+  ALERT_TOPIC_ARN: optionalText,
+  SLACK_WEBHOOK_URL: optionalText,
+  SLACK_WEBHOOK_SECRET_ARN: optionalText,
+  DUMP_COMPRESSION: z
+    .string()
+    .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
+    .default('zstd:3'),
+  RESTORE_JOBS: z.coerce.number().int().min(1).max(64).default(Math.max(1, availableParallelism())),
+  RPO_HOURS: z.coerce.number().positive().default(24),
+  RTO_HOURS: z.coerce.number().positive().default(2),
+  STEP_TIMEOUT_RESERVE_MS: z.coerce.number().int().min(0).default(20_000),
+  WORK_DIR: optionalText,
+});
+
+export type RuntimeSettings = z.infer<typeof runtimeSettingsSchema>;
+
+export function readRuntimeSettings(env: NodeJS.ProcessEnv = process.env): RuntimeSettings {
+  const result = runtimeSettingsSchema.safeParse(env);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const name = issue?.path.join('.') ?? '(environment)';
+    // The value is never echoed: some of these variables hold credentials.
+    throw new ConfigurationError(`environment variable ${name} ${issue?.message ?? 'is invalid'}`, {
+      details: { field: name },
+    });
+  }
+  return result.data;
+}

@@ -1,0 +1,131 @@
+/**
+ * Local mode: the same handlers against real servers on this machine. What the user points at is
+ * used (DATABASE_URL, STAGING_DATABASE_URL, BACKUP_BUCKET + AWS_ENDPOINT_URL_S3); whatever is missing
+ * is started here: an embedded "production" PostgreSQL seeded with the sample database, a separate
+ * embedded "staging" server whose database has opted in as a restore target, and a local S3 API.
+ * All local state lives under one directory (default `.local/` in the project, ignored by git).
+ */
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConnectionUrl } from '../pg/connection.ts';
+import { quoteIdentifier, withSession } from '../pg/session.ts';
+import { restoreTargetSetting, restoreTargetValue } from '../verify/restore-target-guard.ts';
+import { type PostgresServer, startPostgresServer } from './postgres-server.ts';
+import { type LocalS3Server, startLocalS3Server } from './s3-server.ts';
+import { seedSampleDatabase } from './sample-database.ts';
+
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const defaultStateDir = join(projectRoot, '.local');
+export const localBucket = 'local-backups';
+const productionDatabase = 'shop';
+const stagingDatabase = 'staging';
+
+export interface LocalEnvironmentOptions {
+  stateDir?: string;
+  /** The caller's environment: DATABASE_URL, STAGING_DATABASE_URL, BACKUP_BUCKET, AWS_ENDPOINT_URL_S3. */
+  env?: NodeJS.ProcessEnv;
+  /** Size of the seeded sample database (1 = about 40 MB). */
+  sampleScale?: number;
+  /** Start only what these commands need. */
+  need?: { production?: boolean; staging?: boolean };
+  onProgress?: (message: string) => void;
+}
+
+export interface LocalEnvironment {
+  stateDir: string;
+  /** Environment for the handlers (the runtime settings of lib/config.ts). */
+  settings: Record<string, string>;
+  production: PostgresServer | undefined;
+  staging: PostgresServer | undefined;
+  s3: LocalS3Server | undefined;
+  stop(): Promise<void>;
+}
+
+async function ensureDatabase(server: PostgresServer, name: string): Promise<boolean> {
+  return withSession(parseConnectionUrl(server.url('postgres'), 'local server'), async (session) => {
+    const { rowCount } = await session.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rowCount) return false;
+    await session.query(`CREATE DATABASE ${quoteIdentifier(name)}`);
+    return true;
+  });
+}
+
+export async function startLocalEnvironment(
+  options: LocalEnvironmentOptions = {},
+): Promise<LocalEnvironment> {
+  const env = options.env ?? process.env;
+  const stateDir = resolve(options.stateDir ?? env.BACKUP_LOCAL_STATE_DIR ?? defaultStateDir);
+  const need = { production: true, staging: true, ...options.need };
+  const progress = options.onProgress ?? (() => undefined);
+  await mkdir(stateDir, { recursive: true });
+  const started: { stop(): Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const service of started.reverse()) await service.stop().catch(() => undefined);
+  };
+
+  try {
+    let production: PostgresServer | undefined;
+    let productionUrl = env.DATABASE_URL;
+    if (!productionUrl && need.production) {
+      production = await startPostgresServer({ dataDir: join(stateDir, 'pg', 'production') });
+      started.push(production);
+      if (await ensureDatabase(production, productionDatabase)) {
+        progress(`seeding the sample database "${productionDatabase}" (first run only)`);
+        await withSession(
+          parseConnectionUrl(production.url(productionDatabase), 'local production'),
+          (session) => seedSampleDatabase(session, options.sampleScale ?? 1),
+        );
+      }
+      productionUrl = production.url(productionDatabase);
+    }
+
+    let staging: PostgresServer | undefined;
+    let stagingUrl = env.STAGING_DATABASE_URL;
+    if (!stagingUrl && need.staging) {
+      staging = await startPostgresServer({ dataDir: join(stateDir, 'pg', 'staging') });
+      started.push(staging);
+      if (await ensureDatabase(staging, stagingDatabase)) {
+        await withSession(parseConnectionUrl(staging.url('postgres'), 'local staging'), (session) =>
+          session.query(
+            `ALTER DATABASE ${quoteIdentifier(stagingDatabase)} SET ${restoreTargetSetting} = '${restoreTargetValue}'`,
+          ),
+        );
+      }
+      stagingUrl = staging.url(stagingDatabase);
+    }
+
+    let s3: LocalS3Server | undefined;
+    let endpoint = env.AWS_ENDPOINT_URL_S3;
+    const bucket = env.BACKUP_BUCKET ?? localBucket;
+    if (!endpoint) {
+      s3 = await startLocalS3Server({ directory: join(stateDir, 's3'), buckets: [bucket] });
+      started.push(s3);
+      endpoint = s3.endpoint;
+    }
+
+    const settings: Record<string, string> = {
+      BACKUP_BUCKET: bucket,
+      AWS_ENDPOINT_URL_S3: endpoint,
+      AWS_REGION: env.AWS_REGION ?? 'us-east-1',
+      WORK_DIR: join(stateDir, 'tmp'),
+    };
+    await mkdir(settings.WORK_DIR as string, { recursive: true });
+    if (productionUrl) settings.PRODUCTION_DATABASE_URL = productionUrl;
+    if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
+    for (const name of [
+      'DUMP_COMPRESSION',
+      'RESTORE_JOBS',
+      'ALERT_TOPIC_ARN',
+      'SLACK_WEBHOOK_URL',
+      'RPO_HOURS',
+    ] as const) {
+      const value = env[name];
+      if (value) settings[name] = value;
+    }
+    return { stateDir, settings, production, staging, s3, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

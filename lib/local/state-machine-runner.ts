@@ -1,0 +1,216 @@
+/**
+ * Runs a state machine file from statemachines/ locally with aws-local-stepfunctions, each Task state
+ * mapped by name to the real Lambda handler, and the native `sns:publish` failure alert mapped to an
+ * SNS client publish (mocked in tests, recorded to the local alert log otherwise). Errors cross the
+ * boundary the way Lambda reports them (Error = the error's name, Cause = {errorType, errorMessage}), so
+ * Retry/Catch behave as on AWS. The history of every execution is saved for `backupctl audit`.
+ */
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { projectRoot } from './environment.ts';
+
+type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;
+
+/** The fields of aws-local-stepfunctions' event log that we read (its EventLog type is not exported). */
+interface ExecutionEvent {
+  type: string;
+  timestamp: number;
+  state?: { name: string; output?: unknown };
+  Error?: string;
+  Cause?: unknown;
+}
+
+export interface StateRecord {
+  name: string;
+  status: 'succeeded' | 'failed' | 'retried' | 'caught';
+  startedAt: string;
+  durationMs: number;
+  output?: unknown;
+  error?: { name: string; cause: string };
+}
+
+export interface ExecutionRecord {
+  executionArn: string;
+  stateMachine: string;
+  input: unknown;
+  startedAt: string;
+  stoppedAt: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  output?: unknown;
+  error?: { name: string; cause: string };
+  states: StateRecord[];
+}
+
+export interface RunOptions {
+  machine: 'backup' | 'drill';
+  input: unknown;
+  /** Task state name -> handler (the Lambda handlers of functions/). */
+  handlers: Record<string, LambdaHandler>;
+  /** Settings for the handlers, put into process.env for the run. */
+  settings: Record<string, string>;
+  stateDir: string;
+  /** Milliseconds between retries (AWS waits IntervalSeconds with backoff); tests shorten it. */
+  retryIntervalMs?: number;
+  onState?: (state: StateRecord) => void;
+}
+
+/**
+ * The definition as AWS runs it. The file references deployed resources as CloudFormation Fn::Sub
+ * placeholders (`${DumpLambdaFunction.Arn}`, `${AlertTopic}`), which serverless-step-functions hands to
+ * CloudFormation; here they become local ARNs of the same shape. Nothing else is changed.
+ */
+export async function loadDefinition(machine: string): Promise<StateMachineDefinition> {
+  const text = await readFile(join(projectRoot, 'statemachines', `${machine}.asl.json`), 'utf8');
+  return JSON.parse(resolvePlaceholders(text));
+}
+
+export function resolvePlaceholders(definitionText: string): string {
+  return definitionText
+    .replace(/\$\{(\w+)LambdaFunction\.Arn\}/g, 'arn:aws:lambda:us-east-1:000000000000:function:local-$1')
+    .replace(/\$\{(\w+)Topic\}/g, 'arn:aws:sns:us-east-1:000000000000:local-$1Topic');
+}
+
+function lambdaContext(timeoutSeconds: number) {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  return {
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+    functionName: 'local',
+    awsRequestId: randomUUID(),
+  };
+}
+
+/** Lambda reports a thrown error as Error = its name and Cause = JSON with errorType and errorMessage. */
+function asLambdaError(error: unknown): Error {
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  const failure = new Error(JSON.stringify({ errorType: name, errorMessage: message }));
+  failure.name = name;
+  return failure;
+}
+
+export async function runStateMachine(options: RunOptions): Promise<ExecutionRecord> {
+  const definition = await loadDefinition(options.machine);
+  const executionArn = `arn:aws:states:local:000000000000:execution:${options.machine}:${randomUUID()}`;
+  const states = definition.States as Record<
+    string,
+    { Type: string; TimeoutSeconds?: number; Resource?: string }
+  >;
+  const alertLog = join(options.stateDir, 'alerts.log');
+
+  const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
+  const retryIntervals: Record<string, number> = {};
+  for (const [name, state] of Object.entries(states)) {
+    if (state.Type !== 'Task') continue;
+    retryIntervals[name] = options.retryIntervalMs ?? 1000;
+    if (state.Resource === 'arn:aws:states:::sns:publish') {
+      overrides[name] = async (input) => {
+        const { Subject, Message } = input as { Subject: string; Message: string };
+        await mkdir(options.stateDir, { recursive: true });
+        await appendFile(alertLog, `${new Date().toISOString()} ${Subject}\n${Message}\n\n`);
+        const topicArn = options.settings.ALERT_TOPIC_ARN;
+        if (topicArn) {
+          const result = await new SNSClient({ region: options.settings.AWS_REGION ?? 'us-east-1' }).send(
+            new PublishCommand({ TopicArn: topicArn, Subject, Message }),
+          );
+          return { MessageId: result.MessageId ?? '' };
+        }
+        return { MessageId: 'local' };
+      };
+      continue;
+    }
+    const handler = options.handlers[name];
+    if (!handler) throw new Error(`no local handler for Task state ${name} of ${options.machine}.asl.json`);
+    overrides[name] = async (input) => {
+      try {
+        return await handler(input, lambdaContext(state.TimeoutSeconds ?? 900) as never);
+      } catch (error) {
+        throw asLambdaError(error);
+      }
+    };
+  }
+
+  const previousEnv = { ...process.env };
+  Object.assign(process.env, options.settings);
+  const startedAt = new Date();
+  const records: StateRecord[] = [];
+  const entered = new Map<string, number>();
+  try {
+    const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
+    const execution = machine.run(options.input as never, {
+      overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides: retryIntervals },
+      context: {
+        Execution: {
+          Id: executionArn,
+          Name: executionArn.split(':').pop(),
+          StartTime: startedAt.toISOString(),
+        },
+      } as never,
+    });
+    const logging = (async () => {
+      for await (const event of execution.eventLogs as AsyncGenerator<ExecutionEvent>) {
+        const record = toStateRecord(event, entered);
+        if (record) {
+          records.push(record);
+          options.onState?.(record);
+        }
+      }
+    })();
+    let output: unknown;
+    let failure: { name: string; cause: string } | undefined;
+    try {
+      output = await execution.result;
+    } catch (error) {
+      failure = executionFailure(error);
+    }
+    await logging.catch(() => undefined);
+    const record: ExecutionRecord = {
+      executionArn,
+      stateMachine: options.machine,
+      input: options.input,
+      startedAt: startedAt.toISOString(),
+      stoppedAt: new Date().toISOString(),
+      status: failure ? 'FAILED' : 'SUCCEEDED',
+      ...(failure ? { error: failure } : { output }),
+      states: records,
+    };
+    const historyDir = join(options.stateDir, 'executions');
+    await mkdir(historyDir, { recursive: true });
+    await writeFile(
+      join(historyDir, `${record.startedAt.replace(/[:.]/g, '-')}-${options.machine}.json`),
+      `${JSON.stringify(record, null, 2)}\n`,
+    );
+    return record;
+  } finally {
+    for (const key of Object.keys(process.env)) if (!(key in previousEnv)) delete process.env[key];
+    Object.assign(process.env, previousEnv);
+  }
+}
+
+function toStateRecord(event: ExecutionEvent, entered: Map<string, number>): StateRecord | undefined {
+  if (!event.state) return undefined;
+  const name = event.state.name;
+  if (event.type === 'StateEntered') {
+    entered.set(name, event.timestamp);
+    return undefined;
+  }
+  const start = entered.get(name) ?? event.timestamp;
+  const base = { name, startedAt: new Date(start).toISOString(), durationMs: event.timestamp - start };
+  if (event.type === 'StateExited') return { ...base, status: 'succeeded', output: event.state.output };
+  if (event.type === 'StateFailed' || event.type === 'StateRetried' || event.type === 'StateCaught') {
+    const status =
+      event.type === 'StateFailed' ? 'failed' : event.type === 'StateRetried' ? 'retried' : 'caught';
+    return { ...base, status, error: { name: event.Error ?? 'Error', cause: String(event.Cause ?? '') } };
+  }
+  return undefined;
+}
+
+function executionFailure(error: unknown): { name: string; cause: string } {
+  // ExecutionError wraps the Fail state's error: its message is "Execution has failed with the following error: ..."
+  const wrapped = (error as { cause?: { name?: string; message?: string } })?.cause;
+  const name = wrapped?.name ?? (error as Error)?.name ?? 'Error';
+  const cause = wrapped?.message ?? (error as Error)?.message ?? String(error);
+  return { name, cause };
+}

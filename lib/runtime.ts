@@ -1,0 +1,104 @@
+/**
+ * Wires the pipeline's dependencies from the runtime settings: the store, the database connections
+ * (env locally, Secrets Manager on AWS), the notification channels and the PostgreSQL programs.
+ * SDK clients are created once per container; the runtime is rebuilt only when the settings change
+ * (the local runner and tests switch settings between executions in one process).
+ */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { type RuntimeSettings, readRuntimeSettings } from './config.ts';
+import { ConfigurationError } from './errors.ts';
+import type { Channels } from './notify/publish.ts';
+import { clientForServer, type PgBundle, spawnPgProgram } from './pg/client.ts';
+import { type PgConnection, parseConnectionUrl } from './pg/connection.ts';
+import { connectionUrlFromSecret, readSecret } from './secrets.ts';
+import { BackupStore } from './storage/backup-store.ts';
+import { createS3Client } from './storage/s3-client.ts';
+
+export interface Runtime {
+  settings: RuntimeSettings;
+  store: BackupStore;
+  productionConnection(): Promise<PgConnection>;
+  stagingConnection(): Promise<PgConnection>;
+  channels(): Promise<Channels>;
+  programs: typeof pgPrograms;
+}
+
+export const pgPrograms = {
+  clientForServer: (serverVersionNum: number): Promise<PgBundle> => clientForServer(serverVersionNum),
+  spawn: spawnPgProgram,
+};
+
+let secretsClient: SecretsManagerClient | undefined;
+let snsClient: SNSClient | undefined;
+let cached: { fingerprint: string; runtime: Runtime } | undefined;
+
+async function connectionFrom(
+  url: string | undefined,
+  secretArn: string | undefined,
+  label: string,
+  region: string | undefined,
+): Promise<PgConnection> {
+  if (url) return parseConnectionUrl(url, label);
+  if (secretArn) {
+    secretsClient ??= new SecretsManagerClient(region ? { region } : {});
+    const secret = await readSecret(secretsClient, secretArn, `${label}_SECRET_ARN`);
+    return parseConnectionUrl(connectionUrlFromSecret(secret, `${label}_SECRET_ARN`), `${label}_SECRET_ARN`);
+  }
+  throw new ConfigurationError(`neither ${label}_URL nor ${label}_SECRET_ARN is set`);
+}
+
+function buildRuntime(settings: RuntimeSettings): Runtime {
+  const store = new BackupStore({
+    client: createS3Client({ endpoint: settings.AWS_ENDPOINT_URL_S3, region: settings.AWS_REGION }),
+    bucket: settings.BACKUP_BUCKET,
+    kmsKeyId: settings.KMS_KEY_ID,
+  });
+  return {
+    settings,
+    store,
+    productionConnection: () =>
+      connectionFrom(
+        settings.PRODUCTION_DATABASE_URL,
+        settings.PRODUCTION_DATABASE_SECRET_ARN,
+        'PRODUCTION_DATABASE',
+        settings.AWS_REGION,
+      ),
+    stagingConnection: () =>
+      connectionFrom(
+        settings.STAGING_DATABASE_URL,
+        settings.STAGING_DATABASE_SECRET_ARN,
+        'STAGING_DATABASE',
+        settings.AWS_REGION,
+      ),
+    async channels() {
+      let slackWebhookUrl = settings.SLACK_WEBHOOK_URL;
+      if (!slackWebhookUrl && settings.SLACK_WEBHOOK_SECRET_ARN) {
+        secretsClient ??= new SecretsManagerClient(
+          settings.AWS_REGION ? { region: settings.AWS_REGION } : {},
+        );
+        slackWebhookUrl = await readSecret(
+          secretsClient,
+          settings.SLACK_WEBHOOK_SECRET_ARN,
+          'SLACK_WEBHOOK_SECRET_ARN',
+        );
+      }
+      if (slackWebhookUrl && !/^https:\/\/\S+$/.test(slackWebhookUrl)) {
+        throw new ConfigurationError('the Slack webhook must be an https:// URL');
+      }
+      snsClient ??= new SNSClient(settings.AWS_REGION ? { region: settings.AWS_REGION } : {});
+      return {
+        sns: settings.ALERT_TOPIC_ARN ? { client: snsClient, topicArn: settings.ALERT_TOPIC_ARN } : undefined,
+        slackWebhookUrl,
+      };
+    },
+    programs: pgPrograms,
+  };
+}
+
+export function getRuntime(env: NodeJS.ProcessEnv = process.env): Runtime {
+  const settings = readRuntimeSettings(env);
+  const fingerprint = JSON.stringify(settings);
+  if (cached?.fingerprint !== fingerprint) cached = { fingerprint, runtime: buildRuntime(settings) };
+  return cached.runtime;
+}

@@ -1,0 +1,60 @@
+/**
+ * Schemas of what each step receives. The execution input comes from outside (console, CLI,
+ * EventBridge) and is checked strictly: an unknown field or a wrong type fails the first step with an
+ * InputValidationError naming the field, before anything touches a database or the bucket.
+ */
+import { z } from 'zod';
+import { compressionPattern } from '../backup/manifest.ts';
+import { InputValidationError } from '../errors.ts';
+import { isBackupId } from '../storage/keys.ts';
+
+export const executionInputSchema = z.strictObject({
+  trigger: z.enum(['schedule', 'manual', 'cli']).default('manual'),
+  reason: z
+    .string()
+    .max(500)
+    .refine(
+      (text) => ![...text].some((c) => c.charCodeAt(0) < 0x20),
+      'must be one line without control characters',
+    )
+    .optional(),
+  compression: z
+    .string()
+    .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
+    .optional(),
+});
+export type ExecutionInput = z.infer<typeof executionInputSchema>;
+
+export const dumpEventSchema = z.strictObject({
+  execution: z.unknown(),
+  executionId: z.string().optional(),
+});
+
+export const backupIdEventSchema = z.strictObject({
+  backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),
+});
+
+/** Notify runs only after CompareRowCounts matched; anything else here is a wiring fault. */
+export const notifyEventSchema = z.strictObject({
+  backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),
+  executionId: z.string().optional(),
+  dump: z.unknown(),
+  checksum: z.unknown(),
+  restore: z.object({
+    restoreSeconds: z.number(),
+    stagingServerVersion: z.string(),
+    benignMessages: z.array(z.string()),
+  }),
+  compare: z.object({ status: z.literal('match'), tablesCompared: z.number(), rowsCompared: z.number() }),
+});
+
+export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const keysIssue = issue && 'keys' in issue ? (issue.keys as string[]) : [];
+  const field = [...(issue?.path ?? []), ...keysIssue].join('.') || '(root)';
+  throw new InputValidationError(`${what}: field "${field}" ${issue?.message ?? 'is invalid'}`, {
+    details: { field },
+  });
+}

@@ -1,0 +1,319 @@
+/**
+ * The bucket, behind the few operations the pipeline needs. Contract:
+ * - every failure of the store itself (5xx, timeout, connection refused) is a StorageUnavailableError
+ *   (transient, retried by the state machine); a missing object is a BackupNotFoundError;
+ * - `uploadStream` either completes the object or aborts the multipart upload: a failed upload leaves
+ *   no object and no incomplete upload behind;
+ * - objects are written with SSE-KMS when a key is configured (AWS); locally s3rver ignores it.
+ */
+
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  type S3Client,
+  type ServerSideEncryption,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { BackupNotFoundError, describeError, StorageUnavailableError } from '../errors.ts';
+
+export interface StoredObject {
+  key: string;
+  bytes: number;
+  lastModified: Date | undefined;
+}
+
+export interface BackupStoreOptions {
+  client: S3Client;
+  bucket: string;
+  /** KMS key id/ARN for SSE-KMS; undefined writes with the bucket's default encryption. */
+  kmsKeyId?: string | undefined;
+}
+
+const MiB = 1024 * 1024;
+const maxParts = 10_000;
+/** S3's CopyObject limit; larger objects are copied part by part. */
+export const singleCopyLimitBytes = 5 * 1024 * MiB;
+
+/**
+ * Part size for a stream whose final size is only estimated: 10,000 parts must hold even a dump
+ * twice the estimate (custom format with -Z0 can exceed the on-disk size), never below 8 MiB.
+ */
+export function partSizeFor(estimatedBytes: number): number {
+  const needed = Math.ceil((Math.max(estimatedBytes, 0) * 2) / maxParts);
+  return Math.max(8 * MiB, Math.ceil(needed / MiB) * MiB);
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+export class BackupStore {
+  readonly bucket: string;
+  readonly #client: S3Client;
+  readonly #kmsKeyId: string | undefined;
+
+  constructor(options: BackupStoreOptions) {
+    this.bucket = options.bucket;
+    this.#client = options.client;
+    this.#kmsKeyId = options.kmsKeyId;
+  }
+
+  get #encryption(): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
+    return this.#kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.#kmsKeyId } : {};
+  }
+
+  async #call<T>(operation: string, key: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isNotFound(error))
+        throw new BackupNotFoundError(`s3://${this.bucket}/${key} does not exist`, { cause: error });
+      throw new StorageUnavailableError(
+        `${operation} s3://${this.bucket}/${key} failed: ${describeError(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** Streams `body` into `key` as a multipart upload; aborts the upload if the body or the store fails. */
+  async uploadStream(key: string, body: Readable, options: { partSize: number; contentType?: string }) {
+    const upload = new Upload({
+      client: this.#client,
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentType: options.contentType ?? 'application/octet-stream',
+        ...this.#encryption,
+      },
+      partSize: options.partSize,
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    let uploadId: string | undefined;
+    upload.on('httpUploadProgress', () => {
+      uploadId ??= (upload as unknown as { uploadId?: string }).uploadId;
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      // lib-storage aborts on its own failures, but not always when the body stream errors first.
+      const id = uploadId ?? (upload as unknown as { uploadId?: string }).uploadId;
+      if (id) await this.abortUpload(key, id).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    await this.#call('AbortMultipartUpload', key, () =>
+      this.#client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+      ),
+    );
+  }
+
+  /** Multipart uploads started and never completed or aborted, under `prefix`. */
+  async listIncompleteUploads(prefix: string): Promise<{ key: string; uploadId: string }[]> {
+    const result = await this.#call('ListMultipartUploads', prefix, () =>
+      this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix })),
+    );
+    return (result.Uploads ?? []).flatMap((u) =>
+      u.Key && u.UploadId ? [{ key: u.Key, uploadId: u.UploadId }] : [],
+    );
+  }
+
+  async putJson(key: string, value: unknown): Promise<void> {
+    await this.#call('PutObject', key, () =>
+      this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: `${JSON.stringify(value, null, 2)}\n`,
+          ContentType: 'application/json',
+          ...this.#encryption,
+        }),
+      ),
+    );
+  }
+
+  async putText(key: string, body: string, contentType: string): Promise<void> {
+    await this.#call('PutObject', key, () =>
+      this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          ...this.#encryption,
+        }),
+      ),
+    );
+  }
+
+  async getText(key: string): Promise<string> {
+    return this.#call('GetObject', key, async () => {
+      const result = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return (await result.Body?.transformToString('utf8')) ?? '';
+    });
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    return this.#call('GetObject', key, async () => {
+      const result = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (!result.Body) throw new Error('empty response body');
+      return result.Body as Readable;
+    });
+  }
+
+  async head(key: string): Promise<{ bytes: number; metadata: Record<string, string> }> {
+    return this.#call('HeadObject', key, async () => {
+      const result = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { bytes: result.ContentLength ?? 0, metadata: result.Metadata ?? {} };
+    });
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.head(key);
+      return true;
+    } catch (error) {
+      if (error instanceof BackupNotFoundError) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Server-side copy with new metadata. Objects above S3's 5 GiB CopyObject limit are copied part by
+   * part (UploadPartCopy), aborting the copy upload on failure.
+   */
+  async copy(
+    sourceKey: string,
+    targetKey: string,
+    options: { bytes: number; metadata: Record<string, string>; singleCopyLimit?: number },
+  ): Promise<void> {
+    const source = `${this.bucket}/${encodeURI(sourceKey)}`;
+    if (options.bytes <= (options.singleCopyLimit ?? singleCopyLimitBytes)) {
+      await this.#call('CopyObject', targetKey, () =>
+        this.#client.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: targetKey,
+            CopySource: source,
+            MetadataDirective: 'REPLACE',
+            Metadata: options.metadata,
+            ContentType: 'application/octet-stream',
+            ...this.#encryption,
+          }),
+        ),
+      );
+      return;
+    }
+    const created = await this.#call('CreateMultipartUpload', targetKey, () =>
+      this.#client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: targetKey,
+          Metadata: options.metadata,
+          ContentType: 'application/octet-stream',
+          ...this.#encryption,
+        }),
+      ),
+    );
+    const uploadId = created.UploadId ?? '';
+    const partSize = Math.max(partSizeFor(options.bytes / 2), 512 * MiB);
+    try {
+      const parts: { ETag: string; PartNumber: number }[] = [];
+      for (let start = 0, part = 1; start < options.bytes; start += partSize, part++) {
+        const end = Math.min(start + partSize, options.bytes) - 1;
+        const result = await this.#call('UploadPartCopy', targetKey, () =>
+          this.#client.send(
+            new UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key: targetKey,
+              UploadId: uploadId,
+              PartNumber: part,
+              CopySource: source,
+              CopySourceRange: `bytes=${start}-${end}`,
+            }),
+          ),
+        );
+        parts.push({ ETag: result.CopyPartResult?.ETag ?? '', PartNumber: part });
+      }
+      await this.#call('CompleteMultipartUpload', targetKey, () =>
+        this.#client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: targetKey,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+        ),
+      );
+    } catch (error) {
+      await this.abortUpload(targetKey, uploadId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#call('DeleteObject', key, () =>
+      this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+    );
+  }
+
+  async setTags(key: string, tags: Record<string, string>): Promise<void> {
+    await this.#call('PutObjectTagging', key, () =>
+      this.#client.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+        }),
+      ),
+    );
+  }
+
+  async getTags(key: string): Promise<Record<string, string>> {
+    return this.#call('GetObjectTagging', key, async () => {
+      const result = await this.#client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: key }));
+      return Object.fromEntries((result.TagSet ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
+    });
+  }
+
+  /** Every object under `prefix`, following continuation tokens (never just the first 1,000). */
+  async list(prefix: string): Promise<StoredObject[]> {
+    const objects: StoredObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.#call('ListObjectsV2', prefix, () =>
+        this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
+      for (const item of page.Contents ?? []) {
+        if (item.Key) objects.push({ key: item.Key, bytes: item.Size ?? 0, lastModified: item.LastModified });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return objects;
+  }
+}

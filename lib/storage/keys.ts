@@ -1,0 +1,63 @@
+/**
+ * The bucket layout. A backup id starts with its UTC creation time, so ids sort by time and the
+ * date folder of a promoted backup is derived from the id alone.
+ *
+ *   incoming/<id>.dump, incoming/<id>.manifest.json      written by Dump, unverified (1-day lifecycle)
+ *   backups/<yyyy>/<mm>/<dd>/<id>.dump                     promoted by Upload
+ *   backups/<yyyy>/<mm>/<dd>/<id>.manifest.json           what the dump contains (row counts, SHA-256)
+ *   backups/<yyyy>/<mm>/<dd>/<id>.verification.json       written only once restore + counts matched
+ */
+import { randomBytes } from 'node:crypto';
+import { InputValidationError } from '../errors.ts';
+
+const backupIdPattern = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-[0-9a-f]{6}$/;
+
+export function newBackupId(now: Date): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+export function isBackupId(value: string): boolean {
+  return backupIdPattern.test(value);
+}
+
+export function assertBackupId(value: string, field = 'backupId'): string {
+  if (!isBackupId(value)) {
+    throw new InputValidationError(`${field} must look like 20260102T030405Z-a1b2c3`, { details: { field } });
+  }
+  return value;
+}
+
+export function backupIdTime(backupId: string): Date {
+  const match = backupIdPattern.exec(assertBackupId(backupId));
+  const [, year, month, day, hour, minute, second] = match ?? [];
+  return new Date(`${year}-${month}-${day}T${hour}:${minute}:${second}Z`);
+}
+
+function datedPrefix(backupId: string): string {
+  const [year, month, day] = backupIdTime(backupId).toISOString().slice(0, 10).split('-');
+  return `backups/${year}/${month}/${day}/${backupId}`;
+}
+
+export const keys = {
+  incomingDump: (backupId: string) => `incoming/${assertBackupId(backupId)}.dump`,
+  incomingManifest: (backupId: string) => `incoming/${assertBackupId(backupId)}.manifest.json`,
+  dump: (backupId: string) => `${datedPrefix(backupId)}.dump`,
+  manifest: (backupId: string) => `${datedPrefix(backupId)}.manifest.json`,
+  verification: (backupId: string) => `${datedPrefix(backupId)}.verification.json`,
+};
+
+export const backupsPrefix = 'backups/';
+
+/** The backup id and kind of a key under backups/, or undefined for anything else. */
+export function parseBackupKey(
+  key: string,
+): { backupId: string; kind: 'dump' | 'manifest' | 'verification' } | undefined {
+  const match = /^backups\/\d{4}\/\d{2}\/\d{2}\/([^/]+)\.(dump|manifest\.json|verification\.json)$/.exec(key);
+  if (!match?.[1] || !match[2] || !isBackupId(match[1])) return undefined;
+  const kind = match[2] === 'dump' ? 'dump' : match[2] === 'manifest.json' ? 'manifest' : 'verification';
+  return { backupId: match[1], kind };
+}

@@ -1,0 +1,166 @@
+/**
+ * The RestoreToStaging step. Guard first (never production, explicit opt-in), then download the dump
+ * to ephemeral storage (pg_restore -j needs a seekable file) while re-hashing it, reset the staging
+ * database, and run pg_restore. Its errors are classified; only the known-benign ones are tolerated.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Manifest } from '../backup/manifest.ts';
+import {
+  BackupError,
+  ChecksumMismatchError,
+  describeError,
+  RestoreFailedError,
+  StepTimeoutError,
+} from '../errors.ts';
+import type { PgBundle } from '../pg/client.ts';
+import type { PgConnection } from '../pg/connection.ts';
+import { openSession, quoteIdentifier, type Session } from '../pg/session.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
+import { keys } from '../storage/keys.ts';
+import { classifyRestoreOutput } from './restore-messages.ts';
+import { assertSafeRestoreTarget } from './restore-target-guard.ts';
+
+export interface RestorePrograms {
+  clientForServer(serverVersionNum: number): Promise<PgBundle>;
+  spawn(
+    bundle: PgBundle,
+    program: 'pg_restore',
+    args: string[],
+    options: { connection: PgConnection; stdio: ['ignore', 'pipe', 'pipe'] },
+  ): ChildProcess;
+}
+
+export interface RestoreDependencies {
+  store: BackupStore;
+  target: PgConnection;
+  programs: RestorePrograms;
+  jobs: number;
+  /** Where the dump is downloaded; defaults to the OS temp dir (/tmp on Lambda). */
+  workDir?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface RestoreResult {
+  database: string;
+  stagingServerVersion: string;
+  downloadSeconds: number;
+  restoreSeconds: number;
+  benignMessages: string[];
+}
+
+/** Empties the staging database: every non-system schema goes, `public` comes back empty. */
+async function resetDatabase(session: Session): Promise<void> {
+  const { rows } = await session.query<{ name: string }>(
+    `SELECT nspname AS name FROM pg_namespace
+      WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+        AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'`,
+  );
+  await session.query('BEGIN');
+  for (const { name } of rows) await session.query(`DROP SCHEMA ${quoteIdentifier(name)} CASCADE`);
+  await session.query('CREATE SCHEMA public');
+  await session.query('COMMIT');
+}
+
+async function downloadVerified(store: BackupStore, manifest: Manifest, path: string): Promise<void> {
+  const key = keys.dump(manifest.backupId);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  await pipeline(await store.getStream(key), hashing, createWriteStream(path));
+  const sha256 = hash.digest('hex');
+  if (sha256 !== manifest.dump.sha256 || bytes !== manifest.dump.bytes) {
+    throw new ChecksumMismatchError(`downloaded ${key} does not match its manifest`, {
+      details: {
+        expected: manifest.dump.sha256,
+        actual: sha256,
+        expectedBytes: manifest.dump.bytes,
+        actualBytes: bytes,
+      },
+    });
+  }
+}
+
+export async function restoreToStaging(
+  manifest: Manifest,
+  deps: RestoreDependencies,
+): Promise<RestoreResult> {
+  const session = await openSession(deps.target);
+  const workDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'restore-'));
+  try {
+    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source);
+    // The client must read the archive (made by bundleMajor) and talk to the staging server.
+    const bundle = await deps.programs.clientForServer(
+      Math.max(identity.serverVersionNum, manifest.client.bundleMajor * 10_000),
+    );
+
+    const downloadStarted = Date.now();
+    const dumpPath = join(workDir, 'backup.dump');
+    await downloadVerified(deps.store, manifest, dumpPath);
+    const downloadSeconds = (Date.now() - downloadStarted) / 1000;
+
+    const restoreStarted = Date.now();
+    await resetDatabase(session);
+    const child = deps.programs.spawn(
+      bundle,
+      'pg_restore',
+      [
+        '--clean',
+        '--if-exists',
+        '--no-owner',
+        '--no-acl',
+        `--jobs=${deps.jobs}`,
+        '--no-password',
+        `--dbname=${identity.database}`,
+        dumpPath,
+      ],
+      { connection: deps.target, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const onAbort = () => child.kill('SIGTERM');
+    deps.signal?.addEventListener('abort', onAbort, { once: true });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-200_000);
+    });
+    child.stdout?.resume();
+    const code = await new Promise<number | null>((resolveExit, reject) => {
+      child.once('error', reject);
+      child.once('close', (exitCode) => resolveExit(exitCode));
+    }).finally(() => deps.signal?.removeEventListener('abort', onAbort));
+    if (deps.signal?.aborted) throw new StepTimeoutError('restore stopped before the Lambda timeout');
+
+    const messages = classifyRestoreOutput(stderr);
+    if (messages.fatal.length > 0 || (code !== 0 && messages.benign.length === 0)) {
+      const first = messages.fatal.slice(0, 5).map((m) => describeError(m));
+      throw new RestoreFailedError(
+        `pg_restore failed (exit ${code}) with ${messages.fatal.length} error(s): ${first.join(' | ') || describeError(stderr.trim().split('\n').slice(-3).join(' | '))}`,
+        { details: { exitCode: code, errors: first, benign: messages.benign.length } },
+      );
+    }
+    return {
+      database: identity.database,
+      stagingServerVersion: identity.serverVersion,
+      downloadSeconds,
+      restoreSeconds: (Date.now() - restoreStarted) / 1000,
+      benignMessages: [...new Set(messages.benign)],
+    };
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    throw new RestoreFailedError(`restore failed: ${describeError(error)}`, { cause: error });
+  } finally {
+    await session.end().catch(() => undefined);
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
