@@ -74,7 +74,8 @@ export async function startLocalEnvironment(
         progress(`seeding the sample database "${productionDatabase}" (first run only)`);
         await withSession(
           parseConnectionUrl(production.url(productionDatabase), 'local production'),
-          (session) => seedSampleDatabase(session, options.sampleScale ?? 1),
+          (session) =>
+            seedSampleDatabase(session, options.sampleScale ?? Number(env.BACKUP_SAMPLE_SCALE ?? 1)),
         );
       }
       productionUrl = production.url(productionDatabase);

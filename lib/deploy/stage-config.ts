@@ -1,0 +1,194 @@
+/**
+ * The per-stage deployment config (`config/<stage>.yml`): one strict schema, used by serverless.yml
+ * (through lib/deploy/serverless-config.cjs) and by anything else that needs to know a stage (the CLI).
+ * A typo is an error, not a silent default; every error names the file and the field, and never echoes
+ * a value (a secret pasted where an ARN belongs must not end up in a terminal or a CI log).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { compressionPattern } from '../backup/manifest.ts';
+import { ConfigurationError } from '../errors.ts';
+
+const secretArn = z
+  .string({ error: 'must be a Secrets Manager secret ARN' })
+  .regex(
+    /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/,
+    'must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>), never the secret value itself',
+  );
+
+const kmsKeyArn = z
+  .string({ error: 'must be a KMS key ARN' })
+  .regex(
+    /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/,
+    'must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>)',
+  );
+
+/** The values CloudWatch Logs accepts for RetentionInDays. */
+const logRetentionValues = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+function stepSchema(defaults: { memoryMb: number; ephemeralStorageMb: number }) {
+  return z
+    .strictObject({
+      memoryMb: z.number().int().min(128).max(10_240).default(defaults.memoryMb),
+      ephemeralStorageMb: z.number().int().min(512).max(10_240).default(defaults.ephemeralStorageMb),
+      /** Defaults to the Task's TimeoutSeconds in the state machine file; may not exceed it. */
+      timeoutSeconds: z.number().int().min(1).max(900).optional(),
+    })
+    .prefault({});
+}
+
+export const stepNames = ['dump', 'upload', 'checksum', 'restore', 'compare', 'notify'] as const;
+export type StepName = (typeof stepNames)[number];
+
+export const stageConfigSchema = z.strictObject({
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region such as eu-central-1')
+    .default('us-east-1'),
+  architecture: z.enum(['arm64', 'x86_64']).default('arm64'),
+  postgresClientMajor: z.union([z.literal(17), z.literal(18)]).default(18),
+  databases: z.strictObject({
+    productionSecretArn: secretArn,
+    stagingSecretArn: secretArn,
+  }),
+  bucket: z
+    .strictObject({
+      /** Omit to let CloudFormation generate a unique name. */
+      name: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+        .optional(),
+      retentionDays: z.number().int().min(1).max(36_500).default(30),
+      // YAML 1.1 readers turn a bare `off` into false; both mean no Object Lock.
+      objectLock: z.preprocess(
+        (value) => (value === false ? 'off' : value),
+        z.enum(['off', 'GOVERNANCE', 'COMPLIANCE']).default('off'),
+      ),
+    })
+    .prefault({}),
+  kms: z
+    .strictObject({
+      /** Omit to create a dedicated key with rotation on. */
+      keyArn: kmsKeyArn.optional(),
+    })
+    .prefault({}),
+  schedule: z
+    .string()
+    .regex(
+      /^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$/,
+      'must be cron(...) or rate(...)',
+    )
+    .default('cron(0 2 * * ? *)'),
+  compression: z
+    .string()
+    .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
+    .default('zstd:3'),
+  alerts: z
+    .strictObject({
+      emails: z.array(z.email('must be an e-mail address')).default([]),
+      slackWebhookSecretArn: secretArn.optional(),
+    })
+    .prefault({}),
+  targets: z
+    .strictObject({
+      rpoHours: z.number().positive().max(8760).default(24),
+      rtoHours: z.number().positive().max(8760).default(2),
+    })
+    .prefault({}),
+  restoreJobs: z.number().int().min(1).max(64).optional(),
+  logRetentionDays: z
+    .number()
+    .refine((days) => (logRetentionValues as readonly number[]).includes(days), {
+      message: `must be one of ${logRetentionValues.join(', ')}`,
+    })
+    .default(90),
+  steps: z
+    .strictObject({
+      dump: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
+      upload: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
+      checksum: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
+      restore: stepSchema({ memoryMb: 2048, ephemeralStorageMb: 4096 }),
+      compare: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
+      notify: stepSchema({ memoryMb: 256, ephemeralStorageMb: 512 }),
+    })
+    .prefault({}),
+  vpc: z
+    .strictObject({
+      subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id')).min(1),
+      securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id')).min(1),
+    })
+    .optional(),
+});
+
+export type StageConfig = z.infer<typeof stageConfigSchema>;
+
+const stagePattern = /^[a-z][a-z0-9-]{0,15}$/;
+
+export function stageConfigPath(stage: string, root: string): string {
+  if (!stagePattern.test(stage)) {
+    throw new ConfigurationError(
+      `stage "${stage}" must match ${stagePattern} (it names config/<stage>.yml)`,
+      {
+        details: { field: 'stage' },
+      },
+    );
+  }
+  return join(root, 'config', `${stage}.yml`);
+}
+
+function describeIssue(issue: z.core.$ZodIssue): { field: string; message: string } {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys;
+    return {
+      field: [...path, keys[0] ?? ''].join('.'),
+      message: `unknown field${keys.length > 1 ? `s ${keys.join(', ')}` : ''} (see config/example.yml)`,
+    };
+  }
+  if (issue.code === 'invalid_type') {
+    const missing = issue.message.includes('received undefined');
+    return {
+      field: path.join('.') || '(root)',
+      message: missing
+        ? 'is required'
+        : `must be ${issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}`,
+    };
+  }
+  return { field: path.join('.') || '(root)', message: issue.message };
+}
+
+/** Validates parsed YAML; every problem is reported as `<file>: <field>: <message>`, values never echoed. */
+export function parseStageConfig(raw: unknown, fileLabel: string): StageConfig {
+  const result = stageConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map(describeIssue);
+  const first = problems[0] ?? { field: '(root)', message: 'is invalid' };
+  throw new ConfigurationError(problems.map((p) => `${fileLabel}: ${p.field}: ${p.message}`).join('\n'), {
+    details: { file: fileLabel, field: first.field, fields: problems.map((p) => p.field) },
+  });
+}
+
+export function loadStageConfig(stage: string, root: string): StageConfig {
+  const path = stageConfigPath(stage, root);
+  const label = relative(root, path);
+  if (!existsSync(path)) {
+    throw new ConfigurationError(
+      `${label} does not exist: copy config/example.yml to ${label} and fill it in (docs/deploy.md)`,
+      { details: { file: label } },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (error) {
+    const line = (error as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+    throw new ConfigurationError(`${label}${line ? `:${line}` : ''}: not valid YAML`, {
+      details: { file: label },
+    });
+  }
+  return parseStageConfig(raw, label);
+}

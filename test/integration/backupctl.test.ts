@@ -1,0 +1,107 @@
+/**
+ * backupctl against the local setup: real embedded servers and the local S3 API under a temporary
+ * state directory, exactly as `npx backupctl ...` runs them.
+ */
+
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { exitCodes, main } from '../../lib/cli/main.ts';
+import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { withSession } from '../../lib/pg/session.ts';
+
+let stateDir: string;
+let target: PostgresServer;
+const savedEnv = { ...process.env };
+
+async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
+  const error = jest
+    .spyOn(console, 'error')
+    .mockImplementation((line: unknown) => void err.push(String(line)));
+  try {
+    const code = await main(argv);
+    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'backupctl-'));
+  await chmod(stateDir, 0o755);
+  process.env.BACKUP_LOCAL_STATE_DIR = stateDir;
+  process.env.BACKUP_SAMPLE_SCALE = '0.02';
+  target = await startPostgresServer({ dataDir: join(stateDir, 'pg', 'restore-target') });
+  await withSession(parseConnectionUrl(target.url(), 'target'), async (session) => {
+    await session.query('CREATE DATABASE recovered');
+    await session.query(`ALTER DATABASE recovered SET verified_pg_backups.restore_target = 'allowed'`);
+    await session.query('CREATE DATABASE not_opted_in');
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await target?.stop();
+  process.env = savedEnv;
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+describe('backupctl', () => {
+  it('reports no verified backup as outside the RPO before the first backup', async () => {
+    const status = await run('status', '--json');
+    expect(status.code).toBe(exitCodes.failed);
+    expect(JSON.parse(status.stdout)).toMatchObject({ withinRpo: false, newestVerified: null });
+  });
+
+  it('runs a local backup, lists it as verified, verifies it and restores it into an opted-in database', async () => {
+    const backup = await run('backup', '--local', '--reason', 'cli test');
+    expect(backup.code).toBe(exitCodes.ok);
+    expect(backup.stdout).toMatch(/CompareRowCounts .* match/);
+
+    const list = await run('list', '--json');
+    const [entry] = JSON.parse(list.stdout) as { backupId: string; verified: boolean; sha256: string }[];
+    expect(entry?.verified).toBe(true);
+
+    const verify = await run('verify', 'latest', '--json');
+    expect(verify.code).toBe(exitCodes.ok);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ backupId: entry?.backupId, status: 'match' });
+
+    const restore = await run(
+      'restore',
+      'latest',
+      '--target-url',
+      target.url('recovered'),
+      '--jobs',
+      '2',
+      '--json',
+    );
+    expect(restore.code).toBe(exitCodes.ok);
+    expect(JSON.parse(restore.stdout)).toMatchObject({
+      backupId: entry?.backupId,
+      compare: { status: 'match' },
+    });
+
+    const status = await run('status');
+    expect(status.code).toBe(exitCodes.ok);
+    expect(status.stdout).toContain(`OK: newest verified backup ${entry?.backupId}`);
+  });
+
+  it('refuses to restore into a database that has not opted in, without printing the password', async () => {
+    const restore = await run('restore', 'latest', '--target-url', target.url('not_opted_in'));
+    expect(restore.code).toBe(exitCodes.failed);
+    expect(restore.stderr).toContain('has not opted in');
+    expect(restore.stderr).not.toContain(':postgres@');
+  });
+
+  it('answers usage errors with exit code 2', async () => {
+    expect((await run('restore', 'latest')).code).toBe(exitCodes.usage);
+    expect((await run('list', '--colour')).code).toBe(exitCodes.usage);
+    expect((await run('verify', 'not-an-id')).code).toBe(exitCodes.usage);
+    expect((await run('restore', 'latest', '--target-url', 'mysql://x@y/z')).code).toBe(exitCodes.usage);
+  });
+});
