@@ -1,0 +1,96 @@
+/** Connections and webhooks from Secrets Manager (mocked at the SDK client: no local server exists). */
+
+import { createServer, type IncomingMessage } from 'node:http';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { mockClient } from 'aws-sdk-client-mock';
+import { publish } from '../../../lib/notify/publish.ts';
+import { getRuntime } from '../../../lib/runtime.ts';
+import { clearSecretCache, connectionUrlFromSecret } from '../../../lib/secrets.ts';
+
+const secrets = mockClient(SecretsManagerClient);
+const baseEnv = { BACKUP_BUCKET: 'backups-test', AWS_REGION: 'eu-west-1' };
+
+beforeEach(() => {
+  secrets.reset();
+  clearSecretCache();
+});
+afterAll(() => secrets.restore());
+
+describe('connections from Secrets Manager', () => {
+  it('reads an RDS-style JSON secret into a connection', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: 'arn:prod' }).resolves({
+      SecretString: JSON.stringify({
+        username: 'app',
+        password: 'p@ss:w/rd',
+        host: 'db.example.com',
+        port: 6543,
+        dbname: 'shop',
+      }),
+    });
+    const runtime = getRuntime({ ...baseEnv, PRODUCTION_DATABASE_SECRET_ARN: 'arn:prod' });
+
+    const connection = await runtime.productionConnection();
+
+    expect(connection).toMatchObject({
+      host: 'db.example.com',
+      port: 6543,
+      user: 'app',
+      database: 'shop',
+      password: 'p@ss:w/rd',
+    });
+  });
+
+  it('names the setting, not the value, when the secret is not a connection', async () => {
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: 'mysql://root:Canary-Secret-99@db/shop' });
+    const runtime = getRuntime({ ...baseEnv, STAGING_DATABASE_SECRET_ARN: 'arn:staging' });
+
+    const failure = runtime.stagingConnection();
+
+    await expect(failure).rejects.toThrow('STAGING_DATABASE_SECRET_ARN must start with postgres://');
+    await expect(failure).rejects.not.toThrow('Canary-Secret-99');
+  });
+
+  it('reports a missing setting by name', async () => {
+    await expect(getRuntime(baseEnv).productionConnection()).rejects.toThrow(
+      'neither PRODUCTION_DATABASE_URL nor PRODUCTION_DATABASE_SECRET_ARN is set',
+    );
+  });
+
+  it('accepts a plain URL and {"url"} secrets', () => {
+    expect(connectionUrlFromSecret(' postgres://a@b/c ', 'X')).toBe('postgres://a@b/c');
+    expect(connectionUrlFromSecret('{"url":"postgres://a@b/c"}', 'X')).toBe('postgres://a@b/c');
+    expect(() => connectionUrlFromSecret('{"user":', 'X')).toThrow('X holds malformed JSON');
+  });
+});
+
+describe('Slack notifications', () => {
+  it('posts the message to the webhook and hides the URL when the webhook fails', async () => {
+    const received: string[] = [];
+    let status = 200;
+    const server = createServer((request: IncomingMessage, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on('end', () => {
+        received.push(body);
+        response.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    const address = server.address();
+    const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/services/T000/B000/Canary-Hook`;
+    try {
+      await publish({ subject: 'Backup verified', text: 'all good' }, { slackWebhookUrl: url });
+      expect(JSON.parse(received[0] ?? '{}')).toEqual({ text: '*Backup verified*\nall good' });
+
+      status = 500;
+      const failure = publish({ subject: 's', text: 't' }, { slackWebhookUrl: url });
+      await expect(failure).rejects.toThrow('Slack webhook answered HTTP 500');
+      await expect(failure).rejects.not.toThrow('Canary-Hook');
+    } finally {
+      server.close();
+    }
+  });
+});
