@@ -25,7 +25,7 @@ export interface LocalEnvironmentOptions {
   stateDir?: string;
   /** The caller's environment: DATABASE_URL, STAGING_DATABASE_URL, BACKUP_BUCKET, AWS_ENDPOINT_URL_S3. */
   env?: NodeJS.ProcessEnv;
-  /** Size of the seeded sample database (1 = about 40 MB). */
+  /** Size of the seeded sample database (1 = about 70 MB). */
   sampleScale?: number;
   /** Start only what these commands need. */
   need?: { production?: boolean; staging?: boolean };
