@@ -30,6 +30,11 @@ const logRetentionValues = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
+/** An optional section: absent, or present with every field commented out (YAML null), means defaults. */
+function section<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === null ? undefined : value), schema);
+}
+
 function stepSchema(defaults: { memoryMb: number; ephemeralStorageMb: number }) {
   return z
     .strictObject({
@@ -51,31 +56,38 @@ export const stageConfigSchema = z.strictObject({
     .default('us-east-1'),
   architecture: z.enum(['arm64', 'x86_64']).default('arm64'),
   postgresClientMajor: z.union([z.literal(17), z.literal(18)]).default(18),
-  databases: z.strictObject({
-    productionSecretArn: secretArn,
-    stagingSecretArn: secretArn,
-  }),
-  bucket: z
-    .strictObject({
-      /** Omit to let CloudFormation generate a unique name. */
-      name: z
-        .string()
-        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
-        .optional(),
-      retentionDays: z.number().int().min(1).max(36_500).default(30),
-      // YAML 1.1 readers turn a bare `off` into false; both mean no Object Lock.
-      objectLock: z.preprocess(
-        (value) => (value === false ? 'off' : value),
-        z.enum(['off', 'GOVERNANCE', 'COMPLIANCE']).default('off'),
-      ),
-    })
-    .prefault({}),
-  kms: z
-    .strictObject({
-      /** Omit to create a dedicated key with rotation on. */
-      keyArn: kmsKeyArn.optional(),
-    })
-    .prefault({}),
+  databases: z.strictObject(
+    {
+      productionSecretArn: secretArn,
+      stagingSecretArn: secretArn,
+    },
+    { error: (issue) => (issue.input === undefined ? 'is required' : 'must be a mapping') },
+  ),
+  bucket: section(
+    z
+      .strictObject({
+        /** Omit to let CloudFormation generate a unique name. */
+        name: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+          .optional(),
+        retentionDays: z.number().int().min(1).max(36_500).default(30),
+        // YAML 1.1 readers turn a bare `off` into false; both mean no Object Lock.
+        objectLock: z.preprocess(
+          (value) => (value === false ? 'off' : value),
+          z.enum(['off', 'GOVERNANCE', 'COMPLIANCE']).default('off'),
+        ),
+      })
+      .prefault({}),
+  ),
+  kms: section(
+    z
+      .strictObject({
+        /** Omit to create a dedicated key with rotation on. */
+        keyArn: kmsKeyArn.optional(),
+      })
+      .prefault({}),
+  ),
   schedule: z
     .string()
     .regex(
@@ -87,18 +99,22 @@ export const stageConfigSchema = z.strictObject({
     .string()
     .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
     .default('zstd:3'),
-  alerts: z
-    .strictObject({
-      emails: z.array(z.email('must be an e-mail address')).default([]),
-      slackWebhookSecretArn: secretArn.optional(),
-    })
-    .prefault({}),
-  targets: z
-    .strictObject({
-      rpoHours: z.number().positive().max(8760).default(24),
-      rtoHours: z.number().positive().max(8760).default(2),
-    })
-    .prefault({}),
+  alerts: section(
+    z
+      .strictObject({
+        emails: z.array(z.email('must be an e-mail address')).default([]),
+        slackWebhookSecretArn: secretArn.optional(),
+      })
+      .prefault({}),
+  ),
+  targets: section(
+    z
+      .strictObject({
+        rpoHours: z.number().positive().max(8760).default(24),
+        rtoHours: z.number().positive().max(8760).default(2),
+      })
+      .prefault({}),
+  ),
   restoreJobs: z.number().int().min(1).max(64).optional(),
   logRetentionDays: z
     .number()
@@ -106,16 +122,18 @@ export const stageConfigSchema = z.strictObject({
       message: `must be one of ${logRetentionValues.join(', ')}`,
     })
     .default(90),
-  steps: z
-    .strictObject({
-      dump: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
-      upload: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
-      checksum: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
-      restore: stepSchema({ memoryMb: 2048, ephemeralStorageMb: 4096 }),
-      compare: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
-      notify: stepSchema({ memoryMb: 256, ephemeralStorageMb: 512 }),
-    })
-    .prefault({}),
+  steps: section(
+    z
+      .strictObject({
+        dump: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
+        upload: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
+        checksum: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
+        restore: stepSchema({ memoryMb: 2048, ephemeralStorageMb: 4096 }),
+        compare: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
+        notify: stepSchema({ memoryMb: 256, ephemeralStorageMb: 512 }),
+      })
+      .prefault({}),
+  ),
   vpc: z
     .strictObject({
       subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id')).min(1),
@@ -140,7 +158,16 @@ export function stageConfigPath(stage: string, root: string): string {
   return join(root, 'config', `${stage}.yml`);
 }
 
-function describeIssue(issue: z.core.$ZodIssue): { field: string; message: string } {
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  let value = raw;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): { field: string; message: string } {
   const path = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys;
@@ -150,7 +177,7 @@ function describeIssue(issue: z.core.$ZodIssue): { field: string; message: strin
     };
   }
   if (issue.code === 'invalid_type') {
-    const missing = issue.message.includes('received undefined');
+    const missing = valueAt(raw, issue.path) === undefined;
     return {
       field: path.join('.') || '(root)',
       message: missing
@@ -165,7 +192,7 @@ function describeIssue(issue: z.core.$ZodIssue): { field: string; message: strin
 export function parseStageConfig(raw: unknown, fileLabel: string): StageConfig {
   const result = stageConfigSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
-  const problems = result.error.issues.map(describeIssue);
+  const problems = result.error.issues.map((issue) => describeIssue(issue, raw));
   const first = problems[0] ?? { field: '(root)', message: 'is invalid' };
   throw new ConfigurationError(problems.map((p) => `${fileLabel}: ${p.field}: ${p.message}`).join('\n'), {
     details: { file: fileLabel, field: first.field, fields: problems.map((p) => p.field) },

@@ -1,0 +1,147 @@
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { serverlessSettings } from '../../lib/deploy/serverless-settings.ts';
+import { loadStageConfig, parseStageConfig } from '../../lib/deploy/stage-config.ts';
+import { ConfigurationError } from '../../lib/errors.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const productionArn = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod-AbCdEf';
+const stagingArn = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:staging-GhIjKl';
+
+/** A project root with statemachines/ and one config/<stage>.yml holding `yaml`. */
+function projectWith(stage: string, yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stage-config-'));
+  mkdirSync(join(dir, 'config'));
+  cpSync(join(root, 'statemachines'), join(dir, 'statemachines'), { recursive: true });
+  writeFileSync(join(dir, 'config', `${stage}.yml`), yaml);
+  return dir;
+}
+
+function errorOf(run: () => unknown): ConfigurationError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigurationError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigurationError');
+}
+
+const minimal = `databases:\n  productionSecretArn: ${productionArn}\n  stagingSecretArn: ${stagingArn}\n`;
+
+describe('stage config', () => {
+  describe('loadStageConfig()', () => {
+    it('accepts config/example.yml as committed', () => {
+      const config = loadStageConfig('example', root);
+      expect(config.architecture).toBe('arm64');
+      expect(config.bucket.objectLock).toBe('off');
+    });
+
+    it('fills the documented defaults around the two required secrets', () => {
+      const config = loadStageConfig('prod', projectWith('prod', minimal));
+      expect(config).toMatchObject({
+        architecture: 'arm64',
+        postgresClientMajor: 18,
+        schedule: 'cron(0 2 * * ? *)',
+        compression: 'zstd:3',
+        bucket: { retentionDays: 30, objectLock: 'off' },
+        kms: {},
+        alerts: { emails: [] },
+        targets: { rpoHours: 24, rtoHours: 2 },
+      });
+      expect(config.steps.restore.ephemeralStorageMb).toBeGreaterThan(512);
+    });
+
+    it('names the file and the field of an unknown field', () => {
+      const dir = projectWith('prod', `${minimal}bucket:\n  retentionDay: 30\n`);
+      const error = errorOf(() => loadStageConfig('prod', dir));
+      expect(error.message).toBe(
+        'config/prod.yml: bucket.retentionDay: unknown field (see config/example.yml)',
+      );
+      expect(error.details).toMatchObject({ file: 'config/prod.yml', field: 'bucket.retentionDay' });
+    });
+
+    it('names the file and the field of a wrong type', () => {
+      const dir = projectWith('prod', `${minimal}bucket:\n  retentionDays: thirty\n`);
+      const error = errorOf(() => loadStageConfig('prod', dir));
+      expect(error.message).toBe('config/prod.yml: bucket.retentionDays: must be a number');
+    });
+
+    it('rejects a connection string where a secret ARN belongs without echoing it', () => {
+      const secret = 'postgresql://backup:hunter2@db.example.com/app';
+      const dir = projectWith(
+        'prod',
+        `databases:\n  productionSecretArn: ${secret}\n  stagingSecretArn: ${stagingArn}\n`,
+      );
+      const error = errorOf(() => loadStageConfig('prod', dir));
+      expect(error.message).toMatch(
+        /^config\/prod\.yml: databases\.productionSecretArn: must be a Secrets Manager secret ARN/,
+      );
+      expect(error.message).not.toContain('hunter2');
+      expect(JSON.stringify(error.details)).not.toContain('hunter2');
+    });
+
+    it('reports a missing required field', () => {
+      const error = errorOf(() =>
+        loadStageConfig('prod', projectWith('prod', `databases:\n  productionSecretArn: ${productionArn}\n`)),
+      );
+      expect(error.message).toBe('config/prod.yml: databases.stagingSecretArn: is required');
+    });
+
+    it('says how to start when the stage has no file', () => {
+      const error = errorOf(() => loadStageConfig('nope', root));
+      expect(error.message).toMatch(/config\/nope\.yml does not exist: copy config\/example\.yml/);
+    });
+
+    it('refuses a stage name that is not a plain file name', () => {
+      expect(errorOf(() => loadStageConfig('../secrets', root)).details).toMatchObject({ field: 'stage' });
+    });
+  });
+
+  describe('parseStageConfig()', () => {
+    const base = { databases: { productionSecretArn: productionArn, stagingSecretArn: stagingArn } };
+
+    it.each([
+      ['objectLock', { bucket: { objectLock: 'governance' } }, 'bucket.objectLock'],
+      ['schedule', { schedule: '0 2 * * *' }, 'schedule'],
+      ['compression', { compression: 'zstd:99' }, 'compression'],
+      ['alert e-mail', { alerts: { emails: ['not-an-address'] } }, 'alerts.emails.0'],
+      ['KMS key', { kms: { keyArn: 'alias/backups' } }, 'kms.keyArn'],
+      ['VPC subnets', { vpc: { subnetIds: [], securityGroupIds: ['sg-0abc'] } }, 'vpc.subnetIds'],
+      ['memory', { steps: { dump: { memoryMb: 20_000 } } }, 'steps.dump.memoryMb'],
+      ['log retention', { logRetentionDays: 31 }, 'logRetentionDays'],
+    ])('rejects an invalid %s, naming the field', (_label, overrides, field) => {
+      const error = errorOf(() => parseStageConfig({ ...base, ...overrides }, 'config/x.yml'));
+      expect(error.details).toMatchObject({ file: 'config/x.yml', field });
+      expect(error.message.startsWith(`config/x.yml: ${field}: `)).toBe(true);
+    });
+
+    it('reads a YAML 1.1 `off` (false) as no Object Lock', () => {
+      expect(parseStageConfig({ ...base, bucket: { objectLock: false } }, 'x').bucket.objectLock).toBe('off');
+    });
+  });
+
+  describe('serverlessSettings()', () => {
+    it('matches each Lambda timeout to its Task timeout in the state machine file', () => {
+      const settings = serverlessSettings('prod', projectWith('prod', minimal));
+      expect(settings.steps.dump?.timeout).toBe(900);
+      expect(settings.steps.notify?.timeout).toBe(120);
+    });
+
+    it('refuses a Lambda timeout longer than its Task timeout, naming the field', () => {
+      const dir = projectWith('prod', `${minimal}steps:\n  notify: { timeoutSeconds: 300 }\n`);
+      const error = errorOf(() => serverlessSettings('prod', dir));
+      expect(error.details).toMatchObject({ file: 'config/prod.yml', field: 'steps.notify.timeoutSeconds' });
+      expect(error.message).toMatch(/Notify Task timeout of 120 s/);
+    });
+
+    it('picks the pg-client layer for the configured architecture and major', () => {
+      const dir = projectWith('prod', `${minimal}architecture: x86_64\npostgresClientMajor: 17\n`);
+      expect(serverlessSettings('prod', dir).pgClientLayerZip).toBe(
+        'layers/pg-client/dist/pg-client-17-x86_64.zip',
+      );
+    });
+  });
+});

@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import aslValidator from 'asl-validator';
+import { forServerlessStepFunctions, loadDefinitionTexts } from '../../lib/deploy/serverless-settings.ts';
+import { resolvePlaceholders } from '../../lib/local/state-machine-runner.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const definitions = Object.entries(loadDefinitionTexts(root));
+
+describe('statemachines/', () => {
+  it('holds the backup definition', () => {
+    expect(definitions.map(([name]) => name)).toContain('backup');
+  });
+
+  describe.each(definitions)('%s.asl.json', (_name, text) => {
+    it('passes asl-validator once its CloudFormation placeholders are resolved', () => {
+      const result = aslValidator(JSON.parse(resolvePlaceholders(text)), {
+        checkArn: true,
+        checkPaths: true,
+      });
+      expect(result.errorsText('\n')).toBe('');
+      expect(result.isValid).toBe(true);
+    });
+
+    it('references deployed resources only through placeholders serverless.yml defines', () => {
+      const placeholders = [...text.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]);
+      const serverlessYml = readFileSync(join(root, 'serverless.yml'), 'utf8');
+      for (const placeholder of placeholders) {
+        const [logicalId] = (placeholder ?? '').split('.');
+        const functionKey = /^(\w+)LambdaFunction$/.exec(logicalId ?? '')?.[1]?.toLowerCase();
+        if (functionKey) expect(serverlessYml).toMatch(new RegExp(`^  ${functionKey}:$`, 'm'));
+        else expect(logicalId).toBe('AlertTopic');
+      }
+    });
+
+    it('is handed to serverless-step-functions unchanged apart from the placeholder spelling', () => {
+      const handed = JSON.stringify(forServerlessStepFunctions(text));
+      expect(handed).not.toContain('${');
+      expect(JSON.parse(handed.replace(/#\{([A-Za-z0-9.:]+)\}/g, '$${$1}'))).toEqual(JSON.parse(text));
+    });
+  });
+});

@@ -1,0 +1,431 @@
+/**
+ * Packages the service offline once (`npm run package`'s script, config/test.yml) and reads the
+ * generated CloudFormation template. Takes ~15 s, most of it esbuild and zipping.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+
+const root = join(import.meta.dirname, '..', '..');
+const outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
+
+type Json = Record<string, unknown>;
+interface Resource {
+  Type: string;
+  Condition?: string;
+  Properties: Json;
+}
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Json;
+}
+
+let template: { Resources: Record<string, Resource>; Conditions: Json };
+const resource = (id: string): Resource => {
+  const found = template.Resources[id];
+  if (!found) throw new Error(`no resource ${id} in the template`);
+  return found;
+};
+const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+const sub = (text: string) => ({ 'Fn::Sub': text });
+const kmsKey = { 'Fn::If': ['CreateKey', { 'Fn::GetAtt': ['BackupKey', 'Arn'] }, 'none'] };
+
+/** Extracts every file of a zip (stored or deflated entries, as serverless writes them). */
+function unzip(zip: Buffer, into: string): void {
+  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  let offset = zip.readUInt32LE(end + 16);
+  for (let i = 0; i < zip.readUInt16LE(end + 10); i++) {
+    const method = zip.readUInt16LE(offset + 10);
+    const size = zip.readUInt32LE(offset + 20);
+    const nameLength = zip.readUInt16LE(offset + 28);
+    const extra = zip.readUInt16LE(offset + 30) + zip.readUInt16LE(offset + 32);
+    const name = zip.toString('utf8', offset + 46, offset + 46 + nameLength);
+    const local = zip.readUInt32LE(offset + 42);
+    const dataStart = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+    const data = zip.subarray(dataStart, dataStart + size);
+    if (!name.endsWith('/')) {
+      mkdirSync(dirname(join(into, name)), { recursive: true });
+      writeFileSync(join(into, name), method === 8 ? inflateRawSync(data) : data);
+    }
+    offset += 46 + nameLength + extra;
+  }
+}
+
+function roleStatements(roleId: string): Statement[] {
+  const policies = resource(roleId).Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[];
+  return policies.flatMap((p) =>
+    p.PolicyDocument.Statement.map((s) => {
+      // The Slack statement is wrapped in Fn::If [UseSlack, statement, NoValue]; config/test.yml sets it.
+      const conditional = (s as { 'Fn::If'?: [string, Statement, unknown] })['Fn::If'];
+      return conditional ? conditional[1] : (s as Statement);
+    }),
+  );
+}
+
+/** action -> resources, over every Allow statement of the role except its own log stream writes. */
+function grants(roleId: string): Record<string, unknown[]> {
+  const result: Record<string, unknown[]> = {};
+  for (const statement of roleStatements(roleId)) {
+    if (statement.Effect !== 'Allow' || statement.Sid === 'WriteOwnLogs') continue;
+    for (const action of list(statement.Action)) {
+      result[action] = [...(result[action] ?? []), ...list(statement.Resource)];
+    }
+  }
+  return result;
+}
+
+const functionRoles = {
+  dump: 'DumpRole',
+  upload: 'UploadRole',
+  checksum: 'ChecksumRole',
+  restore: 'RestoreRole',
+  compare: 'CompareRole',
+  notify: 'NotifyRole',
+} as const;
+
+beforeAll(() => {
+  const result = spawnSync(
+    process.execPath,
+    [join(root, 'lib/deploy/package.ts'), '--stage', 'test', '--package', outDir],
+    // No credentials and no region from the environment: packaging must not need them.
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir() },
+      timeout: 600_000,
+    },
+  );
+  if (result.status !== 0) throw new Error(`packaging failed:\n${result.stdout}\n${result.stderr}`);
+  template = JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8'));
+}, 600_000);
+
+describe('packaged template', () => {
+  describe('backup bucket', () => {
+    it('encrypts with SSE-KMS under the stage key, which rotates', () => {
+      const encryption = resource('BackupBucket').Properties.BucketEncryption as Json;
+      expect(encryption).toEqual({
+        ServerSideEncryptionConfiguration: [
+          {
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKey },
+            BucketKeyEnabled: true,
+          },
+        ],
+      });
+      expect(resource('BackupKey').Properties.EnableKeyRotation).toBe(true);
+    });
+
+    it('blocks all four kinds of public access', () => {
+      expect(resource('BackupBucket').Properties.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+    });
+
+    it('keeps versions and, with Object Lock configured, retains for the retention days', () => {
+      const bucket = resource('BackupBucket').Properties;
+      expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(bucket.ObjectLockConfiguration).toEqual({
+        'Fn::If': [
+          'UseObjectLock',
+          { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 35 } } },
+          { Ref: 'AWS::NoValue' },
+        ],
+      });
+      expect(template.Conditions.UseObjectLock).toEqual({ 'Fn::Equals': ['true', 'true'] });
+    });
+
+    it('expires backups after the retention days, old versions, incoming/ and stale multipart uploads', () => {
+      const rules = (resource('BackupBucket').Properties.LifecycleConfiguration as { Rules: Json[] }).Rules;
+      expect(rules).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ Status: 'Enabled', Prefix: 'backups/', ExpirationInDays: 35 }),
+          expect.objectContaining({ Status: 'Enabled', Prefix: 'incoming/', ExpirationInDays: 1 }),
+          expect.objectContaining({ Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 7 } }),
+          expect.objectContaining({
+            Status: 'Enabled',
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+          }),
+        ]),
+      );
+    });
+
+    it('denies requests without TLS and uploads that ask for other encryption or another key', () => {
+      const statements = (
+        resource('BackupBucketPolicy').Properties.PolicyDocument as { Statement: Statement[] }
+      ).Statement;
+      const bucketArn = { 'Fn::GetAtt': ['BackupBucket', 'Arn'] };
+      expect(statements).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Resource: [bucketArn, sub('${BackupBucket.Arn}/*')],
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+          expect.objectContaining({
+            Effect: 'Deny',
+            Action: 's3:PutObject',
+            Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+          }),
+          expect.objectContaining({
+            Effect: 'Deny',
+            Action: 's3:PutObject',
+            Condition: {
+              StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': kmsKey },
+            },
+          }),
+        ]),
+      );
+      expect(statements.every((s) => s.Effect === 'Deny')).toBe(true);
+    });
+  });
+
+  it('encrypts the alert topic and subscribes the configured addresses', () => {
+    const topic = resource('AlertTopic').Properties;
+    expect(topic.KmsMasterKeyId).toEqual(kmsKey);
+    expect(topic.Subscription).toEqual([
+      { Endpoint: 'ops@example.com', Protocol: 'email' },
+      { Endpoint: 'oncall@example.com', Protocol: 'email' },
+    ]);
+  });
+
+  describe('function roles', () => {
+    it('gives every function its own role', () => {
+      const roles = Object.entries(functionRoles).map(([name, role]) => {
+        const fn = resource(`${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`).Properties;
+        expect(fn.Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
+        return role;
+      });
+      expect(new Set(roles).size).toBe(6);
+      expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+    });
+
+    it('allows exactly what each step does', () => {
+      const incoming = sub('${BackupBucket.Arn}/incoming/*');
+      const backups = sub('${BackupBucket.Arn}/backups/*');
+      const dumps = sub('${BackupBucket.Arn}/backups/*.dump');
+      const manifests = sub('${BackupBucket.Arn}/backups/*.manifest.json');
+      const verifications = sub('${BackupBucket.Arn}/backups/*.verification.json');
+      const production = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/production-AbCdEf';
+      const staging = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/staging-GhIjKl';
+      const slack = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/slack-MnOpQr';
+      expect(grants('DumpRole')).toEqual({
+        's3:PutObject': [incoming],
+        's3:AbortMultipartUpload': [incoming],
+        'kms:GenerateDataKey': [kmsKey],
+        'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [production],
+      });
+      expect(grants('UploadRole')).toEqual({
+        's3:GetObject': [incoming, dumps, manifests],
+        's3:GetObjectTagging': [incoming],
+        's3:DeleteObject': [incoming],
+        's3:PutObject': [dumps, manifests],
+        's3:AbortMultipartUpload': [dumps, manifests],
+        's3:PutObjectTagging': [dumps],
+        's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
+        'kms:GenerateDataKey': [kmsKey],
+        'kms:Decrypt': [kmsKey],
+      });
+      expect(grants('ChecksumRole')).toEqual({ 's3:GetObject': [backups], 'kms:Decrypt': [kmsKey] });
+      expect(grants('RestoreRole')).toEqual({
+        's3:GetObject': [backups],
+        'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [staging],
+      });
+      expect(grants('CompareRole')).toEqual({
+        's3:GetObject': [manifests],
+        'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [staging],
+      });
+      expect(grants('NotifyRole')).toEqual({
+        's3:GetObject': [manifests],
+        's3:PutObject': [verifications],
+        's3:PutObjectTagging': [dumps],
+        'sns:Publish': [{ Ref: 'AlertTopic' }],
+        'kms:GenerateDataKey': [kmsKey],
+        'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [slack],
+      });
+    });
+
+    it('scopes ListBucket to the two prefixes', () => {
+      const listing = roleStatements('UploadRole').find((s) => list(s.Action).includes('s3:ListBucket'));
+      expect(listing?.Condition).toEqual({ StringLike: { 's3:prefix': ['incoming/*', 'backups/*'] } });
+    });
+
+    it('lets each function write only its own log group', () => {
+      for (const [name, role] of Object.entries(functionRoles)) {
+        const logs = roleStatements(role).filter((s) => s.Sid === 'WriteOwnLogs');
+        expect(logs).toEqual([
+          expect.objectContaining({
+            Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            Resource: sub(
+              `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/verified-pg-backups-test-${name}:*`,
+            ),
+          }),
+        ]);
+      }
+    });
+
+    it('uses no wildcard action or resource, deletes nothing outside incoming/, changes no policy', () => {
+      for (const role of Object.values(functionRoles)) {
+        for (const statement of roleStatements(role)) {
+          for (const action of list(statement.Action)) {
+            expect(action).not.toContain('*');
+            expect(action).not.toMatch(/Policy|PutBucket|DeleteBucket|Acl/);
+            if (/Delete/.test(action)) {
+              expect(list(statement.Resource)).toEqual([sub('${BackupBucket.Arn}/incoming/*')]);
+            }
+          }
+          for (const target of list(statement.Resource)) expect(target).not.toBe('*');
+        }
+      }
+    });
+  });
+
+  describe('backup state machine', () => {
+    it('runs the definition file unchanged (modulo the Fn::Sub wrapping)', () => {
+      const definition = resource('BackupStateMachine').Properties.DefinitionString as { 'Fn::Sub': string };
+      const file = readFileSync(join(root, 'statemachines/backup.asl.json'), 'utf8');
+      expect(JSON.parse(definition['Fn::Sub'])).toEqual(JSON.parse(file));
+    });
+
+    it('starts on the configured schedule with a schedule trigger', () => {
+      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
+      expect(rules).toHaveLength(1);
+      expect(rules[0]?.Properties).toMatchObject({
+        ScheduleExpression: 'cron(0 2 * * ? *)',
+        State: 'ENABLED',
+        Targets: [
+          expect.objectContaining({ Arn: { Ref: 'BackupStateMachine' }, Input: '{"trigger":"schedule"}' }),
+        ],
+      });
+    });
+
+    it('gives each Lambda the timeout of the Task that invokes it', () => {
+      const states = JSON.parse(readFileSync(join(root, 'statemachines/backup.asl.json'), 'utf8')).States;
+      const tasks = {
+        Dump: 'DumpLambdaFunction',
+        Upload: 'UploadLambdaFunction',
+        Checksum: 'ChecksumLambdaFunction',
+        RestoreToStaging: 'RestoreLambdaFunction',
+        CompareRowCounts: 'CompareLambdaFunction',
+        Notify: 'NotifyLambdaFunction',
+      };
+      for (const [state, fn] of Object.entries(tasks)) {
+        expect(resource(fn).Properties.Timeout).toBe(states[state].TimeoutSeconds);
+      }
+    });
+
+    it('logs errors to CloudWatch without execution data', () => {
+      expect(resource('BackupStateMachine').Properties.LoggingConfiguration).toEqual({
+        Level: 'ERROR',
+        IncludeExecutionData: false,
+        Destinations: [
+          {
+            CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': ['BackupStateMachineLogGroup', 'Arn'] } },
+          },
+        ],
+      });
+    });
+
+    it('may invoke only the six functions and publish only to the alert topic', () => {
+      const allowed = grants('BackupStateMachineRole');
+      expect(allowed['lambda:InvokeFunction']).toHaveLength(6);
+      expect(allowed['sns:Publish']).toEqual([{ Ref: 'AlertTopic' }]);
+      const wildcards = Object.entries(allowed).filter(([, resources]) => resources.includes('*'));
+      expect(
+        wildcards.every(([action]) =>
+          /^logs:\w+(Log|Resource)(Delivery|Deliveries|Policy|Policies|Groups)$/.test(action),
+        ),
+      ).toBe(true);
+    });
+  });
+
+  describe('monitoring', () => {
+    it('alarms when the newest verified backup is older than the RPO, and when nothing reports', () => {
+      expect(resource('BackupAgeAlarm').Properties).toMatchObject({
+        Namespace: 'VerifiedPgBackups',
+        MetricName: 'BackupAgeHours',
+        Threshold: 24,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'breaching',
+        AlarmActions: [{ Ref: 'AlertTopic' }],
+      });
+    });
+
+    it.each([
+      ['BackupExecutionsFailedAlarm', 'ExecutionsFailed'],
+      ['BackupExecutionsTimedOutAlarm', 'ExecutionsTimedOut'],
+    ])('%s watches %s of the backup state machine', (id, metric) => {
+      expect(resource(id).Properties).toMatchObject({
+        Namespace: 'AWS/States',
+        MetricName: metric,
+        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'BackupStateMachine' } }],
+        AlarmActions: [{ Ref: 'AlertTopic' }],
+      });
+    });
+
+    it('has a dashboard', () => {
+      expect(resource('BackupDashboard').Type).toBe('AWS::CloudWatch::Dashboard');
+    });
+
+    it('sets a retention on every log group', () => {
+      const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
+      expect(groups.length).toBe(7);
+      for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
+    });
+  });
+
+  describe('functions', () => {
+    it('run Node 22 on arm64 with the arm64 pg-client layer where PostgreSQL programs run', () => {
+      for (const name of ['Dump', 'Upload', 'Checksum', 'Restore', 'Compare', 'Notify']) {
+        const fn = resource(`${name}LambdaFunction`).Properties;
+        expect(fn.Runtime).toBe('nodejs22.x');
+        expect(fn.Architectures).toEqual(['arm64']);
+        const wantsLayer = ['Dump', 'Checksum', 'Restore'].includes(name);
+        expect(fn.Layers).toEqual(wantsLayer ? [{ Ref: 'PgClientLambdaLayer' }] : undefined);
+      }
+      expect(resource('PgClientLambdaLayer').Properties.CompatibleArchitectures).toEqual(['arm64']);
+    });
+
+    it('get only the settings their step reads, never a *_URL', () => {
+      const env = (name: string) =>
+        (resource(`${name}LambdaFunction`).Properties.Environment as { Variables: Json }).Variables;
+      expect(env('Dump').PRODUCTION_DATABASE_SECRET_ARN).toBeDefined();
+      expect(env('Restore').PRODUCTION_DATABASE_SECRET_ARN).toBeUndefined();
+      expect(env('Restore').STAGING_DATABASE_SECRET_ARN).toBeDefined();
+      expect(env('Dump').STAGING_DATABASE_SECRET_ARN).toBeUndefined();
+      for (const name of ['Dump', 'Upload', 'Checksum', 'Restore', 'Compare', 'Notify']) {
+        expect(Object.keys(env(name)).filter((key) => key.endsWith('_URL') || key === 'AWS_REGION')).toEqual(
+          [],
+        );
+        expect(env(name).BACKUP_BUCKET).toEqual({ Ref: 'BackupBucket' });
+      }
+    });
+
+    it('ship an ES module bundle that loads and runs middy (fails on missing settings, by name)', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'dump-bundle-'));
+      unzip(readFileSync(join(outDir, 'dump.zip')), dir);
+      const script = `
+        const { handler } = await import(${JSON.stringify(join(dir, 'functions/dump/handler.mjs'))});
+        try { await handler({}, { getRemainingTimeInMillis: () => 60000 }); console.log('no error'); }
+        catch (error) { console.log(error.name); }`;
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '' },
+      });
+      expect(result.stderr).toBe('');
+      expect(result.stdout.trim()).toBe('ConfigurationError');
+    });
+  });
+});
