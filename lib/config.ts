@@ -30,6 +30,8 @@ export const runtimeSettingsSchema = z.object({
   RTO_HOURS: z.coerce.number().positive().default(2),
   STEP_TIMEOUT_RESERVE_MS: z.coerce.number().int().min(0).default(20_000),
   WORK_DIR: optionalText,
+  /** JSON list of drill sanity checks (lib/drill/sanity.ts validates it when a drill runs). */
+  DRILL_SANITY_CHECKS: optionalText,
 });
 
 export type RuntimeSettings = z.infer<typeof runtimeSettingsSchema>;

@@ -143,6 +143,16 @@ export class NotificationError extends BackupError {
   readonly transient = true;
 }
 
+/**
+ * A restore drill restored the backup but its checks failed: row counts differ from the manifest, a
+ * sanity check's result missed its expectation, or the observed RTO exceeded the target. The evidence
+ * (with every result) is recorded before this is raised.
+ */
+export class DrillCheckFailedError extends BackupError {
+  override readonly name = 'DrillCheckFailedError';
+  readonly transient = false;
+}
+
 export const errorCatalog = {
   InputValidationError,
   ConfigurationError,
@@ -164,6 +174,7 @@ export const errorCatalog = {
   RowCountMismatchError,
   StepTimeoutError,
   NotificationError,
+  DrillCheckFailedError,
 } as const;
 
 export type ErrorName = keyof typeof errorCatalog;

@@ -9,12 +9,14 @@ import {
   BackupError,
   ChecksumMismatchError,
   ConfigurationError,
+  DrillCheckFailedError,
   describeError,
   InputValidationError,
   RowCountMismatchError,
 } from '../errors.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
 import { formatStateLine, runLocalBackup } from '../local/run-backup.ts';
+import { drillKeyFigure, runLocalDrill } from '../local/run-drill.ts';
 import { formatBytes } from '../notify/messages.ts';
 import { parseConnectionUrl } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
@@ -35,6 +37,7 @@ Commands:
   verify <id|latest>                                      re-hash the stored dump and read its archive
   restore <id|latest> --target-url URL [--jobs N]         verify, then restore into an opted-in database
   status                                                  newest verified backup and its age against the RPO
+  drill [id|latest] --local [--reason TEXT]               restore drill into a fresh database, with evidence
 
 Options: --json (machine-readable output), --local (default: local services, .local/ state)
 Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 verification failed`;
@@ -44,7 +47,13 @@ interface Output {
   print(human: string, data: unknown): void;
 }
 
-const verificationErrors = [ChecksumMismatchError, ArchiveUnreadableError, RowCountMismatchError];
+const verificationErrors = [
+  ChecksumMismatchError,
+  ArchiveUnreadableError,
+  RowCountMismatchError,
+  DrillCheckFailedError,
+];
+const verificationErrorNames = verificationErrors.map((kind) => kind.name);
 
 function exitCodeFor(error: unknown): number {
   if (verificationErrors.some((kind) => error instanceof kind)) return exitCodes.verificationFailed;
@@ -90,8 +99,37 @@ async function backupCommand(values: Record<string, unknown>, out: Output): Prom
       execution,
     );
     if (execution.status === 'SUCCEEDED') return exitCodes.ok;
-    const failedWith = execution.error?.name ?? '';
-    return ['ChecksumMismatchError', 'ArchiveUnreadableError', 'RowCountMismatchError'].includes(failedWith)
+    return verificationErrorNames.includes(execution.error?.name ?? '')
+      ? exitCodes.verificationFailed
+      : exitCodes.failed;
+  });
+}
+
+async function drillCommand(target: string | undefined, values: Record<string, unknown>, out: Output) {
+  if (values.stage) {
+    throw new ConfigurationError('drill --stage (AWS) is not available yet: deploy first (docs/deploy.md)');
+  }
+  const input = {
+    trigger: 'cli',
+    backupId: target ?? 'latest',
+    ...(values.reason ? { reason: values.reason } : {}),
+  };
+  return withLocal({ production: false }, async (environment) => {
+    const execution = await runLocalDrill(environment, input, {
+      onState: (state) => {
+        if (!out.json) console.log(formatStateLine(state, drillKeyFigure));
+      },
+    });
+    const evidence = (execution.output as { evidence?: { evidenceKey: string; markdownKey: string } })
+      ?.evidence;
+    out.print(
+      execution.status === 'SUCCEEDED'
+        ? `Drill passed. Evidence: ${evidence?.evidenceKey} and ${evidence?.markdownKey}`
+        : `Drill FAILED: ${execution.error?.name}: ${execution.error?.cause}`,
+      execution,
+    );
+    if (execution.status === 'SUCCEEDED') return exitCodes.ok;
+    return verificationErrorNames.includes(execution.error?.name ?? '')
       ? exitCodes.verificationFailed
       : exitCodes.failed;
   });
@@ -235,6 +273,8 @@ export async function main(argv: string[]): Promise<number> {
         return await restoreCommand(target, values, out);
       case 'status':
         return await statusCommand(out);
+      case 'drill':
+        return await drillCommand(target, values, out);
       default:
         console.error(`unknown command "${command}"\n\n${usage}`);
         return exitCodes.usage;

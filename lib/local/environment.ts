@@ -21,6 +21,15 @@ export const localBucket = 'local-backups';
 const productionDatabase = 'shop';
 const stagingDatabase = 'staging';
 
+export const sampleSanityChecks = [
+  { name: 'orders restored', sql: 'SELECT count(*) FROM orders', atLeast: 1 },
+  {
+    name: 'every order line has its order',
+    sql: 'SELECT count(*) FROM order_lines l WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = l.order_id)',
+    equals: 0,
+  },
+];
+
 export interface LocalEnvironmentOptions {
   stateDir?: string;
   /** The caller's environment: DATABASE_URL, STAGING_DATABASE_URL, BACKUP_BUCKET, AWS_ENDPOINT_URL_S3. */
@@ -113,6 +122,9 @@ export async function startLocalEnvironment(
     };
     await mkdir(settings.WORK_DIR as string, { recursive: true });
     if (productionUrl) settings.PRODUCTION_DATABASE_URL = productionUrl;
+    // The seeded sample shop is checked for what its owner would check; a real database keeps the
+    // generic default unless DRILL_SANITY_CHECKS says more.
+    if (!env.DATABASE_URL) settings.DRILL_SANITY_CHECKS = JSON.stringify(sampleSanityChecks);
     if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
     for (const name of [
       'DUMP_COMPRESSION',
@@ -120,6 +132,8 @@ export async function startLocalEnvironment(
       'ALERT_TOPIC_ARN',
       'SLACK_WEBHOOK_URL',
       'RPO_HOURS',
+      'RTO_HOURS',
+      'DRILL_SANITY_CHECKS',
     ] as const) {
       const value = env[name];
       if (value) settings[name] = value;

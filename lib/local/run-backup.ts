@@ -31,10 +31,13 @@ export function keyFigure(state: StateRecord): string {
   }
 }
 
-export function formatStateLine(state: StateRecord): string {
+export function formatStateLine(
+  state: StateRecord,
+  figure: (state: StateRecord) => string = keyFigure,
+): string {
   const mark = { succeeded: '✔', failed: '✘', retried: '↻', caught: '✘' }[state.status];
   const seconds = `${(state.durationMs / 1000).toFixed(1)} s`.padStart(8);
-  return `${mark} ${state.name.padEnd(18)}${seconds}  ${keyFigure(state)}`;
+  return `${mark} ${state.name.padEnd(18)}${seconds}  ${figure(state)}`;
 }
 
 export async function runLocalBackup(

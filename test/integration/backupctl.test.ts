@@ -91,6 +91,13 @@ describe('backupctl', () => {
     expect(status.stdout).toContain(`OK: newest verified backup ${entry?.backupId}`);
   });
 
+  it('runs a restore drill locally, prints each state and writes the evidence', async () => {
+    const drill = await run('drill', '--local', '--reason', 'cli drill');
+    expect(drill.code).toBe(exitCodes.ok);
+    expect(drill.stdout).toMatch(/SanityChecks .* 2\/2 passed/);
+    expect(drill.stdout).toMatch(/Drill passed\. Evidence: drills\/\d{4}-Q[1-4]\/\S+\.json and \S+\.md/);
+  });
+
   it('refuses to restore into a database that has not opted in, without printing the password', async () => {
     const restore = await run('restore', 'latest', '--target-url', target.url('not_opted_in'));
     expect(restore.code).toBe(exitCodes.failed);

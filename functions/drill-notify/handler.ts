@@ -1,0 +1,4 @@
+import { drillNotifyStep } from '../../lib/drill/steps.ts';
+import { stepHandler } from '../../lib/lambda/step-handler.ts';
+
+export const handler = stepHandler(drillNotifyStep);

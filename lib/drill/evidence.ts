@@ -1,0 +1,145 @@
+/**
+ * Drill evidence: what an auditor asks for after a restore test. Written to
+ * `drills/<yyyy>-Q<n>/<drill-id>.json` (the record) and `.md` (the same, for people), for passed and
+ * failed drills alike: when, which backup and how old it was (observed RPO), how long download + restore
+ * + verification took (observed RTO) against the target, what was compared, each sanity result, and the
+ * verdict.
+ */
+import { z } from 'zod';
+import { ManifestInvalidError } from '../errors.ts';
+import { formatBytes } from '../notify/messages.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
+
+export const drillsPrefix = 'drills/';
+
+export function quarterOf(date: Date): string {
+  return `${date.getUTCFullYear()}-Q${Math.floor(date.getUTCMonth() / 3) + 1}`;
+}
+
+export const evidenceKeys = {
+  json: (drillId: string, startedAt: Date) => `${drillsPrefix}${quarterOf(startedAt)}/${drillId}.json`,
+  markdown: (drillId: string, startedAt: Date) => `${drillsPrefix}${quarterOf(startedAt)}/${drillId}.md`,
+};
+
+export const evidenceSchema = z.object({
+  evidenceVersion: z.literal(1),
+  drillId: z.string(),
+  executionId: z.string().optional(),
+  trigger: z.string(),
+  reason: z.string().optional(),
+  startedAt: z.iso.datetime(),
+  recordedAt: z.iso.datetime(),
+  passed: z.boolean(),
+  failedChecks: z.array(z.string()),
+  backup: z.object({
+    backupId: z.string(),
+    createdAt: z.iso.datetime(),
+    database: z.string(),
+    sourceServerVersion: z.string(),
+    bytes: z.number(),
+    sha256: z.string(),
+    checksum: z.string(),
+  }),
+  rpo: z.object({ observedHours: z.number(), targetHours: z.number(), withinTarget: z.boolean() }),
+  rto: z.object({
+    downloadSeconds: z.number(),
+    restoreSeconds: z.number(),
+    verificationSeconds: z.number(),
+    observedSeconds: z.number(),
+    targetHours: z.number(),
+    withinTarget: z.boolean(),
+  }),
+  drillDatabase: z.string(),
+  stagingServerVersion: z.string(),
+  compare: z.object({
+    status: z.enum(['match', 'mismatch']),
+    tablesCompared: z.number(),
+    rowsCompared: z.number(),
+    differences: z.array(z.string()),
+  }),
+  sanity: z.array(
+    z.object({
+      name: z.string(),
+      sql: z.string(),
+      expectation: z.string(),
+      value: z.number().nullable(),
+      passed: z.boolean(),
+      error: z.string().optional(),
+    }),
+  ),
+  benignRestoreMessages: z.array(z.string()),
+});
+export type DrillEvidence = z.infer<typeof evidenceSchema>;
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 120) return `${seconds.toFixed(1)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(2)} h`;
+}
+
+export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
+  const check = (ok: boolean) => (ok ? 'yes' : '**NO**');
+  const lines = [
+    `# Restore drill ${evidence.drillId}: ${evidence.passed ? 'PASSED' : 'FAILED'}`,
+    '',
+    `| | |`,
+    `|---|---|`,
+    `| started | ${evidence.startedAt} (${evidence.trigger}${evidence.reason ? `: ${evidence.reason}` : ''}) |`,
+    `| backup | ${evidence.backup.backupId} of \`${evidence.backup.database}\` (PostgreSQL ${evidence.backup.sourceServerVersion}), ${formatBytes(evidence.backup.bytes)} |`,
+    `| SHA-256 | ${evidence.backup.sha256} (${evidence.backup.checksum}) |`,
+    `| observed RPO (backup age) | ${evidence.rpo.observedHours} h, target ≤ ${evidence.rpo.targetHours} h: within ${check(evidence.rpo.withinTarget)} |`,
+    `| observed RTO | ${formatDuration(evidence.rto.observedSeconds)} = download ${formatDuration(evidence.rto.downloadSeconds)} + restore ${formatDuration(evidence.rto.restoreSeconds)} + verification ${formatDuration(evidence.rto.verificationSeconds)}; target ≤ ${evidence.rto.targetHours} h: within ${check(evidence.rto.withinTarget)} |`,
+    `| restored into | \`${evidence.drillDatabase}\` on PostgreSQL ${evidence.stagingServerVersion} (dropped afterwards) |`,
+    `| row counts | ${evidence.compare.status}: ${evidence.compare.tablesCompared} tables, ${evidence.compare.rowsCompared} rows |`,
+    '',
+    '## Sanity checks',
+    '',
+    '| check | expectation | result | passed |',
+    '|---|---|---|---|',
+    ...evidence.sanity.map(
+      (s) =>
+        `| ${s.name} | ${s.expectation} | ${s.value ?? (s.error ? `error: ${s.error.replaceAll('|', '/')}` : '-')} | ${check(s.passed)} |`,
+    ),
+    '',
+  ];
+  if (evidence.compare.differences.length > 0) {
+    lines.push('## Row count differences', '', ...evidence.compare.differences.map((d) => `- ${d}`), '');
+  }
+  if (evidence.failedChecks.length > 0) {
+    lines.push('## Failed', '', ...evidence.failedChecks.map((d) => `- ${d}`), '');
+  }
+  if (evidence.executionId) lines.push(`Execution: \`${evidence.executionId}\``, '');
+  return lines.join('\n');
+}
+
+export function roundedHours(ms: number): number {
+  return round(ms / 3_600_000);
+}
+
+export function parseEvidence(text: string, where: string): DrillEvidence {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ManifestInvalidError(`${where} is not valid JSON`);
+  }
+  const result = evidenceSchema.safeParse(json);
+  if (!result.success) {
+    throw new ManifestInvalidError(
+      `${where} is not valid drill evidence: ${result.error.issues[0]?.path.join('.')}: ${result.error.issues[0]?.message}`,
+    );
+  }
+  return result.data;
+}
+
+/** The newest drill's evidence (drill ids start with their UTC time, so they sort by time). */
+export async function newestDrillEvidence(store: BackupStore): Promise<DrillEvidence | undefined> {
+  const records = (await store.list(drillsPrefix))
+    .map((o) => o.key)
+    .filter((key) => key.endsWith('.json'))
+    .sort((a, b) => (a.split('/').pop() ?? '').localeCompare(b.split('/').pop() ?? ''));
+  const newest = records.at(-1);
+  return newest ? parseEvidence(await store.getText(newest), newest) : undefined;
+}

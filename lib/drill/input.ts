@@ -1,0 +1,101 @@
+/**
+ * What the drill steps receive. The execution input comes from outside (EventBridge, console, CLI) and
+ * is checked strictly; the drill database name travels between steps and is re-checked by every step
+ * that touches a database, so no input can make a drill create, restore into or drop anything but a
+ * database it named itself (`drill_<yyyymmdd>t<hhmmss>z_<hex>`).
+ */
+import { z } from 'zod';
+import { isBackupId } from '../storage/keys.ts';
+
+const backupId = z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3');
+const drillDatabasePattern = /^drill_\d{8}t\d{6}z_[0-9a-f]{6}$/;
+export const drillDatabase = z
+  .string()
+  .regex(drillDatabasePattern, 'must be a drill database name like drill_20260401t030000z_a1b2c3');
+
+export const drillInputSchema = z.strictObject({
+  trigger: z.enum(['schedule', 'manual', 'cli']).default('manual'),
+  /** A backup id, or "latest" (the default): the newest verified backup. */
+  backupId: z.union([z.literal('latest'), backupId]).default('latest'),
+  reason: z
+    .string()
+    .max(500)
+    .refine((text) => ![...text].some((c) => c.charCodeAt(0) < 0x20), 'must be one line')
+    .optional(),
+});
+export type DrillInput = z.infer<typeof drillInputSchema>;
+
+export const selectEventSchema = z.strictObject({
+  execution: z.unknown(),
+  executionId: z.string().optional(),
+  startedAt: z.iso.datetime({ offset: true }).optional(),
+});
+
+export const drillDatabaseEventSchema = z.strictObject({ drillDatabase });
+
+export const drillBackupEventSchema = z.strictObject({ backupId, drillDatabase });
+
+/** The drill id doubles as the database name's suffix, so evidence and database are easy to match. */
+export function drillDatabaseName(drillId: string): string {
+  return `drill_${drillId.replace('-', '_').toLowerCase()}`;
+}
+
+export const selectedSchema = z.object({
+  drillId: backupId,
+  drillDatabase,
+  backupId,
+  backupCreatedAt: z.iso.datetime(),
+  startedAt: z.iso.datetime(),
+  trigger: z.string(),
+  reason: z.string().optional(),
+});
+
+export const evidenceEventSchema = z.strictObject({
+  executionId: z.string().optional(),
+  selected: selectedSchema,
+  checksum: z.object({ status: z.string(), archiveEntries: z.number().optional() }),
+  restore: z.object({
+    database: z.string(),
+    stagingServerVersion: z.string(),
+    downloadSeconds: z.number(),
+    restoreSeconds: z.number(),
+    benignMessages: z.array(z.string()),
+  }),
+  compare: z.object({
+    status: z.enum(['match', 'mismatch']),
+    tablesCompared: z.number(),
+    rowsCompared: z.number(),
+    tables: z.array(
+      z.object({ schema: z.string(), table: z.string(), expected: z.number(), actual: z.number() }),
+    ),
+    missing: z.array(z.string()),
+    extra: z.array(z.string()),
+    compareSeconds: z.number(),
+  }),
+  sanity: z.object({
+    checks: z.array(
+      z.object({
+        name: z.string(),
+        sql: z.string(),
+        expectation: z.string(),
+        value: z.number().nullable(),
+        passed: z.boolean(),
+        error: z.string().optional(),
+      }),
+    ),
+    sanitySeconds: z.number(),
+  }),
+});
+export type EvidenceEvent = z.infer<typeof evidenceEventSchema>;
+
+/** Notify runs only after a passed drill; its input is RecordEvidence's output. */
+export const drillNotifyEventSchema = z.strictObject({
+  backupId,
+  evidence: z.object({
+    drillId: z.string(),
+    evidenceKey: z.string(),
+    observedRpoHours: z.number(),
+    observedRtoSeconds: z.number(),
+    targetRtoHours: z.number(),
+  }),
+});

@@ -1,0 +1,186 @@
+/**
+ * The drill state machine end to end: statemachines/drill.asl.json run by aws-local-stepfunctions with
+ * the real handlers, restoring a real backup into a fresh database on the real staging server and
+ * writing evidence to a real S3 API. Only SNS is mocked (at the client).
+ */
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type DrillEvidence, parseEvidence } from '../../lib/drill/evidence.ts';
+import { RestoreFailedError } from '../../lib/errors.ts';
+import { drillHandlers } from '../../lib/local/drill-handlers.ts';
+import { type ExecutionRecord, runStateMachine } from '../../lib/local/state-machine-runner.ts';
+import type { BackupStore } from '../../lib/storage/backup-store.ts';
+import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;
+
+const recentOrders = JSON.stringify([
+  {
+    name: 'orders in the last 2 days',
+    sql: "SELECT count(*) FROM orders WHERE ordered_at > now() - interval '2 days'",
+    atLeast: 1,
+  },
+]);
+
+const sns = mockClient(SNSClient);
+
+function alerts(): { subject: string; message: string }[] {
+  return sns.commandCalls(PublishCommand).map((call) => ({
+    subject: String(call.args[0].input.Subject),
+    message: String(call.args[0].input.Message),
+  }));
+}
+
+let fixture: PipelineFixture;
+let settings: Record<string, string>;
+let store: BackupStore;
+let backupId: string;
+
+beforeAll(async () => {
+  fixture = await startPipelineFixture();
+  ({ settings, store } = await fixture.freshBucket());
+  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
+  const backup = await fixture.run(settings);
+  expect(backup.status).toBe('SUCCEEDED');
+  backupId = (backup.output as { dump: { backupId: string } }).dump.backupId;
+}, 180_000);
+
+afterAll(async () => {
+  await fixture?.stop();
+});
+
+beforeEach(() => {
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
+});
+
+function drill(
+  overrides: Record<string, string>,
+  options: { input?: unknown; handlers?: Partial<Record<keyof typeof drillHandlers, LambdaHandler>> } = {},
+): Promise<ExecutionRecord> {
+  return runStateMachine({
+    machine: 'drill',
+    input: options.input ?? { trigger: 'manual', reason: 'drill test' },
+    handlers: { ...drillHandlers, ...options.handlers },
+    settings: { ...settings, ...overrides },
+    stateDir: fixture.stateDir,
+    retryIntervalMs: 10,
+  });
+}
+
+async function drillDatabases(): Promise<string[]> {
+  const rows = await fixture.stagingSql<{ datname: string }>(
+    "SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%'",
+  );
+  return rows.map((r) => r.datname);
+}
+
+async function evidenceOf(
+  execution: ExecutionRecord,
+): Promise<{ evidence: DrillEvidence; markdown: string }> {
+  const select = execution.states.find((s) => s.name === 'SelectBackup');
+  const drillId = (select?.output as { selected?: { drillId: string } } | undefined)?.selected?.drillId ?? '';
+  expect(drillId).not.toBe('');
+  const keys = (await store.list('drills/')).map((o) => o.key).filter((key) => key.includes(drillId));
+  const jsonKey = keys.find((key) => key.endsWith('.json')) ?? '';
+  const markdownKey = keys.find((key) => key.endsWith('.md')) ?? '';
+  expect(jsonKey).toMatch(/^drills\/\d{4}-Q[1-4]\/\d{8}T\d{6}Z-[0-9a-f]{6}\.json$/);
+  return {
+    evidence: parseEvidence(await store.getText(jsonKey), jsonKey),
+    markdown: await store.getText(markdownKey),
+  };
+}
+
+describe('drill state machine', () => {
+  it('restores the newest verified backup into a fresh drill database, records passing evidence and drops it', async () => {
+    const execution = await drill({ DRILL_SANITY_CHECKS: recentOrders });
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(execution.states.filter((s) => s.status === 'succeeded').map((s) => s.name)).toEqual([
+      'SelectBackup',
+      'Checksum',
+      'CreateDrillDb',
+      'Restore',
+      'Compare',
+      'SanityChecks',
+      'RecordEvidence',
+      'DrillPassed',
+      'DropDrillDb',
+      'Notify',
+      'DrillSucceeded',
+    ]);
+    const { evidence, markdown } = await evidenceOf(execution);
+    expect(evidence).toMatchObject({
+      passed: true,
+      failedChecks: [],
+      backup: { backupId, checksum: 'match', database: 'shop' },
+      rpo: { targetHours: 24, withinTarget: true },
+      rto: { targetHours: 2, withinTarget: true },
+      compare: { status: 'match', differences: [] },
+      sanity: [{ name: 'orders in the last 2 days', expectation: '>= 1', passed: true }],
+    });
+    expect(evidence.drillDatabase).toMatch(/^drill_\d{8}t\d{6}z_[0-9a-f]{6}$/);
+    expect(evidence.compare.tablesCompared).toBeGreaterThan(5);
+    expect(evidence.sanity[0]?.value).toBeGreaterThan(0);
+    expect(evidence.rto.observedSeconds).toBeCloseTo(
+      evidence.rto.downloadSeconds + evidence.rto.restoreSeconds + evidence.rto.verificationSeconds,
+    );
+    expect(markdown).toContain(`# Restore drill ${evidence.drillId}: PASSED`);
+    expect(markdown).toContain('| orders in the last 2 days | >= 1 |');
+    expect(await drillDatabases()).toEqual([]);
+    expect(alerts().map((a) => a.subject)).toEqual([`Restore drill passed: ${evidence.drillId}`]);
+  });
+
+  it('fails on a failed sanity check, still records the evidence, drops the drill database and alerts', async () => {
+    const impossible = JSON.stringify([
+      { name: 'a trillion orders', sql: 'SELECT count(*) FROM orders', atLeast: 1e12 },
+    ]);
+    const execution = await drill({ DRILL_SANITY_CHECKS: impossible });
+
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error?.name).toBe('DrillCheckFailedError');
+    expect(execution.error?.cause).toContain('sanity check "a trillion orders"');
+    expect(execution.states.map((s) => s.name)).toContain('DropDrillDbOnFailure');
+    const { evidence, markdown } = await evidenceOf(execution);
+    expect(evidence).toMatchObject({ passed: false, compare: { status: 'match' } });
+    expect(evidence.sanity[0]).toMatchObject({ passed: false, expectation: '>= 1000000000000' });
+    expect(markdown).toContain('FAILED');
+    expect(await drillDatabases()).toEqual([]);
+    const [alert] = alerts();
+    expect(alert?.subject).toBe('Restore drill FAILED');
+    expect(alert?.message).toContain('failed in step SanityChecks');
+    expect(alert?.message).toContain('DrillCheckFailedError');
+  });
+
+  it('drops the drill database and alerts when the restore itself fails', async () => {
+    const execution = await drill(
+      {},
+      {
+        handlers: {
+          Restore: async () => {
+            throw new RestoreFailedError('pg_restore failed (exit 1) with 1 error(s): injected');
+          },
+        },
+      },
+    );
+
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error?.name).toBe('RestoreFailedError');
+    expect(execution.states.find((s) => s.name === 'CreateDrillDb')?.status).toBe('succeeded');
+    expect(execution.states.find((s) => s.name === 'DropDrillDbOnFailure')?.status).toBe('succeeded');
+    expect(await drillDatabases()).toEqual([]);
+    expect(alerts()[0]?.message).toContain('failed in step Restore');
+  });
+
+  it('rejects an unknown input field and a malformed DRILL_SANITY_CHECKS, naming the field', async () => {
+    const badInput = await drill({}, { input: { backupId: 'latest', database: 'staging' } });
+    expect(badInput.error?.name).toBe('InputValidationError');
+    expect(badInput.error?.cause).toContain('field \\"database\\"');
+
+    const badConfig = await drill({ DRILL_SANITY_CHECKS: JSON.stringify([{ name: 'x', sql: 'SELECT 1' }]) });
+    expect(badConfig.error?.name).toBe('ConfigurationError');
+    expect(badConfig.error?.cause).toContain('DRILL_SANITY_CHECKS[0].atLeast');
+    expect(await drillDatabases()).toEqual([]);
+  });
+});

@@ -1,0 +1,96 @@
+/** The drill definition follows the backup's contract, and every path after CreateDrillDb cleans up. */
+
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from '@jest/globals';
+import aslValidator from 'asl-validator';
+import { errorCatalog, transientErrorNames } from '../../../lib/errors.ts';
+import { drillHandlers } from '../../../lib/local/drill-handlers.ts';
+import { resolvePlaceholders } from '../../../lib/local/state-machine-runner.ts';
+
+interface State {
+  Type: string;
+  Next?: string;
+  Default?: string;
+  Choices?: { Next: string }[];
+  Retry?: { ErrorEquals: string[]; Comment?: string }[];
+  Catch?: { ErrorEquals: string[]; ResultPath?: string; Next: string }[];
+}
+
+const text = await readFile(new URL('../../../statemachines/drill.asl.json', import.meta.url), 'utf8');
+const definition = JSON.parse(text) as { StartAt: string; States: Record<string, State> };
+const tasks = Object.entries(definition.States).filter(([, state]) => state.Type === 'Task');
+const awsNames = (name: string) => name.startsWith('States.') || name.startsWith('Lambda.');
+
+/** Every state reachable from `from`, through Next, Choices, Default and Catch. */
+function reachable(from: string): Set<string> {
+  const seen = new Set<string>();
+  const queue = [from];
+  while (queue.length > 0) {
+    const name = queue.pop() ?? '';
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const state = definition.States[name];
+    for (const next of [
+      state?.Next,
+      state?.Default,
+      ...(state?.Choices ?? []).map((c) => c.Next),
+      ...(state?.Catch ?? []).map((c) => c.Next),
+    ]) {
+      if (next) queue.push(next);
+    }
+  }
+  return seen;
+}
+
+describe('statemachines/drill.asl.json', () => {
+  it('passes asl-validator once its CloudFormation placeholders are resolved', () => {
+    const result = aslValidator(JSON.parse(resolvePlaceholders(text)), { checkArn: true, checkPaths: true });
+    expect(result.errors).toEqual([]);
+    expect(result.isValid).toBe(true);
+  });
+
+  it('has a local handler for every Lambda Task state', () => {
+    const lambdaTasks = tasks
+      .filter(([, s]) => JSON.stringify(s).includes('LambdaFunction.Arn'))
+      .map(([n]) => n);
+    expect(lambdaTasks.sort()).toEqual(Object.keys(drillHandlers).sort());
+  });
+
+  it('names in ErrorEquals exist in the error catalog, and only transient ones are retried', () => {
+    for (const [name, state] of tasks) {
+      for (const rule of [...(state.Retry ?? []), ...(state.Catch ?? [])]) {
+        expect(rule.ErrorEquals.filter((n) => !awsNames(n) && !(n in errorCatalog))).toEqual([]);
+      }
+      if (name === 'NotifyFailure') continue;
+      for (const rule of state.Retry ?? []) {
+        expect(rule.Comment).toEqual(expect.any(String));
+        for (const error of rule.ErrorEquals.filter((n) => !awsNames(n)))
+          expect(transientErrorNames).toContain(error);
+      }
+    }
+  });
+
+  it('catches every failure, keeping the input, and always ends in the SNS alert and a Fail state', () => {
+    for (const [name, state] of tasks.filter(([n]) => n !== 'NotifyFailure')) {
+      expect({ name, catch: state.Catch?.[0] }).toEqual({
+        name,
+        catch: expect.objectContaining({ ErrorEquals: ['States.ALL'] }),
+      });
+      const onFailure = reachable(state.Catch?.[0]?.Next ?? '');
+      expect({ name, alerts: onFailure.has('NotifyFailure'), fails: onFailure.has('DrillFailed') }).toEqual({
+        name,
+        alerts: true,
+        fails: true,
+      });
+    }
+  });
+
+  it('drops the drill database on every failure after it was created', () => {
+    const afterCreate = ['CreateDrillDb', 'Restore', 'Compare', 'SanityChecks', 'RecordEvidence'];
+    for (const name of afterCreate) {
+      const next = definition.States[name]?.Catch?.[0]?.Next ?? '';
+      expect({ name, drops: reachable(next).has('DropDrillDbOnFailure') }).toEqual({ name, drops: true });
+    }
+    expect(reachable(definition.States.DrillPassed?.Default ?? '')).toContain('DropDrillDbOnFailure');
+  });
+});
