@@ -1,0 +1,603 @@
+/**
+ * `npm run bench` - the pipeline's dump and restore side by side with pg_dump's own limit and with the
+ * plain script it replaces, on one generated database, in one run (docs/performance.md).
+ *
+ *   npm run bench -- [--size 256MB|1GB|2GB] [--rounds 3] [--update-docs]
+ *   npm run bench -- --scaling [--sizes 256MB,1GB,2GB] [--rounds 3] [--update-docs]
+ *
+ * Every measured scenario runs in a fresh Node process (bench/worker.ts) so its peak RSS and the CPU
+ * of the programs it starts are its own. Scenarios alternate within each round (the order rotates from
+ * round to round) so drift and background load spread over all of them; medians are reported.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { type EmbeddedMajor, embeddedMajors } from '../lib/local/postgres-server.ts';
+import { startLocalS3Server } from '../lib/local/s3-server.ts';
+import { resolvePgBundle } from '../lib/pg/client.ts';
+import { BackupStore } from '../lib/storage/backup-store.ts';
+import { createS3Client } from '../lib/storage/s3-client.ts';
+import {
+  createDatabase,
+  type Dataset,
+  dropDatabase,
+  formatSize,
+  generatorVersion,
+  openDataset,
+  parseSize,
+} from './dataset.ts';
+import { readServerCpu } from './proc.ts';
+import {
+  type Run,
+  type ScenarioSummary,
+  scenarioTable,
+  summarize,
+  type Target,
+  targetTable,
+} from './report.ts';
+import type { S3Target, WorkerResult, WorkerTask } from './worker.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const resultsDir = join(here, 'results');
+const docsFile = join(here, '..', 'docs', 'performance.md');
+const MiB = 1024 ** 2;
+const bucket = 'bench';
+const defaultCompression = 'zstd:3';
+const compressions = [defaultCompression, 'gzip', 'lz4', 'none'];
+const cores = availableParallelism();
+/** Lambda allots one vCPU per 1,769 MB of memory setting. */
+const lambdaMbPerVcpu = 1769;
+/** 15 minutes minus the step's early-timeout reserve (STEP_TIMEOUT_RESERVE_MS) and 10% headroom. */
+const lambdaDumpBudgetSeconds = (900 - 20) * 0.9;
+
+const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+interface Context {
+  worker: Worker;
+  dataset: Dataset;
+  s3: S3Target;
+  store: BackupStore;
+  workDir: string;
+  postmasterPid: number;
+}
+
+interface ScenarioSpec {
+  id: string;
+  label: string;
+  /** Restore scenarios get a fresh empty database, created and dropped outside the timing. */
+  restore?: boolean;
+  task(ctx: Context, databaseUrl: string): WorkerTask;
+}
+
+function specs(ctx: Context): ScenarioSpec[] {
+  const plainFile = join(ctx.workDir, 'restore-input.sql.gz');
+  const oursFile = join(ctx.workDir, 'restore-input.dump');
+  return [
+    {
+      id: 'a',
+      label: 'a. `pg_dump -Fc -Z0` > /dev/null (limit)',
+      task: (c) => ({ kind: 'limit', databaseUrl: c.dataset.url, compression: '0' }),
+    },
+    {
+      id: 'a-zstd',
+      label: `a'. \`pg_dump -Fc -Z ${defaultCompression}\` > /dev/null (compression alone)`,
+      task: (c) => ({ kind: 'limit', databaseUrl: c.dataset.url, compression: defaultCompression }),
+    },
+    {
+      id: 'b',
+      label: 'b. plain `pg_dump | gzip` > file, upload, delete',
+      task: (c) => ({
+        kind: 'plain',
+        databaseUrl: c.dataset.url,
+        s3: c.s3,
+        file: join(c.workDir, 'plain.sql.gz'),
+        keepFile: false,
+      }),
+    },
+    ...compressions.map(
+      (compression): ScenarioSpec => ({
+        id: `c-${compression}`,
+        label: `c. dumpToStore ${compression}${compression === defaultCompression ? ' (default)' : ''}`,
+        task: (c) => ({ kind: 'ours', databaseUrl: c.dataset.url, s3: c.s3, compression }),
+      }),
+    ),
+    {
+      id: 'd-without-counts',
+      label: `d. dump step ${defaultCompression} without row counts`,
+      task: (c) => ({
+        kind: 'ours-without-counts',
+        databaseUrl: c.dataset.url,
+        s3: c.s3,
+        compression: defaultCompression,
+      }),
+    },
+    {
+      id: 'd-counts',
+      label: 'd. row counts in the snapshot alone',
+      task: (c) => ({ kind: 'counts', databaseUrl: c.dataset.url }),
+    },
+    {
+      id: 'e-psql',
+      label: 'e. restore `gunzip | psql` of b',
+      restore: true,
+      task: (_c, databaseUrl) => ({ kind: 'restore-psql', databaseUrl, file: plainFile }),
+    },
+    {
+      id: 'e-j1',
+      label: 'e. restore `pg_restore -j1` of c',
+      restore: true,
+      task: (_c, databaseUrl) => ({ kind: 'restore-pg_restore', databaseUrl, file: oursFile, jobs: 1 }),
+    },
+    {
+      id: `e-j${cores}`,
+      label: `e. restore \`pg_restore -j${cores}\` of c`,
+      restore: true,
+      task: (_c, databaseUrl) => ({ kind: 'restore-pg_restore', databaseUrl, file: oursFile, jobs: cores }),
+    },
+  ];
+}
+
+interface Worker {
+  script: string;
+  pgClientDir: string;
+}
+
+/**
+ * Bundles the worker the way serverless.yml's esbuild settings bundle a function, so the measured
+ * process loads what a Lambda loads: one ES module, AWS SDK included, no TypeScript stripping (which
+ * alone adds ~28 MiB of RSS under `node file.ts`). The bundle cannot find the pg-client build output
+ * relative to itself, so the worker gets it through PG_CLIENT_DIR, as on Lambda (/opt/pg-client).
+ */
+async function buildWorker(workDir: string): Promise<Worker> {
+  const script = join(workDir, 'worker.mjs');
+  await build({
+    entryPoints: [join(here, 'worker.ts')],
+    outfile: script,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+    external: ['pg-native'],
+    logLevel: 'warning',
+  });
+  return { script, pgClientDir: (await resolvePgBundle()).dir };
+}
+
+function runWorker(worker: Worker, task: WorkerTask): Promise<WorkerResult> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [worker.script], {
+      env: { ...process.env, BENCH_TASK: JSON.stringify(task), PG_CLIENT_DIR: worker.pgClientDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-8000);
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const line = stdout.trim().split('\n').pop() ?? '';
+      if (code === 0 && line) resolveRun(JSON.parse(line) as WorkerResult);
+      else reject(new Error(`worker ${task.kind} exited with ${code}: ${stderr}`));
+    });
+  });
+}
+
+async function measure(ctx: Context, spec: ScenarioSpec, round: number): Promise<Run> {
+  const restoreDb = `bench_restore_${spec.id.replace(/\W/g, '_')}`;
+  const databaseUrl = spec.restore ? await createDatabase(ctx.dataset.server, restoreDb) : ctx.dataset.url;
+  const serverBefore = readServerCpu(ctx.postmasterPid);
+  const ownBefore = process.cpuUsage();
+  try {
+    const result = await runWorker(ctx.worker, spec.task(ctx, databaseUrl));
+    const serverAfter = readServerCpu(ctx.postmasterPid);
+    const own = process.cpuUsage(ownBefore);
+    for (const key of result.keys) await ctx.store.delete(key);
+    return {
+      ...result,
+      serverCpuSeconds: serverAfter - serverBefore,
+      s3ServerCpuSeconds: (own.user + own.system) / 1e6,
+      round,
+    };
+  } finally {
+    if (spec.restore) await dropDatabase(ctx.dataset.server, restoreDb);
+  }
+}
+
+async function startContext(targetBytes: number, major: EmbeddedMajor, workDir: string) {
+  const s3Server = await startLocalS3Server({ directory: join(workDir, 's3'), buckets: [bucket] });
+  const store = new BackupStore({ client: createS3Client({ endpoint: s3Server.endpoint }), bucket });
+  const dataset = await openDataset({ targetBytes, major, log });
+  const postmasterPid = Number(
+    (await readFile(join(dataset.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
+  );
+  const worker = await buildWorker(workDir);
+  const ctx: Context = {
+    worker,
+    dataset,
+    s3: { endpoint: s3Server.endpoint, bucket },
+    store,
+    workDir,
+    postmasterPid,
+  };
+  return {
+    ctx,
+    async stop() {
+      await dataset.server.stop();
+      await s3Server.stop();
+    },
+  };
+}
+
+/** Rotates the order every round so no scenario always runs first (cold) or right after a heavy one. */
+function roundOrder<T>(items: T[], round: number): T[] {
+  const shift = (round * Math.max(1, Math.floor(items.length / 3))) % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+function describeRun(spec: { label: string }, run: Run): string {
+  const parts = [`${run.wallSeconds.toFixed(2)} s`];
+  if (run.bytes !== undefined) parts.push(`${(run.bytes / MiB).toFixed(1)} MiB`);
+  if (run.nodePeakRssBytes !== undefined) parts.push(`node ${(run.nodePeakRssBytes / MiB).toFixed(0)} MiB`);
+  return `  ${spec.label}: ${parts.join(', ')}`;
+}
+
+function machine() {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores,
+    memoryGiB: Math.round(totalmem() / 1024 ** 3),
+    kernel: release(),
+    node: process.version,
+  };
+}
+
+function verdictLines(targets: Target[]): string[] {
+  return targets.map((t) => `${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.measured} (goal ${t.goal})`);
+}
+
+async function writeResults(name: string, json: unknown, markdownFile: string, markdown: string) {
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(join(resultsDir, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  await writeFile(join(resultsDir, markdownFile), markdown);
+  log(`wrote bench/results/${name}.json and bench/results/${markdownFile}`);
+}
+
+/** Replaces the text between `<!-- bench:<section> -->` and `<!-- /bench:<section> -->` in the docs. */
+async function updateDocs(section: string, markdown: string): Promise<void> {
+  const docs = await readFile(docsFile, 'utf8');
+  const start = `<!-- bench:${section} -->`;
+  const end = `<!-- /bench:${section} -->`;
+  const from = docs.indexOf(start);
+  const to = docs.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`docs/performance.md has no ${start} … ${end} section`);
+  await writeFile(docsFile, `${docs.slice(0, from + start.length)}\n${markdown.trim()}\n${docs.slice(to)}`);
+  log(`updated the ${section} section of docs/performance.md`);
+}
+
+const timestamp = (date: Date) =>
+  date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+const loadText = (load: number[]) => load.map((l) => l.toFixed(2)).join(' / ');
+
+async function fullRun(options: {
+  targetBytes: number;
+  rounds: number;
+  major: EmbeddedMajor;
+  updateDocs: boolean;
+}) {
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  const workDir = await mkdtemp(join(tmpdir(), 'vpb-bench-'));
+  const { ctx, stop } = await startContext(options.targetBytes, options.major, workDir);
+  try {
+    const all = specs(ctx);
+    log(`database: ${formatSize(ctx.dataset.databaseBytes)} (target ${formatSize(options.targetBytes)})`);
+
+    // Warm-up: fills the page cache and produces the restore inputs (a plain and a custom dump).
+    log('warm-up: plain dump and dumpToStore for the restore inputs');
+    const warmPlain = await runWorker(ctx.worker, {
+      kind: 'plain',
+      databaseUrl: ctx.dataset.url,
+      s3: ctx.s3,
+      file: join(workDir, 'restore-input.sql.gz'),
+      keepFile: true,
+    });
+    for (const key of warmPlain.keys) await ctx.store.delete(key);
+    const warmOurs = await runWorker(ctx.worker, {
+      kind: 'ours',
+      databaseUrl: ctx.dataset.url,
+      s3: ctx.s3,
+      compression: defaultCompression,
+    });
+    const dumpKey = String(warmOurs.detail.dumpKey);
+    await pipeline(
+      await ctx.store.getStream(dumpKey),
+      createWriteStream(join(workDir, 'restore-input.dump')),
+    );
+    for (const key of warmOurs.keys) await ctx.store.delete(key);
+
+    const runs = new Map<string, Run[]>(all.map((spec) => [spec.id, []]));
+    for (let round = 0; round < options.rounds; round++) {
+      log(`round ${round + 1}/${options.rounds}`);
+      for (const spec of roundOrder(all, round)) {
+        const run = await measure(ctx, spec, round);
+        runs.get(spec.id)?.push(run);
+        log(describeRun(spec, run));
+      }
+    }
+
+    const summaries = all.map((spec) => summarize(spec.id, spec.label, runs.get(spec.id) ?? []));
+    const get = (id: string) => summaries.find((x) => x.id === id) as ScenarioSummary;
+    const limit = get('a');
+    const compressionAlone = get('a-zstd');
+    const plain = get('b');
+    const ours = get(`c-${defaultCompression}`);
+    const withoutCounts = get('d-without-counts');
+    const counts = get('d-counts');
+    const psql = get('e-psql');
+    const parallel = get(`e-j${cores}`);
+    const uncompressed = get('c-none').bytes;
+    const dumpRss = summaries
+      .filter((x) => x.id.startsWith('c-') || x.id === 'd-without-counts')
+      .map((x) => x.nodePeakRssBytes ?? 0);
+    const maxNodeRss = Math.max(...dumpRss);
+    const cOverA = ours.wallSeconds / limit.wallSeconds;
+    // Informational: what streaming, hashing, counting and uploading add on top of pg_dump's compression.
+    const cOverCompression = ours.wallSeconds / compressionAlone.wallSeconds;
+    const bOverC = plain.wallSeconds / ours.wallSeconds;
+    const countOverhead = ours.wallSeconds / withoutCounts.wallSeconds - 1;
+    const targets: Target[] = [
+      {
+        name: 'c ≤ 1.15 × a',
+        goal: '≤ 1.15',
+        measured: `c/a = ${cOverA.toFixed(2)} (${ours.wallSeconds.toFixed(2)} s vs ${limit.wallSeconds.toFixed(2)} s)`,
+        pass: cOverA <= 1.15,
+      },
+      {
+        name: 'c ≥ 3.5 × faster than b',
+        goal: 'b/c ≥ 3.5',
+        measured: `b/c = ${bOverC.toFixed(2)} (${plain.wallSeconds.toFixed(2)} s vs ${ours.wallSeconds.toFixed(2)} s)`,
+        pass: bOverC >= 3.5,
+      },
+      {
+        name: 'Node peak RSS ≤ 200 MB',
+        goal: '≤ 200 MB at this size (flatness: scaling run)',
+        measured: `${(maxNodeRss / 1e6).toFixed(0)} MB (${(maxNodeRss / MiB).toFixed(0)} MiB), worst dump scenario`,
+        pass: maxNodeRss <= 200e6,
+      },
+      {
+        name: 'Counting adds ≤ 15%',
+        goal: '≤ +15% wall',
+        measured: `+${(countOverhead * 100).toFixed(1)}% (${ours.wallSeconds.toFixed(2)} s vs ${withoutCounts.wallSeconds.toFixed(2)} s; counts alone ${counts.wallSeconds.toFixed(2)} s)`,
+        pass: countOverhead <= 0.15,
+      },
+      {
+        name: `pg_restore -j${cores} beats psql`,
+        goal: `-j${cores} < psql`,
+        measured: `${parallel.wallSeconds.toFixed(2)} s vs ${psql.wallSeconds.toFixed(2)} s`,
+        pass: parallel.wallSeconds < psql.wallSeconds,
+      },
+    ];
+    const finishedAt = new Date();
+    const loadAfter = loadavg();
+    const runtimeSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+    const markdown = `## Benchmark ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
+
+Database ${formatSize(ctx.dataset.databaseBytes)} on disk (\`--size ${formatSize(options.targetBytes)}\`, generator v${generatorVersion}; ${Object.entries(
+      ctx.dataset.rows,
+    )
+      .map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`)
+      .join(
+        ', ',
+      )} rows, 200 small tables), PostgreSQL ${ctx.dataset.server.major} server and client on one machine
+(${machine().cpu}, ${cores} cores, ${machine().memoryGiB} GiB), local S3 = s3rver in the benchmark process.
+${options.rounds} rounds, medians; load average (1/5/15 min) before ${loadText(loadBefore)}, after ${loadText(loadAfter)}; bench runtime ${(runtimeSeconds / 60).toFixed(1)} min.
+Ratio = size of the uncompressed custom dump (c none) / output size.
+
+${scenarioTable(summaries, uncompressed)}
+
+c/a = ${cOverA.toFixed(2)}, c/a' = ${cOverCompression.toFixed(2)} (a' = pg_dump with the same compression to /dev/null), b/c = ${bOverC.toFixed(2)}, counting overhead ${(countOverhead * 100).toFixed(1)}%.
+
+${targetTable(targets)}
+`;
+    console.log(`\n${markdown}`);
+    for (const line of verdictLines(targets)) console.log(line);
+    const name = timestamp(startedAt);
+    await writeResults(
+      name,
+      {
+        kind: 'full',
+        startedAt,
+        finishedAt,
+        runtimeSeconds,
+        machine: machine(),
+        loadBefore,
+        loadAfter,
+        rounds: options.rounds,
+        dataset: {
+          targetBytes: options.targetBytes,
+          databaseBytes: ctx.dataset.databaseBytes,
+          rows: ctx.dataset.rows,
+          generatorVersion,
+          generatedSeconds: ctx.dataset.generatedSeconds,
+          serverMajor: ctx.dataset.server.major,
+        },
+        ratios: { cOverA, cOverCompression, bOverC, countOverhead },
+        summaries,
+        targets,
+      },
+      'latest.md',
+      markdown,
+    );
+    if (options.updateDocs) await updateDocs('latest', markdown);
+  } finally {
+    await stop();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+interface SizePoint {
+  targetBytes: number;
+  databaseBytes: number;
+  limit: ScenarioSummary;
+  ours: ScenarioSummary;
+}
+
+async function scalingRun(options: {
+  sizes: number[];
+  rounds: number;
+  major: EmbeddedMajor;
+  updateDocs: boolean;
+}) {
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  const points: SizePoint[] = [];
+  for (const targetBytes of options.sizes) {
+    const workDir = await mkdtemp(join(tmpdir(), 'vpb-bench-'));
+    const { ctx, stop } = await startContext(targetBytes, options.major, workDir);
+    try {
+      const all = specs(ctx).filter((spec) => spec.id === 'a' || spec.id === `c-${defaultCompression}`);
+      log(`${formatSize(ctx.dataset.databaseBytes)}: warm-up`);
+      await measure(ctx, all[0] as ScenarioSpec, -1);
+      const runs = new Map<string, Run[]>(all.map((spec) => [spec.id, []]));
+      for (let round = 0; round < options.rounds; round++) {
+        for (const spec of round % 2 ? [...all].reverse() : all) {
+          const run = await measure(ctx, spec, round);
+          runs.get(spec.id)?.push(run);
+          log(describeRun(spec, run));
+        }
+      }
+      points.push({
+        targetBytes,
+        databaseBytes: ctx.dataset.databaseBytes,
+        limit: summarize('a', 'a', runs.get('a') ?? []),
+        ours: summarize('c', 'c', runs.get(`c-${defaultCompression}`) ?? []),
+      });
+    } finally {
+      await stop();
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+
+  const rss = points.map((p) => p.ours.nodePeakRssBytes ?? 0);
+  const spread = Math.max(...rss) - Math.min(...rss);
+  const throughputs = points.map((p) => p.databaseBytes / p.ours.wallSeconds);
+  // The slowest size sets the extrapolation: throughput does not get better with size.
+  const throughput = Math.min(...throughputs);
+  const largest = points[points.length - 1] as SizePoint;
+  const clientCores = (largest.ours.childCpuSeconds + largest.ours.nodeCpuSeconds) / largest.ours.wallSeconds;
+  const rssNeedMb =
+    (((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) * 1.5) / 1e6;
+  const memoryMb = Math.min(
+    10240,
+    Math.ceil(Math.max(rssNeedMb, clientCores * lambdaMbPerVcpu, 512) / 64) * 64,
+  );
+  const maxDatabaseBytes = throughput * lambdaDumpBudgetSeconds;
+  const targets: Target[] = [
+    {
+      name: 'Node peak RSS flat and ≤ 200 MB',
+      goal: '≤ 200 MB at every size; spread ≤ 20 MB',
+      measured: `${rss.map((b) => (b / 1e6).toFixed(0)).join(' / ')} MB (spread ${(spread / 1e6).toFixed(0)} MB)`,
+      pass: Math.max(...rss) <= 200e6 && spread <= 20e6,
+    },
+  ];
+  const finishedAt = new Date();
+  const loadAfter = loadavg();
+  const runtimeSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+  const table = [
+    '| Database | a. limit s | c. dumpToStore s | c/a | c throughput MiB/s (DB size) | Programs + Node CPU s | Node peak RSS MiB | pg_dump peak RSS MiB | Output MiB |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    ...points.map(
+      (p, i) =>
+        `| ${formatSize(p.databaseBytes)} | ${p.limit.wallSeconds.toFixed(2)} | ${p.ours.wallSeconds.toFixed(2)} | ${(
+          p.ours.wallSeconds / p.limit.wallSeconds
+        ).toFixed(2)} | ${((throughputs[i] ?? 0) / MiB).toFixed(0)} | ${(
+          p.ours.childCpuSeconds + p.ours.nodeCpuSeconds
+        ).toFixed(2)} | ${((p.ours.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} | ${(
+          (p.ours.pgDumpPeakRssBytes ?? 0) / MiB
+        ).toFixed(0)} | ${((p.ours.bytes ?? 0) / MiB).toFixed(0)} |`,
+    ),
+  ].join('\n');
+  const markdown = `## Scaling ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
+
+\`dumpToStore\` with ${defaultCompression} against the limit at ${points.length} sizes, ${options.rounds} rounds each, medians
+(peak RSS: worst round). Load average before ${loadText(loadBefore)}, after ${loadText(loadAfter)}; runtime ${(runtimeSeconds / 60).toFixed(1)} min.
+
+${table}
+
+${targetTable(targets)}
+
+**One 15-minute Lambda dump** (budget ${lambdaDumpBudgetSeconds.toFixed(0)} s: 900 s minus the 20 s early-timeout
+reserve, minus 10% headroom) at the slowest measured throughput, ${(throughput / MiB).toFixed(0)} MiB/s of database
+on disk: about **${formatSize(maxDatabaseBytes)}**. The dump used ${clientCores.toFixed(2)} cores of client CPU
+(pg_dump + Node) and ${(((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) / MiB).toFixed(0)} MiB
+of client memory at the largest size: Lambda gives one vCPU per ${lambdaMbPerVcpu} MB, so the memory setting that
+keeps that CPU is **${memoryMb} MB**.
+`;
+  console.log(`\n${markdown}`);
+  for (const line of verdictLines(targets)) console.log(line);
+  await writeResults(
+    `scaling-${timestamp(startedAt)}`,
+    {
+      kind: 'scaling',
+      startedAt,
+      finishedAt,
+      runtimeSeconds,
+      machine: machine(),
+      loadBefore,
+      loadAfter,
+      rounds: options.rounds,
+      points,
+      extrapolation: { throughputBytesPerSecond: throughput, maxDatabaseBytes, clientCores, memoryMb },
+      targets,
+    },
+    'latest-scaling.md',
+    markdown,
+  );
+  if (options.updateDocs) await updateDocs('scaling', markdown);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string', default: '1GB' },
+      sizes: { type: 'string', default: '256MB,1GB,2GB' },
+      rounds: { type: 'string', default: '3' },
+      major: { type: 'string', default: '18' },
+      scaling: { type: 'boolean', default: false },
+      'update-docs': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
+  const major = Number(values.major) as EmbeddedMajor;
+  if (!embeddedMajors.includes(major)) throw new Error(`--major must be one of ${embeddedMajors.join(', ')}`);
+  const updateDocs = values['update-docs'];
+  if (values.scaling) {
+    const sizes = values.sizes.split(',').map(parseSize);
+    await scalingRun({ sizes, rounds, major, updateDocs });
+  } else {
+    await fullRun({ targetBytes: parseSize(values.size), rounds, major, updateDocs });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

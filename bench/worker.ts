@@ -1,0 +1,318 @@
+/**
+ * Runs one benchmark scenario in its own Node process, so its peak RSS (VmHWM) and the CPU of the
+ * programs it starts (cutime/cstime of waited-for children) belong to that scenario alone.
+ *
+ *   BENCH_TASK='<WorkerTask as JSON>' node bench/worker.ts   -> one line of JSON (WorkerResult) on stdout
+ *
+ * The task travels in the environment, not argv, because it carries connection strings.
+ *
+ * Wall time starts after modules are loaded and the clients are set up, as in a warm Lambda.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, openSync } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { dumpToStore } from '../lib/backup/dump.ts';
+import { type PgBundle, spawnPgProgram } from '../lib/pg/client.ts';
+import { type PgConnection, parseConnectionUrl } from '../lib/pg/connection.ts';
+import { countRowsInSnapshot } from '../lib/pg/row-counts.ts';
+import { openSession, readServerIdentity } from '../lib/pg/session.ts';
+import { pgPrograms } from '../lib/runtime.ts';
+import { BackupStore, partSizeFor } from '../lib/storage/backup-store.ts';
+import { createS3Client } from '../lib/storage/s3-client.ts';
+import { readCpu, readPeakRss, watchPeakRss } from './proc.ts';
+
+export type WorkerTask =
+  | { kind: 'limit'; databaseUrl: string; compression: string }
+  | { kind: 'plain'; databaseUrl: string; s3: S3Target; file: string; keepFile: boolean }
+  | { kind: 'ours'; databaseUrl: string; s3: S3Target; compression: string }
+  | { kind: 'ours-without-counts'; databaseUrl: string; s3: S3Target; compression: string }
+  | { kind: 'counts'; databaseUrl: string }
+  | { kind: 'restore-psql'; databaseUrl: string; file: string }
+  | { kind: 'restore-pg_restore'; databaseUrl: string; file: string; jobs: number };
+
+export interface S3Target {
+  endpoint: string;
+  bucket: string;
+}
+
+export interface WorkerResult {
+  wallSeconds: number;
+  /** user+sys of the programs the scenario started (pg_dump, gzip, psql, pg_restore). */
+  childCpuSeconds: number;
+  /** user+sys of the Node process during the scenario (hashing, upload, glue). */
+  nodeCpuSeconds: number;
+  nodePeakRssBytes: number | undefined;
+  pgDumpPeakRssBytes: number | undefined;
+  bytes: number | undefined;
+  /** Objects the scenario left in the bucket; the orchestrator removes them after measuring. */
+  keys: string[];
+  detail: Record<string, number | string>;
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function exitOf(child: ChildProcess): Promise<Exit> {
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+  });
+  return new Promise((resolveExit, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolveExit({ code, signal, stderr }));
+  });
+}
+
+function assertSuccess(program: string, exit: Exit): void {
+  if (exit.code !== 0) throw new Error(`${program} exited with ${exit.code ?? exit.signal}: ${exit.stderr}`);
+}
+
+async function bundleFor(connection: PgConnection): Promise<PgBundle> {
+  const session = await openSession(connection);
+  try {
+    const identity = await readServerIdentity(session);
+    return await pgPrograms.clientForServer(identity.serverVersionNum);
+  } finally {
+    await session.end();
+  }
+}
+
+function storeFor(s3: S3Target): BackupStore {
+  return new BackupStore({ client: createS3Client({ endpoint: s3.endpoint }), bucket: s3.bucket });
+}
+
+type Measured = Omit<WorkerResult, 'wallSeconds' | 'childCpuSeconds' | 'nodeCpuSeconds' | 'nodePeakRssBytes'>;
+type Scenario = () => Promise<Measured>;
+
+const empty = { bytes: undefined, pgDumpPeakRssBytes: undefined, keys: [], detail: {} };
+
+/** Prepares everything untimed, returns the timed part. */
+async function prepare(task: WorkerTask): Promise<Scenario> {
+  const connection = parseConnectionUrl(task.databaseUrl, 'BENCH_DATABASE_URL');
+  const bundle = await bundleFor(connection);
+
+  switch (task.kind) {
+    case 'limit':
+      return async () => {
+        const devNull = openSync('/dev/null', 'w');
+        try {
+          const child = spawnPgProgram(
+            bundle,
+            'pg_dump',
+            ['--format=custom', `--compress=${task.compression}`, '--no-password'],
+            {
+              connection,
+              stdio: ['ignore', devNull, 'pipe'],
+            },
+          );
+          const peak = watchPeakRss(child.pid);
+          const exit = await exitOf(child);
+          const pgDumpPeakRssBytes = peak();
+          assertSuccess('pg_dump', exit);
+          return { ...empty, pgDumpPeakRssBytes };
+        } finally {
+          closeSync(devNull);
+        }
+      };
+
+    case 'plain': {
+      const store = storeFor(task.s3);
+      return async () => {
+        const started = performance.now();
+        const out = openSync(task.file, 'w');
+        let pgDumpPeakRssBytes: number | undefined;
+        try {
+          const dump = spawnPgProgram(bundle, 'pg_dump', ['--format=plain', '--no-password'], {
+            connection,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          // gzip reads pg_dump's pipe directly, as `pg_dump | gzip > file` does in a shell.
+          const gzip = spawn('gzip', ['-c'], { stdio: [dump.stdout ?? 'ignore', out, 'pipe'] });
+          dump.stdout?.destroy();
+          const peak = watchPeakRss(dump.pid);
+          const [dumpExit, gzipExit] = await Promise.all([exitOf(dump), exitOf(gzip)]);
+          pgDumpPeakRssBytes = peak();
+          assertSuccess('pg_dump', dumpExit);
+          assertSuccess('gzip', gzipExit);
+        } finally {
+          closeSync(out);
+        }
+        const dumped = performance.now();
+        const bytes = (await stat(task.file)).size;
+        const key = `bench/plain-${process.pid}-${Date.now()}.sql.gz`;
+        // `aws s3 cp` uses 8 MiB parts; lib-storage with 4 parts in flight stands in for it.
+        await store.uploadStream(key, createReadStream(task.file, { highWaterMark: 1024 * 1024 }), {
+          partSize: 8 * 1024 * 1024,
+        });
+        const uploaded = performance.now();
+        if (!task.keepFile) await unlink(task.file);
+        return {
+          bytes,
+          pgDumpPeakRssBytes,
+          keys: [key],
+          detail: {
+            dumpGzipSeconds: (dumped - started) / 1000,
+            uploadSeconds: (uploaded - dumped) / 1000,
+          },
+        };
+      };
+    }
+
+    case 'ours': {
+      const store = storeFor(task.s3);
+      let peak: () => number | undefined = () => undefined;
+      const programs: typeof pgPrograms = {
+        clientForServer: pgPrograms.clientForServer,
+        spawn: (...args: Parameters<typeof pgPrograms.spawn>) => {
+          const child = pgPrograms.spawn(...args);
+          peak = watchPeakRss(child.pid);
+          return child;
+        },
+      };
+      return async () => {
+        const result = await dumpToStore(
+          { compression: task.compression, trigger: 'manual', reason: 'benchmark' },
+          { store, connection, programs },
+        );
+        return {
+          bytes: result.bytes,
+          pgDumpPeakRssBytes: peak(),
+          keys: [result.dumpKey, result.manifestKey],
+          detail: { dumpKey: result.dumpKey, tables: result.tables, rows: result.rows },
+        };
+      };
+    }
+
+    case 'ours-without-counts': {
+      const store = storeFor(task.s3);
+      return () => dumpWithoutCounts(store, connection, bundle, task.compression);
+    }
+
+    case 'counts':
+      return async () => {
+        const holder = await openSession(connection);
+        const counter = await openSession(connection);
+        try {
+          await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+          const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+          const counts = await countRowsInSnapshot(counter, rows[0]?.id ?? '');
+          await holder.query('COMMIT');
+          return {
+            ...empty,
+            detail: { tables: counts.length, rows: counts.reduce((sum, t) => sum + t.rows, 0) },
+          };
+        } finally {
+          await counter.end();
+          await holder.end();
+        }
+      };
+
+    case 'restore-psql':
+      return async () => {
+        const gunzip = spawn('gzip', ['-dc', task.file], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const psql = spawnPgProgram(bundle, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password'], {
+          connection,
+          stdio: [gunzip.stdout ?? 'ignore', 'ignore', 'pipe'],
+        });
+        gunzip.stdout?.destroy();
+        const [gunzipExit, psqlExit] = await Promise.all([exitOf(gunzip), exitOf(psql)]);
+        assertSuccess('gzip -d', gunzipExit);
+        assertSuccess('psql', psqlExit);
+        return empty;
+      };
+
+    case 'restore-pg_restore':
+      return async () => {
+        const child = spawnPgProgram(
+          bundle,
+          'pg_restore',
+          [`--dbname=${connection.database}`, `--jobs=${task.jobs}`, '--no-password', task.file],
+          { connection, stdio: ['ignore', 'ignore', 'pipe'] },
+        );
+        assertSuccess('pg_restore', await exitOf(child));
+        return empty;
+      };
+  }
+}
+
+/**
+ * dumpToStore minus the row counts: the same snapshot export, pg_dump arguments, SHA-256 Transform,
+ * part size and upload, so the difference to `ours` is what counting costs. Keep it in step with
+ * lib/backup/dump.ts.
+ */
+async function dumpWithoutCounts(
+  store: BackupStore,
+  connection: PgConnection,
+  bundle: PgBundle,
+  compression: string,
+): Promise<Measured> {
+  const holder = await openSession(connection);
+  try {
+    const identity = await readServerIdentity(holder);
+    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    const child = spawnPgProgram(
+      bundle,
+      'pg_dump',
+      ['--format=custom', `--compress=${compression}`, `--snapshot=${rows[0]?.id ?? ''}`, '--no-password'],
+      { connection, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const peak = watchPeakRss(child.pid);
+    const exited = exitOf(child);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const body = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        callback(null, chunk);
+      },
+      flush(callback) {
+        exited.then(
+          (exit) => callback(exit.code === 0 ? null : new Error(`pg_dump exited with ${exit.code}`)),
+          callback,
+        );
+      },
+    });
+    child.stdout?.pipe(body);
+    const key = `bench/without-counts-${process.pid}-${Date.now()}.dump`;
+    await store.uploadStream(key, body, { partSize: partSizeFor(identity.databaseSizeBytes) });
+    const pgDumpPeakRssBytes = peak();
+    assertSuccess('pg_dump', await exited);
+    await holder.query('COMMIT');
+    return { bytes, pgDumpPeakRssBytes, keys: [key], detail: { sha256: hash.digest('hex') } };
+  } finally {
+    await holder.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const task = JSON.parse(process.env.BENCH_TASK ?? '') as WorkerTask;
+  const run = await prepare(task);
+  const before = readCpu();
+  const started = performance.now();
+  const measured = await run();
+  const wallSeconds = (performance.now() - started) / 1000;
+  const after = readCpu();
+  const result: WorkerResult = {
+    wallSeconds,
+    childCpuSeconds: after.children - before.children,
+    nodeCpuSeconds: after.self - before.self,
+    nodePeakRssBytes: readPeakRss(),
+    ...measured,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
