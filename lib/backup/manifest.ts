@@ -51,23 +51,30 @@ export const manifestSchema = z.strictObject({
 
 export type Manifest = z.infer<typeof manifestSchema>;
 
-/** Parses a manifest read from the store; `where` names the object in the error. */
-export function parseManifest(text: string, where: string): Manifest {
+/**
+ * Parses a JSON record read from the store against its schema. `where` names the object and `what`
+ * the kind of record in the error; a field that fails is named, its value never echoed.
+ */
+export function parseStoredRecord<T>(schema: z.ZodType<T>, text: string, where: string, what: string): T {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     throw new ManifestInvalidError(`${where} is not valid JSON`);
   }
-  const result = manifestSchema.safeParse(json);
+  const result = schema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
     const field = issue?.path.join('.') || '(root)';
-    throw new ManifestInvalidError(`${where} is not a valid manifest: ${field}: ${issue?.message}`, {
+    throw new ManifestInvalidError(`${where} is not a valid ${what}: ${field}: ${issue?.message}`, {
       details: { field },
     });
   }
   return result.data;
+}
+
+export function parseManifest(text: string, where: string): Manifest {
+  return parseStoredRecord(manifestSchema, text, where, 'manifest');
 }
 
 /** Verification evidence written beside the manifest once a restore matched it. */
@@ -88,17 +95,5 @@ export const verificationSchema = z.strictObject({
 export type Verification = z.infer<typeof verificationSchema>;
 
 export function parseVerification(text: string, where: string): Verification {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new ManifestInvalidError(`${where} is not valid JSON`);
-  }
-  const result = verificationSchema.safeParse(json);
-  if (!result.success) {
-    throw new ManifestInvalidError(
-      `${where} is not a valid verification record: ${result.error.issues[0]?.message}`,
-    );
-  }
-  return result.data;
+  return parseStoredRecord(verificationSchema, text, where, 'verification record');
 }
