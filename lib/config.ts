@@ -30,6 +30,11 @@ export const runtimeSettingsSchema = z.object({
   RTO_HOURS: z.coerce.number().positive().default(2),
   STEP_TIMEOUT_RESERVE_MS: z.coerce.number().int().min(0).default(20_000),
   WORK_DIR: optionalText,
+  /** The deployment stage, the dimension of the published metrics. */
+  STAGE: z
+    .string()
+    .regex(/^[a-zA-Z0-9-]{1,32}$/, 'must be 1-32 letters, digits or dashes')
+    .default('local'),
   /** JSON list of drill sanity checks (lib/drill/sanity.ts validates it when a drill runs). */
   DRILL_SANITY_CHECKS: optionalText,
 });

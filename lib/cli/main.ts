@@ -20,12 +20,15 @@ import { drillKeyFigure, runLocalDrill } from '../local/run-drill.ts';
 import { formatBytes } from '../notify/messages.ts';
 import { parseConnectionUrl } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
+import { readLocalExecutions } from '../report/executions.ts';
+import { publishStatus } from '../report/publish-status.ts';
+import { statusKeys } from '../report/render.ts';
+import { buildStatusReport } from '../report/status-report.ts';
 import { getRuntime } from '../runtime.ts';
 import { keys } from '../storage/keys.ts';
 import { verifyStoredChecksum } from '../verify/checksum.ts';
 import { compareRowCounts } from '../verify/compare.ts';
 import { restoreToStaging } from '../verify/restore.ts';
-import { backupStatus } from './status.ts';
 
 export const exitCodes = { ok: 0, failed: 1, usage: 2, verificationFailed: 3 } as const;
 
@@ -36,7 +39,8 @@ Commands:
   list                                                    backups with time, size, verified, SHA-256
   verify <id|latest>                                      re-hash the stored dump and read its archive
   restore <id|latest> --target-url URL [--jobs N]         verify, then restore into an opted-in database
-  status                                                  newest verified backup and its age against the RPO
+  status [--write]                                        backup status report (RPO, last failure, drill, trend);
+                                                          --write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket
   drill [id|latest] --local [--reason TEXT]               restore drill into a fresh database, with evidence
 
 Options: --json (machine-readable output), --local (default: local services, .local/ state)
@@ -212,15 +216,27 @@ async function restoreCommand(target: string | undefined, values: Record<string,
   });
 }
 
-async function statusCommand(out: Output): Promise<number> {
+async function statusCommand(values: Record<string, unknown>, out: Output): Promise<number> {
   return withLocal({ production: false, staging: false }, async (environment) => {
     const runtime = runtimeFor(environment);
-    const status = await backupStatus(runtime.store, {
-      rpoHours: runtime.settings.RPO_HOURS,
+    const options = {
       now: new Date(),
-    });
-    out.print(status.summary, status);
-    return status.withinRpo ? exitCodes.ok : exitCodes.failed;
+      rpoHours: runtime.settings.RPO_HOURS,
+      rtoHours: runtime.settings.RTO_HOURS,
+      executions: await readLocalExecutions(environment.stateDir),
+    };
+    const report = values.write
+      ? await publishStatus(runtime.store, {
+          ...options,
+          stage: runtime.settings.STAGE,
+          log: () => undefined,
+        })
+      : await buildStatusReport(runtime.store, options);
+    const written = values.write
+      ? `\nWritten: ${statusKeys.json}, ${statusKeys.markdown}, ${statusKeys.badge}`
+      : '';
+    out.print(`${report.summary}${written}`, report);
+    return report.withinRpo ? exitCodes.ok : exitCodes.failed;
   });
 }
 
@@ -239,6 +255,7 @@ export async function main(argv: string[]): Promise<number> {
         compression: { type: 'string' },
         'target-url': { type: 'string' },
         jobs: { type: 'string' },
+        write: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -272,7 +289,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'restore':
         return await restoreCommand(target, values, out);
       case 'status':
-        return await statusCommand(out);
+        return await statusCommand(values, out);
       case 'drill':
         return await drillCommand(target, values, out);
       default:

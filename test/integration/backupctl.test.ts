@@ -98,6 +98,19 @@ describe('backupctl', () => {
     expect(drill.stdout).toMatch(/Drill passed\. Evidence: drills\/\d{4}-Q[1-4]\/\S+\.json and \S+\.md/);
   });
 
+  it('writes the status report, badge and Markdown to the bucket with status --write', async () => {
+    const status = await run('status', '--write');
+    expect(status.code).toBe(exitCodes.ok);
+    expect(status.stdout).toContain('OK: newest verified backup');
+    expect(status.stdout).toContain('Written: status/status.json, status/BACKUP_STATUS.md, status/badge.svg');
+    const report = JSON.parse((await run('status', '--json')).stdout) as {
+      lastDrill: { passed: boolean } | null;
+      successRate30d: { source: string; runs: number };
+    };
+    expect(report.lastDrill?.passed).toBe(true);
+    expect(report.successRate30d).toMatchObject({ source: 'executions', runs: 1 });
+  });
+
   it('refuses to restore into a database that has not opted in, without printing the password', async () => {
     const restore = await run('restore', 'latest', '--target-url', target.url('not_opted_in'));
     expect(restore.code).toBe(exitCodes.failed);

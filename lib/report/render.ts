@@ -1,0 +1,104 @@
+/**
+ * The status report for people (BACKUP_STATUS.md), for READMEs and dashboards (badge.svg, made with
+ * badge-maker, the library behind shields.io) and for CloudWatch (Embedded Metric Format log lines:
+ * Lambda's log pipeline turns them into metrics without an API call or extra permission).
+ */
+import { makeBadge } from 'badge-maker';
+import { formatDuration } from '../drill/evidence.ts';
+import { formatBytes } from '../notify/messages.ts';
+import type { StatusReport } from './status-report.ts';
+
+export const statusKeys = {
+  json: 'status/status.json',
+  markdown: 'status/BACKUP_STATUS.md',
+  badge: 'status/badge.svg',
+};
+
+export const metricsNamespace = 'VerifiedPgBackups';
+
+export function badgeFor(report: StatusReport): { label: string; message: string; color: string } {
+  const age = report.newestVerified ? `${report.newestVerified.ageHours.toFixed(0)} h` : '';
+  switch (report.state) {
+    case 'ok':
+      return { label: 'backup', message: `verified ${age} ago`, color: 'brightgreen' };
+    case 'last-run-failed':
+      return { label: 'backup', message: `last run failed, verified ${age} ago`, color: 'orange' };
+    case 'stale':
+      return { label: 'backup', message: `stale: verified ${age} ago`, color: 'red' };
+    case 'no-verified-backup':
+      return { label: 'backup', message: 'no verified backup', color: 'red' };
+  }
+}
+
+export function renderBadge(report: StatusReport): string {
+  return makeBadge(badgeFor(report));
+}
+
+export function renderStatusMarkdown(report: StatusReport): string {
+  const yes = (ok: boolean) => (ok ? 'yes' : '**NO**');
+  const rate = report.successRate30d;
+  const lines = [
+    '# Backup status',
+    '',
+    `**${report.summary}**`,
+    '',
+    `Generated ${report.generatedAt}.`,
+    '',
+    '| | |',
+    '|---|---|',
+    report.newestVerified
+      ? `| newest verified backup | ${report.newestVerified.backupId} (${report.newestVerified.createdAt}), ${formatBytes(report.newestVerified.bytes)} |`
+      : '| newest verified backup | none |',
+    `| age vs RPO | ${report.newestVerified ? `${report.newestVerified.ageHours} h` : '-'} / ${report.rpoHours} h: within ${yes(report.withinRpo)} |`,
+    report.lastFailure
+      ? `| last failure | ${report.lastFailure.at} ${report.lastFailure.stateMachine}: \`${report.lastFailure.error}\` ${report.lastFailure.cause.replaceAll('|', '/').replaceAll('\n', ' ')} |`
+      : '| last failure | none recorded |',
+    report.lastDrill
+      ? `| last drill | ${report.lastDrill.drillId} ${report.lastDrill.passed ? 'passed' : '**FAILED**'}; RTO ${formatDuration(report.lastDrill.observedRtoSeconds)} / ${report.lastDrill.targetRtoHours} h: within ${yes(report.lastDrill.withinRto)} |`
+      : '| last drill | none yet |',
+    `| success rate (30 days) | ${rate.rate === null ? 'no runs' : `${(rate.rate * 100).toFixed(1)} % (${rate.succeeded}/${rate.runs} from ${rate.source})`} |`,
+    `| storage growth | ${formatBytes(Math.abs(report.growthBytesPerDay))}/day ${report.growthBytesPerDay < 0 ? 'shrinking' : 'growing'} |`,
+    `| projected storage (30 days) | ${formatBytes(report.projected30DayStorageBytes)} |`,
+    '',
+  ];
+  if (report.sizeTrend.length > 0) {
+    lines.push(
+      '## Size trend (30 days)',
+      '',
+      '| backup | size |',
+      '|---|---|',
+      ...report.sizeTrend.map((s) => `| ${s.backupId} | ${formatBytes(s.bytes)} |`),
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** One EMF log line; CloudWatch extracts every metric named in it under the Stage dimension. */
+export function metricsLogLine(report: StatusReport, stage: string): string {
+  const units: Record<string, string> = {
+    BackupAgeHours: 'None',
+    DumpBytes: 'Bytes',
+    BackupSizeBytes: 'Bytes',
+    DumpSeconds: 'Seconds',
+    RestoreSeconds: 'Seconds',
+    VerificationFailures: 'Count',
+  };
+  // BackupSizeBytes is what the dashboard plots; it is the same figure as DumpBytes.
+  const values: Record<string, number> = { ...report.metrics };
+  if (report.metrics.DumpBytes !== undefined) values.BackupSizeBytes = report.metrics.DumpBytes;
+  return JSON.stringify({
+    _aws: {
+      Timestamp: Date.parse(report.generatedAt),
+      CloudWatchMetrics: [
+        {
+          Namespace: metricsNamespace,
+          Dimensions: [['Stage']],
+          Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: units[name] ?? 'None' })),
+        },
+      ],
+    },
+    Stage: stage,
+    ...values,
+  });
+}

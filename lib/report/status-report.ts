@@ -1,0 +1,197 @@
+/**
+ * The status report: one answer to "are we covered?", computed from the bucket (manifests,
+ * verification records, drill evidence) and the execution history. Rendered as status.json,
+ * BACKUP_STATUS.md and badge.svg, and published as metrics. `now` is an argument so tests can age it.
+ *
+ * The overall state, worst first: no verified backup at all; the newest verified backup is older than
+ * the RPO (stale); the most recent backup run failed (still within the RPO); ok.
+ */
+import { listBackups, readManifest, readVerification } from '../backup/catalog.ts';
+import { newestDrillEvidence } from '../drill/evidence.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
+import { type ExecutionSummary, readableCause } from './executions.ts';
+
+const dayMs = 86_400_000;
+const verificationErrorNames = new Set([
+  'ChecksumMismatchError',
+  'ArchiveUnreadableError',
+  'RowCountMismatchError',
+  'DrillCheckFailedError',
+]);
+
+export type OverallState = 'ok' | 'last-run-failed' | 'stale' | 'no-verified-backup';
+
+export interface StatusReport {
+  statusVersion: 1;
+  generatedAt: string;
+  state: OverallState;
+  summary: string;
+  rpoHours: number;
+  withinRpo: boolean;
+  newestVerified: { backupId: string; createdAt: string; ageHours: number; bytes: number } | null;
+  unverifiedSinceNewest: number;
+  lastFailure: { at: string; stateMachine: string; error: string; cause: string } | null;
+  lastDrill: {
+    drillId: string;
+    at: string;
+    passed: boolean;
+    observedRtoSeconds: number;
+    targetRtoHours: number;
+    withinRto: boolean;
+    observedRpoHours: number;
+  } | null;
+  successRate30d: { runs: number; succeeded: number; rate: number | null; source: 'executions' | 'bucket' };
+  sizeTrend: { backupId: string; createdAt: string; bytes: number }[];
+  growthBytesPerDay: number;
+  projected30DayStorageBytes: number;
+  metrics: {
+    BackupAgeHours?: number;
+    DumpBytes?: number;
+    DumpSeconds?: number;
+    RestoreSeconds?: number;
+    VerificationFailures: number;
+  };
+}
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** Least-squares slope of bytes over days: robust to one odd night, zero with fewer than two points. */
+export function growthPerDay(points: { at: number; bytes: number }[]): number {
+  if (points.length < 2) return 0;
+  const xs = points.map((p) => p.at / dayMs);
+  const meanX = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const meanY = points.reduce((a, p) => a + p.bytes, 0) / points.length;
+  let numerator = 0;
+  let denominator = 0;
+  points.forEach((p, i) => {
+    const dx = (xs[i] ?? meanX) - meanX;
+    numerator += dx * (p.bytes - meanY);
+    denominator += dx * dx;
+  });
+  return denominator === 0 ? 0 : numerator / denominator;
+}
+
+export async function buildStatusReport(
+  store: BackupStore,
+  options: { now: Date; rpoHours: number; rtoHours: number; executions?: ExecutionSummary[] },
+): Promise<StatusReport> {
+  const now = options.now.getTime();
+  const backups = await listBackups(store);
+  const newest = backups.find((b) => b.verified);
+  const unverifiedSinceNewest = backups.filter(
+    (b) => !b.verified && (!newest || b.backupId > newest.backupId),
+  ).length;
+  const recent = backups.filter((b) => now - b.createdAt.getTime() <= 30 * dayMs).reverse();
+
+  const sizeTrend = recent.map((b) => ({
+    backupId: b.backupId,
+    createdAt: b.createdAt.toISOString(),
+    bytes: b.dumpBytes ?? 0,
+  }));
+  const growth = growthPerDay(recent.map((b) => ({ at: b.createdAt.getTime(), bytes: b.dumpBytes ?? 0 })));
+  const latestBytes = newest?.dumpBytes ?? sizeTrend.at(-1)?.bytes ?? 0;
+  // With 30 days of retention and one backup a day, the bucket then holds the next 30 backups.
+  let projected = 0;
+  for (let day = 1; day <= 30; day++) projected += Math.max(0, latestBytes + growth * day);
+
+  const executions = (options.executions ?? []).filter((e) => now - Date.parse(e.startedAt) <= 30 * dayMs);
+  const backupRuns = executions.filter((e) => e.stateMachine === 'backup' && e.status !== 'RUNNING');
+  const successRate30d =
+    options.executions !== undefined
+      ? {
+          runs: backupRuns.length,
+          succeeded: backupRuns.filter((e) => e.status === 'SUCCEEDED').length,
+          rate: null as number | null,
+          source: 'executions' as const,
+        }
+      : {
+          runs: recent.length,
+          succeeded: recent.filter((b) => b.verified).length,
+          rate: null as number | null,
+          source: 'bucket' as const,
+        };
+  successRate30d.rate = successRate30d.runs ? round(successRate30d.succeeded / successRate30d.runs, 4) : null;
+
+  const failures = (options.executions ?? [])
+    .filter((e) => e.status !== 'SUCCEEDED' && e.status !== 'RUNNING')
+    .sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+  const lastFailed = failures[0];
+  const lastFailure = lastFailed
+    ? {
+        at: lastFailed.stoppedAt ?? lastFailed.startedAt,
+        stateMachine: lastFailed.stateMachine,
+        error: lastFailed.error?.name ?? lastFailed.status,
+        cause: readableCause(lastFailed.error?.cause ?? '').slice(0, 1000),
+      }
+    : null;
+  const lastBackupRun = [...backupRuns].sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
+
+  const drill = await newestDrillEvidence(store);
+  const lastDrill = drill
+    ? {
+        drillId: drill.drillId,
+        at: drill.startedAt,
+        passed: drill.passed,
+        observedRtoSeconds: round(drill.rto.observedSeconds),
+        targetRtoHours: drill.rto.targetHours,
+        withinRto: drill.rto.withinTarget,
+        observedRpoHours: drill.rpo.observedHours,
+      }
+    : null;
+
+  const manifest = newest ? await readManifest(store, newest.backupId) : undefined;
+  const verification = newest ? await readVerification(store, newest.backupId) : undefined;
+  const ageHours = newest ? round((now - newest.createdAt.getTime()) / 3_600_000) : undefined;
+  const withinRpo = ageHours !== undefined && ageHours <= options.rpoHours;
+  const verificationFailures = executions.filter(
+    (e) => now - Date.parse(e.startedAt) <= dayMs && verificationErrorNames.has(e.error?.name ?? ''),
+  ).length;
+
+  const state: OverallState = !newest
+    ? 'no-verified-backup'
+    : !withinRpo
+      ? 'stale'
+      : lastBackupRun?.status === 'FAILED' || lastBackupRun?.status === 'TIMED_OUT'
+        ? 'last-run-failed'
+        : 'ok';
+  const newestText = newest
+    ? `newest verified backup ${newest.backupId} is ${ageHours?.toFixed(1)} h old`
+    : '';
+  const summary = {
+    'no-verified-backup': `NO VERIFIED BACKUP: nothing can be restored with confidence (RPO ${options.rpoHours} h).`,
+    stale: `STALE: ${newestText} (RPO ${options.rpoHours} h).`,
+    'last-run-failed': `LAST RUN FAILED (${lastFailure?.error}): ${newestText} (RPO ${options.rpoHours} h).`,
+    ok: `OK: ${newestText} (RPO ${options.rpoHours} h).`,
+  }[state];
+
+  return {
+    statusVersion: 1,
+    generatedAt: options.now.toISOString(),
+    state,
+    summary: `${summary}${unverifiedSinceNewest ? ` ${unverifiedSinceNewest} newer backup(s) NOT verified.` : ''}`,
+    rpoHours: options.rpoHours,
+    withinRpo,
+    newestVerified:
+      newest && ageHours !== undefined
+        ? {
+            backupId: newest.backupId,
+            createdAt: newest.createdAt.toISOString(),
+            ageHours,
+            bytes: newest.dumpBytes ?? 0,
+          }
+        : null,
+    unverifiedSinceNewest,
+    lastFailure,
+    lastDrill,
+    successRate30d,
+    sizeTrend,
+    growthBytesPerDay: Math.round(growth),
+    projected30DayStorageBytes: Math.round(projected),
+    metrics: {
+      ...(ageHours !== undefined ? { BackupAgeHours: ageHours } : {}),
+      ...(manifest ? { DumpBytes: manifest.dump.bytes, DumpSeconds: manifest.timings.dumpSeconds } : {}),
+      ...(verification ? { RestoreSeconds: verification.restoreSeconds } : {}),
+      VerificationFailures: verificationFailures,
+    },
+  };
+}

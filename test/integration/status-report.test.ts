@@ -1,0 +1,240 @@
+/**
+ * The status report, badge and metrics computed from a real S3 API (s3rver) holding backups, a drill
+ * record and execution histories shaped like the runner's. `now` is injected to age the backups.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Manifest, Verification } from '../../lib/backup/manifest.ts';
+import { type LocalS3Server, startLocalS3Server } from '../../lib/local/s3-server.ts';
+import type { ExecutionSummary } from '../../lib/report/executions.ts';
+import { publishStatus } from '../../lib/report/publish-status.ts';
+import { badgeFor, statusKeys } from '../../lib/report/render.ts';
+import { buildStatusReport } from '../../lib/report/status-report.ts';
+import { BackupStore } from '../../lib/storage/backup-store.ts';
+import { keys } from '../../lib/storage/keys.ts';
+import { createS3Client } from '../../lib/storage/s3-client.ts';
+
+let s3: LocalS3Server;
+let dir: string;
+let buckets = 0;
+const hour = 3_600_000;
+const now = new Date('2026-03-10T12:00:00Z');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'status-'));
+  s3 = await startLocalS3Server({ directory: dir });
+});
+
+afterAll(async () => {
+  await s3?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function freshStore(): Promise<BackupStore> {
+  const client = createS3Client({ endpoint: s3.endpoint });
+  const bucket = `status-${++buckets}`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return new BackupStore({ client, bucket });
+}
+
+function idAt(time: Date, suffix: string): string {
+  return `${time
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z')}-${suffix}`;
+}
+
+/** A promoted backup as the pipeline leaves it: dump + manifest, and a verification record if verified. */
+async function putBackup(store: BackupStore, hoursAgo: number, bytes: number, verified: boolean) {
+  const createdAt = new Date(now.getTime() - hoursAgo * hour);
+  const backupId = idAt(createdAt, (100000 + hoursAgo).toString(16).slice(-6).padStart(6, '0'));
+  const manifest: Manifest = {
+    manifestVersion: 1,
+    backupId,
+    createdAt: createdAt.toISOString(),
+    trigger: 'schedule',
+    source: {
+      host: 'db.example',
+      port: 5432,
+      database: 'shop',
+      serverVersion: '17.4',
+      serverVersionNum: 170004,
+      systemIdentifier: null,
+      databaseSizeBytes: bytes * 5,
+    },
+    client: { program: 'pg_dump', version: '17.4', bundleMajor: 17 },
+    format: 'custom',
+    compression: 'zstd:3',
+    dump: { bytes, sha256: 'a'.repeat(64), partSizeBytes: 8 * 1024 * 1024 },
+    snapshotId: '00000003-1',
+    timings: {
+      startedAt: createdAt.toISOString(),
+      finishedAt: createdAt.toISOString(),
+      dumpSeconds: 12.5,
+      countSeconds: 1,
+    },
+    tables: [{ schema: 'public', table: 'orders', rows: 10 }],
+    warnings: [],
+  };
+  await store.putObject(keys.dump(backupId), 'x'.repeat(bytes), 'application/octet-stream');
+  await store.putJson(keys.manifest(backupId), manifest);
+  if (verified) {
+    const verification: Verification = {
+      verificationVersion: 1,
+      backupId,
+      verifiedAt: createdAt.toISOString(),
+      sha256: manifest.dump.sha256,
+      bytes,
+      restoreSeconds: 42,
+      tablesCompared: 1,
+      rowsCompared: 10,
+      stagingServerVersion: '17.4',
+      benignRestoreMessages: [],
+    };
+    await store.putJson(keys.verification(backupId), verification);
+  }
+  return backupId;
+}
+
+function execution(hoursAgo: number, status: 'SUCCEEDED' | 'FAILED', error?: string): ExecutionSummary {
+  const startedAt = new Date(now.getTime() - hoursAgo * hour).toISOString();
+  return {
+    executionArn: `arn:aws:states:local:000000000000:execution:backup:${hoursAgo}`,
+    stateMachine: 'backup',
+    startedAt,
+    stoppedAt: startedAt,
+    status,
+    input: { trigger: 'schedule' },
+    states: [],
+    ...(error
+      ? {
+          error: {
+            name: error,
+            cause: JSON.stringify({ errorType: error, errorMessage: 'staging refused' }),
+          },
+        }
+      : {}),
+  };
+}
+
+const options = { now, rpoHours: 24, rtoHours: 2 };
+
+describe('status report', () => {
+  it('reports a fresh verified backup as OK with a green badge, size trend and projection', async () => {
+    const store = await freshStore();
+    await putBackup(store, 49, 1000, true);
+    await putBackup(store, 25, 1100, true);
+    const newest = await putBackup(store, 1, 1200, true);
+
+    const report = await buildStatusReport(store, {
+      ...options,
+      executions: [execution(49, 'SUCCEEDED'), execution(25, 'SUCCEEDED'), execution(1, 'SUCCEEDED')],
+    });
+
+    expect(report).toMatchObject({
+      state: 'ok',
+      withinRpo: true,
+      newestVerified: { backupId: newest, ageHours: 1, bytes: 1200 },
+      lastFailure: null,
+      lastDrill: null,
+      successRate30d: { runs: 3, succeeded: 3, rate: 1, source: 'executions' },
+      metrics: {
+        BackupAgeHours: 1,
+        DumpBytes: 1200,
+        DumpSeconds: 12.5,
+        RestoreSeconds: 42,
+        VerificationFailures: 0,
+      },
+    });
+    expect(report.sizeTrend.map((s) => s.bytes)).toEqual([1000, 1100, 1200]);
+    expect(report.growthBytesPerDay).toBe(100);
+    // The next 30 daily backups: 1200 + 100 * d for d = 1..30.
+    expect(report.projected30DayStorageBytes).toBe(30 * 1200 + 100 * ((30 * 31) / 2));
+    expect(badgeFor(report)).toEqual({ label: 'backup', message: 'verified 1 h ago', color: 'brightgreen' });
+  });
+
+  it('reports a backup older than the RPO as STALE with a red badge', async () => {
+    const store = await freshStore();
+    await putBackup(store, 30, 1000, true);
+
+    const report = await buildStatusReport(store, options);
+
+    expect(report).toMatchObject({ state: 'stale', withinRpo: false, newestVerified: { ageHours: 30 } });
+    expect(report.summary).toMatch(/^STALE: newest verified backup .* is 30\.0 h old \(RPO 24 h\)/);
+    expect(badgeFor(report)).toEqual({ label: 'backup', message: 'stale: verified 30 h ago', color: 'red' });
+  });
+
+  it('reports the last run failing, with its cause, while the previous backup is within the RPO', async () => {
+    const store = await freshStore();
+    await putBackup(store, 20, 1000, true);
+
+    const report = await buildStatusReport(store, {
+      ...options,
+      executions: [execution(20, 'SUCCEEDED'), execution(2, 'FAILED', 'RowCountMismatchError')],
+    });
+
+    expect(report).toMatchObject({
+      state: 'last-run-failed',
+      withinRpo: true,
+      lastFailure: { stateMachine: 'backup', error: 'RowCountMismatchError', cause: 'staging refused' },
+      successRate30d: { runs: 2, succeeded: 1, rate: 0.5 },
+      metrics: { VerificationFailures: 1 },
+    });
+    expect(badgeFor(report)).toEqual({
+      label: 'backup',
+      message: 'last run failed, verified 20 h ago',
+      color: 'orange',
+    });
+  });
+
+  it('reports no backups at all as NO VERIFIED BACKUP, without an age metric so the alarm breaches', async () => {
+    const store = await freshStore();
+
+    const report = await buildStatusReport(store, options);
+
+    expect(report).toMatchObject({
+      state: 'no-verified-backup',
+      withinRpo: false,
+      newestVerified: null,
+      successRate30d: { runs: 0, rate: null, source: 'bucket' },
+      growthBytesPerDay: 0,
+      projected30DayStorageBytes: 0,
+    });
+    expect(report.metrics).toEqual({ VerificationFailures: 0 });
+    expect(badgeFor(report)).toEqual({ label: 'backup', message: 'no verified backup', color: 'red' });
+  });
+
+  it('writes status.json, BACKUP_STATUS.md and badge.svg and logs one EMF metrics line', async () => {
+    const store = await freshStore();
+    const backupId = await putBackup(store, 3, 2048, true);
+    const lines: string[] = [];
+
+    await publishStatus(store, { ...options, stage: 'prod', log: (line) => lines.push(line) });
+
+    const json = JSON.parse(await store.getText(statusKeys.json)) as { state: string };
+    expect(json.state).toBe('ok');
+    const markdown = await store.getText(statusKeys.markdown);
+    expect(markdown).toContain('**OK: newest verified backup');
+    expect(markdown).toContain(backupId);
+    const svg = await store.getText(statusKeys.badge);
+    expect(svg).toMatch(/^<svg/);
+    expect(svg).toContain('verified 3 h ago');
+    expect(svg).toContain('fill="#4b0"'); // badge-maker's brightgreen
+    expect(lines).toHaveLength(1);
+    const emf = JSON.parse(lines[0] ?? '{}');
+    expect(emf).toMatchObject({
+      _aws: { CloudWatchMetrics: [{ Namespace: 'VerifiedPgBackups', Dimensions: [['Stage']] }] },
+      Stage: 'prod',
+      BackupAgeHours: 3,
+      DumpBytes: 2048,
+      BackupSizeBytes: 2048,
+      RestoreSeconds: 42,
+      VerificationFailures: 0,
+    });
+    const names = emf._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name);
+    expect(names).toEqual(expect.arrayContaining(['BackupAgeHours', 'DumpSeconds', 'VerificationFailures']));
+  });
+});
