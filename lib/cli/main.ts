@@ -2,6 +2,7 @@
  * backupctl: drive the pipeline from a terminal. Exit codes (documented in README and the runbook):
  *   0 ok, 1 failed, 2 usage or configuration error, 3 verification failed (checksum, archive, counts).
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { listBackups, readManifest, resolveBackupId } from '../backup/catalog.ts';
 import {
@@ -14,12 +15,13 @@ import {
   InputValidationError,
   RowCountMismatchError,
 } from '../errors.ts';
-import { type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
+import { defaultStateDir, type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
 import { formatStateLine, runLocalBackup } from '../local/run-backup.ts';
 import { drillKeyFigure, runLocalDrill } from '../local/run-drill.ts';
 import { formatBytes } from '../notify/messages.ts';
 import { parseConnectionUrl } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
+import { auditEntries, parseSince, renderAudit } from '../report/audit.ts';
 import { readLocalExecutions } from '../report/executions.ts';
 import { publishStatus } from '../report/publish-status.ts';
 import { statusKeys } from '../report/render.ts';
@@ -41,6 +43,7 @@ Commands:
   restore <id|latest> --target-url URL [--jobs N]         verify, then restore into an opted-in database
   status [--write]                                        backup status report (RPO, last failure, drill, trend);
                                                           --write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket
+  audit [--since 30d]                                     executions of both state machines: trigger, steps, causes
   drill [id|latest] --local [--reason TEXT]               restore drill into a fresh database, with evidence
 
 Options: --json (machine-readable output), --local (default: local services, .local/ state)
@@ -107,6 +110,14 @@ async function backupCommand(values: Record<string, unknown>, out: Output): Prom
       ? exitCodes.verificationFailed
       : exitCodes.failed;
   });
+}
+
+async function auditCommand(values: Record<string, unknown>, out: Output): Promise<number> {
+  const sinceMs = parseSince(typeof values.since === 'string' ? values.since : '30d');
+  const stateDir = resolve(process.env.BACKUP_LOCAL_STATE_DIR ?? defaultStateDir);
+  const entries = auditEntries(await readLocalExecutions(stateDir), new Date(Date.now() - sinceMs));
+  out.print(renderAudit(entries), entries);
+  return exitCodes.ok;
 }
 
 async function drillCommand(target: string | undefined, values: Record<string, unknown>, out: Output) {
@@ -256,6 +267,7 @@ export async function main(argv: string[]): Promise<number> {
         'target-url': { type: 'string' },
         jobs: { type: 'string' },
         write: { type: 'boolean' },
+        since: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -290,6 +302,8 @@ export async function main(argv: string[]): Promise<number> {
         return await restoreCommand(target, values, out);
       case 'status':
         return await statusCommand(values, out);
+      case 'audit':
+        return await auditCommand(values, out);
       case 'drill':
         return await drillCommand(target, values, out);
       default:

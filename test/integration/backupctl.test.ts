@@ -111,6 +111,27 @@ describe('backupctl', () => {
     expect(report.successRate30d).toMatchObject({ source: 'executions', runs: 1 });
   });
 
+  it('audits the local executions of both state machines with trigger, steps and durations', async () => {
+    const audit = await run('audit', '--since', '1d', '--json');
+    expect(audit.code).toBe(exitCodes.ok);
+    const entries = JSON.parse(audit.stdout) as {
+      stateMachine: string;
+      trigger: string;
+      status: string;
+      steps: { name: string; status: string; durationMs: number }[];
+    }[];
+    expect(entries.map((e) => [e.stateMachine, e.trigger, e.status])).toEqual([
+      ['drill', 'drill (cli)', 'SUCCEEDED'],
+      ['backup', 'cli', 'SUCCEEDED'],
+    ]);
+    expect(entries[1]?.steps.map((s) => s.name)).toContain('CompareRowCounts');
+    expect(entries[0]?.steps.every((s) => s.durationMs >= 0)).toBe(true);
+    const human = await run('audit');
+    expect(human.stdout).toMatch(/drill\s+SUCCEEDED\s+trigger: drill \(cli\)/);
+    expect(human.stdout).toMatch(/RestoreToStaging\s+succeeded/);
+    expect((await run('audit', '--since', 'forever')).code).toBe(exitCodes.usage);
+  });
+
   it('refuses to restore into a database that has not opted in, without printing the password', async () => {
     const restore = await run('restore', 'latest', '--target-url', target.url('not_opted_in'));
     expect(restore.code).toBe(exitCodes.failed);
