@@ -3,17 +3,19 @@
  * real handlers, against real PostgreSQL servers and a real S3 API. Only SNS is mocked (at the client).
  */
 
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { mockClient } from 'aws-sdk-client-mock';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { freePort } from '../../lib/local/postgres-server.ts';
-import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
-import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { keys } from '../../lib/storage/keys.ts';
+import {
+  alerts,
+  expectFailureAlert,
+  expectNothingVerifiedOrLeftOver,
+  sns,
+} from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 
-const sns = mockClient(SNSClient);
 let fixture: PipelineFixture;
 
 beforeAll(async () => {
@@ -27,31 +29,6 @@ beforeEach(() => {
   sns.reset();
   sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
 });
-
-function alerts(): { subject: string; message: string }[] {
-  return sns.commandCalls(PublishCommand).map((call) => ({
-    subject: String(call.args[0].input.Subject),
-    message: String(call.args[0].input.Message),
-  }));
-}
-
-/** Nothing from a failed run may look verified, be half-promoted or keep a multipart upload open. */
-async function expectNothingVerifiedOrLeftOver(store: BackupStore): Promise<void> {
-  const objects = await store.list('');
-  expect(objects.filter((o) => o.key.endsWith('.verification.json'))).toEqual([]);
-  expect(objects.filter((o) => o.key.startsWith('backups/'))).toEqual([]);
-  expect(await store.listIncompleteUploads('')).toEqual([]);
-}
-
-function expectFailureAlert(execution: ExecutionRecord, errorName: string, step: string): string {
-  expect(execution.status).toBe('FAILED');
-  expect(execution.error?.name).toBe(errorName);
-  const failure = alerts().find((a) => a.subject.includes('FAILED'));
-  expect(failure).toBeDefined();
-  expect(failure?.message).toContain(`failed in step ${step}`);
-  expect(failure?.message).toContain(errorName);
-  return failure?.message ?? '';
-}
 
 describe('backup state machine', () => {
   it('dumps, promotes, verifies and restores the sample database, then marks it verified', async () => {

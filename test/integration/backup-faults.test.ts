@@ -1,0 +1,270 @@
+/**
+ * The backup state machine when something breaks in the middle: the dump connection dies, the object
+ * store goes away between two parts, pg_restore cannot replay the archive, staging runs an older
+ * PostgreSQL. Real servers, real S3 API, real ASL; only SNS is mocked (at the client).
+ *
+ * Mid-dump faults need a dump that lasts: `bigshop` holds one table of about 110 MB of md5 text
+ * (pg_dump takes about 1 s with zstd and about 3 s with gzip on 2 cores).
+ */
+
+import { access, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { listBackups } from '../../lib/backup/catalog.ts';
+import type { DumpResult } from '../../lib/backup/dump.ts';
+import { parseVerification } from '../../lib/backup/manifest.ts';
+import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
+import { type LocalS3Server, startLocalS3Server } from '../../lib/local/s3-server.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { withSession } from '../../lib/pg/session.ts';
+import { keys } from '../../lib/storage/keys.ts';
+import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
+import {
+  alerts,
+  expectFailureAlert,
+  expectNothingVerifiedOrLeftOver,
+  sns,
+} from '../support/pipeline-assertions.ts';
+import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+const bigDatabase = 'bigshop';
+const bigTableRows = 800_000;
+const unrestorableDatabase = 'unrestorable';
+
+let fixture: PipelineFixture;
+let production: PostgresServer;
+/** The S3 server brought back after the outage test; the fixture only knows the one it started. */
+let restartedS3: LocalS3Server | undefined;
+
+/** Runs statements on another database of the fixture's production server. */
+async function sqlOn(database: string, ...statements: string[]): Promise<void> {
+  await withSession(parseConnectionUrl(production.url(database), 'test database'), async (session) => {
+    for (const statement of statements) await session.query(statement);
+  });
+}
+
+beforeAll(async () => {
+  fixture = await startPipelineFixture();
+  if (!fixture.environment.production) throw new Error('the fixture started no production server');
+  production = fixture.environment.production;
+  await fixture.productionSql(`CREATE DATABASE ${bigDatabase}`);
+  // md5 hex barely compresses, so the dump streams for a while and spans several 8 MiB parts.
+  await sqlOn(
+    bigDatabase,
+    `CREATE TABLE events AS
+       SELECT i AS id, md5(i::text) || md5((i + 1)::text) || md5((i * 3)::text) AS payload
+         FROM generate_series(1, ${bigTableRows}) AS i`,
+  );
+}, 120_000);
+afterAll(async () => {
+  await restartedS3?.stop();
+  await fixture?.stop();
+  sns.restore();
+});
+beforeEach(() => {
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
+});
+
+const sleep = (ms: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
+
+describe('backup state machine under faults', () => {
+  it('retries a dump whose connection is terminated mid-COPY, then alerts and leaves nothing behind', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: production.url(bigDatabase),
+    });
+    let terminated = 0;
+    let polling = false;
+    const killer = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      fixture
+        .productionSql<{ killed: boolean }>(
+          `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+            WHERE datname = $1 AND query ILIKE 'COPY%' AND pid <> pg_backend_pid()`,
+          [bigDatabase],
+        )
+        .then((rows) => {
+          terminated += rows.filter((row) => row.killed).length;
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          polling = false;
+        });
+    }, 50);
+
+    let execution: Awaited<ReturnType<typeof fixture.run>>;
+    try {
+      execution = await fixture.run(settings);
+    } finally {
+      clearInterval(killer);
+    }
+
+    const message = expectFailureAlert(execution, 'DumpFailedError', 'Dump');
+    expect(execution.states.filter((s) => s.name === 'Dump' && s.status === 'retried')).toHaveLength(2);
+    expect(terminated).toBe(3);
+    expect(message).toContain('pg_dump exited with 1');
+    expect(message).toContain('terminating connection due to administrator command');
+    await expectNothingVerifiedOrLeftOver(store);
+    expect(await store.list('incoming/')).toEqual([]);
+  });
+
+  it('survives the S3 server going away mid-upload: the retry aborts the orphaned upload and the backup is verified', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: production.url(bigDatabase),
+      // gzip makes pg_dump the slow side, so parts reach the store one by one, well apart.
+      DUMP_COMPRESSION: 'gzip',
+    });
+    const s3 = fixture.environment.s3;
+    if (!s3) throw new Error('the fixture started no S3 server');
+    const s3Directory = join(fixture.stateDir, 's3');
+    // s3rver keeps an upload's parts in <bucket>/._S3rver_uploads/<uploadId>/<n>, <n>.md5 once stored.
+    const uploadsDir = join(s3Directory, settings.BACKUP_BUCKET ?? '', '._S3rver_uploads');
+    const firstPartStored = async () => {
+      for (const id of await readdir(uploadsDir).catch(() => [] as string[])) {
+        const stored = await access(join(uploadsDir, id, '1.md5')).then(
+          () => true,
+          () => false,
+        );
+        if (stored) return true;
+      }
+      return false;
+    };
+    let firstAttemptFailed: () => void = () => undefined;
+    const firstAttemptDone = new Promise<void>((resolveDone) => {
+      firstAttemptFailed = resolveDone;
+    });
+    let runFinished = false;
+    const outage = (async () => {
+      while (!(await firstPartStored())) {
+        if (runFinished) return;
+        await sleep(20);
+      }
+      await s3.stop();
+      // Back only once the attempt has failed, so its own abort could not reach the store either.
+      await firstAttemptDone;
+      await sleep(500);
+      restartedS3 = await startLocalS3Server({ directory: s3Directory, port: s3.port });
+    })();
+
+    let execution: Awaited<ReturnType<typeof fixture.run>>;
+    let firstError: unknown;
+    try {
+      execution = await fixture.run(settings, {
+        retryIntervalMs: 2_000,
+        wrap: {
+          Dump: async (next) => {
+            try {
+              return await next();
+            } catch (error) {
+              if (!firstError) {
+                firstError = error;
+                firstAttemptFailed();
+              }
+              throw error;
+            }
+          },
+        },
+      });
+    } finally {
+      runFinished = true;
+      firstAttemptFailed();
+      await outage;
+    }
+
+    expect((firstError as Error).name).toBe('StorageUnavailableError');
+    const dumps = execution.states.filter((s) => s.name === 'Dump');
+    expect(dumps.map((s) => s.status)).toEqual(['failed', 'retried', 'succeeded']);
+    expect(dumps[0]?.error?.name).toBe('StorageUnavailableError');
+    expect(execution.error).toBeUndefined();
+    expect(execution.status).toBe('SUCCEEDED');
+    const dump = (dumps[2]?.output as { dump?: DumpResult } | undefined)?.dump;
+    // The orphan of the failed attempt was still open and the retried dump aborted it.
+    expect(dump?.abortedStaleUploads).toBe(1);
+    expect(dump?.rows).toBe(bigTableRows);
+    expect(await store.listIncompleteUploads('')).toEqual([]);
+    expect(await store.list('incoming/')).toEqual([]);
+    const [backup] = await listBackups(store);
+    expect(backup?.verified).toBe(true);
+    expect(alerts().map((a) => a.subject)).toEqual([expect.stringContaining('Backup verified')]);
+  }, 60_000);
+
+  it('fails the restore on an error pg_restore cannot get past, even though every row arrived', async () => {
+    // An expression index over a function that reads a table by its unqualified name. Created while the
+    // table was empty (as migrations do), production maintains it row by row with the session's
+    // search_path; a restore builds it over the loaded rows with a restricted search_path (pg_dump's
+    // empty one, and PostgreSQL 17+'s safe one for CREATE INDEX), where the table cannot be found.
+    await fixture.productionSql(`DROP DATABASE IF EXISTS ${unrestorableDatabase}`);
+    await fixture.productionSql(`CREATE DATABASE ${unrestorableDatabase}`);
+    try {
+      await sqlOn(
+        unrestorableDatabase,
+        'CREATE TABLE categories (code text PRIMARY KEY, label text NOT NULL)',
+        `CREATE FUNCTION category_label(wanted text) RETURNS text LANGUAGE plpgsql IMMUTABLE
+           AS $$ BEGIN RETURN (SELECT label FROM categories WHERE code = wanted); END $$`,
+        'CREATE TABLE products (id int PRIMARY KEY, category text NOT NULL)',
+        'CREATE INDEX products_by_label ON products (category_label(category))',
+        "INSERT INTO categories VALUES ('tea', 'Tea'), ('cof', 'Coffee')",
+        "INSERT INTO products SELECT i, CASE WHEN i % 2 = 0 THEN 'tea' ELSE 'cof' END FROM generate_series(1, 500) AS i",
+      );
+      const { settings, store } = await fixture.freshBucket({
+        PRODUCTION_DATABASE_URL: production.url(unrestorableDatabase),
+      });
+
+      const execution = await fixture.run(settings);
+
+      const message = expectFailureAlert(execution, 'RestoreFailedError', 'RestoreToStaging');
+      expect(message).toMatch(
+        /pg_restore failed \(exit 1\) with 1 error\(s\): .*relation "categories" does not exist/,
+      );
+      expect(execution.states.some((s) => s.name === 'RestoreToStaging' && s.status === 'retried')).toBe(
+        false,
+      );
+      const [products] = await fixture.stagingSql<{ n: number }>(
+        'SELECT count(*)::int AS n FROM public.products',
+      );
+      expect(products?.n).toBe(500);
+      const [backup] = await listBackups(store);
+      expect(backup?.verified).toBe(false);
+      expect(await store.exists(keys.verification(backup?.backupId ?? ''))).toBe(false);
+    } finally {
+      await fixture.productionSql(`DROP DATABASE IF EXISTS ${unrestorableDatabase}`);
+    }
+  });
+
+  it('verifies a backup restored into PostgreSQL 15 and records the benign transaction_timeout error', async () => {
+    const oldStaging = await startPostgresServer({
+      major: 15,
+      dataDir: join(fixture.stateDir, 'pg', 'staging-15'),
+    });
+    try {
+      await withSession(parseConnectionUrl(oldStaging.url(), 'staging 15'), async (session) => {
+        await session.query('CREATE DATABASE staging_old');
+        await session.query(
+          `ALTER DATABASE staging_old SET ${restoreTargetSetting} = '${restoreTargetValue}'`,
+        );
+      });
+      const { settings, store } = await fixture.freshBucket({
+        STAGING_DATABASE_URL: oldStaging.url('staging_old'),
+      });
+
+      const execution = await fixture.run(settings);
+
+      expect(execution.error).toBeUndefined();
+      expect(execution.status).toBe('SUCCEEDED');
+      const [backup] = await listBackups(store);
+      expect(backup?.verified).toBe(true);
+      const verification = parseVerification(
+        await store.getText(keys.verification(backup?.backupId ?? '')),
+        'verification record',
+      );
+      expect(verification.stagingServerVersion).toMatch(/^15\./);
+      expect(verification.benignRestoreMessages).toEqual([
+        expect.stringContaining('unrecognized configuration parameter "transaction_timeout"'),
+      ]);
+    } finally {
+      await oldStaging.stop();
+    }
+  }, 60_000);
+});
