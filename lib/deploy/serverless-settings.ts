@@ -25,6 +25,22 @@ export const taskStateOfStep: Record<StepName, string> = {
   notify: 'Notify',
 };
 
+/**
+ * The drill functions: the Task state of statemachines/drill.asl.json that invokes each (its timeout is
+ * the Lambda timeout) and the backup step whose sizing it shares (drillRestore downloads the dump to
+ * /tmp like restore, so it needs restore's ephemeral storage).
+ */
+export const drillFunctions = {
+  drillSelectBackup: { task: 'SelectBackup', sizedLike: 'notify' },
+  drillCreateDb: { task: 'CreateDrillDb', sizedLike: 'compare' },
+  drillRestore: { task: 'Restore', sizedLike: 'restore' },
+  drillCompare: { task: 'Compare', sizedLike: 'compare' },
+  drillSanityChecks: { task: 'SanityChecks', sizedLike: 'compare' },
+  drillRecordEvidence: { task: 'RecordEvidence', sizedLike: 'notify' },
+  drillDropDb: { task: 'DropDrillDb', sizedLike: 'compare' },
+  drillNotify: { task: 'Notify', sizedLike: 'notify' },
+} as const satisfies Record<string, { task: string; sizedLike: StepName }>;
+
 export function pgClientLayerZip(config: Pick<StageConfig, 'postgresClientMajor' | 'architecture'>): string {
   return `layers/pg-client/dist/pg-client-${config.postgresClientMajor}-${config.architecture}.zip`;
 }
@@ -89,6 +105,25 @@ export function serverlessSettings(stage: string, root: string) {
     }),
   );
 
+  const drillDefinition = definitions.drill;
+  if (!drillDefinition) throw new ConfigurationError('statemachines/drill.asl.json is missing');
+  const drillTimeouts = taskTimeouts(drillDefinition);
+  const drillSteps = Object.fromEntries(
+    Object.entries(drillFunctions).map(([name, { task, sizedLike }]) => {
+      const timeout = drillTimeouts[task];
+      if (timeout === undefined) {
+        throw new ConfigurationError(
+          `statemachines/drill.asl.json: ${task} has no TimeoutSeconds for the ${name} function to match`,
+        );
+      }
+      const sizing = config.steps[sizedLike];
+      return [
+        name,
+        { memorySize: sizing.memoryMb, ephemeralStorageSize: sizing.ephemeralStorageMb, timeout },
+      ];
+    }),
+  );
+
   const layerZip = pgClientLayerZip(config);
   return {
     region: config.region,
@@ -104,6 +139,10 @@ export function serverlessSettings(stage: string, root: string) {
     objectLock: config.bucket.objectLock === 'off' ? 'false' : 'true',
     objectLockMode: config.bucket.objectLock === 'off' ? 'GOVERNANCE' : config.bucket.objectLock,
     schedule: config.schedule,
+    drillSchedule: config.drillSchedule,
+    // Without configured checks the variable stays unset and the drill runs its built-in check.
+    useDrillSanityChecks: config.drill.sanityChecks.length > 0 ? 'true' : 'false',
+    drillSanityChecks: JSON.stringify(config.drill.sanityChecks),
     compression: config.compression,
     alertSubscriptions: config.alerts.emails.map((email) => ({ Endpoint: email, Protocol: 'email' })),
     slackWebhookSecretArn: config.alerts.slackWebhookSecretArn ?? 'none',
@@ -118,6 +157,7 @@ export function serverlessSettings(stage: string, root: string) {
     vpcSubnetIds: config.vpc?.subnetIds ?? [],
     vpcSecurityGroupIds: config.vpc?.securityGroupIds ?? [],
     steps,
+    drillSteps,
     definitions: Object.fromEntries(
       Object.entries(definitions).map(([name, text]) => [name, forServerlessStepFunctions(text)]),
     ),

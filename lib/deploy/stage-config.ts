@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { compressionPattern } from '../backup/manifest.ts';
+import { parseSanityChecks } from '../drill/sanity.ts';
 import { ConfigurationError } from '../errors.ts';
 
 const secretArn = z
@@ -95,6 +96,14 @@ export const stageConfigSchema = z.strictObject({
       'must be cron(...) or rate(...)',
     )
     .default('cron(0 2 * * ? *)'),
+  /** EventBridge schedule of the restore drill (UTC): quarterly by default. */
+  drillSchedule: z
+    .string()
+    .regex(
+      /^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$/,
+      'must be cron(...) or rate(...)',
+    )
+    .default('cron(0 3 1 1,4,7,10 ? *)'),
   compression: z
     .string()
     .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
@@ -131,6 +140,26 @@ export const stageConfigSchema = z.strictObject({
         restore: stepSchema({ memoryMb: 2048, ephemeralStorageMb: 4096 }),
         compare: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
         notify: stepSchema({ memoryMb: 256, ephemeralStorageMb: 512 }),
+      })
+      .prefault({}),
+  ),
+  drill: section(
+    z
+      .strictObject({
+        /**
+         * The drill's sanity queries (lib/drill/sanity.ts validates them, the same check the drill runs).
+         * Empty means the built-in check that the restored database holds tables.
+         */
+        sanityChecks: z
+          .array(z.unknown())
+          .default([])
+          .superRefine((checks, context) => {
+            try {
+              parseSanityChecks(JSON.stringify(checks), 'sanityChecks');
+            } catch (error) {
+              context.addIssue({ code: 'custom', message: (error as Error).message });
+            }
+          }),
       })
       .prefault({}),
   ),

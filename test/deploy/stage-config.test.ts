@@ -106,6 +106,12 @@ describe('stage config', () => {
     it.each([
       ['objectLock', { bucket: { objectLock: 'governance' } }, 'bucket.objectLock'],
       ['schedule', { schedule: '0 2 * * *' }, 'schedule'],
+      ['drill schedule', { drillSchedule: 'quarterly' }, 'drillSchedule'],
+      [
+        'drill sanity check',
+        { drill: { sanityChecks: [{ name: 'n', sql: 'SELECT 1' }] } },
+        'drill.sanityChecks',
+      ],
       ['compression', { compression: 'zstd:99' }, 'compression'],
       ['alert e-mail', { alerts: { emails: ['not-an-address'] } }, 'alerts.emails.0'],
       ['KMS key', { kms: { keyArn: 'alias/backups' } }, 'kms.keyArn'],
@@ -118,6 +124,12 @@ describe('stage config', () => {
       expect(error.message.startsWith(`config/x.yml: ${field}: `)).toBe(true);
     });
 
+    it('runs the drill quarterly with its built-in sanity check unless configured otherwise', () => {
+      const config = parseStageConfig(base, 'x');
+      expect(config.drillSchedule).toBe('cron(0 3 1 1,4,7,10 ? *)');
+      expect(config.drill.sanityChecks).toEqual([]);
+    });
+
     it('reads a YAML 1.1 `off` (false) as no Object Lock', () => {
       expect(parseStageConfig({ ...base, bucket: { objectLock: false } }, 'x').bucket.objectLock).toBe('off');
     });
@@ -128,6 +140,15 @@ describe('stage config', () => {
       const settings = serverlessSettings('prod', projectWith('prod', minimal));
       expect(settings.steps.dump?.timeout).toBe(900);
       expect(settings.steps.notify?.timeout).toBe(120);
+    });
+
+    it('matches each drill Lambda timeout to its Task timeout in the drill definition', () => {
+      const settings = serverlessSettings('prod', projectWith('prod', minimal));
+      expect(settings.drillSteps.drillSelectBackup?.timeout).toBe(120);
+      expect(settings.drillSteps.drillRestore?.timeout).toBe(900);
+      expect(settings.drillSteps.drillNotify?.timeout).toBe(120);
+      expect(settings.useDrillSanityChecks).toBe('false');
+      expect(settings.drillSanityChecks).toBe('[]');
     });
 
     it('refuses a Lambda timeout longer than its Task timeout, naming the field', () => {

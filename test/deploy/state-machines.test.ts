@@ -9,8 +9,9 @@ const root = join(import.meta.dirname, '..', '..');
 const definitions = Object.entries(loadDefinitionTexts(root));
 
 describe('statemachines/', () => {
-  it('holds the backup definition', () => {
+  it('holds the backup and drill definitions', () => {
     expect(definitions.map(([name]) => name)).toContain('backup');
+    expect(definitions.map(([name]) => name)).toContain('drill');
   });
 
   describe.each(definitions)('%s.asl.json', (_name, text) => {
@@ -28,7 +29,10 @@ describe('statemachines/', () => {
       const serverlessYml = readFileSync(join(root, 'serverless.yml'), 'utf8');
       for (const placeholder of placeholders) {
         const [logicalId] = (placeholder ?? '').split('.');
-        const functionKey = /^(\w+)LambdaFunction$/.exec(logicalId ?? '')?.[1]?.toLowerCase();
+        // Serverless names a function's resource after its key with the first letter upper-cased:
+        // drillSelectBackup -> DrillSelectBackupLambdaFunction.
+        const name = /^(\w+)LambdaFunction$/.exec(logicalId ?? '')?.[1];
+        const functionKey = name && `${name[0]?.toLowerCase()}${name.slice(1)}`;
         if (functionKey) expect(serverlessYml).toMatch(new RegExp(`^  ${functionKey}:$`, 'm'));
         else expect(logicalId).toBe('AlertTopic');
       }

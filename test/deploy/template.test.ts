@@ -87,7 +87,43 @@ const functionRoles = {
   restore: 'RestoreRole',
   compare: 'CompareRole',
   notify: 'NotifyRole',
+  drillSelectBackup: 'DrillSelectBackupRole',
+  drillCreateDb: 'DrillCreateDbRole',
+  drillRestore: 'DrillRestoreRole',
+  drillCompare: 'DrillCompareRole',
+  drillSanityChecks: 'DrillSanityChecksRole',
+  drillRecordEvidence: 'DrillRecordEvidenceRole',
+  drillDropDb: 'DrillDropDbRole',
+  drillNotify: 'DrillNotifyRole',
+  status: 'StatusRole',
 } as const;
+
+/** The drill's Task states and the functions they invoke (DropDrillDbOnFailure reuses drillDropDb). */
+const drillTasks = {
+  SelectBackup: 'DrillSelectBackupLambdaFunction',
+  Checksum: 'ChecksumLambdaFunction',
+  CreateDrillDb: 'DrillCreateDbLambdaFunction',
+  Restore: 'DrillRestoreLambdaFunction',
+  Compare: 'DrillCompareLambdaFunction',
+  SanityChecks: 'DrillSanityChecksLambdaFunction',
+  RecordEvidence: 'DrillRecordEvidenceLambdaFunction',
+  DropDrillDb: 'DrillDropDbLambdaFunction',
+  DropDrillDbOnFailure: 'DrillDropDbLambdaFunction',
+  Notify: 'DrillNotifyLambdaFunction',
+};
+const drillDatabaseSteps = [
+  'DrillCreateDb',
+  'DrillRestore',
+  'DrillCompare',
+  'DrillSanityChecks',
+  'DrillDropDb',
+];
+const rulesTargeting = (arn: unknown) =>
+  Object.values(template.Resources).filter(
+    (r) =>
+      r.Type === 'AWS::Events::Rule' &&
+      (r.Properties.Targets as { Arn: unknown }[]).some((t) => JSON.stringify(t.Arn) === JSON.stringify(arn)),
+  );
 
 beforeAll(() => {
   const result = spawnSync(
@@ -204,7 +240,7 @@ describe('packaged template', () => {
         expect(fn.Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
         return role;
       });
-      expect(new Set(roles).size).toBe(6);
+      expect(new Set(roles).size).toBe(15);
       expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
     });
 
@@ -257,6 +293,63 @@ describe('packaged template', () => {
       });
     });
 
+    it('allows the drill and status functions exactly what their steps do', () => {
+      const backups = sub('${BackupBucket.Arn}/backups/*');
+      const manifests = sub('${BackupBucket.Arn}/backups/*.manifest.json');
+      const verifications = sub('${BackupBucket.Arn}/backups/*.verification.json');
+      const drills = sub('${BackupBucket.Arn}/drills/*');
+      const bucket = { 'Fn::GetAtt': ['BackupBucket', 'Arn'] };
+      const staging = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/staging-GhIjKl';
+      const slack = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/slack-MnOpQr';
+      expect(grants('DrillSelectBackupRole')).toEqual({
+        's3:ListBucket': [bucket],
+        's3:GetObject': [manifests, verifications],
+        'kms:Decrypt': [kmsKey],
+      });
+      for (const role of ['DrillCreateDbRole', 'DrillSanityChecksRole', 'DrillDropDbRole']) {
+        expect(grants(role)).toEqual({ 'secretsmanager:GetSecretValue': [staging] });
+      }
+      expect(grants('DrillRestoreRole')).toEqual({
+        's3:GetObject': [backups],
+        'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [staging],
+      });
+      expect(grants('DrillCompareRole')).toEqual({
+        's3:GetObject': [manifests],
+        'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [staging],
+      });
+      expect(grants('DrillRecordEvidenceRole')).toEqual({
+        's3:GetObject': [manifests],
+        's3:PutObject': [drills],
+        'kms:GenerateDataKey': [kmsKey],
+        'kms:Decrypt': [kmsKey],
+      });
+      expect(grants('DrillNotifyRole')).toEqual({
+        's3:GetObject': [drills],
+        'sns:Publish': [{ Ref: 'AlertTopic' }],
+        'kms:GenerateDataKey': [kmsKey],
+        'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [slack],
+      });
+      expect(grants('StatusRole')).toEqual({
+        's3:ListBucket': [bucket],
+        's3:GetObject': [manifests, verifications, sub('${BackupBucket.Arn}/drills/*.json')],
+        's3:PutObject': [sub('${BackupBucket.Arn}/status/*')],
+        'kms:GenerateDataKey': [kmsKey],
+        'kms:Decrypt': [kmsKey],
+      });
+    });
+
+    it('scopes the drill and status listings to their prefixes', () => {
+      const prefixes = (role: string) =>
+        roleStatements(role).find((s) => list(s.Action).includes('s3:ListBucket'))?.Condition;
+      expect(prefixes('DrillSelectBackupRole')).toEqual({ StringLike: { 's3:prefix': ['backups/*'] } });
+      expect(prefixes('StatusRole')).toEqual({
+        StringLike: { 's3:prefix': ['backups/*', 'drills/*', 'status/*'] },
+      });
+    });
+
     it('scopes ListBucket to the two prefixes', () => {
       const listing = roleStatements('UploadRole').find((s) => list(s.Action).includes('s3:ListBucket'));
       expect(listing?.Condition).toEqual({ StringLike: { 's3:prefix': ['incoming/*', 'backups/*'] } });
@@ -300,7 +393,7 @@ describe('packaged template', () => {
     });
 
     it('starts on the configured schedule with a schedule trigger', () => {
-      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
+      const rules = rulesTargeting({ Ref: 'BackupStateMachine' });
       expect(rules).toHaveLength(1);
       expect(rules[0]?.Properties).toMatchObject({
         ScheduleExpression: 'cron(0 2 * * ? *)',
@@ -351,6 +444,90 @@ describe('packaged template', () => {
     });
   });
 
+  describe('drill state machine', () => {
+    it('runs the definition file unchanged (modulo the Fn::Sub wrapping)', () => {
+      const definition = resource('DrillStateMachine').Properties.DefinitionString as { 'Fn::Sub': string };
+      const file = readFileSync(join(root, 'statemachines/drill.asl.json'), 'utf8');
+      expect(JSON.parse(definition['Fn::Sub'])).toEqual(JSON.parse(file));
+      expect(resource('DrillStateMachine').Properties.StateMachineName).toBe(
+        'verified-pg-backups-test-drill',
+      );
+    });
+
+    it('starts quarterly with a schedule trigger', () => {
+      const rules = rulesTargeting({ Ref: 'DrillStateMachine' });
+      expect(rules).toHaveLength(1);
+      expect(rules[0]?.Properties).toMatchObject({
+        ScheduleExpression: 'cron(0 3 1 1,4,7,10 ? *)',
+        State: 'ENABLED',
+        Targets: [
+          expect.objectContaining({ Arn: { Ref: 'DrillStateMachine' }, Input: '{"trigger":"schedule"}' }),
+        ],
+      });
+    });
+
+    it('gives each drill Lambda the timeout of the Task that invokes it', () => {
+      const states = JSON.parse(readFileSync(join(root, 'statemachines/drill.asl.json'), 'utf8')).States;
+      for (const [state, fn] of Object.entries(drillTasks)) {
+        expect(resource(fn).Properties.Timeout).toBeLessThanOrEqual(states[state].TimeoutSeconds);
+        if (fn !== 'ChecksumLambdaFunction') {
+          expect(resource(fn).Properties.Timeout).toBe(states[state].TimeoutSeconds);
+        }
+      }
+    });
+
+    it('logs errors to CloudWatch without execution data', () => {
+      expect(resource('DrillStateMachine').Properties.LoggingConfiguration).toEqual({
+        Level: 'ERROR',
+        IncludeExecutionData: false,
+        Destinations: [
+          {
+            CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': ['DrillStateMachineLogGroup', 'Arn'] } },
+          },
+        ],
+      });
+    });
+
+    it('may invoke only the drill functions and checksum and publish only to the alert topic', () => {
+      const allowed = grants('DrillStateMachineRole');
+      expect(allowed['lambda:InvokeFunction']).toEqual(
+        expect.arrayContaining(
+          [...new Set(Object.values(drillTasks))].map((fn) => ({ 'Fn::GetAtt': [fn, 'Arn'] })),
+        ),
+      );
+      expect(allowed['lambda:InvokeFunction']).toHaveLength(9);
+      expect(allowed['sns:Publish']).toEqual([{ Ref: 'AlertTopic' }]);
+      const wildcards = Object.entries(allowed).filter(([, resources]) => resources.includes('*'));
+      expect(
+        wildcards.every(([action]) =>
+          /^logs:\w+(Log|Resource)(Delivery|Deliveries|Policy|Policies|Groups)$/.test(action),
+        ),
+      ).toBe(true);
+    });
+  });
+
+  describe('status function', () => {
+    it('runs hourly and whenever an execution of either state machine ends', () => {
+      const rules = rulesTargeting({ 'Fn::GetAtt': ['StatusLambdaFunction', 'Arn'] });
+      expect(rules).toHaveLength(2);
+      expect(rules.map((r) => r.Properties.ScheduleExpression)).toContain('rate(1 hour)');
+      const pattern = rules.find((r) => r.Properties.EventPattern)?.Properties.EventPattern as {
+        'detail-type': string[];
+        detail: { stateMachineArn: unknown[] };
+      };
+      expect(pattern['detail-type']).toEqual(['Step Functions Execution Status Change']);
+      expect(pattern.detail.stateMachineArn).toEqual([
+        { Ref: 'BackupStateMachine' },
+        { Ref: 'DrillStateMachine' },
+      ]);
+    });
+
+    it('knows its stage, the dimension of the metrics the backup-age alarm watches', () => {
+      const env = (resource('StatusLambdaFunction').Properties.Environment as { Variables: Json }).Variables;
+      expect(env.STAGE).toBe('test');
+    });
+  });
+
   describe('monitoring', () => {
     it('alarms when the newest verified backup is older than the RPO, and when nothing reports', () => {
       expect(resource('BackupAgeAlarm').Properties).toMatchObject({
@@ -375,13 +552,26 @@ describe('packaged template', () => {
       });
     });
 
+    it.each([
+      ['DrillExecutionsFailedAlarm', 'ExecutionsFailed'],
+      ['DrillExecutionsTimedOutAlarm', 'ExecutionsTimedOut'],
+    ])('%s watches %s of the drill state machine', (id, metric) => {
+      expect(resource(id).Properties).toMatchObject({
+        Namespace: 'AWS/States',
+        MetricName: metric,
+        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'DrillStateMachine' } }],
+        AlarmActions: [{ Ref: 'AlertTopic' }],
+      });
+    });
+
     it('has a dashboard', () => {
       expect(resource('BackupDashboard').Type).toBe('AWS::CloudWatch::Dashboard');
     });
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      expect(groups.length).toBe(7);
+      // 15 functions and 2 state machines.
+      expect(groups.length).toBe(17);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });
@@ -396,6 +586,50 @@ describe('packaged template', () => {
         expect(fn.Layers).toEqual(wantsLayer ? [{ Ref: 'PgClientLambdaLayer' }] : undefined);
       }
       expect(resource('PgClientLambdaLayer').Properties.CompatibleArchitectures).toEqual(['arm64']);
+    });
+
+    it('run the drill and status functions on Node 22 arm64, the layer only where pg_restore runs', () => {
+      for (const name of Object.keys(functionRoles).filter((n) => n.startsWith('drill') || n === 'status')) {
+        const fn = resource(`${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`).Properties;
+        expect(fn.Runtime).toBe('nodejs22.x');
+        expect(fn.Architectures).toEqual(['arm64']);
+        expect(fn.Layers).toEqual(name === 'drillRestore' ? [{ Ref: 'PgClientLambdaLayer' }] : undefined);
+      }
+    });
+
+    it('give the drill database steps the staging secret only, in the VPC when one is configured', () => {
+      const env = (name: string) =>
+        (resource(`${name}LambdaFunction`).Properties.Environment as { Variables: Json }).Variables;
+      for (const name of drillDatabaseSteps) {
+        expect(env(name).STAGING_DATABASE_SECRET_ARN).toBeDefined();
+        expect(env(name).PRODUCTION_DATABASE_SECRET_ARN).toBeUndefined();
+        expect(resource(`${name}LambdaFunction`).Properties.VpcConfig).toEqual(
+          resource('RestoreLambdaFunction').Properties.VpcConfig,
+        );
+      }
+      for (const name of ['DrillSelectBackup', 'DrillRecordEvidence', 'DrillNotify', 'Status']) {
+        expect(env(name).STAGING_DATABASE_SECRET_ARN).toBeUndefined();
+        expect(env(name).PRODUCTION_DATABASE_SECRET_ARN).toBeUndefined();
+      }
+      expect(env('DrillRestore')).toMatchObject({
+        RESTORE_JOBS: env('Restore').RESTORE_JOBS,
+        WORK_DIR: '/tmp',
+      });
+      expect(env('DrillNotify').ALERT_TOPIC_ARN).toEqual({ Ref: 'AlertTopic' });
+      // config/test.yml configures one sanity check; without any the variable stays unset.
+      const checks = env('DrillSanityChecks').DRILL_SANITY_CHECKS as { 'Fn::If': [string, string, unknown] };
+      expect(checks['Fn::If'][0]).toBe('UseDrillSanityChecks');
+      expect(JSON.parse(checks['Fn::If'][1])).toEqual([
+        expect.objectContaining({ name: 'restored database has tables', atLeast: 1 }),
+      ]);
+      expect(template.Conditions.UseDrillSanityChecks).toEqual({ 'Fn::Equals': ['true', 'true'] });
+      for (const name of Object.keys(functionRoles)) {
+        const variables = env(`${name[0]?.toUpperCase()}${name.slice(1)}`);
+        expect(Object.keys(variables).filter((key) => key.endsWith('_URL') || key === 'AWS_REGION')).toEqual(
+          [],
+        );
+        expect(variables.BACKUP_BUCKET).toEqual({ Ref: 'BackupBucket' });
+      }
     });
 
     it('get only the settings their step reads, never a *_URL', () => {
