@@ -28,6 +28,8 @@ export interface RestoreMessages {
 /**
  * Splits pg_restore's stderr into benign and fatal errors. An error is the `pg_restore: error:` line
  * plus the `Command was:` line that may follow it; warnings and progress lines are not errors.
+ * (The closing `errors ignored on restore: N` cannot be checked against the errors seen: with --jobs
+ * pg_restore counts some errors twice.)
  */
 export function classifyRestoreOutput(stderr: string): RestoreMessages {
   const benign: string[] = [];
@@ -40,4 +42,14 @@ export function classifyRestoreOutput(stderr: string): RestoreMessages {
     else fatal.push(message);
   }
   return { benign, fatal };
+}
+
+/**
+ * pg_restore exits 0 on a clean restore and 1 after ignoring errors. Only those two mean it ran to its
+ * end: any other exit (a signal such as the OOM killer's, a crash) is a failure even if everything it
+ * printed before dying was benign, as the benign transaction_timeout error is printed first.
+ */
+export function restoreSucceeded(messages: RestoreMessages, exitCode: number | null): boolean {
+  if (messages.fatal.length > 0) return false;
+  return exitCode === 0 || (exitCode === 1 && messages.benign.length > 0);
 }

@@ -24,7 +24,7 @@ import type { PgConnection } from '../pg/connection.ts';
 import { openSession, quoteIdentifier, type Session } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { keys } from '../storage/keys.ts';
-import { classifyRestoreOutput } from './restore-messages.ts';
+import { classifyRestoreOutput, restoreSucceeded } from './restore-messages.ts';
 import { assertSafeRestoreTarget } from './restore-target-guard.ts';
 
 export interface RestorePrograms {
@@ -142,7 +142,7 @@ export async function restoreToStaging(
     if (deps.signal?.aborted) throw new StepTimeoutError('restore stopped before the Lambda timeout');
 
     const messages = classifyRestoreOutput(stderr);
-    if (messages.fatal.length > 0 || (code !== 0 && messages.benign.length === 0)) {
+    if (!restoreSucceeded(messages, code)) {
       const first = messages.fatal.slice(0, 5).map((m) => describeError(m));
       throw new RestoreFailedError(
         `pg_restore failed (exit ${code}) with ${messages.fatal.length} error(s): ${first.join(' | ') || describeError(stderr.trim().split('\n').slice(-3).join(' | '))}`,
