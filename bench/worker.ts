@@ -9,10 +9,8 @@
  * Wall time starts after modules are loaded and the clients are set up, as in a warm Lambda.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
-import { Transform } from 'node:stream';
 import { dumpToStore } from '../lib/backup/dump.ts';
 import { type PgBundle, spawnPgProgram } from '../lib/pg/client.ts';
 import { type PgConnection, parseConnectionUrl } from '../lib/pg/connection.ts';
@@ -20,6 +18,7 @@ import { countRowsInSnapshot } from '../lib/pg/row-counts.ts';
 import { openSession, readServerIdentity } from '../lib/pg/session.ts';
 import { pgPrograms } from '../lib/runtime.ts';
 import { BackupStore, partSizeFor } from '../lib/storage/backup-store.ts';
+import { createHashingStream } from '../lib/storage/hashing-stream.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
 import { readCpu, readPeakRss, watchPeakRss } from './proc.ts';
 
@@ -264,28 +263,20 @@ async function dumpWithoutCounts(
     );
     const peak = watchPeakRss(child.pid);
     const exited = exitOf(child);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const body = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
-      flush(callback) {
-        exited.then(
-          (exit) => callback(exit.code === 0 ? null : new Error(`pg_dump exited with ${exit.code}`)),
-          callback,
-        );
-      },
-    });
+    const hashing = createHashingStream(() =>
+      exited.then((exit) => {
+        if (exit.code !== 0) throw new Error(`pg_dump exited with ${exit.code}`);
+      }),
+    );
+    const body = hashing.stream;
     child.stdout?.pipe(body);
     const key = `bench/without-counts-${process.pid}-${Date.now()}.dump`;
     await store.uploadStream(key, body, { partSize: partSizeFor(identity.databaseSizeBytes) });
     const pgDumpPeakRssBytes = peak();
     assertSuccess('pg_dump', await exited);
     await holder.query('COMMIT');
-    return { bytes, pgDumpPeakRssBytes, keys: [key], detail: { sha256: hash.digest('hex') } };
+    const { sha256, bytes } = hashing.result();
+    return { bytes, pgDumpPeakRssBytes, keys: [key], detail: { sha256 } };
   } finally {
     await holder.end();
   }

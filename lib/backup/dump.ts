@@ -8,8 +8,6 @@
  * an object; any failure aborts the multipart upload.
  */
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
 import {
   BackupError,
   DumpFailedError,
@@ -23,6 +21,7 @@ import type { PgConnection } from '../pg/connection.ts';
 import { countRowsInSnapshot, type TableRowCount } from '../pg/row-counts.ts';
 import { openSession, readServerIdentity } from '../pg/session.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
+import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys, newBackupId } from '../storage/keys.ts';
 import type { Manifest } from './manifest.ts';
 
@@ -161,26 +160,14 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const exited = exitOf(child);
     const stderrLines = collectLines(child);
 
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const body = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
-      flush(callback) {
-        exited.then(
-          ({ code, signal }) =>
-            code === 0
-              ? callback()
-              : callback(
-                  new DumpFailedError(`pg_dump exited with ${code ?? signal}`, { details: { code, signal } }),
-                ),
-          (error: unknown) => callback(error as Error),
-        );
-      },
-    });
+    // The upload completes only if pg_dump exited 0: the stream's end waits for the exit code.
+    const hashing = createHashingStream(() =>
+      exited.then(({ code, signal }) => {
+        if (code !== 0)
+          throw new DumpFailedError(`pg_dump exited with ${code ?? signal}`, { details: { code, signal } });
+      }),
+    );
+    const body = hashing.stream;
     child.stdout?.pipe(body);
 
     const onAbort = () => {
@@ -223,7 +210,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const tables: TableRowCount[] = await counting;
     await holder.query('COMMIT').catch(() => undefined);
 
-    const sha256 = hash.digest('hex');
+    const { sha256, bytes } = hashing.result();
     const finishedAt = now();
     const manifest: Manifest = {
       manifestVersion: 1,

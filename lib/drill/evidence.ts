@@ -6,9 +6,10 @@
  * verdict.
  */
 import { z } from 'zod';
-import { ManifestInvalidError } from '../errors.ts';
+import { parseStoredRecord } from '../backup/manifest.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
+import { sanityResultSchema } from './input.ts';
 
 export const drillsPrefix = 'drills/';
 
@@ -57,16 +58,7 @@ export const evidenceSchema = z.object({
     rowsCompared: z.number(),
     differences: z.array(z.string()),
   }),
-  sanity: z.array(
-    z.object({
-      name: z.string(),
-      sql: z.string(),
-      expectation: z.string(),
-      value: z.number().nullable(),
-      passed: z.boolean(),
-      error: z.string().optional(),
-    }),
-  ),
+  sanity: z.array(sanityResultSchema),
   benignRestoreMessages: z.array(z.string()),
 });
 export type DrillEvidence = z.infer<typeof evidenceSchema>;
@@ -119,19 +111,7 @@ export function roundedHours(ms: number): number {
 }
 
 export function parseEvidence(text: string, where: string): DrillEvidence {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new ManifestInvalidError(`${where} is not valid JSON`);
-  }
-  const result = evidenceSchema.safeParse(json);
-  if (!result.success) {
-    throw new ManifestInvalidError(
-      `${where} is not valid drill evidence: ${result.error.issues[0]?.path.join('.')}: ${result.error.issues[0]?.message}`,
-    );
-  }
-  return result.data;
+  return parseStoredRecord(evidenceSchema, text, where, 'drill evidence');
 }
 
 /** The newest drill's evidence (drill ids start with their UTC time, so they sort by time). */

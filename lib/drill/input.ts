@@ -9,6 +9,16 @@ import { isBackupId } from '../storage/keys.ts';
 
 const backupId = z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3');
 const drillDatabasePattern = /^drill_\d{8}t\d{6}z_[0-9a-f]{6}$/;
+/** One sanity check as run in a drill: recorded in the step output and in the evidence. */
+export const sanityResultSchema = z.object({
+  name: z.string(),
+  sql: z.string(),
+  expectation: z.string(),
+  value: z.number().nullable(),
+  passed: z.boolean(),
+  error: z.string().optional(),
+});
+
 export const drillDatabase = z
   .string()
   .regex(drillDatabasePattern, 'must be a drill database name like drill_20260401t030000z_a1b2c3');
@@ -73,16 +83,7 @@ export const evidenceEventSchema = z.strictObject({
     compareSeconds: z.number(),
   }),
   sanity: z.object({
-    checks: z.array(
-      z.object({
-        name: z.string(),
-        sql: z.string(),
-        expectation: z.string(),
-        value: z.number().nullable(),
-        passed: z.boolean(),
-        error: z.string().optional(),
-      }),
-    ),
+    checks: z.array(sanityResultSchema),
     sanitySeconds: z.number(),
   }),
 });

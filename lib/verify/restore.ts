@@ -4,12 +4,10 @@
  * database, and run pg_restore. Its errors are classified; only the known-benign ones are tolerated.
  */
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Manifest } from '../backup/manifest.ts';
 import {
@@ -23,6 +21,7 @@ import type { PgBundle } from '../pg/client.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import { openSession, quoteIdentifier, type Session } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
+import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
 import { classifyRestoreOutput, restoreSucceeded } from './restore-messages.ts';
 import { assertSafeRestoreTarget } from './restore-target-guard.ts';
@@ -70,17 +69,9 @@ async function resetDatabase(session: Session): Promise<void> {
 
 async function downloadVerified(store: BackupStore, manifest: Manifest, path: string): Promise<void> {
   const key = keys.dump(manifest.backupId);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const hashing = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      callback(null, chunk);
-    },
-  });
-  await pipeline(await store.getStream(key), hashing, createWriteStream(path));
-  const sha256 = hash.digest('hex');
+  const hashing = createHashingStream();
+  await pipeline(await store.getStream(key), hashing.stream, createWriteStream(path));
+  const { sha256, bytes } = hashing.result();
   if (sha256 !== manifest.dump.sha256 || bytes !== manifest.dump.bytes) {
     throw new ChecksumMismatchError(`downloaded ${key} does not match its manifest`, {
       details: {
