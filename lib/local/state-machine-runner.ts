@@ -136,7 +136,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
   Object.assign(process.env, options.settings);
   const startedAt = new Date();
   const records: StateRecord[] = [];
-  const entered = new Map<string, number>();
+  const progress: StateProgress = { entered: new Map(), failure: new Map(), caught: new Set() };
   try {
     const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
     const execution = machine.run(options.input as never, {
@@ -151,7 +151,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
     });
     const logging = (async () => {
       for await (const event of execution.eventLogs as AsyncGenerator<ExecutionEvent>) {
-        const record = toStateRecord(event, entered);
+        const record = toStateRecord(event, progress);
         if (record) {
           records.push(record);
           options.onState?.(record);
@@ -189,22 +189,43 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
   }
 }
 
-function toStateRecord(event: ExecutionEvent, entered: Map<string, number>): StateRecord | undefined {
+/**
+ * One record per attempt outcome, as Step Functions' history shows it: a retry or a catch repeats the
+ * error of the attempt it follows, and the exit that follows a catch is not a success of the state.
+ */
+function toStateRecord(event: ExecutionEvent, progress: StateProgress): StateRecord | undefined {
   if (!event.state) return undefined;
   const name = event.state.name;
   if (event.type === 'StateEntered') {
-    entered.set(name, event.timestamp);
+    progress.entered.set(name, event.timestamp);
+    progress.failure.delete(name);
     return undefined;
   }
-  const start = entered.get(name) ?? event.timestamp;
+  const start = progress.entered.get(name) ?? event.timestamp;
   const base = { name, startedAt: new Date(start).toISOString(), durationMs: event.timestamp - start };
-  if (event.type === 'StateExited') return { ...base, status: 'succeeded', output: event.state.output };
-  if (event.type === 'StateFailed' || event.type === 'StateRetried' || event.type === 'StateCaught') {
-    const status =
-      event.type === 'StateFailed' ? 'failed' : event.type === 'StateRetried' ? 'retried' : 'caught';
-    return { ...base, status, error: { name: event.Error ?? 'Error', cause: String(event.Cause ?? '') } };
+  if (event.type === 'StateExited') {
+    if (progress.caught.delete(name)) return undefined;
+    return { ...base, status: 'succeeded', output: event.state.output };
+  }
+  if (event.type === 'StateFailed') {
+    const error = { name: event.Error ?? 'Error', cause: String(event.Cause ?? '') };
+    progress.failure.set(name, error);
+    return { ...base, status: 'failed', error };
+  }
+  if (event.type === 'StateRetried' || event.type === 'StateCaught') {
+    const error = progress.failure.get(name) ?? { name: 'Error', cause: '' };
+    progress.failure.delete(name);
+    if (event.type === 'StateCaught') progress.caught.add(name);
+    return { ...base, status: event.type === 'StateRetried' ? 'retried' : 'caught', error };
   }
   return undefined;
+}
+
+interface StateProgress {
+  entered: Map<string, number>;
+  /** The error of the attempt that just failed, repeated by the retry or catch that follows it. */
+  failure: Map<string, { name: string; cause: string }>;
+  caught: Set<string>;
 }
 
 function executionFailure(error: unknown): { name: string; cause: string } {
