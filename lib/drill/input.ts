@@ -63,7 +63,11 @@ export const selectedSchema = z.object({
 export const evidenceEventSchema = z.strictObject({
   executionId: z.string().optional(),
   selected: selectedSchema,
-  checksum: z.object({ status: z.string(), archiveEntries: z.number().optional() }),
+  checksum: z.object({
+    status: z.string(),
+    archiveEntries: z.number().optional(),
+    seconds: z.number().nonnegative().optional(),
+  }),
   restore: z.object({
     database: z.string(),
     stagingServerVersion: z.string(),

@@ -102,7 +102,13 @@ export async function recordEvidenceStep(event: unknown, runtime: Runtime) {
   const manifest = await readManifest(runtime.store, selected.backupId);
   const startedAt = new Date(selected.startedAt);
   const verificationSeconds = compare.compareSeconds + sanity.sanitySeconds;
-  const observedSeconds = restore.downloadSeconds + restore.restoreSeconds + verificationSeconds;
+  // RTO is what a real restore following the runbook costs: verify the backup (checksum pass), download
+  // and restore it, then check it. Download and restore overlap only inside pg_restore's own pipeline.
+  const checksumSeconds = input.checksum.seconds ?? 0;
+  const observedSeconds =
+    Math.round(
+      (checksumSeconds + restore.downloadSeconds + restore.restoreSeconds + verificationSeconds) * 1000,
+    ) / 1000;
   const targetRto = runtime.settings.RTO_HOURS;
   const observedRpo = roundedHours(startedAt.getTime() - new Date(selected.backupCreatedAt).getTime());
   const differences = [
@@ -144,6 +150,7 @@ export async function recordEvidenceStep(event: unknown, runtime: Runtime) {
       withinTarget: observedRpo <= runtime.settings.RPO_HOURS,
     },
     rto: {
+      checksumSeconds,
       downloadSeconds: restore.downloadSeconds,
       restoreSeconds: restore.restoreSeconds,
       verificationSeconds,

@@ -15,6 +15,8 @@ export interface ChecksumResult {
   actual: { sha256: string; bytes: number };
   /** Entries in the archive's table of contents (pg_restore --list). */
   archiveEntries: number;
+  /** Wall time of the download + hash + listing pass: part of a restore's RTO (verify before restore). */
+  seconds: number;
 }
 
 export interface ArchiveLister {
@@ -33,6 +35,7 @@ export async function verifyStoredChecksum(
   expected: { sha256: string; bytes: number },
   lister: ArchiveLister,
 ): Promise<ChecksumResult> {
+  const started = Date.now();
   const source = await store.getStream(key);
   const child = lister.spawn(lister.bundle, 'pg_restore', ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let listing = '';
@@ -84,5 +87,5 @@ export async function verifyStoredChecksum(
     );
   }
   const archiveEntries = listing.split('\n').filter((line) => /^\d+;/.test(line)).length;
-  return { status, expected, actual, archiveEntries };
+  return { status, expected, actual, archiveEntries, seconds: (Date.now() - started) / 1000 };
 }

@@ -123,8 +123,13 @@ describe('drill state machine', () => {
     expect(evidence.drillDatabase).toMatch(/^drill_\d{8}t\d{6}z_[0-9a-f]{6}$/);
     expect(evidence.compare.tablesCompared).toBeGreaterThan(5);
     expect(evidence.sanity[0]?.value).toBeGreaterThan(0);
+    // The runbook verifies before it restores, so the checksum pass is part of the observed RTO.
+    expect(evidence.rto.checksumSeconds).toBeGreaterThan(0);
     expect(evidence.rto.observedSeconds).toBeCloseTo(
-      evidence.rto.downloadSeconds + evidence.rto.restoreSeconds + evidence.rto.verificationSeconds,
+      (evidence.rto.checksumSeconds ?? 0) +
+        evidence.rto.downloadSeconds +
+        evidence.rto.restoreSeconds +
+        evidence.rto.verificationSeconds,
     );
     expect(markdown).toContain(`# Restore drill ${evidence.drillId}: PASSED`);
     expect(markdown).toContain('| orders in the last 2 days | >= 1 |');

@@ -1,0 +1,80 @@
+import { describe, expect, it } from '@jest/globals';
+import type { DrillEvidence } from '../../../../lib/drill/evidence.ts';
+import { ConfigurationError } from '../../../../lib/errors.ts';
+import {
+  extractEvidenceSection,
+  renderEvidenceSection,
+  replaceEvidenceSection,
+  sectionMarkers,
+} from '../../../../lib/runbook/evidence-section.ts';
+
+const evidence: DrillEvidence = {
+  evidenceVersion: 1,
+  drillId: '20261001T030000Z-abc123',
+  trigger: 'schedule',
+  startedAt: '2026-10-01T03:00:00.000Z',
+  recordedAt: '2026-10-01T03:40:00.000Z',
+  passed: false,
+  failedChecks: ['observed RTO 2.50 h exceeds the 2 h target'],
+  backup: {
+    backupId: '20260930T020000Z-def456',
+    createdAt: '2026-09-30T02:00:00.000Z',
+    database: 'shop',
+    sourceServerVersion: '17.6',
+    bytes: 1024,
+    sha256: 'a'.repeat(64),
+    checksum: 'match',
+  },
+  rpo: { observedHours: 25, targetHours: 24, withinTarget: false },
+  rto: {
+    checksumSeconds: 600,
+    downloadSeconds: 300,
+    restoreSeconds: 7200,
+    verificationSeconds: 900,
+    observedSeconds: 9000,
+    targetHours: 2,
+    withinTarget: false,
+  },
+  drillDatabase: 'drill_20261001t030000z_abc123',
+  stagingServerVersion: '17.6',
+  compare: { status: 'match', tablesCompared: 12, rowsCompared: 345, differences: [] },
+  sanity: [{ name: 'recent orders', sql: 'select 1', expectation: '>= 1', value: 3, passed: true }],
+  benignRestoreMessages: [],
+};
+
+const runbook = (inner: string) =>
+  `# Runbook\n\n## Restore test evidence\n${sectionMarkers.start}\n${inner}\n${sectionMarkers.end}\n\n## Roles\n`;
+
+describe('runbook evidence section', () => {
+  it('shows the verdict, both targets as missed and every RTO part from the record', () => {
+    const section = renderEvidenceSection(evidence, 'drills/2026-Q4/20261001T030000Z-abc123.json');
+    expect(section).toContain('**FAILED**');
+    expect(section).toContain('25 h; target ≤ 24 h; within: **NO**');
+    expect(section).toContain(
+      '2.50 h (checksum 10.0 min, download 5.0 min, restore 2.00 h, verification 15.0 min)',
+    );
+    expect(section).toContain('- observed RTO 2.50 h exceeds the 2 h target');
+    expect(section).toContain('1/1 passed');
+    expect(section).toContain('`drills/2026-Q4/20261001T030000Z-abc123.json`');
+  });
+
+  it('says plainly when there is no drill yet', () => {
+    expect(renderEvidenceSection(undefined)).toMatch(/No drill evidence yet.*unproven/s);
+  });
+
+  it('replaces only the generated section', () => {
+    const before = runbook('old table');
+    const after = replaceEvidenceSection(before, 'new table');
+    expect(extractEvidenceSection(after)).toBe('new table');
+    expect(after.replace('new table', 'old table')).toBe(before);
+  });
+
+  it('refuses a runbook without exactly one ordered pair of markers', () => {
+    const withoutEnd = `# Runbook\n${sectionMarkers.start}\n`;
+    const doubled = runbook('x') + runbook('y');
+    const reversed = `${sectionMarkers.end}\n${sectionMarkers.start}\n`;
+    for (const broken of [withoutEnd, doubled, reversed, '# nothing']) {
+      expect(() => replaceEvidenceSection(broken, 'table')).toThrow(ConfigurationError);
+    }
+  });
+});
