@@ -153,6 +153,16 @@ export class DrillCheckFailedError extends BackupError {
   readonly transient = false;
 }
 
+/**
+ * The database provider's own backup state could not be read (Render API refused, failed or answered
+ * in an unexpected shape), or it reports that its point-in-time recovery is not available. Raised by
+ * the status function outside any state machine: its next scheduled run is the retry.
+ */
+export class ProviderBackupError extends BackupError {
+  override readonly name = 'ProviderBackupError';
+  readonly transient = false;
+}
+
 export const errorCatalog = {
   InputValidationError,
   ConfigurationError,
@@ -175,6 +185,7 @@ export const errorCatalog = {
   StepTimeoutError,
   NotificationError,
   DrillCheckFailedError,
+  ProviderBackupError,
 } as const;
 
 export type ErrorName = keyof typeof errorCatalog;
