@@ -34,6 +34,11 @@ export const backupIdEventSchema = z.strictObject({
   backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),
 });
 
+/** The execution id names the holder of the staging lease in a StagingBusyError. */
+export const restoreEventSchema = backupIdEventSchema.extend({
+  executionId: z.string().max(2048).optional(),
+});
+
 /** Notify runs only after CompareRowCounts matched; anything else here is a wiring fault. */
 export const notifyEventSchema = z.strictObject({
   backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),

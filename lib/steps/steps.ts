@@ -16,12 +16,14 @@ import { keys } from '../storage/keys.ts';
 import { verifyStoredChecksum } from '../verify/checksum.ts';
 import { compareRowCounts } from '../verify/compare.ts';
 import { restoreToStaging } from '../verify/restore.ts';
+import { confirmStagingLease, releaseStagingLease } from '../verify/staging-lease.ts';
 import {
   backupIdEventSchema,
   dumpEventSchema,
   executionInputSchema,
   notifyEventSchema,
   parseInput,
+  restoreEventSchema,
 } from './input.ts';
 
 export async function dumpStep(event: unknown, runtime: Runtime, signal?: AbortSignal) {
@@ -64,8 +66,9 @@ export async function checksumStep(event: unknown, runtime: Runtime) {
   return { backupId, ...result };
 }
 
+/** Takes the staging lease (lib/verify/staging-lease.ts); CompareRowCounts gives it back. */
 export async function restoreStep(event: unknown, runtime: Runtime, signal?: AbortSignal) {
-  const { backupId } = parseInput(backupIdEventSchema, event, 'RestoreToStaging step event');
+  const { backupId, executionId } = parseInput(restoreEventSchema, event, 'RestoreToStaging step event');
   const manifest = await readManifest(runtime.store, backupId);
   return restoreToStaging(manifest, {
     store: runtime.store,
@@ -74,15 +77,22 @@ export async function restoreStep(event: unknown, runtime: Runtime, signal?: Abo
     jobs: runtime.settings.RESTORE_JOBS,
     workDir: runtime.settings.WORK_DIR,
     signal,
+    lease: { owner: backupId, executionId },
   });
 }
 
 export async function compareStep(event: unknown, runtime: Runtime) {
   const { backupId } = parseInput(backupIdEventSchema, event, 'CompareRowCounts step event');
   const manifest = await readManifest(runtime.store, backupId);
-  const result = await withSession(await runtime.stagingConnection(), (session) =>
-    compareRowCounts(session, manifest),
-  );
+  const result = await withSession(await runtime.stagingConnection(), async (session) => {
+    // Staging must still hold this backup's restore: no other execution took the lease meanwhile.
+    await confirmStagingLease(session, { owner: backupId });
+    const compared = await compareRowCounts(session, manifest);
+    // The verdict is in (a mismatch travels in the error): staging is free for the next execution.
+    // On any other failure the lease stays for this step's retry, and expires if none comes.
+    await releaseStagingLease(session, backupId);
+    return compared;
+  });
   if (result.status === 'mismatch') {
     const diff = [
       ...result.tables

@@ -5,6 +5,7 @@
 import type { Manifest } from '../backup/manifest.ts';
 import { countRows, listTables } from '../pg/row-counts.ts';
 import type { Session } from '../pg/session.ts';
+import { leaseSchema } from './staging-lease.ts';
 
 export interface TableDifference {
   schema: string;
@@ -26,7 +27,8 @@ export interface CompareResult {
 const qualified = (t: { schema: string; table: string }) => `${t.schema}.${t.table}`;
 
 export async function compareRowCounts(session: Session, manifest: Manifest): Promise<CompareResult> {
-  const present = await listTables(session);
+  // The staging lease is ours, not the backup's: it is never a difference.
+  const present = (await listTables(session)).filter((t) => t.schema !== leaseSchema);
   const presentNames = new Set(present.map(qualified));
   const expectedNames = new Set(manifest.tables.map(qualified));
   const missing = manifest.tables.filter((t) => !presentNames.has(qualified(t)));

@@ -2,6 +2,8 @@
  * The RestoreToStaging step. Guard first (never production, explicit opt-in), then download the dump
  * to ephemeral storage (pg_restore -j needs a seekable file) while re-hashing it, reset the staging
  * database, and run pg_restore. Its errors are classified; only the known-benign ones are tolerated.
+ * With `lease`, the staging lease is taken right after the guard and given back if the restore fails
+ * (CompareRowCounts gives it back after a successful one).
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -25,6 +27,7 @@ import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
 import { classifyRestoreOutput, restoreSucceeded } from './restore-messages.ts';
 import { assertSafeRestoreTarget } from './restore-target-guard.ts';
+import { acquireStagingLease, type LeaseOwner, leaseSchema, releaseStagingLease } from './staging-lease.ts';
 
 export interface RestorePrograms {
   clientForServer(serverVersionNum: number): Promise<PgBundle>;
@@ -44,6 +47,8 @@ export interface RestoreDependencies {
   /** Where the dump is downloaded; defaults to the OS temp dir (/tmp on Lambda). */
   workDir?: string | undefined;
   signal?: AbortSignal | undefined;
+  /** Take the staging lease (the backup's staging database); drills restore into their own databases. */
+  lease?: LeaseOwner | undefined;
 }
 
 export interface RestoreResult {
@@ -54,12 +59,16 @@ export interface RestoreResult {
   benignMessages: string[];
 }
 
-/** Empties the staging database: every non-system schema goes, `public` comes back empty. */
+/**
+ * Empties the staging database: every non-system schema goes, `public` comes back empty. The lease
+ * schema stays: it says who may do this.
+ */
 async function resetDatabase(session: Session): Promise<void> {
   const { rows } = await session.query<{ name: string }>(
     `SELECT nspname AS name FROM pg_namespace
-      WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+      WHERE nspname NOT IN ('pg_catalog', 'information_schema', $1)
         AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'`,
+    [leaseSchema],
   );
   await session.query('BEGIN');
   for (const { name } of rows) await session.query(`DROP SCHEMA ${quoteIdentifier(name)} CASCADE`);
@@ -90,8 +99,13 @@ export async function restoreToStaging(
 ): Promise<RestoreResult> {
   const session = await openSession(deps.target);
   const workDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'restore-'));
+  let leased = false;
   try {
     const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source);
+    if (deps.lease) {
+      await acquireStagingLease(session, deps.lease);
+      leased = true;
+    }
     // The client must read the archive (made by bundleMajor) and talk to the staging server.
     const bundle = await deps.programs.clientForServer(
       Math.max(identity.serverVersionNum, manifest.client.bundleMajor * 10_000),
@@ -148,6 +162,8 @@ export async function restoreToStaging(
       benignMessages: [...new Set(messages.benign)],
     };
   } catch (error) {
+    // A failed restore leaves staging to whoever comes next; a retry of this one takes it again.
+    if (leased && deps.lease) await releaseStagingLease(session, deps.lease.owner).catch(() => undefined);
     if (error instanceof BackupError) throw error;
     throw new RestoreFailedError(`restore failed: ${describeError(error)}`, { cause: error });
   } finally {
