@@ -419,6 +419,14 @@ describe('packaged template', () => {
       }
     });
 
+    it('names the bucket in a tag, where backupctl --stage reads it', () => {
+      expect(resource('BackupStateMachine').Properties.Tags).toEqual([
+        { Key: 'service', Value: 'verified-pg-backups' },
+        { Key: 'stage', Value: 'test' },
+        { Key: 'verified-pg-backups:bucket', Value: { Ref: 'BackupBucket' } },
+      ]);
+    });
+
     it('logs errors to CloudWatch without execution data', () => {
       expect(resource('BackupStateMachine').Properties.LoggingConfiguration).toEqual({
         Level: 'ERROR',
