@@ -1,7 +1,10 @@
 /**
  * Computes the status report and writes it where people and tools look: status/status.json,
- * status/BACKUP_STATUS.md and status/badge.svg in the bucket, plus one EMF metrics line.
+ * status/BACKUP_STATUS.md and status/badge.svg in the bucket, plus one EMF metrics line. When the
+ * database provider's own backups are checked and found wanting, the on-call channels hear about it.
  */
+import type { Message } from '../notify/publish.ts';
+import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import type { ExecutionSummary } from './executions.ts';
 import { metricsLogLine, renderBadge, renderStatusMarkdown, statusKeys } from './render.ts';
@@ -17,6 +20,19 @@ export async function writeStatusReport(
   return statusKeys;
 }
 
+const providerNames: Record<ProviderStatus['provider'], string> = { render: 'Render' };
+
+export function providerAlert(provider: ProviderStatus, stage: string): Message {
+  return {
+    subject: `[${stage}] ${providerNames[provider.provider]} backups need attention: ${provider.recoveryStatus ?? 'check failed'}`,
+    text: [
+      `ProviderBackupError: ${provider.problem}`,
+      `Database: ${providerNames[provider.provider]} ${provider.postgresId}; checked ${provider.checkedAt}.`,
+      'Our own verified backups are unaffected; see status/BACKUP_STATUS.md and BACKUP_RUNBOOK.md.',
+    ].join('\n'),
+  };
+}
+
 export async function publishStatus(
   store: BackupStore,
   options: {
@@ -25,11 +41,17 @@ export async function publishStatus(
     rtoHours: number;
     stage: string;
     executions?: ExecutionSummary[];
+    /** Reads the provider's own backup state, when one is configured. */
+    checkProvider?: () => Promise<ProviderStatus>;
+    /** Sends an alert (SNS / Slack); used when the provider's recovery is not available. */
+    alert?: (message: Message) => Promise<unknown>;
     log?: (line: string) => void;
   },
 ): Promise<StatusReport> {
-  const report = await buildStatusReport(store, options);
+  const provider = options.checkProvider ? await options.checkProvider() : undefined;
+  const report = await buildStatusReport(store, { ...options, ...(provider ? { provider } : {}) });
   await writeStatusReport(store, report);
   (options.log ?? console.log)(metricsLogLine(report, options.stage));
+  if (provider && !provider.ok && options.alert) await options.alert(providerAlert(provider, options.stage));
   return report;
 }

@@ -61,6 +61,24 @@ export function renderStatusMarkdown(report: StatusReport): string {
     `| projected storage (30 days) | ${formatBytes(report.projected30DayStorageBytes)} |`,
     '',
   ];
+  const provider = report.provider;
+  if (provider) {
+    const exportText = provider.newestExport
+      ? `${provider.newestExport.id} of ${provider.newestExport.createdAt} (${provider.newestExport.ageHours} h old)`
+      : 'none';
+    lines.push(
+      `## Provider backups (${provider.provider} \`${provider.postgresId}\`)`,
+      '',
+      '| | |',
+      '|---|---|',
+      `| point-in-time recovery | ${provider.recoveryStatus ?? 'unknown'}: ok ${yes(provider.ok)} |`,
+      `| recovery window starts | ${provider.recoveryWindowStartsAt ?? '-'} |`,
+      `| newest logical export | ${exportText} |`,
+      `| checked | ${provider.checkedAt} |`,
+      ...(provider.problem ? [`| problem | ${provider.problem.replaceAll('|', '/')} |`] : []),
+      '',
+    );
+  }
   if (report.sizeTrend.length > 0) {
     lines.push(
       '## Size trend (30 days)',
@@ -83,6 +101,7 @@ export function metricsLogLine(report: StatusReport, stage: string): string {
     DumpSeconds: 'Seconds',
     RestoreSeconds: 'Seconds',
     VerificationFailures: 'Count',
+    ProviderRecoveryAvailable: 'Count',
   };
   // BackupSizeBytes is what the dashboard plots; it is the same figure as DumpBytes.
   const values: Record<string, number> = { ...report.metrics };

@@ -8,6 +8,7 @@
  */
 import { listBackups, readManifest, readVerification } from '../backup/catalog.ts';
 import { newestDrillEvidence } from '../drill/evidence.ts';
+import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { type ExecutionSummary, readableCause } from './executions.ts';
 
@@ -44,12 +45,16 @@ export interface StatusReport {
   sizeTrend: { backupId: string; createdAt: string; bytes: number }[];
   growthBytesPerDay: number;
   projected30DayStorageBytes: number;
+  /** The database provider's own backups (Render), when configured; null otherwise. */
+  provider: ProviderStatus | null;
   metrics: {
     BackupAgeHours?: number;
     DumpBytes?: number;
     DumpSeconds?: number;
     RestoreSeconds?: number;
     VerificationFailures: number;
+    /** 1 when the provider's point-in-time recovery is available, 0 when not or unknown. */
+    ProviderRecoveryAvailable?: number;
   };
 }
 
@@ -73,7 +78,13 @@ export function growthPerDay(points: { at: number; bytes: number }[]): number {
 
 export async function buildStatusReport(
   store: BackupStore,
-  options: { now: Date; rpoHours: number; rtoHours: number; executions?: ExecutionSummary[] },
+  options: {
+    now: Date;
+    rpoHours: number;
+    rtoHours: number;
+    executions?: ExecutionSummary[];
+    provider?: ProviderStatus;
+  },
 ): Promise<StatusReport> {
   const now = options.now.getTime();
   const backups = await listBackups(store);
@@ -168,7 +179,11 @@ export async function buildStatusReport(
     statusVersion: 1,
     generatedAt: options.now.toISOString(),
     state,
-    summary: `${summary}${unverifiedSinceNewest ? ` ${unverifiedSinceNewest} newer backup(s) NOT verified.` : ''}`,
+    summary: [
+      summary,
+      ...(unverifiedSinceNewest ? [`${unverifiedSinceNewest} newer backup(s) NOT verified.`] : []),
+      ...(options.provider && !options.provider.ok ? [`Provider: ${options.provider.problem}.`] : []),
+    ].join(' '),
     rpoHours: options.rpoHours,
     withinRpo,
     newestVerified:
@@ -187,11 +202,13 @@ export async function buildStatusReport(
     sizeTrend,
     growthBytesPerDay: Math.round(growth),
     projected30DayStorageBytes: Math.round(projected),
+    provider: options.provider ?? null,
     metrics: {
       ...(ageHours !== undefined ? { BackupAgeHours: ageHours } : {}),
       ...(manifest ? { DumpBytes: manifest.dump.bytes, DumpSeconds: manifest.timings.dumpSeconds } : {}),
       ...(verification ? { RestoreSeconds: verification.restoreSeconds } : {}),
       VerificationFailures: verificationFailures,
+      ...(options.provider ? { ProviderRecoveryAvailable: options.provider.ok ? 1 : 0 } : {}),
     },
   };
 }
