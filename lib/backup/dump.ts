@@ -192,7 +192,12 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 
     if (deps.signal?.aborted)
       throw new StepTimeoutError('dump stopped before the Lambda timeout; upload aborted');
-    if (exit.code !== 0 && !(uploadError && exit.signal === 'SIGTERM')) {
+    // When the store failed we stopped pg_dump ourselves (it exits 1, "terminated by user"), so the
+    // store's error is the cause to report, not pg_dump's exit.
+    const storeFailed =
+      uploadError !== undefined &&
+      (!(uploadError instanceof BackupError) || uploadError instanceof StorageUnavailableError);
+    if (exit.code !== 0 && !storeFailed) {
       throw new DumpFailedError(
         `pg_dump exited with ${exit.code ?? exit.signal}: ${warnings.slice(-5).join(' | ') || 'no message'}`,
         { details: { exitCode: exit.code, signal: exit.signal, stderr: warnings.slice(-10) } },
