@@ -96,6 +96,10 @@ export function nodePgConfig(connection: PgConnection) {
     password: connection.password,
     database: connection.database,
     application_name: 'verified-pg-backups',
+    // Like pg_dump, our own sessions (identity, snapshot, exact counts) ignore a statement_timeout set
+    // on the role or database: counting a large table may outlast a limit meant for the application.
+    // A startup option wins over ALTER ROLE/DATABASE defaults; a SET LOCAL (drill checks) still applies.
+    options: '-c statement_timeout=0',
     connectionTimeoutMillis: 15_000,
     ...(ssl ? { ssl } : {}),
   };
