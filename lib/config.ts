@@ -13,6 +13,8 @@ export const runtimeSettingsSchema = z.object({
   BACKUP_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
   AWS_REGION: optionalText,
   AWS_ENDPOINT_URL_S3: z.url().optional(),
+  /** Silence on an S3 request's socket after which it fails and is retried (lib/storage/s3-client.ts). */
+  S3_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(100).optional(),
   KMS_KEY_ID: optionalText,
   PRODUCTION_DATABASE_URL: optionalText,
   PRODUCTION_DATABASE_SECRET_ARN: optionalText,

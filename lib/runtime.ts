@@ -50,7 +50,11 @@ async function connectionFrom(
 
 function buildRuntime(settings: RuntimeSettings): Runtime {
   const store = new BackupStore({
-    client: createS3Client({ endpoint: settings.AWS_ENDPOINT_URL_S3, region: settings.AWS_REGION }),
+    client: createS3Client({
+      endpoint: settings.AWS_ENDPOINT_URL_S3,
+      region: settings.AWS_REGION,
+      socketTimeoutMs: settings.S3_SOCKET_TIMEOUT_MS,
+    }),
     bucket: settings.BACKUP_BUCKET,
     kmsKeyId: settings.KMS_KEY_ID,
   });

@@ -9,13 +9,25 @@ export interface S3ClientSettings {
   /** A local S3 API (http://127.0.0.1:port); unset on AWS. */
   endpoint?: string | undefined;
   region?: string | undefined;
+  /**
+   * A request whose socket stays silent this long fails (and is retried) instead of hanging: the SDK
+   * sets no timeout of its own, and one stalled UploadPart would hold the dump until Lambda's timeout.
+   */
+  socketTimeoutMs?: number | undefined;
 }
+
+export const defaultSocketTimeoutMs = 60_000;
 
 export function createS3Client(settings: S3ClientSettings): S3Client {
   const region = settings.region ?? 'us-east-1';
-  if (!settings.endpoint) return new S3Client({ region });
+  const requestHandler = {
+    socketTimeout: settings.socketTimeoutMs ?? defaultSocketTimeoutMs,
+    connectionTimeout: Math.min(settings.socketTimeoutMs ?? defaultSocketTimeoutMs, 10_000),
+  };
+  if (!settings.endpoint) return new S3Client({ region, requestHandler });
   return new S3Client({
     region,
+    requestHandler,
     endpoint: settings.endpoint,
     forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
