@@ -4,7 +4,7 @@
  * incoming objects are removed only after the promoted copy has been checked, and a retry after that
  * finds the promoted copy already in place.
  */
-import { ChecksumMismatchError } from '../errors.ts';
+import { BackupNotFoundError, ChecksumMismatchError } from '../errors.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { keys } from '../storage/keys.ts';
 import { parseManifest } from './manifest.ts';
@@ -32,7 +32,15 @@ export async function promoteToVault(
   const manifest = parseManifest(manifestText, incomingPresent ? incomingManifestKey : manifestKey);
 
   // A retry after the incoming dump was deleted finds the promoted copy already there.
-  if (incomingPresent && (await store.exists(keys.incomingDump(backupId)))) {
+  const incoming = incomingPresent ? await headIfExists(store, keys.incomingDump(backupId)) : undefined;
+  if (incoming) {
+    // Checked before the copy: a short object must never reach backups/, not even unverified.
+    if (incoming.bytes !== manifest.dump.bytes) {
+      throw new ChecksumMismatchError(
+        `${keys.incomingDump(backupId)} has ${incoming.bytes} bytes, the manifest says ${manifest.dump.bytes}; not promoted`,
+        { details: { expectedBytes: manifest.dump.bytes, actualBytes: incoming.bytes } },
+      );
+    }
     await store.copy(keys.incomingDump(backupId), dumpKey, {
       bytes: manifest.dump.bytes,
       metadata: { 'backup-id': backupId, sha256: manifest.dump.sha256 },
@@ -53,4 +61,13 @@ export async function promoteToVault(
     await store.delete(incomingManifestKey);
   }
   return { backupId, dumpKey, manifestKey, bytes: manifest.dump.bytes };
+}
+
+async function headIfExists(store: BackupStore, key: string): Promise<{ bytes: number } | undefined> {
+  try {
+    return await store.head(key);
+  } catch (error) {
+    if (error instanceof BackupNotFoundError) return undefined;
+    throw error;
+  }
 }
