@@ -1,0 +1,170 @@
+/**
+ * A fault-injecting HTTP proxy in front of the local S3 API. Point AWS_ENDPOINT_URL_S3 at `endpoint` and
+ * tell it what to break: answer the Nth matching request with a 5xx, stall it, reset its connection, or
+ * refuse everything (the store is down). Everything else is forwarded unchanged, so the faults are the
+ * ones a client of S3 really sees, whatever uploader sits on the other side.
+ */
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** The S3 operations faults are aimed at, recognised from method and query. */
+export type S3Operation =
+  | 'CreateMultipartUpload'
+  | 'UploadPart'
+  | 'CompleteMultipartUpload'
+  | 'AbortMultipartUpload'
+  | 'CopyObject'
+  | 'PutObject'
+  | 'GetObject'
+  | 'HeadObject'
+  | 'Other';
+
+export type FaultAction =
+  | { kind: 'status'; status: 500 | 503 }
+  /** Holds the request this long, then forwards it (a client without a timeout just waits). */
+  | { kind: 'stall'; ms: number }
+  /** Destroys the client's socket without an answer (ECONNRESET / socket hang up). */
+  | { kind: 'reset' };
+
+export interface FaultRule {
+  operation: S3Operation | 'any';
+  /** The first matching request (1-based) that gets the fault. */
+  nth: number;
+  /** How many matching requests from the nth on get it; Infinity = every one until cleared. */
+  times: number;
+  action: FaultAction;
+}
+
+export interface FaultProxy {
+  readonly endpoint: string;
+  /** Adds a rule; counting of matching requests starts now. */
+  inject(rule: FaultRule): void;
+  /** Every request answered with an injected fault, by operation, in order. */
+  readonly injected: { operation: S3Operation; action: FaultAction['kind'] }[];
+  /** Requests seen by operation (faulted or forwarded). */
+  count(operation: S3Operation): number;
+  /** Refuses every connection (the store is down) until `up()`. */
+  down(): void;
+  up(): void;
+  /** Drops all rules and counters. */
+  clear(): void;
+  stop(): Promise<void>;
+}
+
+export function s3Operation(method: string, url: string, headers: IncomingMessage['headers']): S3Operation {
+  const { pathname, searchParams } = new URL(url, 'http://proxy');
+  const hasKey = pathname.split('/').filter(Boolean).length > 1;
+  if (!hasKey) return 'Other';
+  if (method === 'POST' && searchParams.has('uploads')) return 'CreateMultipartUpload';
+  if (method === 'POST' && searchParams.has('uploadId')) return 'CompleteMultipartUpload';
+  if (method === 'DELETE' && searchParams.has('uploadId')) return 'AbortMultipartUpload';
+  if (method === 'PUT' && searchParams.has('uploadId') && !headers['x-amz-copy-source']) return 'UploadPart';
+  if (method === 'PUT' && headers['x-amz-copy-source']) return 'CopyObject';
+  if (method === 'PUT' && !searchParams.has('tagging')) return 'PutObject';
+  if (method === 'GET' && ![...searchParams.keys()].length) return 'GetObject';
+  if (method === 'HEAD') return 'HeadObject';
+  return 'Other';
+}
+
+const errorBody = (status: number) =>
+  `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${status === 503 ? 'SlowDown' : 'InternalError'}</Code><Message>injected by the fault proxy</Message></Error>`;
+
+export async function startFaultProxy(target: string): Promise<FaultProxy> {
+  const targetUrl = new URL(target);
+  let rules: { rule: FaultRule; seen: number }[] = [];
+  const counts = new Map<S3Operation, number>();
+  const injected: FaultProxy['injected'] = [];
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let isDown = false;
+
+  const forward = (req: IncomingMessage, res: ServerResponse) => {
+    const upstream = request(
+      {
+        host: targetUrl.hostname,
+        port: targetUrl.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  };
+
+  const server: Server = createServer((req, res) => {
+    const operation = s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers);
+    counts.set(operation, (counts.get(operation) ?? 0) + 1);
+    let action: FaultAction | undefined;
+    for (const entry of rules) {
+      if (entry.rule.operation !== 'any' && entry.rule.operation !== operation) continue;
+      entry.seen += 1;
+      const { nth, times } = entry.rule;
+      if (!action && entry.seen >= nth && entry.seen < nth + times) action = entry.rule.action;
+    }
+    if (!action) return forward(req, res);
+    injected.push({ operation, action: action.kind });
+    if (action.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (action.kind === 'status') {
+      req.resume();
+      res.writeHead(action.status, { 'content-type': 'application/xml', connection: 'close' });
+      res.end(errorBody(action.status));
+      return;
+    }
+    // A stalled answer: the body is held in the socket's buffers, the response comes late or never.
+    req.pause();
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!req.socket.destroyed) {
+        req.resume();
+        forward(req, res);
+      }
+    }, action.ms);
+    timers.add(timer);
+  });
+  server.on('connection', (socket) => {
+    if (isDown) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
+  const address = server.address();
+  const port = address && typeof address === 'object' ? address.port : 0;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    injected,
+    inject(rule) {
+      rules.push({ rule, seen: 0 });
+    },
+    count: (operation) => counts.get(operation) ?? 0,
+    down() {
+      isDown = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    up() {
+      isDown = false;
+    },
+    clear() {
+      rules = [];
+      counts.clear();
+      injected.length = 0;
+      isDown = false;
+    },
+    async stop() {
+      for (const timer of timers) clearTimeout(timer);
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+    },
+  };
+}
