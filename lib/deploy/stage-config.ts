@@ -124,6 +124,15 @@ export const stageConfigSchema = z.strictObject({
       })
       .prefault({}),
   ),
+  /** Optional: also watch the provider's own backups (Render point-in-time recovery and exports). */
+  render: section(
+    z
+      .strictObject({
+        apiKeySecretArn: secretArn,
+        postgresId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a Render Postgres id such as dpg-…'),
+      })
+      .optional(),
+  ),
   restoreJobs: z.number().int().min(1).max(64).optional(),
   logRetentionDays: z
     .number()

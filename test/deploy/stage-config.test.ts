@@ -83,6 +83,16 @@ describe('stage config', () => {
       expect(JSON.stringify(error.details)).not.toContain('hunter2');
     });
 
+    it('rejects a Render API key pasted where its secret ARN belongs, without echoing it', () => {
+      const key = 'rnd_NotAnArnButTheKeyItself';
+      const dir = projectWith('prod', `${minimal}render:\n  apiKeySecretArn: ${key}\n  postgresId: dpg-x1\n`);
+      const error = errorOf(() => loadStageConfig('prod', dir));
+      expect(error.message).toMatch(
+        /config\/prod\.yml.*render\.apiKeySecretArn: must be a Secrets Manager secret ARN/,
+      );
+      expect(`${error.message}${JSON.stringify(error.details)}`).not.toContain(key);
+    });
+
     it('reports a missing required field', () => {
       const error = errorOf(() =>
         loadStageConfig('prod', projectWith('prod', `databases:\n  productionSecretArn: ${productionArn}\n`)),

@@ -338,6 +338,11 @@ describe('packaged template', () => {
         's3:PutObject': [sub('${BackupBucket.Arn}/status/*')],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
+        'sns:Publish': [{ Ref: 'AlertTopic' }],
+        'secretsmanager:GetSecretValue': [
+          slack,
+          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/render-StUvWx',
+        ],
       });
     });
 
@@ -533,6 +538,21 @@ describe('packaged template', () => {
     it('knows its stage, the dimension of the metrics the backup-age alarm watches', () => {
       const env = (resource('StatusLambdaFunction').Properties.Environment as { Variables: Json }).Variables;
       expect(env.STAGE).toBe('test');
+    });
+
+    it("watches Render's own backups when configured, naming the key's secret, never a key", () => {
+      const env = (resource('StatusLambdaFunction').Properties.Environment as { Variables: Json }).Variables;
+      expect(env.RENDER_POSTGRES_ID).toEqual({
+        'Fn::If': ['UseRender', 'dpg-test123', { Ref: 'AWS::NoValue' }],
+      });
+      expect(env.RENDER_API_KEY_SECRET_ARN).toEqual({
+        'Fn::If': [
+          'UseRender',
+          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/render-StUvWx',
+          { Ref: 'AWS::NoValue' },
+        ],
+      });
+      expect(env.ALERT_TOPIC_ARN).toEqual({ Ref: 'AlertTopic' });
     });
   });
 
