@@ -39,10 +39,11 @@ export async function countRows(
   for (let start = 0; start < tables.length; start += batchSize) {
     const batch = tables.slice(start, start + batchSize);
     // Identifiers are quoted, never interpolated raw; the ordinal maps each count back to its table.
+    // ONLY: an inheritance parent's own rows, as pg_dump writes them (its children are counted apart).
     const sql = batch
       .map(
         (t, i) =>
-          `SELECT ${i}::int AS i, count(*)::text AS n FROM ${quoteIdentifier(t.schema)}.${quoteIdentifier(t.table)}`,
+          `SELECT ${i}::int AS i, count(*)::text AS n FROM ONLY ${quoteIdentifier(t.schema)}.${quoteIdentifier(t.table)}`,
       )
       .join(' UNION ALL ');
     const { rows } = await session.query<{ i: number; n: string }>(sql);

@@ -14,7 +14,7 @@ import { withSession } from '../pg/session.ts';
 import type { Runtime } from '../runtime.ts';
 import { keys } from '../storage/keys.ts';
 import { verifyStoredChecksum } from '../verify/checksum.ts';
-import { compareRowCounts } from '../verify/compare.ts';
+import { compareRowCounts, qualified } from '../verify/compare.ts';
 import { restoreToStaging } from '../verify/restore.ts';
 import { confirmStagingLease, releaseStagingLease } from '../verify/staging-lease.ts';
 import {
@@ -95,9 +95,7 @@ export async function compareStep(event: unknown, runtime: Runtime) {
   });
   if (result.status === 'mismatch') {
     const diff = [
-      ...result.tables
-        .slice(0, 5)
-        .map((t) => `${t.schema}.${t.table}: expected ${t.expected}, found ${t.actual}`),
+      ...result.tables.slice(0, 5).map((t) => `${qualified(t)}: expected ${t.expected}, found ${t.actual}`),
       ...result.missing.slice(0, 5).map((name) => `${name}: missing`),
       ...result.extra.slice(0, 5).map((name) => `${name}: not in the backup`),
     ];

@@ -4,7 +4,7 @@
  */
 import type { Manifest } from '../backup/manifest.ts';
 import { countRows, listTables } from '../pg/row-counts.ts';
-import type { Session } from '../pg/session.ts';
+import { quoteIdentifier, type Session } from '../pg/session.ts';
 import { leaseSchema } from './staging-lease.ts';
 
 export interface TableDifference {
@@ -24,22 +24,27 @@ export interface CompareResult {
   extra: string[];
 }
 
-const qualified = (t: { schema: string; table: string }) => `${t.schema}.${t.table}`;
+type TableName = { schema: string; table: string };
+/** Identity of a table: `a."b.c"` and `"a.b".c` are different tables with the same dotted spelling. */
+const key = (t: TableName) => JSON.stringify([t.schema, t.table]);
+/** Readable and unambiguous: a part is quoted only when it holds a dot, a quote or white space. */
+const displayPart = (part: string) => (/[."\s]/u.test(part) ? quoteIdentifier(part) : part);
+export const qualified = (t: TableName) => `${displayPart(t.schema)}.${displayPart(t.table)}`;
 
 export async function compareRowCounts(session: Session, manifest: Manifest): Promise<CompareResult> {
   // The staging lease is ours, not the backup's: it is never a difference.
   const present = (await listTables(session)).filter((t) => t.schema !== leaseSchema);
-  const presentNames = new Set(present.map(qualified));
-  const expectedNames = new Set(manifest.tables.map(qualified));
-  const missing = manifest.tables.filter((t) => !presentNames.has(qualified(t)));
-  const extra = present.filter((t) => !expectedNames.has(qualified(t))).map(qualified);
-  const comparable = manifest.tables.filter((t) => presentNames.has(qualified(t)));
+  const presentNames = new Set(present.map(key));
+  const expectedNames = new Set(manifest.tables.map(key));
+  const missing = manifest.tables.filter((t) => !presentNames.has(key(t)));
+  const extra = present.filter((t) => !expectedNames.has(key(t))).map(qualified);
+  const comparable = manifest.tables.filter((t) => presentNames.has(key(t)));
   const actual = await countRows(session, comparable);
-  const actualByName = new Map(actual.map((t) => [qualified(t), t.rows]));
+  const actualByName = new Map(actual.map((t) => [key(t), t.rows]));
 
   const tables: TableDifference[] = [];
   for (const expected of comparable) {
-    const rows = actualByName.get(qualified(expected)) ?? -1;
+    const rows = actualByName.get(key(expected)) ?? -1;
     if (rows !== expected.rows) {
       tables.push({ schema: expected.schema, table: expected.table, expected: expected.rows, actual: rows });
     }

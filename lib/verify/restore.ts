@@ -60,8 +60,9 @@ export interface RestoreResult {
 }
 
 /**
- * Empties the staging database: every non-system schema goes, `public` comes back empty. The lease
- * schema stays: it says who may do this.
+ * Empties the staging database: every non-system schema goes, `public` comes back empty, and so do
+ * large objects, which belong to no schema (pg_restore --clean removes only the ones in the archive).
+ * The lease schema stays: it says who may do this.
  */
 async function resetDatabase(session: Session): Promise<void> {
   const { rows } = await session.query<{ name: string }>(
@@ -73,6 +74,7 @@ async function resetDatabase(session: Session): Promise<void> {
   await session.query('BEGIN');
   for (const { name } of rows) await session.query(`DROP SCHEMA ${quoteIdentifier(name)} CASCADE`);
   await session.query('CREATE SCHEMA public');
+  await session.query('SELECT lo_unlink(oid) FROM pg_largeobject_metadata');
   await session.query('COMMIT');
 }
 
