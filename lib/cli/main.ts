@@ -4,7 +4,12 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { readStageExecutions } from '../aws/executions.ts';
+import { createSfnClient, type SfnApi, type Sleep } from '../aws/sfn.ts';
+import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
 import { listBackups, readManifest, resolveBackupId } from '../backup/catalog.ts';
+import { drillInputSchema } from '../drill/input.ts';
 import {
   ArchiveUnreadableError,
   BackupError,
@@ -15,44 +20,85 @@ import {
   InputValidationError,
   RowCountMismatchError,
 } from '../errors.ts';
-import { defaultStateDir, type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
-import { formatStateLine, runLocalBackup } from '../local/run-backup.ts';
+import {
+  defaultStateDir,
+  type LocalEnvironment,
+  projectRoot,
+  startLocalEnvironment,
+} from '../local/environment.ts';
+import { formatStateLine, keyFigure, runLocalBackup } from '../local/run-backup.ts';
 import { drillKeyFigure, runLocalDrill } from '../local/run-drill.ts';
+import type { StateRecord } from '../local/state-machine-runner.ts';
 import { formatBytes } from '../notify/messages.ts';
 import { parseConnectionUrl } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
 import { auditEntries, parseSince, renderAudit } from '../report/audit.ts';
-import { readLocalExecutions } from '../report/executions.ts';
+import { type ExecutionSummary, readableCause, readLocalExecutions } from '../report/executions.ts';
 import { publishStatus } from '../report/publish-status.ts';
 import { statusKeys } from '../report/render.ts';
 import { buildStatusReport } from '../report/status-report.ts';
-import { getRuntime } from '../runtime.ts';
+import { getRuntime, type Runtime } from '../runtime.ts';
+import { executionInputSchema, parseInput } from '../steps/input.ts';
+import { BackupStore } from '../storage/backup-store.ts';
 import { keys } from '../storage/keys.ts';
+import { createS3Client } from '../storage/s3-client.ts';
 import { verifyStoredChecksum } from '../verify/checksum.ts';
 import { compareRowCounts } from '../verify/compare.ts';
 import { restoreToStaging } from '../verify/restore.ts';
+import { followOnStage } from './stage-run.ts';
 
-export const exitCodes = { ok: 0, failed: 1, usage: 2, verificationFailed: 3 } as const;
+export const exitCodes = { ok: 0, failed: 1, usage: 2, verificationFailed: 3, interrupted: 130 } as const;
 
 const usage = `Usage: backupctl <command> [options]
 
 Commands:
-  backup --local [--reason TEXT] [--compression zstd:3]   run the backup state machine locally
-  list                                                    backups with time, size, verified, SHA-256
-  verify <id|latest>                                      re-hash the stored dump and read its archive
-  restore <id|latest> --target-url URL [--jobs N]         verify, then restore into an opted-in database
-  status [--write]                                        backup status report (RPO, last failure, drill, trend);
-                                                          --write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket
-  audit [--since 30d]                                     executions of both state machines: trigger, steps, causes
-  drill [id|latest] --local [--reason TEXT]               restore drill into a fresh database, with evidence
+  backup [--reason TEXT] [--compression zstd:3]   run the backup state machine, printing each state
+  list                                            backups with time, size, verified, SHA-256
+  verify <id|latest>                              re-hash the stored dump and read its archive
+  restore <id|latest> --target-url URL [--jobs N] verify, then restore into an opted-in database
+  status [--write]                                backup status report (RPO, last failure, drill, trend);
+                                                  --write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket
+  audit [--since 30d]                             executions of both state machines: trigger, steps, causes
+  drill [id|latest] [--reason TEXT]               restore drill into a fresh database, with evidence
 
-Options: --json (machine-readable output), --local (default: local services, .local/ state)
-Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 verification failed`;
+Where: --local (default: local services, .local/ state) or --stage <stage> [--region R]
+  (the stage deployed from config/<stage>.yml, with the default AWS credentials; verify and restore
+  still run pg_restore on this machine)
+Options: --json (machine-readable output)
+Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 verification failed;
+  130: stopped following with Ctrl-C (the execution on AWS keeps running)`;
+
+/** What the CLI talks to; tests replace the AWS clients and the clock, the binary uses the defaults. */
+export interface CliDependencies {
+  /** Where config/<stage>.yml lives (the project). */
+  root?: string;
+  sfn?: (region: string) => SfnApi;
+  s3?: (region: string) => S3Client;
+  sleep?: Sleep;
+  /** Stops following an execution; without it Ctrl-C does. */
+  signal?: AbortSignal;
+  pollIntervalMs?: number;
+}
 
 interface Output {
   json: boolean;
   print(human: string, data: unknown): void;
 }
+
+type Values = Record<string, string | boolean | undefined>;
+type Place = { kind: 'local' } | { kind: 'stage'; settings: StageSettings };
+
+const commonOptions = ['json', 'local', 'stage', 'region', 'help'];
+/** The options each command reads: anything else is a mistake, not something to ignore. */
+const commandOptions: Record<string, string[]> = {
+  backup: ['reason', 'compression'],
+  list: [],
+  verify: [],
+  restore: ['target-url', 'jobs'],
+  status: ['write'],
+  audit: ['since'],
+  drill: ['reason'],
+};
 
 const verificationErrors = [
   ChecksumMismatchError,
@@ -66,6 +112,40 @@ function exitCodeFor(error: unknown): number {
   if (verificationErrors.some((kind) => error instanceof kind)) return exitCodes.verificationFailed;
   if (error instanceof InputValidationError || error instanceof ConfigurationError) return exitCodes.usage;
   return exitCodes.failed;
+}
+
+/** An execution's verdict as an exit code: its final error name decides, locally and on AWS alike. */
+function exitCodeForExecution(execution: { status: string; error?: { name: string } | undefined }): number {
+  if (execution.status === 'SUCCEEDED') return exitCodes.ok;
+  return verificationErrorNames.includes(execution.error?.name ?? '')
+    ? exitCodes.verificationFailed
+    : exitCodes.failed;
+}
+
+function failureText(error: { name: string; cause: string } | undefined): string {
+  return `${error?.name}: ${readableCause(error?.cause ?? '')}`;
+}
+
+/** --local or --stage, checked before anything starts: the stage's config is read and validated here. */
+function placeOf(values: Values, deps: CliDependencies): Place {
+  if (values.local && values.stage !== undefined) {
+    throw new InputValidationError('--local and --stage exclude each other: pick where to run', {
+      details: { field: '--stage' },
+    });
+  }
+  if (values.stage === undefined) {
+    if (values.region !== undefined) {
+      throw new InputValidationError('--region only applies with --stage', {
+        details: { field: '--region' },
+      });
+    }
+    return { kind: 'local' };
+  }
+  const region = typeof values.region === 'string' ? values.region : undefined;
+  return {
+    kind: 'stage',
+    settings: loadStageSettings(String(values.stage), deps.root ?? projectRoot, region),
+  };
 }
 
 async function withLocal<T>(
@@ -84,75 +164,163 @@ function runtimeFor(environment: LocalEnvironment) {
   return getRuntime({ ...process.env, ...environment.settings });
 }
 
-async function backupCommand(values: Record<string, unknown>, out: Output): Promise<number> {
-  if (values.stage) {
-    throw new ConfigurationError('backup --stage (AWS) is not available yet: deploy first (docs/deploy.md)');
-  }
-  const input = {
-    trigger: 'cli',
-    ...(values.reason ? { reason: values.reason } : {}),
-    ...(values.compression ? { compression: values.compression } : {}),
-  };
-  return withLocal({}, async (environment) => {
-    const execution = await runLocalBackup(environment, input, {
-      onState: (state) => {
-        if (!out.json) console.log(formatStateLine(state));
-      },
+function sfnFor(settings: StageSettings, deps: CliDependencies): SfnApi {
+  return (deps.sfn ?? createSfnClient)(settings.region);
+}
+
+/** The bucket and its history, local or deployed: what list, verify, restore and status read. */
+interface Target {
+  runtime: Runtime;
+  stage: string;
+  executions(since: Date): Promise<ExecutionSummary[]>;
+}
+
+async function withTarget<T>(place: Place, deps: CliDependencies, work: (target: Target) => Promise<T>) {
+  if (place.kind === 'local') {
+    return withLocal({ production: false, staging: false }, (environment) => {
+      const runtime = runtimeFor(environment);
+      return work({
+        runtime,
+        stage: runtime.settings.STAGE,
+        executions: () => readLocalExecutions(environment.stateDir),
+      });
     });
-    out.print(
-      execution.status === 'SUCCEEDED'
-        ? `Backup ${(execution.output as { dump: { backupId: string } }).dump.backupId} verified.`
-        : `Backup failed: ${execution.error?.name}: ${execution.error?.cause}`,
-      execution,
-    );
-    if (execution.status === 'SUCCEEDED') return exitCodes.ok;
-    return verificationErrorNames.includes(execution.error?.name ?? '')
-      ? exitCodes.verificationFailed
-      : exitCodes.failed;
+  }
+  const { settings } = place;
+  const api = sfnFor(settings, deps);
+  const deployed = new DeployedStage(settings, api, { ...(deps.sleep ? { sleep: deps.sleep } : {}) });
+  const bucket = await deployed.bucket();
+  const base = getRuntime({
+    BACKUP_BUCKET: bucket,
+    AWS_REGION: settings.region,
+    STAGE: settings.stage,
+    RPO_HOURS: String(settings.config.targets.rpoHours),
+    RTO_HOURS: String(settings.config.targets.rtoHours),
+  });
+  // The default credential chain against the real endpoint; uploads get the bucket's default SSE-KMS.
+  const client = deps.s3?.(settings.region) ?? createS3Client({ region: settings.region });
+  return work({
+    runtime: { ...base, store: new BackupStore({ client, bucket }) },
+    stage: settings.stage,
+    executions: (since) =>
+      readStageExecutions(api, deployed, since, { ...(deps.sleep ? { sleep: deps.sleep } : {}) }),
   });
 }
 
-async function auditCommand(values: Record<string, unknown>, out: Output): Promise<number> {
-  const sinceMs = parseSince(typeof values.since === 'string' ? values.since : '30d');
-  const stateDir = resolve(process.env.BACKUP_LOCAL_STATE_DIR ?? defaultStateDir);
-  const entries = auditEntries(await readLocalExecutions(stateDir), new Date(Date.now() - sinceMs));
+function backupInput(values: Values, trigger: 'cli' | 'manual') {
+  return parseInput(
+    executionInputSchema,
+    {
+      trigger,
+      ...(values.reason !== undefined ? { reason: values.reason } : {}),
+      ...(values.compression !== undefined ? { compression: values.compression } : {}),
+    },
+    'backup options',
+  );
+}
+
+function drillInput(target: string | undefined, values: Values, trigger: 'cli' | 'manual') {
+  return parseInput(
+    drillInputSchema,
+    {
+      trigger,
+      backupId: target ?? 'latest',
+      ...(values.reason !== undefined ? { reason: values.reason } : {}),
+    },
+    'drill options',
+  );
+}
+
+function printState(out: Output, figure: (state: StateRecord) => string) {
+  return (state: StateRecord) => {
+    if (!out.json) console.log(formatStateLine(state, figure));
+  };
+}
+
+async function backupCommand(place: Place, values: Values, out: Output, deps: CliDependencies) {
+  if (place.kind === 'stage') {
+    const input = backupInput(values, 'manual');
+    const execution = await followOnStage(place.settings, 'backup', input, {
+      api: sfnFor(place.settings, deps),
+      deps,
+      onState: printState(out, keyFigure),
+    });
+    if (execution === 'interrupted') return exitCodes.interrupted;
+    out.print(
+      execution.status === 'SUCCEEDED'
+        ? `Backup ${(execution.output as { dump?: { backupId?: string } } | undefined)?.dump?.backupId} verified.`
+        : `Backup ${execution.status}: ${failureText(execution.error)}`,
+      execution,
+    );
+    return exitCodeForExecution(execution);
+  }
+  const input = backupInput(values, 'cli');
+  return withLocal({}, async (environment) => {
+    const execution = await runLocalBackup(environment, input, { onState: printState(out, keyFigure) });
+    out.print(
+      execution.status === 'SUCCEEDED'
+        ? `Backup ${(execution.output as { dump: { backupId: string } }).dump.backupId} verified.`
+        : `Backup failed: ${failureText(execution.error)}`,
+      execution,
+    );
+    return exitCodeForExecution(execution);
+  });
+}
+
+async function drillCommand(
+  place: Place,
+  target: string | undefined,
+  values: Values,
+  out: Output,
+  deps: CliDependencies,
+) {
+  const verdict = (execution: {
+    status: string;
+    output?: unknown;
+    error?: { name: string; cause: string };
+  }) => {
+    const evidence = (
+      execution.output as { evidence?: { evidenceKey: string; markdownKey: string } } | undefined
+    )?.evidence;
+    out.print(
+      execution.status === 'SUCCEEDED'
+        ? `Drill passed. Evidence: ${evidence?.evidenceKey} and ${evidence?.markdownKey}`
+        : `Drill FAILED: ${failureText(execution.error)}`,
+      execution,
+    );
+    return exitCodeForExecution(execution);
+  };
+  if (place.kind === 'stage') {
+    const execution = await followOnStage(place.settings, 'drill', drillInput(target, values, 'manual'), {
+      api: sfnFor(place.settings, deps),
+      deps,
+      onState: printState(out, drillKeyFigure),
+    });
+    return execution === 'interrupted' ? exitCodes.interrupted : verdict(execution);
+  }
+  const input = drillInput(target, values, 'cli');
+  return withLocal({ production: false }, async (environment) =>
+    verdict(await runLocalDrill(environment, input, { onState: printState(out, drillKeyFigure) })),
+  );
+}
+
+async function auditCommand(place: Place, values: Values, out: Output, deps: CliDependencies) {
+  const since = new Date(Date.now() - parseSince(typeof values.since === 'string' ? values.since : '30d'));
+  let executions: ExecutionSummary[];
+  if (place.kind === 'stage') {
+    const api = sfnFor(place.settings, deps);
+    const call = deps.sleep ? { sleep: deps.sleep } : {};
+    executions = await readStageExecutions(api, new DeployedStage(place.settings, api, call), since, call);
+  } else {
+    executions = await readLocalExecutions(resolve(process.env.BACKUP_LOCAL_STATE_DIR ?? defaultStateDir));
+  }
+  const entries = auditEntries(executions, since);
   out.print(renderAudit(entries), entries);
   return exitCodes.ok;
 }
 
-async function drillCommand(target: string | undefined, values: Record<string, unknown>, out: Output) {
-  if (values.stage) {
-    throw new ConfigurationError('drill --stage (AWS) is not available yet: deploy first (docs/deploy.md)');
-  }
-  const input = {
-    trigger: 'cli',
-    backupId: target ?? 'latest',
-    ...(values.reason ? { reason: values.reason } : {}),
-  };
-  return withLocal({ production: false }, async (environment) => {
-    const execution = await runLocalDrill(environment, input, {
-      onState: (state) => {
-        if (!out.json) console.log(formatStateLine(state, drillKeyFigure));
-      },
-    });
-    const evidence = (execution.output as { evidence?: { evidenceKey: string; markdownKey: string } })
-      ?.evidence;
-    out.print(
-      execution.status === 'SUCCEEDED'
-        ? `Drill passed. Evidence: ${evidence?.evidenceKey} and ${evidence?.markdownKey}`
-        : `Drill FAILED: ${execution.error?.name}: ${execution.error?.cause}`,
-      execution,
-    );
-    if (execution.status === 'SUCCEEDED') return exitCodes.ok;
-    return verificationErrorNames.includes(execution.error?.name ?? '')
-      ? exitCodes.verificationFailed
-      : exitCodes.failed;
-  });
-}
-
-async function listCommand(out: Output): Promise<number> {
-  return withLocal({ production: false, staging: false }, async (environment) => {
-    const { store } = runtimeFor(environment);
+async function listCommand(place: Place, out: Output, deps: CliDependencies): Promise<number> {
+  return withTarget(place, deps, async ({ runtime: { store } }) => {
     const rows = [];
     for (const entry of await listBackups(store)) {
       const manifest = await readManifest(store, entry.backupId);
@@ -176,10 +344,9 @@ async function listCommand(out: Output): Promise<number> {
   });
 }
 
-async function verifyCommand(target: string | undefined, out: Output): Promise<number> {
+async function verifyCommand(place: Place, target: string | undefined, out: Output, deps: CliDependencies) {
   if (!target) throw new InputValidationError('verify needs a backup id or "latest"');
-  return withLocal({ production: false, staging: false }, async (environment) => {
-    const runtime = runtimeFor(environment);
+  return withTarget(place, deps, async ({ runtime }) => {
     const backupId = await resolveBackupId(runtime.store, target);
     const manifest = await readManifest(runtime.store, backupId);
     const bundle = await runtime.programs.clientForServer(manifest.client.bundleMajor * 10_000);
@@ -197,7 +364,13 @@ async function verifyCommand(target: string | undefined, out: Output): Promise<n
   });
 }
 
-async function restoreCommand(target: string | undefined, values: Record<string, unknown>, out: Output) {
+async function restoreCommand(
+  place: Place,
+  target: string | undefined,
+  values: Values,
+  out: Output,
+  deps: CliDependencies,
+) {
   if (!target) throw new InputValidationError('restore needs a backup id or "latest"');
   if (typeof values['target-url'] !== 'string') throw new InputValidationError('restore needs --target-url');
   const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
@@ -205,8 +378,7 @@ async function restoreCommand(target: string | undefined, values: Record<string,
     throw new InputValidationError('--jobs must be a whole number from 1 to 64');
   }
   const connection = parseConnectionUrl(values['target-url'], '--target-url');
-  return withLocal({ production: false, staging: false }, async (environment) => {
-    const runtime = runtimeFor(environment);
+  return withTarget(place, deps, async ({ runtime }) => {
     const backupId = await resolveBackupId(runtime.store, target);
     const manifest = await readManifest(runtime.store, backupId);
     const restored = await restoreToStaging(manifest, {
@@ -227,21 +399,17 @@ async function restoreCommand(target: string | undefined, values: Record<string,
   });
 }
 
-async function statusCommand(values: Record<string, unknown>, out: Output): Promise<number> {
-  return withLocal({ production: false, staging: false }, async (environment) => {
-    const runtime = runtimeFor(environment);
+async function statusCommand(place: Place, values: Values, out: Output, deps: CliDependencies) {
+  return withTarget(place, deps, async ({ runtime, stage, executions }) => {
+    const now = new Date();
     const options = {
-      now: new Date(),
+      now,
       rpoHours: runtime.settings.RPO_HOURS,
       rtoHours: runtime.settings.RTO_HOURS,
-      executions: await readLocalExecutions(environment.stateDir),
+      executions: await executions(new Date(now.getTime() - 30 * 86_400_000)),
     };
     const report = values.write
-      ? await publishStatus(runtime.store, {
-          ...options,
-          stage: runtime.settings.STAGE,
-          log: () => undefined,
-        })
+      ? await publishStatus(runtime.store, { ...options, stage, log: () => undefined })
       : await buildStatusReport(runtime.store, options);
     const written = values.write
       ? `\nWritten: ${statusKeys.json}, ${statusKeys.markdown}, ${statusKeys.badge}`
@@ -251,7 +419,7 @@ async function statusCommand(values: Record<string, unknown>, out: Output): Prom
   });
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], deps: CliDependencies = {}): Promise<number> {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -262,6 +430,7 @@ export async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         local: { type: 'boolean' },
         stage: { type: 'string' },
+        region: { type: 'string' },
         reason: { type: 'string' },
         compression: { type: 'string' },
         'target-url': { type: 'string' },
@@ -275,7 +444,8 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`${describeError(error)}\n\n${usage}`);
     return exitCodes.usage;
   }
-  const { values, positionals } = parsed;
+  const { positionals } = parsed;
+  const values = parsed.values as Values;
   const json = values.json === true;
   const out: Output = {
     json,
@@ -286,29 +456,41 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return command || values.help ? exitCodes.ok : exitCodes.usage;
   }
+  const allowed = commandOptions[command];
+  if (!allowed) {
+    console.error(`unknown command "${command}"\n\n${usage}`);
+    return exitCodes.usage;
+  }
+  const stray = Object.keys(values).filter(
+    (name) => !commonOptions.includes(name) && !allowed.includes(name),
+  );
+  if (stray.length > 0) {
+    console.error(`${command} does not take ${stray.map((name) => `--${name}`).join(', ')}\n\n${usage}`);
+    return exitCodes.usage;
+  }
   if (rest.length > 0) {
     console.error(`unexpected arguments: ${rest.join(' ')}\n\n${usage}`);
     return exitCodes.usage;
   }
   try {
+    // Flags and the stage's config are checked before anything starts or any AWS API is called.
+    if (values.since !== undefined) parseSince(String(values.since));
+    const place = placeOf(values, deps);
     switch (command) {
       case 'backup':
-        return await backupCommand(values, out);
+        return await backupCommand(place, values, out, deps);
       case 'list':
-        return await listCommand(out);
+        return await listCommand(place, out, deps);
       case 'verify':
-        return await verifyCommand(target, out);
+        return await verifyCommand(place, target, out, deps);
       case 'restore':
-        return await restoreCommand(target, values, out);
+        return await restoreCommand(place, target, values, out, deps);
       case 'status':
-        return await statusCommand(values, out);
+        return await statusCommand(place, values, out, deps);
       case 'audit':
-        return await auditCommand(values, out);
-      case 'drill':
-        return await drillCommand(target, values, out);
+        return await auditCommand(place, values, out, deps);
       default:
-        console.error(`unknown command "${command}"\n\n${usage}`);
-        return exitCodes.usage;
+        return await drillCommand(place, target, values, out, deps);
     }
   } catch (error) {
     const name = error instanceof BackupError ? error.name : 'Error';

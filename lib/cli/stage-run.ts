@@ -1,0 +1,55 @@
+/**
+ * `backupctl backup|drill --stage`: start an execution of the deployed state machine and follow it
+ * state by state. Ctrl-C stops the following, never the execution: the ARN and the console link are
+ * printed first and again on the way out, so the run can be found and followed elsewhere.
+ */
+import { followExecution, startExecution } from '../aws/executions.ts';
+import type { StageExecution } from '../aws/history.ts';
+import { executionConsoleUrl, type SfnApi, type Sleep } from '../aws/sfn.ts';
+import { DeployedStage, type StageSettings, type StateMachineKind } from '../aws/stage.ts';
+import type { StateRecord } from '../local/state-machine-runner.ts';
+
+export interface StageRunOptions {
+  api: SfnApi;
+  deps: { sleep?: Sleep; signal?: AbortSignal; pollIntervalMs?: number };
+  onState: (state: StateRecord) => void;
+}
+
+export async function followOnStage(
+  settings: StageSettings,
+  kind: StateMachineKind,
+  input: unknown,
+  options: StageRunOptions,
+): Promise<StageExecution | 'interrupted'> {
+  const { api, deps } = options;
+  const call = deps.sleep ? { sleep: deps.sleep } : {};
+  const arns = await new DeployedStage(settings, api, call).stateMachineArns();
+  const started = await startExecution(api, arns[kind], input, call);
+  const where = `${started.executionArn}\n  ${executionConsoleUrl(started.executionArn)}`;
+  console.error(`Started ${kind} on stage ${settings.stage}: ${where}`);
+
+  const interrupt = new AbortController();
+  const onSigint = () => interrupt.abort(new Error('interrupted'));
+  if (!deps.signal) process.once('SIGINT', onSigint);
+  const signal = deps.signal ?? interrupt.signal;
+  try {
+    return await followExecution(
+      api,
+      { executionArn: started.executionArn, stateMachine: kind, startedAt: started.startedAt },
+      {
+        ...call,
+        signal,
+        onState: options.onState,
+        ...(deps.pollIntervalMs === undefined ? {} : { pollIntervalMs: deps.pollIntervalMs }),
+      },
+    );
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    console.error(
+      `Stopped following; the execution keeps running on AWS: ${where}\n  (\`backupctl audit --stage ${settings.stage} --since 1d\` shows how it ended)`,
+    );
+    return 'interrupted';
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}

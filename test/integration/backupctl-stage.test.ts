@@ -1,0 +1,370 @@
+/**
+ * backupctl --stage against a deployed stage, with only the Step Functions API stubbed at the client.
+ * The executions it follows are real: the backup and drill ASL files run by the local runner with the
+ * real handlers against real PostgreSQL and a real S3 API, written out as the history AWS records, so
+ * the stage display is proven equal to the local one. The bucket is a real s3rver bucket whose name the
+ * CLI learns from the state machine's tag, as on AWS.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetExecutionHistoryCommand, ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type CliDependencies, exitCodes, main } from '../../lib/cli/main.ts';
+import { ChecksumMismatchError, DatabaseAuthError } from '../../lib/errors.ts';
+import { formatStateLine, keyFigure } from '../../lib/local/run-backup.ts';
+import { drillKeyFigure, runLocalDrill } from '../../lib/local/run-drill.ts';
+import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
+import { auditEntries } from '../../lib/report/audit.ts';
+import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+import { historyOf, SfnStub, shiftHistory } from '../support/sfn-stub.ts';
+
+const sns = mockClient(SNSClient);
+const dayMs = 86_400_000;
+
+let fixture: PipelineFixture;
+let settings: Record<string, string>;
+let bucket: string;
+let verified: ExecutionRecord;
+let checksumFailed: ExecutionRecord;
+let dumpRefused: ExecutionRecord;
+let drilled: ExecutionRecord;
+let sfn: SfnStub;
+let waits: number[];
+
+function deps(extra: Partial<CliDependencies> = {}): CliDependencies {
+  return {
+    sfn: () => sfn,
+    s3: () => createS3Client({ endpoint: settings.AWS_ENDPOINT_URL_S3 }),
+    sleep: async (ms) => void waits.push(ms),
+    pollIntervalMs: 5,
+    ...extra,
+  };
+}
+
+async function run(argv: string[], options: Partial<CliDependencies> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
+  const error = jest
+    .spyOn(console, 'error')
+    .mockImplementation((line: unknown) => void err.push(String(line)));
+  try {
+    const code = await main(argv, deps(options));
+    return { code, lines: out, stdout: out.join('\n'), stderr: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+/** What `backupctl backup --local` printed for the same execution. */
+const localLines = (record: ExecutionRecord, figure = keyFigure) =>
+  record.states.map((state) => formatStateLine(state, figure));
+
+/** The stub starts an execution by replaying a real one, with the input the CLI actually sent. */
+const replay = (record: ExecutionRecord) => (input: unknown) => historyOf({ ...record, input });
+
+beforeAll(async () => {
+  fixture = await startPipelineFixture();
+  ({ settings } = await fixture.freshBucket());
+  bucket = settings.BACKUP_BUCKET as string;
+  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
+  verified = await fixture.run(settings);
+  expect(verified.status).toBe('SUCCEEDED');
+  let attempts = 0;
+  checksumFailed = await fixture.run(settings, {
+    wrap: {
+      // One transient fault first, so the history holds a retry as well as the verdict.
+      Checksum: async () => {
+        if (attempts++ === 0) {
+          const fault = new Error('socket hang up');
+          fault.name = 'StorageUnavailableError';
+          throw fault;
+        }
+        throw new ChecksumMismatchError('stored object sha256 differs from the manifest');
+      },
+    },
+  });
+  expect(checksumFailed.error?.name).toBe('ChecksumMismatchError');
+  dumpRefused = await fixture.run(settings, {
+    wrap: {
+      Dump: async () => {
+        throw new DatabaseAuthError('password authentication failed for user "backup"');
+      },
+    },
+  });
+  expect(dumpRefused.error?.name).toBe('DatabaseAuthError');
+  drilled = await runLocalDrill(
+    fixture.environment,
+    { trigger: 'manual', backupId: 'latest' },
+    {
+      settings,
+      retryIntervalMs: 10,
+    },
+  );
+  expect(drilled.status).toBe('SUCCEEDED');
+}, 300_000);
+
+afterAll(async () => {
+  await fixture?.stop();
+});
+
+beforeEach(() => {
+  sfn = new SfnStub({ stage: 'test', bucketTag: bucket });
+  waits = [];
+});
+
+describe('backupctl backup --stage', () => {
+  it('starts a manual execution and prints each state exactly as a local run does, exit 0', async () => {
+    sfn.onStart = replay(verified);
+    const result = await run(['backup', '--stage', 'test', '--reason', 'before migration 42']);
+
+    expect(result.code).toBe(exitCodes.ok);
+    const start = sfn.calls.find((c) => c.constructor.name === 'StartExecutionCommand');
+    expect(start?.input).toMatchObject({
+      stateMachineArn: sfn.machines.backup,
+      input: JSON.stringify({ trigger: 'manual', reason: 'before migration 42' }),
+    });
+    const backupId = (verified.output as { dump: { backupId: string } }).dump.backupId;
+    expect(result.lines).toEqual([...localLines(verified), `Backup ${backupId} verified.`]);
+    expect(result.lines[0]).toMatch(/^✔ Dump .* tables, \d+ rows, zstd:3$/);
+    // Followed over several reads of a growing history, each read over several pages.
+    expect(sfn.names.filter((n) => n === 'GetExecutionHistoryCommand').length).toBeGreaterThan(5);
+    expect(result.stderr).toContain(sfn.executions[0]?.executionArn);
+    expect(result.stderr).toContain(
+      'https://eu-central-1.console.aws.amazon.com/states/home?region=eu-central-1#/v2/executions/details/arn:aws:states:eu-central-1:',
+    );
+  });
+
+  it('exits 3 when the execution ends in ChecksumMismatchError, showing the retry and the catch', async () => {
+    sfn.onStart = replay(checksumFailed);
+    const result = await run(['backup', '--stage', 'test']);
+
+    expect(result.code).toBe(exitCodes.verificationFailed);
+    expect(result.lines.slice(0, -1)).toEqual(localLines(checksumFailed));
+    expect(result.stdout).toMatch(/↻ Checksum .* StorageUnavailableError/);
+    expect(result.stdout).toMatch(/✘ BackupFailed .* ChecksumMismatchError/);
+    expect(result.lines.at(-1)).toBe(
+      'Backup FAILED: ChecksumMismatchError: stored object sha256 differs from the manifest',
+    );
+  });
+
+  it('exits 1 when the execution fails for another reason', async () => {
+    sfn.onStart = replay(dumpRefused);
+    const result = await run(['backup', '--stage', 'test', '--json']);
+
+    expect(result.code).toBe(exitCodes.failed);
+    const printed = JSON.parse(result.stdout) as {
+      status: string;
+      error: { name: string };
+      states: unknown[];
+    };
+    expect(printed).toMatchObject({ status: 'FAILED', error: { name: 'DatabaseAuthError' } });
+    expect(printed.states).toHaveLength(dumpRefused.states.length);
+  });
+
+  it('waits politely when Step Functions throttles, then follows to the same end', async () => {
+    sfn.onStart = replay(verified);
+    sfn.throttle = { GetExecutionHistoryCommand: 3, ListStateMachinesCommand: 1 };
+    const result = await run(['backup', '--stage', 'test']);
+
+    expect(result.code).toBe(exitCodes.ok);
+    expect(result.lines.slice(0, -1)).toEqual(localLines(verified));
+    const backoffs = waits.filter((ms) => ms >= 1000);
+    expect(backoffs).toEqual([1000, 1000, 2000, 4000]);
+  });
+
+  it('on Ctrl-C stops following but not the execution, and says where to find it', async () => {
+    sfn.onStart = replay(verified);
+    const interrupt = new AbortController();
+    let reads = 0;
+    const result = await run(['backup', '--stage', 'test'], {
+      signal: interrupt.signal,
+      sleep: async (_ms, signal) => {
+        if (++reads === 2) interrupt.abort(new Error('SIGINT'));
+        if (signal?.aborted) throw signal.reason;
+      },
+    });
+
+    expect(result.code).toBe(exitCodes.interrupted);
+    expect(result.stderr).toMatch(/Stopped following; the execution keeps running on AWS: arn:aws:states:/);
+    expect(result.stderr).toContain('console.aws.amazon.com/states/home');
+    expect(sfn.names.every((n) => !/Stop/.test(n))).toBe(true);
+  });
+});
+
+describe('backupctl drill --stage', () => {
+  it('starts the drill state machine with the backup id and prints the local drill display', async () => {
+    sfn.onStart = replay(drilled);
+    const result = await run(['drill', 'latest', '--stage', 'test', '--reason', 'quarterly']);
+
+    expect(result.code).toBe(exitCodes.ok);
+    expect(sfn.calls.find((c) => c.constructor.name === 'StartExecutionCommand')?.input).toMatchObject({
+      stateMachineArn: sfn.machines.drill,
+      input: JSON.stringify({ trigger: 'manual', backupId: 'latest', reason: 'quarterly' }),
+    });
+    expect(result.lines.slice(0, -1)).toEqual(localLines(drilled, drillKeyFigure));
+    expect(result.lines.at(-1)).toMatch(
+      /^Drill passed\. Evidence: drills\/\d{4}-Q[1-4]\/\S+\.json and \S+\.md$/,
+    );
+  });
+});
+
+describe('backupctl audit --stage', () => {
+  it('lists both state machines over several pages, stops at --since, and matches the local audit', async () => {
+    const asStage = (record: ExecutionRecord, kind: 'backup' | 'drill', shiftMs: number, name: string) => {
+      const executionArn = `${sfn.machines[kind].replace(':stateMachine:', ':execution:')}:${name}`;
+      const events = shiftHistory(historyOf(record), -shiftMs);
+      sfn.add(kind, events, name);
+      const shifted = (iso: string) => new Date(Date.parse(iso) - shiftMs).toISOString();
+      return {
+        ...record,
+        executionArn,
+        startedAt: shifted(record.startedAt),
+        // On AWS an execution stops at its last event (the local runner notes the time a moment later).
+        stoppedAt: new Date(events.at(-1)?.timestamp ?? 0).toISOString(),
+        states: record.states.map((s) => ({ ...s, startedAt: shifted(s.startedAt) })),
+      };
+    };
+    const expected = [
+      asStage({ ...verified, input: { trigger: 'schedule' } }, 'backup', 1 * dayMs, 'nightly-1'),
+      asStage(checksumFailed, 'backup', 2 * dayMs, 'manual-2'),
+      asStage({ ...verified, input: { trigger: 'schedule' } }, 'backup', 3 * dayMs, 'nightly-3'),
+      asStage(dumpRefused, 'backup', 31 * dayMs, 'too-old'),
+      asStage({ ...verified, input: { trigger: 'schedule' } }, 'backup', 40 * dayMs, 'never-read'),
+      asStage({ ...drilled, input: { trigger: 'schedule', backupId: 'latest' } }, 'drill', 5 * dayMs, 'q1'),
+    ];
+    const since = new Date(Date.now() - 30 * dayMs);
+
+    const result = await run(['audit', '--stage', 'test', '--since', '30d', '--json']);
+
+    expect(result.code).toBe(exitCodes.ok);
+    const entries = JSON.parse(result.stdout);
+    expect(entries).toEqual(auditEntries(expected, since));
+    expect(entries.map((e: { trigger: string; status: string }) => [e.trigger, e.status])).toEqual([
+      ['schedule', 'SUCCEEDED'],
+      ['manual', 'FAILED'],
+      ['schedule', 'SUCCEEDED'],
+      ['drill (schedule)', 'SUCCEEDED'],
+    ]);
+    // Pages of two, newest first: the second page reaches the too-old run, so the third is never asked for.
+    const backupLists = sfn.calls.filter(
+      (c) => c instanceof ListExecutionsCommand && c.input.stateMachineArn === sfn.machines.backup,
+    );
+    expect(backupLists).toHaveLength(2);
+    const histories = sfn.calls.filter((c) => c instanceof GetExecutionHistoryCommand);
+    expect(new Set(histories.map((c) => c.input.executionArn)).size).toBe(4);
+
+    const human = await run(['audit', '--stage', 'test']);
+    expect(human.stdout).toMatch(/backup\s+FAILED\s+trigger: manual/);
+    expect(human.stdout).toContain(
+      'cause: ChecksumMismatchError: stored object sha256 differs from the manifest',
+    );
+    // Nothing of the execution data beyond the trigger: no reason, no keys, no database details.
+    expect(human.stdout + result.stdout).not.toMatch(/reason|dumpKey|backups\/\d{4}|"input"/);
+  });
+});
+
+describe('backupctl list / status / verify --stage', () => {
+  it('reads the bucket named by the state machine tag with the default client settings', async () => {
+    sfn.add('backup', historyOf({ ...verified, input: { trigger: 'schedule' } }));
+    sfn.add('backup', historyOf(checksumFailed));
+
+    const list = await run(['list', '--stage', 'test', '--json']);
+    expect(list.code).toBe(exitCodes.ok);
+    const rows = JSON.parse(list.stdout) as { backupId: string; verified: boolean }[];
+    const backupId = (verified.output as { dump: { backupId: string } }).dump.backupId;
+    expect(rows.find((r) => r.backupId === backupId)?.verified).toBe(true);
+    expect(sfn.names).toEqual([
+      'ListStateMachinesCommand',
+      'ListStateMachinesCommand',
+      'ListTagsForResourceCommand',
+    ]);
+
+    const status = await run(['status', '--stage', 'test', '--json']);
+    expect(status.code).toBe(exitCodes.ok);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      withinRpo: true,
+      newestVerified: { backupId },
+      successRate30d: { source: 'executions', runs: 2, succeeded: 1 },
+      lastFailure: { error: 'ChecksumMismatchError' },
+    });
+
+    const verify = await run(['verify', 'latest', '--stage', 'test']);
+    expect(verify.code).toBe(exitCodes.ok);
+    expect(verify.stdout).toContain(`${backupId}: SHA-256 matches`);
+  });
+
+  it('uses bucket.name from the config without asking Step Functions', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'stage-config-'));
+    try {
+      await mkdir(join(root, 'config'));
+      await writeFile(
+        join(root, 'config', 'named.yml'),
+        [
+          'region: eu-west-1',
+          'databases:',
+          '  productionSecretArn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:p-AbCdEf',
+          '  stagingSecretArn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:s-AbCdEf',
+          'bucket:',
+          `  name: ${bucket}`,
+        ].join('\n'),
+      );
+      const regions: string[] = [];
+      const list = await run(['list', '--stage', 'named', '--json'], {
+        root,
+        sfn: (region) => {
+          regions.push(region);
+          return sfn;
+        },
+      });
+      expect(list.code).toBe(exitCodes.ok);
+      expect(JSON.parse(list.stdout).length).toBeGreaterThan(0);
+      expect(sfn.calls).toEqual([]);
+      expect(regions).toEqual(['eu-west-1']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('names a stage that is not deployed in the region, exit 2', async () => {
+    const result = await run(['list', '--stage', 'test', '--region', 'us-west-2'], {
+      sfn: () => new SfnStub({ stage: 'prod', bucketTag: bucket }),
+    });
+    expect(result.code).toBe(exitCodes.usage);
+    expect(result.stderr).toContain(
+      'ConfigurationError: stage "test" is not deployed in us-west-2: no state machine named verified-pg-backups-test-backup or verified-pg-backups-test-drill',
+    );
+  });
+});
+
+describe('backupctl --stage validation', () => {
+  it.each([
+    [['backup', '--stage', 'test', '--colour'], /Unknown option '--colour'/],
+    [
+      ['backup', '--stage', 'test', '--local'],
+      /InputValidationError: --local and --stage exclude each other/,
+    ],
+    [['audit', '--stage', 'test', '--since', '30 days'], /InputValidationError: --since must look like 30d/],
+    [['list', '--stage', '../etc'], /ConfigurationError: stage "..\/etc" must match/],
+    [['list', '--stage', 'prod/x'], /ConfigurationError: stage "prod\/x" must match/],
+    [['status', '--stage', 'nope'], /ConfigurationError: config\/nope.yml does not exist/],
+    [['list', '--stage', 'test', '--region', 'mars'], /InputValidationError: --region must be an AWS region/],
+    [['list', '--region', 'eu-west-1'], /InputValidationError: --region only applies with --stage/],
+    [['list', '--stage', 'test', '--since', '1d'], /list does not take --since/],
+    [
+      ['backup', '--stage', 'test', '--reason', 'two\nlines'],
+      /InputValidationError: backup options: field "reason"/,
+    ],
+    [['drill', 'not-an-id', '--stage', 'test'], /InputValidationError: drill options: field "backupId"/],
+  ])('%j exits 2 with a named error before calling AWS', async (argv, message) => {
+    const result = await run(argv);
+    expect(result.code).toBe(exitCodes.usage);
+    expect(result.stderr).toMatch(message);
+    expect(sfn.calls).toEqual([]);
+  });
+});
