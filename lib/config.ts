@@ -37,6 +37,14 @@ export const runtimeSettingsSchema = z.object({
     .string()
     .regex(/^[a-zA-Z0-9-]{1,32}$/, 'must be 1-32 letters, digits or dashes')
     .default('local'),
+  /** Render's own backups (optional): the database id, and the API key (locally) or its secret (AWS). */
+  RENDER_POSTGRES_ID: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a Render Postgres id such as dpg-…')
+    .optional(),
+  RENDER_API_KEY: optionalText,
+  RENDER_API_KEY_SECRET_ARN: optionalText,
+  RENDER_API_URL: z.url().optional(),
   /** JSON list of drill sanity checks (lib/drill/sanity.ts validates it when a drill runs). */
   DRILL_SANITY_CHECKS: optionalText,
 });

@@ -21,6 +21,8 @@ export interface Runtime {
   productionConnection(): Promise<PgConnection>;
   stagingConnection(): Promise<PgConnection>;
   channels(): Promise<Channels>;
+  /** The Render API key, when Render's own backups are watched (env locally, Secrets Manager on AWS). */
+  renderApiKey(): Promise<string | undefined>;
   programs: typeof pgPrograms;
 }
 
@@ -95,6 +97,14 @@ function buildRuntime(settings: RuntimeSettings): Runtime {
         sns: settings.ALERT_TOPIC_ARN ? { client: snsClient, topicArn: settings.ALERT_TOPIC_ARN } : undefined,
         slackWebhookUrl,
       };
+    },
+    async renderApiKey() {
+      if (settings.RENDER_API_KEY) return settings.RENDER_API_KEY;
+      if (!settings.RENDER_API_KEY_SECRET_ARN) return undefined;
+      secretsClient ??= new SecretsManagerClient(settings.AWS_REGION ? { region: settings.AWS_REGION } : {});
+      return (
+        await readSecret(secretsClient, settings.RENDER_API_KEY_SECRET_ARN, 'RENDER_API_KEY_SECRET_ARN')
+      ).trim();
     },
     programs: pgPrograms,
   };

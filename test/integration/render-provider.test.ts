@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { mockClient } from 'aws-sdk-client-mock';
+import { handler as statusHandler } from '../../functions/status/handler.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { type LocalS3Server, startLocalS3Server } from '../../lib/local/s3-server.ts';
 import type { Message } from '../../lib/notify/publish.ts';
@@ -167,5 +170,39 @@ describe('Render provider backups', () => {
     expect(written).not.toContain(apiKey);
     expect(written).not.toContain('CANARYsig');
     expect(written).not.toContain('render-exports.example');
+  });
+
+  it('is checked by the status function when a Render id is configured, and the alert goes to SNS', async () => {
+    const sns = mockClient(SNSClient);
+    sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+    const bucket = `render-${++buckets}`;
+    await createS3Client({ endpoint: s3.endpoint }).send(new CreateBucketCommand({ Bucket: bucket }));
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      BACKUP_BUCKET: bucket,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      ALERT_TOPIC_ARN: 'arn:aws:sns:eu-central-1:123456789012:alerts',
+      STAGE: 'prod',
+      RENDER_POSTGRES_ID: postgresId,
+      RENDER_API_KEY: apiKey,
+      RENDER_API_URL: baseUrl,
+    });
+    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      replies = { ...available(), recovery: { status: 200, body: { recoveryStatus: 'BACKUP_NOT_READY' } } };
+      const result = await statusHandler({}, {} as never);
+      expect(result).toMatchObject({ state: 'no-verified-backup', providerOk: false });
+      const published = sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+      expect(published).toHaveLength(1);
+      expect(published[0]?.Subject).toBe('[prod] Render backups need attention: BACKUP_NOT_READY');
+      expect(JSON.stringify(published)).not.toContain(apiKey);
+
+      delete process.env.RENDER_API_KEY;
+      await expect(statusHandler({}, {} as never)).rejects.toThrow(/RENDER_POSTGRES_ID is set but neither/);
+    } finally {
+      log.mockRestore();
+      process.env = saved;
+      sns.restore();
+    }
   });
 });
