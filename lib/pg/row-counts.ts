@@ -3,7 +3,7 @@
  * relations, so a partitioned table's rows are not counted twice), unlogged tables included, in every
  * schema but the system ones, excluding tables that belong to an extension (pg_dump skips their data).
  */
-import { quoteIdentifier, type Session } from './session.ts';
+import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
 
 export interface TableRowCount {
   schema: string;
@@ -62,7 +62,7 @@ export async function countRows(
 export async function countRowsInSnapshot(session: Session, snapshotId: string): Promise<TableRowCount[]> {
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   try {
-    await session.query(`SET TRANSACTION SNAPSHOT '${snapshotId.replace(/'/g, "''")}'`);
+    await session.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
     const tables = await listTables(session);
     return await countRows(session, tables);
   } finally {

@@ -90,6 +90,17 @@ export async function readServerIdentity(session: Session): Promise<ServerIdenti
   };
 }
 
+/**
+ * Quotes a string literal for SQL, the way PostgreSQL's quote_literal does: right whatever
+ * standard_conforming_strings says, because a backslash switches to the E'' form. For statements that
+ * take no parameters (SET TRANSACTION SNAPSHOT); everywhere else, use `$n`.
+ */
+export function quoteLiteral(text: string): string {
+  if (text.includes('\u0000')) throw new Error('literal contains a NUL character');
+  const quoted = `'${text.replaceAll("'", "''").replaceAll('\\', '\\\\')}'`;
+  return text.includes('\\') ? `E${quoted}` : quoted;
+}
+
 /** Quotes an identifier for SQL, the way PostgreSQL's quote_ident does for any name. */
 export function quoteIdentifier(name: string): string {
   if (name.includes('\u0000')) throw new Error('identifier contains a NUL character');

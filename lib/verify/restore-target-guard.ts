@@ -10,7 +10,7 @@
  */
 import { ProductionTargetError } from '../errors.ts';
 import { describeConnection, type PgConnection } from '../pg/connection.ts';
-import { readServerIdentity, type ServerIdentity, type Session } from '../pg/session.ts';
+import { quoteIdentifier, readServerIdentity, type ServerIdentity, type Session } from '../pg/session.ts';
 
 export const restoreTargetSetting = 'verified_pg_backups.restore_target';
 export const restoreTargetValue = 'allowed';
@@ -52,8 +52,9 @@ export async function assertSafeRestoreTarget(
     [restoreTargetSetting],
   );
   if (rows[0]?.value !== restoreTargetValue) {
+    const optIn = `ALTER DATABASE ${quoteIdentifier(identity.database)} SET ${restoreTargetSetting} = '${restoreTargetValue}'`;
     throw new ProductionTargetError(
-      `refusing to restore into ${where}: it has not opted in. Its owner must run: ALTER DATABASE ${identity.database} SET ${restoreTargetSetting} = '${restoreTargetValue}'`,
+      `refusing to restore into ${where}: it has not opted in. Its owner must run: ${optIn}`,
       { details: { reason: 'not-opted-in' } },
     );
   }

@@ -11,7 +11,7 @@ import { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
-import { withSession } from '../../lib/pg/session.ts';
+import { quoteIdentifier, quoteLiteral, withSession } from '../../lib/pg/session.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { sns } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
@@ -287,5 +287,28 @@ describe('hostile and unusual schemas', () => {
     expect(await sqlOn(staging, 'SELECT count(*)::int AS n FROM pg_largeobject_metadata')).toEqual([
       { n: 0 },
     ]);
+  });
+
+  it('quotes names and literals so PostgreSQL reads back exactly what was meant', async () => {
+    const hostile = ['a"b', "it's", 'back\\slash', "\\'; DROP TABLE x; --", 'café 📦', 'Mixed Case', ''];
+    for (const conforming of ['on', 'off']) {
+      const rows = await withSession(
+        parseConnectionUrl(fixture.environment.settings.STAGING_DATABASE_URL ?? '', 'staging'),
+        async (session) => {
+          await session.query(`SET standard_conforming_strings = ${conforming}`);
+          return Promise.all(
+            hostile.map(async (text) => {
+              const {
+                rows: [row],
+              } = await session.query<{ v: string }>(`SELECT ${quoteLiteral(text)}::text AS v`);
+              const named =
+                text && (await session.query(`SELECT 1 AS ${quoteIdentifier(text)}`)).fields[0]?.name;
+              return [row?.v, named || ''];
+            }),
+          );
+        },
+      );
+      expect(rows).toEqual(hostile.map((text) => [text, text]));
+    }
   });
 });
