@@ -1,0 +1,137 @@
+/**
+ * Fault matrix, staging and time: staging cannot be reached, and a step runs out of time. The timeout
+ * case drives the real Dump handler (middy + the step's deadline signal) with a Lambda context that
+ * has little time left, while the store holds the first part back, so the deadline falls mid-upload.
+ * (pg_restore errors, a row-count diff and staging = production: backup-faults/backup-pipeline.test.ts.)
+ */
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { handler as dumpHandler } from '../../functions/dump/handler.ts';
+import { freePort } from '../../lib/local/postgres-server.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { withSession } from '../../lib/pg/session.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import {
+  alerts,
+  captureBaseline,
+  expectFaultContained,
+  seedVerifiedBackup,
+  sns,
+} from '../support/pipeline-assertions.ts';
+import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+const bigDatabase = 'bigshop_time_faults';
+const bigTableRows = 400_000;
+
+let fixture: PipelineFixture;
+let proxy: FaultProxy;
+
+beforeAll(async () => {
+  fixture = await startPipelineFixture();
+  const production = fixture.environment.production;
+  if (!production) throw new Error('the fixture started no production server');
+  await fixture.productionSql(`CREATE DATABASE ${bigDatabase}`);
+  await withSession(parseConnectionUrl(production.url(bigDatabase), 'test database'), (session) =>
+    session.query(
+      `CREATE TABLE events AS
+         SELECT i AS id, md5(i::text) || md5((i + 1)::text) AS payload FROM generate_series(1, ${bigTableRows}) AS i`,
+    ),
+  );
+  proxy = await startFaultProxy(fixture.environment.settings.AWS_ENDPOINT_URL_S3 ?? '');
+}, 120_000);
+afterAll(async () => {
+  await proxy?.stop();
+  await fixture?.stop();
+  sns.restore();
+});
+beforeEach(() => {
+  proxy.clear();
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
+});
+
+async function faultyBucket(overrides: Record<string, string> = {}) {
+  const bucket = await fixture.freshBucket(overrides);
+  await seedVerifiedBackup(fixture, bucket.store);
+  return { ...bucket, baseline: await captureBaseline(fixture, bucket.store) };
+}
+
+describe('staging faults', () => {
+  it('retries an unreachable staging server, then fails named without its password', async () => {
+    const canary = 'Staging-Canary-Pw-3307';
+    const port = await freePort();
+    const { settings, store, baseline } = await faultyBucket({
+      STAGING_DATABASE_URL: `postgresql://postgres:${canary}@127.0.0.1:${port}/staging`,
+    });
+
+    const execution = await fixture.run(settings);
+
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'staging',
+      fault: 'staging unreachable (connection refused)',
+      error: 'DatabaseUnreachableError',
+      step: 'RestoreToStaging',
+      cause: new RegExp(`could not connect to postgres@127\\.0\\.0\\.1:${port}/staging`),
+      retries: 2,
+      staging: 'unreachable',
+    });
+    expect(JSON.stringify([execution, alerts()])).not.toContain(canary);
+    // The promoted dump stays, whole and unverified, for a later verification.
+    const promoted = (await store.list('backups/')).filter((o) => !baseline.vault.has(o.key));
+    expect(promoted.map((o) => o.key.split('.').slice(1).join('.')).sort()).toEqual([
+      'dump',
+      'manifest.json',
+    ]);
+  });
+});
+
+describe('time faults', () => {
+  it('stops a dump about to hit the Lambda timeout: upload aborted, StepTimeoutError, no retry', async () => {
+    const { settings, baseline, store } = await faultyBucket({
+      PRODUCTION_DATABASE_URL: fixture.environment.production?.url(bigDatabase) ?? '',
+      DUMP_COMPRESSION: 'none',
+      STEP_TIMEOUT_RESERVE_MS: '500',
+    });
+    // 3 s left and a 0.5 s reserve: the deadline signal fires at 2.5 s. The store holds the first part
+    // back, so at that moment the multipart upload is open (checked at 2 s).
+    proxy.inject({ operation: 'UploadPart', nth: 1, times: 1, action: { kind: 'stall', ms: 8_000 } });
+    let openUploadsAtDeadline = -1;
+
+    const execution = await fixture.run(
+      { ...settings, AWS_ENDPOINT_URL_S3: proxy.endpoint },
+      {
+        wrap: {
+          Dump: async (_next, event) => {
+            const deadline = Date.now() + 3_000;
+            const watch = setTimeout(() => {
+              store.listIncompleteUploads('incoming/').then((open) => {
+                openUploadsAtDeadline = open.length;
+              });
+            }, 2_000);
+            try {
+              return await dumpHandler(event, {
+                getRemainingTimeInMillis: () => deadline - Date.now(),
+              } as never);
+            } finally {
+              clearTimeout(watch);
+            }
+          },
+        },
+      },
+    );
+
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'time',
+      fault: 'Lambda about to time out mid-upload (deadline signal)',
+      error: 'StepTimeoutError',
+      step: 'Dump',
+      cause: /before the Lambda timeout/,
+      retries: 0,
+      staging: 'untouched',
+    });
+    expect(proxy.count('CreateMultipartUpload')).toBe(1);
+    expect(openUploadsAtDeadline).toBe(1);
+    expect(proxy.count('AbortMultipartUpload')).toBeGreaterThanOrEqual(1);
+    expect(await store.list('incoming/')).toEqual([]);
+  });
+});
