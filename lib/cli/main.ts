@@ -1,6 +1,8 @@
 /**
  * backupctl: drive the pipeline from a terminal. Exit codes (documented in README and the runbook):
- *   0 ok, 1 failed, 2 usage or configuration error, 3 verification failed (checksum, archive, counts).
+ *   0 ok, 1 failed, 2 usage or configuration error, 3 verification failed (checksum, archive, counts);
+ *   130 when Ctrl-C stopped following an execution on a stage (the execution keeps running).
+ * `--local` runs against local services, `--stage <stage>` against a deployed stage (lib/aws).
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
