@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { compressionPattern } from '../backup/manifest.ts';
 import { parseSanityChecks } from '../drill/sanity.ts';
@@ -226,15 +226,49 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): { field: string; 
   return { field: path.join('.') || '(root)', message: issue.message };
 }
 
-/** Validates parsed YAML; every problem is reported as `<file>: <field>: <message>`, values never echoed. */
-export function parseStageConfig(raw: unknown, fileLabel: string): StageConfig {
+/** The line (1-based) of a field in the YAML file, when the problem has a place there. */
+export type LineOf = (path: readonly PropertyKey[], unknownKey?: string) => number | undefined;
+
+/**
+ * Validates parsed YAML; every problem is reported as `<file>[:<line>]: <field>: <message>`, values
+ * never echoed. `lineOf` (from loadStageConfig) points at the offending key or value.
+ */
+export function parseStageConfig(raw: unknown, fileLabel: string, lineOf?: LineOf): StageConfig {
   const result = stageConfigSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => describeIssue(issue, raw));
-  const first = problems[0] ?? { field: '(root)', message: 'is invalid' };
-  throw new ConfigurationError(problems.map((p) => `${fileLabel}: ${p.field}: ${p.message}`).join('\n'), {
-    details: { file: fileLabel, field: first.field, fields: problems.map((p) => p.field) },
+  const problems = result.error.issues.map((issue) => ({
+    ...describeIssue(issue, raw),
+    line: lineOf?.(issue.path, issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined),
+  }));
+  const first = problems[0] ?? { field: '(root)', message: 'is invalid', line: undefined };
+  const where = (line: number | undefined) => (line ? `${fileLabel}:${line}` : fileLabel);
+  throw new ConfigurationError(problems.map((p) => `${where(p.line)}: ${p.field}: ${p.message}`).join('\n'), {
+    details: {
+      file: fileLabel,
+      field: first.field,
+      fields: problems.map((p) => p.field),
+      ...(first.line ? { line: first.line } : {}),
+    },
   });
+}
+
+/** Finds the line of the value at `path`, of the key `unknownKey` under it, or of its nearest parent. */
+function lineFinder(document: ReturnType<typeof parseDocument>, lines: LineCounter): LineOf {
+  return (path, unknownKey) => {
+    const at = (offset: number | undefined) =>
+      offset === undefined ? undefined : lines.linePos(offset).line;
+    for (let depth = path.length; depth >= 0; depth -= 1) {
+      const node = depth === 0 ? document.contents : document.getIn(path.slice(0, depth), true);
+      if (!node || typeof node !== 'object' || !('range' in node)) continue;
+      if (unknownKey !== undefined && depth === path.length && isMap(node)) {
+        const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === unknownKey);
+        if (pair && isScalar(pair.key)) return at(pair.key.range?.[0]);
+      }
+      // A missing field has no place of its own: point at the mapping that lacks it.
+      return at((node as { range?: [number, number, number] | null }).range?.[0]);
+    }
+    return undefined;
+  };
 }
 
 export function loadStageConfig(stage: string, root: string): StageConfig {
@@ -246,14 +280,14 @@ export function loadStageConfig(stage: string, root: string): StageConfig {
       { details: { file: label } },
     );
   }
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(path, 'utf8'));
-  } catch (error) {
-    const line = (error as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+  const lines = new LineCounter();
+  const document = parseDocument(readFileSync(path, 'utf8'), { lineCounter: lines });
+  const [invalid] = document.errors;
+  if (invalid) {
+    const line = invalid.linePos?.[0]?.line;
     throw new ConfigurationError(`${label}${line ? `:${line}` : ''}: not valid YAML`, {
-      details: { file: label },
+      details: { file: label, ...(line ? { line } : {}) },
     });
   }
-  return parseStageConfig(raw, label);
+  return parseStageConfig(document.toJS(), label, lineFinder(document, lines));
 }

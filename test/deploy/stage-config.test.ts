@@ -58,15 +58,15 @@ describe('stage config', () => {
       const dir = projectWith('prod', `${minimal}bucket:\n  retentionDay: 30\n`);
       const error = errorOf(() => loadStageConfig('prod', dir));
       expect(error.message).toBe(
-        'config/prod.yml: bucket.retentionDay: unknown field (see config/example.yml)',
+        'config/prod.yml:5: bucket.retentionDay: unknown field (see config/example.yml)',
       );
-      expect(error.details).toMatchObject({ file: 'config/prod.yml', field: 'bucket.retentionDay' });
+      expect(error.details).toMatchObject({ file: 'config/prod.yml', field: 'bucket.retentionDay', line: 5 });
     });
 
     it('names the file and the field of a wrong type', () => {
       const dir = projectWith('prod', `${minimal}bucket:\n  retentionDays: thirty\n`);
       const error = errorOf(() => loadStageConfig('prod', dir));
-      expect(error.message).toBe('config/prod.yml: bucket.retentionDays: must be a number');
+      expect(error.message).toBe('config/prod.yml:5: bucket.retentionDays: must be a number');
     });
 
     it('rejects a connection string where a secret ARN belongs without echoing it', () => {
@@ -77,7 +77,7 @@ describe('stage config', () => {
       );
       const error = errorOf(() => loadStageConfig('prod', dir));
       expect(error.message).toMatch(
-        /^config\/prod\.yml: databases\.productionSecretArn: must be a Secrets Manager secret ARN/,
+        /^config\/prod\.yml:2: databases\.productionSecretArn: must be a Secrets Manager secret ARN/,
       );
       expect(error.message).not.toContain('hunter2');
       expect(JSON.stringify(error.details)).not.toContain('hunter2');
@@ -93,11 +93,34 @@ describe('stage config', () => {
       expect(`${error.message}${JSON.stringify(error.details)}`).not.toContain(key);
     });
 
+    it('points at the line of every problem, deep in the file, after comments and blank lines', () => {
+      const yaml = `# production\n${minimal}\nalerts:\n  emails:\n    - ops@example.com\n    - 42\nsteps:\n  restore:\n    memoryMb: lots\n    jobz: 2\n`;
+      const error = errorOf(() => loadStageConfig('prod', projectWith('prod', yaml)));
+      const lines = error.message
+        .split('\n')
+        .map((line) => /^config\/prod\.yml:(\d+): (\S+):/.exec(line)?.slice(1));
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          ['9', 'alerts.emails.1'],
+          ['12', 'steps.restore.memoryMb'],
+          ['13', 'steps.restore.jobz'],
+        ]),
+      );
+    });
+
+    it('points at the line of a YAML syntax error', () => {
+      const error = errorOf(() =>
+        loadStageConfig('prod', projectWith('prod', `${minimal}bucket: [unclosed\n`)),
+      );
+      expect(error.message).toMatch(/^config\/prod\.yml:\d+: not valid YAML$/);
+      expect(error.details).toMatchObject({ file: 'config/prod.yml', line: expect.any(Number) });
+    });
+
     it('reports a missing required field', () => {
       const error = errorOf(() =>
         loadStageConfig('prod', projectWith('prod', `databases:\n  productionSecretArn: ${productionArn}\n`)),
       );
-      expect(error.message).toBe('config/prod.yml: databases.stagingSecretArn: is required');
+      expect(error.message).toBe('config/prod.yml:2: databases.stagingSecretArn: is required');
     });
 
     it('says how to start when the stage has no file', () => {
