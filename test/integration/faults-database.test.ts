@@ -158,7 +158,7 @@ describe('database faults', () => {
     await expectRecovered(execution, baseline, {
       area: 'database',
       fault: 'server restarted during COPY',
-      retriedBy: `Dump retry after ${firstError?.name}`,
+      retriedBy: `retried by the Dump step after ${firstError?.name}`,
     });
   });
 
@@ -190,7 +190,7 @@ describe('database faults', () => {
     await expectRecovered(execution, baseline, {
       area: 'database',
       fault: "role statement_timeout = '1ms' (pg_dump and our sessions opt out)",
-      retriedBy: 'nothing: no retry needed',
+      retriedBy: 'no retry needed: the role limit does not apply',
     });
   });
 

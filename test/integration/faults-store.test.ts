@@ -71,7 +71,9 @@ async function faultyBucket(options: { big?: boolean } = {}) {
 }
 
 const retriedBy = (execution: Awaited<ReturnType<typeof fixture.run>>) =>
-  (retriesOf(execution).Dump ?? 0) > 0 ? 'the Dump step retry' : 'the S3 client (request retry)';
+  (retriesOf(execution).Dump ?? 0) > 0
+    ? 'retried by the Dump step'
+    : 'retried by the S3 client (same request)';
 
 describe('object store faults mid-upload', () => {
   it('gets past one 500 on an UploadPart', async () => {
@@ -187,7 +189,7 @@ describe('object store faults around the vault', () => {
     await expectRecovered(execution, baseline, {
       area: 'object store',
       fault: 'store down for the first promote attempt',
-      retriedBy: 'the Upload step retry',
+      retriedBy: 'retried by the Upload step',
     });
   });
 

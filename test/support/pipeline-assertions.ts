@@ -243,7 +243,7 @@ export async function expectRecovered(
     observed: observedOutcome(execution),
     retries: retriesOf(execution),
     invariants: [
-      `retried by ${expected.retriedBy}`,
+      expected.retriedBy,
       'new backup verified and latest',
       'no incomplete multipart upload',
       'incoming/ empty',
