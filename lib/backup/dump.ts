@@ -178,7 +178,10 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 
     let uploadError: unknown;
     try {
-      await deps.store.uploadStream(dumpKey, body, { partSize: partSizeFor(identity.databaseSizeBytes) });
+      await deps.store.uploadStream(dumpKey, body, {
+        partSize: partSizeFor(identity.databaseSizeBytes),
+        ...(deps.signal ? { signal: deps.signal } : {}),
+      });
     } catch (error) {
       uploadError = error;
       // The upload stopped reading: pg_dump would block on a full pipe forever.

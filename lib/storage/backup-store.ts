@@ -3,7 +3,8 @@
  * - every failure of the store itself (5xx, timeout, connection refused) is a StorageUnavailableError
  *   (transient, retried by the state machine); a missing object is a BackupNotFoundError;
  * - `uploadStream` either completes the object or aborts the multipart upload: a failed upload leaves
- *   no object and no incomplete upload behind;
+ *   no object and no incomplete upload behind (unless the store is down for the abort too: then the
+ *   error says so, the next dump aborts it and the lifecycle rule is the backstop);
  * - objects are written with SSE-KMS when a key is configured (AWS); locally s3rver ignores it.
  */
 
@@ -25,8 +26,8 @@ import {
   type ServerSideEncryption,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { BackupNotFoundError, describeError, StorageUnavailableError } from '../errors.ts';
+import { maxParts, writeStreamToStore } from './multipart-writer.ts';
 
 export interface StoredObject {
   key: string;
@@ -42,7 +43,6 @@ export interface BackupStoreOptions {
 }
 
 const MiB = 1024 * 1024;
-const maxParts = 10_000;
 /** S3's CopyObject limit; larger objects are copied part by part. */
 export const singleCopyLimitBytes = 5 * 1024 * MiB;
 
@@ -90,33 +90,27 @@ export class BackupStore {
     }
   }
 
-  /** Streams `body` into `key` as a multipart upload; aborts the upload if the body or the store fails. */
-  async uploadStream(key: string, body: Readable, options: { partSize: number; contentType?: string }) {
-    const upload = new Upload({
+  /**
+   * Streams `body` into `key` through a fixed pool of part buffers (lib/storage/multipart-writer.ts):
+   * one PutObject for an object of at most one part, else a multipart upload completed only after the
+   * body ended. A body that errors, a failing request or `signal` aborts the upload and rejects with a
+   * catalog error (the body's own, or StorageUnavailableError).
+   */
+  async uploadStream(
+    key: string,
+    body: Readable,
+    options: { partSize: number; concurrency?: number; contentType?: string; signal?: AbortSignal },
+  ): Promise<void> {
+    await writeStreamToStore(body, {
       client: this.#client,
-      params: {
-        Bucket: this.bucket,
-        Key: key,
-        Body: body,
-        ContentType: options.contentType ?? 'application/octet-stream',
-        ...this.#encryption,
-      },
+      bucket: this.bucket,
+      key,
       partSize: options.partSize,
-      queueSize: 4,
-      leavePartsOnError: false,
+      concurrency: options.concurrency,
+      contentType: options.contentType,
+      encryption: this.#encryption,
+      signal: options.signal,
     });
-    let uploadId: string | undefined;
-    upload.on('httpUploadProgress', () => {
-      uploadId ??= (upload as unknown as { uploadId?: string }).uploadId;
-    });
-    try {
-      await upload.done();
-    } catch (error) {
-      // lib-storage aborts on its own failures, but not always when the body stream errors first.
-      const id = uploadId ?? (upload as unknown as { uploadId?: string }).uploadId;
-      if (id) await this.abortUpload(key, id).catch(() => undefined);
-      throw error;
-    }
   }
 
   async abortUpload(key: string, uploadId: string): Promise<void> {
