@@ -34,6 +34,7 @@ import type { StateRecord } from '../local/state-machine-runner.ts';
 import { formatBytes } from '../notify/messages.ts';
 import { parseConnectionUrl } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
+import { providerCheckFor } from '../provider/provider-check.ts';
 import { auditEntries, parseSince, renderAudit } from '../report/audit.ts';
 import { type ExecutionSummary, readableCause, readLocalExecutions } from '../report/executions.ts';
 import { publishStatus } from '../report/publish-status.ts';
@@ -198,6 +199,12 @@ async function withTarget<T>(place: Place, deps: CliDependencies, work: (target:
     STAGE: settings.stage,
     RPO_HOURS: String(settings.config.targets.rpoHours),
     RTO_HOURS: String(settings.config.targets.rtoHours),
+    ...(settings.config.render
+      ? {
+          RENDER_POSTGRES_ID: settings.config.render.postgresId,
+          RENDER_API_KEY_SECRET_ARN: settings.config.render.apiKeySecretArn,
+        }
+      : {}),
   });
   // The default credential chain against the real endpoint; uploads get the bucket's default SSE-KMS.
   const client = deps.s3?.(settings.region) ?? createS3Client({ region: settings.region });
@@ -404,15 +411,23 @@ async function restoreCommand(
 async function statusCommand(place: Place, values: Values, out: Output, deps: CliDependencies) {
   return withTarget(place, deps, async ({ runtime, stage, executions }) => {
     const now = new Date();
+    const checkProvider = providerCheckFor(runtime, now);
+    const provider = checkProvider ? await checkProvider() : undefined;
     const options = {
       now,
       rpoHours: runtime.settings.RPO_HOURS,
       rtoHours: runtime.settings.RTO_HOURS,
       executions: await executions(new Date(now.getTime() - 30 * 86_400_000)),
     };
+    // The CLI shows a provider problem in the summary; alerting is the status function's job.
     const report = values.write
-      ? await publishStatus(runtime.store, { ...options, stage, log: () => undefined })
-      : await buildStatusReport(runtime.store, options);
+      ? await publishStatus(runtime.store, {
+          ...options,
+          stage,
+          log: () => undefined,
+          ...(provider ? { checkProvider: async () => provider } : {}),
+        })
+      : await buildStatusReport(runtime.store, { ...options, ...(provider ? { provider } : {}) });
     const written = values.write
       ? `\nWritten: ${statusKeys.json}, ${statusKeys.markdown}, ${statusKeys.badge}`
       : '';

@@ -134,6 +134,9 @@ export async function startLocalEnvironment(
       'RPO_HOURS',
       'RTO_HOURS',
       'DRILL_SANITY_CHECKS',
+      'RENDER_POSTGRES_ID',
+      'RENDER_API_KEY',
+      'RENDER_API_URL',
     ] as const) {
       const value = env[name];
       if (value) settings[name] = value;

@@ -13,6 +13,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as statusHandler } from '../../functions/status/handler.ts';
+import { main as backupctl } from '../../lib/cli/main.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { type LocalS3Server, startLocalS3Server } from '../../lib/local/s3-server.ts';
 import type { Message } from '../../lib/notify/publish.ts';
@@ -203,6 +204,31 @@ describe('Render provider backups', () => {
       log.mockRestore();
       process.env = saved;
       sns.restore();
+    }
+  });
+
+  it('shows in `backupctl status` with the key from the environment, and the key stays out of the output', async () => {
+    const saved = { ...process.env };
+    const stateDir = await mkdtemp(join(tmpdir(), 'render-cli-'));
+    Object.assign(process.env, {
+      BACKUP_LOCAL_STATE_DIR: stateDir,
+      RENDER_POSTGRES_ID: postgresId,
+      RENDER_API_KEY: apiKey,
+      RENDER_API_URL: baseUrl,
+    });
+    const out: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
+    try {
+      replies = { ...available(), recovery: { status: 200, body: { recoveryStatus: 'NOT_AVAILABLE' } } };
+      const code = await backupctl(['status', '--json']);
+      expect(code).toBe(1); // no verified backup yet: outside the RPO
+      const report = JSON.parse(out.join('\n')) as { provider: { recoveryStatus: string; ok: boolean } };
+      expect(report.provider).toMatchObject({ recoveryStatus: 'NOT_AVAILABLE', ok: false });
+      expect(out.join('\n')).not.toContain(apiKey);
+    } finally {
+      log.mockRestore();
+      process.env = saved;
+      await rm(stateDir, { recursive: true, force: true });
     }
   });
 });
