@@ -99,7 +99,9 @@ export function nodePgConfig(connection: PgConnection) {
     // Like pg_dump, our own sessions (identity, snapshot, exact counts) ignore a statement_timeout set
     // on the role or database: counting a large table may outlast a limit meant for the application.
     // A startup option wins over ALTER ROLE/DATABASE defaults; a SET LOCAL (drill checks) still applies.
-    options: '-c statement_timeout=0',
+    // row_security=off, as pg_dump sets it: a policy that would hide rows from our role raises an error
+    // instead of silently shrinking a count (a manifest that undercounts would "verify" a partial dump).
+    options: '-c statement_timeout=0 -c row_security=off',
     connectionTimeoutMillis: 15_000,
     ...(ssl ? { ssl } : {}),
   };
