@@ -1,10 +1,12 @@
 /**
  * Whether and how the status run checks the database provider's own backups: only when a Render
- * Postgres id is configured, and then a missing API key is a configuration error, not a silent skip.
+ * Postgres id is configured. A key that is missing or unreadable is reported as a failed check (and so
+ * alerted on), never thrown: the status report and its BackupAgeHours metric must still be published,
+ * or the stale-backup alarm would fire for the wrong reason.
  */
-import { ConfigurationError } from '../errors.ts';
+import { describeError } from '../errors.ts';
 import type { Runtime } from '../runtime.ts';
-import { checkRenderBackups, type ProviderStatus } from './render.ts';
+import { checkRenderBackups, failedProviderStatus, type ProviderStatus } from './render.ts';
 
 export function providerCheckFor(
   runtime: Pick<Runtime, 'settings' | 'renderApiKey'>,
@@ -13,9 +15,20 @@ export function providerCheckFor(
   const postgresId = runtime.settings.RENDER_POSTGRES_ID;
   if (!postgresId) return undefined;
   return async () => {
-    const apiKey = await runtime.renderApiKey();
+    let apiKey: string | undefined;
+    try {
+      apiKey = await runtime.renderApiKey();
+    } catch (error) {
+      return failedProviderStatus(
+        postgresId,
+        now,
+        `the Render API key could not be read: ${describeError(error)}`,
+      );
+    }
     if (!apiKey) {
-      throw new ConfigurationError(
+      return failedProviderStatus(
+        postgresId,
+        now,
         'RENDER_POSTGRES_ID is set but neither RENDER_API_KEY nor RENDER_API_KEY_SECRET_ARN',
       );
     }

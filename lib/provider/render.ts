@@ -88,6 +88,20 @@ function parseResponse<T>(schema: z.ZodType<T>, value: unknown, path: string): T
   return result.data;
 }
 
+/** A check that could not be made: reported (and alerted on) like an unavailable recovery. */
+export function failedProviderStatus(postgresId: string, now: Date, problem: string): ProviderStatus {
+  return {
+    provider: 'render',
+    postgresId,
+    checkedAt: now.toISOString(),
+    recoveryStatus: null,
+    recoveryWindowStartsAt: null,
+    newestExport: null,
+    ok: false,
+    problem,
+  };
+}
+
 /** Reads Render's backup state; a failed check is reported as a status with `ok: false`, not thrown. */
 export async function checkRenderBackups(options: RenderCheckOptions): Promise<ProviderStatus> {
   if (!postgresIdPattern.test(options.postgresId)) {
@@ -127,13 +141,6 @@ export async function checkRenderBackups(options: RenderCheckOptions): Promise<P
     };
   } catch (error) {
     if (!(error instanceof ProviderBackupError)) throw error;
-    return {
-      ...base,
-      recoveryStatus: null,
-      recoveryWindowStartsAt: null,
-      newestExport: null,
-      ok: false,
-      problem: error.message,
-    };
+    return failedProviderStatus(options.postgresId, options.now, error.message);
   }
 }

@@ -198,8 +198,13 @@ describe('Render provider backups', () => {
       expect(published[0]?.Subject).toBe('[prod] Render backups need attention: BACKUP_NOT_READY');
       expect(JSON.stringify(published)).not.toContain(apiKey);
 
+      // A missing key is a failed check, alerted on; the report (and its metrics) is still published.
       delete process.env.RENDER_API_KEY;
-      await expect(statusHandler({}, {} as never)).rejects.toThrow(/RENDER_POSTGRES_ID is set but neither/);
+      sns.resetHistory();
+      await expect(statusHandler({}, {} as never)).resolves.toMatchObject({ providerOk: false });
+      const keyAlert = sns.commandCalls(PublishCommand)[0]?.args[0].input;
+      expect(keyAlert?.Subject).toBe('[prod] Render backups need attention: check failed');
+      expect(keyAlert?.Message).toContain('neither RENDER_API_KEY nor RENDER_API_KEY_SECRET_ARN');
     } finally {
       log.mockRestore();
       process.env = saved;
