@@ -11,7 +11,7 @@ import { withSession } from '../pg/session.ts';
 import type { Runtime } from '../runtime.ts';
 import { parseInput } from '../steps/input.ts';
 import { backupIdTime, newBackupId } from '../storage/keys.ts';
-import { compareRowCounts } from '../verify/compare.ts';
+import { compareRowCounts, qualified } from '../verify/compare.ts';
 import { restoreToStaging } from '../verify/restore.ts';
 import { createDrillDatabase, dropDrillDatabase } from './database.ts';
 import {
@@ -112,7 +112,7 @@ export async function recordEvidenceStep(event: unknown, runtime: Runtime) {
   const targetRto = runtime.settings.RTO_HOURS;
   const observedRpo = roundedHours(startedAt.getTime() - new Date(selected.backupCreatedAt).getTime());
   const differences = [
-    ...compare.tables.map((t) => `${t.schema}.${t.table}: expected ${t.expected}, found ${t.actual}`),
+    ...compare.tables.map((t) => `${qualified(t)}: expected ${t.expected}, found ${t.actual}`),
     ...compare.missing.map((name) => `${name}: missing`),
     ...compare.extra.map((name) => `${name}: not in the backup`),
   ];
