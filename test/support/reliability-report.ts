@@ -17,6 +17,9 @@ const testFiles = [
   'test/integration/faults-',
   'test/integration/backup-faults.test.ts',
   'test/integration/backup-pipeline.test.ts',
+  'test/integration/staging-lease.test.ts',
+  'test/integration/hostile-schemas.test.ts',
+  'test/integration/row-security.test.ts',
 ];
 
 interface RecordLine {
@@ -123,7 +126,12 @@ function render(records: Map<string, RecordLine>, jest: JestReport, exitCode: nu
     'came before the restore (or still opted in); the previous verified backup still the "latest".',
     '',
     ...(unrecorded.length
-      ? ['Tests in these files that record no row (success paths and input checks):', '', ...unrecorded, '']
+      ? [
+          'Tests in these files that record no row (success paths, input checks, the staging lease, hostile schemas, row-level security), each as Jest reported it:',
+          '',
+          ...unrecorded,
+          '',
+        ]
       : []),
   ].join('\n');
 }
