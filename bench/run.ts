@@ -2,7 +2,7 @@
  * `npm run bench` - the pipeline's dump and restore side by side with pg_dump's own limit and with the
  * plain script it replaces, on one generated database, in one run (docs/performance.md).
  *
- *   npm run bench -- [--size 256MB|1GB|2GB] [--rounds 3] [--update-docs]
+ *   npm run bench -- [--size 256MB|1GB|2GB] [--rounds 3] [--update-docs] [--upload-variants lib-storage,16x3]
  *   npm run bench -- --scaling [--sizes 256MB,1GB,2GB] [--rounds 3] [--update-docs]
  *
  * Every measured scenario runs in a fresh Node process (bench/worker.ts) so its peak RSS and the CPU
@@ -32,6 +32,7 @@ import {
   openDataset,
   parseSize,
 } from './dataset.ts';
+import { describeUploadVariant, parseUploadVariant, type UploadVariant } from './legacy-upload.ts';
 import { readServerCpu } from './proc.ts';
 import {
   type Run,
@@ -75,7 +76,12 @@ interface ScenarioSpec {
   task(ctx: Context, databaseUrl: string): WorkerTask;
 }
 
-function specs(ctx: Context): ScenarioSpec[] {
+/**
+ * `variants` (--upload-variants) add dumps with zstd:3 whose upload differs - the previous lib-storage
+ * path or other part sizes/concurrency - measured in the same rounds as everything else. They are
+ * reported beside c, never in c's place: the targets always judge the dump as it ships.
+ */
+function specs(ctx: Context, variants: UploadVariant[] = []): ScenarioSpec[] {
   const plainFile = join(ctx.workDir, 'restore-input.sql.gz');
   const oursFile = join(ctx.workDir, 'restore-input.dump');
   return [
@@ -105,6 +111,19 @@ function specs(ctx: Context): ScenarioSpec[] {
         id: `c-${compression}`,
         label: `c. dumpToStore ${compression}${compression === defaultCompression ? ' (default)' : ''}`,
         task: (c) => ({ kind: 'ours', databaseUrl: c.dataset.url, s3: c.s3, compression }),
+      }),
+    ),
+    ...variants.map(
+      (upload): ScenarioSpec => ({
+        id: `v-${describeUploadVariant(upload)}`,
+        label: `c*. dumpToStore ${defaultCompression}, ${describeUploadVariant(upload)}`,
+        task: (c) => ({
+          kind: 'ours',
+          databaseUrl: c.dataset.url,
+          s3: c.s3,
+          compression: defaultCompression,
+          upload,
+        }),
       }),
     ),
     {
@@ -299,13 +318,14 @@ async function fullRun(options: {
   rounds: number;
   major: EmbeddedMajor;
   updateDocs: boolean;
+  uploadVariants: UploadVariant[];
 }) {
   const startedAt = new Date();
   const loadBefore = loadavg();
   const workDir = await mkdtemp(join(tmpdir(), 'vpb-bench-'));
   const { ctx, stop } = await startContext(options.targetBytes, options.major, workDir);
   try {
-    const all = specs(ctx);
+    const all = specs(ctx, options.uploadVariants);
     log(`database: ${formatSize(ctx.dataset.databaseBytes)} (target ${formatSize(options.targetBytes)})`);
 
     // Warm-up: fills the page cache and produces the restore inputs (a plain and a custom dump).
@@ -429,6 +449,7 @@ ${targetTable(targets)}
         loadBefore,
         loadAfter,
         rounds: options.rounds,
+        uploadVariants: options.uploadVariants,
         dataset: {
           targetBytes: options.targetBytes,
           databaseBytes: ctx.dataset.databaseBytes,
@@ -581,6 +602,7 @@ async function main(): Promise<void> {
       major: { type: 'string', default: '18' },
       scaling: { type: 'boolean', default: false },
       'update-docs': { type: 'boolean', default: false },
+      'upload-variants': { type: 'string', default: '' },
     },
     strict: true,
   });
@@ -593,7 +615,8 @@ async function main(): Promise<void> {
     const sizes = values.sizes.split(',').map(parseSize);
     await scalingRun({ sizes, rounds, major, updateDocs });
   } else {
-    await fullRun({ targetBytes: parseSize(values.size), rounds, major, updateDocs });
+    const uploadVariants = values['upload-variants'].split(',').filter(Boolean).map(parseUploadVariant);
+    await fullRun({ targetBytes: parseSize(values.size), rounds, major, updateDocs, uploadVariants });
   }
 }
 

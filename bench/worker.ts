@@ -17,15 +17,16 @@ import { type PgConnection, parseConnectionUrl } from '../lib/pg/connection.ts';
 import { countRowsInSnapshot } from '../lib/pg/row-counts.ts';
 import { openSession, readServerIdentity } from '../lib/pg/session.ts';
 import { pgPrograms } from '../lib/runtime.ts';
-import { BackupStore, partSizeFor } from '../lib/storage/backup-store.ts';
+import { type BackupStore, partSizeFor } from '../lib/storage/backup-store.ts';
 import { createHashingStream } from '../lib/storage/hashing-stream.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
+import { BenchStore, type UploadVariant, uploadWithLibStorage } from './legacy-upload.ts';
 import { readCpu, readPeakRss, watchPeakRss } from './proc.ts';
 
 export type WorkerTask =
   | { kind: 'limit'; databaseUrl: string; compression: string }
   | { kind: 'plain'; databaseUrl: string; s3: S3Target; file: string; keepFile: boolean }
-  | { kind: 'ours'; databaseUrl: string; s3: S3Target; compression: string }
+  | { kind: 'ours'; databaseUrl: string; s3: S3Target; compression: string; upload?: UploadVariant }
   | { kind: 'ours-without-counts'; databaseUrl: string; s3: S3Target; compression: string }
   | { kind: 'counts'; databaseUrl: string }
   | { kind: 'restore-psql'; databaseUrl: string; file: string }
@@ -81,8 +82,9 @@ async function bundleFor(connection: PgConnection): Promise<PgBundle> {
   }
 }
 
-function storeFor(s3: S3Target): BackupStore {
-  return new BackupStore({ client: createS3Client({ endpoint: s3.endpoint }), bucket: s3.bucket });
+/** The real BackupStore, unless a variant of the upload is being compared (bench/legacy-upload.ts). */
+function storeFor(s3: S3Target, upload: UploadVariant = { via: 'writer' }): BackupStore {
+  return new BenchStore(createS3Client({ endpoint: s3.endpoint }), s3.bucket, upload);
 }
 
 type Measured = Omit<WorkerResult, 'wallSeconds' | 'childCpuSeconds' | 'nodeCpuSeconds' | 'nodePeakRssBytes'>;
@@ -120,7 +122,7 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
       };
 
     case 'plain': {
-      const store = storeFor(task.s3);
+      const client = createS3Client({ endpoint: task.s3.endpoint });
       return async () => {
         const started = performance.now();
         const out = openSync(task.file, 'w');
@@ -145,9 +147,13 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
         const bytes = (await stat(task.file)).size;
         const key = `bench/plain-${process.pid}-${Date.now()}.sql.gz`;
         // `aws s3 cp` uses 8 MiB parts; lib-storage with 4 parts in flight stands in for it.
-        await store.uploadStream(key, createReadStream(task.file, { highWaterMark: 1024 * 1024 }), {
-          partSize: 8 * 1024 * 1024,
-        });
+        await uploadWithLibStorage(
+          client,
+          task.s3.bucket,
+          key,
+          createReadStream(task.file, { highWaterMark: 1024 * 1024 }),
+          8 * 1024 * 1024,
+        );
         const uploaded = performance.now();
         if (!task.keepFile) await unlink(task.file);
         return {
@@ -163,7 +169,7 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
     }
 
     case 'ours': {
-      const store = storeFor(task.s3);
+      const store = storeFor(task.s3, task.upload);
       let peak: () => number | undefined = () => undefined;
       const programs: typeof pgPrograms = {
         clientForServer: pgPrograms.clientForServer,
