@@ -19,7 +19,7 @@
  *   is one, StepTimeoutError for any other abort, StorageUnavailableError for everything else;
  * - part sizes: every part but the last is `partSize` (≥ 5 MiB, S3's minimum). S3 allows 10,000 parts,
  *   so callers pass a part size computed from the expected size (`partSizeFor`); should the stream
- *   outgrow it anyway, parts from number 5,001 on double in size every 1,000 parts (at 8 MiB: ~535 GB in
+ *   outgrow it anyway, parts from number 5,001 on double in size every 1,000 parts (at 8 MiB: ~520 GiB in
  *   total), reallocating the pool's buffers at the larger size.
  */
 import { pipeline, type Readable, Writable } from 'node:stream';
