@@ -22,13 +22,15 @@ import { countRowsInSnapshot, type TableRowCount } from '../pg/row-counts.ts';
 import { openSession, readServerIdentity } from '../pg/session.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
-import { keys, newBackupId } from '../storage/keys.ts';
+import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
 import type { Manifest } from './manifest.ts';
 
 export interface DumpRequest {
   compression: string;
   trigger: Manifest['trigger'];
   reason?: string | undefined;
+  /** The execution this dump belongs to: tags the backup id so its retries can clean up after it. */
+  owner?: string | undefined;
 }
 
 export interface PgPrograms {
@@ -94,14 +96,29 @@ function collectLines(child: ChildProcess): string[] {
   return lines;
 }
 
+/** No dump attempt lives longer than one Lambda (15 min); an upload older than this is an orphan. */
+export const orphanedUploadAgeMs = 20 * 60_000;
+
 /**
- * An upload whose attempt died while the store was unreachable could not be aborted then. One backup
- * runs at a time per bucket (the schedule is nightly; staging allows one restore at a time), so any
- * incomplete upload under incoming/ when a dump starts is an orphan of an earlier attempt. The bucket's
- * lifecycle rule aborts what this misses after a day.
+ * An upload whose attempt died while the store was unreachable could not be aborted then. A dump
+ * aborts the incomplete uploads under incoming/ that are certainly dead: those of its own execution's
+ * earlier attempts (their backup ids carry the execution's tag; a retry starts only after the previous
+ * attempt ended) and those older than any Lambda can live. A concurrent execution's upload in progress
+ * is left alone. The bucket's lifecycle rule aborts whatever this misses after a day.
  */
-async function abortStaleUploads(store: BackupStore, ownKey: string): Promise<number> {
-  const stale = (await store.listIncompleteUploads('incoming/')).filter((upload) => upload.key !== ownKey);
+async function abortStaleUploads(
+  store: BackupStore,
+  ownKey: string,
+  owner: string | undefined,
+  now: Date,
+): Promise<number> {
+  const stale = (await store.listIncompleteUploads('incoming/')).filter((upload) => {
+    if (upload.key === ownKey) return false;
+    const backupId = /^incoming\/([^/]+)\.(?:dump|manifest\.json)$/.exec(upload.key)?.[1];
+    if (!backupId || !isBackupId(backupId)) return false;
+    const ours = owner !== undefined && backupIdOwnedBy(backupId, owner);
+    return ours || now.getTime() - backupIdTime(backupId).getTime() > orphanedUploadAgeMs;
+  });
   for (const upload of stale) await store.abortUpload(upload.key, upload.uploadId);
   return stale.length;
 }
@@ -109,7 +126,7 @@ async function abortStaleUploads(store: BackupStore, ownKey: string): Promise<nu
 export async function dumpToStore(request: DumpRequest, deps: DumpDependencies): Promise<DumpResult> {
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
-  const backupId = newBackupId(startedAt);
+  const backupId = newBackupId(startedAt, request.owner);
   const dumpKey = keys.incomingDump(backupId);
   const manifestKey = keys.incomingManifest(backupId);
 
@@ -129,7 +146,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       throw new SnapshotError(`could not export a snapshot: ${describeError(error)}`, { cause: error });
     }
 
-    abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey);
+    abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey, request.owner, startedAt);
     const countStarted = Date.now();
     let countSeconds = 0;
     const counting = (async (): Promise<TableRowCount[]> => {

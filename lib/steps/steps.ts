@@ -27,13 +27,14 @@ import {
 } from './input.ts';
 
 export async function dumpStep(event: unknown, runtime: Runtime, signal?: AbortSignal) {
-  const { execution } = parseInput(dumpEventSchema, event, 'Dump step event');
+  const { execution, executionId } = parseInput(dumpEventSchema, event, 'Dump step event');
   const input = parseInput(executionInputSchema, execution, 'execution input');
   return dumpToStore(
     {
       compression: input.compression ?? runtime.settings.DUMP_COMPRESSION,
       trigger: input.trigger,
       reason: input.reason,
+      owner: executionId,
     },
     {
       store: runtime.store,

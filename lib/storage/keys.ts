@@ -7,17 +7,34 @@
  *   backups/<yyyy>/<mm>/<dd>/<id>.manifest.json           what the dump contains (row counts, SHA-256)
  *   backups/<yyyy>/<mm>/<dd>/<id>.verification.json       written only once restore + counts matched
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { InputValidationError } from '../errors.ts';
 
 const backupIdPattern = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-[0-9a-f]{6}$/;
 
-export function newBackupId(now: Date): string {
+/**
+ * `<yyyymmdd>T<hhmmss>Z-<6 hex>`. With an owner (the Step Functions execution), the first four hex
+ * digits are that owner's tag and the last two are random, so a retried Dump can recognise the
+ * uploads its own earlier attempts left behind without touching a concurrent execution's.
+ */
+export function newBackupId(now: Date, owner?: string): string {
   const stamp = now
     .toISOString()
     .replace(/[-:]/g, '')
     .replace(/\.\d{3}Z$/, 'Z');
-  return `${stamp}-${randomBytes(3).toString('hex')}`;
+  const suffix = owner
+    ? `${ownerTag(owner)}${randomBytes(1).toString('hex')}`
+    : randomBytes(3).toString('hex');
+  return `${stamp}-${suffix}`;
+}
+
+export function ownerTag(owner: string): string {
+  return createHash('sha256').update(owner).digest('hex').slice(0, 4);
+}
+
+/** Whether `backupId` was made by newBackupId(_, owner) (or, 1 in 65,536, by chance). */
+export function backupIdOwnedBy(backupId: string, owner: string): boolean {
+  return isBackupId(backupId) && backupId.slice(-6, -2) === ownerTag(owner);
 }
 
 export function isBackupId(value: string): boolean {

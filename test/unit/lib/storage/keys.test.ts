@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { InputValidationError } from '../../../../lib/errors.ts';
 import {
   assertBackupId,
+  backupIdOwnedBy,
   backupIdTime,
   isBackupId,
   keys,
@@ -18,6 +19,19 @@ describe('newBackupId()', () => {
     expect(isBackupId(earlier)).toBe(true);
     expect([later, earlier].sort()).toEqual([earlier, later]);
     expect(backupIdTime(earlier).toISOString()).toBe('2026-01-02T03:04:05.000Z');
+  });
+});
+
+describe('backup ids of an execution', () => {
+  it('carry the owner tag, so a retry can tell its own orphans from a concurrent execution', () => {
+    const now = new Date('2026-01-02T03:04:05Z');
+    const mine = 'arn:aws:states:eu-central-1:123456789012:execution:backup:run-1';
+    const theirs = 'arn:aws:states:eu-central-1:123456789012:execution:backup:run-2';
+    const ids = Array.from({ length: 20 }, () => newBackupId(now, mine));
+    expect(ids.every((id) => isBackupId(id) && backupIdOwnedBy(id, mine))).toBe(true);
+    expect(ids.some((id) => backupIdOwnedBy(id, theirs))).toBe(false);
+    expect(new Set(ids.map((id) => id.slice(-2))).size).toBeGreaterThan(1); // still random at the end
+    expect(backupIdOwnedBy('../incoming/x', mine)).toBe(false);
   });
 });
 
