@@ -16,7 +16,7 @@ import { parseManifest } from '../../lib/backup/manifest.ts';
 import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
 import { quoteIdentifier } from '../../lib/pg/session.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
-import { backupsPrefix, keys, parseBackupKey } from '../../lib/storage/keys.ts';
+import { backupIdTime, backupsPrefix, keys, parseBackupKey } from '../../lib/storage/keys.ts';
 import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
 import type { PipelineFixture } from './pipeline-fixture.ts';
 import {
@@ -91,6 +91,9 @@ export async function seedVerifiedBackup(fixture: PipelineFixture, store: Backup
   }
   const latest = await newestVerifiedBackup(store);
   if (!latest) throw new Error('the seeded bucket holds no verified backup');
+  // Backup ids have one-second resolution: a run in the seed's own second could sort before it.
+  const wait = backupIdTime(latest.backupId).getTime() + 1000 - Date.now();
+  if (wait > 0) await new Promise((resolveWait) => setTimeout(resolveWait, wait));
   return latest.backupId;
 }
 
