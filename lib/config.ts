@@ -9,6 +9,15 @@ import { ConfigurationError } from './errors.ts';
 
 const optionalText = z.string().trim().min(1).optional();
 
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' && url.hostname.length > 0 && !/\s/.test(value);
+  } catch {
+    return false;
+  }
+}
+
 export const runtimeSettingsSchema = z.object({
   BACKUP_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
   AWS_REGION: optionalText,
@@ -20,8 +29,19 @@ export const runtimeSettingsSchema = z.object({
   PRODUCTION_DATABASE_SECRET_ARN: optionalText,
   STAGING_DATABASE_URL: optionalText,
   STAGING_DATABASE_SECRET_ARN: optionalText,
-  ALERT_TOPIC_ARN: optionalText,
-  SLACK_WEBHOOK_URL: optionalText,
+  ALERT_TOPIC_ARN: z
+    .string()
+    .trim()
+    .max(1024, 'is too long for an SNS topic ARN')
+    .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/, 'must be an SNS topic ARN')
+    .optional(),
+  /** A secret: checked here (before any step touches a database or the bucket), never echoed. */
+  SLACK_WEBHOOK_URL: z
+    .string()
+    .trim()
+    .max(2048, 'is too long for a webhook URL')
+    .refine(isHttpsUrl, 'must be an https:// URL')
+    .optional(),
   SLACK_WEBHOOK_SECRET_ARN: optionalText,
   DUMP_COMPRESSION: z
     .string()
