@@ -68,6 +68,16 @@ export function withDatabase(connection: PgConnection, database: string): PgConn
 }
 
 /** libpq environment for PostgreSQL programs: the password travels here, not on the command line. */
+/**
+ * Startup options of every connection we open, from node-postgres and from the PostgreSQL programs
+ * alike. A startup option wins over ALTER ROLE/DATABASE defaults, so a role's statement_timeout cannot
+ * cut short our identity, snapshot and count queries, nor the queries pg_dump runs before it sets its
+ * own statement_timeout; a SET LOCAL (drill checks) still applies. row_security=off, as pg_dump and
+ * pg_restore set it: a policy that would hide rows from our role raises an error instead of silently
+ * shrinking a count (a manifest that undercounts would "verify" a partial dump).
+ */
+export const sessionStartupOptions = '-c statement_timeout=0 -c row_security=off';
+
 export function libpqEnvironment(connection: PgConnection): Record<string, string> {
   const env: Record<string, string> = {
     PGHOST: connection.host,
@@ -76,6 +86,7 @@ export function libpqEnvironment(connection: PgConnection): Record<string, strin
     PGDATABASE: connection.database,
     PGAPPNAME: 'verified-pg-backups',
     PGCONNECT_TIMEOUT: '15',
+    PGOPTIONS: sessionStartupOptions,
   };
   if (connection.password !== undefined) env.PGPASSWORD = connection.password;
   if (connection.sslmode !== undefined) env.PGSSLMODE = connection.sslmode;
@@ -96,12 +107,7 @@ export function nodePgConfig(connection: PgConnection) {
     password: connection.password,
     database: connection.database,
     application_name: 'verified-pg-backups',
-    // Like pg_dump, our own sessions (identity, snapshot, exact counts) ignore a statement_timeout set
-    // on the role or database: counting a large table may outlast a limit meant for the application.
-    // A startup option wins over ALTER ROLE/DATABASE defaults; a SET LOCAL (drill checks) still applies.
-    // row_security=off, as pg_dump sets it: a policy that would hide rows from our role raises an error
-    // instead of silently shrinking a count (a manifest that undercounts would "verify" a partial dump).
-    options: '-c statement_timeout=0 -c row_security=off',
+    options: sessionStartupOptions,
     connectionTimeoutMillis: 15_000,
     ...(ssl ? { ssl } : {}),
   };

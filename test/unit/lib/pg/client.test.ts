@@ -73,6 +73,7 @@ describe('pgProgramEnvironment()', () => {
         PGDATABASE: 'prod',
         PGAPPNAME: 'verified-pg-backups',
         PGCONNECT_TIMEOUT: '15',
+        PGOPTIONS: '-c statement_timeout=0 -c row_security=off',
       });
     } finally {
       delete process.env.PGPASSWORD;
