@@ -9,8 +9,7 @@
 
 import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PublishCommand } from '@aws-sdk/client-sns';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups } from '../../lib/backup/catalog.ts';
 import type { DumpResult } from '../../lib/backup/dump.ts';
 import { parseVerification } from '../../lib/backup/manifest.ts';
@@ -22,11 +21,13 @@ import { keys } from '../../lib/storage/keys.ts';
 import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
 import {
   alerts,
+  answerAlertsInEachTest,
   expectFailureAlert,
   expectNothingVerifiedOrLeftOver,
-  sns,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+answerAlertsInEachTest();
 
 const bigDatabase = 'bigshop';
 const bigTableRows = 800_000;
@@ -37,34 +38,15 @@ let production: PostgresServer;
 /** The S3 server brought back after the outage test; the fixture only knows the one it started. */
 let restartedS3: LocalS3Server | undefined;
 
-/** Runs statements on another database of the fixture's production server. */
-async function sqlOn(database: string, ...statements: string[]): Promise<void> {
-  await withSession(parseConnectionUrl(production.url(database), 'test database'), async (session) => {
-    for (const statement of statements) await session.query(statement);
-  });
-}
-
 beforeAll(async () => {
   fixture = await startPipelineFixture();
   if (!fixture.environment.production) throw new Error('the fixture started no production server');
   production = fixture.environment.production;
-  await fixture.productionSql(`CREATE DATABASE ${bigDatabase}`);
-  // md5 hex barely compresses, so the dump streams for a while and spans several 8 MiB parts.
-  await sqlOn(
-    bigDatabase,
-    `CREATE TABLE events AS
-       SELECT i AS id, md5(i::text) || md5((i + 1)::text) || md5((i * 3)::text) AS payload
-         FROM generate_series(1, ${bigTableRows}) AS i`,
-  );
+  await fixture.createIncompressibleDatabase(bigDatabase, bigTableRows, 3);
 }, 120_000);
 afterAll(async () => {
   await restartedS3?.stop();
   await fixture?.stop();
-  sns.restore();
-});
-beforeEach(() => {
-  sns.reset();
-  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
 });
 
 const sleep = (ms: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
@@ -203,7 +185,7 @@ describe('backup state machine under faults', () => {
     await fixture.productionSql(`DROP DATABASE IF EXISTS ${unrestorableDatabase}`);
     await fixture.productionSql(`CREATE DATABASE ${unrestorableDatabase}`);
     try {
-      await sqlOn(
+      await fixture.sqlOn(
         unrestorableDatabase,
         'CREATE TABLE categories (code text PRIMARY KEY, label text NOT NULL)',
         `CREATE FUNCTION category_label(wanted text) RETURNS text LANGUAGE plpgsql IMMUTABLE

@@ -3,18 +3,19 @@
  * real handlers, against real PostgreSQL servers and a real S3 API. Only SNS is mocked (at the client).
  */
 
-import { PublishCommand } from '@aws-sdk/client-sns';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { freePort } from '../../lib/local/postgres-server.ts';
 import { keys } from '../../lib/storage/keys.ts';
 import {
   alerts,
+  answerAlertsInEachTest,
   expectFailureAlert,
   expectNothingVerifiedOrLeftOver,
-  sns,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+answerAlertsInEachTest();
 
 let fixture: PipelineFixture;
 
@@ -23,11 +24,6 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await fixture?.stop();
-  sns.restore();
-});
-beforeEach(() => {
-  sns.reset();
-  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
 });
 
 describe('backup state machine', () => {

@@ -6,22 +6,23 @@
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PublishCommand } from '@aws-sdk/client-sns';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import {
   alerts,
+  answerAlertsInEachTest,
   captureBaseline,
   expectFaultContained,
   expectRecovered,
   seedVerifiedBackup,
-  sns,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { retriesOf } from '../support/reliability-recorder.ts';
+
+answerAlertsInEachTest();
 
 const bigDatabase = 'bigshop_db_faults';
 const bigTableRows = 300_000;
@@ -30,12 +31,6 @@ let fixture: PipelineFixture;
 let production: PostgresServer;
 /** The production server after the restart test brought it back; the fixture only knows the first. */
 let restarted: PostgresServer | undefined;
-
-async function sqlOn(database: string, ...statements: string[]): Promise<void> {
-  await withSession(parseConnectionUrl(production.url(database), 'test database'), async (session) => {
-    for (const statement of statements) await session.query(statement);
-  });
-}
 
 async function faultyBucket(overrides: Record<string, string> = {}) {
   const bucket = await fixture.freshBucket(overrides);
@@ -47,22 +42,12 @@ beforeAll(async () => {
   fixture = await startPipelineFixture();
   if (!fixture.environment.production) throw new Error('the fixture started no production server');
   production = fixture.environment.production;
-  await fixture.productionSql(`CREATE DATABASE ${bigDatabase}`);
   // md5 hex barely compresses, so with gzip pg_dump's COPY lasts long enough to be interrupted.
-  await sqlOn(
-    bigDatabase,
-    `CREATE TABLE events AS
-       SELECT i AS id, md5(i::text) || md5((i + 1)::text) AS payload FROM generate_series(1, ${bigTableRows}) AS i`,
-  );
+  await fixture.createIncompressibleDatabase(bigDatabase, bigTableRows);
 }, 120_000);
 afterAll(async () => {
   await restarted?.stop();
   await fixture?.stop();
-  sns.restore();
-});
-beforeEach(() => {
-  sns.reset();
-  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
 });
 
 describe('database faults', () => {

@@ -4,21 +4,21 @@
  * has little time left, while the store holds the first part back, so the deadline falls mid-upload.
  * (pg_restore errors, a row-count diff and staging = production: backup-faults/backup-pipeline.test.ts.)
  */
-import { PublishCommand } from '@aws-sdk/client-sns';
+
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { handler as dumpHandler } from '../../functions/dump/handler.ts';
 import { freePort } from '../../lib/local/postgres-server.ts';
-import { parseConnectionUrl } from '../../lib/pg/connection.ts';
-import { withSession } from '../../lib/pg/session.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import {
   alerts,
+  answerAlertsInEachTest,
   captureBaseline,
   expectFaultContained,
   seedVerifiedBackup,
-  sns,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+answerAlertsInEachTest();
 
 const bigDatabase = 'bigshop_time_faults';
 const bigTableRows = 400_000;
@@ -28,26 +28,15 @@ let proxy: FaultProxy;
 
 beforeAll(async () => {
   fixture = await startPipelineFixture();
-  const production = fixture.environment.production;
-  if (!production) throw new Error('the fixture started no production server');
-  await fixture.productionSql(`CREATE DATABASE ${bigDatabase}`);
-  await withSession(parseConnectionUrl(production.url(bigDatabase), 'test database'), (session) =>
-    session.query(
-      `CREATE TABLE events AS
-         SELECT i AS id, md5(i::text) || md5((i + 1)::text) AS payload FROM generate_series(1, ${bigTableRows}) AS i`,
-    ),
-  );
+  await fixture.createIncompressibleDatabase(bigDatabase, bigTableRows);
   proxy = await startFaultProxy(fixture.environment.settings.AWS_ENDPOINT_URL_S3 ?? '');
 }, 120_000);
 afterAll(async () => {
   await proxy?.stop();
   await fixture?.stop();
-  sns.restore();
 });
 beforeEach(() => {
   proxy.clear();
-  sns.reset();
-  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
 });
 
 async function faultyBucket(overrides: Record<string, string> = {}) {

@@ -5,21 +5,21 @@
  * Damaged objects (truncated dump, missing or broken manifest) are planted between two steps.
  * (S3 stopped mid-upload and a flipped byte: backup-faults/backup-pipeline.test.ts.)
  */
-import { PublishCommand } from '@aws-sdk/client-sns';
+
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { parseConnectionUrl } from '../../lib/pg/connection.ts';
-import { withSession } from '../../lib/pg/session.ts';
 import { keys } from '../../lib/storage/keys.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import {
+  answerAlertsInEachTest,
   captureBaseline,
   expectFaultContained,
   expectRecovered,
   seedVerifiedBackup,
-  sns,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { retriesOf } from '../support/reliability-recorder.ts';
+
+answerAlertsInEachTest();
 
 /** About 30 MB uncompressed: a dump of several 8 MiB parts. */
 const bigDatabase = 'bigshop_store_faults';
@@ -30,26 +30,15 @@ let proxy: FaultProxy;
 
 beforeAll(async () => {
   fixture = await startPipelineFixture();
-  const production = fixture.environment.production;
-  if (!production) throw new Error('the fixture started no production server');
-  await fixture.productionSql(`CREATE DATABASE ${bigDatabase}`);
-  await withSession(parseConnectionUrl(production.url(bigDatabase), 'test database'), (session) =>
-    session.query(
-      `CREATE TABLE events AS
-         SELECT i AS id, md5(i::text) || md5((i + 1)::text) AS payload FROM generate_series(1, ${bigTableRows}) AS i`,
-    ),
-  );
+  await fixture.createIncompressibleDatabase(bigDatabase, bigTableRows);
   proxy = await startFaultProxy(fixture.environment.settings.AWS_ENDPOINT_URL_S3 ?? '');
 }, 120_000);
 afterAll(async () => {
   await proxy?.stop();
   await fixture?.stop();
-  sns.restore();
 });
 beforeEach(() => {
   proxy.clear();
-  sns.reset();
-  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
 });
 
 /** A bucket with a verified backup, whose handlers reach the store through the proxy. */

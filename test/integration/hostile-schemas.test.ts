@@ -7,14 +7,15 @@
  * quoting (`format('%I.%I')`), not ours.
  */
 
-import { PublishCommand } from '@aws-sdk/client-sns';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { quoteIdentifier, quoteLiteral, withSession } from '../../lib/pg/session.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
-import { sns } from '../support/pipeline-assertions.ts';
+import { answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+answerAlertsInEachTest();
 
 let fixture: PipelineFixture;
 
@@ -203,11 +204,6 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await fixture?.stop();
-  sns.restore();
-});
-beforeEach(() => {
-  sns.reset();
-  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
 });
 
 describe('hostile and unusual schemas', () => {

@@ -4,7 +4,6 @@
  * its restore and its comparison), so the overlap is exact, not a matter of timing.
  */
 
-import { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { listBackups } from '../../lib/backup/catalog.ts';
 import { StagingBusyError } from '../../lib/errors.ts';
@@ -19,8 +18,10 @@ import {
   readStagingLease,
   releaseStagingLease,
 } from '../../lib/verify/staging-lease.ts';
-import { expectFailureAlert, sns } from '../support/pipeline-assertions.ts';
+import { answerAlertsInEachTest, expectFailureAlert } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+answerAlertsInEachTest();
 
 let fixture: PipelineFixture;
 let savedEnv: NodeJS.ProcessEnv;
@@ -30,11 +31,8 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await fixture?.stop();
-  sns.restore();
 });
 beforeEach(() => {
-  sns.reset();
-  sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
   savedEnv = { ...process.env };
 });
 afterEach(async () => {

@@ -9,7 +9,7 @@
  * the uploads and staging as they were) or `expectRecovered` (a transient fault was retried away).
  */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { expect } from '@jest/globals';
+import { afterAll, beforeEach, expect } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { listBackups, newestVerifiedBackup } from '../../lib/backup/catalog.ts';
 import { parseManifest } from '../../lib/backup/manifest.ts';
@@ -28,6 +28,17 @@ import {
 
 /** The SNS client as the state machine's native publish and the Notify step use it; reset per test. */
 export const sns = mockClient(SNSClient);
+
+/** Each test starts with an empty SNS mock that accepts every publish; the real client is back afterwards. */
+export function answerAlertsInEachTest(): void {
+  beforeEach(() => {
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
+  });
+  afterAll(() => {
+    sns.restore();
+  });
+}
 
 export function alerts(): { subject: string; message: string }[] {
   return sns.commandCalls(PublishCommand).map((call) => ({

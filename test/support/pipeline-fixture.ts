@@ -11,7 +11,7 @@ import { backupHandlers } from '../../lib/local/backup-handlers.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../lib/local/environment.ts';
 import { type ExecutionRecord, runStateMachine } from '../../lib/local/state-machine-runner.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
-import { withSession } from '../../lib/pg/session.ts';
+import { quoteIdentifier, withSession } from '../../lib/pg/session.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 
@@ -37,6 +37,13 @@ export interface PipelineFixture {
     },
   ): Promise<ExecutionRecord>;
   productionSql<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs statements, in order, on another database of the production server. */
+  sqlOn(database: string, ...statements: string[]): Promise<void>;
+  /**
+   * A database with one `events` table of md5 hex payloads (`md5Columns` per row): it barely
+   * compresses, so its dump streams for a while and spans several 8 MiB parts.
+   */
+  createIncompressibleDatabase(name: string, rows: number, md5Columns?: number): Promise<void>;
   stagingSql<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   stop(): Promise<void>;
 }
@@ -60,6 +67,14 @@ export async function startPipelineFixture(options: { sampleScale?: number } = {
         const result = await session.query(text, params);
         return result.rows as T[];
       });
+  const productionSql = sql(environment.settings.PRODUCTION_DATABASE_URL);
+  const sqlOn = async (database: string, ...statements: string[]) => {
+    const production = environment.production;
+    if (!production) throw new Error('the fixture started no production server');
+    await withSession(parseConnectionUrl(production.url(database), 'test database'), async (session) => {
+      for (const statement of statements) await session.query(statement);
+    });
+  };
   return {
     environment,
     stateDir,
@@ -91,7 +106,18 @@ export async function startPipelineFixture(options: { sampleScale?: number } = {
         retryIntervalMs: options.retryIntervalMs ?? 10,
       });
     },
-    productionSql: sql(environment.settings.PRODUCTION_DATABASE_URL),
+    productionSql,
+    sqlOn,
+    async createIncompressibleDatabase(name, rows, md5Columns = 2) {
+      await productionSql(`CREATE DATABASE ${quoteIdentifier(name)}`);
+      const payload = Array.from({ length: md5Columns }, (_, i) => `md5((i * ${i + 1} + ${i})::text)`).join(
+        ' || ',
+      );
+      await sqlOn(
+        name,
+        `CREATE TABLE events AS SELECT i AS id, ${payload} AS payload FROM generate_series(1, ${Number(rows)}) AS i`,
+      );
+    },
     stagingSql: sql(environment.settings.STAGING_DATABASE_URL),
     async stop() {
       await environment.stop();
