@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compressionPattern } from './backup/manifest.ts';
 import { ConfigurationError } from './errors.ts';
+import { postgresIdPattern } from './provider/render.ts';
 
 const optionalText = z.string().trim().min(1).optional();
 
@@ -18,8 +19,10 @@ function isHttpsUrl(value: string): boolean {
   }
 }
 
+export const bucketNamePattern = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
 export const runtimeSettingsSchema = z.object({
-  BACKUP_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
+  BACKUP_BUCKET: z.string().regex(bucketNamePattern, 'must be a valid S3 bucket name'),
   AWS_REGION: optionalText,
   AWS_ENDPOINT_URL_S3: z.url().optional(),
   /** Silence on an S3 request's socket after which it fails and is retried (lib/storage/s3-client.ts). */
@@ -60,7 +63,7 @@ export const runtimeSettingsSchema = z.object({
   /** Render's own backups (optional): the database id, and the API key (locally) or its secret (AWS). */
   RENDER_POSTGRES_ID: z
     .string()
-    .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a Render Postgres id such as dpg-…')
+    .regex(postgresIdPattern, 'must be a Render Postgres id such as dpg-…')
     .optional(),
   RENDER_API_KEY: optionalText,
   RENDER_API_KEY_SECRET_ARN: optionalText,

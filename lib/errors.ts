@@ -190,6 +190,14 @@ export const errorCatalog = {
 
 export type ErrorName = keyof typeof errorCatalog;
 
+/** Errors that say the backup itself failed verification (not that something was unreachable). */
+export const verificationErrorNames: readonly string[] = [
+  'ChecksumMismatchError',
+  'ArchiveUnreadableError',
+  'RowCountMismatchError',
+  'DrillCheckFailedError',
+] satisfies ErrorName[];
+
 export const transientErrorNames: readonly ErrorName[] = (Object.keys(errorCatalog) as ErrorName[]).filter(
   (name) => new errorCatalog[name]('probe').transient,
 );

@@ -13,14 +13,11 @@ import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/sta
 import { listBackups, readManifest, resolveBackupId } from '../backup/catalog.ts';
 import { drillInputSchema } from '../drill/input.ts';
 import {
-  ArchiveUnreadableError,
   BackupError,
-  ChecksumMismatchError,
   ConfigurationError,
-  DrillCheckFailedError,
   describeError,
   InputValidationError,
-  RowCountMismatchError,
+  verificationErrorNames,
 } from '../errors.ts';
 import {
   defaultStateDir,
@@ -103,16 +100,10 @@ const commandOptions: Record<string, string[]> = {
   drill: ['reason'],
 };
 
-const verificationErrors = [
-  ChecksumMismatchError,
-  ArchiveUnreadableError,
-  RowCountMismatchError,
-  DrillCheckFailedError,
-];
-const verificationErrorNames = verificationErrors.map((kind) => kind.name);
-
 function exitCodeFor(error: unknown): number {
-  if (verificationErrors.some((kind) => error instanceof kind)) return exitCodes.verificationFailed;
+  if (error instanceof BackupError && verificationErrorNames.includes(error.name)) {
+    return exitCodes.verificationFailed;
+  }
   if (error instanceof InputValidationError || error instanceof ConfigurationError) return exitCodes.usage;
   return exitCodes.failed;
 }

@@ -9,8 +9,10 @@ import { join, relative } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { compressionPattern } from '../backup/manifest.ts';
+import { bucketNamePattern } from '../config.ts';
 import { parseSanityChecks } from '../drill/sanity.ts';
 import { ConfigurationError } from '../errors.ts';
+import { postgresIdPattern } from '../provider/render.ts';
 
 const secretArn = z
   .string({ error: 'must be a Secrets Manager secret ARN' })
@@ -68,10 +70,7 @@ export const stageConfigSchema = z.strictObject({
     z
       .strictObject({
         /** Omit to let CloudFormation generate a unique name. */
-        name: z
-          .string()
-          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
-          .optional(),
+        name: z.string().regex(bucketNamePattern, 'must be a valid S3 bucket name').optional(),
         retentionDays: z.number().int().min(1).max(36_500).default(30),
         // YAML 1.1 readers turn a bare `off` into false; both mean no Object Lock.
         objectLock: z.preprocess(
@@ -129,7 +128,7 @@ export const stageConfigSchema = z.strictObject({
     z
       .strictObject({
         apiKeySecretArn: secretArn,
-        postgresId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a Render Postgres id such as dpg-…'),
+        postgresId: z.string().regex(postgresIdPattern, 'must be a Render Postgres id such as dpg-…'),
       })
       .optional(),
   ),

@@ -8,17 +8,12 @@
  */
 import { listBackups, readManifest, readVerification } from '../backup/catalog.ts';
 import { newestDrillEvidence } from '../drill/evidence.ts';
+import { verificationErrorNames } from '../errors.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { type ExecutionSummary, readableCause } from './executions.ts';
 
 const dayMs = 86_400_000;
-const verificationErrorNames = new Set([
-  'ChecksumMismatchError',
-  'ArchiveUnreadableError',
-  'RowCountMismatchError',
-  'DrillCheckFailedError',
-]);
 
 export type OverallState = 'ok' | 'last-run-failed' | 'stale' | 'no-verified-backup';
 
@@ -155,7 +150,7 @@ export async function buildStatusReport(
   const ageHours = newest ? round((now - newest.createdAt.getTime()) / 3_600_000) : undefined;
   const withinRpo = ageHours !== undefined && ageHours <= options.rpoHours;
   const verificationFailures = executions.filter(
-    (e) => now - Date.parse(e.startedAt) <= dayMs && verificationErrorNames.has(e.error?.name ?? ''),
+    (e) => now - Date.parse(e.startedAt) <= dayMs && verificationErrorNames.includes(e.error?.name ?? ''),
   ).length;
 
   const state: OverallState = !newest

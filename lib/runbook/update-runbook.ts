@@ -6,6 +6,7 @@
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { bucketNamePattern } from '../config.ts';
 import { describeError, InputValidationError } from '../errors.ts';
 import { projectRoot, startLocalEnvironment } from '../local/environment.ts';
 import { BackupStore } from '../storage/backup-store.ts';
@@ -16,7 +17,7 @@ async function main(): Promise<number> {
   const runbookPath = resolve(process.env.BACKUP_RUNBOOK_PATH ?? join(projectRoot, 'BACKUP_RUNBOOK.md'));
   const { values } = parseArgs({ options: { bucket: { type: 'string' } }, strict: true });
   if (values.bucket !== undefined) {
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(values.bucket)) {
+    if (!bucketNamePattern.test(values.bucket)) {
       throw new InputValidationError('--bucket is not a valid S3 bucket name');
     }
     const store = new BackupStore({
