@@ -20,7 +20,12 @@
  * - part sizes: every part but the last is `partSize` (≥ 5 MiB, S3's minimum). S3 allows 10,000 parts,
  *   so callers pass a part size computed from the expected size (`partSizeFor`); should the stream
  *   outgrow it anyway, parts from number 5,001 on double in size every 1,000 parts (at 8 MiB: ~520 GiB in
- *   total), reallocating the pool's buffers at the larger size.
+ *   total), reallocating the pool's buffers at the larger size;
+ * - bodies are sent with `x-amz-content-sha256: UNSIGNED-PAYLOAD` (`unsignedPayload`): SigV4 would
+ *   otherwise hash every part once more on the main thread, 8 MiB at a time, stalling the read from
+ *   pg_dump (docs/performance.md). The AWS CLI does the same over HTTPS. Integrity does not rest on it:
+ *   TLS (the bucket denies anything else), the SDK's per-part CRC32 that S3 checks (its default
+ *   outside local runs) and our own SHA-256 of the whole stream, re-checked by the Checksum step.
  */
 import { pipeline, type Readable, Writable } from 'node:stream';
 import {
@@ -250,14 +255,16 @@ export class MultipartWriter extends Writable {
       const uploadId = await this.#uploadId;
       const result = await this.#send('UploadPart', () =>
         this.#client.send(
-          new UploadPartCommand({
-            Bucket: this.#bucket,
-            Key: this.#key,
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            Body: buffer.subarray(0, length),
-            ContentLength: length,
-          }),
+          unsignedPayload(
+            new UploadPartCommand({
+              Bucket: this.#bucket,
+              Key: this.#key,
+              UploadId: uploadId,
+              PartNumber: partNumber,
+              Body: buffer.subarray(0, length),
+              ContentLength: length,
+            }),
+          ),
           { abortSignal: this.#cancel.signal },
         ),
       );
@@ -308,14 +315,16 @@ export class MultipartWriter extends Writable {
       const body = this.#current ? this.#current.subarray(0, this.#filled) : Buffer.alloc(0);
       await this.#send('PutObject', () =>
         this.#client.send(
-          new PutObjectCommand({
-            Bucket: this.#bucket,
-            Key: this.#key,
-            Body: body,
-            ContentLength: body.length,
-            ContentType: this.#contentType,
-            ...this.#encryption,
-          }),
+          unsignedPayload(
+            new PutObjectCommand({
+              Bucket: this.#bucket,
+              Key: this.#key,
+              Body: body,
+              ContentLength: body.length,
+              ContentType: this.#contentType,
+              ...this.#encryption,
+            }),
+          ),
         ),
       );
       return { bytes: this.#bytes, parts: 0 };
@@ -388,6 +397,22 @@ export class MultipartWriter extends Writable {
     this.#free.length = 0;
     this.#current = undefined;
   }
+}
+
+/**
+ * Marks a command's body as unsigned (see the contract above): the signer then takes the header as
+ * the payload hash instead of computing SHA-256 over the body. Set in the build step, before signing.
+ */
+export function unsignedPayload<C extends UploadPartCommand | PutObjectCommand>(command: C): C {
+  (command as UploadPartCommand).middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'unsignedPayload' },
+  );
+  return command;
 }
 
 function abortReason(reason: unknown): BackupError {
