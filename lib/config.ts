@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { compressionPattern } from './backup/manifest.ts';
+import { compressionPattern, defaultCompression } from './backup/manifest.ts';
 import { ConfigurationError } from './errors.ts';
 import { postgresIdPattern } from './provider/render.ts';
 
@@ -49,7 +49,7 @@ export const runtimeSettingsSchema = z.object({
   DUMP_COMPRESSION: z
     .string()
     .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
-    .default('zstd:3'),
+    .default(defaultCompression),
   RESTORE_JOBS: z.coerce.number().int().min(1).max(64).default(Math.max(1, availableParallelism())),
   RPO_HOURS: z.coerce.number().positive().default(24),
   RTO_HOURS: z.coerce.number().positive().default(2),

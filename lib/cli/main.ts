@@ -52,7 +52,7 @@ export const exitCodes = { ok: 0, failed: 1, usage: 2, verificationFailed: 3, in
 const usage = `Usage: backupctl <command> [options]
 
 Commands:
-  backup [--reason TEXT] [--compression zstd:3]   run the backup state machine, printing each state
+  backup [--reason TEXT] [--compression zstd:1]   run the backup state machine, printing each state
   list                                            backups with time, size, verified, SHA-256
   verify <id|latest>                              re-hash the stored dump and read its archive
   restore <id|latest> --target-url URL [--jobs N] verify, then restore into an opted-in database

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { compressionPattern } from '../backup/manifest.ts';
+import { compressionPattern, defaultCompression } from '../backup/manifest.ts';
 import { bucketNamePattern } from '../config.ts';
 import { parseSanityChecks } from '../drill/sanity.ts';
 import { ConfigurationError } from '../errors.ts';
@@ -106,7 +106,7 @@ export const stageConfigSchema = z.strictObject({
   compression: z
     .string()
     .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
-    .default('zstd:3'),
+    .default(defaultCompression),
   alerts: section(
     z
       .strictObject({

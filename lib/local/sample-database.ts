@@ -1,7 +1,7 @@
 /**
  * A realistic small application database for the demo and the tests: a shop with customers, products,
  * orders partitioned by month, order lines, a jsonb event log, enums, numerics, timestamps, sequences,
- * views, a materialized view, and mixed-case and unicode identifiers. `scale` 1 is about 70 MB on disk (7 MB as a zstd:3 dump).
+ * views, a materialized view, and mixed-case and unicode identifiers. `scale` 1 is about 70 MB on disk (7 MB as a zstd dump).
  */
 import type { Session } from '../pg/session.ts';
 

@@ -45,7 +45,7 @@ describe('stage config', () => {
         architecture: 'arm64',
         postgresClientMajor: 18,
         schedule: 'cron(0 2 * * ? *)',
-        compression: 'zstd:3',
+        compression: 'zstd:1',
         bucket: { retentionDays: 30, objectLock: 'off' },
         kms: {},
         alerts: { emails: [] },
