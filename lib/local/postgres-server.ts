@@ -28,6 +28,8 @@ export interface PostgresServerOptions {
   /** Where the cluster lives; created if missing, reused if it already holds a cluster. */
   dataDir: string;
   port?: number;
+  /** How a port is picked when `port` is not given (tests replace it); default `freePort`. */
+  pickPort?: () => Promise<number>;
   password?: string;
   /** Extra `-c name=value` settings for the server. */
   settings?: Record<string, string>;
@@ -119,7 +121,8 @@ async function waitUntilReady(url: string, server: ChildProcess, log: () => stri
   for (;;) {
     if (server.exitCode !== null)
       throw new Error(`postgres exited with ${server.exitCode}: ${log().slice(-2000)}`);
-    const client = new pg.Client({ connectionString: url });
+    // A timeout: if another process holds the port, the connection may go to it and never be answered.
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
     try {
       await client.connect();
       await client.query('SELECT 1');
@@ -137,7 +140,6 @@ async function waitUntilReady(url: string, server: ChildProcess, log: () => stri
 export async function startPostgresServer(options: PostgresServerOptions): Promise<PostgresServer> {
   const major = options.major ?? newestEmbeddedMajor;
   const password = options.password ?? 'postgres';
-  const port = options.port ?? (await freePort());
   const bin = binariesDir(major);
   const runAs = await postgresUser();
 
@@ -170,6 +172,29 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
     }
   }
 
+  // A free port is picked only now, after initdb, and picked again if another process took it in
+  // between (tests start many servers and clients at once): freePort() cannot reserve it.
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await (options.pickPort ?? freePort)());
+    try {
+      return await launch(bin, port, password, major, runAs, options);
+    } catch (error) {
+      const portTaken = /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(
+        String((error as Error).message),
+      );
+      if (options.port !== undefined || attempt >= 3 || !portTaken) throw error;
+    }
+  }
+}
+
+async function launch(
+  bin: string,
+  port: number,
+  password: string,
+  major: EmbeddedMajor,
+  runAs: RunAs | undefined,
+  options: PostgresServerOptions,
+): Promise<PostgresServer> {
   const settings = {
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
