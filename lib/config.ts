@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compressionPattern, defaultCompression } from './backup/manifest.ts';
 import { ConfigurationError } from './errors.ts';
+import { defaultLockWaitSeconds } from './pg/row-counts.ts';
 import { postgresIdPattern } from './provider/render.ts';
 
 const optionalText = z.string().trim().min(1).optional();
@@ -50,6 +51,8 @@ export const runtimeSettingsSchema = z.object({
     .string()
     .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
     .default(defaultCompression),
+  /** Seconds the dump waits for a table lock (pg_dump --lock-wait-timeout) before TableLockedError. */
+  DUMP_LOCK_WAIT_SECONDS: z.coerce.number().int().min(1).max(600).default(defaultLockWaitSeconds),
   RESTORE_JOBS: z.coerce.number().int().min(1).max(64).default(Math.max(1, availableParallelism())),
   RPO_HOURS: z.coerce.number().positive().default(24),
   RTO_HOURS: z.coerce.number().positive().default(2),

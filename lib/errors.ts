@@ -71,6 +71,16 @@ export class DumpFailedError extends BackupError {
   readonly transient = true;
 }
 
+/**
+ * Another session held a table lock that conflicts with reading it (ACCESS EXCLUSIVE: ALTER TABLE,
+ * VACUUM FULL, TRUNCATE, an explicit LOCK) for longer than the dump's lock wait. Transient: the backup
+ * retries; the message names the table and the holding session, never its query text.
+ */
+export class TableLockedError extends BackupError {
+  override readonly name = 'TableLockedError';
+  readonly transient = true;
+}
+
 /** Exporting the snapshot or counting rows in it failed. */
 export class SnapshotError extends BackupError {
   override readonly name = 'SnapshotError';
@@ -172,6 +182,7 @@ export const errorCatalog = {
   PgClientMissingError,
   PgClientBuildError,
   DumpFailedError,
+  TableLockedError,
   SnapshotError,
   StorageUnavailableError,
   BackupNotFoundError,

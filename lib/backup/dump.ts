@@ -15,10 +15,12 @@ import {
   SnapshotError,
   StepTimeoutError,
   StorageUnavailableError,
+  TableLockedError,
 } from '../errors.ts';
 import type { PgBundle } from '../pg/client.ts';
 import type { PgConnection } from '../pg/connection.ts';
-import { countRowsInSnapshot, type TableRowCount } from '../pg/row-counts.ts';
+import { describeLockHolders } from '../pg/lock-holders.ts';
+import { countRowsInSnapshot, defaultLockWaitSeconds, type TableRowCount } from '../pg/row-counts.ts';
 import { openSession, readServerIdentity } from '../pg/session.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
@@ -50,6 +52,8 @@ export interface DumpDependencies {
   now?: () => Date;
   /** Aborted by the step's early-timeout guard: stop pg_dump, abort the upload, fail with a name. */
   signal?: AbortSignal;
+  /** How long pg_dump and the counting wait for a table lock; default `defaultLockWaitSeconds`. */
+  lockWaitSeconds?: number;
 }
 
 export interface DumpResult {
@@ -147,12 +151,13 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     }
 
     abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey, request.owner, startedAt);
+    const lockWaitSeconds = deps.lockWaitSeconds ?? defaultLockWaitSeconds;
     const countStarted = Date.now();
     let countSeconds = 0;
     const counting = (async (): Promise<TableRowCount[]> => {
       const counter = await openSession(deps.connection);
       try {
-        const counts = await countRowsInSnapshot(counter, snapshotId);
+        const counts = await countRowsInSnapshot(counter, snapshotId, { lockWaitSeconds });
         countSeconds = (Date.now() - countStarted) / 1000;
         return counts;
       } catch (error) {
@@ -171,7 +176,13 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const child = deps.programs.spawn(
       bundle,
       'pg_dump',
-      ['--format=custom', `--compress=${request.compression}`, `--snapshot=${snapshotId}`, '--no-password'],
+      [
+        '--format=custom',
+        `--compress=${request.compression}`,
+        `--snapshot=${snapshotId}`,
+        `--lock-wait-timeout=${lockWaitSeconds}s`,
+        '--no-password',
+      ],
       { connection: deps.connection, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const exited = exitOf(child);
@@ -217,6 +228,12 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const storeFailed =
       uploadError !== undefined &&
       (!(uploadError instanceof BackupError) || uploadError instanceof StorageUnavailableError);
+    if (exit.code !== 0 && !storeFailed && warnings.some(isLockWaitTimeout)) {
+      throw new TableLockedError(
+        `pg_dump waited ${lockWaitSeconds} s for a table lock and gave up: ${await describeLockHolders(holder)}`,
+        { details: { lockWaitSeconds, exitCode: exit.code, stderr: warnings.slice(-10) } },
+      );
+    }
     if (exit.code !== 0 && !storeFailed) {
       throw new DumpFailedError(
         `pg_dump exited with ${exit.code ?? exit.signal}: ${warnings.slice(-5).join(' | ') || 'no message'}`,
@@ -285,4 +302,12 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
   } finally {
     await holder.end().catch(() => undefined);
   }
+}
+
+/**
+ * pg_dump --lock-wait-timeout gives up with a statement timeout on its LOCK TABLE (PostgreSQL 18:
+ * "canceling statement due to statement timeout", then "Query was: LOCK TABLE ... IN ACCESS SHARE MODE").
+ */
+function isLockWaitTimeout(line: string): boolean {
+  return /Query was: LOCK TABLE .* IN ACCESS SHARE MODE/.test(line);
 }

@@ -128,6 +128,7 @@ export async function startLocalEnvironment(
     if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
     for (const name of [
       'DUMP_COMPRESSION',
+      'DUMP_LOCK_WAIT_SECONDS',
       'RESTORE_JOBS',
       'ALERT_TOPIC_ARN',
       'SLACK_WEBHOOK_URL',

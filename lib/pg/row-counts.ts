@@ -3,6 +3,8 @@
  * relations, so a partitioned table's rows are not counted twice), unlogged tables included, in every
  * schema but the system ones, excluding tables that belong to an extension (pg_dump skips their data).
  */
+import { TableLockedError } from '../errors.ts';
+import { describeLockHolders } from './lock-holders.ts';
 import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
 
 export interface TableRowCount {
@@ -55,17 +57,52 @@ export async function countRows(
   return counts;
 }
 
+/** How long the dump waits for a table lock before it gives up with TableLockedError (pg_dump too). */
+export const defaultLockWaitSeconds = 120;
+
 /**
  * Opens a REPEATABLE READ transaction on `session` that sees exactly `snapshotId` (exported by
  * another session that must stay open until this call returns), then lists and counts the tables.
+ *
+ * The tables are locked first (ACCESS SHARE, as pg_dump locks them), waiting at most
+ * `lockWaitSeconds`: a table held by an ALTER TABLE or VACUUM FULL fails fast with TableLockedError
+ * instead of stalling until the Lambda timeout, and once locked no rewrite can slip in between the
+ * snapshot and the count (rewrites are not MVCC-safe: an old snapshot would see an empty table).
  */
-export async function countRowsInSnapshot(session: Session, snapshotId: string): Promise<TableRowCount[]> {
+export async function countRowsInSnapshot(
+  session: Session,
+  snapshotId: string,
+  options: { lockWaitSeconds?: number } = {},
+): Promise<TableRowCount[]> {
+  const lockWaitSeconds = options.lockWaitSeconds ?? defaultLockWaitSeconds;
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  let locked = false;
   try {
     await session.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
     const tables = await listTables(session);
+    await session.query(`SET LOCAL lock_timeout = ${quoteLiteral(`${lockWaitSeconds}s`)}`);
+    for (let start = 0; start < tables.length; start += batchSize) {
+      const names = tables
+        .slice(start, start + batchSize)
+        .map((t) => `ONLY ${quoteIdentifier(t.schema)}.${quoteIdentifier(t.table)}`);
+      await session.query(`LOCK TABLE ${names.join(', ')} IN ACCESS SHARE MODE`);
+    }
+    locked = true;
+    await session.query('SET LOCAL lock_timeout = 0');
     return await countRows(session, tables);
+  } catch (error) {
+    if (!locked && (error as { code?: string }).code === lockNotAvailable) {
+      await session.query('ROLLBACK').catch(() => undefined);
+      throw new TableLockedError(
+        `counting rows waited ${lockWaitSeconds} s for a table lock and gave up: ${await describeLockHolders(session)}`,
+        { cause: error, details: { lockWaitSeconds } },
+      );
+    }
+    throw error;
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
 }
+
+/** SQLSTATE lock_not_available: lock_timeout expired. */
+const lockNotAvailable = '55P03';

@@ -40,6 +40,7 @@ export async function dumpStep(event: unknown, runtime: Runtime, signal?: AbortS
       store: runtime.store,
       connection: await runtime.productionConnection(),
       programs: runtime.programs,
+      lockWaitSeconds: runtime.settings.DUMP_LOCK_WAIT_SECONDS,
       ...(signal ? { signal } : {}),
     },
   );

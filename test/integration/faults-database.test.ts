@@ -1,6 +1,6 @@
 /**
  * Fault matrix, database side: what the backup does when production refuses the password, restarts
- * in the middle of pg_dump's COPY, enforces a statement timeout, or runs a newer PostgreSQL than any
+ * in the middle of pg_dump's COPY, enforces a statement timeout, keeps a table locked, or runs a newer PostgreSQL than any
  * available pg_dump. Each case starts from a bucket holding a verified backup and must leave it the
  * latest. (Connection refused and a killed dump connection: backup-pipeline/backup-faults.test.ts.)
  */
@@ -176,6 +176,38 @@ describe('database faults', () => {
       area: 'database',
       fault: "role statement_timeout = '1ms' (pg_dump and our sessions opt out)",
       retriedBy: 'no retry needed: the role limit does not apply',
+    });
+  });
+
+  it('gives up on a table another session keeps locked, naming the table and the holder, and retries', async () => {
+    // A migration or VACUUM FULL at 02:00 holds ACCESS EXCLUSIVE: without a lock wait pg_dump (and the
+    // counting) would wait for it silently until the Lambda timeout.
+    const { settings, baseline } = await faultyBucket({ DUMP_LOCK_WAIT_SECONDS: '1' });
+    const holder = new pg.Client({
+      connectionString: fixture.environment.settings.PRODUCTION_DATABASE_URL,
+      application_name: 'nightly-migration',
+    });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
+
+    let execution: Awaited<ReturnType<PipelineFixture['run']>>;
+    try {
+      execution = await fixture.run(settings);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'database',
+      fault: 'a table kept in ACCESS EXCLUSIVE mode by another session (lock wait 1 s)',
+      error: 'TableLockedError',
+      step: 'Dump',
+      cause:
+        /waited 1 s for a table lock and gave up: public\.products is locked \(ACCESS EXCLUSIVE\) by pid \d+ \(application 'nightly-migration', idle in transaction, transaction open \d+ s\)/,
+      retries: 2,
+      staging: 'untouched',
     });
   });
 
