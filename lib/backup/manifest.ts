@@ -10,7 +10,7 @@ import { ManifestInvalidError } from '../errors.ts';
  * pg_dump's compression when none is configured. zstd level 1, not 3: on the benchmark's 1 GiB
  * database it writes 2% more bytes (9% more on prose) for 38% less pg_dump CPU, and on Lambda pg_dump
  * and our Node process share one vCPU, so that CPU decides how large a database fits one dump
- * (docs/performance.md, "Compression choice").
+ * (docs/performance.md, "Change: zstd:1 instead of zstd:3").
  */
 export const defaultCompression = 'zstd:1';
 

@@ -25,21 +25,27 @@ const listTablesSql = `
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
    ORDER BY 1, 2`;
 
-export async function listTables(session: Session): Promise<{ schema: string; table: string }[]> {
-  const { rows } = await session.query<{ schema: string; table: string }>(listTablesSql);
+type TableName = { schema: string; table: string };
+
+export async function listTables(session: Session): Promise<TableName[]> {
+  const { rows } = await session.query<TableName>(listTablesSql);
   return rows;
 }
 
 const batchSize = 50;
 
+/** Tables in groups of `batchSize`: one statement per group instead of one per table. */
+function inBatches<T>(items: readonly T[]): T[][] {
+  const batches: T[][] = [];
+  for (let start = 0; start < items.length; start += batchSize)
+    batches.push(items.slice(start, start + batchSize));
+  return batches;
+}
+
 /** Counts `tables` on `session` in whatever transaction/snapshot the session is in. */
-export async function countRows(
-  session: Session,
-  tables: readonly { schema: string; table: string }[],
-): Promise<TableRowCount[]> {
+export async function countRows(session: Session, tables: readonly TableName[]): Promise<TableRowCount[]> {
   const counts: TableRowCount[] = [];
-  for (let start = 0; start < tables.length; start += batchSize) {
-    const batch = tables.slice(start, start + batchSize);
+  for (const batch of inBatches(tables)) {
     // Identifiers are quoted, never interpolated raw; the ordinal maps each count back to its table.
     // ONLY: an inheritance parent's own rows, as pg_dump writes them (its children are counted apart).
     const sql = batch
@@ -81,10 +87,8 @@ export async function countRowsInSnapshot(
     await session.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
     const tables = await listTables(session);
     await session.query(`SET LOCAL lock_timeout = ${quoteLiteral(`${lockWaitSeconds}s`)}`);
-    for (let start = 0; start < tables.length; start += batchSize) {
-      const names = tables
-        .slice(start, start + batchSize)
-        .map((t) => `ONLY ${quoteIdentifier(t.schema)}.${quoteIdentifier(t.table)}`);
+    for (const batch of inBatches(tables)) {
+      const names = batch.map((t) => `ONLY ${quoteIdentifier(t.schema)}.${quoteIdentifier(t.table)}`);
       await session.query(`LOCK TABLE ${names.join(', ')} IN ACCESS SHARE MODE`);
     }
     locked = true;

@@ -403,7 +403,7 @@ export class MultipartWriter extends Writable {
  * Marks a command's body as unsigned (see the contract above): the signer then takes the header as
  * the payload hash instead of computing SHA-256 over the body. Set in the build step, before signing.
  */
-export function unsignedPayload<C extends UploadPartCommand | PutObjectCommand>(command: C): C {
+function unsignedPayload<C extends UploadPartCommand | PutObjectCommand>(command: C): C {
   (command as UploadPartCommand).middlewareStack.add(
     (next) => (args) => {
       const request = args.request as { headers?: Record<string, string> };
