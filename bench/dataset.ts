@@ -11,13 +11,13 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseConnectionUrl } from '../lib/pg/connection.ts';
+import { withSession } from '../lib/pg/session.ts';
 import {
   type EmbeddedMajor,
   type PostgresServer,
   startPostgresServer,
-} from '../lib/local/postgres-server.ts';
-import { parseConnectionUrl } from '../lib/pg/connection.ts';
-import { withSession } from '../lib/pg/session.ts';
+} from '../tools/local/postgres-server.ts';
 
 export const generatorVersion = 2;
 export const benchDatabase = 'bench';

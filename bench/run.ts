@@ -19,11 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { defaultCompression } from '../lib/backup/manifest.ts';
-import { type EmbeddedMajor, embeddedMajors } from '../lib/local/postgres-server.ts';
-import { startLocalS3Server } from '../lib/local/s3-server.ts';
 import { resolvePgBundle } from '../lib/pg/client.ts';
 import { BackupStore } from '../lib/storage/backup-store.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
+import { type EmbeddedMajor, embeddedMajors } from '../tools/local/postgres-server.ts';
+import { startLocalS3Server } from '../tools/local/s3-server.ts';
 import {
   createDatabase,
   type Dataset,

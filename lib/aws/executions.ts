@@ -1,62 +1,14 @@
 /**
- * Executions of a deployed stage: start one and follow it state by state, or read every execution of
- * both state machines since a point in time for the audit and the status report.
+ * Every execution of a deployed stage's two state machines since a point in time, read from Step
+ * Functions itself: what the audit and the status report are built from.
  */
-import {
-  ListExecutionsCommand,
-  type ListExecutionsCommandOutput,
-  StartExecutionCommand,
-  type StartExecutionCommandOutput,
-} from '@aws-sdk/client-sfn';
-import type { StateRecord } from '../local/state-machine-runner.ts';
+import { ListExecutionsCommand, type ListExecutionsCommandOutput } from '@aws-sdk/client-sfn';
 import type { ExecutionSummary } from '../report/executions.ts';
-import { HistoryReader, readHistory, type StageExecution } from './history.ts';
-import { type CallOptions, callSfn, type SfnApi, sleep } from './sfn.ts';
-import { type DeployedStage, type StateMachineKind, stateMachineKinds } from './stage.ts';
+import { HistoryReader, readHistory } from './history.ts';
+import { type CallOptions, callSfn, type SfnApi } from './sfn.ts';
 
-export async function startExecution(
-  api: SfnApi,
-  stateMachineArn: string,
-  input: unknown,
-  options: CallOptions & { now?: Date } = {},
-): Promise<{ executionArn: string; startedAt: string }> {
-  // A readable name shows in the console's list; the random tail keeps two starts in a second apart.
-  const stamp = (options.now ?? new Date()).toISOString().replace(/[-:]|\.\d+/g, '');
-  const name = `cli-${stamp}-${Math.random().toString(16).slice(2, 8)}`;
-  const started = await callSfn<StartExecutionCommandOutput>(
-    api,
-    new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
-    options,
-  );
-  return {
-    executionArn: started.executionArn ?? '',
-    startedAt: (started.startDate ?? options.now ?? new Date()).toISOString(),
-  };
-}
-
-export interface FollowOptions extends CallOptions {
-  onState?: (state: StateRecord) => void;
-  /** Between reads of the history while the execution runs. */
-  pollIntervalMs?: number;
-}
-
-/**
- * Reads the history until the execution ends, reporting each new state record. Aborting the signal
- * stops the following only: the execution itself keeps running on AWS.
- */
-export async function followExecution(
-  api: SfnApi,
-  meta: { executionArn: string; stateMachine: string; startedAt?: string },
-  options: FollowOptions = {},
-): Promise<StageExecution> {
-  const reader = new HistoryReader(meta);
-  const wait = options.sleep ?? sleep;
-  for (;;) {
-    for (const record of await readHistory(api, reader, options)) options.onState?.(record);
-    if (reader.finished) return reader.execution;
-    await wait(options.pollIntervalMs ?? 2000, options.signal);
-  }
-}
+export const stateMachineKinds = ['backup', 'drill'] as const;
+export type StateMachineKind = (typeof stateMachineKinds)[number];
 
 /**
  * Every execution of both state machines started at or after `since`, newest first, as the summaries
@@ -65,11 +17,10 @@ export async function followExecution(
  */
 export async function readStageExecutions(
   api: SfnApi,
-  stage: DeployedStage,
+  arns: Record<StateMachineKind, string>,
   since: Date,
   options: CallOptions = {},
 ): Promise<ExecutionSummary[]> {
-  const arns = await stage.stateMachineArns();
   const summaries: ExecutionSummary[] = [];
   for (const kind of stateMachineKinds) {
     for (const item of await listExecutionsSince(api, arns[kind], since, options)) {

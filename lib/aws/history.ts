@@ -14,7 +14,7 @@ import {
   type GetExecutionHistoryCommandOutput,
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
-import type { StateRecord } from '../local/state-machine-runner.ts';
+import type { StateRecord } from '../report/executions.ts';
 import { type CallOptions, callSfn, type SfnApi } from './sfn.ts';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';

@@ -29,6 +29,16 @@ export const executionSummarySchema = z.object({
 });
 export type ExecutionSummary = z.infer<typeof executionSummarySchema>;
 
+/** One attempt outcome of a state, as Step Functions' history (or the local runner) reports it. */
+export interface StateRecord {
+  name: string;
+  status: 'succeeded' | 'failed' | 'retried' | 'caught';
+  startedAt: string;
+  durationMs: number;
+  output?: unknown;
+  error?: { name: string; cause: string };
+}
+
 /** Every readable local execution record, newest first; unreadable files are skipped, not fatal. */
 export async function readLocalExecutions(stateDir: string): Promise<ExecutionSummary[]> {
   const dir = join(stateDir, 'executions');

@@ -2,9 +2,9 @@ import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { serverlessSettings } from '../../lib/deploy/serverless-settings.ts';
-import { loadStageConfig, parseStageConfig } from '../../lib/deploy/stage-config.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
+import { serverlessSettings } from '../../tools/deploy/serverless-settings.ts';
+import { loadStageConfig, parseStageConfig } from '../../tools/deploy/stage-config.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const productionArn = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod-AbCdEf';

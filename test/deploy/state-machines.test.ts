@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import aslValidator from 'asl-validator';
-import { forServerlessStepFunctions, loadDefinitionTexts } from '../../lib/deploy/serverless-settings.ts';
-import { resolvePlaceholders } from '../../lib/local/state-machine-runner.ts';
+import { forServerlessStepFunctions, loadDefinitionTexts } from '../../tools/deploy/serverless-settings.ts';
+import { resolvePlaceholders } from '../../tools/local/state-machine-runner.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const definitions = Object.entries(loadDefinitionTexts(root));

@@ -128,7 +128,7 @@ const rulesTargeting = (arn: unknown) =>
 beforeAll(() => {
   const result = spawnSync(
     process.execPath,
-    [join(root, 'lib/deploy/package.ts'), '--stage', 'test', '--package', outDir],
+    [join(root, 'tools/deploy/package.ts'), '--stage', 'test', '--package', outDir],
     // No credentials and no region from the environment: packaging must not need them.
     {
       cwd: root,

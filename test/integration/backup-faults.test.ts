@@ -13,12 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups } from '../../lib/backup/catalog.ts';
 import type { DumpResult } from '../../lib/backup/dump.ts';
 import { parseVerification } from '../../lib/backup/manifest.ts';
-import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
-import { type LocalS3Server, startLocalS3Server } from '../../lib/local/s3-server.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { keys } from '../../lib/storage/keys.ts';
 import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
 import {
   alerts,
   answerAlertsInEachTest,

@@ -5,8 +5,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
-import { freePort } from '../../lib/local/postgres-server.ts';
 import { keys } from '../../lib/storage/keys.ts';
+import { freePort } from '../../tools/local/postgres-server.ts';
 import {
   alerts,
   answerAlertsInEachTest,

@@ -12,13 +12,13 @@ import { GetExecutionHistoryCommand, ListExecutionsCommand } from '@aws-sdk/clie
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type CliDependencies, exitCodes, main } from '../../lib/cli/main.ts';
 import { ChecksumMismatchError, DatabaseAuthError } from '../../lib/errors.ts';
-import { formatStateLine, keyFigure } from '../../lib/local/run-backup.ts';
-import { drillKeyFigure, runLocalDrill } from '../../lib/local/run-drill.ts';
-import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
 import { auditEntries } from '../../lib/report/audit.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { type CliDependencies, exitCodes, main } from '../../tools/cli/main.ts';
+import { formatStateLine, keyFigure } from '../../tools/local/run-backup.ts';
+import { drillKeyFigure, runLocalDrill } from '../../tools/local/run-drill.ts';
+import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { historyOf, SfnStub, shiftHistory } from '../support/sfn-stub.ts';
 

@@ -7,10 +7,10 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { exitCodes, main } from '../../lib/cli/main.ts';
-import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
+import { exitCodes, main } from '../../tools/cli/main.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 
 let stateDir: string;
 let target: PostgresServer;

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { mockClient } from 'aws-sdk-client-mock';
 import { type DrillEvidence, parseEvidence } from '../../lib/drill/evidence.ts';
 import { RestoreFailedError } from '../../lib/errors.ts';
-import { drillHandlers } from '../../lib/local/drill-handlers.ts';
-import { type ExecutionRecord, runStateMachine } from '../../lib/local/state-machine-runner.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
+import { drillHandlers } from '../../tools/local/drill-handlers.ts';
+import { type ExecutionRecord, runStateMachine } from '../../tools/local/state-machine-runner.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 
 type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;

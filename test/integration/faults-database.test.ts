@@ -8,9 +8,9 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import {
   alerts,
   answerAlertsInEachTest,

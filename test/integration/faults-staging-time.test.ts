@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { handler as dumpHandler } from '../../functions/dump/handler.ts';
-import { freePort } from '../../lib/local/postgres-server.ts';
+import { freePort } from '../../tools/local/postgres-server.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import {
   alerts,

@@ -12,7 +12,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DumpFailedError, StepTimeoutError, StorageUnavailableError } from '../../lib/errors.ts';
-import { type LocalS3Server, startLocalS3Server } from '../../lib/local/s3-server.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import {
   MultipartWriter,
@@ -21,6 +20,7 @@ import {
   writeStreamToStore,
 } from '../../lib/storage/multipart-writer.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
 
 const part = minPartSize;
 let s3: LocalS3Server;

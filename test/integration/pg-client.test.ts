@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildPgClient } from '../../layers/pg-client/builder.ts';
 import { PgClientVersionError } from '../../lib/errors.ts';
-import { embeddedMajors, type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
 import {
   clientForServer,
   type PgBundle,
@@ -17,6 +16,11 @@ import {
   runPgProgram,
 } from '../../lib/pg/client.ts';
 import { type PgConnection, parseConnectionUrl, withDatabase } from '../../lib/pg/connection.ts';
+import {
+  embeddedMajors,
+  type PostgresServer,
+  startPostgresServer,
+} from '../../tools/local/postgres-server.ts';
 
 const seed = `
   CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, created timestamptz DEFAULT now());

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { freePort, startPostgresServer } from '../../lib/local/postgres-server.ts';
+import { freePort, startPostgresServer } from '../../tools/local/postgres-server.ts';
 
 let dir: string;
 let squatter: Server;

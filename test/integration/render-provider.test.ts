@@ -13,15 +13,15 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as statusHandler } from '../../functions/status/handler.ts';
-import { main as backupctl } from '../../lib/cli/main.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
-import { type LocalS3Server, startLocalS3Server } from '../../lib/local/s3-server.ts';
 import type { Message } from '../../lib/notify/publish.ts';
 import { checkRenderBackups } from '../../lib/provider/render.ts';
 import { publishStatus } from '../../lib/report/publish-status.ts';
 import { statusKeys } from '../../lib/report/render.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { main as backupctl } from '../../tools/cli/main.ts';
+import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
 
 const apiKey = 'rnd_CANARYapiKEY0123456789';
 const signedExportUrl = 'https://render-exports.example/exp-signed?X-Amz-Signature=CANARYsig';

@@ -6,10 +6,10 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { countRows, listTables } from '../../lib/pg/row-counts.ts';
 import { withSession } from '../../lib/pg/session.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 
 let dir: string;
 let server: PostgresServer;

@@ -8,12 +8,12 @@ import { chmod, copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { projectRoot } from '../../lib/local/environment.ts';
-import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
-import { extractRunbookCommands, type RunbookCommand } from '../../lib/runbook/commands.ts';
-import { extractEvidenceSection } from '../../lib/runbook/evidence-section.ts';
+import { projectRoot } from '../../tools/local/environment.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { extractRunbookCommands, type RunbookCommand } from '../../tools/runbook/commands.ts';
+import { extractEvidenceSection } from '../../tools/runbook/evidence-section.ts';
 
 let stateDir: string;
 let runbookCopy: string;

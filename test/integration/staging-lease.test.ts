@@ -7,7 +7,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { listBackups } from '../../lib/backup/catalog.ts';
 import { StagingBusyError } from '../../lib/errors.ts';
-import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
 import { parseConnectionUrl, withDatabase } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { keys } from '../../lib/storage/keys.ts';
@@ -18,6 +17,7 @@ import {
   readStagingLease,
   releaseStagingLease,
 } from '../../lib/verify/staging-lease.ts';
+import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 import { answerAlertsInEachTest, expectFailureAlert } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Manifest, Verification } from '../../lib/backup/manifest.ts';
-import { type LocalS3Server, startLocalS3Server } from '../../lib/local/s3-server.ts';
 import type { ExecutionSummary } from '../../lib/report/executions.ts';
 import { publishStatus } from '../../lib/report/publish-status.ts';
 import { badgeFor, statusKeys } from '../../lib/report/render.ts';
@@ -16,6 +15,7 @@ import { buildStatusReport } from '../../lib/report/status-report.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { keys } from '../../lib/storage/keys.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
 
 let s3: LocalS3Server;
 let dir: string;

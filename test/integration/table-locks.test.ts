@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { TableLockedError } from '../../lib/errors.ts';
-import { type PostgresServer, startPostgresServer } from '../../lib/local/postgres-server.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { countRowsInSnapshot } from '../../lib/pg/row-counts.ts';
 import { openSession, type Session } from '../../lib/pg/session.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 
 let dir: string;
 let server: PostgresServer;

@@ -13,11 +13,11 @@ import { afterAll, beforeEach, expect } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { listBackups, newestVerifiedBackup } from '../../lib/backup/catalog.ts';
 import { parseManifest } from '../../lib/backup/manifest.ts';
-import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
 import { quoteIdentifier } from '../../lib/pg/session.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { backupIdTime, backupsPrefix, keys, parseBackupKey } from '../../lib/storage/keys.ts';
 import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
+import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 import type { PipelineFixture } from './pipeline-fixture.ts';
 import {
   observedOutcome,

@@ -7,13 +7,13 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { backupHandlers } from '../../lib/local/backup-handlers.ts';
-import { type LocalEnvironment, startLocalEnvironment } from '../../lib/local/environment.ts';
-import { type ExecutionRecord, runStateMachine } from '../../lib/local/state-machine-runner.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { quoteIdentifier, withSession } from '../../lib/pg/session.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { backupHandlers } from '../../tools/local/backup-handlers.ts';
+import { type LocalEnvironment, startLocalEnvironment } from '../../tools/local/environment.ts';
+import { type ExecutionRecord, runStateMachine } from '../../tools/local/state-machine-runner.ts';
 
 type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;
 export type Wrapper = (next: () => Promise<unknown>, event: unknown) => Promise<unknown>;

@@ -9,8 +9,8 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import { expect } from '@jest/globals';
-import { projectRoot } from '../../lib/local/environment.ts';
-import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
+import { projectRoot } from '../../tools/local/environment.ts';
+import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 
 export const reliabilityDir = `${projectRoot}/.reliability`;
 export const recordsFile = `${reliabilityDir}/records.jsonl`;

@@ -21,7 +21,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import type { SfnApi, SfnCommand } from '../../lib/aws/sfn.ts';
-import type { ExecutionRecord } from '../../lib/local/state-machine-runner.ts';
+import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 export const account = '123456789012';

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from '@jest/globals';
 import aslValidator from 'asl-validator';
 import { errorCatalog, transientErrorNames } from '../../../lib/errors.ts';
-import { resolvePlaceholders } from '../../../lib/local/state-machine-runner.ts';
+import { resolvePlaceholders } from '../../../tools/local/state-machine-runner.ts';
 
 interface RetryRule {
   ErrorEquals: string[];

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from '@jest/globals';
 import aslValidator from 'asl-validator';
 import { errorCatalog, transientErrorNames } from '../../../lib/errors.ts';
-import { drillHandlers } from '../../../lib/local/drill-handlers.ts';
-import { resolvePlaceholders } from '../../../lib/local/state-machine-runner.ts';
+import { drillHandlers } from '../../../tools/local/drill-handlers.ts';
+import { resolvePlaceholders } from '../../../tools/local/state-machine-runner.ts';
 
 interface State {
   Type: string;

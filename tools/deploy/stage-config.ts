@@ -1,6 +1,6 @@
 /**
  * The per-stage deployment config (`config/<stage>.yml`): one strict schema, used by serverless.yml
- * (through lib/deploy/serverless-config.cjs) and by anything else that needs to know a stage (the CLI).
+ * (through tools/deploy/serverless-config.cjs) and by anything else that needs to know a stage (the CLI).
  * A typo is an error, not a silent default; every error names the file and the field, and never echoes
  * a value (a secret pasted where an ARN belongs must not end up in a terminal or a CI log).
  */
@@ -8,11 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { compressionPattern, defaultCompression } from '../backup/manifest.ts';
-import { bucketNamePattern } from '../config.ts';
-import { parseSanityChecks } from '../drill/sanity.ts';
-import { ConfigurationError } from '../errors.ts';
-import { postgresIdPattern } from '../provider/render.ts';
+import { compressionPattern, defaultCompression } from '../../lib/backup/manifest.ts';
+import { bucketNamePattern } from '../../lib/config.ts';
+import { parseSanityChecks } from '../../lib/drill/sanity.ts';
+import { ConfigurationError } from '../../lib/errors.ts';
+import { postgresIdPattern } from '../../lib/provider/render.ts';
 
 const secretArn = z
   .string({ error: 'must be a Secrets Manager secret ARN' })

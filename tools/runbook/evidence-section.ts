@@ -4,9 +4,14 @@
  * section sits between two HTML comments; everything outside them is left byte for byte as it was.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { type DrillEvidence, evidenceKeys, formatDuration, newestDrillEvidence } from '../drill/evidence.ts';
-import { ConfigurationError } from '../errors.ts';
-import type { BackupStore } from '../storage/backup-store.ts';
+import {
+  type DrillEvidence,
+  evidenceKeys,
+  formatDuration,
+  newestDrillEvidence,
+} from '../../lib/drill/evidence.ts';
+import { ConfigurationError } from '../../lib/errors.ts';
+import type { BackupStore } from '../../lib/storage/backup-store.ts';
 
 export const sectionMarkers = {
   start:

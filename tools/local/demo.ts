@@ -2,7 +2,7 @@
  * `npm run demo`: one verified backup on this machine, with real PostgreSQL servers, a real S3 API and
  * the real state machine. Exits 0 only when the backup is verified.
  */
-import { describeError } from '../errors.ts';
+import { describeError } from '../../lib/errors.ts';
 import { startLocalEnvironment } from './environment.ts';
 import { formatStateLine, runLocalBackup } from './run-backup.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { DeployedStage, loadStageSettings, stateMachineName } from '../../../../lib/aws/stage.ts';
-import { projectRoot } from '../../../../lib/local/environment.ts';
+import { DeployedStage, loadStageSettings, stateMachineName } from '../../../../tools/aws/stage.ts';
+import { projectRoot } from '../../../../tools/local/environment.ts';
 import { SfnStub } from '../../../support/sfn-stub.ts';
 
 describe('DeployedStage', () => {

@@ -6,7 +6,7 @@ import {
   renderEvidenceSection,
   replaceEvidenceSection,
   sectionMarkers,
-} from '../../../../lib/runbook/evidence-section.ts';
+} from '../../../../tools/runbook/evidence-section.ts';
 
 const evidence: DrillEvidence = {
   evidenceVersion: 1,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { errorCatalog } from '../../../../lib/errors.ts';
-import { projectRoot } from '../../../../lib/local/environment.ts';
+import { projectRoot } from '../../../../tools/local/environment.ts';
 
 /** The rows of the runbook's "What to do for each alert" table, by the error name in their first cell. */
 function alertRows(): Map<string, string> {

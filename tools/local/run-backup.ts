@@ -2,7 +2,7 @@
  * `backupctl backup --local` and `npm run demo`: start what is missing, run the real backup state
  * machine with the real handlers, print each state as it finishes, and report the verdict.
  */
-import { formatBytes } from '../notify/messages.ts';
+import { formatBytes } from '../../lib/notify/messages.ts';
 import { backupHandlers } from './backup-handlers.ts';
 import type { LocalEnvironment } from './environment.ts';
 import { type ExecutionRecord, runStateMachine, type StateRecord } from './state-machine-runner.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { extractRunbookCommands, stripShellComment } from '../../../../lib/runbook/commands.ts';
+import { extractRunbookCommands, stripShellComment } from '../../../../tools/runbook/commands.ts';
 
 describe('extractRunbookCommands', () => {
   it('takes shell lines, SQL statements and command-like inline code in document order', () => {

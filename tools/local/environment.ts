@@ -8,9 +8,9 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConnectionUrl } from '../pg/connection.ts';
-import { quoteIdentifier, withSession } from '../pg/session.ts';
-import { restoreTargetSetting, restoreTargetValue } from '../verify/restore-target-guard.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { quoteIdentifier, withSession } from '../../lib/pg/session.ts';
+import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
 import { type PostgresServer, startPostgresServer } from './postgres-server.ts';
 import { type LocalS3Server, startLocalS3Server } from './s3-server.ts';
 import { seedSampleDatabase } from './sample-database.ts';

@@ -3,10 +3,11 @@
  * state by state. Ctrl-C stops the following, never the execution: the ARN and the console link are
  * printed first and again on the way out, so the run can be found and followed elsewhere.
  */
-import { followExecution, startExecution } from '../aws/executions.ts';
-import type { StageExecution } from '../aws/history.ts';
-import { executionConsoleUrl, type SfnApi, type Sleep } from '../aws/sfn.ts';
-import { DeployedStage, type StageSettings, type StateMachineKind } from '../aws/stage.ts';
+import type { StateMachineKind } from '../../lib/aws/executions.ts';
+import type { StageExecution } from '../../lib/aws/history.ts';
+import { executionConsoleUrl, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
+import { followExecution, startExecution } from '../aws/follow.ts';
+import { DeployedStage, type StageSettings } from '../aws/stage.ts';
 import type { StateRecord } from '../local/state-machine-runner.ts';
 
 export interface StageRunOptions {

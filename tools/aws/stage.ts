@@ -10,15 +10,14 @@ import {
   ListTagsForResourceCommand,
   type ListTagsForResourceCommandOutput,
 } from '@aws-sdk/client-sfn';
+import { type StateMachineKind, stateMachineKinds } from '../../lib/aws/executions.ts';
+import { type CallOptions, callSfn, type SfnApi } from '../../lib/aws/sfn.ts';
+import { ConfigurationError, InputValidationError } from '../../lib/errors.ts';
 import { loadStageConfig, type StageConfig } from '../deploy/stage-config.ts';
-import { ConfigurationError, InputValidationError } from '../errors.ts';
-import { type CallOptions, callSfn, type SfnApi } from './sfn.ts';
 
 export const serviceName = 'verified-pg-backups';
 /** Set on the backup state machine by serverless.yml: the bucket's name as CloudFormation made it. */
 export const bucketTagKey = `${serviceName}:bucket`;
-export const stateMachineKinds = ['backup', 'drill'] as const;
-export type StateMachineKind = (typeof stateMachineKinds)[number];
 
 const regionPattern = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 

@@ -2,7 +2,7 @@
  * `backupctl drill --local`: run the real drill state machine with the real handlers against the local
  * (or pointed-at) staging server and bucket, printing each state as it finishes.
  */
-import { formatDuration } from '../drill/evidence.ts';
+import { formatDuration } from '../../lib/drill/evidence.ts';
 import { drillHandlers } from './drill-handlers.ts';
 import type { LocalEnvironment } from './environment.ts';
 import { type ExecutionRecord, runStateMachine, type StateRecord } from './state-machine-runner.ts';

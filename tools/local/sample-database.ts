@@ -3,7 +3,7 @@
  * orders partitioned by month, order lines, a jsonb event log, enums, numerics, timestamps, sequences,
  * views, a materialized view, and mixed-case and unicode identifiers. `scale` 1 is about 70 MB on disk (7 MB as a zstd dump).
  */
-import type { Session } from '../pg/session.ts';
+import type { Session } from '../../lib/pg/session.ts';
 
 export function sampleDatabaseSql(scale: number): string {
   const customers = Math.max(10, Math.round(40_000 * scale));

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeError } from '../errors.ts';
+import { describeError } from '../../lib/errors.ts';
 import { pgClientLayerZip } from './serverless-settings.ts';
 import { loadStageConfig } from './stage-config.ts';
 

@@ -7,18 +7,35 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { readStageExecutions } from '../aws/executions.ts';
-import { createSfnClient, type SfnApi, type Sleep } from '../aws/sfn.ts';
-import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
-import { listBackups, readManifest, resolveBackupId } from '../backup/catalog.ts';
-import { drillInputSchema } from '../drill/input.ts';
+import { readStageExecutions } from '../../lib/aws/executions.ts';
+import { createSfnClient, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
+import { listBackups, readManifest, resolveBackupId } from '../../lib/backup/catalog.ts';
+import { drillInputSchema } from '../../lib/drill/input.ts';
 import {
   BackupError,
   ConfigurationError,
   describeError,
   InputValidationError,
   verificationErrorNames,
-} from '../errors.ts';
+} from '../../lib/errors.ts';
+import { formatBytes } from '../../lib/notify/messages.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { withSession } from '../../lib/pg/session.ts';
+import { providerCheckFor } from '../../lib/provider/provider-check.ts';
+import { auditEntries, parseSince, renderAudit } from '../../lib/report/audit.ts';
+import { type ExecutionSummary, readableCause, readLocalExecutions } from '../../lib/report/executions.ts';
+import { publishStatus } from '../../lib/report/publish-status.ts';
+import { statusKeys } from '../../lib/report/render.ts';
+import { buildStatusReport } from '../../lib/report/status-report.ts';
+import { getRuntime, type Runtime } from '../../lib/runtime.ts';
+import { executionInputSchema, parseInput } from '../../lib/steps/input.ts';
+import { BackupStore } from '../../lib/storage/backup-store.ts';
+import { keys } from '../../lib/storage/keys.ts';
+import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { verifyStoredChecksum } from '../../lib/verify/checksum.ts';
+import { compareRowCounts } from '../../lib/verify/compare.ts';
+import { restoreToStaging } from '../../lib/verify/restore.ts';
+import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
 import {
   defaultStateDir,
   type LocalEnvironment,
@@ -28,23 +45,6 @@ import {
 import { formatStateLine, keyFigure, runLocalBackup } from '../local/run-backup.ts';
 import { drillKeyFigure, runLocalDrill } from '../local/run-drill.ts';
 import type { StateRecord } from '../local/state-machine-runner.ts';
-import { formatBytes } from '../notify/messages.ts';
-import { parseConnectionUrl } from '../pg/connection.ts';
-import { withSession } from '../pg/session.ts';
-import { providerCheckFor } from '../provider/provider-check.ts';
-import { auditEntries, parseSince, renderAudit } from '../report/audit.ts';
-import { type ExecutionSummary, readableCause, readLocalExecutions } from '../report/executions.ts';
-import { publishStatus } from '../report/publish-status.ts';
-import { statusKeys } from '../report/render.ts';
-import { buildStatusReport } from '../report/status-report.ts';
-import { getRuntime, type Runtime } from '../runtime.ts';
-import { executionInputSchema, parseInput } from '../steps/input.ts';
-import { BackupStore } from '../storage/backup-store.ts';
-import { keys } from '../storage/keys.ts';
-import { createS3Client } from '../storage/s3-client.ts';
-import { verifyStoredChecksum } from '../verify/checksum.ts';
-import { compareRowCounts } from '../verify/compare.ts';
-import { restoreToStaging } from '../verify/restore.ts';
 import { followOnStage } from './stage-run.ts';
 
 export const exitCodes = { ok: 0, failed: 1, usage: 2, verificationFailed: 3, interrupted: 130 } as const;
@@ -202,8 +202,10 @@ async function withTarget<T>(place: Place, deps: CliDependencies, work: (target:
   return work({
     runtime: { ...base, store: new BackupStore({ client, bucket }) },
     stage: settings.stage,
-    executions: (since) =>
-      readStageExecutions(api, deployed, since, { ...(deps.sleep ? { sleep: deps.sleep } : {}) }),
+    executions: async (since) =>
+      readStageExecutions(api, await deployed.stateMachineArns(), since, {
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      }),
   });
 }
 
@@ -310,7 +312,12 @@ async function auditCommand(place: Place, values: Values, out: Output, deps: Cli
   if (place.kind === 'stage') {
     const api = sfnFor(place.settings, deps);
     const call = deps.sleep ? { sleep: deps.sleep } : {};
-    executions = await readStageExecutions(api, new DeployedStage(place.settings, api, call), since, call);
+    executions = await readStageExecutions(
+      api,
+      await new DeployedStage(place.settings, api, call).stateMachineArns(),
+      since,
+      call,
+    );
   } else {
     executions = await readLocalExecutions(resolve(process.env.BACKUP_LOCAL_STATE_DIR ?? defaultStateDir));
   }

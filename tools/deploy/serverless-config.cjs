@@ -1,4 +1,4 @@
-// serverless.yml reads `${file(./lib/deploy/serverless-config.cjs)}`: osls loads JS variable sources
+// serverless.yml reads `${file(./tools/deploy/serverless-config.cjs)}`: osls loads JS variable sources
 // with require(), and Node 22 can require() the ESM TypeScript module (type stripping, require(esm)).
 const { join } = require('node:path');
 const { serverlessSettings } = require('./serverless-settings.ts');

@@ -6,11 +6,11 @@
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bucketNamePattern } from '../config.ts';
-import { describeError, InputValidationError } from '../errors.ts';
+import { bucketNamePattern } from '../../lib/config.ts';
+import { describeError, InputValidationError } from '../../lib/errors.ts';
+import { BackupStore } from '../../lib/storage/backup-store.ts';
+import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { projectRoot, startLocalEnvironment } from '../local/environment.ts';
-import { BackupStore } from '../storage/backup-store.ts';
-import { createS3Client } from '../storage/s3-client.ts';
 import { updateRunbookEvidence } from './evidence-section.ts';
 
 async function main(): Promise<number> {

@@ -10,6 +10,7 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { StateRecord } from '../../lib/report/executions.ts';
 import { projectRoot } from './environment.ts';
 
 type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;
@@ -23,14 +24,7 @@ interface ExecutionEvent {
   Cause?: unknown;
 }
 
-export interface StateRecord {
-  name: string;
-  status: 'succeeded' | 'failed' | 'retried' | 'caught';
-  startedAt: string;
-  durationMs: number;
-  output?: unknown;
-  error?: { name: string; cause: string };
-}
+export type { StateRecord };
 
 export interface ExecutionRecord {
   executionArn: string;
