@@ -12,13 +12,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, createReadStream, openSync } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import { dumpToStore } from '../lib/backup/dump.ts';
-import { type PgBundle, spawnPgProgram } from '../lib/pg/client.ts';
+import type { PgBundle } from '../lib/pg/client.ts';
 import { type PgConnection, parseConnectionUrl } from '../lib/pg/connection.ts';
+import { describeExit, type PgExit, startPgProcess } from '../lib/pg/process.ts';
 import { countRowsInSnapshot } from '../lib/pg/row-counts.ts';
 import { openSession, readServerIdentity } from '../lib/pg/session.ts';
 import { pgPrograms } from '../lib/runtime.ts';
-import { type BackupStore, partSizeFor } from '../lib/storage/backup-store.ts';
-import { createHashingStream } from '../lib/storage/hashing-stream.ts';
+import type { BackupStore } from '../lib/storage/backup-store.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
 import { BenchStore, type UploadVariant, uploadWithLibStorage } from './legacy-upload.ts';
 import { readCpu, readPeakRss, watchPeakRss } from './proc.ts';
@@ -68,8 +68,12 @@ function exitOf(child: ChildProcess): Promise<Exit> {
   });
 }
 
-function assertSuccess(program: string, exit: Exit): void {
+function assertToolSuccess(program: string, exit: Exit): void {
   if (exit.code !== 0) throw new Error(`${program} exited with ${exit.code ?? exit.signal}: ${exit.stderr}`);
+}
+
+function assertSuccess(exit: PgExit): void {
+  if (exit.outcome !== 'ok') throw new Error(describeExit(exit));
 }
 
 async function bundleFor(connection: PgConnection): Promise<PgBundle> {
@@ -87,6 +91,22 @@ function storeFor(s3: S3Target, upload: UploadVariant = { via: 'writer' }): Back
   return new BenchStore(createS3Client({ endpoint: s3.endpoint }), s3.bucket, upload);
 }
 
+/** The product's own programs, with pg_dump's peak RSS watched from outside. */
+function watchedPrograms(): { programs: typeof pgPrograms; peak: () => number | undefined } {
+  let watch: () => number | undefined = () => undefined;
+  return {
+    programs: {
+      clientForServer: pgPrograms.clientForServer,
+      start: (...args: Parameters<typeof pgPrograms.start>) => {
+        const started = pgPrograms.start(...args);
+        watch = watchPeakRss(started.child.pid);
+        return started;
+      },
+    },
+    peak: () => watch(),
+  };
+}
+
 type Measured = Omit<WorkerResult, 'wallSeconds' | 'childCpuSeconds' | 'nodeCpuSeconds' | 'nodePeakRssBytes'>;
 type Scenario = () => Promise<Measured>;
 
@@ -102,19 +122,16 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
       return async () => {
         const devNull = openSync('/dev/null', 'w');
         try {
-          const child = spawnPgProgram(
+          const pgDump = startPgProcess(
             bundle,
             'pg_dump',
             ['--format=custom', `--compress=${task.compression}`, '--no-password'],
-            {
-              connection,
-              stdio: ['ignore', devNull, 'pipe'],
-            },
+            { connection, stdout: devNull },
           );
-          const peak = watchPeakRss(child.pid);
-          const exit = await exitOf(child);
+          const peak = watchPeakRss(pgDump.child.pid);
+          const exit = await pgDump.exit;
           const pgDumpPeakRssBytes = peak();
-          assertSuccess('pg_dump', exit);
+          assertSuccess(exit);
           return { ...empty, pgDumpPeakRssBytes };
         } finally {
           closeSync(devNull);
@@ -128,18 +145,17 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
         const out = openSync(task.file, 'w');
         let pgDumpPeakRssBytes: number | undefined;
         try {
-          const dump = spawnPgProgram(bundle, 'pg_dump', ['--format=plain', '--no-password'], {
+          const dump = startPgProcess(bundle, 'pg_dump', ['--format=plain', '--no-password'], {
             connection,
-            stdio: ['ignore', 'pipe', 'pipe'],
           });
           // gzip reads pg_dump's pipe directly, as `pg_dump | gzip > file` does in a shell.
-          const gzip = spawn('gzip', ['-c'], { stdio: [dump.stdout ?? 'ignore', out, 'pipe'] });
-          dump.stdout?.destroy();
-          const peak = watchPeakRss(dump.pid);
-          const [dumpExit, gzipExit] = await Promise.all([exitOf(dump), exitOf(gzip)]);
+          const gzip = spawn('gzip', ['-c'], { stdio: [dump.child.stdout ?? 'ignore', out, 'pipe'] });
+          dump.child.stdout?.destroy();
+          const peak = watchPeakRss(dump.child.pid);
+          const [dumpExit, gzipExit] = await Promise.all([dump.exit, exitOf(gzip)]);
           pgDumpPeakRssBytes = peak();
-          assertSuccess('pg_dump', dumpExit);
-          assertSuccess('gzip', gzipExit);
+          assertSuccess(dumpExit);
+          assertToolSuccess('gzip', gzipExit);
         } finally {
           closeSync(out);
         }
@@ -170,15 +186,7 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
 
     case 'ours': {
       const store = storeFor(task.s3, task.upload);
-      let peak: () => number | undefined = () => undefined;
-      const programs: typeof pgPrograms = {
-        clientForServer: pgPrograms.clientForServer,
-        spawn: (...args: Parameters<typeof pgPrograms.spawn>) => {
-          const child = pgPrograms.spawn(...args);
-          peak = watchPeakRss(child.pid);
-          return child;
-        },
-      };
+      const { programs, peak } = watchedPrograms();
       return async () => {
         const result = await dumpToStore(
           { compression: task.compression, trigger: 'manual', reason: 'benchmark' },
@@ -195,7 +203,19 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
 
     case 'ours-without-counts': {
       const store = storeFor(task.s3);
-      return () => dumpWithoutCounts(store, connection, bundle, task.compression);
+      const { programs, peak } = watchedPrograms();
+      return async () => {
+        const result = await dumpToStore(
+          { compression: task.compression, trigger: 'manual', reason: 'benchmark' },
+          { store, connection, programs, withoutRowCounts: true },
+        );
+        return {
+          bytes: result.bytes,
+          pgDumpPeakRssBytes: peak(),
+          keys: [result.dumpKey],
+          detail: { sha256: result.sha256 },
+        };
+      };
     }
 
     case 'counts':
@@ -220,71 +240,29 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
     case 'restore-psql':
       return async () => {
         const gunzip = spawn('gzip', ['-dc', task.file], { stdio: ['ignore', 'pipe', 'pipe'] });
-        const psql = spawnPgProgram(bundle, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password'], {
+        const psql = startPgProcess(bundle, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password'], {
           connection,
-          stdio: [gunzip.stdout ?? 'ignore', 'ignore', 'pipe'],
+          stdin: gunzip.stdout ?? 'ignore',
+          stdout: 'ignore',
         });
         gunzip.stdout?.destroy();
-        const [gunzipExit, psqlExit] = await Promise.all([exitOf(gunzip), exitOf(psql)]);
-        assertSuccess('gzip -d', gunzipExit);
-        assertSuccess('psql', psqlExit);
+        const [gunzipExit, psqlExit] = await Promise.all([exitOf(gunzip), psql.exit]);
+        assertToolSuccess('gzip -d', gunzipExit);
+        assertSuccess(psqlExit);
         return empty;
       };
 
     case 'restore-pg_restore':
       return async () => {
-        const child = spawnPgProgram(
+        const pgRestore = startPgProcess(
           bundle,
           'pg_restore',
           [`--dbname=${connection.database}`, `--jobs=${task.jobs}`, '--no-password', task.file],
-          { connection, stdio: ['ignore', 'ignore', 'pipe'] },
+          { connection, stdout: 'ignore' },
         );
-        assertSuccess('pg_restore', await exitOf(child));
+        assertSuccess(await pgRestore.exit);
         return empty;
       };
-  }
-}
-
-/**
- * dumpToStore minus the row counts: the same snapshot export, pg_dump arguments, SHA-256 Transform,
- * part size and upload, so the difference to `ours` is what counting costs. Keep it in step with
- * lib/backup/dump.ts.
- */
-async function dumpWithoutCounts(
-  store: BackupStore,
-  connection: PgConnection,
-  bundle: PgBundle,
-  compression: string,
-): Promise<Measured> {
-  const holder = await openSession(connection);
-  try {
-    const identity = await readServerIdentity(holder);
-    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-    const child = spawnPgProgram(
-      bundle,
-      'pg_dump',
-      ['--format=custom', `--compress=${compression}`, `--snapshot=${rows[0]?.id ?? ''}`, '--no-password'],
-      { connection, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const peak = watchPeakRss(child.pid);
-    const exited = exitOf(child);
-    const hashing = createHashingStream(() =>
-      exited.then((exit) => {
-        if (exit.code !== 0) throw new Error(`pg_dump exited with ${exit.code}`);
-      }),
-    );
-    const body = hashing.stream;
-    child.stdout?.pipe(body);
-    const key = `bench/without-counts-${process.pid}-${Date.now()}.dump`;
-    await store.uploadStream(key, body, { partSize: partSizeFor(identity.databaseSizeBytes) });
-    const pgDumpPeakRssBytes = peak();
-    assertSuccess('pg_dump', await exited);
-    await holder.query('COMMIT');
-    const { sha256, bytes } = hashing.result();
-    return { bytes, pgDumpPeakRssBytes, keys: [key], detail: { sha256 } };
-  } finally {
-    await holder.end();
   }
 }
 

@@ -58,6 +58,8 @@ export const runtimeSettingsSchema = z.object({
   RTO_HOURS: z.coerce.number().positive().default(2),
   STEP_TIMEOUT_RESERVE_MS: z.coerce.number().int().min(0).default(20_000),
   WORK_DIR: optionalText,
+  /** One pg-client bundle to use instead of looking for them (lib/pg/client.ts). */
+  PG_CLIENT_DIR: optionalText,
   /** The deployment stage, the dimension of the published metrics. */
   STAGE: z
     .string()

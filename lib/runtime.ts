@@ -1,16 +1,18 @@
 /**
- * Wires the pipeline's dependencies from the runtime settings: the store, the database connections
- * (env locally, Secrets Manager on AWS), the notification channels and the PostgreSQL programs.
- * SDK clients are created once per container; the runtime is rebuilt only when the settings change
- * (the local runner and tests switch settings between executions in one process).
+ * Wires the pipeline's dependencies from the runtime settings it is given: the store, the database
+ * connections (a URL locally, Secrets Manager on AWS), the notification channels and the PostgreSQL
+ * programs. `createRuntime(settings)` is what the local runner, the worker and the CLI call with the
+ * settings they hold; a Lambda handler calls `runtimeFromEnvironment()`, which reads (never writes)
+ * the environment serverless.yml set. SDK clients are created once per container.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { type RuntimeSettings, readRuntimeSettings } from './config.ts';
 import { ConfigurationError } from './errors.ts';
 import type { Channels } from './notify/publish.ts';
-import { clientForServer, type PgBundle, spawnPgProgram } from './pg/client.ts';
+import { clientForServer, type PgBundle } from './pg/client.ts';
 import { type PgConnection, parseConnectionUrl } from './pg/connection.ts';
+import { startPgProcess } from './pg/process.ts';
 import { connectionUrlFromSecret, readSecret } from './secrets.ts';
 import { BackupStore } from './storage/backup-store.ts';
 import { createS3Client } from './storage/s3-client.ts';
@@ -23,13 +25,20 @@ export interface Runtime {
   channels(): Promise<Channels>;
   /** The Render API key, when Render's own backups are watched (env locally, Secrets Manager on AWS). */
   renderApiKey(): Promise<string | undefined>;
-  programs: typeof pgPrograms;
+  programs: ReturnType<typeof pgProgramsFor>;
 }
 
-export const pgPrograms = {
-  clientForServer: (serverVersionNum: number): Promise<PgBundle> => clientForServer(serverVersionNum),
-  spawn: spawnPgProgram,
-};
+/** The PostgreSQL programs: the bundles this machine has (or the one PG_CLIENT_DIR names). */
+export function pgProgramsFor(clientDir: string | undefined) {
+  const env = { PG_CLIENT_DIR: clientDir };
+  return {
+    clientForServer: (serverVersionNum: number): Promise<PgBundle> =>
+      clientForServer(serverVersionNum, { env }),
+    start: startPgProcess,
+  };
+}
+
+export const pgPrograms = pgProgramsFor(undefined);
 
 let secretsClient: SecretsManagerClient | undefined;
 let snsClient: SNSClient | undefined;
@@ -106,11 +115,17 @@ function buildRuntime(settings: RuntimeSettings): Runtime {
         await readSecret(secretsClient, settings.RENDER_API_KEY_SECRET_ARN, 'RENDER_API_KEY_SECRET_ARN')
       ).trim();
     },
-    programs: pgPrograms,
+    programs: pgProgramsFor(settings.PG_CLIENT_DIR),
   };
 }
 
-export function getRuntime(env: NodeJS.ProcessEnv = process.env): Runtime {
+/** The runtime for these settings (checked by readRuntimeSettings); SDK clients are shared. */
+export function createRuntime(settings: RuntimeSettings): Runtime {
+  return buildRuntime(settings);
+}
+
+/** On Lambda: the settings in the function's environment, read and checked once per container. */
+export function runtimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): Runtime {
   const settings = readRuntimeSettings(env);
   const fingerprint = JSON.stringify(settings);
   if (cached?.fingerprint !== fingerprint) cached = { fingerprint, runtime: buildRuntime(settings) };

@@ -1,4 +1,4 @@
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
-import { checksumStep } from '../../lib/steps/steps.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { checksumStep } from '../../lib/steps/checksum.ts';
 
-export const handler = stepHandler(checksumStep);
+export const handler = stepHandler('checksum', checksumStep);

@@ -1,4 +1,4 @@
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
-import { compareStep } from '../../lib/steps/steps.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { compareStep } from '../../lib/steps/compare.ts';
 
-export const handler = stepHandler(compareStep);
+export const handler = stepHandler('compare', compareStep);

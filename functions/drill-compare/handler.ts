@@ -1,4 +1,4 @@
-import { drillCompareStep } from '../../lib/drill/steps.ts';
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { drillCompareStep } from '../../lib/steps/drill-compare.ts';
 
-export const handler = stepHandler(drillCompareStep);
+export const handler = stepHandler('drillCompare', drillCompareStep);

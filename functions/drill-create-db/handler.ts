@@ -1,4 +1,4 @@
-import { createDrillDbStep } from '../../lib/drill/steps.ts';
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { createDrillDbStep } from '../../lib/steps/drill-create-db.ts';
 
-export const handler = stepHandler(createDrillDbStep);
+export const handler = stepHandler('drillCreateDb', createDrillDbStep);

@@ -1,4 +1,4 @@
-import { dropDrillDbStep } from '../../lib/drill/steps.ts';
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { dropDrillDbStep } from '../../lib/steps/drill-drop-db.ts';
 
-export const handler = stepHandler(dropDrillDbStep);
+export const handler = stepHandler('drillDropDb', dropDrillDbStep);

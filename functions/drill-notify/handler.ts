@@ -1,4 +1,4 @@
-import { drillNotifyStep } from '../../lib/drill/steps.ts';
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { drillNotifyStep } from '../../lib/steps/drill-notify.ts';
 
-export const handler = stepHandler(drillNotifyStep);
+export const handler = stepHandler('drillNotify', drillNotifyStep);

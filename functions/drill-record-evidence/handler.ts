@@ -1,4 +1,4 @@
-import { recordEvidenceStep } from '../../lib/drill/steps.ts';
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { recordEvidenceStep } from '../../lib/steps/drill-record-evidence.ts';
 
-export const handler = stepHandler(recordEvidenceStep);
+export const handler = stepHandler('drillRecordEvidence', recordEvidenceStep);

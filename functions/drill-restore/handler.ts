@@ -1,4 +1,4 @@
-import { drillRestoreStep } from '../../lib/drill/steps.ts';
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { drillRestoreStep } from '../../lib/steps/drill-restore.ts';
 
-export const handler = stepHandler(drillRestoreStep);
+export const handler = stepHandler('drillRestore', drillRestoreStep);

@@ -1,4 +1,4 @@
-import { sanityChecksStep } from '../../lib/drill/steps.ts';
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { sanityChecksStep } from '../../lib/steps/drill-sanity-checks.ts';
 
-export const handler = stepHandler(sanityChecksStep);
+export const handler = stepHandler('drillSanityChecks', sanityChecksStep);

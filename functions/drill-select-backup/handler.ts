@@ -1,4 +1,4 @@
-import { selectBackupStep } from '../../lib/drill/steps.ts';
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { selectBackupStep } from '../../lib/steps/drill-select-backup.ts';
 
-export const handler = stepHandler(selectBackupStep);
+export const handler = stepHandler('drillSelectBackup', selectBackupStep);

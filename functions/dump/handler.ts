@@ -1,4 +1,4 @@
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
-import { dumpStep } from '../../lib/steps/steps.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { dumpStep } from '../../lib/steps/dump.ts';
 
-export const handler = stepHandler(dumpStep);
+export const handler = stepHandler('dump', dumpStep);

@@ -1,4 +1,4 @@
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
-import { notifyStep } from '../../lib/steps/steps.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { notifyStep } from '../../lib/steps/notify.ts';
 
-export const handler = stepHandler(notifyStep);
+export const handler = stepHandler('notify', notifyStep);

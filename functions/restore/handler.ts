@@ -1,4 +1,4 @@
-import { stepHandler } from '../../lib/lambda/step-handler.ts';
-import { restoreStep } from '../../lib/steps/steps.ts';
+import { stepHandler } from '../../lib/lambda/handler.ts';
+import { restoreStep } from '../../lib/steps/restore.ts';
 
-export const handler = stepHandler(restoreStep);
+export const handler = stepHandler('restore', restoreStep);

@@ -5,7 +5,7 @@
 import { ListExecutionsCommand, type ListExecutionsCommandOutput } from '@aws-sdk/client-sfn';
 import type { ExecutionSummary } from '../report/executions.ts';
 import { HistoryReader, readHistory } from './history.ts';
-import { type CallOptions, callSfn, type SfnApi } from './sfn.ts';
+import { type CallOptions, forEachPage, type SfnApi } from './sfn.ts';
 
 export const stateMachineKinds = ['backup', 'drill'] as const;
 export type StateMachineKind = (typeof stateMachineKinds)[number];
@@ -40,19 +40,19 @@ async function listExecutionsSince(
   options: CallOptions,
 ): Promise<ListedExecution[]> {
   const items: ListedExecution[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await callSfn<ListExecutionsCommandOutput>(
-      api,
+  await forEachPage<ListExecutionsCommandOutput>(
+    api,
+    (nextToken) =>
       new ListExecutionsCommand({ stateMachineArn, maxResults: 100, ...(nextToken ? { nextToken } : {}) }),
-      options,
-    );
-    for (const item of page.executions ?? []) {
-      if (!item.startDate || item.startDate.getTime() < since.getTime()) return items;
-      items.push(item);
-    }
-    nextToken = page.nextToken;
-  } while (nextToken);
+    options,
+    (page) => {
+      for (const item of page.executions ?? []) {
+        if (!item.startDate || item.startDate.getTime() < since.getTime()) return false;
+        items.push(item);
+      }
+      return true;
+    },
+  );
   return items;
 }
 

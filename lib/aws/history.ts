@@ -15,7 +15,7 @@ import {
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
 import type { StateRecord } from '../report/executions.ts';
-import { type CallOptions, callSfn, type SfnApi } from './sfn.ts';
+import { type CallOptions, forEachPage, type SfnApi } from './sfn.ts';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
@@ -189,20 +189,20 @@ export async function readHistory(
   options: CallOptions & { includeExecutionData?: boolean } = {},
 ): Promise<StateRecord[]> {
   const records: StateRecord[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await callSfn<GetExecutionHistoryCommandOutput>(
-      api,
+  await forEachPage<GetExecutionHistoryCommandOutput>(
+    api,
+    (nextToken) =>
       new GetExecutionHistoryCommand({
         executionArn: reader.execution.executionArn,
         maxResults: 1000,
         includeExecutionData: options.includeExecutionData ?? true,
         ...(nextToken ? { nextToken } : {}),
       }),
-      options,
-    );
-    records.push(...reader.add(page.events ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
+    options,
+    (page) => {
+      records.push(...reader.add(page.events ?? []));
+      return true;
+    },
+  );
   return records;
 }

@@ -96,6 +96,24 @@ export async function callSfn<Output>(
   }
 }
 
+/**
+ * Every page of a paginated call, in order: `command(nextToken)` builds each request, `onPage` takes
+ * each answer and returns false to stop early (a listing sorted newest first that reached its limit).
+ */
+export async function forEachPage<Output extends { nextToken?: string | undefined }>(
+  api: SfnApi,
+  command: (nextToken: string | undefined) => SfnCommand,
+  options: CallOptions,
+  onPage: (page: Output) => boolean | undefined,
+): Promise<void> {
+  let nextToken: string | undefined;
+  do {
+    const page = await callSfn<Output>(api, command(nextToken), options);
+    if (onPage(page) === false) return;
+    nextToken = page.nextToken;
+  } while (nextToken);
+}
+
 /** The Step Functions console page of an execution, where its graph and every step's error show. */
 export function executionConsoleUrl(executionArn: string): string {
   const region = executionArn.split(':')[3] ?? 'us-east-1';

@@ -7,7 +7,6 @@
  * exited 0 (the Transform's flush waits for it), so a dump that fails at its very end never becomes
  * an object; any failure aborts the multipart upload.
  */
-import type { ChildProcess } from 'node:child_process';
 import {
   BackupError,
   DumpFailedError,
@@ -17,9 +16,9 @@ import {
   StorageUnavailableError,
   TableLockedError,
 } from '../errors.ts';
-import type { PgBundle } from '../pg/client.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import { describeLockHolders } from '../pg/lock-holders.ts';
+import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
 import { countRowsInSnapshot, defaultLockWaitSeconds, type TableRowCount } from '../pg/row-counts.ts';
 import { openSession, readServerIdentity } from '../pg/session.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
@@ -35,15 +34,7 @@ export interface DumpRequest {
   owner?: string | undefined;
 }
 
-export interface PgPrograms {
-  clientForServer(serverVersionNum: number): Promise<PgBundle>;
-  spawn(
-    bundle: PgBundle,
-    program: 'pg_dump',
-    args: string[],
-    options: { connection: PgConnection; stdio: ['ignore', 'pipe', 'pipe'] },
-  ): ChildProcess;
-}
+export type PgPrograms = Programs<'pg_dump'>;
 
 export interface DumpDependencies {
   store: BackupStore;
@@ -54,6 +45,11 @@ export interface DumpDependencies {
   signal?: AbortSignal;
   /** How long pg_dump and the counting wait for a table lock; default `defaultLockWaitSeconds`. */
   lockWaitSeconds?: number;
+  /**
+   * The benchmark's "without counts" scenario: the same dump and upload with no counting session and
+   * no manifest. Without a manifest the dump can never be promoted, let alone verified.
+   */
+  withoutRowCounts?: boolean;
 }
 
 export interface DumpResult {
@@ -71,34 +67,8 @@ export interface DumpResult {
   abortedStaleUploads: number;
 }
 
+/** At most this many of pg_dump's stderr lines go into the manifest. */
 const maxWarnings = 50;
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-function exitOf(child: ChildProcess): Promise<Exit> {
-  return new Promise((resolveExit, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolveExit({ code, signal }));
-  });
-}
-
-function collectLines(child: ChildProcess): string[] {
-  const lines: string[] = [];
-  let partial = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    const text = partial + chunk.toString('utf8');
-    const parts = text.split('\n');
-    partial = parts.pop() ?? '';
-    for (const line of parts) if (line.trim() && lines.length < maxWarnings) lines.push(line.trim());
-  });
-  child.stderr?.on('end', () => {
-    if (partial.trim() && lines.length < maxWarnings) lines.push(partial.trim());
-  });
-  return lines;
-}
 
 /** No dump attempt lives longer than one Lambda (15 min); an upload older than this is an orphan. */
 export const orphanedUploadAgeMs = 20 * 60_000;
@@ -155,6 +125,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const countStarted = Date.now();
     let countSeconds = 0;
     const counting = (async (): Promise<TableRowCount[]> => {
+      if (deps.withoutRowCounts) return [];
       const counter = await openSession(deps.connection);
       try {
         const counts = await countRowsInSnapshot(counter, snapshotId, { lockWaitSeconds });
@@ -173,7 +144,8 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     counting.catch(() => undefined);
 
     const dumpStarted = Date.now();
-    const child = deps.programs.spawn(
+    let lockWaitTimedOut = false;
+    const pgDump = deps.programs.start(
       bundle,
       'pg_dump',
       [
@@ -183,25 +155,31 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
         `--lock-wait-timeout=${lockWaitSeconds}s`,
         '--no-password',
       ],
-      { connection: deps.connection, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        connection: deps.connection,
+        signal: deps.signal,
+        tailLines: maxWarnings,
+        onStderrLine: (line) => {
+          lockWaitTimedOut ||= isLockWaitTimeout(line);
+        },
+      },
     );
-    const exited = exitOf(child);
-    const stderrLines = collectLines(child);
 
     // The upload completes only if pg_dump exited 0: the stream's end waits for the exit code.
     const hashing = createHashingStream(() =>
-      exited.then(({ code, signal }) => {
-        if (code !== 0)
-          throw new DumpFailedError(`pg_dump exited with ${code ?? signal}`, { details: { code, signal } });
+      pgDump.exit.then((exit) => {
+        if (exit.outcome !== 'ok')
+          throw new DumpFailedError(describeExit(exit), {
+            details: { code: exit.exitCode, signal: exit.signal },
+          });
       }),
     );
     const body = hashing.stream;
-    child.stdout?.pipe(body);
+    pgDump.child.stdout?.pipe(body);
 
-    const onAbort = () => {
-      child.kill('SIGTERM');
+    // The runner stops pg_dump on the same signal; the upload must stop reading too.
+    const onAbort = () =>
       body.destroy(new StepTimeoutError('dump stopped before the Lambda timeout; upload aborted'));
-    };
     deps.signal?.addEventListener('abort', onAbort, { once: true });
 
     let uploadError: unknown;
@@ -213,13 +191,13 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     } catch (error) {
       uploadError = error;
       // The upload stopped reading: pg_dump would block on a full pipe forever.
-      child.kill('SIGTERM');
+      pgDump.stop();
     } finally {
       deps.signal?.removeEventListener('abort', onAbort);
     }
-    const exit = await exited;
+    const exit = await pgDump.exit;
     const dumpSeconds = (Date.now() - dumpStarted) / 1000;
-    const warnings = stderrLines.map((line) => describeError(line));
+    const warnings = exit.firstLines.map((line) => describeError(line));
 
     if (deps.signal?.aborted)
       throw new StepTimeoutError('dump stopped before the Lambda timeout; upload aborted');
@@ -228,17 +206,17 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const storeFailed =
       uploadError !== undefined &&
       (!(uploadError instanceof BackupError) || uploadError instanceof StorageUnavailableError);
-    if (exit.code !== 0 && !storeFailed && warnings.some(isLockWaitTimeout)) {
+    const lastLines = exit.lastLines.map((line) => describeError(line));
+    if (exit.outcome !== 'ok' && !storeFailed && lockWaitTimedOut) {
       throw new TableLockedError(
         `pg_dump waited ${lockWaitSeconds} s for a table lock and gave up: ${await describeLockHolders(holder)}`,
-        { details: { lockWaitSeconds, exitCode: exit.code, stderr: warnings.slice(-10) } },
+        { details: { lockWaitSeconds, exitCode: exit.exitCode, stderr: lastLines.slice(-10) } },
       );
     }
-    if (exit.code !== 0 && !storeFailed) {
-      throw new DumpFailedError(
-        `pg_dump exited with ${exit.code ?? exit.signal}: ${warnings.slice(-5).join(' | ') || 'no message'}`,
-        { details: { exitCode: exit.code, signal: exit.signal, stderr: warnings.slice(-10) } },
-      );
+    if (exit.outcome !== 'ok' && !storeFailed) {
+      throw new DumpFailedError(`${describeExit(exit)}${exit.lastLines.length ? '' : ': no message'}`, {
+        details: { exitCode: exit.exitCode, signal: exit.signal, stderr: lastLines.slice(-10) },
+      });
     }
     if (uploadError) {
       if (uploadError instanceof BackupError) throw uploadError;
@@ -247,7 +225,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       });
     }
 
-    // Without counts there is no manifest, so Upload never promotes this dump; the dump role may not
+    // Without counts there is no manifest, so Promote never promotes this dump; the dump role may not
     // delete, and the incoming/ lifecycle rule removes the object after a day.
     const tables: TableRowCount[] = await counting;
     await holder.query('COMMIT').catch(() => undefined);
@@ -283,7 +261,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       tables,
       warnings,
     };
-    await deps.store.putJson(manifestKey, manifest);
+    if (!deps.withoutRowCounts) await deps.store.putJson(manifestKey, manifest);
 
     return {
       backupId,

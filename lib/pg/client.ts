@@ -1,12 +1,12 @@
 /**
- * The only module that starts PostgreSQL programs. It knows the pg-client bundle's layout (built by
- * layers/pg-client, see docs/pg-client.md); nothing else does.
+ * The pg-client bundle's layout (built by layers/pg-client, see docs/pg-client.md): where bundles are,
+ * which one serves a server, where its programs and loader sit and what environment they get. Nothing
+ * else knows the layout; lib/pg/process.ts is the one module that starts the programs.
  *
  *   resolvePgBundle({ major?, env? })      -> PgBundle   a bundle on this machine, or PgClientMissingError
  *   availablePgBundles({ env? })           -> PgBundle[] every runnable bundle, oldest major first
  *   clientForServer(serverVersionNum, o?)  -> PgBundle   the closest major >= the server's, or PgClientVersionError
- *   spawnPgProgram(bundle, program, args, o?) -> ChildProcess
- *   runPgProgram(bundle, program, args, o?)   -> Promise<{ exitCode, stdout, stderr }>
+ *   programPath(bundle, program), loaderPath(bundle), pgProgramEnvironment(bundle, o?)
  *
  * Where bundles are found: `PG_CLIENT_DIR` (one bundle dir, an explicit override: nothing else is
  * considered), else `/opt/pg-client` (the Lambda layer), else the build output
@@ -17,7 +17,6 @@
  * variables of the connection, a CA file for verify-* TLS, and the caller's explicit `env`. The parent's
  * environment never leaks in (no stray PGPASSWORD, PGHOST or LD_LIBRARY_PATH from the host).
  */
-import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { arch as hostArch } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -164,19 +163,10 @@ export async function clientForServer(
   );
 }
 
-export interface PgProgramOptions {
-  /** Where to connect; becomes libpq environment variables (the password never reaches argv). */
-  connection?: PgConnection;
-  /** Extra variables, applied last (e.g. PGOPTIONS). */
-  env?: Record<string, string>;
-  stdio?: StdioOptions;
-  cwd?: string;
-}
-
 /** The environment a program gets: nothing from the parent process. */
 export function pgProgramEnvironment(
   bundle: PgBundle,
-  options: PgProgramOptions = {},
+  options: { connection?: PgConnection | undefined; env?: Record<string, string> | undefined } = {},
 ): Record<string, string> {
   const env: Record<string, string> = options.connection ? libpqEnvironment(options.connection) : {};
   const caFile = join(bundle.dir, 'share', 'ca-certificates.crt');
@@ -186,62 +176,12 @@ export function pgProgramEnvironment(
   return { ...env, ...options.env };
 }
 
-function programPath(bundle: PgBundle, program: PgProgram): string {
-  // pg_dumpall lives beside a pg_dump wrapper that re-enters the loader (see docs/pg-client.md).
+/** Where a program sits in a bundle: pg_dumpall lives beside a pg_dump wrapper (docs/pg-client.md). */
+export function programPath(bundle: PgBundle, program: PgProgram): string {
   return join(bundle.dir, program === 'pg_dumpall' ? 'libexec' : 'bin', program);
 }
 
-export function spawnPgProgram(
-  bundle: PgBundle,
-  program: PgProgram,
-  args: string[],
-  options: PgProgramOptions = {},
-): ChildProcess {
-  if (!pgPrograms.includes(program)) throw new TypeError(`unknown PostgreSQL program ${program}`);
-  const lib = join(bundle.dir, 'lib');
-  return spawn(
-    join(lib, loaders[bundle.arch]),
-    ['--library-path', lib, programPath(bundle, program), ...args],
-    {
-      env: pgProgramEnvironment(bundle, options),
-      stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
-      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-    },
-  );
-}
-
-export interface PgProgramResult {
-  /** Exit code, or null when a signal ended the program. */
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** For short commands whose output fits in memory (`--version`, `pg_restore --list`, `psql -c`). */
-export function runPgProgram(
-  bundle: PgBundle,
-  program: PgProgram,
-  args: string[],
-  options: Omit<PgProgramOptions, 'stdio'> & { input?: string | Buffer } = {},
-): Promise<PgProgramResult> {
-  const { input, ...rest } = options;
-  return new Promise((resolveRun, reject) => {
-    const child = spawnPgProgram(bundle, program, args, {
-      ...rest,
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.once('error', reject);
-    child.once('close', (exitCode) =>
-      resolveRun({
-        exitCode,
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8'),
-      }),
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
+/** The bundle's own dynamic loader, which every program is started through. */
+export function loaderPath(bundle: PgBundle): string {
+  return join(bundle.dir, 'lib', loaders[bundle.arch]);
 }

@@ -1,13 +1,16 @@
 /**
  * Computes the status report and writes it where people and tools look: status/status.json,
- * status/BACKUP_STATUS.md and status/badge.svg in the bucket, plus one EMF metrics line. When the
- * database provider's own backups are checked and found wanting, the on-call channels hear about it.
+ * status/BACKUP_STATUS.md and status/badge.svg in the bucket, plus one EMF metrics line (Powertools
+ * Metrics) that the backup-age alarm and the dashboard read. When the database provider's own backups
+ * are checked and found wanting, the on-call channels hear about it.
  */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { createMetrics, type LineSink } from '../logging.ts';
 import type { Message } from '../notify/publish.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import type { ExecutionSummary } from './executions.ts';
-import { metricsLogLine, renderBadge, renderStatusMarkdown, statusKeys } from './render.ts';
+import { renderBadge, renderStatusMarkdown, statusKeys } from './render.ts';
 import { buildStatusReport, type StatusReport } from './status-report.ts';
 
 export async function writeStatusReport(
@@ -18,6 +21,33 @@ export async function writeStatusReport(
   await store.putObject(statusKeys.markdown, renderStatusMarkdown(report), 'text/markdown; charset=utf-8');
   await store.putObject(statusKeys.badge, renderBadge(report), 'image/svg+xml');
   return statusKeys;
+}
+
+type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
+
+const metricUnits: Record<string, Unit> = {
+  BackupAgeHours: MetricUnit.NoUnit,
+  DumpBytes: MetricUnit.Bytes,
+  BackupSizeBytes: MetricUnit.Bytes,
+  DumpSeconds: MetricUnit.Seconds,
+  RestoreSeconds: MetricUnit.Seconds,
+  VerificationFailures: MetricUnit.Count,
+  ProviderRecoveryAvailable: MetricUnit.Count,
+};
+
+/**
+ * The report's figures as metrics under the Stage dimension. BackupAgeHours is absent when nothing is
+ * verified, so the alarm's "missing data is breaching" fires. BackupSizeBytes is what the dashboard
+ * plots; it is the same figure as DumpBytes.
+ */
+export function emitStatusMetrics(report: StatusReport, stage: string, sink?: LineSink): void {
+  const { metrics, publish } = createMetrics(stage, sink);
+  const values: Record<string, number> = { ...report.metrics };
+  if (report.metrics.DumpBytes !== undefined) values.BackupSizeBytes = report.metrics.DumpBytes;
+  for (const [name, value] of Object.entries(values)) {
+    metrics.addMetric(name, metricUnits[name] ?? MetricUnit.NoUnit, value);
+  }
+  publish();
 }
 
 const providerNames: Record<ProviderStatus['provider'], string> = { render: 'Render' };
@@ -45,13 +75,14 @@ export async function publishStatus(
     checkProvider?: () => Promise<ProviderStatus>;
     /** Sends an alert (SNS / Slack); used when the provider's recovery is not available. */
     alert?: (message: Message) => Promise<unknown>;
-    log?: (line: string) => void;
+    /** Where the EMF line goes; stdout (CloudWatch Logs on Lambda) when absent. */
+    log?: LineSink;
   },
 ): Promise<StatusReport> {
   const provider = options.checkProvider ? await options.checkProvider() : undefined;
   const report = await buildStatusReport(store, { ...options, ...(provider ? { provider } : {}) });
   await writeStatusReport(store, report);
-  (options.log ?? console.log)(metricsLogLine(report, options.stage));
+  emitStatusMetrics(report, options.stage, options.log);
   if (provider && !provider.ok && options.alert) await options.alert(providerAlert(provider, options.stage));
   return report;
 }

@@ -14,8 +14,6 @@ export const statusKeys = {
   badge: 'status/badge.svg',
 };
 
-export const metricsNamespace = 'VerifiedPgBackups';
-
 export function badgeFor(report: StatusReport): { label: string; message: string; color: string } {
   const age = report.newestVerified ? `${report.newestVerified.ageHours.toFixed(0)} h` : '';
   switch (report.state) {
@@ -90,34 +88,4 @@ export function renderStatusMarkdown(report: StatusReport): string {
     );
   }
   return lines.join('\n');
-}
-
-/** One EMF log line; CloudWatch extracts every metric named in it under the Stage dimension. */
-export function metricsLogLine(report: StatusReport, stage: string): string {
-  const units: Record<string, string> = {
-    BackupAgeHours: 'None',
-    DumpBytes: 'Bytes',
-    BackupSizeBytes: 'Bytes',
-    DumpSeconds: 'Seconds',
-    RestoreSeconds: 'Seconds',
-    VerificationFailures: 'Count',
-    ProviderRecoveryAvailable: 'Count',
-  };
-  // BackupSizeBytes is what the dashboard plots; it is the same figure as DumpBytes.
-  const values: Record<string, number> = { ...report.metrics };
-  if (report.metrics.DumpBytes !== undefined) values.BackupSizeBytes = report.metrics.DumpBytes;
-  return JSON.stringify({
-    _aws: {
-      Timestamp: Date.parse(report.generatedAt),
-      CloudWatchMetrics: [
-        {
-          Namespace: metricsNamespace,
-          Dimensions: [['Stage']],
-          Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: units[name] ?? 'None' })),
-        },
-      ],
-    },
-    Stage: stage,
-    ...values,
-  });
 }

@@ -3,10 +3,10 @@
  * bytes to `pg_restore --list` to prove the archive's table of contents is readable. The outcome is
  * data; turning a mismatch into an error is the caller's decision (after recording it).
  */
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { ArchiveUnreadableError, describeError } from '../errors.ts';
+import { ArchiveUnreadableError, describeError, StepTimeoutError } from '../errors.ts';
 import type { PgBundle } from '../pg/client.ts';
+import type { PgProcess, PgProcessOptions } from '../pg/process.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 
 export interface ChecksumResult {
@@ -21,12 +21,7 @@ export interface ChecksumResult {
 
 export interface ArchiveLister {
   bundle: PgBundle;
-  spawn(
-    bundle: PgBundle,
-    program: 'pg_restore',
-    args: string[],
-    options: { stdio: ['pipe', 'pipe', 'pipe'] },
-  ): ChildProcess;
+  start(bundle: PgBundle, program: 'pg_restore', args: string[], options: PgProcessOptions): PgProcess;
 }
 
 export async function verifyStoredChecksum(
@@ -34,22 +29,26 @@ export async function verifyStoredChecksum(
   key: string,
   expected: { sha256: string; bytes: number },
   lister: ArchiveLister,
+  signal?: AbortSignal,
 ): Promise<ChecksumResult> {
   const started = Date.now();
   const source = await store.getStream(key);
-  const child = lister.spawn(lister.bundle, 'pg_restore', ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let listing = '';
-  let stderr = '';
+  const pgRestore = lister.start(lister.bundle, 'pg_restore', ['--list'], {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    signal,
+  });
+  const child = pgRestore.child;
+  // Only the count of table-of-contents entries is kept, not the listing itself.
+  let archiveEntries = 0;
+  let partial = '';
   child.stdout?.on('data', (chunk: Buffer) => {
-    listing += chunk.toString('utf8');
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    archiveEntries += lines.filter((line) => /^\d+;/.test(line)).length;
   });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const exited = new Promise<number | null>((resolveExit, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolveExit(code));
-  });
+  const onAbort = () => source.destroy(new StepTimeoutError('checksum stopped before the Lambda timeout'));
+  signal?.addEventListener('abort', onAbort, { once: true });
   // pg_restore --list stops reading once it has the table of contents; the hash must see every byte.
   let listerOpen = true;
   child.stdin?.on('error', () => {
@@ -61,31 +60,41 @@ export async function verifyStoredChecksum(
 
   const hash = createHash('sha256');
   let bytes = 0;
-  for await (const chunk of source) {
-    const buffer = chunk as Buffer;
-    hash.update(buffer);
-    bytes += buffer.length;
-    if (listerOpen && child.stdin && !child.stdin.write(buffer)) {
-      await new Promise<void>((drained) => {
-        const done = () => {
-          child.stdin?.off('drain', done);
-          child.stdin?.off('close', done);
-          drained();
-        };
-        child.stdin?.once('drain', done);
-        child.stdin?.once('close', done);
-      });
+  try {
+    for await (const chunk of source) {
+      const buffer = chunk as Buffer;
+      hash.update(buffer);
+      bytes += buffer.length;
+      if (listerOpen && child.stdin && !child.stdin.write(buffer)) {
+        await new Promise<void>((drained) => {
+          const done = () => {
+            child.stdin?.off('drain', done);
+            child.stdin?.off('close', done);
+            drained();
+          };
+          child.stdin?.once('drain', done);
+          child.stdin?.once('close', done);
+        });
+      }
     }
+  } catch (error) {
+    // The download failed or the deadline fired: pg_restore must not outlive the step.
+    pgRestore.stop();
+    await pgRestore.exit.catch(() => undefined);
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
   if (listerOpen) child.stdin?.end();
-  const code = await exited;
+  const exit = await pgRestore.exit;
+  if (exit.outcome === 'aborted') throw new StepTimeoutError('checksum stopped before the Lambda timeout');
   const actual = { sha256: hash.digest('hex'), bytes };
   const status = actual.sha256 === expected.sha256 && actual.bytes === expected.bytes ? 'match' : 'mismatch';
-  if (status === 'match' && code !== 0) {
+  if (status === 'match' && exit.outcome !== 'ok') {
     throw new ArchiveUnreadableError(
-      `pg_restore --list could not read ${key} (exit ${code}): ${describeError(stderr.trim().split('\n').slice(-3).join(' | '))}`,
+      `pg_restore --list could not read ${key} (exit ${exit.exitCode ?? exit.signal}): ${describeError(exit.lastLines.slice(-3).join(' | '))}`,
     );
   }
-  const archiveEntries = listing.split('\n').filter((line) => /^\d+;/.test(line)).length;
+  if (/^\d+;/.test(partial)) archiveEntries++;
   return { status, expected, actual, archiveEntries, seconds: (Date.now() - started) / 1000 };
 }

@@ -22,7 +22,25 @@ export const benignRestoreMessages: readonly BenignMessage[] = [
 
 export interface RestoreMessages {
   benign: string[];
+  /** The first fatal errors (at most `maxKeptErrors`); `fatalCount` counts them all. */
   fatal: string[];
+  fatalCount?: number;
+}
+
+/** A restore of a broken dump can print an error per object: keep the first ones, count the rest. */
+const maxKeptErrors = 100;
+
+/** Adds one line of pg_restore's stderr to `messages` if it is an error, benign or fatal. */
+export function classifyRestoreLine(line: string, messages: RestoreMessages): void {
+  const match = /^pg_restore: error: (.*)$/.exec(line.trim());
+  if (!match?.[1]) return;
+  const message = match[1];
+  if (benignRestoreMessages.some((b) => b.pattern.test(message))) {
+    if (messages.benign.length < maxKeptErrors) messages.benign.push(message);
+    return;
+  }
+  messages.fatalCount = (messages.fatalCount ?? messages.fatal.length) + 1;
+  if (messages.fatal.length < maxKeptErrors) messages.fatal.push(message);
 }
 
 /**
@@ -32,16 +50,9 @@ export interface RestoreMessages {
  * pg_restore counts some errors twice.)
  */
 export function classifyRestoreOutput(stderr: string): RestoreMessages {
-  const benign: string[] = [];
-  const fatal: string[] = [];
-  for (const line of stderr.split('\n')) {
-    const match = /^pg_restore: error: (.*)$/.exec(line.trim());
-    if (!match?.[1]) continue;
-    const message = match[1];
-    if (benignRestoreMessages.some((b) => b.pattern.test(message))) benign.push(message);
-    else fatal.push(message);
-  }
-  return { benign, fatal };
+  const messages: RestoreMessages = { benign: [], fatal: [] };
+  for (const line of stderr.split('\n')) classifyRestoreLine(line, messages);
+  return messages;
 }
 
 /**

@@ -5,7 +5,6 @@
  * With `lease`, the staging lease is taken right after the guard and given back if the restore fails
  * (CompareRowCounts gives it back after a successful one).
  */
-import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,25 +18,17 @@ import {
   RestoreFailedError,
   StepTimeoutError,
 } from '../errors.ts';
-import type { PgBundle } from '../pg/client.ts';
 import type { PgConnection } from '../pg/connection.ts';
+import type { PgPrograms } from '../pg/process.ts';
 import { openSession, quoteIdentifier, type Session } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
-import { classifyRestoreOutput, restoreSucceeded } from './restore-messages.ts';
+import { classifyRestoreLine, type RestoreMessages, restoreSucceeded } from './restore-messages.ts';
 import { assertSafeRestoreTarget } from './restore-target-guard.ts';
 import { acquireStagingLease, type LeaseOwner, leaseSchema, releaseStagingLease } from './staging-lease.ts';
 
-export interface RestorePrograms {
-  clientForServer(serverVersionNum: number): Promise<PgBundle>;
-  spawn(
-    bundle: PgBundle,
-    program: 'pg_restore',
-    args: string[],
-    options: { connection: PgConnection; stdio: ['ignore', 'pipe', 'pipe'] },
-  ): ChildProcess;
-}
+export type RestorePrograms = PgPrograms<'pg_restore'>;
 
 export interface RestoreDependencies {
   store: BackupStore;
@@ -120,7 +111,8 @@ export async function restoreToStaging(
 
     const restoreStarted = Date.now();
     await resetDatabase(session);
-    const child = deps.programs.spawn(
+    const messages: RestoreMessages = { benign: [], fatal: [] };
+    const pgRestore = deps.programs.start(
       bundle,
       'pg_restore',
       [
@@ -133,26 +125,21 @@ export async function restoreToStaging(
         `--dbname=${identity.database}`,
         dumpPath,
       ],
-      { connection: deps.target, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        connection: deps.target,
+        stdout: 'ignore',
+        signal: deps.signal,
+        onStderrLine: (line) => classifyRestoreLine(line, messages),
+      },
     );
-    const onAbort = () => child.kill('SIGTERM');
-    deps.signal?.addEventListener('abort', onAbort, { once: true });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-200_000);
-    });
-    child.stdout?.resume();
-    const code = await new Promise<number | null>((resolveExit, reject) => {
-      child.once('error', reject);
-      child.once('close', (exitCode) => resolveExit(exitCode));
-    }).finally(() => deps.signal?.removeEventListener('abort', onAbort));
-    if (deps.signal?.aborted) throw new StepTimeoutError('restore stopped before the Lambda timeout');
+    const exit = await pgRestore.exit;
+    if (exit.outcome === 'aborted') throw new StepTimeoutError('restore stopped before the Lambda timeout');
 
-    const messages = classifyRestoreOutput(stderr);
+    const code = exit.exitCode;
     if (!restoreSucceeded(messages, code)) {
       const first = messages.fatal.slice(0, 5).map((m) => describeError(m));
       throw new RestoreFailedError(
-        `pg_restore failed (exit ${code}) with ${messages.fatal.length} error(s): ${first.join(' | ') || describeError(stderr.trim().split('\n').slice(-3).join(' | '))}`,
+        `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${first.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`,
         { details: { exitCode: code, errors: first, benign: messages.benign.length } },
       );
     }

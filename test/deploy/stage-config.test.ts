@@ -171,15 +171,17 @@ describe('stage config', () => {
   describe('serverlessSettings()', () => {
     it('matches each Lambda timeout to its Task timeout in the state machine file', () => {
       const settings = serverlessSettings('prod', projectWith('prod', minimal));
-      expect(settings.steps.dump?.timeout).toBe(900);
-      expect(settings.steps.notify?.timeout).toBe(120);
+      const timeout = (key: string) => (settings.functions[key] as { timeout?: number } | undefined)?.timeout;
+      expect(timeout('dump')).toBe(900);
+      expect(timeout('notify')).toBe(120);
     });
 
     it('matches each drill Lambda timeout to its Task timeout in the drill definition', () => {
       const settings = serverlessSettings('prod', projectWith('prod', minimal));
-      expect(settings.drillSteps.drillSelectBackup?.timeout).toBe(120);
-      expect(settings.drillSteps.drillRestore?.timeout).toBe(900);
-      expect(settings.drillSteps.drillNotify?.timeout).toBe(120);
+      const timeout = (key: string) => (settings.functions[key] as { timeout?: number } | undefined)?.timeout;
+      expect(timeout('drillSelectBackup')).toBe(120);
+      expect(timeout('drillRestore')).toBe(900);
+      expect(timeout('drillNotify')).toBe(120);
       expect(settings.useDrillSanityChecks).toBe('false');
       expect(settings.drillSanityChecks).toBe('[]');
     });

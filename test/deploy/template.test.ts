@@ -82,7 +82,7 @@ function grants(roleId: string): Record<string, unknown[]> {
 
 const functionRoles = {
   dump: 'DumpRole',
-  upload: 'UploadRole',
+  promote: 'PromoteRole',
   checksum: 'ChecksumRole',
   restore: 'RestoreRole',
   compare: 'CompareRole',
@@ -260,7 +260,7 @@ describe('packaged template', () => {
         'kms:Decrypt': [kmsKey],
         'secretsmanager:GetSecretValue': [production],
       });
-      expect(grants('UploadRole')).toEqual({
+      expect(grants('PromoteRole')).toEqual({
         's3:GetObject': [incoming, dumps, manifests],
         's3:GetObjectTagging': [incoming],
         's3:DeleteObject': [incoming],
@@ -356,7 +356,7 @@ describe('packaged template', () => {
     });
 
     it('scopes ListBucket to the two prefixes', () => {
-      const listing = roleStatements('UploadRole').find((s) => list(s.Action).includes('s3:ListBucket'));
+      const listing = roleStatements('PromoteRole').find((s) => list(s.Action).includes('s3:ListBucket'));
       expect(listing?.Condition).toEqual({ StringLike: { 's3:prefix': ['incoming/*', 'backups/*'] } });
     });
 
@@ -413,7 +413,7 @@ describe('packaged template', () => {
       const states = JSON.parse(readFileSync(join(root, 'statemachines/backup.asl.json'), 'utf8')).States;
       const tasks = {
         Dump: 'DumpLambdaFunction',
-        Upload: 'UploadLambdaFunction',
+        Promote: 'PromoteLambdaFunction',
         Checksum: 'ChecksumLambdaFunction',
         RestoreToStaging: 'RestoreLambdaFunction',
         CompareRowCounts: 'CompareLambdaFunction',
@@ -606,7 +606,7 @@ describe('packaged template', () => {
 
   describe('functions', () => {
     it('run Node 22 on arm64 with the arm64 pg-client layer where PostgreSQL programs run', () => {
-      for (const name of ['Dump', 'Upload', 'Checksum', 'Restore', 'Compare', 'Notify']) {
+      for (const name of ['Dump', 'Promote', 'Checksum', 'Restore', 'Compare', 'Notify']) {
         const fn = resource(`${name}LambdaFunction`).Properties;
         expect(fn.Runtime).toBe('nodejs22.x');
         expect(fn.Architectures).toEqual(['arm64']);
@@ -667,7 +667,7 @@ describe('packaged template', () => {
       expect(env('Restore').PRODUCTION_DATABASE_SECRET_ARN).toBeUndefined();
       expect(env('Restore').STAGING_DATABASE_SECRET_ARN).toBeDefined();
       expect(env('Dump').STAGING_DATABASE_SECRET_ARN).toBeUndefined();
-      for (const name of ['Dump', 'Upload', 'Checksum', 'Restore', 'Compare', 'Notify']) {
+      for (const name of ['Dump', 'Promote', 'Checksum', 'Restore', 'Compare', 'Notify']) {
         expect(Object.keys(env(name)).filter((key) => key.endsWith('_URL') || key === 'AWS_REGION')).toEqual(
           [],
         );
@@ -686,8 +686,14 @@ describe('packaged template', () => {
         encoding: 'utf8',
         env: { PATH: process.env.PATH ?? '' },
       });
-      expect(result.stderr).toBe('');
-      expect(result.stdout.trim()).toBe('ConfigurationError');
+      // Besides the script's own last line, only the step's JSON log lines (Powertools Logger).
+      const stdout = result.stdout.trim().split('\n');
+      expect(stdout.pop()).toBe('ConfigurationError');
+      const logs = [...stdout, ...result.stderr.trim().split('\n')].map((line) => JSON.parse(line));
+      expect(logs).toEqual([
+        expect.objectContaining({ level: 'INFO', message: 'step started', step: 'dump' }),
+        expect.objectContaining({ level: 'ERROR', message: 'step failed', errorName: 'ConfigurationError' }),
+      ]);
     });
   });
 });

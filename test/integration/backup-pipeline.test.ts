@@ -36,7 +36,7 @@ describe('backup state machine', () => {
     expect(execution.status).toBe('SUCCEEDED');
     expect(execution.states.filter((s) => s.status === 'succeeded').map((s) => s.name)).toEqual([
       'Dump',
-      'Upload',
+      'Promote',
       'Checksum',
       'RestoreToStaging',
       'CompareRowCounts',
@@ -101,7 +101,7 @@ describe('backup state machine', () => {
 
     const execution = await fixture.run(settings, {
       wrap: {
-        Upload: async (next) => {
+        Promote: async (next) => {
           const result = (await next()) as { dumpKey: string };
           const stored = Buffer.concat(await (await store.getStream(result.dumpKey)).toArray());
           stored.writeUInt8(stored.readUInt8(stored.length >> 1) ^ 0xff, stored.length >> 1);

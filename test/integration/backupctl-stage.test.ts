@@ -12,12 +12,13 @@ import { GetExecutionHistoryCommand, ListExecutionsCommand } from '@aws-sdk/clie
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
+import type { MachineName } from '../../functions/tasks.ts';
 import { ChecksumMismatchError, DatabaseAuthError } from '../../lib/errors.ts';
 import { auditEntries } from '../../lib/report/audit.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { type CliDependencies, exitCodes, main } from '../../tools/cli/main.ts';
-import { formatStateLine, keyFigure } from '../../tools/local/run-backup.ts';
-import { drillKeyFigure, runLocalDrill } from '../../tools/local/run-drill.ts';
+import { runLocalDrill } from '../../tools/local/run-drill.ts';
+import { formatStateLine } from '../../tools/local/state-lines.ts';
 import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { historyOf, SfnStub, shiftHistory } from '../support/sfn-stub.ts';
@@ -62,8 +63,8 @@ async function run(argv: string[], options: Partial<CliDependencies> = {}) {
 }
 
 /** What `backupctl backup --local` printed for the same execution. */
-const localLines = (record: ExecutionRecord, figure = keyFigure) =>
-  record.states.map((state) => formatStateLine(state, figure));
+const localLines = (record: ExecutionRecord, machine: MachineName = 'backup') =>
+  record.states.map((state) => formatStateLine(machine, state));
 
 /** The stub starts an execution by replaying a real one, with the input the CLI actually sent. */
 const replay = (record: ExecutionRecord) => (input: unknown) => historyOf({ ...record, input });
@@ -207,7 +208,7 @@ describe('backupctl drill --stage', () => {
       stateMachineArn: sfn.machines.drill,
       input: JSON.stringify({ trigger: 'manual', backupId: 'latest', reason: 'quarterly' }),
     });
-    expect(result.lines.slice(0, -1)).toEqual(localLines(drilled, drillKeyFigure));
+    expect(result.lines.slice(0, -1)).toEqual(localLines(drilled, 'drill'));
     expect(result.lines.at(-1)).toMatch(
       /^Drill passed\. Evidence: drills\/\d{4}-Q[1-4]\/\S+\.json and \S+\.md$/,
     );

@@ -3,7 +3,7 @@
  * state directory, exactly as `npx backupctl ...` runs them.
  */
 
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
@@ -144,5 +144,34 @@ describe('backupctl', () => {
     expect((await run('list', '--colour')).code).toBe(exitCodes.usage);
     expect((await run('verify', 'not-an-id')).code).toBe(exitCodes.usage);
     expect((await run('restore', 'latest', '--target-url', 'mysql://x@y/z')).code).toBe(exitCodes.usage);
+  });
+
+  it('prints every step log line with --verbose, as the local log file keeps it', async () => {
+    const backup = await run('backup', '--local', '--verbose');
+    expect(backup.code).toBe(exitCodes.ok);
+    const lines = backup.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map(
+        (line) =>
+          JSON.parse(line) as { message: string; step: string; backupId?: string; executionId?: string },
+      );
+    expect(lines.filter((line) => line.message === 'step succeeded').map((line) => line.step)).toEqual([
+      'dump',
+      'promote',
+      'checksum',
+      'restore',
+      'compare',
+      'notify',
+    ]);
+    expect(lines.find((line) => line.step === 'notify')).toMatchObject({
+      backupId: expect.stringMatching(/^\d{8}T\d{6}Z-/),
+      executionId: expect.stringContaining(':execution:backup:'),
+    });
+    const kept = (await readFile(join(stateDir, 'logs', 'steps.log'), 'utf8')).trim().split('\n');
+    expect(kept.slice(-lines.length).map((line) => JSON.parse(line).message)).toEqual(
+      lines.map((l) => l.message),
+    );
+    expect((await run('backup', '--local')).stderr).not.toContain('step started');
   });
 });

@@ -9,11 +9,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { type DrillEvidence, parseEvidence } from '../../lib/drill/evidence.ts';
 import { RestoreFailedError } from '../../lib/errors.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
-import { drillHandlers } from '../../tools/local/drill-handlers.ts';
-import { type ExecutionRecord, runStateMachine } from '../../tools/local/state-machine-runner.ts';
+import {
+  type ExecutionRecord,
+  runStateMachine,
+  type TaskWrapper,
+} from '../../tools/local/state-machine-runner.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
-
-type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;
 
 const recentOrders = JSON.stringify([
   {
@@ -57,12 +58,12 @@ beforeEach(() => {
 
 function drill(
   overrides: Record<string, string>,
-  options: { input?: unknown; handlers?: Partial<Record<keyof typeof drillHandlers, LambdaHandler>> } = {},
+  options: { input?: unknown; wrap?: Partial<Record<string, TaskWrapper>> } = {},
 ): Promise<ExecutionRecord> {
   return runStateMachine({
     machine: 'drill',
     input: options.input ?? { trigger: 'manual', reason: 'drill test' },
-    handlers: { ...drillHandlers, ...options.handlers },
+    ...(options.wrap ? { wrap: options.wrap } : {}),
     settings: { ...settings, ...overrides },
     stateDir: fixture.stateDir,
     retryIntervalMs: 10,
@@ -162,7 +163,7 @@ describe('drill state machine', () => {
     const execution = await drill(
       {},
       {
-        handlers: {
+        wrap: {
           Restore: async () => {
             throw new RestoreFailedError('pg_restore failed (exit 1) with 1 error(s): injected');
           },

@@ -159,10 +159,13 @@ describe('database faults', () => {
     url.username = 'limited_backup';
     url.password = 'limited-pw';
     const { settings, baseline } = await faultyBucket({ PRODUCTION_DATABASE_URL: url.toString() });
-    const plain = new pg.Client({ connectionString: url.toString() });
-    await plain.connect();
-    const roleLimit = (await plain.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0];
-    await plain.end();
+    // Read from the catalog, not through a plain session of the role: a 1 ms limit can cancel even a
+    // plain SHOW on a loaded machine (seen once as an unhandled 'error' of that test client).
+    const [roleLimit] = await fixture.productionSql<{ statement_timeout: string }>(
+      `SELECT split_part(setting, '=', 2) AS statement_timeout
+         FROM pg_roles, unnest(rolconfig) AS setting
+        WHERE rolname = 'limited_backup' AND setting LIKE 'statement_timeout=%'`,
+    );
     const ownLimit = await withSession(parseConnectionUrl(url.toString(), 'limited'), async (session) => {
       return (await session.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0];
     });

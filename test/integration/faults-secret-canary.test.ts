@@ -2,8 +2,9 @@
  * Secret hygiene, suite level: canary values are planted where real secrets live (the production
  * database password, the Slack webhook URL, the Render API key), then a verified backup, a failing
  * backup, the status function and the CLI run against them. Everything they leave behind is scanned:
- * console and stdout/stderr writes, step outputs and errors, saved execution histories, the alert log,
- * SNS messages, Slack payloads, status reports and every object in the bucket. Any hit fails.
+ * console and stdout/stderr writes, every step log line (Powertools, local log file), step outputs and
+ * errors, saved execution histories, the alert log, SNS messages, Slack payloads, status reports and
+ * every object in the bucket. Any hit fails.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { handler as statusHandler } from '../../functions/status/handler.ts';
 import { main as backupctl } from '../../tools/cli/main.ts';
 import { freePort } from '../../tools/local/postgres-server.ts';
-import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
+import { type ExecutionRecord, stepLogPath } from '../../tools/local/state-machine-runner.ts';
 import { alerts, sns } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { recordReliability } from '../support/reliability-recorder.ts';
@@ -133,6 +134,12 @@ describe('canary secrets', () => {
     for (const name of await readdir(historyDir))
       capture(`history ${name}`, await readFile(join(historyDir, name), 'utf8'));
     capture('alerts.log', await readFile(join(fixture.stateDir, 'alerts.log'), 'utf8').catch(() => ''));
+    const stepLog = (await readFile(stepLogPath(fixture.stateDir), 'utf8')).trim().split('\n');
+    for (const line of stepLog) capture('step log line', line);
+    // Both runs logged each step's start and end, the failure with its error name.
+    const logged = stepLog.map((line) => JSON.parse(line) as { message: string; errorName?: string });
+    expect(logged.filter((line) => line.message === 'step succeeded').length).toBeGreaterThanOrEqual(6);
+    expect(logged.map((line) => line.errorName)).toContain('DatabaseUnreachableError');
     capture('SNS messages', alerts());
     const objects = await store.list('');
     expect(objects.map((o) => o.key)).toEqual(

@@ -6,7 +6,6 @@
  */
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { handler as dumpHandler } from '../../functions/dump/handler.ts';
 import { freePort } from '../../tools/local/postgres-server.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import {
@@ -90,7 +89,7 @@ describe('time faults', () => {
       { ...settings, AWS_ENDPOINT_URL_S3: proxy.endpoint },
       {
         wrap: {
-          Dump: async (_next, event) => {
+          Dump: async (next) => {
             const deadline = Date.now() + 3_000;
             const watch = setTimeout(() => {
               store.listIncompleteUploads('incoming/').then((open) => {
@@ -98,9 +97,7 @@ describe('time faults', () => {
               });
             }, 2_000);
             try {
-              return await dumpHandler(event, {
-                getRemainingTimeInMillis: () => deadline - Date.now(),
-              } as never);
+              return await next({ getRemainingTimeInMillis: () => deadline - Date.now() });
             } finally {
               clearTimeout(watch);
             }

@@ -137,7 +137,7 @@ describe('object store faults around the vault', () => {
 
     const execution = await fixture.run(settings, {
       wrap: {
-        Upload: async (next) => {
+        Promote: async (next) => {
           proxy.down();
           return next();
         },
@@ -147,9 +147,9 @@ describe('object store faults around the vault', () => {
 
     await expectFaultContained(fixture, execution, baseline, {
       area: 'object store',
-      fault: 'store down during promote (Upload)',
+      fault: 'store down during promote',
       error: 'StorageUnavailableError',
-      step: 'Upload',
+      step: 'Promote',
       cause: /HeadObject|GetObject|ECONNRESET|socket hang up|ECONNREFUSED/,
       retries: 2,
       staging: 'untouched',
@@ -158,13 +158,13 @@ describe('object store faults around the vault', () => {
     expect((await store.list('incoming/')).map((o) => o.key).sort()).toHaveLength(2);
   });
 
-  it('promotes after the store comes back for the Upload retry', async () => {
+  it('promotes after the store comes back for the Promote retry', async () => {
     const { settings, baseline } = await faultyBucket();
     let attempts = 0;
 
     const execution = await fixture.run(settings, {
       wrap: {
-        Upload: async (next) => {
+        Promote: async (next) => {
           attempts += 1;
           if (attempts === 1) proxy.down();
           else proxy.up();
@@ -174,7 +174,7 @@ describe('object store faults around the vault', () => {
     });
     proxy.up();
 
-    expect(retriesOf(execution).Upload).toBe(1);
+    expect(retriesOf(execution).Promote).toBe(1);
     await expectRecovered(execution, baseline, {
       area: 'object store',
       fault: 'store down for the first promote attempt',
@@ -204,7 +204,7 @@ describe('object store faults around the vault', () => {
       area: 'object store',
       fault: 'dump truncated in incoming/ before promote',
       error: 'ChecksumMismatchError',
-      step: 'Upload',
+      step: 'Promote',
       cause: /incoming\/.*\.dump has \d+ bytes, the manifest says \d+/,
       retries: 0,
       staging: 'untouched',
@@ -217,7 +217,7 @@ describe('object store faults around the vault', () => {
 
     const execution = await fixture.run(settings, {
       wrap: {
-        Upload: async (next) => {
+        Promote: async (next) => {
           const result = (await next()) as { dumpKey: string };
           dumpKey = result.dumpKey;
           const stored = Buffer.concat(await (await store.getStream(dumpKey)).toArray());
@@ -249,7 +249,7 @@ describe('object store faults around the vault', () => {
 
     const execution = await fixture.run(settings, {
       wrap: {
-        Upload: async (next) => {
+        Promote: async (next) => {
           const result = (await next()) as { backupId: string };
           dumpKey = keys.dump(result.backupId);
           await store.delete(keys.manifest(result.backupId));
@@ -276,7 +276,7 @@ describe('object store faults around the vault', () => {
 
     const execution = await fixture.run(settings, {
       wrap: {
-        Upload: async (next) => {
+        Promote: async (next) => {
           const result = (await next()) as { backupId: string };
           dumpKey = keys.dump(result.backupId);
           await store.putObject(

@@ -5,11 +5,13 @@
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { orphanedUploadAgeMs } from '../../lib/backup/dump.ts';
-import { getRuntime } from '../../lib/runtime.ts';
-import { dumpStep } from '../../lib/steps/steps.ts';
+import { readRuntimeSettings } from '../../lib/config.ts';
+import { createRuntime } from '../../lib/runtime.ts';
+import { dumpStep } from '../../lib/steps/dump.ts';
 import { newBackupId } from '../../lib/storage/keys.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+import { stepContext } from '../support/step-context.ts';
 
 let fixture: PipelineFixture;
 
@@ -38,8 +40,11 @@ describe('orphaned uploads under incoming/', () => {
     const concurrent = await start(newBackupId(new Date(now - 60_000), other));
     const expired = await start(newBackupId(new Date(now - orphanedUploadAgeMs - 60_000), other));
 
-    const runtime = getRuntime(settings);
-    const result = (await dumpStep({ execution: { trigger: 'manual' }, executionId: me }, runtime)) as {
+    const runtime = createRuntime(readRuntimeSettings(settings));
+    const result = (await dumpStep(
+      { execution: { trigger: 'manual' }, executionId: me },
+      stepContext(runtime),
+    )) as {
       abortedStaleUploads?: number;
     };
 

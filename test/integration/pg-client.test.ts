@@ -8,14 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildPgClient } from '../../layers/pg-client/builder.ts';
 import { PgClientVersionError } from '../../lib/errors.ts';
-import {
-  clientForServer,
-  type PgBundle,
-  type PgProgramResult,
-  resolvePgBundle,
-  runPgProgram,
-} from '../../lib/pg/client.ts';
+import { clientForServer, type PgBundle, resolvePgBundle } from '../../lib/pg/client.ts';
 import { type PgConnection, parseConnectionUrl, withDatabase } from '../../lib/pg/connection.ts';
+import { type PgProcessResult, runPgProcess } from '../../lib/pg/process.ts';
 import {
   embeddedMajors,
   type PostgresServer,
@@ -37,7 +32,7 @@ const countRows = `SELECT (SELECT count(*) FROM customers) || ',' || (SELECT cou
  * connection, so -j repeats it); it counts that as an ignored error and exits 1. The restore is complete
  * otherwise; lib/verify classifies exactly these lines as benign.
  */
-function expectCleanRestore(result: PgProgramResult, serverMajor: number) {
+function expectCleanRestore(result: PgProcessResult, serverMajor: number) {
   if (serverMajor >= 17) {
     expect(result).toMatchObject({ exitCode: 0, stderr: '' });
     return;
@@ -61,7 +56,7 @@ let bundle: PgBundle;
 const servers = new Map<number, PostgresServer>();
 
 async function psql(connection: PgConnection, sql: string): Promise<string> {
-  const result = await runPgProgram(bundle, 'psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql], {
+  const result = await runPgProcess(bundle, 'psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql], {
     connection,
   });
   if (result.exitCode !== 0) throw new Error(`psql failed: ${result.stderr}`);
@@ -105,7 +100,7 @@ describe.each(embeddedMajors)('the bundled client against PostgreSQL %i', (major
       LD_LIBRARY_PATH: '/nonexistent',
     });
     try {
-      const result = await runPgProgram(bundle, 'psql', ['-X', '-At', '-c', 'SHOW server_version_num'], {
+      const result = await runPgProcess(bundle, 'psql', ['-X', '-At', '-c', 'SHOW server_version_num'], {
         connection,
       });
 
@@ -121,13 +116,13 @@ describe.each(embeddedMajors)('the bundled client against PostgreSQL %i', (major
     // Prepare
     const shop = withDatabase(connection, 'shop');
     const dumpFile = join(workDir, `shop-${major}.dump`);
-    const dump = await runPgProgram(bundle, 'pg_dump', ['-Fc', '-f', dumpFile], { connection: shop });
+    const dump = await runPgProcess(bundle, 'pg_dump', ['-Fc', '-f', dumpFile], { connection: shop });
     expect(dump).toMatchObject({ exitCode: 0, stderr: '' });
     await psql(connection, 'CREATE DATABASE restored_serial');
     await psql(connection, 'CREATE DATABASE restored_parallel');
 
     // Act
-    const serial = await runPgProgram(
+    const serial = await runPgProcess(
       bundle,
       'pg_restore',
       ['--no-owner', '-d', 'restored_serial', dumpFile],
@@ -135,7 +130,7 @@ describe.each(embeddedMajors)('the bundled client against PostgreSQL %i', (major
         connection,
       },
     );
-    const parallel = await runPgProgram(
+    const parallel = await runPgProcess(
       bundle,
       'pg_restore',
       ['--no-owner', '-j', '2', '-d', 'restored_parallel', dumpFile],
@@ -152,7 +147,7 @@ describe.each(embeddedMajors)('the bundled client against PostgreSQL %i', (major
   });
 
   it('dumps the whole cluster with pg_dumpall, which starts the bundled pg_dump for each database', async () => {
-    const result = await runPgProgram(bundle, 'pg_dumpall', ['--no-role-passwords'], { connection });
+    const result = await runPgProcess(bundle, 'pg_dumpall', ['--no-role-passwords'], { connection });
 
     expect(result).toMatchObject({ exitCode: 0, stderr: '' });
     expect(result.stdout).toContain('\\connect shop');

@@ -11,12 +11,14 @@ import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { quoteIdentifier, withSession } from '../../lib/pg/session.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
-import { backupHandlers } from '../../tools/local/backup-handlers.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../tools/local/environment.ts';
-import { type ExecutionRecord, runStateMachine } from '../../tools/local/state-machine-runner.ts';
+import {
+  type ExecutionRecord,
+  runStateMachine,
+  type TaskWrapper,
+} from '../../tools/local/state-machine-runner.ts';
 
-type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;
-export type Wrapper = (next: () => Promise<unknown>, event: unknown) => Promise<unknown>;
+export type Wrapper = TaskWrapper;
 
 export const alertTopicArn = 'arn:aws:sns:us-east-1:000000000000:backup-alerts';
 
@@ -32,7 +34,7 @@ export interface PipelineFixture {
     settings: Record<string, string>,
     options?: {
       input?: unknown;
-      wrap?: Partial<Record<keyof typeof backupHandlers, Wrapper>>;
+      wrap?: Partial<Record<string, Wrapper>>;
       retryIntervalMs?: number;
     },
   ): Promise<ExecutionRecord>;
@@ -92,15 +94,10 @@ export async function startPipelineFixture(options: { sampleScale?: number } = {
       };
     },
     run: (settings, options = {}) => {
-      const handlers: Record<string, LambdaHandler> = { ...backupHandlers };
-      for (const [name, wrap] of Object.entries(options.wrap ?? {})) {
-        const inner = handlers[name];
-        if (inner && wrap) handlers[name] = (event, context) => wrap(() => inner(event, context), event);
-      }
       return runStateMachine({
         machine: 'backup',
         input: options.input ?? { trigger: 'manual', reason: 'test' },
-        handlers,
+        ...(options.wrap ? { wrap: options.wrap } : {}),
         settings,
         stateDir,
         retryIntervalMs: options.retryIntervalMs ?? 10,

@@ -3,12 +3,16 @@
  * state by state. Ctrl-C stops the following, never the execution: the ARN and the console link are
  * printed first and again on the way out, so the run can be found and followed elsewhere.
  */
+
+import type { MachineName } from '../../functions/tasks.ts';
 import type { StateMachineKind } from '../../lib/aws/executions.ts';
 import type { StageExecution } from '../../lib/aws/history.ts';
 import { executionConsoleUrl, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
+import type { StateRecord } from '../../lib/report/executions.ts';
 import { followExecution, startExecution } from '../aws/follow.ts';
 import { DeployedStage, type StageSettings } from '../aws/stage.ts';
-import type { StateRecord } from '../local/state-machine-runner.ts';
+import { formatStateLine } from '../local/state-lines.ts';
+import type { Output } from './context.ts';
 
 export interface StageRunOptions {
   api: SfnApi;
@@ -53,4 +57,11 @@ export async function followOnStage(
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+/** Prints each state's line as it ends (not with --json, where only the final result is printed). */
+export function printState(out: Output, machine: MachineName) {
+  return (state: StateRecord) => {
+    if (!out.json) console.log(formatStateLine(machine, state));
+  };
 }

@@ -6,40 +6,11 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MachineName } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
-import {
-  loadStageConfig,
-  type StageConfig,
-  type StepName,
-  stageConfigPath,
-  stepNames,
-} from './stage-config.ts';
-
-/** The Task state of the backup state machine each function serves. */
-export const taskStateOfStep: Record<StepName, string> = {
-  dump: 'Dump',
-  upload: 'Upload',
-  checksum: 'Checksum',
-  restore: 'RestoreToStaging',
-  compare: 'CompareRowCounts',
-  notify: 'Notify',
-};
-
-/**
- * The drill functions: the Task state of statemachines/drill.asl.json that invokes each (its timeout is
- * the Lambda timeout) and the backup step whose sizing it shares (drillRestore downloads the dump to
- * /tmp like restore, so it needs restore's ephemeral storage).
- */
-export const drillFunctions = {
-  drillSelectBackup: { task: 'SelectBackup', sizedLike: 'notify' },
-  drillCreateDb: { task: 'CreateDrillDb', sizedLike: 'compare' },
-  drillRestore: { task: 'Restore', sizedLike: 'restore' },
-  drillCompare: { task: 'Compare', sizedLike: 'compare' },
-  drillSanityChecks: { task: 'SanityChecks', sizedLike: 'compare' },
-  drillRecordEvidence: { task: 'RecordEvidence', sizedLike: 'notify' },
-  drillDropDb: { task: 'DropDrillDb', sizedLike: 'compare' },
-  drillNotify: { task: 'Notify', sizedLike: 'notify' },
-} as const satisfies Record<string, { task: string; sizedLike: StepName }>;
+import { serviceName } from '../aws/stage.ts';
+import { type DeployFacts, dashboardFunctions, functionResources, serverlessFunctions } from './functions.ts';
+import { loadStageConfig, type StageConfig, stageConfigPath } from './stage-config.ts';
 
 export function pgClientLayerZip(config: Pick<StageConfig, 'postgresClientMajor' | 'architecture'>): string {
   return `layers/pg-client/dist/pg-client-${config.postgresClientMajor}-${config.architecture}.zip`;
@@ -65,7 +36,7 @@ export function loadDefinitionTexts(root: string): Record<string, string> {
   );
 }
 
-function taskTimeouts(definitionText: string): Record<string, number | undefined> {
+function taskTimeoutsOf(definitionText: string): Record<string, number | undefined> {
   const definition = JSON.parse(definitionText) as {
     States: Record<string, { Type: string; TimeoutSeconds?: number }>;
   };
@@ -78,51 +49,25 @@ export function serverlessSettings(stage: string, root: string) {
   const config = loadStageConfig(stage, root);
   const file = stageConfigPath(stage, root).slice(root.length + 1);
   const definitions = loadDefinitionTexts(root);
-  const backupDefinition = definitions.backup;
-  if (!backupDefinition) throw new ConfigurationError('statemachines/backup.asl.json is missing');
-  const timeouts = taskTimeouts(backupDefinition);
-
-  const steps = Object.fromEntries(
-    stepNames.map((step) => {
-      const taskTimeout = timeouts[taskStateOfStep[step]];
-      if (taskTimeout === undefined) {
-        throw new ConfigurationError(
-          `statemachines/backup.asl.json: ${taskStateOfStep[step]} has no TimeoutSeconds for the ${step} function to match`,
-        );
-      }
-      const configured = config.steps[step];
-      const timeout = configured.timeoutSeconds ?? taskTimeout;
-      if (timeout > taskTimeout) {
-        throw new ConfigurationError(
-          `${file}: steps.${step}.timeoutSeconds: must not exceed the ${taskStateOfStep[step]} Task timeout of ${taskTimeout} s in statemachines/backup.asl.json`,
-          { details: { file, field: `steps.${step}.timeoutSeconds` } },
-        );
-      }
-      return [
-        step,
-        { memorySize: configured.memoryMb, ephemeralStorageSize: configured.ephemeralStorageMb, timeout },
-      ];
-    }),
+  const taskTimeouts = { backup: {}, drill: {} } as Record<MachineName, Record<string, number | undefined>>;
+  for (const machine of ['backup', 'drill'] as const) {
+    const text = definitions[machine];
+    if (!text) throw new ConfigurationError(`statemachines/${machine}.asl.json is missing`);
+    taskTimeouts[machine] = taskTimeoutsOf(text);
+  }
+  const restoreJobs = String(
+    config.restoreJobs ?? Math.max(1, Math.floor(config.steps.restore.memoryMb / 1769)),
   );
-
-  const drillDefinition = definitions.drill;
-  if (!drillDefinition) throw new ConfigurationError('statemachines/drill.asl.json is missing');
-  const drillTimeouts = taskTimeouts(drillDefinition);
-  const drillSteps = Object.fromEntries(
-    Object.entries(drillFunctions).map(([name, { task, sizedLike }]) => {
-      const timeout = drillTimeouts[task];
-      if (timeout === undefined) {
-        throw new ConfigurationError(
-          `statemachines/drill.asl.json: ${task} has no TimeoutSeconds for the ${name} function to match`,
-        );
-      }
-      const sizing = config.steps[sizedLike];
-      return [
-        name,
-        { memorySize: sizing.memoryMb, ephemeralStorageSize: sizing.ephemeralStorageMb, timeout },
-      ];
-    }),
-  );
+  const facts: DeployFacts = {
+    service: serviceName,
+    stage,
+    config,
+    kmsKeyArn: {
+      'Fn::If': ['CreateKey', { 'Fn::GetAtt': ['BackupKey', 'Arn'] }, config.kms.keyArn ?? 'none'],
+    },
+    taskTimeouts,
+    restoreJobs,
+  };
 
   const layerZip = pgClientLayerZip(config);
   return {
@@ -154,13 +99,17 @@ export function serverlessSettings(stage: string, root: string) {
     stagingSecretArn: config.databases.stagingSecretArn,
     rpoHours: config.targets.rpoHours,
     rtoHours: config.targets.rtoHours,
-    restoreJobs: String(config.restoreJobs ?? Math.max(1, Math.floor(config.steps.restore.memoryMb / 1769))),
+    restoreJobs,
     logRetentionDays: config.logRetentionDays,
     useVpc: config.vpc === undefined ? 'false' : 'true',
     vpcSubnetIds: config.vpc?.subnetIds ?? [],
     vpcSecurityGroupIds: config.vpc?.securityGroupIds ?? [],
-    steps,
-    drillSteps,
+    functions: serverlessFunctions(facts, file),
+    functionResources: functionResources(facts),
+    // The dashboard's step-duration lines, one per backup function (its CloudWatch metric names).
+    dashboardStepMetrics: JSON.stringify(
+      dashboardFunctions(facts).map((name) => ['AWS/Lambda', 'Duration', 'FunctionName', name]),
+    ),
     definitions: Object.fromEntries(
       Object.entries(definitions).map(([name, text]) => [name, forServerlessStepFunctions(text)]),
     ),

@@ -49,9 +49,6 @@ function stepSchema(defaults: { memoryMb: number; ephemeralStorageMb: number }) 
     .prefault({});
 }
 
-export const stepNames = ['dump', 'upload', 'checksum', 'restore', 'compare', 'notify'] as const;
-export type StepName = (typeof stepNames)[number];
-
 export const stageConfigSchema = z.strictObject({
   region: z
     .string()
@@ -143,7 +140,7 @@ export const stageConfigSchema = z.strictObject({
     z
       .strictObject({
         dump: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
-        upload: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
+        promote: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
         checksum: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
         restore: stepSchema({ memoryMb: 2048, ephemeralStorageMb: 4096 }),
         compare: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),

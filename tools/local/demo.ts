@@ -4,7 +4,8 @@
  */
 import { describeError } from '../../lib/errors.ts';
 import { startLocalEnvironment } from './environment.ts';
-import { formatStateLine, runLocalBackup } from './run-backup.ts';
+import { runLocalBackup } from './run-backup.ts';
+import { formatStateLine } from './state-lines.ts';
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -16,7 +17,7 @@ async function main(): Promise<number> {
     const execution = await runLocalBackup(
       environment,
       { trigger: 'manual', reason: 'npm run demo' },
-      { onState: (state) => console.log(`  ${formatStateLine(state)}`) },
+      { onState: (state) => console.log(`  ${formatStateLine('backup', state)}`) },
     );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (execution.status === 'SUCCEEDED') {

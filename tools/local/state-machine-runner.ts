@@ -1,19 +1,37 @@
 /**
- * Runs a state machine file from statemachines/ locally with aws-local-stepfunctions, each Task state
- * mapped by name to the real Lambda handler, and the native `sns:publish` failure alert mapped to an
- * SNS client publish (mocked in tests, recorded to the local alert log otherwise). Errors cross the
- * boundary the way Lambda reports them (Error = the error's name, Cause = {errorType, errorMessage}), so
- * Retry/Catch behave as on AWS. The history of every execution is saved for `backupctl audit`.
+ * Runs a state machine file from statemachines/ locally with aws-local-stepfunctions. Each Task state
+ * is served as the Task table (functions/tasks.ts) says: by the very handler module Lambda runs
+ * (functions/<name>/handler.ts), built with a runtime from the settings given here and a log sink that
+ * appends its JSON lines to `<stateDir>/logs/steps.log`. Nothing is written to process.env. The native
+ * `sns:publish` failure alert goes to an SNS client publish (mocked in tests, recorded to the local
+ * alert log otherwise). Errors cross the boundary the way Lambda reports them (Error = the error's
+ * name, Cause = {errorType, errorMessage}), so Retry/Catch behave as on AWS. The history of every
+ * execution is saved for `backupctl audit`.
  */
 import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import type { Context } from 'aws-lambda';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { functions, type MachineName, taskOf } from '../../functions/tasks.ts';
+import { readRuntimeSettings } from '../../lib/config.ts';
+import type { StepHandler } from '../../lib/lambda/handler.ts';
+import type { LineSink } from '../../lib/logging.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
+import { createRuntime, type Runtime } from '../../lib/runtime.ts';
 import { projectRoot } from './environment.ts';
 
-type LambdaHandler = (event: unknown, context: never) => Promise<unknown>;
+/**
+ * Runs around one Task state's handler, for tests that inject a fault: `next` invokes the real
+ * handler (optionally with another Lambda context, e.g. one about to time out).
+ */
+export type TaskWrapper = (
+  next: (context?: Partial<Context>) => Promise<unknown>,
+  event: unknown,
+) => Promise<unknown>;
 
 /** The fields of aws-local-stepfunctions' event log that we read (its EventLog type is not exported). */
 interface ExecutionEvent {
@@ -39,16 +57,18 @@ export interface ExecutionRecord {
 }
 
 export interface RunOptions {
-  machine: 'backup' | 'drill';
+  machine: MachineName;
   input: unknown;
-  /** Task state name -> handler (the Lambda handlers of functions/). */
-  handlers: Record<string, LambdaHandler>;
-  /** Settings for the handlers, put into process.env for the run. */
+  /** The handlers' runtime settings (lib/config.ts), as the environment would carry them on Lambda. */
   settings: Record<string, string>;
+  /** Task state name -> a wrapper around its handler (fault injection in tests). */
+  wrap?: Partial<Record<string, TaskWrapper>>;
   stateDir: string;
   /** Milliseconds between retries (AWS waits IntervalSeconds with backoff); tests shorten it. */
   retryIntervalMs?: number;
   onState?: (state: StateRecord) => void;
+  /** Each step log line as it is written (`backupctl --verbose`). */
+  onLogLine?: LineSink;
 }
 
 /**
@@ -67,13 +87,34 @@ export function resolvePlaceholders(definitionText: string): string {
     .replace(/\$\{(\w+)Topic\}/g, 'arn:aws:sns:us-east-1:000000000000:local-$1Topic');
 }
 
-function lambdaContext(timeoutSeconds: number) {
+function lambdaContext(functionName: string, timeoutSeconds: number): Partial<Context> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   return {
     getRemainingTimeInMillis: () => deadline - Date.now(),
-    functionName: 'local',
+    functionName,
     awsRequestId: randomUUID(),
   };
+}
+
+/** Where the local runs' step logs go: one JSON line per step start and end, as on CloudWatch. */
+export function stepLogPath(stateDir: string): string {
+  return join(stateDir, 'logs', 'steps.log');
+}
+
+export function stepLogSink(stateDir: string, echo?: LineSink): LineSink {
+  const path = stepLogPath(stateDir);
+  mkdirSync(join(stateDir, 'logs'), { recursive: true });
+  return (line) => {
+    appendFileSync(path, `${line}\n`);
+    echo?.(line);
+  };
+}
+
+/** The handler Lambda runs for a function of the Task table, from its own module. */
+export async function loadStepHandler(key: keyof typeof functions): Promise<StepHandler<unknown>> {
+  const file = join(projectRoot, 'functions', functions[key].dir, 'handler.ts');
+  const module = (await import(pathToFileURL(file).href)) as { handler: StepHandler<unknown> };
+  return module.handler;
 }
 
 /** Lambda reports a thrown error as Error = its name and Cause = JSON with errorType and errorMessage. */
@@ -94,6 +135,13 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
   >;
   const alertLog = join(options.stateDir, 'alerts.log');
 
+  // Built on first use, inside a step: bad settings fail that step with ConfigurationError, as on Lambda.
+  let runtime: Runtime | undefined;
+  const runtimeFor = () => {
+    runtime ??= createRuntime(readRuntimeSettings(options.settings));
+    return runtime;
+  };
+  const sink = stepLogSink(options.stateDir, options.onLogLine);
   const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
   const retryIntervals: Record<string, number> = {};
   for (const [name, state] of Object.entries(states)) {
@@ -115,72 +163,73 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       };
       continue;
     }
-    const handler = options.handlers[name];
-    if (!handler) throw new Error(`no local handler for Task state ${name} of ${options.machine}.asl.json`);
+    const task = taskOf(options.machine, name);
+    if (!task)
+      throw new Error(`Task state ${name} of ${options.machine}.asl.json has no row in functions/tasks.ts`);
+    const handler = (await loadStepHandler(task.function)).withDependencies({ runtime: runtimeFor, sink });
+    const wrapper = options.wrap?.[name];
     overrides[name] = async (input) => {
+      const invoke = (context: Partial<Context> = {}) =>
+        handler(input, {
+          ...lambdaContext(task.function, state.TimeoutSeconds ?? 900),
+          ...context,
+        } as Context);
       try {
-        return await handler(input, lambdaContext(state.TimeoutSeconds ?? 900) as never);
+        return await (wrapper ? wrapper(invoke, input) : invoke());
       } catch (error) {
         throw asLambdaError(error);
       }
     };
   }
 
-  const previousEnv = { ...process.env };
-  Object.assign(process.env, options.settings);
   const startedAt = new Date();
   const records: StateRecord[] = [];
   const progress: StateProgress = { entered: new Map(), failure: new Map(), caught: new Set() };
-  try {
-    const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
-    const execution = machine.run(options.input as never, {
-      overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides: retryIntervals },
-      context: {
-        Execution: {
-          Id: executionArn,
-          Name: executionArn.split(':').pop(),
-          StartTime: startedAt.toISOString(),
-        },
-      } as never,
-    });
-    const logging = (async () => {
-      for await (const event of execution.eventLogs as AsyncGenerator<ExecutionEvent>) {
-        const record = toStateRecord(event, progress);
-        if (record) {
-          records.push(record);
-          options.onState?.(record);
-        }
+  const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
+  const execution = machine.run(options.input as never, {
+    overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides: retryIntervals },
+    context: {
+      Execution: {
+        Id: executionArn,
+        Name: executionArn.split(':').pop(),
+        StartTime: startedAt.toISOString(),
+      },
+    } as never,
+  });
+  const logging = (async () => {
+    for await (const event of execution.eventLogs as AsyncGenerator<ExecutionEvent>) {
+      const record = toStateRecord(event, progress);
+      if (record) {
+        records.push(record);
+        options.onState?.(record);
       }
-    })();
-    let output: unknown;
-    let failure: { name: string; cause: string } | undefined;
-    try {
-      output = await execution.result;
-    } catch (error) {
-      failure = executionFailure(error);
     }
-    await logging.catch(() => undefined);
-    const record: ExecutionRecord = {
-      executionArn,
-      stateMachine: options.machine,
-      input: options.input,
-      startedAt: startedAt.toISOString(),
-      stoppedAt: new Date().toISOString(),
-      status: failure ? 'FAILED' : 'SUCCEEDED',
-      ...(failure ? { error: failure } : { output }),
-      states: records,
-    };
-    const historyDir = join(options.stateDir, 'executions');
-    await mkdir(historyDir, { recursive: true });
-    await writeFile(
-      join(historyDir, `${record.startedAt.replace(/[:.]/g, '-')}-${options.machine}.json`),
-      `${JSON.stringify(record, null, 2)}\n`,
-    );
-    return record;
-  } finally {
-    for (const key of Object.keys(process.env)) if (!(key in previousEnv)) delete process.env[key];
-    Object.assign(process.env, previousEnv);
+  })();
+  let output: unknown;
+  let failure: { name: string; cause: string } | undefined;
+  try {
+    output = await execution.result;
+  } catch (error) {
+    failure = executionFailure(error);
   }
+  await logging.catch(() => undefined);
+  const record: ExecutionRecord = {
+    executionArn,
+    stateMachine: options.machine,
+    input: options.input,
+    startedAt: startedAt.toISOString(),
+    stoppedAt: new Date().toISOString(),
+    status: failure ? 'FAILED' : 'SUCCEEDED',
+    ...(failure ? { error: failure } : { output }),
+    states: records,
+  };
+  const historyDir = join(options.stateDir, 'executions');
+  await mkdir(historyDir, { recursive: true });
+  await writeFile(
+    join(historyDir, `${record.startedAt.replace(/[:.]/g, '-')}-${options.machine}.json`),
+    `${JSON.stringify(record, null, 2)}\n`,
+  );
+  return record;
 }
 
 /**

@@ -5,7 +5,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { afterAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { publish } from '../../../lib/notify/publish.ts';
-import { getRuntime } from '../../../lib/runtime.ts';
+import { runtimeFromEnvironment } from '../../../lib/runtime.ts';
 import { clearSecretCache, connectionUrlFromSecret } from '../../../lib/secrets.ts';
 
 const secrets = mockClient(SecretsManagerClient);
@@ -28,7 +28,7 @@ describe('connections from Secrets Manager', () => {
         dbname: 'shop',
       }),
     });
-    const runtime = getRuntime({ ...baseEnv, PRODUCTION_DATABASE_SECRET_ARN: 'arn:prod' });
+    const runtime = runtimeFromEnvironment({ ...baseEnv, PRODUCTION_DATABASE_SECRET_ARN: 'arn:prod' });
 
     const connection = await runtime.productionConnection();
 
@@ -43,7 +43,7 @@ describe('connections from Secrets Manager', () => {
 
   it('names the setting, not the value, when the secret is not a connection', async () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: 'mysql://root:Canary-Secret-99@db/shop' });
-    const runtime = getRuntime({ ...baseEnv, STAGING_DATABASE_SECRET_ARN: 'arn:staging' });
+    const runtime = runtimeFromEnvironment({ ...baseEnv, STAGING_DATABASE_SECRET_ARN: 'arn:staging' });
 
     const failure = runtime.stagingConnection();
 
@@ -52,7 +52,7 @@ describe('connections from Secrets Manager', () => {
   });
 
   it('reports a missing setting by name', async () => {
-    await expect(getRuntime(baseEnv).productionConnection()).rejects.toThrow(
+    await expect(runtimeFromEnvironment(baseEnv).productionConnection()).rejects.toThrow(
       'neither PRODUCTION_DATABASE_URL nor PRODUCTION_DATABASE_SECRET_ARN is set',
     );
   });

@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from '@jest/globals';
 import aslValidator from 'asl-validator';
+import { tasks as taskTable } from '../../../functions/tasks.ts';
 import { errorCatalog, transientErrorNames } from '../../../lib/errors.ts';
-import { drillHandlers } from '../../../tools/local/drill-handlers.ts';
 import { resolvePlaceholders } from '../../../tools/local/state-machine-runner.ts';
 
 interface State {
@@ -53,7 +53,12 @@ describe('statemachines/drill.asl.json', () => {
     const lambdaTasks = tasks
       .filter(([, s]) => JSON.stringify(s).includes('LambdaFunction.Arn'))
       .map(([n]) => n);
-    expect(lambdaTasks.sort()).toEqual(Object.keys(drillHandlers).sort());
+    expect(lambdaTasks.sort()).toEqual(
+      taskTable
+        .filter((task) => task.machine === 'drill')
+        .map((task) => task.state)
+        .sort(),
+    );
   });
 
   it('names in ErrorEquals exist in the error catalog, and only transient ones are retried', () => {

@@ -4,16 +4,22 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { drillInputSchema } from '../../../../lib/drill/input.ts';
-import { selectBackupStep } from '../../../../lib/drill/steps.ts';
 import { InputValidationError } from '../../../../lib/errors.ts';
+import type { StepContext } from '../../../../lib/lambda/handler.ts';
 import type { Runtime } from '../../../../lib/runtime.ts';
+import { checksumStep } from '../../../../lib/steps/checksum.ts';
+import { compareStep } from '../../../../lib/steps/compare.ts';
+import { selectBackupStep } from '../../../../lib/steps/drill-select-backup.ts';
+import { dumpStep } from '../../../../lib/steps/dump.ts';
 import {
   backupIdEventSchema,
   executionInputSchema,
   parseInput,
   restoreEventSchema,
 } from '../../../../lib/steps/input.ts';
-import { checksumStep, compareStep, dumpStep, restoreStep, uploadStep } from '../../../../lib/steps/steps.ts';
+import { promoteStep } from '../../../../lib/steps/promote.ts';
+import { restoreStep } from '../../../../lib/steps/restore.ts';
+import { stepContext } from '../../../support/step-context.ts';
 
 function rejection(schema: Parameters<typeof parseInput>[0], value: unknown): InputValidationError {
   try {
@@ -102,9 +108,9 @@ const untouchable = new Proxy({} as Runtime, {
 });
 
 describe('steps', () => {
-  const steps: [string, (event: unknown, runtime: Runtime) => Promise<unknown>, unknown][] = [
+  const steps: [string, (event: unknown, context: StepContext) => Promise<unknown>, unknown][] = [
     ['Dump', dumpStep, { execution: { trigger: 'manual', reason: 'x'.repeat(501) } }],
-    ['Upload', uploadStep, { backupId: 'nope' }],
+    ['Promote', promoteStep, { backupId: 'nope' }],
     ['Checksum', checksumStep, { backupId: '20260102T030405Z-a1b2c3', extra: 1 }],
     ['RestoreToStaging', restoreStep, { backupId: 1 }],
     ['CompareRowCounts', compareStep, {}],
@@ -114,7 +120,7 @@ describe('steps', () => {
   it.each(steps)(
     '%s validates its event before touching the database or the bucket',
     async (_name, step, event) => {
-      await expect(step(event, untouchable)).rejects.toBeInstanceOf(InputValidationError);
+      await expect(step(event, stepContext(untouchable))).rejects.toBeInstanceOf(InputValidationError);
     },
   );
 });

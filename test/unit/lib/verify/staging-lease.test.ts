@@ -57,7 +57,7 @@ describe('stagingLeaseSeconds', () => {
       rule.ErrorEquals.includes('StagingBusyError'),
     );
     const timeout = (JSON.parse(text) as { TimeoutSeconds: number }).TimeoutSeconds;
-    const oneAttemptEach = ['Dump', 'Upload', 'Checksum', 'RestoreToStaging', 'CompareRowCounts', 'Notify']
+    const oneAttemptEach = ['Dump', 'Promote', 'Checksum', 'RestoreToStaging', 'CompareRowCounts', 'Notify']
       .map((name) => states[name]?.TimeoutSeconds ?? 0)
       .reduce((sum, seconds) => sum + seconds, 0);
     expect(totalWait(busy as RetryRule) + oneAttemptEach).toBeLessThan(timeout);

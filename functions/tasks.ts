@@ -1,0 +1,506 @@
+/**
+ * The one map from state machine to code. Each Task state of statemachines/*.asl.json names the
+ * function that serves it; each function names its handler file, its step in lib/steps/, where it runs,
+ * how it is sized and what it may touch. Everything else derives from these two tables or is checked
+ * against them by test/unit/functions/tasks.test.ts:
+ *
+ * - serverless.yml's functions, their roles and log permissions, the state machines' invoke
+ *   permissions, the VPC attachments and the dashboard (tools/deploy/functions.ts);
+ * - the local runner's map from Task state to handler and the key figure it prints
+ *   (tools/local/state-machine-runner.ts, tools/local/run-*.ts);
+ * - the template tests (test/deploy/template.test.ts).
+ *
+ * Names line up: state `Dump` -> function `dump` -> functions/dump/handler.ts -> lib/steps/dump.ts.
+ * Adding a Task touches the ASL file, these tables and the step's own code (docs/architecture.md).
+ *
+ * Plain data only: tools/deploy loads this file while packaging, without the step code.
+ */
+import { formatDuration } from '../lib/drill/evidence.ts';
+import { formatBytes } from '../lib/notify/messages.ts';
+
+export type MachineName = 'backup' | 'drill';
+
+/** Where a step runs. Every Task runs on Lambda today; the long-running worker comes next (docs). */
+export type Venue = 'lambda';
+
+/**
+ * What a grant applies to, resolved by tools/deploy/iam.ts into CloudFormation: objects under a
+ * key pattern of the backup bucket, the bucket itself (listing), the stage's KMS key, the alert topic,
+ * or one of the stage's secrets.
+ */
+export type GrantResource =
+  | `objects:${string}`
+  | 'bucket'
+  | 'key'
+  | 'alertTopic'
+  | 'secret:production'
+  | 'secret:staging'
+  | 'secret:slack'
+  | 'secret:render';
+
+export interface Grant {
+  sid: string;
+  actions: string[];
+  resources: GrantResource[];
+  /** ListBucket only for these key prefixes (`s3:prefix` condition). */
+  prefixes?: string[];
+  /** Only when the stage configures that option (a CloudFormation condition). */
+  when?: 'slack' | 'render';
+}
+
+/** Sizing keys of config/<stage>.yml `steps:` (memory and ephemeral storage of the function). */
+export type SizingKey = 'dump' | 'promote' | 'checksum' | 'restore' | 'compare' | 'notify';
+
+/** Settings a function gets beyond the provider-wide ones (serverless.yml `provider.environment`). */
+export type Setting =
+  | 'productionSecret'
+  | 'stagingSecret'
+  | 'restoreJobs'
+  | 'workDir'
+  | 'alerts'
+  | 'sanityChecks'
+  | 'stage'
+  | 'render';
+
+export interface FunctionSpec {
+  /** functions/<dir>/handler.ts exports `handler = stepHandler('<key>', <step>)` from lib/steps/<step>.ts. */
+  dir: string;
+  step: string;
+  /** Memory and ephemeral storage: the stage config's `steps.<sizing>`, or fixed here. */
+  sizing: SizingKey | { memoryMb: number; ephemeralStorageMb: number; timeoutSeconds: number };
+  /** Runs PostgreSQL programs: gets the pg-client layer. */
+  pgPrograms: boolean;
+  /** Talks to a database: joins the stage's VPC when one is configured. */
+  database: boolean;
+  settings: Setting[];
+  grants: Grant[];
+  /** The status function runs hourly and after every execution (tools/deploy/functions.ts). */
+  triggers?: 'hourly-and-after-executions';
+}
+
+const decryptWithKey: Grant = { sid: 'DecryptWithBackupKey', actions: ['kms:Decrypt'], resources: ['key'] };
+const encryptWithKey: Grant = {
+  sid: 'EncryptWithBackupKey',
+  actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+  resources: ['key'],
+};
+const readStagingSecret: Grant = {
+  sid: 'ReadStagingSecret',
+  actions: ['secretsmanager:GetSecretValue'],
+  resources: ['secret:staging'],
+};
+const readSlackSecret: Grant = {
+  sid: 'ReadSlackWebhookSecret',
+  actions: ['secretsmanager:GetSecretValue'],
+  resources: ['secret:slack'],
+  when: 'slack',
+};
+const readBackups: Grant = {
+  sid: 'ReadBackups',
+  actions: ['s3:GetObject'],
+  resources: ['objects:backups/*'],
+};
+const readManifests: Grant = {
+  sid: 'ReadManifests',
+  actions: ['s3:GetObject'],
+  resources: ['objects:backups/*.manifest.json'],
+};
+const publishToAlertTopic = (sid: string): Grant => ({
+  sid,
+  actions: ['sns:Publish'],
+  resources: ['alertTopic'],
+});
+
+export const functions = {
+  dump: {
+    dir: 'dump',
+    step: 'dump',
+    sizing: 'dump',
+    pgPrograms: true,
+    database: true,
+    settings: ['productionSecret'],
+    grants: [
+      {
+        sid: 'StreamDumpIntoIncoming',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: ['objects:incoming/*'],
+      },
+      encryptWithKey,
+      {
+        sid: 'ReadProductionSecret',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['secret:production'],
+      },
+    ],
+  },
+  promote: {
+    dir: 'promote',
+    step: 'promote',
+    sizing: 'promote',
+    pgPrograms: false,
+    database: false,
+    settings: [],
+    grants: [
+      {
+        sid: 'TakeFromIncoming',
+        actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:DeleteObject'],
+        resources: ['objects:incoming/*'],
+      },
+      // Dump and manifest only: the verification record is notify's to write.
+      {
+        sid: 'PromoteIntoBackups',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: ['objects:backups/*.dump', 'objects:backups/*.manifest.json'],
+      },
+      {
+        sid: 'CheckAndTagPromotedDump',
+        actions: ['s3:GetObject', 's3:PutObjectTagging'],
+        resources: ['objects:backups/*.dump'],
+      },
+      {
+        sid: 'ReadPromotedManifestOnRetry',
+        actions: ['s3:GetObject'],
+        resources: ['objects:backups/*.manifest.json'],
+      },
+      // Without ListBucket S3 answers 403 instead of 404 for a missing key, and promote decides what
+      // to do from whether the incoming objects still exist.
+      {
+        sid: 'SeeWhetherKeysExist',
+        actions: ['s3:ListBucket'],
+        resources: ['bucket'],
+        prefixes: ['incoming/*', 'backups/*'],
+      },
+      encryptWithKey,
+    ],
+  },
+  checksum: {
+    dir: 'checksum',
+    step: 'checksum',
+    sizing: 'checksum',
+    pgPrograms: true,
+    database: false,
+    settings: [],
+    grants: [readBackups, decryptWithKey],
+  },
+  restore: {
+    dir: 'restore',
+    step: 'restore',
+    sizing: 'restore',
+    pgPrograms: true,
+    database: true,
+    settings: ['stagingSecret', 'restoreJobs', 'workDir'],
+    grants: [readBackups, decryptWithKey, readStagingSecret],
+  },
+  compare: {
+    dir: 'compare',
+    step: 'compare',
+    sizing: 'compare',
+    pgPrograms: false,
+    database: true,
+    settings: ['stagingSecret'],
+    grants: [readManifests, decryptWithKey, readStagingSecret],
+  },
+  notify: {
+    dir: 'notify',
+    step: 'notify',
+    sizing: 'notify',
+    pgPrograms: false,
+    database: false,
+    settings: ['alerts'],
+    grants: [
+      readManifests,
+      {
+        sid: 'RecordVerification',
+        actions: ['s3:PutObject'],
+        resources: ['objects:backups/*.verification.json'],
+      },
+      { sid: 'TagDumpVerified', actions: ['s3:PutObjectTagging'], resources: ['objects:backups/*.dump'] },
+      publishToAlertTopic('PublishSummary'),
+      // S3 writes and the encrypted topic both need data keys.
+      encryptWithKey,
+      readSlackSecret,
+    ],
+  },
+  // The restore drill. The database steps talk to staging only; nothing here can write under backups/,
+  // and evidence goes to drills/. Its Checksum Task reuses `checksum`.
+  drillSelectBackup: {
+    dir: 'drill-select-backup',
+    step: 'drill-select-backup',
+    sizing: 'notify',
+    pgPrograms: false,
+    database: false,
+    settings: [],
+    grants: [
+      // Finds the newest backup with a passed verification record (ListBucket also turns a missing key
+      // into 404 rather than 403).
+      { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      {
+        sid: 'ReadManifestsAndVerifications',
+        actions: ['s3:GetObject'],
+        resources: ['objects:backups/*.manifest.json', 'objects:backups/*.verification.json'],
+      },
+      decryptWithKey,
+    ],
+  },
+  drillCreateDb: {
+    dir: 'drill-create-db',
+    step: 'drill-create-db',
+    sizing: 'compare',
+    pgPrograms: false,
+    database: true,
+    settings: ['stagingSecret'],
+    grants: [readStagingSecret],
+  },
+  drillRestore: {
+    dir: 'drill-restore',
+    step: 'drill-restore',
+    // Downloads the dump to /tmp like restore, so it needs restore's ephemeral storage.
+    sizing: 'restore',
+    pgPrograms: true,
+    database: true,
+    settings: ['stagingSecret', 'restoreJobs', 'workDir'],
+    grants: [readBackups, decryptWithKey, readStagingSecret],
+  },
+  drillCompare: {
+    dir: 'drill-compare',
+    step: 'drill-compare',
+    sizing: 'compare',
+    pgPrograms: false,
+    database: true,
+    settings: ['stagingSecret'],
+    grants: [readManifests, decryptWithKey, readStagingSecret],
+  },
+  drillSanityChecks: {
+    dir: 'drill-sanity-checks',
+    step: 'drill-sanity-checks',
+    sizing: 'compare',
+    pgPrograms: false,
+    database: true,
+    settings: ['stagingSecret', 'sanityChecks'],
+    grants: [readStagingSecret],
+  },
+  drillRecordEvidence: {
+    dir: 'drill-record-evidence',
+    step: 'drill-record-evidence',
+    sizing: 'notify',
+    pgPrograms: false,
+    database: false,
+    settings: [],
+    grants: [
+      readManifests,
+      { sid: 'WriteDrillEvidence', actions: ['s3:PutObject'], resources: ['objects:drills/*'] },
+      encryptWithKey,
+    ],
+  },
+  drillDropDb: {
+    dir: 'drill-drop-db',
+    step: 'drill-drop-db',
+    sizing: 'compare',
+    pgPrograms: false,
+    database: true,
+    settings: ['stagingSecret'],
+    grants: [readStagingSecret],
+  },
+  drillNotify: {
+    dir: 'drill-notify',
+    step: 'drill-notify',
+    sizing: 'notify',
+    pgPrograms: false,
+    database: false,
+    settings: ['alerts'],
+    grants: [
+      { sid: 'ReadDrillEvidence', actions: ['s3:GetObject'], resources: ['objects:drills/*'] },
+      publishToAlertTopic('PublishSummary'),
+      // The encrypted topic needs data keys; evidence reads need Decrypt.
+      encryptWithKey,
+      readSlackSecret,
+    ],
+  },
+  // Rewrites status/status.json, status/BACKUP_STATUS.md and status/badge.svg and publishes the
+  // VerifiedPgBackups/BackupAgeHours metric the BackupAgeAlarm watches: hourly (so a silent schedule
+  // still shows up as a stale backup) and whenever an execution of either state machine ends.
+  status: {
+    dir: 'status',
+    step: 'status',
+    sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
+    pgPrograms: false,
+    database: false,
+    settings: ['stage', 'alerts', 'render'],
+    triggers: 'hourly-and-after-executions',
+    grants: [
+      {
+        sid: 'ListBackupsDrillsAndStatus',
+        actions: ['s3:ListBucket'],
+        resources: ['bucket'],
+        prefixes: ['backups/*', 'drills/*', 'status/*'],
+      },
+      {
+        sid: 'ReadRecords',
+        actions: ['s3:GetObject'],
+        resources: [
+          'objects:backups/*.manifest.json',
+          'objects:backups/*.verification.json',
+          'objects:drills/*.json',
+        ],
+      },
+      { sid: 'WriteStatusReport', actions: ['s3:PutObject'], resources: ['objects:status/*'] },
+      encryptWithKey,
+      // Alerts only when the provider's own recovery is unavailable (Render, optional).
+      publishToAlertTopic('PublishProviderAlert'),
+      readSlackSecret,
+      {
+        sid: 'ReadRenderApiKeySecret',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['secret:render'],
+        when: 'render',
+      },
+    ],
+  },
+} as const satisfies Record<string, FunctionSpec>;
+
+export type FunctionKey = keyof typeof functions;
+
+/** A state's output as the local runner and the stage follower see it (ResultPath fields by name). */
+type StateOutput = Record<string, Record<string, unknown> | undefined>;
+
+export interface TaskSpec {
+  machine: MachineName;
+  /** The Task state's name in statemachines/<machine>.asl.json. */
+  state: string;
+  function: FunctionKey;
+  venue: Venue;
+  /** The one figure an operator wants to see on the state's line (local runs, `--stage` following). */
+  figure: (output: StateOutput) => string;
+}
+
+const compared = ({ compare }: StateOutput) =>
+  `${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status}`;
+
+const drillDropped = (output: StateOutput) =>
+  `${output.dropped?.drillDatabase ?? output.cleanup?.drillDatabase ?? ''} dropped`;
+
+export const tasks: readonly TaskSpec[] = [
+  {
+    machine: 'backup',
+    state: 'Dump',
+    function: 'dump',
+    venue: 'lambda',
+    figure: ({ dump = {} }) =>
+      `${formatBytes(Number(dump.bytes))}, ${dump.tables} tables, ${dump.rows} rows, ${dump.compression}`,
+  },
+  {
+    machine: 'backup',
+    state: 'Promote',
+    function: 'promote',
+    venue: 'lambda',
+    figure: ({ stored }) => `${stored?.dumpKey}`,
+  },
+  {
+    machine: 'backup',
+    state: 'Checksum',
+    function: 'checksum',
+    venue: 'lambda',
+    figure: ({ checksum }) =>
+      `sha256 ${String((checksum?.actual as { sha256?: string } | undefined)?.sha256 ?? '').slice(0, 16)}… ${checksum?.status}, ${checksum?.archiveEntries} archive entries`,
+  },
+  {
+    machine: 'backup',
+    state: 'RestoreToStaging',
+    function: 'restore',
+    venue: 'lambda',
+    figure: ({ restore }) =>
+      `restored in ${Number(restore?.restoreSeconds).toFixed(1)} s into PostgreSQL ${restore?.stagingServerVersion}`,
+  },
+  {
+    machine: 'backup',
+    state: 'CompareRowCounts',
+    function: 'compare',
+    venue: 'lambda',
+    figure: compared,
+  },
+  {
+    machine: 'backup',
+    state: 'Notify',
+    function: 'notify',
+    venue: 'lambda',
+    figure: () => 'tagged verified, summary published',
+  },
+  {
+    machine: 'drill',
+    state: 'SelectBackup',
+    function: 'drillSelectBackup',
+    venue: 'lambda',
+    figure: ({ selected }) => `backup ${selected?.backupId}, drill ${selected?.drillId}`,
+  },
+  {
+    machine: 'drill',
+    state: 'Checksum',
+    function: 'checksum',
+    venue: 'lambda',
+    figure: ({ checksum }) => `sha256 ${checksum?.status}, ${checksum?.archiveEntries} archive entries`,
+  },
+  {
+    machine: 'drill',
+    state: 'CreateDrillDb',
+    function: 'drillCreateDb',
+    venue: 'lambda',
+    figure: ({ drillDb }) => `${drillDb?.drillDatabase} on PostgreSQL ${drillDb?.serverVersion}`,
+  },
+  {
+    machine: 'drill',
+    state: 'Restore',
+    function: 'drillRestore',
+    venue: 'lambda',
+    figure: ({ restore }) =>
+      `download ${formatDuration(Number(restore?.downloadSeconds))}, restore ${formatDuration(Number(restore?.restoreSeconds))}`,
+  },
+  {
+    machine: 'drill',
+    state: 'Compare',
+    function: 'drillCompare',
+    venue: 'lambda',
+    figure: compared,
+  },
+  {
+    machine: 'drill',
+    state: 'SanityChecks',
+    function: 'drillSanityChecks',
+    venue: 'lambda',
+    figure: ({ sanity }) => {
+      const checks = (sanity?.checks ?? []) as { passed: boolean }[];
+      return `${checks.filter((c) => c.passed).length}/${checks.length} passed`;
+    },
+  },
+  {
+    machine: 'drill',
+    state: 'RecordEvidence',
+    function: 'drillRecordEvidence',
+    venue: 'lambda',
+    figure: ({ evidence }) =>
+      `${evidence?.passed ? 'PASSED' : 'FAILED'}, RPO ${evidence?.observedRpoHours} h, RTO ${formatDuration(Number(evidence?.observedRtoSeconds))} -> ${evidence?.evidenceKey}`,
+  },
+  { machine: 'drill', state: 'DropDrillDb', function: 'drillDropDb', venue: 'lambda', figure: drillDropped },
+  {
+    machine: 'drill',
+    state: 'DropDrillDbOnFailure',
+    function: 'drillDropDb',
+    venue: 'lambda',
+    figure: drillDropped,
+  },
+  {
+    machine: 'drill',
+    state: 'Notify',
+    function: 'drillNotify',
+    venue: 'lambda',
+    figure: () => 'summary published',
+  },
+];
+
+export function taskOf(machine: MachineName, state: string): TaskSpec | undefined {
+  return tasks.find((task) => task.machine === machine && task.state === state);
+}
+
+/** `dump` -> `DumpLambdaFunction`, the logical id serverless gives a function (and the ASL references). */
+export function logicalIdOf(key: FunctionKey): string {
+  return `${key[0]?.toUpperCase()}${key.slice(1)}LambdaFunction`;
+}

@@ -1,0 +1,37 @@
+/**
+ * Use case: restore a backup into a database someone names (`backupctl restore --target-url`), then
+ * count every table of the manifest there. The target must not be production and must have opted in
+ * (lib/verify/restore-target-guard.ts); the dump is re-hashed while it downloads. The comparison is
+ * data: the caller decides what a mismatch means (the CLI exits 3).
+ */
+import { readManifest, resolveBackupId } from '../backup/catalog.ts';
+import type { PgConnection } from '../pg/connection.ts';
+import { withSession } from '../pg/session.ts';
+import type { Runtime } from '../runtime.ts';
+import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
+import { type RestoreResult, restoreToStaging } from '../verify/restore.ts';
+
+export interface RestoreOutcome extends RestoreResult {
+  backupId: string;
+  compare: CompareResult;
+}
+
+export async function restoreBackup(
+  runtime: Pick<Runtime, 'store' | 'programs' | 'settings'>,
+  idOrLatest: string,
+  target: PgConnection,
+  options: { jobs?: number | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<RestoreOutcome> {
+  const backupId = await resolveBackupId(runtime.store, idOrLatest);
+  const manifest = await readManifest(runtime.store, backupId);
+  const restored = await restoreToStaging(manifest, {
+    store: runtime.store,
+    target,
+    programs: runtime.programs,
+    jobs: options.jobs ?? runtime.settings.RESTORE_JOBS,
+    workDir: runtime.settings.WORK_DIR,
+    signal: options.signal,
+  });
+  const compare = await withSession(target, (session) => compareRowCounts(session, manifest));
+  return { backupId, ...restored, compare };
+}

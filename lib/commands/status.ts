@@ -1,0 +1,47 @@
+/**
+ * Use case: the backup status report (newest verified backup against the RPO, last failure, last drill
+ * against the RTO, trend, the provider's own backups). The status function and `backupctl status` both
+ * call this; only the status function alerts and publishes metrics.
+ */
+import type { LineSink } from '../logging.ts';
+import type { Message } from '../notify/publish.ts';
+import { providerCheckFor } from '../provider/provider-check.ts';
+import type { ExecutionSummary } from '../report/executions.ts';
+import { publishStatus } from '../report/publish-status.ts';
+import { buildStatusReport, type StatusReport } from '../report/status-report.ts';
+import type { Runtime } from '../runtime.ts';
+
+export interface StatusOptions {
+  now: Date;
+  executions?: ExecutionSummary[] | undefined;
+  /** Write status.json, BACKUP_STATUS.md and badge.svg into the bucket and emit the metrics. */
+  write: boolean;
+  /** Sends an alert when the provider's own recovery is not available (the status function does). */
+  alert?: ((message: Message) => Promise<unknown>) | undefined;
+  /** Where the EMF metrics line goes when written; stdout when absent. */
+  metricsSink?: LineSink | undefined;
+}
+
+export async function reportStatus(
+  runtime: Pick<Runtime, 'store' | 'settings' | 'renderApiKey'>,
+  options: StatusOptions,
+): Promise<StatusReport> {
+  const checkProvider = providerCheckFor(runtime, options.now);
+  const common = {
+    now: options.now,
+    rpoHours: runtime.settings.RPO_HOURS,
+    rtoHours: runtime.settings.RTO_HOURS,
+    ...(options.executions ? { executions: options.executions } : {}),
+  };
+  if (!options.write) {
+    const provider = checkProvider ? await checkProvider() : undefined;
+    return buildStatusReport(runtime.store, { ...common, ...(provider ? { provider } : {}) });
+  }
+  return publishStatus(runtime.store, {
+    ...common,
+    stage: runtime.settings.STAGE,
+    ...(checkProvider ? { checkProvider } : {}),
+    ...(options.alert ? { alert: options.alert } : {}),
+    ...(options.metricsSink ? { log: options.metricsSink } : {}),
+  });
+}

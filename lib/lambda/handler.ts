@@ -1,0 +1,135 @@
+/**
+ * Turns a step (lib/steps/) into a Lambda handler with middy, so functions/<name>/handler.ts is one line:
+ *
+ *   export const handler = stepHandler('dump', dumpStep);
+ *
+ * Every invocation:
+ * - builds the runtime from its settings (on Lambda: the environment, read once per container);
+ * - gets an AbortSignal that fires a reserve before Lambda's own timeout, so the step can stop its child
+ *   processes, abort a multipart upload and fail with StepTimeoutError instead of being killed mid-write
+ *   (Step Functions would only see an anonymous Lambda.Unknown). middy's own timeout middleware resolves
+ *   before the step's cleanup has finished, so it is not used;
+ * - logs one JSON line when the step starts and one when it ends (Powertools Logger, with the Lambda
+ *   context injected by its middy middleware): execution id, backup id, step, key figures or the error
+ *   name;
+ * - lets errors leave with their catalog name, which the state machine's Retry/Catch match on.
+ *
+ * The local runner and the worker call the very same handler, built with `withDependencies` from the
+ * settings they were given: nothing writes process.env to steer a step.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { describeError, StepTimeoutError } from '../errors.ts';
+import { createLogger, type LineSink } from '../logging.ts';
+import { type Runtime, runtimeFromEnvironment } from '../runtime.ts';
+
+export interface StepContext {
+  runtime: Runtime;
+  /** Fires a reserve before the venue's deadline; steps stop their work and clean up. */
+  signal: AbortSignal;
+  logger: Logger;
+  /** Where log and metric lines go when not to stdout (the local runner's log file, the worker's). */
+  sink?: LineSink | undefined;
+}
+
+export type Step<T> = (event: unknown, context: StepContext) => Promise<T>;
+
+export interface StepDependencies {
+  runtime: () => Runtime;
+  /** Log and metric lines go here instead of stdout. */
+  sink: LineSink;
+}
+
+export type StepHandler<T> = ((event: unknown, context: Context) => Promise<T>) & {
+  readonly functionKey: string;
+  readonly step: Step<T>;
+  /** The same handler with another runtime and line sink (local runner, worker, tests). */
+  withDependencies(dependencies: Partial<StepDependencies>): StepHandler<T>;
+};
+
+export function deadlineSignal(
+  context: Partial<Context> | undefined,
+  reserveMs: number,
+): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const remaining = context?.getRemainingTimeInMillis?.();
+  if (remaining === undefined) return { signal: controller.signal, clear: () => undefined };
+  const timer = setTimeout(
+    () => controller.abort(new StepTimeoutError('step stopped before the Lambda timeout')),
+    Math.max(0, remaining - reserveMs),
+  );
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+/** The ids in a step's event that join its log lines to an execution and a backup. */
+function idsOf(event: unknown): Record<string, string> {
+  const fields = (event ?? {}) as Record<string, unknown>;
+  const selected = (fields.selected ?? {}) as Record<string, unknown>;
+  const ids: Record<string, string> = {};
+  for (const [key, value] of [
+    ['executionId', fields.executionId],
+    ['backupId', fields.backupId ?? selected.backupId],
+    ['drillId', selected.drillId],
+  ] as const) {
+    if (typeof value === 'string') ids[key] = value;
+  }
+  return ids;
+}
+
+/** The step's key figures: the scalar fields of its result (outputs are secret-free by design). */
+export function keyFigures(result: unknown): Record<string, string | number | boolean> {
+  if (!result || typeof result !== 'object') return {};
+  const figures: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(result)) {
+    if (typeof value === 'number' || typeof value === 'boolean') figures[key] = value;
+    else if (typeof value === 'string' && value.length <= 200) figures[key] = value;
+  }
+  return figures;
+}
+
+export function stepHandler<T>(
+  functionKey: string,
+  step: Step<T>,
+  dependencies: Partial<StepDependencies> = {},
+): StepHandler<T> {
+  const logger = createLogger(dependencies.sink);
+  const runtime = dependencies.runtime ?? (() => runtimeFromEnvironment());
+  const handler = middy<unknown, T, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .handler(async (event, context) => {
+      logger.appendKeys({ step: functionKey, ...idsOf(event) });
+      logger.info('step started');
+      const started = Date.now();
+      const seconds = () => Math.round(Date.now() - started) / 1000;
+      let deadline: ReturnType<typeof deadlineSignal> | undefined;
+      try {
+        const built = runtime();
+        deadline = deadlineSignal(context, built.settings.STEP_TIMEOUT_RESERVE_MS);
+        const result = await step(event, {
+          runtime: built,
+          signal: deadline.signal,
+          logger,
+          sink: dependencies.sink,
+        });
+        logger.info('step succeeded', { seconds: seconds(), figures: keyFigures(result) });
+        return result;
+      } catch (error) {
+        logger.error('step failed', {
+          seconds: seconds(),
+          errorName: error instanceof Error ? error.name : 'Error',
+          errorMessage: describeError(error),
+        });
+        throw error;
+      } finally {
+        deadline?.clear();
+      }
+    });
+  return Object.assign(handler as unknown as (event: unknown, context: Context) => Promise<T>, {
+    functionKey,
+    step,
+    withDependencies: (more: Partial<StepDependencies>) =>
+      stepHandler(functionKey, step, { ...dependencies, ...more }),
+  });
+}

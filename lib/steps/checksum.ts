@@ -1,0 +1,13 @@
+/** The Checksum state (backup and drill): re-hash the stored dump and read its archive. */
+import { assertArchiveIntact, verifyArchive } from '../commands/verify-archive.ts';
+import type { StepContext } from '../lambda/handler.ts';
+import { backupIdEventSchema, parseInput } from './input.ts';
+
+export async function checksumStep(event: unknown, { runtime, signal }: StepContext) {
+  const { backupId } = parseInput(backupIdEventSchema, event, 'Checksum step event');
+  const verification = await verifyArchive(runtime, backupId, signal);
+  assertArchiveIntact(verification);
+  // The manifest stays in the bucket: step outputs carry figures, not the per-table list.
+  const { manifest: _manifest, ...result } = verification;
+  return result;
+}

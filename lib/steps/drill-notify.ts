@@ -1,0 +1,22 @@
+import { formatDuration } from '../drill/evidence.ts';
+import { drillNotifyEventSchema } from '../drill/input.ts';
+import type { StepContext } from '../lambda/handler.ts';
+import { publish } from '../notify/publish.ts';
+import { parseInput } from './input.ts';
+
+export async function drillNotifyStep(event: unknown, { runtime }: StepContext) {
+  const { backupId, evidence } = parseInput(drillNotifyEventSchema, event, 'Notify step event');
+  const sent = await publish(
+    {
+      subject: `Restore drill passed: ${evidence.drillId}`,
+      text: [
+        `Restore drill ${evidence.drillId} passed with backup ${backupId}.`,
+        `Observed RPO (backup age): ${evidence.observedRpoHours} h`,
+        `Observed RTO (download + restore + verification): ${formatDuration(evidence.observedRtoSeconds)}, target ${evidence.targetRtoHours} h`,
+        `Evidence: ${evidence.evidenceKey}`,
+      ].join('\n'),
+    },
+    await runtime.channels(),
+  );
+  return { drillId: evidence.drillId, notified: sent };
+}

@@ -1,0 +1,115 @@
+/** The RecordEvidence state: the drill's evidence (JSON and Markdown) under drills/, with the observed RPO and RTO. */
+import { readManifest } from '../backup/catalog.ts';
+import {
+  type DrillEvidence,
+  evidenceKeys,
+  formatDuration,
+  renderEvidenceMarkdown,
+  roundedHours,
+} from '../drill/evidence.ts';
+import { evidenceEventSchema } from '../drill/input.ts';
+import type { StepContext } from '../lambda/handler.ts';
+import { qualified } from '../verify/compare.ts';
+import { parseInput } from './input.ts';
+
+export async function recordEvidenceStep(event: unknown, { runtime }: StepContext) {
+  const input = parseInput(evidenceEventSchema, event, 'RecordEvidence step event');
+  const { selected, compare, sanity, restore } = input;
+  const manifest = await readManifest(runtime.store, selected.backupId);
+  const startedAt = new Date(selected.startedAt);
+  const verificationSeconds = compare.compareSeconds + sanity.sanitySeconds;
+  // RTO is what a real restore following the runbook costs: verify the backup (checksum pass), download
+  // and restore it, then check it. Download and restore overlap only inside pg_restore's own pipeline.
+  const checksumSeconds = input.checksum.seconds ?? 0;
+  const observedSeconds =
+    Math.round(
+      (checksumSeconds + restore.downloadSeconds + restore.restoreSeconds + verificationSeconds) * 1000,
+    ) / 1000;
+  const targetRto = runtime.settings.RTO_HOURS;
+  const observedRpo = roundedHours(startedAt.getTime() - new Date(selected.backupCreatedAt).getTime());
+  const differences = [
+    ...compare.tables.map((t) => `${qualified(t)}: expected ${t.expected}, found ${t.actual}`),
+    ...compare.missing.map((name) => `${name}: missing`),
+    ...compare.extra.map((name) => `${name}: not in the backup`),
+  ];
+  const failedChecks = [
+    ...(compare.status === 'match' ? [] : [`row counts differ in ${differences.length} table(s)`]),
+    ...sanity.checks
+      .filter((s) => !s.passed)
+      .map((s) => `sanity check "${s.name}": ${s.error ?? `got ${s.value}, expected ${s.expectation}`}`),
+    ...(observedSeconds <= targetRto * 3600
+      ? []
+      : [`observed RTO ${formatDuration(observedSeconds)} exceeds the ${targetRto} h target`]),
+  ];
+  const evidence: DrillEvidence = {
+    evidenceVersion: 1,
+    drillId: selected.drillId,
+    ...(input.executionId ? { executionId: input.executionId } : {}),
+    trigger: selected.trigger,
+    ...(selected.reason ? { reason: selected.reason } : {}),
+    startedAt: selected.startedAt,
+    recordedAt: new Date().toISOString(),
+    passed: failedChecks.length === 0,
+    failedChecks,
+    backup: {
+      backupId: selected.backupId,
+      createdAt: selected.backupCreatedAt,
+      database: manifest.source.database,
+      sourceServerVersion: manifest.source.serverVersion,
+      bytes: manifest.dump.bytes,
+      sha256: manifest.dump.sha256,
+      checksum: input.checksum.status,
+    },
+    rpo: {
+      observedHours: observedRpo,
+      targetHours: runtime.settings.RPO_HOURS,
+      withinTarget: observedRpo <= runtime.settings.RPO_HOURS,
+    },
+    rto: {
+      checksumSeconds,
+      downloadSeconds: restore.downloadSeconds,
+      restoreSeconds: restore.restoreSeconds,
+      verificationSeconds,
+      observedSeconds,
+      targetHours: targetRto,
+      withinTarget: observedSeconds <= targetRto * 3600,
+    },
+    drillDatabase: restore.database,
+    stagingServerVersion: restore.stagingServerVersion,
+    compare: {
+      status: compare.status,
+      tablesCompared: compare.tablesCompared,
+      rowsCompared: compare.rowsCompared,
+      differences,
+    },
+    sanity: sanity.checks,
+    benignRestoreMessages: restore.benignMessages,
+  };
+  const jsonKey = evidenceKeys.json(selected.drillId, startedAt);
+  const markdownKey = evidenceKeys.markdown(selected.drillId, startedAt);
+  await runtime.store.putJson(jsonKey, evidence);
+  await runtime.store.putObject(
+    markdownKey,
+    renderEvidenceMarkdown(evidence),
+    'text/markdown; charset=utf-8',
+  );
+  return {
+    drillId: evidence.drillId,
+    passed: evidence.passed,
+    evidenceKey: jsonKey,
+    markdownKey,
+    observedRpoHours: evidence.rpo.observedHours,
+    observedRtoSeconds: observedSeconds,
+    targetRtoHours: targetRto,
+    /** The step whose verdict failed the drill, for the alert ("none" when it passed). */
+    failedStep:
+      compare.status !== 'match'
+        ? 'Compare'
+        : sanity.checks.some((s) => !s.passed)
+          ? 'SanityChecks'
+          : failedChecks.length > 0
+            ? 'Restore'
+            : 'none',
+    cause: failedChecks.join('; ').slice(0, 2000) || 'all checks passed',
+  };
+}

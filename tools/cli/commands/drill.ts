@@ -1,0 +1,63 @@
+/** `backupctl drill [id|latest]`: a restore drill, locally or started and followed on a stage. */
+import { drillInputSchema } from '../../../lib/drill/input.ts';
+import { parseInput } from '../../../lib/steps/input.ts';
+import { runLocalDrill } from '../../local/run-drill.ts';
+import {
+  type CommandContext,
+  exitCodeForExecution,
+  exitCodes,
+  failureText,
+  sfnFor,
+  type Values,
+  verboseLog,
+  withLocal,
+} from '../context.ts';
+import { followOnStage, printState } from '../stage-run.ts';
+
+function drillInput(target: string | undefined, values: Values, trigger: 'cli' | 'manual') {
+  return parseInput(
+    drillInputSchema,
+    {
+      trigger,
+      backupId: target ?? 'latest',
+      ...(values.reason !== undefined ? { reason: values.reason } : {}),
+    },
+    'drill options',
+  );
+}
+
+export async function drillCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
+  const verdict = (execution: {
+    status: string;
+    output?: unknown;
+    error?: { name: string; cause: string };
+  }) => {
+    const evidence = (
+      execution.output as { evidence?: { evidenceKey: string; markdownKey: string } } | undefined
+    )?.evidence;
+    out.print(
+      execution.status === 'SUCCEEDED'
+        ? `Drill passed. Evidence: ${evidence?.evidenceKey} and ${evidence?.markdownKey}`
+        : `Drill FAILED: ${failureText(execution.error)}`,
+      execution,
+    );
+    return exitCodeForExecution(execution);
+  };
+  if (place.kind === 'stage') {
+    const execution = await followOnStage(place.settings, 'drill', drillInput(target, values, 'manual'), {
+      api: sfnFor(place.settings, deps),
+      deps,
+      onState: printState(out, 'drill'),
+    });
+    return execution === 'interrupted' ? exitCodes.interrupted : verdict(execution);
+  }
+  const input = drillInput(target, values, 'cli');
+  return withLocal({ production: false }, async (environment) =>
+    verdict(
+      await runLocalDrill(environment, input, {
+        onState: printState(out, 'drill'),
+        ...verboseLog(values),
+      }),
+    ),
+  );
+}

@@ -1,0 +1,172 @@
+/**
+ * What every backupctl command shares: where it runs (--local or --stage), how it prints, the exit
+ * codes (documented in README and the runbook), and the bucket and history it reads.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { readStageExecutions } from '../../lib/aws/executions.ts';
+import { createSfnClient, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
+import { readRuntimeSettings } from '../../lib/config.ts';
+import {
+  BackupError,
+  ConfigurationError,
+  InputValidationError,
+  verificationErrorNames,
+} from '../../lib/errors.ts';
+import { type ExecutionSummary, readableCause, readLocalExecutions } from '../../lib/report/executions.ts';
+import { createRuntime, type Runtime } from '../../lib/runtime.ts';
+import { BackupStore } from '../../lib/storage/backup-store.ts';
+import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
+import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
+
+export const exitCodes = { ok: 0, failed: 1, usage: 2, verificationFailed: 3, interrupted: 130 } as const;
+
+/** What the CLI talks to; tests replace the AWS clients and the clock, the binary uses the defaults. */
+export interface CliDependencies {
+  /** Where config/<stage>.yml lives (the project). */
+  root?: string;
+  sfn?: (region: string) => SfnApi;
+  s3?: (region: string) => S3Client;
+  sleep?: Sleep;
+  /** Stops following an execution; without it Ctrl-C does. */
+  signal?: AbortSignal;
+  pollIntervalMs?: number;
+}
+
+export interface Output {
+  json: boolean;
+  print(human: string, data: unknown): void;
+}
+
+export type Values = Record<string, string | boolean | undefined>;
+export type Place = { kind: 'local' } | { kind: 'stage'; settings: StageSettings };
+
+/** Everything a command needs: its arguments, where it runs, how it prints. */
+export interface CommandContext {
+  target: string | undefined;
+  values: Values;
+  place: Place;
+  out: Output;
+  deps: CliDependencies;
+}
+
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof BackupError && verificationErrorNames.includes(error.name)) {
+    return exitCodes.verificationFailed;
+  }
+  if (error instanceof InputValidationError || error instanceof ConfigurationError) return exitCodes.usage;
+  return exitCodes.failed;
+}
+
+/** An execution's verdict as an exit code: its final error name decides, locally and on AWS alike. */
+export function exitCodeForExecution(execution: {
+  status: string;
+  error?: { name: string } | undefined;
+}): number {
+  if (execution.status === 'SUCCEEDED') return exitCodes.ok;
+  return verificationErrorNames.includes(execution.error?.name ?? '')
+    ? exitCodes.verificationFailed
+    : exitCodes.failed;
+}
+
+export function failureText(error: { name: string; cause: string } | undefined): string {
+  return `${error?.name}: ${readableCause(error?.cause ?? '')}`;
+}
+
+/** --local or --stage, checked before anything starts: the stage's config is read and validated here. */
+export function placeOf(values: Values, deps: CliDependencies): Place {
+  if (values.local && values.stage !== undefined) {
+    throw new InputValidationError('--local and --stage exclude each other: pick where to run', {
+      details: { field: '--stage' },
+    });
+  }
+  if (values.stage === undefined) {
+    if (values.region !== undefined) {
+      throw new InputValidationError('--region only applies with --stage', {
+        details: { field: '--region' },
+      });
+    }
+    return { kind: 'local' };
+  }
+  const region = typeof values.region === 'string' ? values.region : undefined;
+  return {
+    kind: 'stage',
+    settings: loadStageSettings(String(values.stage), deps.root ?? projectRoot, region),
+  };
+}
+
+export async function withLocal<T>(
+  need: { production?: boolean; staging?: boolean },
+  work: (environment: LocalEnvironment) => Promise<T>,
+): Promise<T> {
+  const environment = await startLocalEnvironment({ need });
+  try {
+    return await work(environment);
+  } finally {
+    await environment.stop();
+  }
+}
+
+export function sfnFor(settings: StageSettings, deps: CliDependencies): SfnApi {
+  return (deps.sfn ?? createSfnClient)(settings.region);
+}
+
+export function callOptions(deps: CliDependencies): { sleep?: Sleep } {
+  return deps.sleep ? { sleep: deps.sleep } : {};
+}
+
+/** The bucket and its history, local or deployed: what list, verify, restore and status read. */
+export interface Target {
+  runtime: Runtime;
+  stage: string;
+  executions(since: Date): Promise<ExecutionSummary[]>;
+}
+
+export async function withTarget<T>(
+  place: Place,
+  deps: CliDependencies,
+  work: (target: Target) => Promise<T>,
+): Promise<T> {
+  if (place.kind === 'local') {
+    return withLocal({ production: false, staging: false }, (environment) => {
+      const runtime = createRuntime(readRuntimeSettings(environment.settings));
+      return work({
+        runtime,
+        stage: runtime.settings.STAGE,
+        executions: () => readLocalExecutions(environment.stateDir),
+      });
+    });
+  }
+  const { settings } = place;
+  const api = sfnFor(settings, deps);
+  const deployed = new DeployedStage(settings, api, callOptions(deps));
+  const bucket = await deployed.bucket();
+  const base = createRuntime(
+    readRuntimeSettings({
+      BACKUP_BUCKET: bucket,
+      AWS_REGION: settings.region,
+      STAGE: settings.stage,
+      RPO_HOURS: String(settings.config.targets.rpoHours),
+      RTO_HOURS: String(settings.config.targets.rtoHours),
+      ...(settings.config.render
+        ? {
+            RENDER_POSTGRES_ID: settings.config.render.postgresId,
+            RENDER_API_KEY_SECRET_ARN: settings.config.render.apiKeySecretArn,
+          }
+        : {}),
+    }),
+  );
+  // The default credential chain against the real endpoint; uploads get the bucket's default SSE-KMS.
+  const client = deps.s3?.(settings.region) ?? createS3Client({ region: settings.region });
+  return work({
+    runtime: { ...base, store: new BackupStore({ client, bucket }) },
+    stage: settings.stage,
+    executions: async (since) =>
+      readStageExecutions(api, await deployed.stateMachineArns(), since, callOptions(deps)),
+  });
+}
+
+/** With --verbose, each step's JSON log line goes to stderr as it is written. */
+export function verboseLog(values: Values): { onLogLine?: (line: string) => void } {
+  return values.verbose ? { onLogLine: (line) => console.error(line) } : {};
+}

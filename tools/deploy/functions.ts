@@ -1,0 +1,350 @@
+/**
+ * serverless.yml's functions and the CloudFormation that belongs to each, derived from the Task table
+ * (functions/tasks.ts): the function definitions (handler, sizing, timeout, layer, settings, events),
+ * one role per function with exactly the grants the table lists plus its own log group, the state
+ * machines' roles that may invoke exactly their functions, the VPC attachments and the dashboard's step
+ * durations. Adding a Task changes none of this code.
+ */
+import {
+  type FunctionKey,
+  type FunctionSpec,
+  functions,
+  type Grant,
+  type GrantResource,
+  logicalIdOf,
+  type MachineName,
+  type Setting,
+  tasks,
+} from '../../functions/tasks.ts';
+import { ConfigurationError } from '../../lib/errors.ts';
+import type { StageConfig } from './stage-config.ts';
+
+type Json = Record<string, unknown>;
+const noValue = { Ref: 'AWS::NoValue' };
+
+/** What the generation needs to know about the stage (computed by serverless-settings.ts). */
+export interface DeployFacts {
+  service: string;
+  stage: string;
+  config: StageConfig;
+  /** The stage's KMS key: the dedicated one or the configured ARN (a CloudFormation expression). */
+  kmsKeyArn: unknown;
+  /** TimeoutSeconds of every Task state, per machine. */
+  taskTimeouts: Record<MachineName, Record<string, number | undefined>>;
+  /** RESTORE_JOBS for the restoring functions. */
+  restoreJobs: string;
+}
+
+const pascal = (key: string) => `${key[0]?.toUpperCase()}${key.slice(1)}`;
+export const roleIdOf = (key: FunctionKey) => `${pascal(key)}Role`;
+
+function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
+  if (resource.startsWith('objects:')) return { 'Fn::Sub': `\${BackupBucket.Arn}/${resource.slice(8)}` };
+  switch (resource) {
+    case 'bucket':
+      return { 'Fn::GetAtt': ['BackupBucket', 'Arn'] };
+    case 'key':
+      return facts.kmsKeyArn;
+    case 'alertTopic':
+      return { Ref: 'AlertTopic' };
+    case 'secret:production':
+      return facts.config.databases.productionSecretArn;
+    case 'secret:staging':
+      return facts.config.databases.stagingSecretArn;
+    case 'secret:slack':
+      return facts.config.alerts.slackWebhookSecretArn ?? 'none';
+    case 'secret:render':
+      return facts.config.render?.apiKeySecretArn ?? 'none';
+    default:
+      throw new ConfigurationError(`functions/tasks.ts: unknown grant resource ${resource}`);
+  }
+}
+
+const conditionOf = { slack: 'UseSlack', render: 'UseRender' } as const;
+
+function statementOf(grant: Grant, facts: DeployFacts): unknown {
+  const resources = grant.resources.map((resource) => resolveResource(resource, facts));
+  const statement: Json = {
+    Sid: grant.sid,
+    Effect: 'Allow',
+    Action: grant.actions.length === 1 ? grant.actions[0] : grant.actions,
+    Resource: resources.length === 1 ? resources[0] : resources,
+    ...(grant.prefixes ? { Condition: { StringLike: { 's3:prefix': grant.prefixes } } } : {}),
+  };
+  return grant.when ? { 'Fn::If': [conditionOf[grant.when], statement, noValue] } : statement;
+}
+
+function functionName(facts: DeployFacts, key: string): string {
+  return `${facts.service}-${facts.stage}-${key}`;
+}
+
+function logStatement(facts: DeployFacts, key: FunctionKey): Json {
+  return {
+    Sid: 'WriteOwnLogs',
+    Effect: 'Allow',
+    Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    Resource: {
+      'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${functionName(facts, key)}:*`,
+    },
+  };
+}
+
+const lambdaTrust = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+};
+
+/** ENI management for functions in a VPC (AWS managed policy; attached only when a VPC is configured). */
+const vpcAccess = {
+  'Fn::If': [
+    'UseVpc',
+    [{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }],
+    noValue,
+  ],
+};
+
+function entries(): [FunctionKey, FunctionSpec][] {
+  return Object.entries(functions) as [FunctionKey, FunctionSpec][];
+}
+
+function functionRole(key: FunctionKey, spec: FunctionSpec, facts: DeployFacts): Json {
+  return {
+    Type: 'AWS::IAM::Role',
+    Properties: {
+      AssumeRolePolicyDocument: lambdaTrust,
+      ...(spec.database ? { ManagedPolicyArns: vpcAccess } : {}),
+      Policies: [
+        {
+          PolicyName: key,
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [logStatement(facts, key), ...spec.grants.map((grant) => statementOf(grant, facts))],
+          },
+        },
+      ],
+    },
+  };
+}
+
+const logDeliveryActions = [
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+];
+
+/** The functions a machine's Task states invoke, each once, in the order of the table. */
+export function functionsOf(machine: MachineName): FunctionKey[] {
+  return [...new Set(tasks.filter((task) => task.machine === machine).map((task) => task.function))];
+}
+
+function stateMachineRole(machine: MachineName, facts: DeployFacts): Json {
+  return {
+    Type: 'AWS::IAM::Role',
+    Properties: {
+      AssumeRolePolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'states.amazonaws.com' },
+            Action: 'sts:AssumeRole',
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          },
+        ],
+      },
+      Policies: [
+        {
+          PolicyName: `${machine}-state-machine`,
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'InvokeStepFunctions',
+                Effect: 'Allow',
+                Action: 'lambda:InvokeFunction',
+                Resource: functionsOf(machine).map((key) => ({ 'Fn::GetAtt': [logicalIdOf(key), 'Arn'] })),
+              },
+              {
+                Sid: 'PublishFailureAlert',
+                Effect: 'Allow',
+                Action: 'sns:Publish',
+                Resource: { Ref: 'AlertTopic' },
+              },
+              {
+                Sid: 'EncryptAlertWithBackupKey',
+                Effect: 'Allow',
+                Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+                Resource: facts.kmsKeyArn,
+              },
+              // Step Functions log delivery: these CloudWatch Logs actions take no resource-level
+              // permissions, so AWS documents Resource '*' for them. They only manage log deliveries.
+              { Sid: 'DeliverExecutionLogs', Effect: 'Allow', Action: logDeliveryActions, Resource: '*' },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** CloudFormation for every function role, both state machine roles and their log groups. */
+export function functionResources(facts: DeployFacts): { Resources: Json; extensions: Json } {
+  const resources: Json = {};
+  for (const [key, spec] of entries()) resources[roleIdOf(key)] = functionRole(key, spec, facts);
+  for (const machine of ['backup', 'drill'] as const) {
+    resources[`${pascal(machine)}StateMachineRole`] = stateMachineRole(machine, facts);
+    resources[`${pascal(machine)}StateMachineLogGroup`] = {
+      Type: 'AWS::Logs::LogGroup',
+      Properties: {
+        LogGroupName: `/aws/vendedlogs/states/${facts.service}-${facts.stage}-${machine}`,
+        RetentionInDays: facts.config.logRetentionDays,
+      },
+    };
+  }
+  // Functions that talk to a database join the VPC only when config/<stage>.yml names one.
+  const extensions: Json = {};
+  for (const [key, spec] of entries()) {
+    if (!spec.database) continue;
+    extensions[logicalIdOf(key)] = {
+      Properties: {
+        VpcConfig: {
+          'Fn::If': [
+            'UseVpc',
+            {
+              SubnetIds: facts.config.vpc?.subnetIds ?? [],
+              SecurityGroupIds: facts.config.vpc?.securityGroupIds ?? [],
+            },
+            noValue,
+          ],
+        },
+      },
+    };
+  }
+  return { Resources: resources, extensions };
+}
+
+function environmentOf(settings: readonly Setting[], facts: DeployFacts): Json {
+  const env: Json = {};
+  const ifConfigured = (condition: string, value: string) => ({ 'Fn::If': [condition, value, noValue] });
+  for (const setting of settings) {
+    switch (setting) {
+      case 'productionSecret':
+        env.PRODUCTION_DATABASE_SECRET_ARN = facts.config.databases.productionSecretArn;
+        break;
+      case 'stagingSecret':
+        env.STAGING_DATABASE_SECRET_ARN = facts.config.databases.stagingSecretArn;
+        break;
+      case 'restoreJobs':
+        env.RESTORE_JOBS = facts.restoreJobs;
+        break;
+      case 'workDir':
+        env.WORK_DIR = '/tmp';
+        break;
+      case 'alerts':
+        env.ALERT_TOPIC_ARN = { Ref: 'AlertTopic' };
+        env.SLACK_WEBHOOK_SECRET_ARN = ifConfigured(
+          'UseSlack',
+          facts.config.alerts.slackWebhookSecretArn ?? 'none',
+        );
+        break;
+      case 'sanityChecks':
+        // Unset without configured checks: the drill then runs its built-in one (lib/drill/sanity.ts).
+        env.DRILL_SANITY_CHECKS = ifConfigured(
+          'UseDrillSanityChecks',
+          JSON.stringify(facts.config.drill.sanityChecks),
+        );
+        break;
+      case 'stage':
+        env.STAGE = facts.stage;
+        break;
+      case 'render':
+        env.RENDER_API_KEY_SECRET_ARN = ifConfigured(
+          'UseRender',
+          facts.config.render?.apiKeySecretArn ?? 'none',
+        );
+        env.RENDER_POSTGRES_ID = ifConfigured('UseRender', facts.config.render?.postgresId ?? 'none');
+        break;
+    }
+  }
+  return env;
+}
+
+/** The Lambda timeout: the shortest TimeoutSeconds of the Task states it serves, or a configured one. */
+function timeoutOf(key: FunctionKey, spec: FunctionSpec, facts: DeployFacts, file: string): number {
+  if (typeof spec.sizing === 'object') return spec.sizing.timeoutSeconds;
+  const serving = tasks.filter((task) => task.function === key);
+  const limits = serving.map((task) => {
+    const timeout = facts.taskTimeouts[task.machine][task.state];
+    if (timeout === undefined) {
+      throw new ConfigurationError(
+        `statemachines/${task.machine}.asl.json: ${task.state} has no TimeoutSeconds for the ${key} function to match`,
+      );
+    }
+    return { timeout, task };
+  });
+  const shortest = limits.reduce((a, b) => (b.timeout < a.timeout ? b : a));
+  const configured = spec.sizing === key ? facts.config.steps[spec.sizing].timeoutSeconds : undefined;
+  if (configured !== undefined && configured > shortest.timeout) {
+    throw new ConfigurationError(
+      `${file}: steps.${key}.timeoutSeconds: must not exceed the ${shortest.task.state} Task timeout of ${shortest.timeout} s in statemachines/${shortest.task.machine}.asl.json`,
+      { details: { file, field: `steps.${key}.timeoutSeconds` } },
+    );
+  }
+  return configured ?? shortest.timeout;
+}
+
+function eventsOf(spec: FunctionSpec): unknown[] | undefined {
+  if (spec.triggers !== 'hourly-and-after-executions') return undefined;
+  return [
+    { schedule: { rate: 'rate(1 hour)', enabled: true } },
+    {
+      eventBridge: {
+        pattern: {
+          source: ['aws.states'],
+          'detail-type': ['Step Functions Execution Status Change'],
+          detail: {
+            status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'],
+            stateMachineArn: [{ Ref: 'BackupStateMachine' }, { Ref: 'DrillStateMachine' }],
+          },
+        },
+      },
+    },
+  ];
+}
+
+/** serverless.yml `functions:`, one entry per row of the function table. */
+export function serverlessFunctions(facts: DeployFacts, file: string): Json {
+  const result: Json = {};
+  for (const [key, spec] of entries()) {
+    const sizing =
+      typeof spec.sizing === 'object'
+        ? spec.sizing
+        : {
+            memoryMb: facts.config.steps[spec.sizing].memoryMb,
+            ephemeralStorageMb: facts.config.steps[spec.sizing].ephemeralStorageMb,
+          };
+    const environment = environmentOf(spec.settings, facts);
+    const events = eventsOf(spec);
+    result[key] = {
+      handler: `functions/${spec.dir}/handler.handler`,
+      role: roleIdOf(key),
+      ...(spec.pgPrograms ? { layers: [{ Ref: 'PgClientLambdaLayer' }] } : {}),
+      memorySize: sizing.memoryMb,
+      ephemeralStorageSize: sizing.ephemeralStorageMb,
+      timeout: timeoutOf(key, spec, facts, file),
+      ...(Object.keys(environment).length > 0 ? { environment } : {}),
+      ...(events ? { events } : {}),
+    };
+  }
+  return result;
+}
+
+/** The dashboard's "Step durations" lines: every function of the backup machine. */
+export function dashboardFunctions(facts: DeployFacts): string[] {
+  return functionsOf('backup').map((key) => functionName(facts, key));
+}
