@@ -45,16 +45,19 @@ export interface Grant {
   /** ListBucket only for these key prefixes (`s3:prefix` condition). */
   prefixes?: string[];
   /** Only when the stage configures that option (a CloudFormation condition). */
-  when?: 'slack' | 'render';
+  when?: 'slack' | 'render' | 'staging';
 }
 
 /** Sizing keys of config/<stage>.yml `steps:` (memory and ephemeral storage of the function). */
-export type SizingKey = 'dump' | 'promote' | 'checksum' | 'restore' | 'compare' | 'notify';
+export type SizingKey = 'dump' | 'promote' | 'checksum' | 'verify' | 'notify';
 
 /** Settings a function gets beyond the provider-wide ones (serverless.yml `provider.environment`). */
 export type Setting =
   | 'productionSecret'
-  | 'stagingSecret'
+  /** VERIFY_TARGET, and the staging secret when it is `staging`. */
+  | 'verifyTarget'
+  /** SCRATCH_EXTENSIONS: which build of the scratch server to start. */
+  | 'scratchServer'
   | 'restoreJobs'
   | 'workDir'
   | 'alerts'
@@ -70,6 +73,8 @@ export interface FunctionSpec {
   sizing: SizingKey | { memoryMb: number; ephemeralStorageMb: number; timeoutSeconds: number };
   /** Runs PostgreSQL programs: gets the pg-client layer. */
   pgPrograms: boolean;
+  /** Starts a scratch PostgreSQL server: gets the pg-server layer. */
+  pgServer?: boolean;
   /** Talks to a database: joins the stage's VPC when one is configured. */
   database: boolean;
   settings: Setting[];
@@ -84,10 +89,12 @@ const encryptWithKey: Grant = {
   actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
   resources: ['key'],
 };
+/** Only when the stage verifies on a standing staging database instead of a scratch server. */
 const readStagingSecret: Grant = {
   sid: 'ReadStagingSecret',
   actions: ['secretsmanager:GetSecretValue'],
   resources: ['secret:staging'],
+  when: 'staging',
 };
 const readSlackSecret: Grant = {
   sid: 'ReadSlackWebhookSecret',
@@ -182,23 +189,16 @@ export const functions = {
     settings: [],
     grants: [readBackups, decryptWithKey],
   },
-  restore: {
-    dir: 'restore',
-    step: 'restore',
-    sizing: 'restore',
+  verify: {
+    dir: 'verify',
+    step: 'verify',
+    sizing: 'verify',
     pgPrograms: true,
+    pgServer: true,
+    // Talks to the staging database in staging mode.
     database: true,
-    settings: ['stagingSecret', 'restoreJobs', 'workDir'],
+    settings: ['verifyTarget', 'scratchServer', 'restoreJobs', 'workDir'],
     grants: [readBackups, decryptWithKey, readStagingSecret],
-  },
-  compare: {
-    dir: 'compare',
-    step: 'compare',
-    sizing: 'compare',
-    pgPrograms: false,
-    database: true,
-    settings: ['stagingSecret'],
-    grants: [readManifests, decryptWithKey, readStagingSecret],
   },
   notify: {
     dir: 'notify',
@@ -221,8 +221,8 @@ export const functions = {
       readSlackSecret,
     ],
   },
-  // The restore drill. The database steps talk to staging only; nothing here can write under backups/,
-  // and evidence goes to drills/. Its Checksum Task reuses `checksum`.
+  // The restore drill: onto a scratch server of its own, never a database of the user's; nothing here
+  // can write under backups/, and evidence goes to drills/. Its Checksum Task reuses `checksum`.
   drillSelectBackup: {
     dir: 'drill-select-backup',
     step: 'drill-select-backup',
@@ -242,42 +242,16 @@ export const functions = {
       decryptWithKey,
     ],
   },
-  drillCreateDb: {
-    dir: 'drill-create-db',
-    step: 'drill-create-db',
-    sizing: 'compare',
-    pgPrograms: false,
-    database: true,
-    settings: ['stagingSecret'],
-    grants: [readStagingSecret],
-  },
   drillRestore: {
     dir: 'drill-restore',
     step: 'drill-restore',
-    // Downloads the dump to /tmp like restore, so it needs restore's ephemeral storage.
-    sizing: 'restore',
+    // Restores onto a scratch server like verify, so it is sized like verify.
+    sizing: 'verify',
     pgPrograms: true,
-    database: true,
-    settings: ['stagingSecret', 'restoreJobs', 'workDir'],
-    grants: [readBackups, decryptWithKey, readStagingSecret],
-  },
-  drillCompare: {
-    dir: 'drill-compare',
-    step: 'drill-compare',
-    sizing: 'compare',
-    pgPrograms: false,
-    database: true,
-    settings: ['stagingSecret'],
-    grants: [readManifests, decryptWithKey, readStagingSecret],
-  },
-  drillSanityChecks: {
-    dir: 'drill-sanity-checks',
-    step: 'drill-sanity-checks',
-    sizing: 'compare',
-    pgPrograms: false,
-    database: true,
-    settings: ['stagingSecret', 'sanityChecks'],
-    grants: [readStagingSecret],
+    pgServer: true,
+    database: false,
+    settings: ['scratchServer', 'restoreJobs', 'workDir', 'sanityChecks'],
+    grants: [readBackups, decryptWithKey],
   },
   drillRecordEvidence: {
     dir: 'drill-record-evidence',
@@ -291,15 +265,6 @@ export const functions = {
       { sid: 'WriteDrillEvidence', actions: ['s3:PutObject'], resources: ['objects:drills/*'] },
       encryptWithKey,
     ],
-  },
-  drillDropDb: {
-    dir: 'drill-drop-db',
-    step: 'drill-drop-db',
-    sizing: 'compare',
-    pgPrograms: false,
-    database: true,
-    settings: ['stagingSecret'],
-    grants: [readStagingSecret],
   },
   drillNotify: {
     dir: 'drill-notify',
@@ -373,12 +338,6 @@ export interface TaskSpec {
   figure: (output: StateOutput) => string;
 }
 
-const compared = ({ compare }: StateOutput) =>
-  `${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status}`;
-
-const drillDropped = (output: StateOutput) =>
-  `${output.dropped?.drillDatabase ?? output.cleanup?.drillDatabase ?? ''} dropped`;
-
 export const tasks: readonly TaskSpec[] = [
   {
     machine: 'backup',
@@ -405,18 +364,13 @@ export const tasks: readonly TaskSpec[] = [
   },
   {
     machine: 'backup',
-    state: 'RestoreToStaging',
-    function: 'restore',
+    state: 'Verify',
+    function: 'verify',
     venue: 'lambda',
-    figure: ({ restore }) =>
-      `restored in ${Number(restore?.restoreSeconds).toFixed(1)} s into PostgreSQL ${restore?.stagingServerVersion}`,
-  },
-  {
-    machine: 'backup',
-    state: 'CompareRowCounts',
-    function: 'compare',
-    venue: 'lambda',
-    figure: compared,
+    figure: ({ verify }) => {
+      const compare = verify?.compare as { tablesCompared?: number; rowsCompared?: number; status?: string };
+      return `restored in ${Number(verify?.restoreSeconds).toFixed(1)} s on ${verify?.target === 'scratch' ? 'a scratch' : 'the staging'} PostgreSQL ${verify?.serverVersion}; ${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status}`;
+    },
   },
   {
     machine: 'backup',
@@ -441,34 +395,17 @@ export const tasks: readonly TaskSpec[] = [
   },
   {
     machine: 'drill',
-    state: 'CreateDrillDb',
-    function: 'drillCreateDb',
-    venue: 'lambda',
-    figure: ({ drillDb }) => `${drillDb?.drillDatabase} on PostgreSQL ${drillDb?.serverVersion}`,
-  },
-  {
-    machine: 'drill',
-    state: 'Restore',
+    state: 'RestoreAndCheck',
     function: 'drillRestore',
     venue: 'lambda',
-    figure: ({ restore }) =>
-      `download ${formatDuration(Number(restore?.downloadSeconds))}, restore ${formatDuration(Number(restore?.restoreSeconds))}`,
-  },
-  {
-    machine: 'drill',
-    state: 'Compare',
-    function: 'drillCompare',
-    venue: 'lambda',
-    figure: compared,
-  },
-  {
-    machine: 'drill',
-    state: 'SanityChecks',
-    function: 'drillSanityChecks',
-    venue: 'lambda',
-    figure: ({ sanity }) => {
-      const checks = (sanity?.checks ?? []) as { passed: boolean }[];
-      return `${checks.filter((c) => c.passed).length}/${checks.length} passed`;
+    figure: ({ restored }) => {
+      const compare = restored?.compare as {
+        tablesCompared?: number;
+        rowsCompared?: number;
+        status?: string;
+      };
+      const checks = (restored?.sanity as { checks?: { passed: boolean }[] } | undefined)?.checks ?? [];
+      return `download ${formatDuration(Number(restored?.downloadSeconds))}, restore ${formatDuration(Number(restored?.restoreSeconds))} on PostgreSQL ${restored?.serverVersion}; ${compare?.tablesCompared} tables: ${compare?.status}; sanity ${checks.filter((c) => c.passed).length}/${checks.length} passed`;
     },
   },
   {
@@ -478,14 +415,6 @@ export const tasks: readonly TaskSpec[] = [
     venue: 'lambda',
     figure: ({ evidence }) =>
       `${evidence?.passed ? 'PASSED' : 'FAILED'}, RPO ${evidence?.observedRpoHours} h, RTO ${formatDuration(Number(evidence?.observedRtoSeconds))} -> ${evidence?.evidenceKey}`,
-  },
-  { machine: 'drill', state: 'DropDrillDb', function: 'drillDropDb', venue: 'lambda', figure: drillDropped },
-  {
-    machine: 'drill',
-    state: 'DropDrillDbOnFailure',
-    function: 'drillDropDb',
-    venue: 'lambda',
-    figure: drillDropped,
   },
   {
     machine: 'drill',

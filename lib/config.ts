@@ -60,6 +60,23 @@ export const runtimeSettingsSchema = z.object({
   WORK_DIR: optionalText,
   /** One pg-client bundle to use instead of looking for them (lib/pg/client.ts). */
   PG_CLIENT_DIR: optionalText,
+  /** One scratch-server bundle to use instead of looking for them (lib/pg/server-bundle.ts). */
+  PG_SERVER_DIR: optionalText,
+  /**
+   * Where a backup is restored to be verified: a scratch server the step starts and removes (default),
+   * or the standing staging database (STAGING_DATABASE_URL / _SECRET_ARN), which must have opted in.
+   */
+  VERIFY_TARGET: z.enum(['scratch', 'staging']).default('scratch'),
+  /** Extensions beyond contrib the scratch server carries: a comma-separated list of pgvector, postgis. */
+  SCRATCH_EXTENSIONS: z
+    .string()
+    .trim()
+    .regex(
+      /^((pgvector|postgis)(,(pgvector|postgis))*)?$/,
+      'must be a comma-separated list of pgvector, postgis',
+    )
+    .transform((text) => (text ? [...new Set(text.split(','))].sort() : []))
+    .default([]),
   /** The deployment stage, the dimension of the published metrics. */
   STAGE: z
     .string()

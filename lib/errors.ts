@@ -135,6 +135,36 @@ export class StagingBusyError extends BackupError {
   readonly transient = true;
 }
 
+/**
+ * The backup uses an extension the scratch server does not offer (pgvector, PostGIS, ...). Raised before
+ * any restore work; the message names the extension and the config line that adds it.
+ */
+export class ExtensionMissingError extends BackupError {
+  override readonly name = 'ExtensionMissingError';
+  readonly transient = false;
+}
+
+/** Too little free disk where the dump and the scratch server's data would go (checked before initdb). */
+export class InsufficientSpaceError extends BackupError {
+  override readonly name = 'InsufficientSpaceError';
+  readonly transient = false;
+}
+
+/**
+ * The scratch server could not be created or started, or died while the backup was restored into it.
+ * The message carries the last lines of the server's log (which never hold a secret: it is ours).
+ */
+export class ScratchServerError extends BackupError {
+  override readonly name = 'ScratchServerError';
+  readonly transient = false;
+}
+
+/** No scratch server of the backup's PostgreSQL major or a newer one is available to restore into. */
+export class ScratchServerVersionError extends BackupError {
+  override readonly name = 'ScratchServerVersionError';
+  readonly transient = false;
+}
+
 /** Row counts in staging differ from the manifest. The diff is in `details`. */
 export class RowCountMismatchError extends BackupError {
   override readonly name = 'RowCountMismatchError';
@@ -192,6 +222,10 @@ export const errorCatalog = {
   ProductionTargetError,
   RestoreFailedError,
   StagingBusyError,
+  ExtensionMissingError,
+  InsufficientSpaceError,
+  ScratchServerError,
+  ScratchServerVersionError,
   RowCountMismatchError,
   StepTimeoutError,
   NotificationError,

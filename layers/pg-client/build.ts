@@ -1,69 +1,106 @@
 /**
  * `npm run build:pg-client [-- --major 17|18] [--arch x86_64|arm64]`: builds the PostgreSQL client
  * bundle and its Lambda layer zip into layers/pg-client/dist/ (see docs/pg-client.md).
+ * `-- --server 15|17|18 [--extensions pgvector,postgis]`: the scratch-server bundle of that major
+ * instead; `--server all` builds every major (what the tests start).
  */
+import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { describeError } from '../../lib/errors.ts';
 import {
+  type BuildResult,
   type BundleArch,
   buildPgClient,
+  buildPgServer,
   bundleArchs,
   type ClientMajor,
   hostBundleArch,
   newestMajor,
   programVersions,
+  type ServerMajor,
+  serverExtensions,
+  serverMajors,
+  serverVersions,
   supportedMajors,
 } from './builder.ts';
 
 function usage(message: string): never {
   console.error(
-    `${message}\nusage: npm run build:pg-client -- [--major ${supportedMajors.join('|')}] [--arch ${bundleArchs.join('|')}]`,
+    `${message}\nusage: npm run build:pg-client -- [--major ${supportedMajors.join('|')}] [--arch ${bundleArchs.join('|')}]\n` +
+      `       npm run build:pg-client -- --server ${serverMajors.join('|')}|all [--extensions ${serverExtensions.join(',')}] [--arch ...]`,
   );
   process.exit(2);
 }
 
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+async function report(what: string, result: BuildResult, arch: BundleArch, started: number): Promise<void> {
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const unzipped = result.manifest.files.reduce((sum, file) => sum + file.size, 0);
+  const { size: zipped } = await stat(result.zipPath);
+  console.log(
+    `${what} ${result.manifest.clientVersion} for ${arch} from Debian ${result.manifest.suite} ` +
+      `(${result.cached ? 'cached' : 'built'} in ${seconds} s)`,
+  );
+  console.log(`  bundle: ${result.distBundleDir ?? result.bundleDir} (${mb(unzipped)} unzipped)`);
+  console.log(`  layer:  ${result.distZipPath ?? result.zipPath} (${mb(zipped)})`);
+  if (arch !== hostBundleArch()) {
+    console.log(`  (${arch} programs cannot run on this ${hostBundleArch()} machine)`);
+    return;
+  }
+  const versions =
+    result.manifest.kind === 'server'
+      ? await serverVersions(result.bundleDir, arch, result.manifest.major)
+      : await programVersions(result.bundleDir, arch);
+  for (const [program, version] of Object.entries(versions))
+    console.log(`  ${program.padEnd(10)} ${version}`);
+}
+
 async function main() {
-  let values: { major?: string | undefined; arch?: string | undefined };
+  let values: { major?: string; arch?: string; server?: string; extensions?: string };
   try {
     ({ values } = parseArgs({
-      options: { major: { type: 'string' }, arch: { type: 'string' } },
+      options: {
+        major: { type: 'string' },
+        arch: { type: 'string' },
+        server: { type: 'string' },
+        extensions: { type: 'string' },
+      },
       strict: true,
     }));
   } catch (error) {
     usage(describeError(error));
   }
+  const arch = values.arch ?? hostBundleArch();
+  if (!bundleArchs.includes(arch as BundleArch)) usage(`--arch must be one of ${bundleArchs.join(', ')}`);
+  const log = (line: string) => console.log(line);
+
+  if (values.server !== undefined) {
+    if (values.major !== undefined) usage('--major is for the client; the server major goes with --server');
+    const majors = values.server === 'all' ? [...serverMajors] : [Number(values.server)];
+    if (!majors.every((major) => serverMajors.includes(major as ServerMajor))) {
+      usage(`--server must be one of ${serverMajors.join(', ')} or all`);
+    }
+    const extensions = values.extensions ? values.extensions.split(',') : [];
+    for (const major of majors) {
+      const started = Date.now();
+      const result = await buildPgServer({
+        major: major as ServerMajor,
+        arch: arch as BundleArch,
+        extensions,
+        log,
+      });
+      await report('PostgreSQL server', result, arch as BundleArch, started);
+    }
+    return;
+  }
+  if (values.extensions !== undefined) usage('--extensions goes with --server');
   const major = Number(values.major ?? newestMajor);
   if (!supportedMajors.includes(major as ClientMajor))
     usage(`--major must be one of ${supportedMajors.join(', ')}`);
-  const arch = values.arch ?? hostBundleArch();
-  if (!bundleArchs.includes(arch as BundleArch)) usage(`--arch must be one of ${bundleArchs.join(', ')}`);
-
   const started = Date.now();
-  const result = await buildPgClient({
-    major: major as ClientMajor,
-    arch: arch as BundleArch,
-    log: (line) => console.log(line),
-  });
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  const unzipped = result.manifest.files.reduce((sum, file) => sum + file.size, 0);
-  const { size: zipped } = await import('node:fs/promises').then((fs) => fs.stat(result.zipPath));
-  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-
-  console.log(
-    `PostgreSQL ${result.manifest.clientVersion} client for ${arch} from Debian ${result.manifest.suite} ` +
-      `(${result.cached ? 'cached' : 'built'} in ${seconds} s)`,
-  );
-  console.log(`  bundle: ${result.distBundleDir ?? result.bundleDir} (${mb(unzipped)} unzipped)`);
-  console.log(`  layer:  ${result.distZipPath ?? result.zipPath} (${mb(zipped)})`);
-  if (arch === hostBundleArch()) {
-    for (const [program, version] of Object.entries(
-      await programVersions(result.bundleDir, arch as BundleArch),
-    )) {
-      console.log(`  ${program.padEnd(10)} ${version}`);
-    }
-  } else {
-    console.log(`  (${arch} programs cannot run on this ${hostBundleArch()} machine)`);
-  }
+  const result = await buildPgClient({ major: major as ClientMajor, arch: arch as BundleArch, log });
+  await report('PostgreSQL client', result, arch as BundleArch, started);
 }
 
 main().catch((error: unknown) => {

@@ -16,6 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   chmod,
   copyFile,
+  cp,
   mkdir,
   mkdtemp,
   readdir,
@@ -32,6 +33,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PgClientBuildError } from '../../lib/errors.ts';
+import { serverBundleName } from '../../lib/pg/server-bundle.ts';
 import { extractDeb, writeZip, type ZipEntry } from './archive.ts';
 import {
   type PackageEntry,
@@ -56,6 +58,26 @@ export type BundleArch = (typeof bundleArchs)[number];
 export const suiteForMajor: Record<ClientMajor, string> = { 17: 'trixie', 18: 'forky' };
 
 export const programs = ['pg_dump', 'pg_restore', 'pg_dumpall', 'psql'] as const;
+
+/**
+ * The server bundle (the scratch server a verification restores into): PostgreSQL majors with a Debian
+ * suite that carries their server package. A logical dump restores into a newer major, so a production
+ * server of another major gets the nearest newer one (16 -> 17).
+ */
+export const serverMajors = [15, 17, 18] as const;
+export type ServerMajor = (typeof serverMajors)[number];
+export const serverSuiteForMajor: Record<ServerMajor, string> = { 15: 'bookworm', 17: 'trixie', 18: 'forky' };
+
+/**
+ * Extensions beyond contrib that a server bundle can carry, by the name config uses, with the Debian
+ * packages that provide them. PostGIS's SQL scripts are a package of their own (Architecture: all).
+ */
+export const serverExtensionPackages = {
+  pgvector: (major: number) => [`postgresql-${major}-pgvector`],
+  postgis: (major: number) => [`postgresql-${major}-postgis-3`, `postgresql-${major}-postgis-3-scripts`],
+} as const;
+export type ServerExtension = keyof typeof serverExtensionPackages;
+export const serverExtensions = Object.keys(serverExtensionPackages) as ServerExtension[];
 
 const archTargets: Record<BundleArch, { debian: string; triplet: string; loader: string }> = {
   x86_64: { debian: 'amd64', triplet: 'x86_64-linux-gnu', loader: 'ld-linux-x86-64.so.2' },
@@ -105,9 +127,14 @@ export interface BuildResult {
 
 export interface BundleManifest {
   builder: string;
+  /** `client` (pg_dump, pg_restore, psql) or `server` (postgres and initdb, for scratch servers). */
+  kind?: 'client' | 'server';
   major: number;
-  /** PostgreSQL release of the client programs, e.g. `18.1`. */
+  /** PostgreSQL release of the client programs, e.g. `18.1` (of the server's, in a server bundle). */
   clientVersion: string;
+  /** Server bundles: the extensions beyond contrib it carries (config names) and every extension it offers. */
+  extensions?: string[];
+  availableExtensions?: string[];
   arch: BundleArch;
   debianArch: string;
   loader: string;
@@ -214,7 +241,10 @@ interface Resolution {
 async function resolveFromArchive(
   options: Required<Pick<BuildOptions, 'archiveUrl' | 'keyring'>> & {
     suite: string;
-    major: ClientMajor;
+    /** Names the bundle in the cached resolution's file name (the roots decide its content). */
+    tag: string;
+    roots: string[];
+    rootsWithoutDependencies: string[];
     arch: BundleArch;
     cacheDir: string;
     builder: string;
@@ -237,7 +267,7 @@ async function resolveFromArchive(
   const resolutionFile = join(
     options.cacheDir,
     'resolutions',
-    `${inReleaseSha256.slice(0, 32)}-${options.arch}-${options.major}-${options.builder}.json`,
+    `${inReleaseSha256.slice(0, 32)}-${options.tag}-${options.builder}.json`,
   );
   try {
     const cached = JSON.parse(await readFile(resolutionFile, 'utf8')) as Resolution;
@@ -256,8 +286,8 @@ async function resolveFromArchive(
   }
   const packages = resolvePackages(
     parsePackages(await decompressXz(index)),
-    [`postgresql-client-${options.major}`],
-    ['ca-certificates'],
+    options.roots,
+    options.rootsWithoutDependencies,
   );
   const { sha256: _listing, ...releaseFields } = release;
   return { resolution: { release: releaseFields, packages }, inReleaseSha256, resolutionFile, fresh: true };
@@ -284,75 +314,105 @@ here="\${0%/*}"
 exec "$here/../lib/${loader}" --library-path "$here/../lib" "$here/../bin/pg_dump" "$@"
 `;
 
-async function assembleBundle(
+/**
+ * Copies ELF files into a bundle, checking each is for the target machine, and then every shared
+ * library they need (DT_NEEDED, transitively) into the bundle's lib/, under its soname, together with
+ * the loader and libgcc_s (which glibc dlopens when a thread is cancelled or unwinds).
+ */
+class ElfPlacer {
+  readonly #root: string;
+  readonly #bundle: string;
+  readonly #arch: BundleArch;
+  readonly #libraryDirs: string[];
+  readonly #placed = new Set<string>();
+  readonly #pending: { file: string; from: string }[] = [];
+
+  constructor(root: string, bundle: string, arch: BundleArch) {
+    this.#root = root;
+    this.#bundle = bundle;
+    this.#arch = arch;
+    const { triplet } = archTargets[arch];
+    this.#libraryDirs = [`usr/lib/${triplet}`, `lib/${triplet}`, 'usr/lib', 'lib'].map((d) => join(root, d));
+  }
+
+  async #findLibrary(soname: string): Promise<string | undefined> {
+    for (const dir of this.#libraryDirs) {
+      if (await exists(join(dir, soname))) return resolveInRoot(this.#root, join(dir, soname));
+    }
+    return undefined;
+  }
+
+  /** Copies one ELF file (source inside the extracted root) to a path inside the bundle. */
+  async place(source: string, destination: string, mode: number, from: string): Promise<void> {
+    const bytes = await readFile(await resolveInRoot(this.#root, source));
+    const info = readElf(bytes);
+    if (info.machine !== elfMachines[this.#arch]) {
+      throw new PgClientBuildError(
+        `${relative(this.#root, source)} is for ELF machine ${info.machine}, not ${this.#arch}`,
+      );
+    }
+    const target = join(this.#bundle, destination);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, bytes, { mode });
+    await chmod(target, mode);
+    this.#pending.push({ file: target, from });
+  }
+
+  async #placeLibrary(soname: string, from: string, mode = 0o644): Promise<void> {
+    if (this.#placed.has(soname)) return;
+    this.#placed.add(soname);
+    const source = await this.#findLibrary(soname);
+    if (!source) throw new PgClientBuildError(`${soname} (needed by ${from}) is not in any resolved package`);
+    await this.place(source, join('lib', soname), mode, soname);
+  }
+
+  /** The loader, libgcc_s and every library the placed files need, transitively. */
+  async closeLibraries(): Promise<void> {
+    const { loader } = archTargets[this.#arch];
+    await this.#placeLibrary(loader, 'the loader', 0o755);
+    await this.#placeLibrary('libgcc_s.so.1', 'glibc');
+    while (this.#pending.length > 0) {
+      const next = this.#pending.shift();
+      if (!next) break;
+      for (const soname of readElf(await readFile(next.file)).needed)
+        await this.#placeLibrary(soname, next.from);
+    }
+  }
+}
+
+/** Redistributing glibc, readline, OpenSSL and PostgreSQL obliges us to ship their licences. */
+async function copyLicences(root: string, bundle: string, packages: PackageEntry[]): Promise<void> {
+  for (const entry of packages) {
+    const copyright = join(root, 'usr/share/doc', entry.name, 'copyright');
+    if (!(await exists(copyright))) continue;
+    await mkdir(join(bundle, 'share', 'doc', entry.name), { recursive: true });
+    await copyFile(copyright, join(bundle, 'share', 'doc', entry.name, 'copyright'));
+  }
+}
+
+async function assembleClient(
   root: string,
   bundle: string,
-  major: ClientMajor,
+  major: number,
   arch: BundleArch,
   packages: PackageEntry[],
 ): Promise<void> {
   const target = archTargets[arch];
-  const libraryDirs = [`usr/lib/${target.triplet}`, `lib/${target.triplet}`, 'usr/lib', 'lib'].map((d) =>
-    join(root, d),
-  );
   await Promise.all(
     ['bin', 'lib', 'libexec', 'share'].map((d) => mkdir(join(bundle, d), { recursive: true })),
   );
-
-  const findLibrary = async (soname: string): Promise<string | undefined> => {
-    for (const dir of libraryDirs) {
-      if (await exists(join(dir, soname))) return resolveInRoot(root, join(dir, soname));
-    }
-    return undefined;
-  };
-
-  const placed = new Set<string>();
-  const pending: { file: string; from: string }[] = [];
-  const place = async (source: string, destination: string, mode: number, from: string) => {
-    const bytes = await readFile(await resolveInRoot(root, source));
-    const info = readElf(bytes);
-    if (info.machine !== elfMachines[arch]) {
-      throw new PgClientBuildError(
-        `${relative(root, source)} is for ELF machine ${info.machine}, not ${arch}`,
-      );
-    }
-    await writeFile(destination, bytes, { mode });
-    await chmod(destination, mode);
-    pending.push({ file: destination, from });
-  };
-
+  const placer = new ElfPlacer(root, bundle, arch);
   const programDir = join(root, 'usr/lib/postgresql', String(major), 'bin');
   for (const program of programs) {
     // pg_dumpall sits beside a pg_dump wrapper, because it runs whatever `pg_dump` is next to itself.
-    const destination = join(bundle, program === 'pg_dumpall' ? 'libexec' : 'bin', program);
-    await place(join(programDir, program), destination, 0o755, program);
+    await placer.place(
+      join(programDir, program),
+      join(program === 'pg_dumpall' ? 'libexec' : 'bin', program),
+      0o755,
+      program,
+    );
   }
-  const loaderSource = await findLibrary(target.loader);
-  if (!loaderSource) throw new PgClientBuildError(`libc6 has no ${target.loader} for ${arch}`);
-  await place(loaderSource, join(bundle, 'lib', target.loader), 0o755, 'the loader');
-  placed.add(target.loader);
-  // glibc dlopens libgcc_s when a thread is cancelled or unwinds; it is not in any DT_NEEDED list.
-  const extraLibraries = ['libgcc_s.so.1'];
-  for (const soname of extraLibraries) {
-    const source = await findLibrary(soname);
-    if (!source) throw new PgClientBuildError(`${soname} is missing from the resolved packages`);
-    await place(source, join(bundle, 'lib', soname), 0o644, 'glibc');
-    placed.add(soname);
-  }
-
-  while (pending.length > 0) {
-    const next = pending.shift();
-    if (!next) break;
-    for (const soname of readElf(await readFile(next.file)).needed) {
-      if (placed.has(soname)) continue;
-      placed.add(soname);
-      const source = await findLibrary(soname);
-      if (!source) {
-        throw new PgClientBuildError(`${soname} (needed by ${next.from}) is not in any resolved package`);
-      }
-      await place(source, join(bundle, 'lib', soname), 0o644, soname);
-    }
-  }
+  await placer.closeLibraries();
 
   await writeFile(join(bundle, 'libexec', 'pg_dump'), pgDumpWrapper(target.loader), { mode: 0o755 });
   await chmod(join(bundle, 'libexec', 'pg_dump'), 0o755);
@@ -364,14 +424,60 @@ async function assembleBundle(
   if (certificates.length === 0) throw new PgClientBuildError('ca-certificates contains no certificates');
   const pems = await Promise.all(certificates.map((name) => readFile(join(caDir, name), 'utf8')));
   await writeFile(join(bundle, 'share', 'ca-certificates.crt'), pems.map((pem) => pem.trimEnd()).join('\n'));
+  await copyLicences(root, bundle, packages);
+}
 
-  // Redistributing glibc, readline, OpenSSL and PostgreSQL obliges us to ship their licences.
-  for (const entry of packages) {
-    const copyright = join(root, 'usr/share/doc', entry.name, 'copyright');
-    if (!(await exists(copyright))) continue;
-    await mkdir(join(bundle, 'share', 'doc', entry.name), { recursive: true });
-    await copyFile(copyright, join(bundle, 'share', 'doc', entry.name, 'copyright'));
+const postgresWrapper = (loader: string, major: number) => `#!/bin/sh
+# initdb starts the postgres beside it by path, as a plain program; this sends it through the loader.
+here="\${0%/*}"
+exec "$here/../lib/${loader}" --library-path "$here/../lib" "$here/../usr/lib/postgresql/${major}/bin/postgres" "$@"
+`;
+
+/**
+ * The server keeps Debian's tree (usr/lib/postgresql/<major>/{bin,lib}, usr/share/postgresql/<major>),
+ * because postgres finds its share and library directories relative to its own path only in that
+ * shape. initdb lives in libexec/ beside a postgres wrapper (it starts `postgres` from its own
+ * directory); it is told where the share directory is (-L). No LLVM: the JIT library and its bitcode
+ * are left out and servers run with jit=off.
+ */
+async function assembleServer(
+  root: string,
+  bundle: string,
+  major: number,
+  arch: BundleArch,
+  packages: PackageEntry[],
+): Promise<string[]> {
+  const target = archTargets[arch];
+  const placer = new ElfPlacer(root, bundle, arch);
+  const serverDir = `usr/lib/postgresql/${major}`;
+  await placer.place(
+    join(root, serverDir, 'bin/postgres'),
+    join(serverDir, 'bin/postgres'),
+    0o755,
+    'postgres',
+  );
+  await placer.place(join(root, serverDir, 'bin/initdb'), 'libexec/initdb', 0o755, 'initdb');
+  for (const name of (await readdir(join(root, serverDir, 'lib'))).sort()) {
+    if (!name.endsWith('.so') || name.startsWith('llvmjit')) continue;
+    await placer.place(join(root, serverDir, 'lib', name), join(serverDir, 'lib', name), 0o644, name);
   }
+  await placer.closeLibraries();
+  await writeFile(join(bundle, 'libexec', 'postgres'), postgresWrapper(target.loader, major), {
+    mode: 0o755,
+  });
+  await chmod(join(bundle, 'libexec', 'postgres'), 0o755);
+
+  const share = `usr/share/postgresql/${major}`;
+  await cp(join(root, share), join(bundle, share), {
+    recursive: true,
+    dereference: true,
+    filter: (source) => !/\/man\//.test(source),
+  });
+  await copyLicences(root, bundle, packages);
+  return (await readdir(join(bundle, share, 'extension')))
+    .filter((name) => name.endsWith('.control'))
+    .map((name) => name.replace(/\.control$/, ''))
+    .sort();
 }
 
 async function listFiles(dir: string, prefix = ''): Promise<{ path: string; size: number; mode: number }[]> {
@@ -418,13 +524,120 @@ async function publish(distDir: string, name: string, bundleDir: string, zipPath
   return { distBundleDir: join(distDir, name), distZipPath: join(distDir, `${name}.zip`) };
 }
 
-/** Builds (or finds in the cache) the bundle for one major and architecture. */
+/** What makes a client and a server bundle different: their packages, their assembly, their check. */
+interface BundleSpec {
+  kind: 'client' | 'server';
+  major: number;
+  arch: BundleArch;
+  suite: string;
+  /** The published name (dist/<name>, <name>.zip) and the cache entry's tag. */
+  name: string;
+  /** The bundle's directory inside its cache entry and the zip's top directory (Lambda: /opt/<top>). */
+  top: 'pg-client' | 'pg-server';
+  roots: string[];
+  rootsWithoutDependencies: string[];
+  /** The package whose upstream version is the bundle's PostgreSQL version. */
+  versionPackage: string;
+  extensions: string[];
+  /** Assembles the bundle; a server returns the extensions it offers. */
+  assemble(root: string, bundle: string, packages: PackageEntry[]): Promise<string[] | undefined>;
+  /** For the host architecture: the assembled bundle must run before it is admitted into the cache. */
+  check(bundle: string): Promise<unknown>;
+}
+
+/** Builds (or finds in the cache) the client bundle for one major and architecture. */
 export async function buildPgClient(options: BuildOptions = {}): Promise<BuildResult> {
   const major = options.major ?? newestMajor;
   const arch = options.arch ?? hostBundleArch();
   if (!supportedMajors.includes(major)) throw new PgClientBuildError(`unsupported major ${major}`);
   if (!bundleArchs.includes(arch)) throw new PgClientBuildError(`unsupported arch ${arch}`);
-  const suite = suiteForMajor[major];
+  return buildBundle(
+    {
+      kind: 'client',
+      major,
+      arch,
+      suite: suiteForMajor[major],
+      name: `pg-client-${major}-${arch}`,
+      top: 'pg-client',
+      roots: [`postgresql-client-${major}`],
+      rootsWithoutDependencies: ['ca-certificates'],
+      versionPackage: `postgresql-client-${major}`,
+      extensions: [],
+      assemble: async (root, bundle, packages) => {
+        await assembleClient(root, bundle, major, arch, packages);
+        return undefined;
+      },
+      check: (bundle) => programVersions(bundle, arch),
+    },
+    options,
+  );
+}
+
+export interface ServerBuildOptions extends Omit<BuildOptions, 'major'> {
+  major?: ServerMajor;
+  /** Extensions beyond contrib (serverExtensionPackages), e.g. ['pgvector']. */
+  extensions?: readonly string[];
+}
+
+/** Builds (or finds in the cache) the scratch-server bundle for one major, architecture and extension set. */
+export async function buildPgServer(options: ServerBuildOptions = {}): Promise<BuildResult> {
+  const major = options.major ?? newestMajor;
+  const arch = options.arch ?? hostBundleArch();
+  if (!serverMajors.includes(major)) {
+    throw new PgClientBuildError(
+      `no Debian suite here carries a PostgreSQL ${major} server (${serverMajors.join(', ')})`,
+    );
+  }
+  if (!bundleArchs.includes(arch)) throw new PgClientBuildError(`unsupported arch ${arch}`);
+  const extensions = [...new Set(options.extensions ?? [])].sort();
+  const unknown = extensions.filter((name) => !(serverExtensions as string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new PgClientBuildError(
+      `unknown server extension ${unknown.join(', ')}: known are ${serverExtensions.join(', ')}`,
+    );
+  }
+  return buildBundle(
+    {
+      kind: 'server',
+      major,
+      arch,
+      suite: serverSuiteForMajor[major],
+      name: serverBundleName(major, arch, extensions),
+      top: 'pg-server',
+      roots: [
+        `postgresql-${major}`,
+        ...extensions.flatMap((name) => serverExtensionPackages[name as ServerExtension](major)),
+      ],
+      rootsWithoutDependencies: [],
+      versionPackage: `postgresql-${major}`,
+      extensions,
+      assemble: (root, bundle, packages) => assembleServer(root, bundle, major, arch, packages),
+      check: (bundle) => serverVersions(bundle, arch, major),
+    },
+    options,
+  );
+}
+
+/** `postgres --version` and `initdb --version`, through the bundle's loader with an empty environment. */
+export async function serverVersions(
+  bundleDir: string,
+  arch: BundleArch,
+  major: number,
+): Promise<Record<string, string>> {
+  const versions: Record<string, string> = {};
+  for (const [program, path] of [
+    ['postgres', `usr/lib/postgresql/${major}/bin/postgres`],
+    ['initdb', 'libexec/initdb'],
+  ] as const) {
+    const [command, args] = loaderCommand(bundleDir, arch, join(bundleDir, path));
+    const { stdout } = await execFileAsync(command, [...args, '--version'], { env: {} });
+    versions[program] = stdout.trim();
+  }
+  return versions;
+}
+
+async function buildBundle(spec: BundleSpec, options: Omit<BuildOptions, 'major'>): Promise<BuildResult> {
+  const { major, arch, suite, name } = spec;
   const archiveUrl = (options.archiveUrl ?? defaultArchiveUrl).replace(/\/+$/, '');
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const distDir = options.distDir === undefined ? defaultDistDir : options.distDir;
@@ -432,16 +645,17 @@ export async function buildPgClient(options: BuildOptions = {}): Promise<BuildRe
   const fetchImpl = options.fetch ?? ((url: string) => fetch(url, { signal: AbortSignal.timeout(120_000) }));
   const log = options.log ?? (() => undefined);
   const builder = await builderVersion();
-  const name = `pg-client-${major}-${arch}`;
 
   // gpgv and the resolution need scratch space even on a warm run; it stays outside the cache.
-  const scratch = await mkdtemp(join(tmpdir(), 'pg-client-'));
+  const scratch = await mkdtemp(join(tmpdir(), `${spec.top}-`));
   try {
     const { resolution, inReleaseSha256, resolutionFile, fresh } = await resolveFromArchive({
       archiveUrl,
       keyring,
       suite,
-      major,
+      tag: name,
+      roots: spec.roots,
+      rootsWithoutDependencies: spec.rootsWithoutDependencies,
       arch,
       cacheDir,
       builder,
@@ -455,11 +669,12 @@ export async function buildPgClient(options: BuildOptions = {}): Promise<BuildRe
         suite,
         arch,
         major,
+        ...(spec.kind === 'server' ? { kind: spec.kind, extensions: spec.extensions } : {}),
         packages: resolution.packages.map((p) => [p.name, p.version, p.sha256]),
       }),
     ).slice(0, 32);
     const entryDir = join(cacheDir, key);
-    const bundleDir = join(entryDir, 'pg-client');
+    const bundleDir = join(entryDir, spec.top);
     const zipPath = join(entryDir, `${name}.zip`);
     const finish = async (manifest: BundleManifest, cached: boolean): Promise<BuildResult> => {
       const published = distDir === null ? undefined : await publish(distDir, name, bundleDir, zipPath);
@@ -484,7 +699,7 @@ export async function buildPgClient(options: BuildOptions = {}): Promise<BuildRe
     const work = join(cacheDir, `.tmp-${key}-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
       const root = join(work, 'root');
-      const bundle = join(work, 'entry', 'pg-client');
+      const bundle = join(work, 'entry', spec.top);
       await mkdir(root, { recursive: true });
       log(`${name}: downloading ${resolution.packages.length} packages from ${archiveUrl} (${suite})`);
       // Every download settles before any verdict, so a failure leaves no request running behind it.
@@ -512,14 +727,16 @@ export async function buildPgClient(options: BuildOptions = {}): Promise<BuildRe
           throw new PgClientBuildError(`could not extract ${entry.name} ${entry.version}`, { cause: error });
         }
       }
-      await assembleBundle(root, bundle, major, arch, resolution.packages);
+      const availableExtensions = await spec.assemble(root, bundle, resolution.packages);
 
       const manifest: BundleManifest = {
         builder,
+        kind: spec.kind,
         major,
         clientVersion: upstreamVersion(
-          resolution.packages.find((p) => p.name === `postgresql-client-${major}`)?.version ?? '',
+          resolution.packages.find((p) => p.name === spec.versionPackage)?.version ?? '',
         ),
+        ...(availableExtensions ? { extensions: spec.extensions, availableExtensions } : {}),
         arch,
         debianArch: archTargets[arch].debian,
         loader: `lib/${archTargets[arch].loader}`,
@@ -543,7 +760,7 @@ export async function buildPgClient(options: BuildOptions = {}): Promise<BuildRe
 
       if (arch === hostBundleArch()) {
         try {
-          await programVersions(bundle, arch);
+          await spec.check(bundle);
         } catch (error) {
           throw new PgClientBuildError(`the assembled ${name} bundle does not run on this machine`, {
             cause: error,
@@ -554,7 +771,7 @@ export async function buildPgClient(options: BuildOptions = {}): Promise<BuildRe
       const entries: ZipEntry[] = [];
       for (const file of await listFiles(bundle)) {
         entries.push({
-          path: `pg-client/${file.path}`,
+          path: `${spec.top}/${file.path}`,
           data: await readFile(join(bundle, file.path)),
           mode: file.mode,
         });

@@ -20,7 +20,7 @@ import type { PgConnection } from '../pg/connection.ts';
 import { describeLockHolders } from '../pg/lock-holders.ts';
 import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
 import { countRowsInSnapshot, defaultLockWaitSeconds, type TableRowCount } from '../pg/row-counts.ts';
-import { openSession, readServerIdentity } from '../pg/session.ts';
+import { openSession, readServerIdentity, type Session } from '../pg/session.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
@@ -112,10 +112,12 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const bundle = await deps.programs.clientForServer(identity.serverVersionNum);
 
     let snapshotId: string;
+    let extensions: Manifest['extensions'];
     try {
       await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
       snapshotId = rows[0]?.id ?? '';
+      extensions = await installedExtensions(holder);
     } catch (error) {
       throw new SnapshotError(`could not export a snapshot: ${describeError(error)}`, { cause: error });
     }
@@ -259,6 +261,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
         countSeconds,
       },
       tables,
+      extensions,
       warnings,
     };
     if (!deps.withoutRowCounts) await deps.store.putJson(manifestKey, manifest);
@@ -280,6 +283,16 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
   } finally {
     await holder.end().catch(() => undefined);
   }
+}
+
+/** What a restore target must offer: every extension the database has, with its schema and version. */
+async function installedExtensions(session: Session): Promise<NonNullable<Manifest['extensions']>> {
+  const { rows } = await session.query<{ name: string; version: string; schema: string }>(
+    `SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
+       FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+      ORDER BY e.extname`,
+  );
+  return rows;
 }
 
 /**

@@ -54,6 +54,13 @@ export const manifestSchema = z.strictObject({
   tables: z.array(
     z.strictObject({ schema: z.string(), table: z.string(), rows: z.number().int().nonnegative() }),
   ),
+  /**
+   * The extensions installed in the database when it was dumped (same snapshot): a restore needs each
+   * on the target server. Absent in manifests written before they were recorded.
+   */
+  extensions: z
+    .array(z.strictObject({ name: z.string(), version: z.string(), schema: z.string() }))
+    .optional(),
   warnings: z.array(z.string()),
 });
 
@@ -85,8 +92,7 @@ export function parseManifest(text: string, where: string): Manifest {
   return parseStoredRecord(manifestSchema, text, where, 'manifest');
 }
 
-/** Verification evidence written beside the manifest once a restore matched it. */
-export const verificationSchema = z.strictObject({
+const verificationV1Schema = z.strictObject({
   verificationVersion: z.literal(1),
   backupId: z.string(),
   verifiedAt: z.iso.datetime(),
@@ -100,7 +106,40 @@ export const verificationSchema = z.strictObject({
   executionId: z.string().optional(),
 });
 
+/** How much a verification proved: every table's row count, or also every table's content. */
+export const proofLevels = ['counts', 'checksums'] as const;
+export type ProofLevel = (typeof proofLevels)[number];
+
+/**
+ * Verification evidence written beside the manifest once a restore matched it. Version 2 says where the
+ * backup was restored (a scratch server of ours, or staging) and what the comparison proved; version 1
+ * records (staging only, counts only) stay readable.
+ */
+const verificationV2Schema = z.strictObject({
+  verificationVersion: z.literal(2),
+  backupId: z.string(),
+  verifiedAt: z.iso.datetime(),
+  sha256: z.string(),
+  bytes: z.number().int(),
+  restoreTarget: z.strictObject({ kind: z.enum(['scratch', 'staging']), serverVersion: z.string() }),
+  proof: z.enum(proofLevels),
+  downloadSeconds: z.number(),
+  restoreSeconds: z.number(),
+  compareSeconds: z.number(),
+  tablesCompared: z.number().int(),
+  rowsCompared: z.number().int(),
+  benignRestoreMessages: z.array(z.string()),
+  executionId: z.string().optional(),
+});
+
+export const verificationSchema = z.union([verificationV1Schema, verificationV2Schema]);
 export type Verification = z.infer<typeof verificationSchema>;
+export type CurrentVerification = z.infer<typeof verificationV2Schema>;
+
+/** What a verification record proved; version 1 records compared counts only. */
+export function proofOf(verification: Verification): ProofLevel {
+  return verification.verificationVersion === 1 ? 'counts' : verification.proof;
+}
 
 export function parseVerification(text: string, where: string): Verification {
   return parseStoredRecord(verificationSchema, text, where, 'verification record');

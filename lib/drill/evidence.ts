@@ -23,7 +23,8 @@ export const evidenceKeys = {
 };
 
 export const evidenceSchema = z.object({
-  evidenceVersion: z.literal(1),
+  /** 2: restored onto a scratch server (restoreTarget); 1: into a drill database on staging. */
+  evidenceVersion: z.union([z.literal(1), z.literal(2)]),
   drillId: z.string(),
   executionId: z.string().optional(),
   trigger: z.string(),
@@ -52,8 +53,10 @@ export const evidenceSchema = z.object({
     targetHours: z.number(),
     withinTarget: z.boolean(),
   }),
-  drillDatabase: z.string(),
-  stagingServerVersion: z.string(),
+  restoreTarget: z.object({ kind: z.enum(['scratch', 'staging']), serverVersion: z.string() }).optional(),
+  /** Version 1 records: the drill database on the staging server. */
+  drillDatabase: z.string().optional(),
+  stagingServerVersion: z.string().optional(),
   compare: z.object({
     status: z.enum(['match', 'mismatch']),
     tablesCompared: z.number(),
@@ -85,7 +88,7 @@ export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
     `| SHA-256 | ${evidence.backup.sha256} (${evidence.backup.checksum}) |`,
     `| observed RPO (backup age) | ${evidence.rpo.observedHours} h, target ≤ ${evidence.rpo.targetHours} h: within ${check(evidence.rpo.withinTarget)} |`,
     `| observed RTO | ${formatDuration(evidence.rto.observedSeconds)} = checksum ${formatDuration(evidence.rto.checksumSeconds ?? 0)} + download ${formatDuration(evidence.rto.downloadSeconds)} + restore ${formatDuration(evidence.rto.restoreSeconds)} + verification ${formatDuration(evidence.rto.verificationSeconds)}; target ≤ ${evidence.rto.targetHours} h: within ${check(evidence.rto.withinTarget)} |`,
-    `| restored into | \`${evidence.drillDatabase}\` on PostgreSQL ${evidence.stagingServerVersion} (dropped afterwards) |`,
+    `| restored onto | ${restoredOn(evidence)} |`,
     `| row counts | ${evidence.compare.status}: ${evidence.compare.tablesCompared} tables, ${evidence.compare.rowsCompared} rows |`,
     '',
     '## Sanity checks',
@@ -106,6 +109,15 @@ export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
   }
   if (evidence.executionId) lines.push(`Execution: \`${evidence.executionId}\``, '');
   return lines.join('\n');
+}
+
+/** Where the drill restored, as people read it. */
+export function restoredOn(evidence: DrillEvidence): string {
+  if (evidence.restoreTarget?.kind === 'scratch') {
+    return `a fresh scratch server, PostgreSQL ${evidence.restoreTarget.serverVersion} (removed afterwards)`;
+  }
+  const version = evidence.restoreTarget?.serverVersion ?? evidence.stagingServerVersion ?? 'unknown';
+  return `${evidence.drillDatabase ? `\`${evidence.drillDatabase}\` on ` : ''}the staging server, PostgreSQL ${version} (dropped afterwards)`;
 }
 
 export function roundedHours(ms: number): number {

@@ -1,14 +1,12 @@
 /**
  * What the drill steps receive. The execution input comes from outside (EventBridge, console, CLI) and
- * is checked strictly; the drill database name travels between steps and is re-checked by every step
- * that touches a database, so no input can make a drill create, restore into or drop anything but a
- * database it named itself (`drill_<yyyymmdd>t<hhmmss>z_<hex>`).
+ * is checked strictly. A drill restores onto a scratch server of its own, so no input names a database
+ * it could touch.
  */
 import { z } from 'zod';
 import { isBackupId } from '../storage/keys.ts';
 
 const backupId = z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3');
-const drillDatabasePattern = /^drill_\d{8}t\d{6}z_[0-9a-f]{6}$/;
 /** One sanity check as run in a drill: recorded in the step output and in the evidence. */
 export const sanityResultSchema = z.object({
   name: z.string(),
@@ -18,10 +16,6 @@ export const sanityResultSchema = z.object({
   passed: z.boolean(),
   error: z.string().optional(),
 });
-
-export const drillDatabase = z
-  .string()
-  .regex(drillDatabasePattern, 'must be a drill database name like drill_20260401t030000z_a1b2c3');
 
 export const drillInputSchema = z.strictObject({
   trigger: z.enum(['schedule', 'manual', 'cli']).default('manual'),
@@ -41,18 +35,8 @@ export const selectEventSchema = z.strictObject({
   startedAt: z.iso.datetime({ offset: true }).optional(),
 });
 
-export const drillDatabaseEventSchema = z.strictObject({ drillDatabase });
-
-export const drillBackupEventSchema = z.strictObject({ backupId, drillDatabase });
-
-/** The drill id doubles as the database name's suffix, so evidence and database are easy to match. */
-export function drillDatabaseName(drillId: string): string {
-  return `drill_${drillId.replace('-', '_').toLowerCase()}`;
-}
-
 export const selectedSchema = z.object({
   drillId: backupId,
-  drillDatabase,
   backupId,
   backupCreatedAt: z.iso.datetime(),
   startedAt: z.iso.datetime(),
@@ -60,21 +44,15 @@ export const selectedSchema = z.object({
   reason: z.string().optional(),
 });
 
-export const evidenceEventSchema = z.strictObject({
-  executionId: z.string().optional(),
-  selected: selectedSchema,
-  checksum: z.object({
-    status: z.string(),
-    archiveEntries: z.number().optional(),
-    seconds: z.number().nonnegative().optional(),
-  }),
-  restore: z.object({
-    database: z.string(),
-    stagingServerVersion: z.string(),
-    downloadSeconds: z.number(),
-    restoreSeconds: z.number(),
-    benignMessages: z.array(z.string()),
-  }),
+export const drillRestoreEventSchema = z.strictObject({ backupId });
+
+/** RestoreAndCheck's output: where and how fast it restored, and every check's result as data. */
+export const restoredSchema = z.object({
+  target: z.enum(['scratch', 'staging']),
+  serverVersion: z.string(),
+  downloadSeconds: z.number(),
+  restoreSeconds: z.number(),
+  benignMessages: z.array(z.string()),
   compare: z.object({
     status: z.enum(['match', 'mismatch']),
     tablesCompared: z.number(),
@@ -90,6 +68,17 @@ export const evidenceEventSchema = z.strictObject({
     checks: z.array(sanityResultSchema),
     sanitySeconds: z.number(),
   }),
+});
+
+export const evidenceEventSchema = z.strictObject({
+  executionId: z.string().optional(),
+  selected: selectedSchema,
+  checksum: z.object({
+    status: z.string(),
+    archiveEntries: z.number().optional(),
+    seconds: z.number().nonnegative().optional(),
+  }),
+  restored: restoredSchema,
 });
 export type EvidenceEvent = z.infer<typeof evidenceEventSchema>;
 

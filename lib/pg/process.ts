@@ -23,6 +23,17 @@ import {
   programPath,
 } from './client.ts';
 import type { PgConnection } from './connection.ts';
+import { serverPaths } from './server-bundle.ts';
+
+/** The programs of a server bundle (the scratch server): initdb, and postgres itself. */
+export type ServerProgram = 'postgres' | 'initdb';
+export type AnyPgProgram = PgProgram | ServerProgram;
+
+/** A user to run a program as: PostgreSQL refuses to run as root (containers, CodeBuild). */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
 
 export interface PgProcessOptions {
   /** Where to connect; becomes libpq environment variables (the password never reaches argv). */
@@ -41,6 +52,10 @@ export interface PgProcessOptions {
   onStderrLine?: (line: string) => void;
   /** How many of the last non-empty stderr lines the exit keeps (default 50). */
   tailLines?: number;
+  /** Run as this user (the scratch server when we are root). */
+  runAs?: RunAs | undefined;
+  /** Also collect stdout lines like stderr (postgres and initdb log to both). */
+  mergeStdout?: boolean;
 }
 
 /** The PostgreSQL programs a step uses: a client for its server, and how to start one of them. */
@@ -57,7 +72,7 @@ export interface PgPrograms<Program extends PgProgram = PgProgram> {
 export type PgExitOutcome = 'ok' | 'failed' | 'killed' | 'aborted';
 
 export interface PgExit {
-  program: PgProgram;
+  program: AnyPgProgram;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   /**
@@ -82,18 +97,24 @@ export interface PgProcess {
 const defaultTailLines = 50;
 const defaultKillAfterMs = 10_000;
 
+function pathOf(bundle: PgBundle, program: AnyPgProgram): string {
+  if (program === 'postgres' || program === 'initdb') return serverPaths[program](bundle);
+  if (!pgPrograms.includes(program)) throw new TypeError(`unknown PostgreSQL program ${program}`);
+  return programPath(bundle, program);
+}
+
 export function startPgProcess(
   bundle: PgBundle,
-  program: PgProgram,
+  program: AnyPgProgram,
   args: string[],
   options: PgProcessOptions = {},
 ): PgProcess {
-  if (!pgPrograms.includes(program)) throw new TypeError(`unknown PostgreSQL program ${program}`);
   const lib = join(bundle.dir, 'lib');
-  const child = spawn(loaderPath(bundle), ['--library-path', lib, programPath(bundle, program), ...args], {
+  const child = spawn(loaderPath(bundle), ['--library-path', lib, pathOf(bundle, program), ...args], {
     env: pgProgramEnvironment(bundle, options),
-    stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+    stdio: [options.stdin ?? 'ignore', options.mergeStdout ? 'pipe' : (options.stdout ?? 'pipe'), 'pipe'],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.runAs ? { uid: options.runAs.uid, gid: options.runAs.gid } : {}),
   });
 
   const tail = options.tailLines ?? defaultTailLines;
@@ -115,6 +136,15 @@ export function startPgProcess(
     partial = lines.pop() ?? '';
     for (const line of lines) takeLine(line);
   });
+  if (options.mergeStdout) {
+    let partialOut = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const lines = (partialOut + chunk.toString('utf8')).split('\n');
+      partialOut = lines.pop() ?? '';
+      for (const line of lines) takeLine(line);
+    });
+    child.stdout?.on('end', () => takeLine(partialOut));
+  }
 
   let stopped = false;
   let killTimer: NodeJS.Timeout | undefined;
@@ -157,7 +187,7 @@ export type PgProcessResult = PgExit & { stdout: string; stderr: string };
 /** For short commands whose output fits in memory (`--version`, `psql -c`). */
 export async function runPgProcess(
   bundle: PgBundle,
-  program: PgProgram,
+  program: AnyPgProgram,
   args: string[],
   options: Omit<PgProcessOptions, 'stdin' | 'stdout'> & { input?: string | Buffer } = {},
 ): Promise<PgProcessResult> {

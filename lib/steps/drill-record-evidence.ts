@@ -1,4 +1,7 @@
-/** The RecordEvidence state: the drill's evidence (JSON and Markdown) under drills/, with the observed RPO and RTO. */
+/**
+ * The RecordEvidence state: the drill's evidence (JSON and Markdown) under drills/, with the observed
+ * RPO and RTO and the verdict over every check.
+ */
 import { readManifest } from '../backup/catalog.ts';
 import {
   type DrillEvidence,
@@ -9,12 +12,13 @@ import {
 } from '../drill/evidence.ts';
 import { evidenceEventSchema } from '../drill/input.ts';
 import type { StepContext } from '../lambda/handler.ts';
-import { qualified } from '../verify/compare.ts';
+import { describeDifferences } from '../verify/compare.ts';
 import { parseInput } from './input.ts';
 
 export async function recordEvidenceStep(event: unknown, { runtime }: StepContext) {
   const input = parseInput(evidenceEventSchema, event, 'RecordEvidence step event');
-  const { selected, compare, sanity, restore } = input;
+  const { selected, restored: restore } = input;
+  const { compare, sanity } = restore;
   const manifest = await readManifest(runtime.store, selected.backupId);
   const startedAt = new Date(selected.startedAt);
   const verificationSeconds = compare.compareSeconds + sanity.sanitySeconds;
@@ -27,11 +31,7 @@ export async function recordEvidenceStep(event: unknown, { runtime }: StepContex
     ) / 1000;
   const targetRto = runtime.settings.RTO_HOURS;
   const observedRpo = roundedHours(startedAt.getTime() - new Date(selected.backupCreatedAt).getTime());
-  const differences = [
-    ...compare.tables.map((t) => `${qualified(t)}: expected ${t.expected}, found ${t.actual}`),
-    ...compare.missing.map((name) => `${name}: missing`),
-    ...compare.extra.map((name) => `${name}: not in the backup`),
-  ];
+  const differences = describeDifferences(compare, Number.POSITIVE_INFINITY);
   const failedChecks = [
     ...(compare.status === 'match' ? [] : [`row counts differ in ${differences.length} table(s)`]),
     ...sanity.checks
@@ -42,7 +42,7 @@ export async function recordEvidenceStep(event: unknown, { runtime }: StepContex
       : [`observed RTO ${formatDuration(observedSeconds)} exceeds the ${targetRto} h target`]),
   ];
   const evidence: DrillEvidence = {
-    evidenceVersion: 1,
+    evidenceVersion: 2,
     drillId: selected.drillId,
     ...(input.executionId ? { executionId: input.executionId } : {}),
     trigger: selected.trigger,
@@ -74,8 +74,7 @@ export async function recordEvidenceStep(event: unknown, { runtime }: StepContex
       targetHours: targetRto,
       withinTarget: observedSeconds <= targetRto * 3600,
     },
-    drillDatabase: restore.database,
-    stagingServerVersion: restore.stagingServerVersion,
+    restoreTarget: { kind: restore.target, serverVersion: restore.serverVersion },
     compare: {
       status: compare.status,
       tablesCompared: compare.tablesCompared,
@@ -101,15 +100,8 @@ export async function recordEvidenceStep(event: unknown, { runtime }: StepContex
     observedRpoHours: evidence.rpo.observedHours,
     observedRtoSeconds: observedSeconds,
     targetRtoHours: targetRto,
-    /** The step whose verdict failed the drill, for the alert ("none" when it passed). */
-    failedStep:
-      compare.status !== 'match'
-        ? 'Compare'
-        : sanity.checks.some((s) => !s.passed)
-          ? 'SanityChecks'
-          : failedChecks.length > 0
-            ? 'Restore'
-            : 'none',
+    /** The step whose checks failed the drill, for the alert ("none" when it passed). */
+    failedStep: failedChecks.length > 0 ? 'RestoreAndCheck' : 'none',
     cause: failedChecks.join('; ').slice(0, 2000) || 'all checks passed',
   };
 }

@@ -1,20 +1,37 @@
-/** The drill's Restore state: the backup restored into the drill database, download and restore timed. */
+/**
+ * The drill's RestoreAndCheck state: the disaster case, timed. A fresh scratch server of production's
+ * major, the backup restored into it, every table counted against the manifest and the configured
+ * sanity queries run read-only, all before the server goes away. Counts and sanity results are data:
+ * RecordEvidence records them and decides the verdict.
+ */
 import { readManifest } from '../backup/catalog.ts';
-import { drillBackupEventSchema } from '../drill/input.ts';
+import { verifyBackup } from '../commands/verify-backup.ts';
+import { drillRestoreEventSchema } from '../drill/input.ts';
+import { parseSanityChecks, runSanityChecks } from '../drill/sanity.ts';
 import type { StepContext } from '../lambda/handler.ts';
-import { withDatabase } from '../pg/connection.ts';
-import { restoreToStaging } from '../verify/restore.ts';
 import { parseInput } from './input.ts';
 
 export async function drillRestoreStep(event: unknown, { runtime, signal }: StepContext) {
-  const { backupId, drillDatabase } = parseInput(drillBackupEventSchema, event, 'Restore step event');
+  const { backupId } = parseInput(drillRestoreEventSchema, event, 'RestoreAndCheck step event');
+  // A malformed DRILL_SANITY_CHECKS fails here, before anything is downloaded or started.
+  const checks = parseSanityChecks(runtime.settings.DRILL_SANITY_CHECKS);
   const manifest = await readManifest(runtime.store, backupId);
-  return restoreToStaging(manifest, {
-    store: runtime.store,
-    target: withDatabase(await runtime.stagingConnection(), drillDatabase),
-    programs: runtime.programs,
-    jobs: runtime.settings.RESTORE_JOBS,
-    workDir: runtime.settings.WORK_DIR,
+  const outcome = await verifyBackup(runtime, manifest, {
+    target: 'scratch',
     signal,
+    checks: async (session) => {
+      const started = Date.now();
+      const results = await runSanityChecks(session, checks);
+      return { checks: results, sanitySeconds: (Date.now() - started) / 1000 };
+    },
   });
+  return {
+    target: outcome.target,
+    serverVersion: outcome.serverVersion,
+    downloadSeconds: outcome.downloadSeconds,
+    restoreSeconds: outcome.restoreSeconds,
+    benignMessages: outcome.benignMessages,
+    compare: { ...outcome.compare, compareSeconds: outcome.compareSeconds },
+    sanity: outcome.checks,
+  };
 }

@@ -1,6 +1,6 @@
-/** The SelectBackup state of the drill: the newest verified backup, or the id given. */
+/** The SelectBackup state of the drill: the newest verified backup, or the id given; mints the drill id. */
 import { newestVerifiedBackup, resolveBackupId } from '../backup/catalog.ts';
-import { drillDatabaseName, drillInputSchema, selectEventSchema } from '../drill/input.ts';
+import { drillInputSchema, selectEventSchema } from '../drill/input.ts';
 import { BackupNotFoundError } from '../errors.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { backupIdTime, newBackupId } from '../storage/keys.ts';
@@ -18,7 +18,6 @@ export async function selectBackupStep(event: unknown, { runtime }: StepContext)
   const drillId = newBackupId(started);
   return {
     drillId,
-    drillDatabase: drillDatabaseName(drillId),
     backupId,
     backupCreatedAt: backupIdTime(backupId).toISOString(),
     startedAt: started.toISOString(),

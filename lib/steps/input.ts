@@ -39,18 +39,21 @@ export const restoreEventSchema = backupIdEventSchema.extend({
   executionId: z.string().max(2048).optional(),
 });
 
-/** Notify runs only after CompareRowCounts matched; anything else here is a wiring fault. */
+/** Notify runs only after Verify matched; anything else here is a wiring fault. */
 export const notifyEventSchema = z.strictObject({
   backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),
   executionId: z.string().optional(),
   dump: z.unknown(),
   checksum: z.unknown(),
-  restore: z.object({
+  verify: z.object({
+    target: z.enum(['scratch', 'staging']),
+    serverVersion: z.string(),
+    downloadSeconds: z.number(),
     restoreSeconds: z.number(),
-    stagingServerVersion: z.string(),
+    compareSeconds: z.number(),
     benignMessages: z.array(z.string()),
+    compare: z.object({ status: z.literal('match'), tablesCompared: z.number(), rowsCompared: z.number() }),
   }),
-  compare: z.object({ status: z.literal('match'), tablesCompared: z.number(), rowsCompared: z.number() }),
 });
 
 export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {

@@ -1,9 +1,9 @@
 /**
- * The Notify state: record the verification beside the manifest, tag the dump verified, publish the
- * success summary. Runs only after the comparison matched.
+ * The Notify state: record the verification beside the manifest (where it was restored, what was
+ * proved), tag the dump verified, publish the success summary. Runs only after Verify matched.
  */
 import { readManifest } from '../backup/catalog.ts';
-import type { Verification } from '../backup/manifest.ts';
+import type { CurrentVerification } from '../backup/manifest.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { successSubject, successText } from '../notify/messages.ts';
 import { publish } from '../notify/publish.ts';
@@ -11,23 +11,22 @@ import { keys } from '../storage/keys.ts';
 import { notifyEventSchema, parseInput } from './input.ts';
 
 export async function notifyStep(event: unknown, { runtime }: StepContext) {
-  const { backupId, executionId, restore, compare } = parseInput(
-    notifyEventSchema,
-    event,
-    'Notify step event',
-  );
+  const { backupId, executionId, verify } = parseInput(notifyEventSchema, event, 'Notify step event');
   const manifest = await readManifest(runtime.store, backupId);
-  const verification: Verification = {
-    verificationVersion: 1,
+  const verification: CurrentVerification = {
+    verificationVersion: 2,
     backupId,
     verifiedAt: new Date().toISOString(),
     sha256: manifest.dump.sha256,
     bytes: manifest.dump.bytes,
-    restoreSeconds: restore.restoreSeconds,
-    tablesCompared: compare.tablesCompared,
-    rowsCompared: compare.rowsCompared,
-    stagingServerVersion: restore.stagingServerVersion,
-    benignRestoreMessages: restore.benignMessages,
+    restoreTarget: { kind: verify.target, serverVersion: verify.serverVersion },
+    proof: 'counts',
+    downloadSeconds: verify.downloadSeconds,
+    restoreSeconds: verify.restoreSeconds,
+    compareSeconds: verify.compareSeconds,
+    tablesCompared: verify.compare.tablesCompared,
+    rowsCompared: verify.compare.rowsCompared,
+    benignRestoreMessages: verify.benignMessages,
     ...(executionId ? { executionId } : {}),
   };
   await runtime.store.putJson(keys.verification(backupId), verification);

@@ -3,6 +3,7 @@
  * The result is data; the caller turns a mismatch into RowCountMismatchError once it is recorded.
  */
 import type { Manifest } from '../backup/manifest.ts';
+import { RowCountMismatchError } from '../errors.ts';
 import { countRows, listTables } from '../pg/row-counts.ts';
 import { quoteIdentifier, type Session } from '../pg/session.ts';
 import { leaseSchema } from './staging-lease.ts';
@@ -58,4 +59,22 @@ export async function compareRowCounts(session: Session, manifest: Manifest): Pr
     missing: missing.map(qualified).slice(0, 100),
     extra: extra.slice(0, 100),
   };
+}
+
+/** The differences as people read them, the first few of each kind. */
+export function describeDifferences(result: CompareResult, limit = 5): string[] {
+  return [
+    ...result.tables.slice(0, limit).map((t) => `${qualified(t)}: expected ${t.expected}, found ${t.actual}`),
+    ...result.missing.slice(0, limit).map((name) => `${name}: missing`),
+    ...result.extra.slice(0, limit).map((name) => `${name}: not in the backup`),
+  ];
+}
+
+/** A mismatch becomes RowCountMismatchError with the diff, once the result has been recorded. */
+export function assertCountsMatch(result: CompareResult, backupId: string, where: string): void {
+  if (result.status === 'match') return;
+  throw new RowCountMismatchError(
+    `row counts in ${where} differ from the manifest of ${backupId} (${result.tables.length} differ, ${result.missing.length} missing, ${result.extra.length} extra): ${describeDifferences(result).join('; ')}`,
+    { details: { ...result } },
+  );
 }

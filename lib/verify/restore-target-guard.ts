@@ -2,11 +2,15 @@
  * Never restore over production. Before a restore sends a single statement, the target must
  * (1) not be the server the backup came from: a different system_identifier (when both are readable)
  *     and not the same host, port and database; and
- * (2) have opted in: the target database carries `verified_pg_backups.restore_target = 'allowed'`,
- *     set once by its owner with
- *       ALTER DATABASE <staging_db> SET verified_pg_backups.restore_target = 'allowed';
- *     A database-level setting survives every restore (pg_dump does not carry it without --create),
- *     cannot be set by accident, and production never has it.
+ * (2) have opted in, with something its owner can do without superuser (managed providers give none):
+ *       COMMENT ON DATABASE <staging_db> IS 'verified-pg-backups:restore-target';
+ *     Only the database's owner (or a superuser) may comment on it; a database comment survives every
+ *     restore (pg_dump writes it only with --create, which no restore here uses), and production never
+ *     carries it. The first design's `ALTER DATABASE ... SET verified_pg_backups.restore_target` needs
+ *     superuser on PostgreSQL 15+ ("permission denied to set parameter"); it is still honoured where a
+ *     superuser set it.
+ *
+ * A scratch server (lib/verify/scratch-server.ts) needs neither: it is a server this run created.
  */
 import { ProductionTargetError } from '../errors.ts';
 import { describeConnection, type PgConnection } from '../pg/connection.ts';
@@ -14,6 +18,13 @@ import { quoteIdentifier, readServerIdentity, type ServerIdentity, type Session 
 
 export const restoreTargetSetting = 'verified_pg_backups.restore_target';
 export const restoreTargetValue = 'allowed';
+/** The database comment that opts a database in (it may say more; this marker must be in it). */
+export const restoreTargetComment = 'verified-pg-backups:restore-target';
+
+/** The statement a database's owner runs to opt it in as a restore target. */
+export function optInStatement(database: string): string {
+  return `COMMENT ON DATABASE ${quoteIdentifier(database)} IS '${restoreTargetComment}'`;
+}
 
 export interface ProductionIdentity {
   host: string;
@@ -47,14 +58,17 @@ export async function assertSafeRestoreTarget(
       { details: { reason: 'same-host-port-database' } },
     );
   }
-  const { rows } = await session.query<{ value: string | null }>(
-    'SELECT current_setting($1, true) AS value',
+  const { rows } = await session.query<{ setting: string | null; comment: string | null }>(
+    `SELECT current_setting($1, true) AS setting,
+            shobj_description(d.oid, 'pg_database') AS comment
+       FROM pg_catalog.pg_database d WHERE d.datname = current_database()`,
     [restoreTargetSetting],
   );
-  if (rows[0]?.value !== restoreTargetValue) {
-    const optIn = `ALTER DATABASE ${quoteIdentifier(identity.database)} SET ${restoreTargetSetting} = '${restoreTargetValue}'`;
+  const optedIn =
+    rows[0]?.setting === restoreTargetValue || (rows[0]?.comment ?? '').includes(restoreTargetComment);
+  if (!optedIn) {
     throw new ProductionTargetError(
-      `refusing to restore into ${where}: it has not opted in. Its owner must run: ${optIn}`,
+      `refusing to restore into ${where}: it has not opted in. Its owner must run: ${optInStatement(identity.database)}`,
       { details: { reason: 'not-opted-in' } },
     );
   }

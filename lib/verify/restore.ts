@@ -1,9 +1,13 @@
 /**
- * The RestoreToStaging step. Guard first (never production, explicit opt-in), then download the dump
- * to ephemeral storage (pg_restore -j needs a seekable file) while re-hashing it, reset the staging
- * database, and run pg_restore. Its errors are classified; only the known-benign ones are tolerated.
- * With `lease`, the staging lease is taken right after the guard and given back if the restore fails
- * (CompareRowCounts gives it back after a successful one).
+ * Restoring a backup: download the dump to local disk (pg_restore -j needs a seekable file) while
+ * re-hashing it, then pg_restore, whose errors are classified one by one (only the known-benign ones
+ * are tolerated). Two targets:
+ *
+ * - a scratch server this verification owns (`restoreToScratch`): a fresh database on a server nobody
+ *   else uses, so there is no guard, no lease and nothing to reset;
+ * - a database someone names (`restoreToStaging`: standing staging, `backupctl restore --target-url`):
+ *   the guard first (never production, explicit opt-in), with `lease` the staging lease right after it,
+ *   then the database is emptied and restored into.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +24,7 @@ import {
 } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import type { PgPrograms } from '../pg/process.ts';
-import { openSession, quoteIdentifier, type Session } from '../pg/session.ts';
+import { openSession, quoteIdentifier, type Session, withSession } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
@@ -44,6 +48,7 @@ export interface RestoreDependencies {
 
 export interface RestoreResult {
   database: string;
+  /** The PostgreSQL version of the server restored into. */
   stagingServerVersion: string;
   downloadSeconds: number;
   restoreSeconds: number;
@@ -69,10 +74,22 @@ async function resetDatabase(session: Session): Promise<void> {
   await session.query('COMMIT');
 }
 
-async function downloadVerified(store: BackupStore, manifest: Manifest, path: string): Promise<void> {
+/** Downloads the dump to `path`, hashing every byte; a dump that does not match is never restored. */
+export async function downloadVerified(
+  store: BackupStore,
+  manifest: Manifest,
+  path: string,
+  signal?: AbortSignal,
+): Promise<number> {
+  const started = Date.now();
   const key = keys.dump(manifest.backupId);
   const hashing = createHashingStream();
-  await pipeline(await store.getStream(key), hashing.stream, createWriteStream(path));
+  try {
+    await pipeline(await store.getStream(key), hashing.stream, createWriteStream(path), { signal });
+  } catch (error) {
+    if (signal?.aborted) throw new StepTimeoutError('download stopped before the deadline');
+    throw error;
+  }
   const { sha256, bytes } = hashing.result();
   if (sha256 !== manifest.dump.sha256 || bytes !== manifest.dump.bytes) {
     throw new ChecksumMismatchError(`downloaded ${key} does not match its manifest`, {
@@ -83,6 +100,83 @@ async function downloadVerified(store: BackupStore, manifest: Manifest, path: st
         actualBytes: bytes,
       },
     });
+  }
+  return (Date.now() - started) / 1000;
+}
+
+/**
+ * pg_restore of a downloaded dump into `target`, without owners or grants (the roles of production
+ * need not exist there). Returns the benign messages; anything else fails with RestoreFailedError.
+ */
+export async function runPgRestore(
+  manifest: Manifest,
+  dumpPath: string,
+  target: PgConnection & { serverVersionNum: number },
+  deps: Pick<RestoreDependencies, 'programs' | 'jobs' | 'signal'> & { extraArgs?: string[] },
+): Promise<{ restoreSeconds: number; benignMessages: string[] }> {
+  // The client must read the archive (made by bundleMajor) and talk to the target server.
+  const bundle = await deps.programs.clientForServer(
+    Math.max(target.serverVersionNum, manifest.client.bundleMajor * 10_000),
+  );
+  const started = Date.now();
+  const messages: RestoreMessages = { benign: [], fatal: [] };
+  const pgRestore = deps.programs.start(
+    bundle,
+    'pg_restore',
+    [
+      ...(deps.extraArgs ?? []),
+      '--no-owner',
+      '--no-acl',
+      `--jobs=${deps.jobs}`,
+      '--no-password',
+      `--dbname=${target.database}`,
+      dumpPath,
+    ],
+    {
+      connection: target,
+      stdout: 'ignore',
+      signal: deps.signal,
+      onStderrLine: (line) => classifyRestoreLine(line, messages),
+    },
+  );
+  const exit = await pgRestore.exit;
+  if (exit.outcome === 'aborted') throw new StepTimeoutError('restore stopped before the Lambda timeout');
+  const code = exit.exitCode;
+  if (!restoreSucceeded(messages, code)) {
+    const first = messages.fatal.slice(0, 5).map((m) => describeError(m));
+    throw new RestoreFailedError(
+      `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${first.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`,
+      { details: { exitCode: code, errors: first, benign: messages.benign.length } },
+    );
+  }
+  return { restoreSeconds: (Date.now() - started) / 1000, benignMessages: [...new Set(messages.benign)] };
+}
+
+/**
+ * Restores into a fresh database of a scratch server (lib/verify/scratch-server.ts). The dump goes into
+ * `directory`, the server's own, so removing the server removes it too.
+ */
+export async function restoreToScratch(
+  manifest: Manifest,
+  server: { connection: PgConnection; version: string; major: number; directory: string },
+  database: string,
+  deps: Pick<RestoreDependencies, 'store' | 'programs' | 'jobs' | 'signal'>,
+): Promise<RestoreResult> {
+  await withSession(server.connection, (session) =>
+    session.query(`CREATE DATABASE ${quoteIdentifier(database)}`),
+  );
+  const dumpPath = join(server.directory, 'backup.dump');
+  const downloadSeconds = await downloadVerified(deps.store, manifest, dumpPath, deps.signal);
+  try {
+    const restored = await runPgRestore(
+      manifest,
+      dumpPath,
+      { ...server.connection, database, serverVersionNum: server.major * 10_000 },
+      deps,
+    );
+    return { database, stagingServerVersion: server.version, downloadSeconds, ...restored };
+  } finally {
+    await rm(dumpPath, { force: true });
   }
 }
 
@@ -99,56 +193,23 @@ export async function restoreToStaging(
       await acquireStagingLease(session, deps.lease);
       leased = true;
     }
-    // The client must read the archive (made by bundleMajor) and talk to the staging server.
-    const bundle = await deps.programs.clientForServer(
-      Math.max(identity.serverVersionNum, manifest.client.bundleMajor * 10_000),
-    );
-
-    const downloadStarted = Date.now();
     const dumpPath = join(workDir, 'backup.dump');
-    await downloadVerified(deps.store, manifest, dumpPath);
-    const downloadSeconds = (Date.now() - downloadStarted) / 1000;
-
-    const restoreStarted = Date.now();
+    const downloadSeconds = await downloadVerified(deps.store, manifest, dumpPath, deps.signal);
+    const resetStarted = Date.now();
     await resetDatabase(session);
-    const messages: RestoreMessages = { benign: [], fatal: [] };
-    const pgRestore = deps.programs.start(
-      bundle,
-      'pg_restore',
-      [
-        '--clean',
-        '--if-exists',
-        '--no-owner',
-        '--no-acl',
-        `--jobs=${deps.jobs}`,
-        '--no-password',
-        `--dbname=${identity.database}`,
-        dumpPath,
-      ],
-      {
-        connection: deps.target,
-        stdout: 'ignore',
-        signal: deps.signal,
-        onStderrLine: (line) => classifyRestoreLine(line, messages),
-      },
+    const resetSeconds = (Date.now() - resetStarted) / 1000;
+    const restored = await runPgRestore(
+      manifest,
+      dumpPath,
+      { ...deps.target, database: identity.database, serverVersionNum: identity.serverVersionNum },
+      { ...deps, extraArgs: ['--clean', '--if-exists'] },
     );
-    const exit = await pgRestore.exit;
-    if (exit.outcome === 'aborted') throw new StepTimeoutError('restore stopped before the Lambda timeout');
-
-    const code = exit.exitCode;
-    if (!restoreSucceeded(messages, code)) {
-      const first = messages.fatal.slice(0, 5).map((m) => describeError(m));
-      throw new RestoreFailedError(
-        `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${first.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`,
-        { details: { exitCode: code, errors: first, benign: messages.benign.length } },
-      );
-    }
     return {
       database: identity.database,
       stagingServerVersion: identity.serverVersion,
       downloadSeconds,
-      restoreSeconds: (Date.now() - restoreStarted) / 1000,
-      benignMessages: [...new Set(messages.benign)],
+      restoreSeconds: resetSeconds + restored.restoreSeconds,
+      benignMessages: restored.benignMessages,
     };
   } catch (error) {
     // A failed restore leaves staging to whoever comes next; a retry of this one takes it again.

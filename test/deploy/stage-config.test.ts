@@ -51,7 +51,30 @@ describe('stage config', () => {
         alerts: { emails: [] },
         targets: { rpoHours: 24, rtoHours: 2 },
       });
-      expect(config.steps.restore.ephemeralStorageMb).toBeGreaterThan(512);
+      expect(config.steps.verify.ephemeralStorageMb).toBeGreaterThan(512);
+      expect(config.verification).toEqual({ target: 'scratch', serverMajor: 18, extensions: [] });
+    });
+
+    it('needs no staging database: verification runs on a scratch server by default', () => {
+      const dir = projectWith('prod', `databases:\n  productionSecretArn: ${productionArn}\n`);
+      expect(loadStageConfig('prod', dir).databases.stagingSecretArn).toBeUndefined();
+    });
+
+    it('refuses a staging target without the staging secret, naming the field', () => {
+      const dir = projectWith(
+        'prod',
+        `databases:\n  productionSecretArn: ${productionArn}\nverification:\n  target: staging\n`,
+      );
+      const error = errorOf(() => loadStageConfig('prod', dir));
+      expect(error.details).toMatchObject({ field: 'databases.stagingSecretArn' });
+      expect(error.message).toContain('required when verification.target is staging');
+    });
+
+    it('refuses an extension the scratch server cannot carry', () => {
+      const dir = projectWith('prod', `${minimal}verification:\n  extensions: [timescaledb]\n`);
+      expect(errorOf(() => loadStageConfig('prod', dir)).details).toMatchObject({
+        field: 'verification.extensions.0',
+      });
     });
 
     it('names the file and the field of an unknown field', () => {
@@ -94,7 +117,7 @@ describe('stage config', () => {
     });
 
     it('points at the line of every problem, deep in the file, after comments and blank lines', () => {
-      const yaml = `# production\n${minimal}\nalerts:\n  emails:\n    - ops@example.com\n    - 42\nsteps:\n  restore:\n    memoryMb: lots\n    jobz: 2\n`;
+      const yaml = `# production\n${minimal}\nalerts:\n  emails:\n    - ops@example.com\n    - 42\nsteps:\n  verify:\n    memoryMb: lots\n    jobz: 2\n`;
       const error = errorOf(() => loadStageConfig('prod', projectWith('prod', yaml)));
       const lines = error.message
         .split('\n')
@@ -102,8 +125,8 @@ describe('stage config', () => {
       expect(lines).toEqual(
         expect.arrayContaining([
           ['9', 'alerts.emails.1'],
-          ['12', 'steps.restore.memoryMb'],
-          ['13', 'steps.restore.jobz'],
+          ['12', 'steps.verify.memoryMb'],
+          ['13', 'steps.verify.jobz'],
         ]),
       );
     });
@@ -118,9 +141,9 @@ describe('stage config', () => {
 
     it('reports a missing required field', () => {
       const error = errorOf(() =>
-        loadStageConfig('prod', projectWith('prod', `databases:\n  productionSecretArn: ${productionArn}\n`)),
+        loadStageConfig('prod', projectWith('prod', `databases:\n  stagingSecretArn: ${stagingArn}\n`)),
       );
-      expect(error.message).toBe('config/prod.yml:2: databases.stagingSecretArn: is required');
+      expect(error.message).toBe('config/prod.yml:2: databases.productionSecretArn: is required');
     });
 
     it('says how to start when the stage has no file', () => {

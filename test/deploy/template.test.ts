@@ -84,40 +84,23 @@ const functionRoles = {
   dump: 'DumpRole',
   promote: 'PromoteRole',
   checksum: 'ChecksumRole',
-  restore: 'RestoreRole',
-  compare: 'CompareRole',
+  verify: 'VerifyRole',
   notify: 'NotifyRole',
   drillSelectBackup: 'DrillSelectBackupRole',
-  drillCreateDb: 'DrillCreateDbRole',
   drillRestore: 'DrillRestoreRole',
-  drillCompare: 'DrillCompareRole',
-  drillSanityChecks: 'DrillSanityChecksRole',
   drillRecordEvidence: 'DrillRecordEvidenceRole',
-  drillDropDb: 'DrillDropDbRole',
   drillNotify: 'DrillNotifyRole',
   status: 'StatusRole',
 } as const;
 
-/** The drill's Task states and the functions they invoke (DropDrillDbOnFailure reuses drillDropDb). */
+/** The drill's Task states and the functions they invoke. */
 const drillTasks = {
   SelectBackup: 'DrillSelectBackupLambdaFunction',
   Checksum: 'ChecksumLambdaFunction',
-  CreateDrillDb: 'DrillCreateDbLambdaFunction',
-  Restore: 'DrillRestoreLambdaFunction',
-  Compare: 'DrillCompareLambdaFunction',
-  SanityChecks: 'DrillSanityChecksLambdaFunction',
+  RestoreAndCheck: 'DrillRestoreLambdaFunction',
   RecordEvidence: 'DrillRecordEvidenceLambdaFunction',
-  DropDrillDb: 'DrillDropDbLambdaFunction',
-  DropDrillDbOnFailure: 'DrillDropDbLambdaFunction',
   Notify: 'DrillNotifyLambdaFunction',
 };
-const drillDatabaseSteps = [
-  'DrillCreateDb',
-  'DrillRestore',
-  'DrillCompare',
-  'DrillSanityChecks',
-  'DrillDropDb',
-];
 const rulesTargeting = (arn: unknown) =>
   Object.values(template.Resources).filter(
     (r) =>
@@ -240,7 +223,7 @@ describe('packaged template', () => {
         expect(fn.Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
         return role;
       });
-      expect(new Set(roles).size).toBe(15);
+      expect(new Set(roles).size).toBe(10);
       expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
     });
 
@@ -272,16 +255,21 @@ describe('packaged template', () => {
         'kms:Decrypt': [kmsKey],
       });
       expect(grants('ChecksumRole')).toEqual({ 's3:GetObject': [backups], 'kms:Decrypt': [kmsKey] });
-      expect(grants('RestoreRole')).toEqual({
+      // config/test.yml verifies on staging; on a scratch server the staging grant's condition is false.
+      expect(grants('VerifyRole')).toEqual({
         's3:GetObject': [backups],
         'kms:Decrypt': [kmsKey],
         'secretsmanager:GetSecretValue': [staging],
       });
-      expect(grants('CompareRole')).toEqual({
-        's3:GetObject': [manifests],
-        'kms:Decrypt': [kmsKey],
-        'secretsmanager:GetSecretValue': [staging],
+      const stagingGrant = (
+        resource('VerifyRole').Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[]
+      )
+        .flatMap((p) => p.PolicyDocument.Statement)
+        .find((statement) => JSON.stringify(statement).includes('ReadStagingSecret'));
+      expect(stagingGrant).toMatchObject({
+        'Fn::If': ['UseStaging', expect.anything(), { Ref: 'AWS::NoValue' }],
       });
+      expect(template.Conditions.UseStaging).toEqual({ 'Fn::Equals': ['true', 'true'] });
       expect(grants('NotifyRole')).toEqual({
         's3:GetObject': [manifests],
         's3:PutObject': [verifications],
@@ -299,26 +287,14 @@ describe('packaged template', () => {
       const verifications = sub('${BackupBucket.Arn}/backups/*.verification.json');
       const drills = sub('${BackupBucket.Arn}/drills/*');
       const bucket = { 'Fn::GetAtt': ['BackupBucket', 'Arn'] };
-      const staging = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/staging-GhIjKl';
       const slack = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/slack-MnOpQr';
       expect(grants('DrillSelectBackupRole')).toEqual({
         's3:ListBucket': [bucket],
         's3:GetObject': [manifests, verifications],
         'kms:Decrypt': [kmsKey],
       });
-      for (const role of ['DrillCreateDbRole', 'DrillSanityChecksRole', 'DrillDropDbRole']) {
-        expect(grants(role)).toEqual({ 'secretsmanager:GetSecretValue': [staging] });
-      }
-      expect(grants('DrillRestoreRole')).toEqual({
-        's3:GetObject': [backups],
-        'kms:Decrypt': [kmsKey],
-        'secretsmanager:GetSecretValue': [staging],
-      });
-      expect(grants('DrillCompareRole')).toEqual({
-        's3:GetObject': [manifests],
-        'kms:Decrypt': [kmsKey],
-        'secretsmanager:GetSecretValue': [staging],
-      });
+      // The drill restores onto a scratch server of its own: it reads no database secret at all.
+      expect(grants('DrillRestoreRole')).toEqual({ 's3:GetObject': [backups], 'kms:Decrypt': [kmsKey] });
       expect(grants('DrillRecordEvidenceRole')).toEqual({
         's3:GetObject': [manifests],
         's3:PutObject': [drills],
@@ -415,8 +391,7 @@ describe('packaged template', () => {
         Dump: 'DumpLambdaFunction',
         Promote: 'PromoteLambdaFunction',
         Checksum: 'ChecksumLambdaFunction',
-        RestoreToStaging: 'RestoreLambdaFunction',
-        CompareRowCounts: 'CompareLambdaFunction',
+        Verify: 'VerifyLambdaFunction',
         Notify: 'NotifyLambdaFunction',
       };
       for (const [state, fn] of Object.entries(tasks)) {
@@ -444,9 +419,9 @@ describe('packaged template', () => {
       });
     });
 
-    it('may invoke only the six functions and publish only to the alert topic', () => {
+    it('may invoke only the five functions and publish only to the alert topic', () => {
       const allowed = grants('BackupStateMachineRole');
-      expect(allowed['lambda:InvokeFunction']).toHaveLength(6);
+      expect(allowed['lambda:InvokeFunction']).toHaveLength(5);
       expect(allowed['sns:Publish']).toEqual([{ Ref: 'AlertTopic' }]);
       const wildcards = Object.entries(allowed).filter(([, resources]) => resources.includes('*'));
       expect(
@@ -508,7 +483,7 @@ describe('packaged template', () => {
           [...new Set(Object.values(drillTasks))].map((fn) => ({ 'Fn::GetAtt': [fn, 'Arn'] })),
         ),
       );
-      expect(allowed['lambda:InvokeFunction']).toHaveLength(9);
+      expect(allowed['lambda:InvokeFunction']).toHaveLength(5);
       expect(allowed['sns:Publish']).toEqual([{ Ref: 'AlertTopic' }]);
       const wildcards = Object.entries(allowed).filter(([, resources]) => resources.includes('*'));
       expect(
@@ -598,54 +573,84 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 15 functions and 2 state machines.
-      expect(groups.length).toBe(17);
+      // 10 functions and 2 state machines.
+      expect(groups.length).toBe(12);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });
 
   describe('functions', () => {
     it('run Node 22 on arm64 with the arm64 pg-client layer where PostgreSQL programs run', () => {
-      for (const name of ['Dump', 'Promote', 'Checksum', 'Restore', 'Compare', 'Notify']) {
+      const client = { Ref: 'PgClientLambdaLayer' };
+      const server = { Ref: 'PgServerLambdaLayer' };
+      const layers: Record<string, unknown> = {
+        Dump: [client],
+        Checksum: [client],
+        Verify: [client, server],
+      };
+      for (const name of ['Dump', 'Promote', 'Checksum', 'Verify', 'Notify']) {
         const fn = resource(`${name}LambdaFunction`).Properties;
         expect(fn.Runtime).toBe('nodejs22.x');
         expect(fn.Architectures).toEqual(['arm64']);
-        const wantsLayer = ['Dump', 'Checksum', 'Restore'].includes(name);
-        expect(fn.Layers).toEqual(wantsLayer ? [{ Ref: 'PgClientLambdaLayer' }] : undefined);
+        expect(fn.Layers).toEqual(layers[name]);
       }
       expect(resource('PgClientLambdaLayer').Properties.CompatibleArchitectures).toEqual(['arm64']);
+      expect(resource('PgServerLambdaLayer').Properties.CompatibleArchitectures).toEqual(['arm64']);
     });
 
-    it('run the drill and status functions on Node 22 arm64, the layer only where pg_restore runs', () => {
+    it('run the drill and status functions on Node 22 arm64, the layers only where the scratch server runs', () => {
       for (const name of Object.keys(functionRoles).filter((n) => n.startsWith('drill') || n === 'status')) {
         const fn = resource(`${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`).Properties;
         expect(fn.Runtime).toBe('nodejs22.x');
         expect(fn.Architectures).toEqual(['arm64']);
-        expect(fn.Layers).toEqual(name === 'drillRestore' ? [{ Ref: 'PgClientLambdaLayer' }] : undefined);
+        expect(fn.Layers).toEqual(
+          name === 'drillRestore'
+            ? [{ Ref: 'PgClientLambdaLayer' }, { Ref: 'PgServerLambdaLayer' }]
+            : undefined,
+        );
       }
     });
 
-    it('give the drill database steps the staging secret only, in the VPC when one is configured', () => {
+    it('give no drill function a database secret, and verify the staging secret only in staging mode', () => {
       const env = (name: string) =>
         (resource(`${name}LambdaFunction`).Properties.Environment as { Variables: Json }).Variables;
-      for (const name of drillDatabaseSteps) {
-        expect(env(name).STAGING_DATABASE_SECRET_ARN).toBeDefined();
-        expect(env(name).PRODUCTION_DATABASE_SECRET_ARN).toBeUndefined();
-        expect(resource(`${name}LambdaFunction`).Properties.VpcConfig).toEqual(
-          resource('RestoreLambdaFunction').Properties.VpcConfig,
-        );
-      }
-      for (const name of ['DrillSelectBackup', 'DrillRecordEvidence', 'DrillNotify', 'Status']) {
+      for (const name of [
+        'DrillSelectBackup',
+        'DrillRestore',
+        'DrillRecordEvidence',
+        'DrillNotify',
+        'Status',
+      ]) {
         expect(env(name).STAGING_DATABASE_SECRET_ARN).toBeUndefined();
         expect(env(name).PRODUCTION_DATABASE_SECRET_ARN).toBeUndefined();
       }
-      expect(env('DrillRestore')).toMatchObject({
-        RESTORE_JOBS: env('Restore').RESTORE_JOBS,
-        WORK_DIR: '/tmp',
+      expect(env('Verify')).toMatchObject({
+        VERIFY_TARGET: 'staging',
+        SCRATCH_EXTENSIONS: 'pgvector',
+        STAGING_DATABASE_SECRET_ARN: {
+          'Fn::If': [
+            'UseStaging',
+            'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/staging-GhIjKl',
+            { Ref: 'AWS::NoValue' },
+          ],
+        },
       });
+      // The verifying steps restore on a scratch server in /tmp, with restore's parallelism.
+      for (const name of ['Verify', 'DrillRestore']) {
+        expect(env(name)).toMatchObject({ RESTORE_JOBS: env('Verify').RESTORE_JOBS, WORK_DIR: '/tmp' });
+        expect(resource(`${name}LambdaFunction`).Properties.EphemeralStorage).toEqual({ Size: 8192 });
+      }
+      // Only functions that talk to a database join the VPC when one is configured.
+      expect(resource('VerifyLambdaFunction').Properties.VpcConfig).toBeDefined();
+      expect(resource('DumpLambdaFunction').Properties.VpcConfig).toEqual(
+        resource('VerifyLambdaFunction').Properties.VpcConfig,
+      );
+      for (const name of ['Promote', 'Checksum', 'Notify', 'DrillRestore', 'Status']) {
+        expect(resource(`${name}LambdaFunction`).Properties.VpcConfig).toBeUndefined();
+      }
       expect(env('DrillNotify').ALERT_TOPIC_ARN).toEqual({ Ref: 'AlertTopic' });
       // config/test.yml configures one sanity check; without any the variable stays unset.
-      const checks = env('DrillSanityChecks').DRILL_SANITY_CHECKS as { 'Fn::If': [string, string, unknown] };
+      const checks = env('DrillRestore').DRILL_SANITY_CHECKS as { 'Fn::If': [string, string, unknown] };
       expect(checks['Fn::If'][0]).toBe('UseDrillSanityChecks');
       expect(JSON.parse(checks['Fn::If'][1])).toEqual([
         expect.objectContaining({ name: 'restored database has tables', atLeast: 1 }),
@@ -664,10 +669,10 @@ describe('packaged template', () => {
       const env = (name: string) =>
         (resource(`${name}LambdaFunction`).Properties.Environment as { Variables: Json }).Variables;
       expect(env('Dump').PRODUCTION_DATABASE_SECRET_ARN).toBeDefined();
-      expect(env('Restore').PRODUCTION_DATABASE_SECRET_ARN).toBeUndefined();
-      expect(env('Restore').STAGING_DATABASE_SECRET_ARN).toBeDefined();
+      expect(env('Verify').PRODUCTION_DATABASE_SECRET_ARN).toBeUndefined();
+      expect(env('Verify').STAGING_DATABASE_SECRET_ARN).toBeDefined();
       expect(env('Dump').STAGING_DATABASE_SECRET_ARN).toBeUndefined();
-      for (const name of ['Dump', 'Promote', 'Checksum', 'Restore', 'Compare', 'Notify']) {
+      for (const name of ['Dump', 'Promote', 'Checksum', 'Verify', 'Notify']) {
         expect(Object.keys(env(name)).filter((key) => key.endsWith('_URL') || key === 'AWS_REGION')).toEqual(
           [],
         );

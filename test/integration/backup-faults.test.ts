@@ -1,7 +1,7 @@
 /**
  * The backup state machine when something breaks in the middle: the dump connection dies, the object
- * store goes away between two parts, pg_restore cannot replay the archive, staging runs an older
- * PostgreSQL. Real servers, real S3 API, real ASL; only SNS is mocked (at the client).
+ * store goes away between two parts, pg_restore cannot replay the archive, production runs an older
+ * PostgreSQL than the client. Real servers, real S3 API, real ASL; only SNS is mocked (at the client).
  *
  * Mid-dump faults need a dump that lasts: `bigshop` holds one table of about 110 MB of md5 text
  * (pg_dump takes about 1 s with zstd and about 3 s with gzip on 2 cores).
@@ -16,7 +16,6 @@ import { parseVerification } from '../../lib/backup/manifest.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { keys } from '../../lib/storage/keys.ts';
-import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
 import {
@@ -195,19 +194,19 @@ describe('backup state machine under faults', () => {
         "INSERT INTO categories VALUES ('tea', 'Tea'), ('cof', 'Coffee')",
         "INSERT INTO products SELECT i, CASE WHEN i % 2 = 0 THEN 'tea' ELSE 'cof' END FROM generate_series(1, 500) AS i",
       );
+      // On staging, where what arrived can be looked at afterwards.
       const { settings, store } = await fixture.freshBucket({
+        ...(await fixture.stagingSettings()),
         PRODUCTION_DATABASE_URL: production.url(unrestorableDatabase),
       });
 
       const execution = await fixture.run(settings);
 
-      const message = expectFailureAlert(execution, 'RestoreFailedError', 'RestoreToStaging');
+      const message = expectFailureAlert(execution, 'RestoreFailedError', 'Verify');
       expect(message).toMatch(
         /pg_restore failed \(exit 1\) with 1 error\(s\): .*relation "categories" does not exist/,
       );
-      expect(execution.states.some((s) => s.name === 'RestoreToStaging' && s.status === 'retried')).toBe(
-        false,
-      );
+      expect(execution.states.some((s) => s.name === 'Verify' && s.status === 'retried')).toBe(false);
       const [products] = await fixture.stagingSql<{ n: number }>(
         'SELECT count(*)::int AS n FROM public.products',
       );
@@ -215,25 +214,38 @@ describe('backup state machine under faults', () => {
       const [backup] = await listBackups(store);
       expect(backup?.verified).toBe(false);
       expect(await store.exists(keys.verification(backup?.backupId ?? ''))).toBe(false);
+
+      // On a scratch server the same verdict, and the server with everything it restored is gone.
+      const scratch = await fixture.freshBucket({
+        PRODUCTION_DATABASE_URL: production.url(unrestorableDatabase),
+      });
+      const onScratch = await fixture.run(scratch.settings);
+      expect(onScratch.error?.name).toBe('RestoreFailedError');
+      expect(onScratch.error?.cause).toMatch(/relation \\"categories\\" does not exist/);
+      expect(await fixture.scratchLeftovers()).toEqual([]);
     } finally {
       await fixture.productionSql(`DROP DATABASE IF EXISTS ${unrestorableDatabase}`);
     }
   });
 
-  it('verifies a backup restored into PostgreSQL 15 and records the benign transaction_timeout error', async () => {
-    const oldStaging = await startPostgresServer({
+  it('verifies a PostgreSQL 15 backup on a scratch server of 15 and records the benign transaction_timeout error', async () => {
+    const oldProduction = await startPostgresServer({
       major: 15,
-      dataDir: join(fixture.stateDir, 'pg', 'staging-15'),
+      dataDir: join(fixture.stateDir, 'pg', 'production-15'),
     });
     try {
-      await withSession(parseConnectionUrl(oldStaging.url(), 'staging 15'), async (session) => {
-        await session.query('CREATE DATABASE staging_old');
-        await session.query(
-          `ALTER DATABASE staging_old SET ${restoreTargetSetting} = '${restoreTargetValue}'`,
-        );
+      await withSession(parseConnectionUrl(oldProduction.url(), 'production 15'), async (session) => {
+        await session.query('CREATE DATABASE shop_old');
       });
+      await withSession(
+        parseConnectionUrl(oldProduction.url('shop_old'), 'production 15'),
+        async (session) => {
+          await session.query('CREATE TABLE orders (id int PRIMARY KEY, total numeric)');
+          await session.query('INSERT INTO orders SELECT i, i * 1.5 FROM generate_series(1, 1000) AS i');
+        },
+      );
       const { settings, store } = await fixture.freshBucket({
-        STAGING_DATABASE_URL: oldStaging.url('staging_old'),
+        PRODUCTION_DATABASE_URL: oldProduction.url('shop_old'),
       });
 
       const execution = await fixture.run(settings);
@@ -246,12 +258,15 @@ describe('backup state machine under faults', () => {
         await store.getText(keys.verification(backup?.backupId ?? '')),
         'verification record',
       );
-      expect(verification.stagingServerVersion).toMatch(/^15\./);
+      expect(verification.verificationVersion === 2 && verification.restoreTarget.serverVersion).toMatch(
+        /^15\./,
+      );
       expect(verification.benignRestoreMessages).toEqual([
         expect.stringContaining('unrecognized configuration parameter "transaction_timeout"'),
       ]);
+      expect(await fixture.scratchLeftovers()).toEqual([]);
     } finally {
-      await oldStaging.stop();
+      await oldProduction.stop();
     }
   }, 60_000);
 });

@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
+import { parseVerification } from '../../lib/backup/manifest.ts';
 import { keys } from '../../lib/storage/keys.ts';
 import { freePort } from '../../tools/local/postgres-server.ts';
 import {
@@ -38,8 +39,7 @@ describe('backup state machine', () => {
       'Dump',
       'Promote',
       'Checksum',
-      'RestoreToStaging',
-      'CompareRowCounts',
+      'Verify',
       'Notify',
       'BackupVerified',
     ]);
@@ -68,6 +68,17 @@ describe('backup state machine', () => {
     const [success] = alerts();
     expect(success?.subject).toContain('Backup verified');
     expect(success?.message).toContain(manifest.dump.sha256);
+
+    // Verified on a scratch server of production's major, which is gone with every file it had.
+    const verification = parseVerification(await store.getText(keys.verification(backupId)), 'record');
+    expect(verification).toMatchObject({
+      verificationVersion: 2,
+      restoreTarget: { kind: 'scratch', serverVersion: expect.stringMatching(/^18\./) },
+      proof: 'counts',
+      tablesCompared: manifest.tables.length,
+    });
+    expect(manifest.extensions?.map((e) => e.name)).toContain('plpgsql');
+    expect(await fixture.scratchLeftovers()).toEqual([]);
   });
 
   it('rejects an execution input with an unknown field before touching the database or the bucket', async () => {
@@ -118,35 +129,41 @@ describe('backup state machine', () => {
     expect(await store.getTags(keys.dump(backup?.backupId ?? ''))).toMatchObject({ verified: 'false' });
   });
 
-  it('fails with the table diff when a row count in staging differs from the manifest', async () => {
+  it('fails with the table diff when a row count on the restored copy differs from the manifest', async () => {
     const { settings, store } = await fixture.freshBucket();
 
     const execution = await fixture.run(settings, {
       wrap: {
-        RestoreToStaging: async (next) => {
-          const result = await next();
-          await fixture.stagingSql('DELETE FROM "Reporting"."café_menü" WHERE id = 1');
-          return result;
+        // The manifest promises one row more than the dump holds: the restored copy comes up short.
+        Verify: async (next, event) => {
+          const { backupId } = event as { backupId: string };
+          const manifest = await readManifest(store, backupId);
+          const table = manifest.tables.find((t) => t.schema === 'Reporting' && t.table === 'café_menü');
+          if (table) table.rows += 1;
+          await store.putJson(keys.manifest(backupId), manifest);
+          return next();
         },
       },
     });
 
-    const message = expectFailureAlert(execution, 'RowCountMismatchError', 'CompareRowCounts');
-    expect(message).toContain('Reporting.café_menü: expected 3, found 2');
+    const message = expectFailureAlert(execution, 'RowCountMismatchError', 'Verify');
+    expect(message).toContain('Reporting.café_menü: expected 4, found 3');
     const [backup] = await listBackups(store);
     expect(backup?.verified).toBe(false);
+    expect(await fixture.scratchLeftovers()).toEqual([]);
   });
 
   it('refuses to restore into the production database and does not retry', async () => {
     const { settings, store } = await fixture.freshBucket({
+      ...(await fixture.stagingSettings()),
       STAGING_DATABASE_URL: fixture.environment.settings.PRODUCTION_DATABASE_URL ?? '',
     });
 
     const execution = await fixture.run(settings);
 
-    const message = expectFailureAlert(execution, 'ProductionTargetError', 'RestoreToStaging');
+    const message = expectFailureAlert(execution, 'ProductionTargetError', 'Verify');
     expect(message).toContain('production');
-    expect(execution.states.some((s) => s.name === 'RestoreToStaging' && s.status === 'retried')).toBe(false);
+    expect(execution.states.some((s) => s.name === 'Verify' && s.status === 'retried')).toBe(false);
     const [backup] = await listBackups(store);
     expect(backup?.verified).toBe(false);
   });
@@ -154,15 +171,31 @@ describe('backup state machine', () => {
   it('refuses a staging database that has not opted in as a restore target', async () => {
     await fixture.stagingSql('DROP DATABASE IF EXISTS not_opted_in');
     await fixture.stagingSql('CREATE DATABASE not_opted_in');
-    const stagingUrl = (fixture.environment.settings.STAGING_DATABASE_URL ?? '').replace(
-      /\/staging$/,
-      '/not_opted_in',
-    );
-    const { settings } = await fixture.freshBucket({ STAGING_DATABASE_URL: stagingUrl });
+    const staging = await fixture.stagingSettings();
+    const stagingUrl = (staging.STAGING_DATABASE_URL ?? '').replace(/\/staging$/, '/not_opted_in');
+    const { settings } = await fixture.freshBucket({ ...staging, STAGING_DATABASE_URL: stagingUrl });
 
     const execution = await fixture.run(settings);
 
-    const message = expectFailureAlert(execution, 'ProductionTargetError', 'RestoreToStaging');
+    const message = expectFailureAlert(execution, 'ProductionTargetError', 'Verify');
     expect(message).toContain('has not opted in');
+  });
+
+  it('verifies in staging mode: restores into the opted-in staging database and counts there', async () => {
+    const { settings, store } = await fixture.freshBucket(await fixture.stagingSettings());
+
+    const execution = await fixture.run(settings);
+
+    expect(execution.error).toBeUndefined();
+    const [backup] = await listBackups(store);
+    const verification = parseVerification(
+      await store.getText(keys.verification(backup?.backupId ?? '')),
+      'record',
+    );
+    expect(verification).toMatchObject({ restoreTarget: { kind: 'staging' } });
+    const [menu] = await fixture.stagingSql<{ n: number }>(
+      'SELECT count(*)::int AS n FROM "Reporting"."café_menü"',
+    );
+    expect(menu?.n).toBe(3);
   });
 });

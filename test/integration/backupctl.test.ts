@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
+import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { exitCodes, main } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 
@@ -40,7 +41,7 @@ beforeAll(async () => {
   target = await startPostgresServer({ dataDir: join(stateDir, 'pg', 'restore-target') });
   await withSession(parseConnectionUrl(target.url(), 'target'), async (session) => {
     await session.query('CREATE DATABASE recovered');
-    await session.query(`ALTER DATABASE recovered SET verified_pg_backups.restore_target = 'allowed'`);
+    await session.query(optInStatement('recovered'));
     await session.query('CREATE DATABASE not_opted_in');
   });
 }, 120_000);
@@ -61,7 +62,7 @@ describe('backupctl', () => {
   it('runs a local backup, lists it as verified, verifies it and restores it into an opted-in database', async () => {
     const backup = await run('backup', '--local', '--reason', 'cli test');
     expect(backup.code).toBe(exitCodes.ok);
-    expect(backup.stdout).toMatch(/CompareRowCounts .* match/);
+    expect(backup.stdout).toMatch(/Verify .* on a scratch PostgreSQL 18\.\d+; 11 tables, \d+ rows: match/);
 
     const list = await run('list', '--json');
     const [entry] = JSON.parse(list.stdout) as { backupId: string; verified: boolean; sha256: string }[];
@@ -94,7 +95,7 @@ describe('backupctl', () => {
   it('runs a restore drill locally, prints each state and writes the evidence', async () => {
     const drill = await run('drill', '--local', '--reason', 'cli drill');
     expect(drill.code).toBe(exitCodes.ok);
-    expect(drill.stdout).toMatch(/SanityChecks .* 2\/2 passed/);
+    expect(drill.stdout).toMatch(/RestoreAndCheck .* sanity 2\/2 passed/);
     expect(drill.stdout).toMatch(/Drill passed\. Evidence: drills\/\d{4}-Q[1-4]\/\S+\.json and \S+\.md/);
   });
 
@@ -124,11 +125,11 @@ describe('backupctl', () => {
       ['drill', 'drill (cli)', 'SUCCEEDED'],
       ['backup', 'cli', 'SUCCEEDED'],
     ]);
-    expect(entries[1]?.steps.map((s) => s.name)).toContain('CompareRowCounts');
+    expect(entries[1]?.steps.map((s) => s.name)).toContain('Verify');
     expect(entries[0]?.steps.every((s) => s.durationMs >= 0)).toBe(true);
     const human = await run('audit');
     expect(human.stdout).toMatch(/drill\s+SUCCEEDED\s+trigger: drill \(cli\)/);
-    expect(human.stdout).toMatch(/RestoreToStaging\s+succeeded/);
+    expect(human.stdout).toMatch(/Verify\s+succeeded/);
     expect((await run('audit', '--since', 'forever')).code).toBe(exitCodes.usage);
   });
 
@@ -160,8 +161,7 @@ describe('backupctl', () => {
       'dump',
       'promote',
       'checksum',
-      'restore',
-      'compare',
+      'verify',
       'notify',
     ]);
     expect(lines.find((line) => line.step === 'notify')).toMatchObject({

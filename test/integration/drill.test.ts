@@ -70,13 +70,6 @@ function drill(
   });
 }
 
-async function drillDatabases(): Promise<string[]> {
-  const rows = await fixture.stagingSql<{ datname: string }>(
-    "SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%'",
-  );
-  return rows.map((r) => r.datname);
-}
-
 async function evidenceOf(
   execution: ExecutionRecord,
 ): Promise<{ evidence: DrillEvidence; markdown: string }> {
@@ -94,20 +87,16 @@ async function evidenceOf(
 }
 
 describe('drill state machine', () => {
-  it('restores the newest verified backup into a fresh drill database, records passing evidence and drops it', async () => {
+  it('restores the newest verified backup onto a fresh scratch server, records passing evidence and removes it', async () => {
     const execution = await drill({ DRILL_SANITY_CHECKS: recentOrders });
 
     expect(execution.status).toBe('SUCCEEDED');
     expect(execution.states.filter((s) => s.status === 'succeeded').map((s) => s.name)).toEqual([
       'SelectBackup',
       'Checksum',
-      'CreateDrillDb',
-      'Restore',
-      'Compare',
-      'SanityChecks',
+      'RestoreAndCheck',
       'RecordEvidence',
       'DrillPassed',
-      'DropDrillDb',
       'Notify',
       'DrillSucceeded',
     ]);
@@ -121,7 +110,10 @@ describe('drill state machine', () => {
       compare: { status: 'match', differences: [] },
       sanity: [{ name: 'orders in the last 2 days', expectation: '>= 1', passed: true }],
     });
-    expect(evidence.drillDatabase).toMatch(/^drill_\d{8}t\d{6}z_[0-9a-f]{6}$/);
+    expect(evidence).toMatchObject({
+      evidenceVersion: 2,
+      restoreTarget: { kind: 'scratch', serverVersion: expect.stringMatching(/^18\./) },
+    });
     expect(evidence.compare.tablesCompared).toBeGreaterThan(5);
     expect(evidence.sanity[0]?.value).toBeGreaterThan(0);
     // The runbook verifies before it restores, so the checksum pass is part of the observed RTO.
@@ -134,11 +126,12 @@ describe('drill state machine', () => {
     );
     expect(markdown).toContain(`# Restore drill ${evidence.drillId}: PASSED`);
     expect(markdown).toContain('| orders in the last 2 days | >= 1 |');
-    expect(await drillDatabases()).toEqual([]);
+    expect(markdown).toContain('a fresh scratch server, PostgreSQL 18.');
+    expect(await fixture.scratchLeftovers()).toEqual([]);
     expect(alerts().map((a) => a.subject)).toEqual([`Restore drill passed: ${evidence.drillId}`]);
   });
 
-  it('fails on a failed sanity check, still records the evidence, drops the drill database and alerts', async () => {
+  it('fails on a failed sanity check, still records the evidence, removes the scratch server and alerts', async () => {
     const impossible = JSON.stringify([
       { name: 'a trillion orders', sql: 'SELECT count(*) FROM orders', atLeast: 1e12 },
     ]);
@@ -147,24 +140,23 @@ describe('drill state machine', () => {
     expect(execution.status).toBe('FAILED');
     expect(execution.error?.name).toBe('DrillCheckFailedError');
     expect(execution.error?.cause).toContain('sanity check "a trillion orders"');
-    expect(execution.states.map((s) => s.name)).toContain('DropDrillDbOnFailure');
     const { evidence, markdown } = await evidenceOf(execution);
     expect(evidence).toMatchObject({ passed: false, compare: { status: 'match' } });
     expect(evidence.sanity[0]).toMatchObject({ passed: false, expectation: '>= 1000000000000' });
     expect(markdown).toContain('FAILED');
-    expect(await drillDatabases()).toEqual([]);
+    expect(await fixture.scratchLeftovers()).toEqual([]);
     const [alert] = alerts();
     expect(alert?.subject).toBe('Restore drill FAILED');
-    expect(alert?.message).toContain('failed in step SanityChecks');
+    expect(alert?.message).toContain('failed in step RestoreAndCheck');
     expect(alert?.message).toContain('DrillCheckFailedError');
   });
 
-  it('drops the drill database and alerts when the restore itself fails', async () => {
+  it('alerts when the restore itself fails, with nothing left behind', async () => {
     const execution = await drill(
       {},
       {
         wrap: {
-          Restore: async () => {
+          RestoreAndCheck: async () => {
             throw new RestoreFailedError('pg_restore failed (exit 1) with 1 error(s): injected');
           },
         },
@@ -173,10 +165,9 @@ describe('drill state machine', () => {
 
     expect(execution.status).toBe('FAILED');
     expect(execution.error?.name).toBe('RestoreFailedError');
-    expect(execution.states.find((s) => s.name === 'CreateDrillDb')?.status).toBe('succeeded');
-    expect(execution.states.find((s) => s.name === 'DropDrillDbOnFailure')?.status).toBe('succeeded');
-    expect(await drillDatabases()).toEqual([]);
-    expect(alerts()[0]?.message).toContain('failed in step Restore');
+    expect(execution.states.some((s) => s.name === 'RecordEvidence')).toBe(false);
+    expect(await fixture.scratchLeftovers()).toEqual([]);
+    expect(alerts()[0]?.message).toContain('failed in step RestoreAndCheck');
   });
 
   it('rejects an unknown input field and a malformed DRILL_SANITY_CHECKS, naming the field', async () => {
@@ -187,6 +178,6 @@ describe('drill state machine', () => {
     const badConfig = await drill({ DRILL_SANITY_CHECKS: JSON.stringify([{ name: 'x', sql: 'SELECT 1' }]) });
     expect(badConfig.error?.name).toBe('ConfigurationError');
     expect(badConfig.error?.cause).toContain('DRILL_SANITY_CHECKS[0].atLeast');
-    expect(await drillDatabases()).toEqual([]);
+    expect(await fixture.scratchLeftovers()).toEqual([]);
   });
 });

@@ -89,7 +89,13 @@ describe('canary secrets', () => {
     try {
       executions.push(await fixture.run(settings));
       const unreachable = `postgresql://canary_owner:${canaries.databasePassword}@127.0.0.1:${await freePort()}/staging`;
-      executions.push(await fixture.run({ ...settings, STAGING_DATABASE_URL: unreachable }));
+      executions.push(
+        await fixture.run({
+          ...settings,
+          ...(await fixture.stagingSettings()),
+          STAGING_DATABASE_URL: unreachable,
+        }),
+      );
 
       Object.assign(process.env, settings);
       capture('status function result', await statusHandler({}, {} as never));

@@ -2,7 +2,8 @@
  * Fault matrix, staging and time: staging cannot be reached, and a step runs out of time. The timeout
  * case drives the real Dump handler (middy + the step's deadline signal) with a Lambda context that
  * has little time left, while the store holds the first part back, so the deadline falls mid-upload.
- * (pg_restore errors, a row-count diff and staging = production: backup-faults/backup-pipeline.test.ts.)
+ * (pg_restore errors, a row-count diff and staging = production: backup-faults/backup-pipeline.test.ts;
+ * the scratch server's own faults: faults-scratch.test.ts.)
  */
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
@@ -49,6 +50,7 @@ describe('staging faults', () => {
     const canary = 'Staging-Canary-Pw-3307';
     const port = await freePort();
     const { settings, store, baseline } = await faultyBucket({
+      ...(await fixture.stagingSettings()),
       STAGING_DATABASE_URL: `postgresql://postgres:${canary}@127.0.0.1:${port}/staging`,
     });
 
@@ -58,7 +60,7 @@ describe('staging faults', () => {
       area: 'staging',
       fault: 'staging unreachable (connection refused)',
       error: 'DatabaseUnreachableError',
-      step: 'RestoreToStaging',
+      step: 'Verify',
       cause: new RegExp(`could not connect to postgres@127\\.0\\.0\\.1:${port}/staging`),
       retries: 2,
       staging: 'unreachable',

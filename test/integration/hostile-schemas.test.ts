@@ -3,8 +3,9 @@
  * every kind of identifier and object we could think of (quotes, spaces, dots, unicode, mixed case,
  * reserved words, names at and past the 63-byte limit, 1,000 tables, partitions, inheritance, unlogged
  * tables, large objects, materialized views, generated columns, domains, enums and every extension the
- * embedded server can create), and an empty database. Counts are checked against PostgreSQL's own
- * quoting (`format('%I.%I')`), not ours.
+ * embedded server can create), and an empty database. Each is verified on a scratch server, then once
+ * more on staging, where the restored copy is compared with production. Counts are checked against
+ * PostgreSQL's own quoting (`format('%I.%I')`), not ours.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -176,9 +177,13 @@ const factsSql = `
     (SELECT relpersistence FROM pg_class WHERE oid = to_regclass(${lit(`${q(schema)}."unlogged Ü"`)})) AS unlogged,
     (SELECT count(*)::int FROM pg_inherits) AS inherits`;
 
-async function runScenario(database: string) {
+/** Backs up `database` and verifies it on a scratch server, or on staging where the copy can be read. */
+async function runScenario(database: string, on: 'scratch' | 'staging' = 'scratch') {
   const url = fixture.environment.production?.url(database) ?? '';
-  const { settings, store } = await fixture.freshBucket({ PRODUCTION_DATABASE_URL: url });
+  const { settings, store } = await fixture.freshBucket({
+    ...(on === 'staging' ? await fixture.stagingSettings() : {}),
+    PRODUCTION_DATABASE_URL: url,
+  });
   const execution = await fixture.run(settings);
   return { execution, store, url };
 }
@@ -251,7 +256,12 @@ describe('hostile and unusual schemas', () => {
     expect(rowsOf('Parted Table')).toBeUndefined();
     expect(rowsOf('Mat View')).toBeUndefined();
 
-    const staging = fixture.environment.settings.STAGING_DATABASE_URL ?? '';
+    expect(await fixture.scratchLeftovers()).toEqual([]);
+
+    // The same backup restored on staging, where the copy can be compared with production by hand.
+    const onStaging = await runScenario('hostile', 'staging');
+    expect(onStaging.execution.error).toBeUndefined();
+    const staging = (await fixture.stagingSettings()).STAGING_DATABASE_URL ?? '';
     expect(sorted(await sqlOn<Counted>(staging, independentCountsSql))).toEqual(production);
     const [expected] = await sqlOn(url, factsSql);
     const [restored] = await sqlOn(staging, factsSql);
@@ -266,18 +276,24 @@ describe('hostile and unusual schemas', () => {
   }, 240_000);
 
   it('verifies an empty database and leaves nothing of the previous restore in staging', async () => {
-    const staging = fixture.environment.settings.STAGING_DATABASE_URL ?? '';
+    const onScratch = await runScenario('empty_db');
+    expect(onScratch.execution.error).toBeUndefined();
+    expect(onScratch.execution.output).toMatchObject({
+      verify: { compare: { status: 'match', tablesCompared: 0 } },
+    });
+
+    const staging = (await fixture.stagingSettings()).STAGING_DATABASE_URL ?? '';
     // What an earlier restore leaves behind outside any schema: a large object.
     await sqlOn(staging, "SELECT lo_from_bytea(0, 'left over')");
 
-    const { execution, store } = await runScenario('empty_db');
+    const { execution, store } = await runScenario('empty_db', 'staging');
 
     expect(execution.error).toBeUndefined();
     expect(execution.status).toBe('SUCCEEDED');
     const manifest = await verifiedManifest(store);
     expect(manifest.tables).toEqual([]);
     expect(execution.output).toMatchObject({
-      compare: { status: 'match', tablesCompared: 0, rowsCompared: 0 },
+      verify: { compare: { status: 'match', tablesCompared: 0, rowsCompared: 0 } },
     });
     expect(await sqlOn(staging, independentCountsSql)).toEqual([]);
     expect(await sqlOn(staging, 'SELECT count(*)::int AS n FROM pg_largeobject_metadata')).toEqual([
@@ -289,7 +305,7 @@ describe('hostile and unusual schemas', () => {
     const hostile = ['a"b', "it's", 'back\\slash', "\\'; DROP TABLE x; --", 'café 📦', 'Mixed Case', ''];
     for (const conforming of ['on', 'off']) {
       const rows = await withSession(
-        parseConnectionUrl(fixture.environment.settings.STAGING_DATABASE_URL ?? '', 'staging'),
+        parseConnectionUrl((await fixture.stagingSettings()).STAGING_DATABASE_URL ?? '', 'staging'),
         async (session) => {
           await session.query(`SET standard_conforming_strings = ${conforming}`);
           return Promise.all(

@@ -16,7 +16,7 @@ import { parseManifest } from '../../lib/backup/manifest.ts';
 import { quoteIdentifier } from '../../lib/pg/session.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { backupIdTime, backupsPrefix, keys, parseBackupKey } from '../../lib/storage/keys.ts';
-import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
+import { restoreTargetComment } from '../../lib/verify/restore-target-guard.ts';
 import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 import type { PipelineFixture } from './pipeline-fixture.ts';
 import {
@@ -119,6 +119,7 @@ export interface Baseline {
 }
 
 async function stagingFingerprint(fixture: PipelineFixture): Promise<string[] | undefined> {
+  if (!fixture.stagingStarted()) return undefined;
   try {
     const rows = await fixture.stagingSql<{ schema: string; table: string }>(
       `SELECT n.nspname AS schema, c.relname AS table
@@ -158,7 +159,8 @@ export interface FaultExpectation {
   /** Retries of the failing step: 2 (MaxAttempts) for a transient fault, 0 for a verdict. */
   retries: number;
   /**
-   * `untouched`: the fault came before RestoreToStaging, staging holds what it held.
+   * Staging mode only (scratch servers are checked for leftovers in every case):
+   * `untouched`: the fault came before Verify, staging holds what it held (or there is no staging).
    * `opted-in`: the restore ran or was refused; staging is reachable and still opted in.
    * `unreachable`: the test made staging unreachable.
    */
@@ -205,12 +207,12 @@ export async function expectFaultContained(
   if (expected.staging === 'untouched') {
     expect(await stagingFingerprint(fixture)).toEqual(baseline.staging);
   } else if (expected.staging === 'opted-in') {
-    const [setting] = await fixture.stagingSql<{ value: string | null }>(
-      'SELECT current_setting($1, true) AS value',
-      [restoreTargetSetting],
+    const [optIn] = await fixture.stagingSql<{ comment: string | null }>(
+      "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = 'staging'",
     );
-    expect(setting?.value).toBe(restoreTargetValue);
+    expect(optIn?.comment).toContain(restoreTargetComment);
   }
+  expect(await fixture.scratchLeftovers()).toEqual([]);
 
   recordReliability({
     area: expected.area,
@@ -229,6 +231,7 @@ export async function expectFaultContained(
         ? 'no partial object under backups/ but the planted one'
         : 'no partial object under backups/',
       `staging ${expected.staging}`,
+      'no scratch server or directory left',
       'previous verified backup still latest',
     ],
   });

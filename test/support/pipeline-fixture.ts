@@ -1,9 +1,11 @@
 /**
  * Real parts for pipeline tests: an embedded "production" PostgreSQL seeded with a small sample
- * database, a separate "staging" server that opted in as a restore target, and a local S3 API. Each
- * test gets its own bucket, so tests sharing the servers cannot see each other's backups.
+ * database and a local S3 API; verification starts its own scratch servers, as the product does. A
+ * standing "staging" server that opted in as a restore target is started only for the tests of staging
+ * mode (`stagingSettings()`). Each test gets its own bucket, so tests sharing the servers cannot see
+ * each other's backups.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -11,7 +13,9 @@ import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { quoteIdentifier, withSession } from '../../lib/pg/session.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../tools/local/environment.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import {
   type ExecutionRecord,
   runStateMachine,
@@ -46,7 +50,17 @@ export interface PipelineFixture {
    * compresses, so its dump streams for a while and spans several 8 MiB parts.
    */
   createIncompressibleDatabase(name: string, rows: number, md5Columns?: number): Promise<void>;
+  /** Settings that verify on the standing staging server (started on first use) instead of scratch. */
+  stagingSettings(): Promise<Record<string, string>>;
+  /** Whether a test started the staging server. */
+  stagingStarted(): boolean;
+  /** SQL on the staging database (the staging server is started on first use). */
   stagingSql<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * What scratch servers left behind under this fixture's work directory: their directories, and any
+   * postgres process whose command line names one of them. Empty after every run, success or failure.
+   */
+  scratchLeftovers(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -70,6 +84,18 @@ export async function startPipelineFixture(options: { sampleScale?: number } = {
         return result.rows as T[];
       });
   const productionSql = sql(environment.settings.PRODUCTION_DATABASE_URL);
+  let staging: Promise<PostgresServer> | undefined;
+  const stagingSettings = async () => {
+    staging ??= (async () => {
+      const server = await startPostgresServer({ dataDir: join(stateDir, 'pg', 'staging') });
+      await withSession(parseConnectionUrl(server.url(), 'test staging'), async (session) => {
+        await session.query('CREATE DATABASE staging');
+        await session.query(optInStatement('staging'));
+      });
+      return server;
+    })();
+    return { VERIFY_TARGET: 'staging', STAGING_DATABASE_URL: (await staging).url('staging') };
+  };
   const sqlOn = async (database: string, ...statements: string[]) => {
     const production = environment.production;
     if (!production) throw new Error('the fixture started no production server');
@@ -115,10 +141,31 @@ export async function startPipelineFixture(options: { sampleScale?: number } = {
         `CREATE TABLE events AS SELECT i AS id, ${payload} AS payload FROM generate_series(1, ${Number(rows)}) AS i`,
       );
     },
-    stagingSql: sql(environment.settings.STAGING_DATABASE_URL),
+    stagingSettings,
+    stagingStarted: () => staging !== undefined,
+    async stagingSql(text, params = []) {
+      const { STAGING_DATABASE_URL: url } = await stagingSettings();
+      return sql(url)(text, params);
+    },
+    scratchLeftovers: () => scratchLeftovers(environment.settings.WORK_DIR ?? ''),
     async stop() {
+      await staging?.then((server) => server.stop()).catch(() => undefined);
       await environment.stop();
       await rm(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Scratch directories under `workDir` and postgres processes that still name one. */
+export async function scratchLeftovers(workDir: string): Promise<string[]> {
+  const left: string[] = [];
+  const entries = await readdir(workDir).catch(() => [] as string[]);
+  for (const name of entries) if (name.startsWith('scratch-')) left.push(join(workDir, name));
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (command.includes(`${workDir}/scratch-`))
+      left.push(`process ${pid}: ${command.replaceAll('\0', ' ').trim()}`);
+  }
+  return left;
 }

@@ -50,7 +50,7 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
     case 'secret:production':
       return facts.config.databases.productionSecretArn;
     case 'secret:staging':
-      return facts.config.databases.stagingSecretArn;
+      return facts.config.databases.stagingSecretArn ?? 'none';
     case 'secret:slack':
       return facts.config.alerts.slackWebhookSecretArn ?? 'none';
     case 'secret:render':
@@ -60,7 +60,7 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
   }
 }
 
-const conditionOf = { slack: 'UseSlack', render: 'UseRender' } as const;
+const conditionOf = { slack: 'UseSlack', render: 'UseRender', staging: 'UseStaging' } as const;
 
 function statementOf(grant: Grant, facts: DeployFacts): unknown {
   const resources = grant.resources.map((resource) => resolveResource(resource, facts));
@@ -236,8 +236,17 @@ function environmentOf(settings: readonly Setting[], facts: DeployFacts): Json {
       case 'productionSecret':
         env.PRODUCTION_DATABASE_SECRET_ARN = facts.config.databases.productionSecretArn;
         break;
-      case 'stagingSecret':
-        env.STAGING_DATABASE_SECRET_ARN = facts.config.databases.stagingSecretArn;
+      case 'verifyTarget':
+        env.VERIFY_TARGET = facts.config.verification.target;
+        env.STAGING_DATABASE_SECRET_ARN = ifConfigured(
+          'UseStaging',
+          facts.config.databases.stagingSecretArn ?? 'none',
+        );
+        break;
+      case 'scratchServer':
+        if (facts.config.verification.extensions.length > 0) {
+          env.SCRATCH_EXTENSIONS = facts.config.verification.extensions.join(',');
+        }
         break;
       case 'restoreJobs':
         env.RESTORE_JOBS = facts.restoreJobs;
@@ -333,7 +342,14 @@ export function serverlessFunctions(facts: DeployFacts, file: string): Json {
     result[key] = {
       handler: `functions/${spec.dir}/handler.handler`,
       role: roleIdOf(key),
-      ...(spec.pgPrograms ? { layers: [{ Ref: 'PgClientLambdaLayer' }] } : {}),
+      ...(spec.pgPrograms || spec.pgServer
+        ? {
+            layers: [
+              ...(spec.pgPrograms ? [{ Ref: 'PgClientLambdaLayer' }] : []),
+              ...(spec.pgServer ? [{ Ref: 'PgServerLambdaLayer' }] : []),
+            ],
+          }
+        : {}),
       memorySize: sizing.memoryMb,
       ephemeralStorageSize: sizing.ephemeralStorageMb,
       timeout: timeoutOf(key, spec, facts, file),

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeError } from '../../lib/errors.ts';
-import { pgClientLayerZip } from './serverless-settings.ts';
+import { pgClientLayerZip, pgServerLayerZip } from './serverless-settings.ts';
 import { loadStageConfig } from './stage-config.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -45,6 +45,19 @@ function main(): void {
       String(config.postgresClientMajor),
       '--arch',
       config.architecture,
+    ]);
+  }
+  const serverLayer = pgServerLayerZip(config);
+  if (!existsSync(join(root, serverLayer))) {
+    console.log(`${serverLayer} is missing: building it`);
+    run(join(root, 'layers/pg-client/build.ts'), [
+      '--server',
+      String(config.verification.serverMajor),
+      '--arch',
+      config.architecture,
+      ...(config.verification.extensions.length > 0
+        ? ['--extensions', config.verification.extensions.join(',')]
+        : []),
     ]);
   }
   const serverless = createRequire(import.meta.url).resolve('osls/bin/serverless.js');

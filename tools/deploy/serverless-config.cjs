@@ -5,11 +5,9 @@ const { serverlessSettings } = require('./serverless-settings.ts');
 
 module.exports = ({ options }) => {
   const settings = serverlessSettings(options.stage ?? 'dev', join(__dirname, '..', '..'));
-  if (!settings.pgClientLayerPresent) {
-    const [, major, arch] = /pg-client-(\d+)-(\w+)\.zip$/.exec(settings.pgClientLayerZip) ?? [];
-    throw new Error(
-      `${settings.pgClientLayerZip} is missing: run \`npm run build:pg-client -- --major ${major} --arch ${arch}\` (npm run package does this for you)`,
-    );
+  if (!settings.pgClientLayerPresent || !settings.pgServerLayerPresent) {
+    const missing = settings.pgClientLayerPresent ? settings.pgServerLayerZip : settings.pgClientLayerZip;
+    throw new Error(`${missing} is missing: \`npm run package\` builds it (see docs/pg-client.md)`);
   }
   return settings;
 };

@@ -8,9 +8,20 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MachineName } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
+import { serverBundleName } from '../../lib/pg/server-bundle.ts';
 import { serviceName } from '../aws/stage.ts';
 import { type DeployFacts, dashboardFunctions, functionResources, serverlessFunctions } from './functions.ts';
 import { loadStageConfig, type StageConfig, stageConfigPath } from './stage-config.ts';
+
+/** The scratch server's layer: the configured major, with the configured extensions. */
+export function pgServerLayerZip(config: Pick<StageConfig, 'verification' | 'architecture'>): string {
+  const name = serverBundleName(
+    config.verification.serverMajor,
+    config.architecture,
+    config.verification.extensions,
+  );
+  return `layers/pg-client/dist/${name}.zip`;
+}
 
 export function pgClientLayerZip(config: Pick<StageConfig, 'postgresClientMajor' | 'architecture'>): string {
   return `layers/pg-client/dist/pg-client-${config.postgresClientMajor}-${config.architecture}.zip`;
@@ -56,7 +67,7 @@ export function serverlessSettings(stage: string, root: string) {
     taskTimeouts[machine] = taskTimeoutsOf(text);
   }
   const restoreJobs = String(
-    config.restoreJobs ?? Math.max(1, Math.floor(config.steps.restore.memoryMb / 1769)),
+    config.restoreJobs ?? Math.max(1, Math.floor(config.steps.verify.memoryMb / 1769)),
   );
   const facts: DeployFacts = {
     service: serviceName,
@@ -70,11 +81,16 @@ export function serverlessSettings(stage: string, root: string) {
   };
 
   const layerZip = pgClientLayerZip(config);
+  const serverZip = pgServerLayerZip(config);
   return {
     region: config.region,
     architecture: config.architecture,
     pgClientLayerZip: layerZip,
     pgClientLayerPresent: existsSync(join(root, layerZip)),
+    pgServerLayerZip: serverZip,
+    pgServerLayerPresent: existsSync(join(root, serverZip)),
+    serverMajor: config.verification.serverMajor,
+    useStaging: config.verification.target === 'staging' ? 'true' : 'false',
     createKey: config.kms.keyArn === undefined ? 'true' : 'false',
     // Read only when createKey is false; CloudFormation needs a value either way.
     existingKeyArn: config.kms.keyArn ?? 'none',
@@ -96,7 +112,7 @@ export function serverlessSettings(stage: string, root: string) {
     renderApiKeySecretArn: config.render?.apiKeySecretArn ?? 'none',
     renderPostgresId: config.render?.postgresId ?? 'none',
     productionSecretArn: config.databases.productionSecretArn,
-    stagingSecretArn: config.databases.stagingSecretArn,
+    stagingSecretArn: config.databases.stagingSecretArn ?? 'none',
     rpoHours: config.targets.rpoHours,
     rtoHours: config.targets.rtoHours,
     restoreJobs,

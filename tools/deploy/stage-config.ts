@@ -59,9 +59,25 @@ export const stageConfigSchema = z.strictObject({
   databases: z.strictObject(
     {
       productionSecretArn: secretArn,
-      stagingSecretArn: secretArn,
+      /** Only for `verification.target: staging`: the standing database verification restores into. */
+      stagingSecretArn: secretArn.optional(),
     },
     { error: (issue) => (issue.input === undefined ? 'is required' : 'must be a mapping') },
+  ),
+  /**
+   * Where each backup is proven restorable: a scratch server the verifying step starts and removes
+   * (default: no standing database, no superuser, nothing left behind), or a standing staging database
+   * that opted in. `extensions` adds what production uses beyond contrib to the scratch server.
+   */
+  verification: section(
+    z
+      .strictObject({
+        target: z.enum(['scratch', 'staging']).default('scratch'),
+        /** The scratch server's PostgreSQL major: production's, or newer (a dump restores into a newer major). */
+        serverMajor: z.union([z.literal(15), z.literal(17), z.literal(18)]).default(18),
+        extensions: z.array(z.enum(['pgvector', 'postgis'])).default([]),
+      })
+      .prefault({}),
   ),
   bucket: section(
     z
@@ -142,8 +158,8 @@ export const stageConfigSchema = z.strictObject({
         dump: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
         promote: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
         checksum: stepSchema({ memoryMb: 1024, ephemeralStorageMb: 512 }),
-        restore: stepSchema({ memoryMb: 2048, ephemeralStorageMb: 4096 }),
-        compare: stepSchema({ memoryMb: 512, ephemeralStorageMb: 512 }),
+        // The scratch server's data and the downloaded dump live in /tmp: the most Lambda offers.
+        verify: stepSchema({ memoryMb: 3008, ephemeralStorageMb: 10_240 }),
         notify: stepSchema({ memoryMb: 256, ephemeralStorageMb: 512 }),
       })
       .prefault({}),
@@ -177,6 +193,17 @@ export const stageConfigSchema = z.strictObject({
 });
 
 export type StageConfig = z.infer<typeof stageConfigSchema>;
+
+/** What the schema alone cannot say: a staging target needs the staging secret. */
+function checkConsistency(config: StageConfig): { field: string; message: string } | undefined {
+  if (config.verification.target === 'staging' && !config.databases.stagingSecretArn) {
+    return {
+      field: 'databases.stagingSecretArn',
+      message: 'is required when verification.target is staging',
+    };
+  }
+  return undefined;
+}
 
 const stagePattern = /^[a-z][a-z0-9-]{0,15}$/;
 
@@ -231,7 +258,13 @@ export type LineOf = (path: readonly PropertyKey[], unknownKey?: string) => numb
  */
 export function parseStageConfig(raw: unknown, fileLabel: string, lineOf?: LineOf): StageConfig {
   const result = stageConfigSchema.safeParse(raw ?? {});
-  if (result.success) return result.data;
+  if (result.success) {
+    const inconsistent = checkConsistency(result.data);
+    if (!inconsistent) return result.data;
+    throw new ConfigurationError(`${fileLabel}: ${inconsistent.field}: ${inconsistent.message}`, {
+      details: { file: fileLabel, field: inconsistent.field },
+    });
+  }
   const problems = result.error.issues.map((issue) => ({
     ...describeIssue(issue, raw),
     line: lineOf?.(issue.path, issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined),

@@ -1,8 +1,9 @@
 /**
  * Local mode: the same handlers against real servers on this machine. What the user points at is
- * used (DATABASE_URL, STAGING_DATABASE_URL, BACKUP_BUCKET + AWS_ENDPOINT_URL_S3); whatever is missing
- * is started here: an embedded "production" PostgreSQL seeded with the sample database, a separate
- * embedded "staging" server whose database has opted in as a restore target, and a local S3 API.
+ * used (DATABASE_URL, BACKUP_BUCKET + AWS_ENDPOINT_URL_S3, and STAGING_DATABASE_URL for staging-mode
+ * verification); whatever is missing is started here: an embedded "production" PostgreSQL seeded with
+ * the sample database and a local S3 API. Verification starts its own scratch servers, as on AWS; a
+ * standing staging server is started only when asked for (`need.staging`, VERIFY_TARGET=staging).
  * All local state lives under one directory (default `.local/` in the project, ignored by git).
  */
 import { mkdir } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { quoteIdentifier, withSession } from '../../lib/pg/session.ts';
-import { restoreTargetSetting, restoreTargetValue } from '../../lib/verify/restore-target-guard.ts';
+import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { type PostgresServer, startPostgresServer } from './postgres-server.ts';
 import { type LocalS3Server, startLocalS3Server } from './s3-server.ts';
 import { seedSampleDatabase } from './sample-database.ts';
@@ -36,7 +37,7 @@ export interface LocalEnvironmentOptions {
   env?: NodeJS.ProcessEnv;
   /** Size of the seeded sample database (1 = about 70 MB). */
   sampleScale?: number;
-  /** Start only what these commands need. */
+  /** Start only what these commands need; a staging server only when asked for. */
   need?: { production?: boolean; staging?: boolean };
   onProgress?: (message: string) => void;
 }
@@ -65,7 +66,11 @@ export async function startLocalEnvironment(
 ): Promise<LocalEnvironment> {
   const env = options.env ?? process.env;
   const stateDir = resolve(options.stateDir ?? env.BACKUP_LOCAL_STATE_DIR ?? defaultStateDir);
-  const need = { production: true, staging: true, ...options.need };
+  const need = {
+    production: true,
+    staging: env.VERIFY_TARGET === 'staging' && !env.STAGING_DATABASE_URL,
+    ...options.need,
+  };
   const progress = options.onProgress ?? (() => undefined);
   await mkdir(stateDir, { recursive: true });
   const started: { stop(): Promise<void> }[] = [];
@@ -97,9 +102,7 @@ export async function startLocalEnvironment(
       started.push(staging);
       if (await ensureDatabase(staging, stagingDatabase)) {
         await withSession(parseConnectionUrl(staging.url('postgres'), 'local staging'), (session) =>
-          session.query(
-            `ALTER DATABASE ${quoteIdentifier(stagingDatabase)} SET ${restoreTargetSetting} = '${restoreTargetValue}'`,
-          ),
+          session.query(optInStatement(stagingDatabase)),
         );
       }
       stagingUrl = staging.url(stagingDatabase);
@@ -127,6 +130,9 @@ export async function startLocalEnvironment(
     if (!env.DATABASE_URL) settings.DRILL_SANITY_CHECKS = JSON.stringify(sampleSanityChecks);
     if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
     for (const name of [
+      'VERIFY_TARGET',
+      'SCRATCH_EXTENSIONS',
+      'PG_SERVER_DIR',
       'DUMP_COMPRESSION',
       'DUMP_LOCK_WAIT_SECONDS',
       'RESTORE_JOBS',

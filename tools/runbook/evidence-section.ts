@@ -9,6 +9,7 @@ import {
   evidenceKeys,
   formatDuration,
   newestDrillEvidence,
+  restoredOn,
 } from '../../lib/drill/evidence.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
@@ -38,7 +39,7 @@ export function renderEvidenceSection(evidence: DrillEvidence | undefined, evide
     `| observed RTO | ${formatDuration(rto.observedSeconds)} (checksum ${formatDuration(rto.checksumSeconds ?? 0)}, download ${formatDuration(rto.downloadSeconds)}, restore ${formatDuration(rto.restoreSeconds)}, verification ${formatDuration(rto.verificationSeconds)}); target ≤ ${rto.targetHours} h; within: ${yesNo(rto.withinTarget)} |`,
     `| row counts | ${compare.status}: ${compare.tablesCompared} tables, ${compare.rowsCompared} rows |`,
     `| sanity checks | ${sanityPassed}/${evidence.sanity.length} passed |`,
-    `| restored on | PostgreSQL ${evidence.stagingServerVersion}, database \`${evidence.drillDatabase}\` (dropped afterwards) |`,
+    `| restored onto | ${restoredOn(evidence)} |`,
   ];
   const lines = ['| | |', '|---|---|', ...rows];
   if (evidence.failedChecks.length > 0) {

@@ -8,7 +8,7 @@ import { InputValidationError } from '../../../../lib/errors.ts';
 import type { StepContext } from '../../../../lib/lambda/handler.ts';
 import type { Runtime } from '../../../../lib/runtime.ts';
 import { checksumStep } from '../../../../lib/steps/checksum.ts';
-import { compareStep } from '../../../../lib/steps/compare.ts';
+import { drillRestoreStep } from '../../../../lib/steps/drill-restore.ts';
 import { selectBackupStep } from '../../../../lib/steps/drill-select-backup.ts';
 import { dumpStep } from '../../../../lib/steps/dump.ts';
 import {
@@ -18,7 +18,7 @@ import {
   restoreEventSchema,
 } from '../../../../lib/steps/input.ts';
 import { promoteStep } from '../../../../lib/steps/promote.ts';
-import { restoreStep } from '../../../../lib/steps/restore.ts';
+import { verifyStep } from '../../../../lib/steps/verify.ts';
 import { stepContext } from '../../../support/step-context.ts';
 
 function rejection(schema: Parameters<typeof parseInput>[0], value: unknown): InputValidationError {
@@ -112,8 +112,8 @@ describe('steps', () => {
     ['Dump', dumpStep, { execution: { trigger: 'manual', reason: 'x'.repeat(501) } }],
     ['Promote', promoteStep, { backupId: 'nope' }],
     ['Checksum', checksumStep, { backupId: '20260102T030405Z-a1b2c3', extra: 1 }],
-    ['RestoreToStaging', restoreStep, { backupId: 1 }],
-    ['CompareRowCounts', compareStep, {}],
+    ['Verify', verifyStep, { backupId: 1 }],
+    ['RestoreAndCheck (drill)', drillRestoreStep, {}],
     ['SelectBackup (drill)', selectBackupStep, { execution: { backupId: 'yesterday' } }],
   ];
 

@@ -1,0 +1,199 @@
+/**
+ * Use case: prove a backup restorable and complete. Restore it where the stage says (a scratch server
+ * this call starts and removes, or the standing staging database), count every table of the manifest
+ * there, and return the comparison as data. The Verify step of the backup and the drill's
+ * RestoreAndCheck step both call this; the drill adds its sanity checks through `checks`, which run on
+ * the restored database before the server goes away.
+ *
+ * Before any restore work on a scratch server: its major is production's or the nearest newer one, it
+ * offers every extension the manifest lists, and there is room for the dump, the data and WAL.
+ */
+import type { Manifest } from '../backup/manifest.ts';
+import {
+  BackupError,
+  describeError,
+  ExtensionMissingError,
+  RestoreFailedError,
+  ScratchServerError,
+} from '../errors.ts';
+import { withDatabase } from '../pg/connection.ts';
+import { availableServerBundles, type ServerBundle, serverForSource } from '../pg/server-bundle.ts';
+import { type Session, withSession } from '../pg/session.ts';
+import type { Runtime } from '../runtime.ts';
+import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
+import { type RestoreResult, restoreToScratch, restoreToStaging } from '../verify/restore.ts';
+import { scratchDatabaseName, scratchSpaceFor, startScratchServer } from '../verify/scratch-server.ts';
+import { confirmStagingLease, type LeaseOwner, releaseStagingLease } from '../verify/staging-lease.ts';
+
+export interface VerifyOutcome<Checks = undefined> {
+  backupId: string;
+  /** Where the backup was restored: a scratch server of ours, or the standing staging database. */
+  target: 'scratch' | 'staging';
+  serverVersion: string;
+  downloadSeconds: number;
+  restoreSeconds: number;
+  compareSeconds: number;
+  benignMessages: string[];
+  compare: CompareResult;
+  checks: Checks;
+}
+
+export interface VerifyOptions<Checks> {
+  signal?: AbortSignal | undefined;
+  /** Staging mode only: the staging lease's owner (the backup id and the execution). */
+  lease?: LeaseOwner | undefined;
+  /** More checks on the restored database (the drill's sanity checks); their result is returned. */
+  checks?: (session: Session) => Promise<Checks>;
+  /** Reads free space (tests simulate a full disk). */
+  freeBytes?: (path: string) => Promise<number>;
+}
+
+/** Which config option adds an extension to the scratch server (the Debian package behind it). */
+const extensionOptions: Record<string, string> = {
+  vector: 'pgvector',
+  postgis: 'postgis',
+  postgis_raster: 'postgis',
+  postgis_topology: 'postgis',
+  postgis_sfcgal: 'postgis',
+  postgis_tiger_geocoder: 'postgis',
+  address_standardizer: 'postgis',
+  address_standardizer_data_us: 'postgis',
+};
+
+/** Every extension of the manifest must be on offer, or the restore would fail half-way. */
+export function assertExtensionsAvailable(manifest: Manifest, bundle: ServerBundle): void {
+  const offered = new Set(bundle.availableExtensions);
+  const missing = (manifest.extensions ?? []).filter((extension) => !offered.has(extension.name));
+  if (missing.length === 0) return;
+  const hints = missing.map(({ name }) => {
+    const option = extensionOptions[name];
+    return option
+      ? `${name}: add \`scratch: { extensions: [${[...new Set([...bundle.extensions, option])].sort().join(', ')}] }\` to config/<stage>.yml (locally SCRATCH_EXTENSIONS=${option})`
+      : `${name}: no package of the scratch server provides it; verify this database on a staging database instead (\`verification: { target: staging }\`)`;
+  });
+  throw new ExtensionMissingError(
+    `the backup uses ${missing.map((e) => `extension ${e.name} ${e.version}`).join(', ')}, which the scratch server (PostgreSQL ${bundle.version}) does not offer. ${hints.join('; ')}`,
+    { details: { missing: missing.map((e) => e.name), server: bundle.version } },
+  );
+}
+
+async function compareIn<Checks>(
+  session: Session,
+  manifest: Manifest,
+  checks: VerifyOptions<Checks>['checks'],
+): Promise<{ compare: CompareResult; compareSeconds: number; checks: Checks }> {
+  const started = Date.now();
+  const compare = await compareRowCounts(session, manifest);
+  const compareSeconds = (Date.now() - started) / 1000;
+  return { compare, compareSeconds, checks: (checks ? await checks(session) : undefined) as Checks };
+}
+
+async function verifyOnScratch<Checks>(
+  runtime: Pick<Runtime, 'store' | 'programs' | 'settings'>,
+  manifest: Manifest,
+  options: VerifyOptions<Checks>,
+): Promise<VerifyOutcome<Checks>> {
+  const { settings } = runtime;
+  const bundles = await availableServerBundles({
+    serverDir: settings.PG_SERVER_DIR,
+    extensions: settings.SCRATCH_EXTENSIONS,
+  });
+  const bundle = serverForSource(manifest.source.serverVersionNum, bundles);
+  assertExtensionsAvailable(manifest, bundle);
+  const server = await startScratchServer({
+    bundle,
+    workDir: settings.WORK_DIR,
+    requiredBytes: scratchSpaceFor(manifest.dump.bytes, manifest.source.databaseSizeBytes),
+    jobs: settings.RESTORE_JOBS,
+    signal: options.signal,
+    ...(options.freeBytes ? { freeBytes: options.freeBytes } : {}),
+  });
+  try {
+    const database = scratchDatabaseName();
+    let restored: RestoreResult;
+    let compared: Awaited<ReturnType<typeof compareIn<Checks>>>;
+    try {
+      restored = await restoreToScratch(manifest, server, database, {
+        store: runtime.store,
+        programs: runtime.programs,
+        jobs: settings.RESTORE_JOBS,
+        signal: options.signal,
+      });
+      compared = await withSession(withDatabase(server.connection, database), (session) =>
+        compareIn(session, manifest, options.checks),
+      );
+    } catch (error) {
+      // A restore error is about the backup only while the server is up; a dead server is the cause.
+      if (server.alive()) throw error;
+      throw new ScratchServerError(
+        `the scratch server (PostgreSQL ${server.version}) died during the verification: ${server.logTail(6).join(' | ') || 'no log output'}`,
+        { cause: error, details: { log: server.logTail(20), during: describeError(error) } },
+      );
+    }
+    return {
+      backupId: manifest.backupId,
+      target: 'scratch',
+      serverVersion: server.version,
+      downloadSeconds: restored.downloadSeconds,
+      restoreSeconds: restored.restoreSeconds,
+      benignMessages: restored.benignMessages,
+      ...compared,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function verifyOnStaging<Checks>(
+  runtime: Pick<Runtime, 'store' | 'programs' | 'settings' | 'stagingConnection'>,
+  manifest: Manifest,
+  options: VerifyOptions<Checks>,
+): Promise<VerifyOutcome<Checks>> {
+  const target = await runtime.stagingConnection();
+  const restored = await restoreToStaging(manifest, {
+    store: runtime.store,
+    target,
+    programs: runtime.programs,
+    jobs: runtime.settings.RESTORE_JOBS,
+    workDir: runtime.settings.WORK_DIR,
+    signal: options.signal,
+    lease: options.lease,
+  });
+  const compared = await withSession(target, async (session) => {
+    // Staging must still hold this backup's restore: no other execution took the lease meanwhile.
+    if (options.lease) await confirmStagingLease(session, options.lease);
+    const result = await compareIn(session, manifest, options.checks);
+    // The verdict is in: staging is free for the next execution. On a failure before this point the
+    // lease stays until it expires, and a retry of this execution takes it again.
+    if (options.lease) await releaseStagingLease(session, options.lease.owner);
+    return result;
+  });
+  return {
+    backupId: manifest.backupId,
+    target: 'staging',
+    serverVersion: restored.stagingServerVersion,
+    downloadSeconds: restored.downloadSeconds,
+    restoreSeconds: restored.restoreSeconds,
+    benignMessages: restored.benignMessages,
+    ...compared,
+  };
+}
+
+export async function verifyBackup<Checks = undefined>(
+  runtime: Pick<Runtime, 'store' | 'programs' | 'settings' | 'stagingConnection'>,
+  manifest: Manifest,
+  options: VerifyOptions<Checks> & { target?: 'scratch' | 'staging' } = {},
+): Promise<VerifyOutcome<Checks>> {
+  const target = options.target ?? runtime.settings.VERIFY_TARGET;
+  try {
+    return target === 'scratch'
+      ? await verifyOnScratch(runtime, manifest, options)
+      : await verifyOnStaging(runtime, manifest, options);
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    const message = `verification on ${target === 'scratch' ? 'the scratch server' : 'staging'} failed: ${describeError(error)}`;
+    throw target === 'scratch'
+      ? new ScratchServerError(message, { cause: error })
+      : new RestoreFailedError(message, { cause: error });
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Where the scratch server's PostgreSQL comes from: server bundles built from Debian's packages by
+ * layers/pg-client (docs/pg-client.md), each one major with contrib and optionally pgvector and PostGIS,
+ * run through its own loader like the client. This module knows their layout and picks one; the scratch
+ * server (lib/verify/scratch-server.ts) runs it.
+ *
+ * Where bundles are found: `PG_SERVER_DIR` (one bundle, an explicit override: nothing else is
+ * considered), else `/opt/pg-server` (the Lambda layer / the worker), else the build output
+ * `layers/pg-client/dist/pg-server-<major>-<arch>[-<extension>...]` of this checkout.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { arch as hostArch } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ScratchServerVersionError } from '../errors.ts';
+import { formatServerVersion, type PgBundle, type PgBundleArch } from './client.ts';
+
+export interface ServerBundle extends PgBundle {
+  kind: 'server';
+  /** Extensions beyond contrib it was built with (config names: pgvector, postgis). */
+  extensions: string[];
+  /** Every extension the server offers (its share/extension/*.control). */
+  availableExtensions: string[];
+}
+
+/** Majors with a Debian suite that carries the server (layers/pg-client/builder.ts `serverMajors`). */
+export const buildableServerMajors = [15, 17, 18] as const;
+const lambdaLayerDir = '/opt/pg-server';
+const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'layers', 'pg-client', 'dist');
+const loaders: Record<PgBundleArch, string> = {
+  x86_64: 'ld-linux-x86-64.so.2',
+  arm64: 'ld-linux-aarch64.so.1',
+};
+
+/** `pg-server-18-x86_64`, with the extensions it carries appended: `pg-server-18-x86_64-pgvector`. */
+export function serverBundleName(
+  major: number,
+  arch: PgBundleArch,
+  extensions: readonly string[] = [],
+): string {
+  return [`pg-server-${major}-${arch}`, ...[...extensions].sort()].join('-');
+}
+
+/** Paths inside a server bundle. postgres keeps Debian's tree so it finds its share and lib dirs. */
+export const serverPaths = {
+  postgres: (bundle: PgBundle) =>
+    join(bundle.dir, 'usr/lib/postgresql', String(bundle.major), 'bin/postgres'),
+  initdb: (bundle: PgBundle) => join(bundle.dir, 'libexec/initdb'),
+  share: (bundle: PgBundle) => join(bundle.dir, 'usr/share/postgresql', String(bundle.major)),
+};
+
+function hostBundleArch(): PgBundleArch {
+  return hostArch() === 'arm64' ? 'arm64' : 'x86_64';
+}
+
+async function readServerBundle(dir: string): Promise<ServerBundle | undefined> {
+  try {
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
+      kind?: string;
+      major: number;
+      clientVersion: string;
+      arch: PgBundleArch;
+      extensions?: string[];
+      availableExtensions?: string[];
+    };
+    if (manifest.kind !== 'server') return undefined;
+    await stat(join(dir, 'lib', loaders[manifest.arch]));
+    return {
+      kind: 'server',
+      dir,
+      major: manifest.major,
+      version: manifest.clientVersion,
+      arch: manifest.arch,
+      extensions: manifest.extensions ?? [],
+      availableExtensions: manifest.availableExtensions ?? [],
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ServerLookup {
+  /** PG_SERVER_DIR: one bundle to use, nothing else is considered. */
+  serverDir?: string | undefined;
+  /** The stage's extensions beyond contrib (SCRATCH_EXTENSIONS): which build of each major to look for. */
+  extensions?: readonly string[];
+}
+
+/** Every runnable server bundle for this machine's architecture, oldest major first. */
+export async function availableServerBundles(lookup: ServerLookup = {}): Promise<ServerBundle[]> {
+  const arch = hostBundleArch();
+  if (lookup.serverDir) {
+    const bundle = await readServerBundle(lookup.serverDir);
+    if (!bundle || bundle.arch !== arch) {
+      throw new ScratchServerVersionError(
+        `PG_SERVER_DIR=${lookup.serverDir} is not a ${arch} server bundle (no manifest.json of kind server, or no loader)`,
+      );
+    }
+    return [bundle];
+  }
+  const candidates = [
+    lambdaLayerDir,
+    ...buildableServerMajors.map((major) => join(distDir, serverBundleName(major, arch, lookup.extensions))),
+  ];
+  const found = (await Promise.all(candidates.map(readServerBundle))).filter(
+    (bundle): bundle is ServerBundle => bundle !== undefined && bundle.arch === arch,
+  );
+  const byMajor = new Map<number, ServerBundle>();
+  for (const bundle of found) if (!byMajor.has(bundle.major)) byMajor.set(bundle.major, bundle);
+  return [...byMajor.values()].sort((a, b) => a.major - b.major);
+}
+
+/**
+ * The scratch server for a backup of a server with this `server_version_num`: the same major where one
+ * is available, else the nearest newer one (a logical dump restores into a newer major, never an older
+ * one).
+ */
+export function serverForSource(serverVersionNum: number, bundles: ServerBundle[]): ServerBundle {
+  const sourceMajor = serverVersionNum >= 100000 ? Math.floor(serverVersionNum / 10000) : 9;
+  const bundle = bundles.filter((b) => b.major >= sourceMajor).sort((a, b) => a.major - b.major)[0];
+  if (bundle) return bundle;
+  const have = bundles.length > 0 ? bundles.map((b) => b.version).join(', ') : 'none';
+  const buildable = buildableServerMajors.find((major) => major >= sourceMajor);
+  throw new ScratchServerVersionError(
+    `the backup comes from PostgreSQL ${formatServerVersion(serverVersionNum)}; no scratch server of that major or newer is available (have: ${have}). ${
+      buildable === undefined
+        ? `No Debian suite the builder knows carries a PostgreSQL ${sourceMajor} server yet: add it to layers/pg-client/builder.ts.`
+        : `Build one: \`npm run build:pg-client -- --server ${buildable}\`.`
+    }`,
+    { details: { serverVersionNum, availableServers: bundles.map((b) => b.version) } },
+  );
+}
