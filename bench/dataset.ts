@@ -13,11 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConnectionUrl } from '../lib/pg/connection.ts';
 import { withSession } from '../lib/pg/session.ts';
-import {
-  type EmbeddedMajor,
-  type PostgresServer,
-  startPostgresServer,
-} from '../tools/local/postgres-server.ts';
+import { type LocalMajor, type PostgresServer, startPostgresServer } from '../tools/local/postgres-server.ts';
 
 export const generatorVersion = 2;
 export const benchDatabase = 'bench';
@@ -252,7 +248,7 @@ interface Marker {
 
 async function generate(
   dataDir: string,
-  major: EmbeddedMajor,
+  major: LocalMajor,
   rows: Rows,
   log: (line: string) => void,
 ): Promise<number> {
@@ -285,7 +281,7 @@ async function generate(
 
 export async function openDataset(options: {
   targetBytes: number;
-  major: EmbeddedMajor;
+  major: LocalMajor;
   log: (line: string) => void;
 }): Promise<Dataset> {
   const rows = rowsFor(options.targetBytes);

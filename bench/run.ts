@@ -22,7 +22,7 @@ import { defaultCompression } from '../lib/backup/manifest.ts';
 import { resolvePgBundle } from '../lib/pg/client.ts';
 import { BackupStore } from '../lib/storage/backup-store.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
-import { type EmbeddedMajor, embeddedMajors } from '../tools/local/postgres-server.ts';
+import { type LocalMajor, localMajors } from '../tools/local/postgres-server.ts';
 import { startLocalS3Server } from '../tools/local/s3-server.ts';
 import {
   createDatabase,
@@ -255,7 +255,7 @@ async function measure(ctx: Context, spec: ScenarioSpec, round: number): Promise
   }
 }
 
-async function startContext(targetBytes: number, major: EmbeddedMajor, workDir: string) {
+async function startContext(targetBytes: number, major: LocalMajor, workDir: string) {
   const s3Server = await startLocalS3Server({ directory: join(workDir, 's3'), buckets: [bucket] });
   const store = new BackupStore({ client: createS3Client({ endpoint: s3Server.endpoint }), bucket });
   const dataset = await openDataset({ targetBytes, major, log });
@@ -339,7 +339,7 @@ const loadText = (load: number[]) => load.map((l) => l.toFixed(2)).join(' / ');
 async function fullRun(options: {
   targetBytes: number;
   rounds: number;
-  major: EmbeddedMajor;
+  major: LocalMajor;
   updateDocs: boolean;
   uploadVariants: UploadVariant[];
 }) {
@@ -508,7 +508,7 @@ interface SizePoint {
 async function scalingRun(options: {
   sizes: number[];
   rounds: number;
-  major: EmbeddedMajor;
+  major: LocalMajor;
   updateDocs: boolean;
 }) {
   const startedAt = new Date();
@@ -634,8 +634,8 @@ async function main(): Promise<void> {
   });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
-  const major = Number(values.major) as EmbeddedMajor;
-  if (!embeddedMajors.includes(major)) throw new Error(`--major must be one of ${embeddedMajors.join(', ')}`);
+  const major = Number(values.major) as LocalMajor;
+  if (!localMajors.includes(major)) throw new Error(`--major must be one of ${localMajors.join(', ')}`);
   const updateDocs = values['update-docs'];
   if (values.scaling) {
     const sizes = values.sizes.split(',').map(parseSize);

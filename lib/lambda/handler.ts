@@ -7,8 +7,9 @@
  * - builds the runtime from its settings (on Lambda: the environment, read once per container);
  * - gets an AbortSignal that fires a reserve before Lambda's own timeout, so the step can stop its child
  *   processes, abort a multipart upload and fail with StepTimeoutError instead of being killed mid-write
- *   (Step Functions would only see an anonymous Lambda.Unknown). middy's own timeout middleware resolves
- *   before the step's cleanup has finished, so it is not used;
+ *   (Step Functions would only see an anonymous Lambda.Unknown). middy's own early timeout (on by
+ *   default, 5 ms before Lambda's) is switched off: it answers with an uncatalogued TimeoutError while
+ *   the step is still stopping its child processes and removing its scratch server;
  * - logs one JSON line when the step starts and one when it ends (Powertools Logger, with the Lambda
  *   context injected by its middy middleware): execution id, backup id, step, key figures or the error
  *   name;
@@ -96,7 +97,7 @@ export function stepHandler<T>(
 ): StepHandler<T> {
   const logger = createLogger(dependencies.sink);
   const runtime = dependencies.runtime ?? (() => runtimeFromEnvironment());
-  const handler = middy<unknown, T, Error, Context>()
+  const handler = middy<unknown, T, Error, Context>({ timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) => {
       logger.appendKeys({ step: functionKey, ...idsOf(event) });

