@@ -4,6 +4,7 @@
  *
  *   npm run bench -- [--size 256MB|1GB|2GB] [--rounds 3] [--update-docs] [--upload-variants lib-storage,16x3]
  *   npm run bench -- --scaling [--sizes 256MB,1GB,2GB] [--rounds 3] [--update-docs]
+ *   npm run bench -- --verify [--size 1GB] [--rounds 3] [--update-docs]   (the verify leg: scratch server)
  *
  * Every measured scenario runs in a fresh Node process (bench/worker.ts) so its peak RSS and the CPU
  * of the programs it starts are its own. Scenarios alternate within each round (the order rotates from
@@ -11,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -19,10 +20,15 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { defaultCompression } from '../lib/backup/manifest.ts';
+import { promoteToVault } from '../lib/backup/promote.ts';
 import { resolvePgBundle } from '../lib/pg/client.ts';
+import { parseConnectionUrl } from '../lib/pg/connection.ts';
+import { availableServerBundles } from '../lib/pg/server-bundle.ts';
+import { withSession } from '../lib/pg/session.ts';
 import { BackupStore } from '../lib/storage/backup-store.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
-import { type LocalMajor, localMajors } from '../tools/local/postgres-server.ts';
+import { optInStatement } from '../lib/verify/restore-target-guard.ts';
+import { type LocalMajor, localMajors, startPostgresServer } from '../tools/local/postgres-server.ts';
 import { startLocalS3Server } from '../tools/local/s3-server.ts';
 import {
   createDatabase,
@@ -37,6 +43,7 @@ import { type DiscardS3, startDiscardS3 } from './discard-s3.ts';
 import { describeUploadVariant, parseUploadVariant, type UploadVariant } from './legacy-upload.ts';
 import { readCpu, readServerCpu } from './proc.ts';
 import {
+  median,
   type Run,
   type ScenarioSummary,
   scenarioTable,
@@ -182,6 +189,8 @@ function specs(ctx: Context, variants: UploadVariant[] = []): ScenarioSpec[] {
 interface Worker {
   script: string;
   pgClientDir: string;
+  /** The scratch server's bundle, for the verify leg (the bundled worker cannot look for it). */
+  pgServerDir?: string;
 }
 
 /**
@@ -211,7 +220,12 @@ async function buildWorker(workDir: string): Promise<Worker> {
 function runWorker(worker: Worker, task: WorkerTask): Promise<WorkerResult> {
   return new Promise((resolveRun, reject) => {
     const child = spawn(process.execPath, [worker.script], {
-      env: { ...process.env, BENCH_TASK: JSON.stringify(task), PG_CLIENT_DIR: worker.pgClientDir },
+      env: {
+        ...process.env,
+        BENCH_TASK: JSON.stringify(task),
+        PG_CLIENT_DIR: worker.pgClientDir,
+        ...(worker.pgServerDir ? { PG_SERVER_DIR: worker.pgServerDir } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -619,9 +633,159 @@ keeps that CPU is **${memoryMb} MB**.
   if (options.updateDocs) await updateDocs('scaling', markdown);
 }
 
+/**
+ * The verify leg (issue: scratch verification): the same dump, the same rounds, three ways of proving it
+ * restorable. v. the Verify step's use case on its own scratch server (start, download with SHA-256,
+ * pg_restore -jN, counts, removal); x. an expert's hand run on a server tuned the same way (download,
+ * pg_restore -jN, nothing checked); s. the step against a standing server configured as staging
+ * servers are (durable: fsync, full-page writes), reset and restored as staging mode does.
+ */
+async function verifyRun(options: {
+  targetBytes: number;
+  rounds: number;
+  major: LocalMajor;
+  updateDocs: boolean;
+}) {
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  const workDir = await mkdtemp(join(tmpdir(), 'vpb-bench-verify-'));
+  // The servers run as the postgres user when we are root: it must reach its data directories.
+  await chmod(workDir, 0o755);
+  const { ctx, stop } = await startContext(options.targetBytes, options.major, workDir);
+  let standing: Awaited<ReturnType<typeof startPostgresServer>> | undefined;
+  try {
+    const standingServer = await startPostgresServer({
+      major: options.major,
+      dataDir: join(workDir, 'standing'),
+      settings: { fsync: 'on', full_page_writes: 'on', synchronous_commit: 'on' },
+    });
+    standing = standingServer;
+    await withSession(parseConnectionUrl(standingServer.url(), 'standing'), async (session) => {
+      await session.query('CREATE DATABASE staging');
+      await session.query(optInStatement('staging'));
+    });
+    const server = (await availableServerBundles()).find((bundle) => bundle.major >= options.major);
+    if (!server)
+      throw new Error(`no server bundle of ${options.major} or newer: npm run build:pg-server -- all`);
+    ctx.worker.pgServerDir = server.dir;
+    log('the dump to verify: dumpToStore + promote');
+    const warm = await runWorker(ctx.worker, {
+      kind: 'ours',
+      databaseUrl: ctx.dataset.url,
+      s3: ctx.s3,
+      compression: defaultCompression,
+    });
+    const backupId = String(warm.detail.dumpKey).replace(/^incoming\/|\.dump$/g, '');
+    await promoteToVault(backupId, ctx.store);
+    const scenarioWork = join(workDir, 'verify');
+    await mkdir(scenarioWork, { recursive: true });
+    await chmod(scenarioWork, 0o755);
+    const base = { s3: ctx.s3, backupId, workDir: scenarioWork, jobs: cores };
+    const all: ScenarioSpec[] = [
+      {
+        id: 'v-step',
+        label: `v. Verify step: scratch server, download + SHA-256, pg_restore -j${cores}, counts, removal`,
+        task: () => ({ kind: 'verify-step', ...base }),
+      },
+      {
+        id: 'x-expert',
+        label: `x. expert by hand: same tuned server, download, pg_restore -j${cores}, nothing checked`,
+        task: () => ({ kind: 'verify-expert', ...base }),
+      },
+      {
+        id: 's-standing',
+        label: `s. Verify step on a standing durable server: reset, download + SHA-256, pg_restore -j${cores}, counts`,
+        task: () => ({ kind: 'verify-standing', ...base, stagingUrl: standingServer.url('staging') }),
+      },
+    ];
+    const runs = new Map<string, Run[]>(all.map((spec) => [spec.id, []]));
+    for (let round = 0; round < options.rounds; round++) {
+      log(`round ${round + 1}/${options.rounds}`);
+      for (const spec of roundOrder(all, round)) {
+        const run = await measure(ctx, spec, round);
+        runs.get(spec.id)?.push(run);
+        log(`${describeRun(spec, run)}, disk ${(Number(run.detail.peakDiskBytes) / MiB).toFixed(0)} MiB`);
+      }
+    }
+    const summaries = all.map((spec) => summarize(spec.id, spec.label, runs.get(spec.id) ?? []));
+    const get = (id: string) => summaries.find((x) => x.id === id) as ScenarioSummary;
+    const step = get('v-step');
+    const expert = get('x-expert');
+    const standingRun = get('s-standing');
+    const detail = (summary: ScenarioSummary, key: string) =>
+      median(
+        summary.runs.map((run) => Number(run.detail[key] ?? Number.NaN)).filter((v) => !Number.isNaN(v)),
+      );
+    const seconds = (summary: ScenarioSummary, key: string) => {
+      const value = detail(summary, key);
+      return Number.isNaN(value) ? '–' : value.toFixed(2);
+    };
+    const peakDisk = (summary: ScenarioSummary) =>
+      Math.max(...summary.runs.map((r) => Number(r.detail.peakDiskBytes ?? 0)));
+    const overExpert = step.wallSeconds / expert.wallSeconds;
+    // The issue's comparison with a standing server: the restore and the counts, the part both share.
+    const restoreAndCount = (summary: ScenarioSummary) =>
+      detail(summary, 'restoreSeconds') + detail(summary, 'compareSeconds');
+    const targets: Target[] = [
+      {
+        name: 'v ≤ 1.1 × x (the step against an expert by hand)',
+        goal: '≤ 1.10',
+        measured: `v/x = ${overExpert.toFixed(2)} (${step.wallSeconds.toFixed(2)} s vs ${expert.wallSeconds.toFixed(2)} s)`,
+        pass: overExpert <= 1.1,
+      },
+      {
+        name: 'v restores and counts faster than s (scratch against a standing server)',
+        goal: 'v < s',
+        measured: `${restoreAndCount(step).toFixed(2)} s vs ${restoreAndCount(standingRun).toFixed(2)} s (whole step, server start included: ${step.wallSeconds.toFixed(2)} s vs ${standingRun.wallSeconds.toFixed(2)} s)`,
+        pass: restoreAndCount(step) < restoreAndCount(standingRun),
+      },
+    ];
+    const rows = summaries.map(
+      (x) =>
+        `| ${x.label} | ${x.wallSeconds.toFixed(2)} | ${x.wallMin.toFixed(2)}–${x.wallMax.toFixed(2)} | ${seconds(x, 'startSeconds')} | ${seconds(x, 'downloadSeconds')} | ${seconds(x, 'restoreSeconds')} | ${seconds(x, 'compareSeconds')} | ${seconds(x, 'stopSeconds')} | ${((x.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} | ${(peakDisk(x) / MiB).toFixed(0)} |`,
+    );
+    const finishedAt = new Date();
+    const markdown = `## Verify leg ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
+
+The same ${formatSize(warm.bytes ?? 0)} dump (${defaultCompression}) of a ${formatSize(ctx.dataset.databaseBytes)} database (PostgreSQL ${options.major}),
+${options.rounds} rounds, medians (peaks: worst round). ${cores} cores, ${machine().memoryGiB} GiB; load average before ${loadText(loadBefore)}, after ${loadText(loadavg())}.
+Wall time includes everything each way needs: v and x start (initdb) and remove their server; s uses a
+server that is already running. Peak disk: growth of the work directory's file system during the run.
+
+| Scenario | Wall s (median) | Wall min–max | Server start s | Download s | Restore s | Counts s | Server stop s | Node peak RSS MiB | Peak disk MiB |
+|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+${rows.join('\n')}
+
+${targetTable(targets)}
+`;
+    console.log(`\n${markdown}`);
+    for (const line of verdictLines(targets)) console.log(line);
+    await writeResults(
+      `verify-${timestamp(startedAt)}`,
+      {
+        kind: 'verify',
+        startedAt,
+        finishedAt,
+        machine: machine(),
+        rounds: options.rounds,
+        summaries,
+        targets,
+      },
+      'latest-verify.md',
+      markdown,
+    );
+    if (options.updateDocs) await updateDocs('verify', markdown);
+  } finally {
+    await standing?.stop();
+    await stop();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      verify: { type: 'boolean', default: false },
       size: { type: 'string', default: '1GB' },
       sizes: { type: 'string', default: '256MB,1GB,2GB' },
       rounds: { type: 'string', default: '3' },
@@ -637,7 +801,9 @@ async function main(): Promise<void> {
   const major = Number(values.major) as LocalMajor;
   if (!localMajors.includes(major)) throw new Error(`--major must be one of ${localMajors.join(', ')}`);
   const updateDocs = values['update-docs'];
-  if (values.scaling) {
+  if (values.verify) {
+    await verifyRun({ targetBytes: parseSize(values.size), rounds, major, updateDocs });
+  } else if (values.scaling) {
     const sizes = values.sizes.split(',').map(parseSize);
     await scalingRun({ sizes, rounds, major, updateDocs });
   } else {

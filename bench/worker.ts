@@ -9,17 +9,25 @@
  * Wall time starts after modules are loaded and the clients are set up, as in a warm Lambda.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, createReadStream, openSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, statfsSync } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { readManifest } from '../lib/backup/catalog.ts';
 import { dumpToStore } from '../lib/backup/dump.ts';
+import { verifyBackup } from '../lib/commands/verify-backup.ts';
+import { readRuntimeSettings } from '../lib/config.ts';
 import type { PgBundle } from '../lib/pg/client.ts';
 import { type PgConnection, parseConnectionUrl } from '../lib/pg/connection.ts';
 import { describeExit, type PgExit, startPgProcess } from '../lib/pg/process.ts';
 import { countRowsInSnapshot } from '../lib/pg/row-counts.ts';
-import { openSession, readServerIdentity } from '../lib/pg/session.ts';
-import { pgPrograms } from '../lib/runtime.ts';
+import { availableServerBundles, serverForSource } from '../lib/pg/server-bundle.ts';
+import { openSession, readServerIdentity, withSession } from '../lib/pg/session.ts';
+import { createRuntime, pgProgramsFor } from '../lib/runtime.ts';
 import type { BackupStore } from '../lib/storage/backup-store.ts';
+import { keys } from '../lib/storage/keys.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
+import { startScratchServer } from '../lib/verify/scratch-server.ts';
 import { BenchStore, type UploadVariant, uploadWithLibStorage } from './legacy-upload.ts';
 import { readCpu, readPeakRss, watchPeakRss } from './proc.ts';
 
@@ -30,7 +38,18 @@ export type WorkerTask =
   | { kind: 'ours-without-counts'; databaseUrl: string; s3: S3Target; compression: string }
   | { kind: 'counts'; databaseUrl: string }
   | { kind: 'restore-psql'; databaseUrl: string; file: string }
-  | { kind: 'restore-pg_restore'; databaseUrl: string; file: string; jobs: number };
+  | { kind: 'restore-pg_restore'; databaseUrl: string; file: string; jobs: number }
+  /** The verify leg (bench/verify-leg.ts): the step's use case, and what it is measured against. */
+  | { kind: 'verify-step'; s3: S3Target; backupId: string; workDir: string; jobs: number }
+  | { kind: 'verify-expert'; s3: S3Target; backupId: string; workDir: string; jobs: number }
+  | {
+      kind: 'verify-standing';
+      s3: S3Target;
+      backupId: string;
+      workDir: string;
+      jobs: number;
+      stagingUrl: string;
+    };
 
 export interface S3Target {
   endpoint: string;
@@ -76,6 +95,9 @@ function assertSuccess(exit: PgExit): void {
   if (exit.outcome !== 'ok') throw new Error(describeExit(exit));
 }
 
+/** The bundled worker cannot find the build output relative to itself: run.ts names it, as on Lambda. */
+const pgPrograms = pgProgramsFor(process.env.PG_CLIENT_DIR);
+
 async function bundleFor(connection: PgConnection): Promise<PgBundle> {
   const session = await openSession(connection);
   try {
@@ -114,6 +136,9 @@ const empty = { bytes: undefined, pgDumpPeakRssBytes: undefined, keys: [], detai
 
 /** Prepares everything untimed, returns the timed part. */
 async function prepare(task: WorkerTask): Promise<Scenario> {
+  if (task.kind === 'verify-step' || task.kind === 'verify-expert' || task.kind === 'verify-standing') {
+    return prepareVerify(task);
+  }
   const connection = parseConnectionUrl(task.databaseUrl, 'BENCH_DATABASE_URL');
   const bundle = await bundleFor(connection);
 
@@ -264,6 +289,103 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
         return empty;
       };
   }
+}
+
+type VerifyTask = Extract<WorkerTask, { kind: 'verify-step' | 'verify-expert' | 'verify-standing' }>;
+
+/**
+ * Samples how much of the work directory's file system is in use, from before the scenario to its
+ * end: the peak is what the scenario needed on disk (dump download plus the server's data).
+ */
+function watchPeakDisk(path: string, intervalMs = 100): () => number {
+  const used = () => {
+    const stats = statfsSync(path);
+    return (Number(stats.blocks) - Number(stats.bfree)) * Number(stats.bsize);
+  };
+  const base = used();
+  let peak = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, used() - base);
+  }, intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, used() - base);
+  };
+}
+
+async function prepareVerify(task: VerifyTask): Promise<Scenario> {
+  const runtime = createRuntime(
+    readRuntimeSettings({
+      BACKUP_BUCKET: task.s3.bucket,
+      AWS_ENDPOINT_URL_S3: task.s3.endpoint,
+      AWS_REGION: 'us-east-1',
+      WORK_DIR: task.workDir,
+      RESTORE_JOBS: String(task.jobs),
+      ...(process.env.PG_CLIENT_DIR ? { PG_CLIENT_DIR: process.env.PG_CLIENT_DIR } : {}),
+      ...(process.env.PG_SERVER_DIR ? { PG_SERVER_DIR: process.env.PG_SERVER_DIR } : {}),
+      ...(task.kind === 'verify-standing'
+        ? { VERIFY_TARGET: 'staging', STAGING_DATABASE_URL: task.stagingUrl }
+        : { VERIFY_TARGET: 'scratch' }),
+    }),
+  );
+  const manifest = await readManifest(runtime.store, task.backupId);
+  const bundles = await availableServerBundles({ serverDir: runtime.settings.PG_SERVER_DIR });
+  const serverBundle = serverForSource(manifest.source.serverVersionNum, bundles);
+  return async () => {
+    const disk = watchPeakDisk(task.workDir);
+    if (task.kind !== 'verify-expert') {
+      const outcome = await verifyBackup(runtime, manifest);
+      if (outcome.compare.status !== 'match') throw new Error('the verified copy does not match');
+      return {
+        ...empty,
+        detail: {
+          downloadSeconds: outcome.downloadSeconds,
+          restoreSeconds: outcome.restoreSeconds,
+          compareSeconds: outcome.compareSeconds,
+          ...(outcome.serverStartSeconds !== undefined ? { startSeconds: outcome.serverStartSeconds } : {}),
+          ...(outcome.serverStopSeconds !== undefined ? { stopSeconds: outcome.serverStopSeconds } : {}),
+          peakDiskBytes: disk(),
+        },
+      };
+    }
+    // What an expert runs by hand: a server tuned the same way, the dump downloaded, pg_restore -j N.
+    // No hashing while downloading, no counts afterwards.
+    const startStarted = performance.now();
+    const server = await startScratchServer({ bundle: serverBundle, workDir: task.workDir, jobs: task.jobs });
+    const startSeconds = (performance.now() - startStarted) / 1000;
+    let stopSeconds = 0;
+    let measured: Measured;
+    try {
+      const file = join(server.directory, 'backup.dump');
+      const downloadStarted = performance.now();
+      await pipeline(await runtime.store.getStream(keys.dump(task.backupId)), createWriteStream(file));
+      const restoreStarted = performance.now();
+      const database = 'expert';
+      await withSession(server.connection, (session) => session.query(`CREATE DATABASE ${database}`));
+      const client = await runtime.programs.clientForServer(server.major * 10_000);
+      const restore = startPgProcess(
+        client,
+        'pg_restore',
+        ['--no-owner', '--no-acl', `--jobs=${task.jobs}`, `--dbname=${database}`, file],
+        { connection: server.connection, stdout: 'ignore' },
+      );
+      assertSuccess(await restore.exit);
+      measured = {
+        ...empty,
+        detail: {
+          startSeconds,
+          downloadSeconds: (restoreStarted - downloadStarted) / 1000,
+          restoreSeconds: (performance.now() - restoreStarted) / 1000,
+        },
+      };
+    } finally {
+      const stopStarted = performance.now();
+      await server.stop();
+      stopSeconds = (performance.now() - stopStarted) / 1000;
+    }
+    return { ...measured, detail: { ...measured.detail, stopSeconds, peakDiskBytes: disk() } };
+  };
 }
 
 async function main(): Promise<void> {

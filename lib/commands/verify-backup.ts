@@ -22,7 +22,12 @@ import { type Session, withSession } from '../pg/session.ts';
 import type { Runtime } from '../runtime.ts';
 import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
 import { type RestoreResult, restoreToScratch, restoreToStaging } from '../verify/restore.ts';
-import { scratchDatabaseName, scratchSpaceFor, startScratchServer } from '../verify/scratch-server.ts';
+import {
+  type ScratchServer,
+  scratchDatabaseName,
+  scratchSpaceFor,
+  startScratchServer,
+} from '../verify/scratch-server.ts';
 import { confirmStagingLease, type LeaseOwner, releaseStagingLease } from '../verify/staging-lease.ts';
 
 export interface VerifyOutcome<Checks = undefined> {
@@ -30,6 +35,9 @@ export interface VerifyOutcome<Checks = undefined> {
   /** Where the backup was restored: a scratch server of ours, or the standing staging database. */
   target: 'scratch' | 'staging';
   serverVersion: string;
+  /** Scratch only: initdb and start, then fast shutdown and removal of every file. */
+  serverStartSeconds?: number;
+  serverStopSeconds?: number;
   downloadSeconds: number;
   restoreSeconds: number;
   compareSeconds: number;
@@ -65,12 +73,21 @@ export function assertExtensionsAvailable(manifest: Manifest, bundle: ServerBund
   const offered = new Set(bundle.availableExtensions);
   const missing = (manifest.extensions ?? []).filter((extension) => !offered.has(extension.name));
   if (missing.length === 0) return;
-  const hints = missing.map(({ name }) => {
-    const option = extensionOptions[name];
-    return option
-      ? `${name}: add \`scratch: { extensions: [${[...new Set([...bundle.extensions, option])].sort().join(', ')}] }\` to config/<stage>.yml (locally SCRATCH_EXTENSIONS=${option})`
-      : `${name}: no package of the scratch server provides it; verify this database on a staging database instead (\`verification: { target: staging }\`)`;
-  });
+  const options = missing.map(({ name }) => extensionOptions[name]);
+  const unavailable = missing.filter((_, i) => options[i] === undefined).map((e) => e.name);
+  const wanted = [...new Set([...bundle.extensions, ...options.filter((o) => o !== undefined)])].sort();
+  const hints = [
+    ...(unavailable.length > 0
+      ? [
+          `no package of the scratch server provides ${unavailable.join(', ')}; verify this database on a staging database instead (\`verification: { target: staging }\`)`,
+        ]
+      : []),
+    ...(wanted.length > bundle.extensions.length
+      ? [
+          `add \`verification: { extensions: [${wanted.join(', ')}] }\` to config/<stage>.yml (locally SCRATCH_EXTENSIONS=${wanted.join(',')})`,
+        ]
+      : []),
+  ];
   throw new ExtensionMissingError(
     `the backup uses ${missing.map((e) => `extension ${e.name} ${e.version}`).join(', ')}, which the scratch server (PostgreSQL ${bundle.version}) does not offer. ${hints.join('; ')}`,
     { details: { missing: missing.map((e) => e.name), server: bundle.version } },
@@ -88,6 +105,32 @@ async function compareIn<Checks>(
   return { compare, compareSeconds, checks: (checks ? await checks(session) : undefined) as Checks };
 }
 
+/**
+ * Debian's server reads time zones from the host's /usr/share/zoneinfo (its build's system tzdata). On
+ * a host without it (some minimal images) the server still starts, but a restore that names a zone (a
+ * CHECK constraint, an index expression, a materialized view with `AT TIME ZONE 'Europe/Berlin'`)
+ * fails. That is this machine's fault, not the backup's: say so, by name.
+ */
+async function withoutTimeZoneDatabase(
+  server: ScratchServer,
+  error: unknown,
+): Promise<ScratchServerError | undefined> {
+  const zone = /time zone "([^"]+)" not recognized/.exec(describeError(error))?.[1];
+  if (zone === undefined) return undefined;
+  // An empty directory lists no zones; a missing or unreadable one fails to list.
+  const zones = await withSession(server.connection, (session) =>
+    session.query<{ zones: string }>('SELECT count(*) AS zones FROM pg_timezone_names'),
+  ).then(
+    (result) => Number(result.rows[0]?.zones),
+    (listing: unknown) => (/could not open directory/.test(describeError(listing)) ? 0 : undefined),
+  );
+  if (zones !== 0) return undefined;
+  return new ScratchServerError(
+    `the scratch server cannot resolve time zone "${zone}": this machine has no time zone database (/usr/share/zoneinfo, the tzdata package), which PostgreSQL reads. The backup is not at fault; verify it where tzdata is installed (the worker, or a host with tzdata)`,
+    { cause: error, details: { zone } },
+  );
+}
+
 async function verifyOnScratch<Checks>(
   runtime: Pick<Runtime, 'store' | 'programs' | 'settings'>,
   manifest: Manifest,
@@ -100,6 +143,7 @@ async function verifyOnScratch<Checks>(
   });
   const bundle = serverForSource(manifest.source.serverVersionNum, bundles);
   assertExtensionsAvailable(manifest, bundle);
+  const startedAt = Date.now();
   const server = await startScratchServer({
     bundle,
     workDir: settings.WORK_DIR,
@@ -108,6 +152,8 @@ async function verifyOnScratch<Checks>(
     signal: options.signal,
     ...(options.freeBytes ? { freeBytes: options.freeBytes } : {}),
   });
+  const serverStartSeconds = (Date.now() - startedAt) / 1000;
+  let outcome: VerifyOutcome<Checks> | undefined;
   try {
     const database = scratchDatabaseName();
     let restored: RestoreResult;
@@ -124,24 +170,28 @@ async function verifyOnScratch<Checks>(
       );
     } catch (error) {
       // A restore error is about the backup only while the server is up; a dead server is the cause.
-      if (server.alive()) throw error;
+      if (server.alive()) throw (await withoutTimeZoneDatabase(server, error)) ?? error;
       throw new ScratchServerError(
         `the scratch server (PostgreSQL ${server.version}) died during the verification: ${server.logTail(6).join(' | ') || 'no log output'}`,
         { cause: error, details: { log: server.logTail(20), during: describeError(error) } },
       );
     }
-    return {
+    outcome = {
       backupId: manifest.backupId,
       target: 'scratch',
       serverVersion: server.version,
+      serverStartSeconds,
       downloadSeconds: restored.downloadSeconds,
       restoreSeconds: restored.restoreSeconds,
       benignMessages: restored.benignMessages,
       ...compared,
     };
   } finally {
+    const stopStarted = Date.now();
     await server.stop();
+    if (outcome) outcome.serverStopSeconds = (Date.now() - stopStarted) / 1000;
   }
+  return outcome;
 }
 
 async function verifyOnStaging<Checks>(

@@ -46,6 +46,8 @@ export const evidenceSchema = z.object({
   rto: z.object({
     /** Absent in records written before the checksum pass was counted. */
     checksumSeconds: z.number().optional(),
+    /** Absent in records written before the fresh server's start was counted. */
+    serverStartSeconds: z.number().optional(),
     downloadSeconds: z.number(),
     restoreSeconds: z.number(),
     verificationSeconds: z.number(),
@@ -87,7 +89,7 @@ export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
     `| backup | ${evidence.backup.backupId} of \`${evidence.backup.database}\` (PostgreSQL ${evidence.backup.sourceServerVersion}), ${formatBytes(evidence.backup.bytes)} |`,
     `| SHA-256 | ${evidence.backup.sha256} (${evidence.backup.checksum}) |`,
     `| observed RPO (backup age) | ${evidence.rpo.observedHours} h, target ≤ ${evidence.rpo.targetHours} h: within ${check(evidence.rpo.withinTarget)} |`,
-    `| observed RTO | ${formatDuration(evidence.rto.observedSeconds)} = checksum ${formatDuration(evidence.rto.checksumSeconds ?? 0)} + download ${formatDuration(evidence.rto.downloadSeconds)} + restore ${formatDuration(evidence.rto.restoreSeconds)} + verification ${formatDuration(evidence.rto.verificationSeconds)}; target ≤ ${evidence.rto.targetHours} h: within ${check(evidence.rto.withinTarget)} |`,
+    `| observed RTO | ${formatDuration(evidence.rto.observedSeconds)} = checksum ${formatDuration(evidence.rto.checksumSeconds ?? 0)} ${evidence.rto.serverStartSeconds === undefined ? '' : ` + server start ${formatDuration(evidence.rto.serverStartSeconds)}`} + download ${formatDuration(evidence.rto.downloadSeconds)} + restore ${formatDuration(evidence.rto.restoreSeconds)} + verification ${formatDuration(evidence.rto.verificationSeconds)}; target ≤ ${evidence.rto.targetHours} h: within ${check(evidence.rto.withinTarget)} |`,
     `| restored onto | ${restoredOn(evidence)} |`,
     `| row counts | ${evidence.compare.status}: ${evidence.compare.tablesCompared} tables, ${evidence.compare.rowsCompared} rows |`,
     '',

@@ -50,6 +50,8 @@ export const drillRestoreEventSchema = z.strictObject({ backupId });
 export const restoredSchema = z.object({
   target: z.enum(['scratch', 'staging']),
   serverVersion: z.string(),
+  /** initdb and start of the fresh server: a disaster starts without one. */
+  serverStartSeconds: z.number().nonnegative().default(0),
   downloadSeconds: z.number(),
   restoreSeconds: z.number(),
   benignMessages: z.array(z.string()),

@@ -12,7 +12,7 @@ export async function drillNotifyStep(event: unknown, { runtime }: StepContext) 
       text: [
         `Restore drill ${evidence.drillId} passed with backup ${backupId}.`,
         `Observed RPO (backup age): ${evidence.observedRpoHours} h`,
-        `Observed RTO (download + restore + verification): ${formatDuration(evidence.observedRtoSeconds)}, target ${evidence.targetRtoHours} h`,
+        `Observed RTO (checksum + server start + download + restore + verification): ${formatDuration(evidence.observedRtoSeconds)}, target ${evidence.targetRtoHours} h`,
         `Evidence: ${evidence.evidenceKey}`,
       ].join('\n'),
     },

@@ -28,6 +28,7 @@ export async function drillRestoreStep(event: unknown, { runtime, signal }: Step
   return {
     target: outcome.target,
     serverVersion: outcome.serverVersion,
+    serverStartSeconds: outcome.serverStartSeconds ?? 0,
     downloadSeconds: outcome.downloadSeconds,
     restoreSeconds: outcome.restoreSeconds,
     benignMessages: outcome.benignMessages,

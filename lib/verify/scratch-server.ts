@@ -53,7 +53,7 @@ export interface ScratchServer {
   logTail(lines?: number): string[];
   /** False once the postmaster has exited (killed, out of memory, crashed). */
   alive(): boolean;
-  /** Stops the server (fast shutdown, then SIGKILL) and removes every file it had; safe to repeat. */
+  /** Stops the server (immediate shutdown, then SIGKILL) and removes every file it had; safe to repeat. */
   stop(): Promise<void>;
 }
 
@@ -173,8 +173,10 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
       stopped ??= (async () => {
         unregisterScratchServer(server);
         if (postgres && server.alive()) {
-          // SIGINT is PostgreSQL's fast shutdown (sessions are disconnected); SIGKILL if that hangs.
-          postgres.child.kill('SIGINT');
+          // SIGQUIT is PostgreSQL's immediate shutdown: no shutdown checkpoint, which would write every
+          // dirty buffer (up to shared_buffers, 1 GiB) only for the files to be removed next. The
+          // bench measured 2.6 s to stop after a 1 GiB restore with the fast shutdown. SIGKILL if it hangs.
+          postgres.child.kill('SIGQUIT');
           const killer = setTimeout(() => postgres?.child.kill('SIGKILL'), 10_000);
           await postgres.exit.catch(() => undefined);
           clearTimeout(killer);

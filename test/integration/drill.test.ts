@@ -118,8 +118,11 @@ describe('drill state machine', () => {
     expect(evidence.sanity[0]?.value).toBeGreaterThan(0);
     // The runbook verifies before it restores, so the checksum pass is part of the observed RTO.
     expect(evidence.rto.checksumSeconds).toBeGreaterThan(0);
+    // A disaster starts with no server: starting the fresh one is part of the RTO too.
+    expect(evidence.rto.serverStartSeconds).toBeGreaterThan(0);
     expect(evidence.rto.observedSeconds).toBeCloseTo(
       (evidence.rto.checksumSeconds ?? 0) +
+        (evidence.rto.serverStartSeconds ?? 0) +
         evidence.rto.downloadSeconds +
         evidence.rto.restoreSeconds +
         evidence.rto.verificationSeconds,

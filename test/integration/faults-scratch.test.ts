@@ -1,12 +1,14 @@
 /**
  * Fault matrix, the scratch server: an extension the server lacks, too little disk, a server that cannot
- * be created, one that dies mid-restore, the deadline mid-restore, and a backup of a newer major than
- * any server available. Each is a named error with an alert carrying the cause, nothing is marked
+ * be created, one that dies mid-restore, the deadline mid-restore, a backup of a newer major than any
+ * server available, and a machine without a time zone database. Each is a named error with an alert carrying the cause, nothing is marked
  * verified, and no scratch server or directory is left behind (expectFaultContained checks all of it).
  */
-import { cp, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, cp, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildPgServer } from '../../layers/pg-client/builder.ts';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
@@ -23,6 +25,8 @@ import {
   seedVerifiedBackup,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+const execFileAsync = promisify(execFile);
 
 answerAlertsInEachTest();
 
@@ -115,7 +119,7 @@ describe('scratch server faults', () => {
       error: 'ExtensionMissingError',
       step: 'Verify',
       cause:
-        /extension vector [\d.]+, which the scratch server \(PostgreSQL 18\.\d+\) does not offer.*scratch: \{ extensions: \[pgvector\] \}.*SCRATCH_EXTENSIONS=pgvector/,
+        /extension vector [\d.]+, which the scratch server \(PostgreSQL 18\.\d+\) does not offer.*verification: \{ extensions: \[pgvector\] \}.*SCRATCH_EXTENSIONS=pgvector/,
       retries: 0,
       staging: 'untouched',
     });
@@ -271,5 +275,59 @@ describe('scratch server faults', () => {
       staging: 'untouched',
     });
     expect(alerts().length).toBeGreaterThan(0);
+  });
+
+  it('names a machine without a time zone database instead of blaming the backup', async () => {
+    // A CHECK constraint that names a zone: every restored row asks the server for Europe/Berlin.
+    const database = 'tzshop';
+    await fixture.productionSql(`CREATE DATABASE ${database}`);
+    await fixture.sqlOn(
+      database,
+      `CREATE TABLE shifts (id int PRIMARY KEY, starts timestamptz NOT NULL,
+         CHECK ((starts AT TIME ZONE 'Europe/Berlin') > '2000-01-01'))`,
+      `INSERT INTO shifts SELECT i, '2026-01-01'::timestamptz + i * interval '1 hour' FROM generate_series(1, 100) AS i`,
+    );
+    const production = fixture.environment.production;
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: production?.url(database) ?? '',
+    });
+    // With the host's time zone database the backup verifies: the backup is sound.
+    const verified = await fixture.run(settings);
+    expect(verified.status).toBe('SUCCEEDED');
+    const backupId = (await listBackups(store))[0]?.backupId ?? '';
+
+    // The same backup on a machine without /usr/share/zoneinfo (a mount namespace hides it).
+    const emptyZoneinfo = await mkdtemp(join(tmpdir(), 'no-zoneinfo-'));
+    const script = join(import.meta.dirname, '..', 'support', 'verify-once.ts');
+    await chmod(emptyZoneinfo, 0o755);
+    const { stdout } = await execFileAsync(
+      'unshare',
+      [
+        '-m',
+        'sh',
+        '-c',
+        `mount --bind ${emptyZoneinfo} /usr/share/zoneinfo && exec "$0" "$1"`,
+        process.execPath,
+        script,
+      ],
+      {
+        env: {
+          ...process.env,
+          BACKUP_BUCKET: settings.BACKUP_BUCKET,
+          AWS_ENDPOINT_URL_S3: settings.AWS_ENDPOINT_URL_S3,
+          WORK_DIR: settings.WORK_DIR,
+          BACKUP_ID: backupId,
+          NODE_OPTIONS: '',
+        },
+      },
+    );
+    await rm(emptyZoneinfo, { recursive: true, force: true });
+    expect(JSON.parse(stdout)).toEqual({
+      error: 'ScratchServerError',
+      message: expect.stringMatching(
+        /cannot resolve time zone "Europe\/Berlin": this machine has no time zone database \(\/usr\/share\/zoneinfo.*The backup is not at fault/,
+      ),
+    });
+    expect(await fixture.scratchLeftovers()).toEqual([]);
   });
 });

@@ -9,7 +9,9 @@ import { formatStateLine } from './state-lines.ts';
 
 async function main(): Promise<number> {
   const started = Date.now();
-  console.log('Starting local services (embedded PostgreSQL for production and staging, local S3 API)…');
+  console.log(
+    'Starting local services (embedded PostgreSQL for production, local S3 API); Verify starts its own scratch server…',
+  );
   const environment = await startLocalEnvironment({ onProgress: (message) => console.log(`  ${message}`) });
   try {
     console.log(`State directory: ${environment.stateDir}\n`);

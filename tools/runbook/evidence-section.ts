@@ -36,7 +36,7 @@ export function renderEvidenceSection(evidence: DrillEvidence | undefined, evide
     `| when | ${evidence.startedAt} (${evidence.trigger}${evidence.reason ? `: ${evidence.reason}` : ''}) |`,
     `| backup | \`${evidence.backup.backupId}\` of \`${evidence.backup.database}\` (PostgreSQL ${evidence.backup.sourceServerVersion}), SHA-256 ${evidence.backup.checksum} |`,
     `| observed RPO (backup age) | ${rpo.observedHours} h; target ≤ ${rpo.targetHours} h; within: ${yesNo(rpo.withinTarget)} |`,
-    `| observed RTO | ${formatDuration(rto.observedSeconds)} (checksum ${formatDuration(rto.checksumSeconds ?? 0)}, download ${formatDuration(rto.downloadSeconds)}, restore ${formatDuration(rto.restoreSeconds)}, verification ${formatDuration(rto.verificationSeconds)}); target ≤ ${rto.targetHours} h; within: ${yesNo(rto.withinTarget)} |`,
+    `| observed RTO | ${formatDuration(rto.observedSeconds)} (checksum ${formatDuration(rto.checksumSeconds ?? 0)}, ${rto.serverStartSeconds === undefined ? '' : `server start ${formatDuration(rto.serverStartSeconds)}, `}download ${formatDuration(rto.downloadSeconds)}, restore ${formatDuration(rto.restoreSeconds)}, verification ${formatDuration(rto.verificationSeconds)}); target ≤ ${rto.targetHours} h; within: ${yesNo(rto.withinTarget)} |`,
     `| row counts | ${compare.status}: ${compare.tablesCompared} tables, ${compare.rowsCompared} rows |`,
     `| sanity checks | ${sanityPassed}/${evidence.sanity.length} passed |`,
     `| restored onto | ${restoredOn(evidence)} |`,

@@ -58,6 +58,19 @@ describe('runbook evidence section', () => {
     expect(section).toContain('`drills/2026-Q4/20261001T030000Z-abc123.json`');
   });
 
+  it('counts the fresh server start of a scratch drill as a part of the RTO', () => {
+    const scratch: DrillEvidence = {
+      ...evidence,
+      evidenceVersion: 2,
+      rto: { ...evidence.rto, serverStartSeconds: 2, observedSeconds: 9002 },
+      restoreTarget: { kind: 'scratch', serverVersion: '17.6' },
+    };
+    const section = renderEvidenceSection(scratch, 'drills/2026-Q4/20261001T030000Z-abc123.json');
+    expect(section).toContain(
+      '2.50 h (checksum 10.0 min, server start 2.0 s, download 5.0 min, restore 2.00 h, verification 15.0 min)',
+    );
+  });
+
   it('says plainly when there is no drill yet', () => {
     expect(renderEvidenceSection(undefined)).toMatch(/No drill evidence yet.*unproven/s);
   });
