@@ -77,31 +77,43 @@ async function vectorDatabase(): Promise<string> {
   return vectorProduction.url('embeddings');
 }
 
-/** Waits until pg_restore runs against a scratch server under `workDir`, then returns that server's postmaster. */
-async function postmasterDuringRestore(workDir: string): Promise<number> {
+/**
+ * Waits until pg_restore runs against a scratch server under `workDir`, then returns that server's
+ * postmaster and the pg_restore processes restoring into it (other tests run restores at the same time).
+ */
+async function postmasterDuringRestore(workDir: string): Promise<{ postmaster: number; restores: number[] }> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const scratch = (await readdir(workDir).catch(() => [] as string[])).find((n) =>
       n.startsWith('scratch-'),
     );
-    const restoring = (await pgRestorePids()).length > 0;
-    if (scratch && restoring) {
+    if (scratch) {
       const pid = await readFile(join(workDir, scratch, 'data', 'postmaster.pid'), 'utf8').catch(() => '');
       const postmaster = Number(pid.split('\n')[0]);
-      if (postmaster > 0) return postmaster;
+      const socket = postmaster > 0 ? await socketDirOf(postmaster) : undefined;
+      const restores = socket ? await pgRestorePids(socket) : [];
+      if (restores.length > 0) return { postmaster, restores };
     }
     await new Promise((next) => setTimeout(next, 20));
   }
   throw new Error('no restore into a scratch server seen within 30 s');
 }
 
-/** pg_restore processes restoring into a scratch server's database (named verify_*). */
-async function pgRestorePids(): Promise<number[]> {
+/** The unix socket directory a scratch postmaster listens in (its command line names it). */
+async function socketDirOf(postmaster: number): Promise<string | undefined> {
+  const command = await readFile(`/proc/${postmaster}/cmdline`, 'utf8').catch(() => '');
+  return /unix_socket_directories=([^\0]+)/.exec(command)?.[1];
+}
+
+/** pg_restore processes restoring into the scratch server on `socket` (PGHOST in their environment). */
+async function pgRestorePids(socket: string): Promise<number[]> {
   const pids: number[] = [];
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (command.includes('pg_restore') && command.includes('--dbname=verify_')) pids.push(Number(pid));
+    if (!command.includes('pg_restore')) continue;
+    const environment = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    if (environment.split('\0').includes(`PGHOST=${socket}`)) pids.push(Number(pid));
   }
   return pids;
 }
@@ -195,7 +207,9 @@ describe('scratch server faults', () => {
     const execution = await fixture.run(settings, {
       wrap: {
         Verify: async (next) => {
-          const killer = postmasterDuringRestore(workDir).then((pid) => process.kill(pid, 'SIGKILL'));
+          const killer = postmasterDuringRestore(workDir).then(({ postmaster }) =>
+            process.kill(postmaster, 'SIGKILL'),
+          );
           try {
             return await next();
           } finally {
@@ -231,8 +245,7 @@ describe('scratch server faults', () => {
         // deadline has passed, so the deadline falls mid-restore whatever the machine's speed.
         Verify: async (next) => {
           const started = Date.now();
-          const holder = postmasterDuringRestore(workDir).then(async () => {
-            const pids = await pgRestorePids();
+          const holder = postmasterDuringRestore(workDir).then(async ({ restores: pids }) => {
             for (const pid of pids) process.kill(pid, 'SIGSTOP');
             pausedRestore = pids.length > 0;
             await new Promise((wait) => setTimeout(wait, Math.max(0, started + 7_000 - Date.now())));
