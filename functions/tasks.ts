@@ -18,10 +18,16 @@
 import { formatDuration } from '../lib/drill/evidence.ts';
 import { formatBytes } from '../lib/notify/messages.ts';
 
-export type MachineName = 'backup' | 'drill';
+export type MachineName = 'backup' | 'drill' | 'restore';
 
-/** Where a step runs. Every Task runs on Lambda today; the long-running worker comes next (docs). */
-export type Venue = 'lambda';
+export const machineNames: readonly MachineName[] = ['backup', 'drill', 'restore'];
+
+/**
+ * Where a Task state runs: a Lambda invocation, or a build of the long-running worker (CodeBuild via
+ * `codebuild:startBuild.sync`), which runs the function's step from the worker bundle
+ * (functions/worker/handler.ts) with the same handler and pg layers.
+ */
+export type Venue = 'lambda' | 'worker';
 
 /**
  * What a grant applies to, resolved by tools/deploy/iam.ts into CloudFormation: objects under a
@@ -36,7 +42,9 @@ export type GrantResource =
   | 'secret:production'
   | 'secret:staging'
   | 'secret:slack'
-  | 'secret:render';
+  | 'secret:render'
+  /** The secrets `backupctl restore --stage` creates for a target URL: `<service>/<stage>/restore-*`. */
+  | 'secret:restoreTargets';
 
 export interface Grant {
   sid: string;
@@ -63,7 +71,9 @@ export type Setting =
   | 'alerts'
   | 'sanityChecks'
   | 'stage'
-  | 'render';
+  | 'render'
+  /** DUMP_VENUE, VERIFY_VENUE and the dump Lambda's timeout, for the Plan step and SelectBackup. */
+  | 'venues';
 
 export interface FunctionSpec {
   /** functions/<dir>/handler.ts exports `handler = stepHandler('<key>', <step>)` from lib/steps/<step>.ts. */
@@ -81,6 +91,11 @@ export interface FunctionSpec {
   grants: Grant[];
   /** The status function runs hourly and after every execution (tools/deploy/functions.ts). */
   triggers?: 'hourly-and-after-executions';
+  /**
+   * `worker`: the step may run on the worker, so the worker bundle carries it and the worker's role holds
+   * its grants. `worker-only`: no Lambda function at all (the cloud restore).
+   */
+  worker?: 'worker' | 'worker-only';
 }
 
 const decryptWithKey: Grant = { sid: 'DecryptWithBackupKey', actions: ['kms:Decrypt'], resources: ['key'] };
@@ -119,12 +134,32 @@ const publishToAlertTopic = (sid: string): Grant => ({
 });
 
 export const functions = {
+  // Decides where the dump runs from the production database's size and the newest dump's throughput.
+  plan: {
+    dir: 'plan',
+    step: 'plan',
+    sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 120 },
+    pgPrograms: false,
+    database: true,
+    settings: ['productionSecret', 'venues'],
+    grants: [
+      {
+        sid: 'ReadProductionSecret',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['secret:production'],
+      },
+      { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      readManifests,
+      decryptWithKey,
+    ],
+  },
   dump: {
     dir: 'dump',
     step: 'dump',
     sizing: 'dump',
     pgPrograms: true,
     database: true,
+    worker: 'worker',
     settings: ['productionSecret'],
     grants: [
       {
@@ -197,6 +232,7 @@ export const functions = {
     pgServer: true,
     // Talks to the staging database in staging mode.
     database: true,
+    worker: 'worker',
     settings: ['verifyTarget', 'scratchServer', 'restoreJobs', 'workDir'],
     grants: [readBackups, decryptWithKey, readStagingSecret],
   },
@@ -229,7 +265,7 @@ export const functions = {
     sizing: 'notify',
     pgPrograms: false,
     database: false,
-    settings: [],
+    settings: ['venues'],
     grants: [
       // Finds the newest backup with a passed verification record (ListBucket also turns a missing key
       // into 404 rather than 403).
@@ -250,6 +286,7 @@ export const functions = {
     pgPrograms: true,
     pgServer: true,
     database: false,
+    worker: 'worker',
     settings: ['scratchServer', 'restoreJobs', 'workDir', 'sanityChecks'],
     grants: [readBackups, decryptWithKey],
   },
@@ -279,6 +316,47 @@ export const functions = {
       // The encrypted topic needs data keys; evidence reads need Decrypt.
       encryptWithKey,
       readSlackSecret,
+    ],
+  },
+  // After every worker build: its result record turned back into the step's output or named error.
+  workerResult: {
+    dir: 'worker-result',
+    step: 'worker-result',
+    sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
+    pgPrograms: false,
+    database: false,
+    settings: [],
+    grants: [
+      { sid: 'ReadWorkerResults', actions: ['s3:GetObject'], resources: ['objects:worker/*'] },
+      // Without ListBucket S3 answers 403, not 404, for a build that left no record.
+      {
+        sid: 'SeeWhetherResultsExist',
+        actions: ['s3:ListBucket'],
+        resources: ['bucket'],
+        prefixes: ['worker/*'],
+      },
+      decryptWithKey,
+    ],
+  },
+  // `backupctl restore --stage`: runs only on the worker (no Lambda function); the target's URL is read
+  // from the secret the CLI created for this execution, and nothing here can write to the bucket.
+  restore: {
+    dir: 'restore',
+    step: 'restore',
+    sizing: 'verify',
+    pgPrograms: true,
+    database: true,
+    worker: 'worker-only',
+    settings: ['restoreJobs', 'workDir'],
+    grants: [
+      readBackups,
+      { sid: 'ResolveLatest', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      decryptWithKey,
+      {
+        sid: 'ReadRestoreTargetSecrets',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['secret:restoreTargets'],
+      },
     ],
   },
   // Rewrites status/status.json, status/BACKUP_STATUS.md and status/badge.svg and publishes the
@@ -338,14 +416,46 @@ export interface TaskSpec {
   figure: (output: StateOutput) => string;
 }
 
+/** The line of a worker build: which build, and how it ended. */
+const buildFigure = ({ build }: StateOutput): string =>
+  build?.id ? `build ${build.id}: ${build.status}` : `no build: ${build?.Error ?? 'unknown'}`;
+
+/** A worker branch carries the execution's state under `state`: the step's figure reads it there. */
+const onWorker =
+  (figure: (output: StateOutput) => string) =>
+  (output: StateOutput): string =>
+    figure((output.state ?? {}) as StateOutput);
+
+const dumpFigure = ({ dump = {} }: StateOutput) =>
+  `${formatBytes(Number(dump.bytes))}, ${dump.tables} tables, ${dump.rows} rows, ${dump.compression}`;
+
+const verifyFigure = ({ verify }: StateOutput) => {
+  const compare = verify?.compare as { tablesCompared?: number; rowsCompared?: number; status?: string };
+  return `restored in ${Number(verify?.restoreSeconds).toFixed(1)} s on ${verify?.target === 'scratch' ? 'a scratch' : 'the staging'} PostgreSQL ${verify?.serverVersion}; ${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status}`;
+};
+
+const restoredFigure = ({ restored }: StateOutput) => {
+  const compare = restored?.compare as { tablesCompared?: number; status?: string };
+  const checks = (restored?.sanity as { checks?: { passed: boolean }[] } | undefined)?.checks ?? [];
+  return `download ${formatDuration(Number(restored?.downloadSeconds))}, restore ${formatDuration(Number(restored?.restoreSeconds))} on PostgreSQL ${restored?.serverVersion}; ${compare?.tablesCompared} tables: ${compare?.status}; sanity ${checks.filter((c) => c.passed).length}/${checks.length} passed`;
+};
+
 export const tasks: readonly TaskSpec[] = [
   {
     machine: 'backup',
-    state: 'Dump',
-    function: 'dump',
+    state: 'Plan',
+    function: 'plan',
     venue: 'lambda',
-    figure: ({ dump = {} }) =>
-      `${formatBytes(Number(dump.bytes))}, ${dump.tables} tables, ${dump.rows} rows, ${dump.compression}`,
+    figure: ({ plan }) => `dump on ${plan?.dump}, verify on ${plan?.verify}: ${plan?.reason}`,
+  },
+  { machine: 'backup', state: 'Dump', function: 'dump', venue: 'lambda', figure: dumpFigure },
+  { machine: 'backup', state: 'DumpBuild', function: 'dump', venue: 'worker', figure: buildFigure },
+  {
+    machine: 'backup',
+    state: 'DumpResult',
+    function: 'workerResult',
+    venue: 'lambda',
+    figure: onWorker(dumpFigure),
   },
   {
     machine: 'backup',
@@ -362,15 +472,20 @@ export const tasks: readonly TaskSpec[] = [
     figure: ({ checksum }) =>
       `sha256 ${String((checksum?.actual as { sha256?: string } | undefined)?.sha256 ?? '').slice(0, 16)}… ${checksum?.status}, ${checksum?.archiveEntries} archive entries`,
   },
+  { machine: 'backup', state: 'Verify', function: 'verify', venue: 'lambda', figure: verifyFigure },
   {
     machine: 'backup',
-    state: 'Verify',
+    state: 'VerifyBuild',
     function: 'verify',
+    venue: 'worker',
+    figure: buildFigure,
+  },
+  {
+    machine: 'backup',
+    state: 'VerifyResult',
+    function: 'workerResult',
     venue: 'lambda',
-    figure: ({ verify }) => {
-      const compare = verify?.compare as { tablesCompared?: number; rowsCompared?: number; status?: string };
-      return `restored in ${Number(verify?.restoreSeconds).toFixed(1)} s on ${verify?.target === 'scratch' ? 'a scratch' : 'the staging'} PostgreSQL ${verify?.serverVersion}; ${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status}`;
-    },
+    figure: onWorker(verifyFigure),
   },
   {
     machine: 'backup',
@@ -398,15 +513,21 @@ export const tasks: readonly TaskSpec[] = [
     state: 'RestoreAndCheck',
     function: 'drillRestore',
     venue: 'lambda',
-    figure: ({ restored }) => {
-      const compare = restored?.compare as {
-        tablesCompared?: number;
-        rowsCompared?: number;
-        status?: string;
-      };
-      const checks = (restored?.sanity as { checks?: { passed: boolean }[] } | undefined)?.checks ?? [];
-      return `download ${formatDuration(Number(restored?.downloadSeconds))}, restore ${formatDuration(Number(restored?.restoreSeconds))} on PostgreSQL ${restored?.serverVersion}; ${compare?.tablesCompared} tables: ${compare?.status}; sanity ${checks.filter((c) => c.passed).length}/${checks.length} passed`;
-    },
+    figure: restoredFigure,
+  },
+  {
+    machine: 'drill',
+    state: 'RestoreAndCheckBuild',
+    function: 'drillRestore',
+    venue: 'worker',
+    figure: buildFigure,
+  },
+  {
+    machine: 'drill',
+    state: 'RestoreAndCheckResult',
+    function: 'workerResult',
+    venue: 'lambda',
+    figure: onWorker(restoredFigure),
   },
   {
     machine: 'drill',
@@ -423,7 +544,37 @@ export const tasks: readonly TaskSpec[] = [
     venue: 'lambda',
     figure: () => 'summary published',
   },
+  {
+    machine: 'restore',
+    state: 'RestoreBuild',
+    function: 'restore',
+    venue: 'worker',
+    figure: buildFigure,
+  },
+  {
+    machine: 'restore',
+    state: 'RestoreResult',
+    function: 'workerResult',
+    venue: 'lambda',
+    figure: onWorker(({ restore }) => {
+      const compare = restore?.compare as { tablesCompared?: number; rowsCompared?: number; status?: string };
+      return `${restore?.backupId} restored into ${restore?.database} in ${formatDuration(Number(restore?.restoreSeconds))}; ${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status}`;
+    }),
+  },
 ];
+
+/**
+ * The long-running worker: the bundle CodeBuild runs (functions/worker/handler.ts, deployed as a Lambda
+ * function that only carries it), and the functions it serves (their `worker` field).
+ */
+export const worker = { dir: 'worker', key: 'worker' } as const;
+
+/** The functions whose steps the worker runs: their code is in its bundle, their grants in its role. */
+export function workerFunctions(): FunctionKey[] {
+  return (Object.entries(functions) as [FunctionKey, FunctionSpec][])
+    .filter(([, spec]) => spec.worker !== undefined)
+    .map(([key]) => key);
+}
 
 export function taskOf(machine: MachineName, state: string): TaskSpec | undefined {
   return tasks.find((task) => task.machine === machine && task.state === state);

@@ -92,6 +92,20 @@ export const runtimeSettingsSchema = z.object({
   RENDER_API_URL: z.url().optional(),
   /** JSON list of drill sanity checks (lib/drill/sanity.ts validates it when a drill runs). */
   DRILL_SANITY_CHECKS: optionalText,
+  /**
+   * Where the dump runs: `auto` (the Plan step estimates from the database's size whether it fits one
+   * Lambda with margin, else the worker), or always `lambda` / `worker` (lib/backup/plan.ts).
+   */
+  DUMP_VENUE: z.enum(['auto', 'lambda', 'worker']).default('auto'),
+  /** Where Verify and the drill's RestoreAndCheck run their scratch server. */
+  VERIFY_VENUE: z.enum(['lambda', 'worker']).default('lambda'),
+  /** The dump Lambda's timeout, for the Plan step's estimate (serverless.yml sets the deployed one). */
+  DUMP_LAMBDA_TIMEOUT_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
+  /**
+   * Local runs only: a directory of secret files, so `local:<name>` can stand for a Secrets Manager
+   * ARN where a secret travels by reference (the cloud restore's target). Never set on AWS.
+   */
+  LOCAL_SECRETS_DIR: optionalText,
 });
 
 export type RuntimeSettings = z.infer<typeof runtimeSettingsSchema>;

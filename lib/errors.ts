@@ -203,6 +203,22 @@ export class ProviderBackupError extends BackupError {
   readonly transient = false;
 }
 
+/**
+ * A step ran on the long-running worker (CodeBuild) and the build ended without a result record:
+ * killed, out of memory, stopped at its timeout, or it could not start. The cause names the build, its
+ * status and phase; nothing it did is marked verified.
+ */
+export class WorkerFailedError extends BackupError {
+  override readonly name = 'WorkerFailedError';
+  readonly transient = false;
+}
+
+/** The worker's result record exists but is not one (truncated, another schema): never a success. */
+export class WorkerResultInvalidError extends BackupError {
+  override readonly name = 'WorkerResultInvalidError';
+  readonly transient = false;
+}
+
 export const errorCatalog = {
   InputValidationError,
   ConfigurationError,
@@ -231,6 +247,8 @@ export const errorCatalog = {
   NotificationError,
   DrillCheckFailedError,
   ProviderBackupError,
+  WorkerFailedError,
+  WorkerResultInvalidError,
 } as const;
 
 export type ErrorName = keyof typeof errorCatalog;

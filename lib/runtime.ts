@@ -5,10 +5,12 @@
  * settings they hold; a Lambda handler calls `runtimeFromEnvironment()`, which reads (never writes)
  * the environment serverless.yml set. SDK clients are created once per container.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { type RuntimeSettings, readRuntimeSettings } from './config.ts';
-import { ConfigurationError } from './errors.ts';
+import { ConfigurationError, describeError, InputValidationError } from './errors.ts';
 import type { Channels } from './notify/publish.ts';
 import { clientForServer, type PgBundle } from './pg/client.ts';
 import { type PgConnection, parseConnectionUrl } from './pg/connection.ts';
@@ -25,6 +27,11 @@ export interface Runtime {
   channels(): Promise<Channels>;
   /** The Render API key, when Render's own backups are watched (env locally, Secrets Manager on AWS). */
   renderApiKey(): Promise<string | undefined>;
+  /**
+   * A secret passed by reference (a Secrets Manager ARN; locally `local:<name>` in LOCAL_SECRETS_DIR),
+   * for values that must stay out of the execution history, such as a restore's target URL.
+   */
+  secretByReference(reference: string, label: string): Promise<string>;
   programs: ReturnType<typeof pgProgramsFor>;
 }
 
@@ -115,9 +122,33 @@ function buildRuntime(settings: RuntimeSettings): Runtime {
         await readSecret(secretsClient, settings.RENDER_API_KEY_SECRET_ARN, 'RENDER_API_KEY_SECRET_ARN')
       ).trim();
     },
+    async secretByReference(reference, label) {
+      if (secretArnPattern.test(reference)) {
+        secretsClient ??= new SecretsManagerClient(
+          settings.AWS_REGION ? { region: settings.AWS_REGION } : {},
+        );
+        return readSecret(secretsClient, reference, label);
+      }
+      const local = /^local:([A-Za-z0-9_-]{1,100})$/.exec(reference);
+      if (local?.[1] && settings.LOCAL_SECRETS_DIR) {
+        try {
+          return (await readFile(join(settings.LOCAL_SECRETS_DIR, local[1]), 'utf8')).trim();
+        } catch (error) {
+          throw new ConfigurationError(
+            `${label}: local secret ${local[1]} cannot be read: ${describeError(error)}`,
+          );
+        }
+      }
+      throw new InputValidationError(
+        `${label} must be a Secrets Manager secret ARN${settings.LOCAL_SECRETS_DIR ? ' or local:<name>' : ''}`,
+        { details: { field: label } },
+      );
+    },
     programs: pgProgramsFor(settings.PG_CLIENT_DIR),
   };
 }
+
+const secretArnPattern = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 /** The runtime for these settings (checked by readRuntimeSettings); SDK clients are shared. */
 export function createRuntime(settings: RuntimeSettings): Runtime {

@@ -1,13 +1,13 @@
 /**
- * Every execution of a deployed stage's two state machines since a point in time, read from Step
- * Functions itself: what the audit and the status report are built from.
+ * Every execution of a deployed stage's state machines (backup, drill, restore) since a point in time,
+ * read from Step Functions itself: what the audit and the status report are built from.
  */
 import { ListExecutionsCommand, type ListExecutionsCommandOutput } from '@aws-sdk/client-sfn';
 import type { ExecutionSummary } from '../report/executions.ts';
 import { HistoryReader, readHistory } from './history.ts';
 import { type CallOptions, forEachPage, type SfnApi } from './sfn.ts';
 
-export const stateMachineKinds = ['backup', 'drill'] as const;
+export const stateMachineKinds = ['backup', 'drill', 'restore'] as const;
 export type StateMachineKind = (typeof stateMachineKinds)[number];
 
 /**

@@ -42,6 +42,7 @@ export const selectedSchema = z.object({
   startedAt: z.iso.datetime(),
   trigger: z.string(),
   reason: z.string().optional(),
+  venue: z.enum(['lambda', 'worker']).optional(),
 });
 
 export const drillRestoreEventSchema = z.strictObject({ backupId });

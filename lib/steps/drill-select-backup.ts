@@ -23,5 +23,7 @@ export async function selectBackupStep(event: unknown, { runtime }: StepContext)
     startedAt: started.toISOString(),
     trigger: input.trigger,
     ...(input.reason ? { reason: input.reason } : {}),
+    /** Where RestoreAndCheck runs its scratch server: the stage's verification venue. */
+    venue: runtime.settings.VERIFY_VENUE,
   };
 }

@@ -66,3 +66,21 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string
     details: { field },
   });
 }
+
+/**
+ * The restore state machine's input (`backupctl restore --stage`): which backup, and where to, by
+ * reference only. The target's URL holds a password, so it never travels in the execution input or
+ * history: it is a secret the CLI creates and deletes around the execution.
+ */
+export const cloudRestoreInputSchema = z.strictObject({
+  backupId: z.string().refine((id) => id === 'latest' || isBackupId(id), 'must be "latest" or a backup id'),
+  targetSecret: z.string().min(1).max(2048),
+  jobs: z.number().int().min(1).max(64).optional(),
+  trigger: z.enum(['manual', 'cli']).default('manual'),
+  reason: executionInputSchema.shape.reason,
+});
+
+export const cloudRestoreEventSchema = z.strictObject({
+  execution: z.unknown(),
+  executionId: z.string().max(2048).optional(),
+});

@@ -171,7 +171,19 @@ describe('stage config', () => {
       ['compression', { compression: 'zstd:99' }, 'compression'],
       ['alert e-mail', { alerts: { emails: ['not-an-address'] } }, 'alerts.emails.0'],
       ['KMS key', { kms: { keyArn: 'alias/backups' } }, 'kms.keyArn'],
-      ['VPC subnets', { vpc: { subnetIds: [], securityGroupIds: ['sg-0abc'] } }, 'vpc.subnetIds'],
+      [
+        'VPC subnets',
+        { vpc: { vpcId: 'vpc-0abc', subnetIds: [], securityGroupIds: ['sg-0abc'] } },
+        'vpc.subnetIds',
+      ],
+      [
+        'VPC without its id',
+        { vpc: { subnetIds: ['subnet-0abc'], securityGroupIds: ['sg-0abc'] } },
+        'vpc.vpcId',
+      ],
+      ['worker timeout', { worker: { timeoutMinutes: 600 } }, 'worker.timeoutMinutes'],
+      ['worker size', { worker: { computeType: 'BUILD_GENERAL2_HUGE' } }, 'worker.computeType'],
+      ['dump venue', { venues: { dump: 'fargate' } }, 'venues.dump'],
       ['memory', { steps: { dump: { memoryMb: 20_000 } } }, 'steps.dump.memoryMb'],
       ['log retention', { logRetentionDays: 31 }, 'logRetentionDays'],
     ])('rejects an invalid %s, naming the field', (_label, overrides, field) => {

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { machineNames } from '../../functions/tasks.ts';
+import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
@@ -81,6 +83,7 @@ function grants(roleId: string): Record<string, unknown[]> {
 }
 
 const functionRoles = {
+  plan: 'PlanRole',
   dump: 'DumpRole',
   promote: 'PromoteRole',
   checksum: 'ChecksumRole',
@@ -90,6 +93,7 @@ const functionRoles = {
   drillRestore: 'DrillRestoreRole',
   drillRecordEvidence: 'DrillRecordEvidenceRole',
   drillNotify: 'DrillNotifyRole',
+  workerResult: 'WorkerResultRole',
   status: 'StatusRole',
 } as const;
 
@@ -223,7 +227,7 @@ describe('packaged template', () => {
         expect(fn.Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
         return role;
       });
-      expect(new Set(roles).size).toBe(10);
+      expect(new Set(roles).size).toBe(12);
       expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
     });
 
@@ -255,6 +259,18 @@ describe('packaged template', () => {
         'kms:Decrypt': [kmsKey],
       });
       expect(grants('ChecksumRole')).toEqual({ 's3:GetObject': [backups], 'kms:Decrypt': [kmsKey] });
+      // Plan reads the database's size (the production secret) and the newest manifest's throughput.
+      expect(grants('PlanRole')).toEqual({
+        'secretsmanager:GetSecretValue': [production],
+        's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
+        's3:GetObject': [manifests],
+        'kms:Decrypt': [kmsKey],
+      });
+      expect(grants('WorkerResultRole')).toEqual({
+        's3:GetObject': [sub('${BackupBucket.Arn}/worker/*')],
+        's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
+        'kms:Decrypt': [kmsKey],
+      });
       // config/test.yml verifies on staging; on a scratch server the staging grant's condition is false.
       expect(grants('VerifyRole')).toEqual({
         's3:GetObject': [backups],
@@ -419,9 +435,22 @@ describe('packaged template', () => {
       });
     });
 
-    it('may invoke only the five functions and publish only to the alert topic', () => {
+    it('may invoke only its functions, start only worker builds and publish only to the alert topic', () => {
       const allowed = grants('BackupStateMachineRole');
-      expect(allowed['lambda:InvokeFunction']).toHaveLength(5);
+      expect(allowed['lambda:InvokeFunction']).toEqual(
+        ['Plan', 'Dump', 'WorkerResult', 'Promote', 'Checksum', 'Verify', 'Notify'].map((name) => ({
+          'Fn::GetAtt': [`${name}LambdaFunction`, 'Arn'],
+        })),
+      );
+      for (const action of ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds']) {
+        expect(allowed[action]).toEqual([{ 'Fn::GetAtt': ['WorkerProject', 'Arn'] }]);
+      }
+      const buildEnds = sub(
+        'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventForCodeBuildStartBuildRule',
+      );
+      for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule']) {
+        expect(allowed[action]).toEqual([buildEnds]);
+      }
       expect(allowed['sns:Publish']).toEqual([{ Ref: 'AlertTopic' }]);
       const wildcards = Object.entries(allowed).filter(([, resources]) => resources.includes('*'));
       expect(
@@ -483,7 +512,12 @@ describe('packaged template', () => {
           [...new Set(Object.values(drillTasks))].map((fn) => ({ 'Fn::GetAtt': [fn, 'Arn'] })),
         ),
       );
-      expect(allowed['lambda:InvokeFunction']).toHaveLength(5);
+      // The drill's functions, checksum, and the reader of worker results.
+      expect(allowed['lambda:InvokeFunction']).toHaveLength(6);
+      expect(allowed['lambda:InvokeFunction']).toContainEqual({
+        'Fn::GetAtt': ['WorkerResultLambdaFunction', 'Arn'],
+      });
+      expect(allowed['codebuild:StartBuild']).toEqual([{ 'Fn::GetAtt': ['WorkerProject', 'Arn'] }]);
       expect(allowed['sns:Publish']).toEqual([{ Ref: 'AlertTopic' }]);
       const wildcards = Object.entries(allowed).filter(([, resources]) => resources.includes('*'));
       expect(
@@ -507,6 +541,7 @@ describe('packaged template', () => {
       expect(pattern.detail.stateMachineArn).toEqual([
         { Ref: 'BackupStateMachine' },
         { Ref: 'DrillStateMachine' },
+        { Ref: 'RestoreStateMachine' },
       ]);
     });
 
@@ -573,8 +608,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 10 functions and 2 state machines.
-      expect(groups.length).toBe(12);
+      // 12 functions, the worker bundle's function, 3 state machines and the worker's builds.
+      expect(groups.length).toBe(17);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });
@@ -698,6 +733,190 @@ describe('packaged template', () => {
       expect(logs).toEqual([
         expect.objectContaining({ level: 'INFO', message: 'step started', step: 'dump' }),
         expect.objectContaining({ level: 'ERROR', message: 'step failed', errorName: 'ConfigurationError' }),
+      ]);
+    });
+  });
+
+  describe('worker', () => {
+    const project = () => resource('WorkerProject').Properties;
+    const variables = () =>
+      (project().Environment as { EnvironmentVariables: unknown[] }).EnvironmentVariables.map((v) => {
+        const conditional = (v as { 'Fn::If'?: [string, Json, unknown] })['Fn::If'];
+        return (conditional ? conditional[1] : v) as { Name: string; Type: string; Value: unknown };
+      });
+    const policy = (name: string) =>
+      (
+        resource('WorkerRole').Properties.Policies as {
+          PolicyName: string;
+          PolicyDocument: { Statement: unknown[] };
+        }[]
+      ).find((p) => p.PolicyName === name)?.PolicyDocument.Statement;
+
+    it('is one CodeBuild project with the stage architecture, size and timeout, running the deployed bundle', () => {
+      expect(project()).toMatchObject({
+        Name: 'verified-pg-backups-test-worker',
+        ServiceRole: { 'Fn::GetAtt': ['WorkerRole', 'Arn'] },
+        Artifacts: { Type: 'NO_ARTIFACTS' },
+        Environment: {
+          Type: 'ARM_CONTAINER',
+          Image: 'aws/codebuild/amazonlinux-aarch64-standard:3.0',
+          ComputeType: 'BUILD_GENERAL1_MEDIUM',
+        },
+        TimeoutInMinutes: 240,
+        EncryptionKey: kmsKey,
+        LogsConfig: {
+          CloudWatchLogs: { Status: 'ENABLED', GroupName: '/aws/codebuild/verified-pg-backups-test-worker' },
+        },
+      });
+      const buildspec = (project().Source as { Type: string; BuildSpec: string }).BuildSpec;
+      expect((project().Source as { Type: string }).Type).toBe('NO_SOURCE');
+      expect(buildspec).toContain('nodejs: 22');
+      expect(buildspec).toContain('aws lambda get-function --function-name "$WORKER_FUNCTION"');
+      expect(buildspec).toContain('get-layer-version-by-arn');
+      expect(buildspec).toContain('node /opt/worker/functions/worker/handler.mjs');
+      expect(resource('WorkerBuildsLogGroup').Properties.RetentionInDays).toBe(30);
+    });
+
+    it('stops a build before any state machine gives up on it', () => {
+      for (const machine of machineNames) {
+        const builds = everyState(loadAsl(machine).States).filter(
+          ([, state]) => state.Resource === workerResource,
+        );
+        expect(builds.length).toBeGreaterThan(0);
+        for (const [, state] of builds) expect(state.TimeoutSeconds).toBeGreaterThan(540 * 60);
+      }
+    });
+
+    it("gets the worker functions' settings as plain text, references to secrets and never a secret", () => {
+      const byName = Object.fromEntries(variables().map((v) => [v.Name, v]));
+      expect(variables().every((v) => v.Type === 'PLAINTEXT')).toBe(true);
+      expect(byName.BACKUP_BUCKET?.Value).toEqual({ Ref: 'BackupBucket' });
+      expect(byName.WORKER_FUNCTION?.Value).toBe('verified-pg-backups-test-worker');
+      expect(byName.WORKER_TIMEOUT_SECONDS?.Value).toBe(String(240 * 60));
+      expect(byName.PRODUCTION_DATABASE_SECRET_ARN?.Value).toBe(
+        'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/production-AbCdEf',
+      );
+      expect(byName.VERIFY_TARGET?.Value).toBe('staging');
+      expect(byName.SCRATCH_EXTENSIONS?.Value).toBe('pgvector');
+      // pg_restore -j follows the build's CPUs, not the verify Lambda's memory.
+      expect(byName.RESTORE_JOBS).toBeUndefined();
+      expect(Object.keys(byName).filter((name) => name.endsWith('_URL') || name.endsWith('_KEY'))).toEqual(
+        [],
+      );
+    });
+
+    it('holds exactly the grants of the steps it runs, plus its bundle, layers, logs and result records', () => {
+      const stepPolicy = (role: string) =>
+        (resource(role).Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[])
+          .flatMap((p) => p.PolicyDocument.Statement)
+          .filter((statement) => (statement as Statement).Sid !== 'WriteOwnLogs');
+      for (const [key, role] of [
+        ['dump', 'DumpRole'],
+        ['verify', 'VerifyRole'],
+        ['drillRestore', 'DrillRestoreRole'],
+      ] as const) {
+        expect(policy(`worker-${key}`)).toEqual(stepPolicy(role));
+      }
+      const restore = JSON.stringify(policy('worker-restore'));
+      expect(restore).toContain(
+        'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:verified-pg-backups/test/restore-*',
+      );
+      expect(restore).not.toContain('PutObject');
+      const own = Object.fromEntries(
+        (policy('worker') as Statement[])
+          .filter((statement) => statement.Sid)
+          .map((statement) => [statement.Sid, statement]),
+      );
+      expect(own.WriteResultRecords).toMatchObject({
+        Action: 's3:PutObject',
+        Resource: sub('${BackupBucket.Arn}/worker/*'),
+      });
+      expect(own.FetchWorkerBundle).toMatchObject({ Action: 'lambda:GetFunction' });
+      expect(JSON.stringify(own.FetchWorkerBundle?.Resource)).toContain(
+        'function:verified-pg-backups-test-worker*',
+      );
+      expect(own.FetchPgLayers).toMatchObject({
+        Action: 'lambda:GetLayerVersion',
+        Resource: [{ Ref: 'PgClientLambdaLayer' }, { Ref: 'PgServerLambdaLayer' }],
+      });
+      for (const statement of roleStatements('WorkerRole')) {
+        for (const action of list(statement.Action)) {
+          expect(action).not.toContain('*');
+          if (/Delete/.test(action) && !action.startsWith('ec2:')) {
+            expect(list(statement.Resource)).toEqual([sub('${BackupBucket.Arn}/incoming/*')]);
+          }
+        }
+        // Only the VPC interface management AWS documents without resource-level permissions.
+        if (list(statement.Resource).includes('*')) expect(statement.Sid).toBe('RunInVpc');
+      }
+      const vpc = (policy('worker') as Json[]).find((s) => JSON.stringify(s).includes('RunInVpc'));
+      expect(vpc).toMatchObject({ 'Fn::If': ['UseVpc', expect.anything(), { Ref: 'AWS::NoValue' }] });
+    });
+
+    it('carries its bundle in a function nothing invokes, whose role may only log', () => {
+      const carrier = resource('WorkerLambdaFunction').Properties;
+      expect(carrier.Layers).toEqual([{ Ref: 'PgClientLambdaLayer' }, { Ref: 'PgServerLambdaLayer' }]);
+      expect(grants('WorkerCarrierRole')).toEqual({});
+      for (const role of ['BackupStateMachineRole', 'DrillStateMachineRole', 'RestoreStateMachineRole']) {
+        expect(JSON.stringify(grants(role)['lambda:InvokeFunction'] ?? [])).not.toContain(
+          '"WorkerLambdaFunction"',
+        );
+      }
+      // The cloud restore runs only on the worker: no Lambda function of its own.
+      expect(template.Resources.RestoreLambdaFunction).toBeUndefined();
+    });
+
+    it("runs the cloud restore, whose state machine may delete only the restore targets' secrets", () => {
+      const definition = resource('RestoreStateMachine').Properties.DefinitionString as { 'Fn::Sub': string };
+      const file = readFileSync(join(root, 'statemachines/restore.asl.json'), 'utf8');
+      expect(JSON.parse(definition['Fn::Sub'])).toEqual(JSON.parse(file));
+      const allowed = grants('RestoreStateMachineRole');
+      expect(allowed['lambda:InvokeFunction']).toEqual([
+        { 'Fn::GetAtt': ['WorkerResultLambdaFunction', 'Arn'] },
+      ]);
+      expect(allowed['secretsmanager:DeleteSecret']).toEqual([
+        sub(
+          'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:verified-pg-backups/test/restore-*',
+        ),
+      ]);
+      expect(allowed['codebuild:StartBuild']).toEqual([{ 'Fn::GetAtt': ['WorkerProject', 'Arn'] }]);
+    });
+
+    it('alarms on failed builds and failed restores, and expires result records after a week', () => {
+      expect(resource('WorkerBuildsFailedAlarm').Properties).toMatchObject({
+        Namespace: 'AWS/CodeBuild',
+        MetricName: 'FailedBuilds',
+        Dimensions: [{ Name: 'ProjectName', Value: 'verified-pg-backups-test-worker' }],
+        AlarmActions: [{ Ref: 'AlertTopic' }],
+      });
+      expect(resource('RestoreExecutionsFailedAlarm').Properties).toMatchObject({
+        Namespace: 'AWS/States',
+        MetricName: 'ExecutionsFailed',
+        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'RestoreStateMachine' } }],
+      });
+      const rules = (resource('BackupBucket').Properties.LifecycleConfiguration as { Rules: Json[] }).Rules;
+      expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'worker/', ExpirationInDays: 7 }));
+    });
+
+    it('ships a bundle that runs as the worker, failing by name without its request', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'worker-bundle-'));
+      unzip(readFileSync(join(outDir, 'worker.zip')), dir);
+      const result = spawnSync(process.execPath, [join(dir, 'functions/worker/handler.mjs')], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '' },
+      });
+      expect(result.status).toBe(1);
+      // One JSON log line (Powertools), as every step writes them.
+      const lines = `${result.stdout}${result.stderr}`
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(lines).toEqual([
+        expect.objectContaining({
+          level: 'ERROR',
+          message: 'worker request unusable',
+          errorMessage: 'ConfigurationError: the worker needs WORKER_TASK in its environment',
+        }),
       ]);
     });
   });

@@ -36,13 +36,22 @@ describe('backup state machine', () => {
     expect(execution.error).toBeUndefined();
     expect(execution.status).toBe('SUCCEEDED');
     expect(execution.states.filter((s) => s.status === 'succeeded').map((s) => s.name)).toEqual([
+      'Plan',
+      'DumpWhere',
       'Dump',
       'Promote',
       'Checksum',
+      'VerifyWhere',
       'Verify',
       'Notify',
       'BackupVerified',
     ]);
+    // A small database dumps on Lambda; verification runs where VERIFY_VENUE says (Lambda locally).
+    const plan = execution.states.find((s) => s.name === 'Plan')?.output as { plan: Record<string, unknown> };
+    expect(plan.plan).toMatchObject({ dump: 'lambda', verify: 'lambda', throughputFrom: 'default' });
+    expect(plan.plan.reason).toMatch(
+      /estimated at 25\.0 MiB\/s \(default\) fits half the Lambda's 880 s budget/,
+    );
     const [backup] = await listBackups(store);
     expect(backup?.verified).toBe(true);
     const backupId = backup?.backupId ?? '';
@@ -86,7 +95,8 @@ describe('backup state machine', () => {
 
     const execution = await fixture.run(settings, { input: { trigger: 'manual', compresion: 'gzip' } });
 
-    const message = expectFailureAlert(execution, 'InputValidationError', 'Dump');
+    // Plan, the first step, checks the input before it connects anywhere.
+    const message = expectFailureAlert(execution, 'InputValidationError', 'Plan');
     expect(message).toContain('compresion');
     expect(execution.states.some((s) => s.status === 'retried')).toBe(false);
     expect(await store.list('')).toEqual([]);
@@ -100,8 +110,9 @@ describe('backup state machine', () => {
 
     const execution = await fixture.run(settings);
 
-    const message = expectFailureAlert(execution, 'DatabaseUnreachableError', 'Dump');
-    expect(execution.states.filter((s) => s.name === 'Dump' && s.status === 'retried')).toHaveLength(2);
+    // Plan is the first step to connect to production: it retries, then the alert names it.
+    const message = expectFailureAlert(execution, 'DatabaseUnreachableError', 'Plan');
+    expect(execution.states.filter((s) => s.name === 'Plan' && s.status === 'retried')).toHaveLength(2);
     expect(JSON.stringify(execution)).not.toContain('Canary-Pw-7731');
     expect(message).not.toContain('Canary-Pw-7731');
     await expectNothingVerifiedOrLeftOver(store);

@@ -12,12 +12,15 @@ import { GetExecutionHistoryCommand, ListExecutionsCommand } from '@aws-sdk/clie
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
+import pg from 'pg';
 import type { MachineName } from '../../functions/tasks.ts';
 import { ChecksumMismatchError, DatabaseAuthError } from '../../lib/errors.ts';
 import { auditEntries } from '../../lib/report/audit.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { type CliDependencies, exitCodes, main } from '../../tools/cli/main.ts';
 import { runLocalDrill } from '../../tools/local/run-drill.ts';
+import { runLocalRestore } from '../../tools/local/run-restore.ts';
 import { formatStateLine } from '../../tools/local/state-lines.ts';
 import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
@@ -33,6 +36,8 @@ let verified: ExecutionRecord;
 let checksumFailed: ExecutionRecord;
 let dumpRefused: ExecutionRecord;
 let drilled: ExecutionRecord;
+let restored: ExecutionRecord;
+let targetUrl: string;
 let sfn: SfnStub;
 let waits: number[];
 
@@ -108,6 +113,17 @@ beforeAll(async () => {
     },
   );
   expect(drilled.status).toBe('SUCCEEDED');
+  // A restore on the local worker into another server's opted-in database, replayed as the stage's.
+  await fixture.stagingSql('CREATE DATABASE restored_here');
+  const target = new URL((await fixture.stagingSettings()).STAGING_DATABASE_URL ?? '');
+  target.pathname = '/restored_here';
+  targetUrl = target.toString();
+  const owner = new pg.Client({ connectionString: targetUrl });
+  await owner.connect();
+  await owner.query(optInStatement('restored_here'));
+  await owner.end();
+  restored = await runLocalRestore({ ...fixture.environment, settings }, { backupId: 'latest', targetUrl });
+  expect(restored.status).toBe('SUCCEEDED');
 }, 300_000);
 
 afterAll(async () => {
@@ -132,7 +148,8 @@ describe('backupctl backup --stage', () => {
     });
     const backupId = (verified.output as { dump: { backupId: string } }).dump.backupId;
     expect(result.lines).toEqual([...localLines(verified), `Backup ${backupId} verified.`]);
-    expect(result.lines[0]).toMatch(/^✔ Dump .* tables, \d+ rows, zstd:1$/);
+    expect(result.lines[0]).toMatch(/^✔ Plan .* dump on lambda, verify on lambda: /);
+    expect(result.lines[2]).toMatch(/^✔ Dump .* tables, \d+ rows, zstd:1$/);
     // Followed over several reads of a growing history, each read over several pages.
     expect(sfn.names.filter((n) => n === 'GetExecutionHistoryCommand').length).toBeGreaterThan(5);
     expect(result.stderr).toContain(sfn.executions[0]?.executionArn);
@@ -212,6 +229,74 @@ describe('backupctl drill --stage', () => {
     expect(result.lines.at(-1)).toMatch(
       /^Drill passed\. Evidence: drills\/\d{4}-Q[1-4]\/\S+\.json and \S+\.md$/,
     );
+  });
+});
+
+/** Secrets Manager as `restore --stage` uses it: records what it is sent, answers like AWS. */
+function secretsStub() {
+  const sent: { command: string; input: Record<string, unknown> }[] = [];
+  return {
+    sent,
+    client: {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        sent.push({ command: command.constructor.name, input: command.input });
+        return {
+          ARN: `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${command.input.Name ?? command.input.SecretId}-AbCdEf`,
+          Name: command.input.Name,
+        };
+      },
+    },
+  };
+}
+
+describe('backupctl restore --stage', () => {
+  it('hands the target to the worker as a secret of its own, never in the execution, and follows it', async () => {
+    sfn.onStart = replay(restored);
+    const secrets = secretsStub();
+    const result = await run(
+      ['restore', 'latest', '--stage', 'test', '--target-url', targetUrl, '--jobs', '2'],
+      {
+        secrets: () => secrets.client as never,
+      },
+    );
+
+    expect(result.code).toBe(exitCodes.ok);
+    const [created] = secrets.sent;
+    expect(created?.command).toBe('CreateSecretCommand');
+    expect(String(created?.input.Name)).toMatch(/^verified-pg-backups\/test\/restore-[0-9a-f]{16}$/);
+    expect(created?.input.SecretString).toBe(targetUrl);
+    const start = sfn.calls.find((c) => c.constructor.name === 'StartExecutionCommand')?.input as {
+      stateMachineArn: string;
+      input: string;
+    };
+    expect(start.stateMachineArn).toBe(sfn.machines.restore);
+    expect(JSON.parse(start.input)).toEqual({
+      backupId: 'latest',
+      jobs: 2,
+      targetSecret: `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${created?.input.Name}-AbCdEf`,
+      trigger: 'cli',
+    });
+    const password = new URL(targetUrl).password;
+    expect(start.input).not.toContain(password);
+    // Once started, the execution owns the secret: its ForgetTarget state deletes it at the end.
+    expect(secrets.sent.map((s) => s.command)).toEqual(['CreateSecretCommand']);
+    expect(result.lines.slice(0, -1)).toEqual(localLines(restored, 'restore'));
+    expect(result.lines.at(-1)).toMatch(
+      /restored into restored_here in [\d.]+ s; row counts match \(11 tables, \d+ rows\)\.$/,
+    );
+    expect(result.stdout + result.stderr).not.toContain(password);
+  });
+
+  it('deletes the secret itself when the execution never started', async () => {
+    sfn.throttle = { StartExecutionCommand: 100 };
+    const secrets = secretsStub();
+    const result = await run(['restore', 'latest', '--stage', 'test', '--target-url', targetUrl], {
+      secrets: () => secrets.client as never,
+    });
+
+    expect(result.code).toBe(exitCodes.failed);
+    expect(secrets.sent.map((s) => s.command)).toEqual(['CreateSecretCommand', 'DeleteSecretCommand']);
+    expect(secrets.sent[1]?.input).toMatchObject({ ForceDeleteWithoutRecovery: true });
   });
 });
 

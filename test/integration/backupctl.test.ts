@@ -3,7 +3,8 @@
  * state directory, exactly as `npx backupctl ...` runs them.
  */
 
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
@@ -92,6 +93,24 @@ describe('backupctl', () => {
     expect(status.stdout).toContain(`OK: newest verified backup ${entry?.backupId}`);
   });
 
+  it('downloads a backup checked against its manifest, for a restore by hand, and never overwrites', async () => {
+    const out = join(stateDir, 'downloads');
+    const download = await run('download', 'latest', '--out', out, '--json');
+    expect(download.code).toBe(exitCodes.ok);
+    const outcome = JSON.parse(download.stdout) as { backupId: string; dumpPath: string; sha256: string };
+    const dump = await readFile(outcome.dumpPath);
+    expect(createHash('sha256').update(dump).digest('hex')).toBe(outcome.sha256);
+    const manifest = JSON.parse(await readFile(join(out, `${outcome.backupId}.manifest.json`), 'utf8'));
+    expect(manifest.dump).toMatchObject({ sha256: outcome.sha256, bytes: dump.length });
+    expect(await readdir(out)).toEqual(
+      [`${outcome.backupId}.dump`, `${outcome.backupId}.manifest.json`].sort(),
+    );
+    expect((await run('download', 'latest', '--out', out)).code).toBe(exitCodes.usage);
+    const human = await run('download', 'latest', '--out', join(stateDir, 'downloads-2'));
+    expect(human.stdout).toContain('matches its manifest');
+    expect(human.stdout).toMatch(/pg_restore --no-owner --no-acl --jobs=4 --dbname=/);
+  });
+
   it('runs a restore drill locally, prints each state and writes the evidence', async () => {
     const drill = await run('drill', '--local', '--reason', 'cli drill');
     expect(drill.code).toBe(exitCodes.ok);
@@ -121,11 +140,16 @@ describe('backupctl', () => {
       status: string;
       steps: { name: string; status: string; durationMs: number }[];
     }[];
+    // The restore above ran as an execution too (on the local worker): the audit shows it.
     expect(entries.map((e) => [e.stateMachine, e.trigger, e.status])).toEqual([
       ['drill', 'drill (cli)', 'SUCCEEDED'],
+      ['restore', 'cli', 'SUCCEEDED'],
       ['backup', 'cli', 'SUCCEEDED'],
     ]);
-    expect(entries[1]?.steps.map((s) => s.name)).toContain('Verify');
+    expect(entries[1]?.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['RestoreBuild', 'RestoreResult', 'ForgetTarget']),
+    );
+    expect(entries[2]?.steps.map((s) => s.name)).toContain('Verify');
     expect(entries[0]?.steps.every((s) => s.durationMs >= 0)).toBe(true);
     const human = await run('audit');
     expect(human.stdout).toMatch(/drill\s+SUCCEEDED\s+trigger: drill \(cli\)/);
@@ -158,6 +182,7 @@ describe('backupctl', () => {
           JSON.parse(line) as { message: string; step: string; backupId?: string; executionId?: string },
       );
     expect(lines.filter((line) => line.message === 'step succeeded').map((line) => line.step)).toEqual([
+      'plan',
       'dump',
       'promote',
       'checksum',

@@ -94,6 +94,7 @@ describe('drill state machine', () => {
     expect(execution.states.filter((s) => s.status === 'succeeded').map((s) => s.name)).toEqual([
       'SelectBackup',
       'Checksum',
+      'RestoreWhere',
       'RestoreAndCheck',
       'RecordEvidence',
       'DrillPassed',

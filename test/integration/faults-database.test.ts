@@ -7,7 +7,6 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
@@ -21,6 +20,7 @@ import {
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { retriesOf } from '../support/reliability-recorder.ts';
+import { runWhileLocked } from '../support/table-lock.ts';
 
 answerAlertsInEachTest();
 
@@ -63,7 +63,7 @@ describe('database faults', () => {
       area: 'database',
       fault: 'wrong password',
       error: 'DatabaseAuthError',
-      step: 'Dump',
+      step: 'Plan',
       cause: /password authentication failed for user "postgres"/,
       retries: 0,
       staging: 'untouched',
@@ -186,21 +186,7 @@ describe('database faults', () => {
     // A migration or VACUUM FULL at 02:00 holds ACCESS EXCLUSIVE: without a lock wait pg_dump (and the
     // counting) would wait for it silently until the Lambda timeout.
     const { settings, baseline } = await faultyBucket({ DUMP_LOCK_WAIT_SECONDS: '1' });
-    const holder = new pg.Client({
-      connectionString: fixture.environment.settings.PRODUCTION_DATABASE_URL,
-      application_name: 'nightly-migration',
-    });
-    await holder.connect();
-    await holder.query('BEGIN');
-    await holder.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
-
-    let execution: Awaited<ReturnType<PipelineFixture['run']>>;
-    try {
-      execution = await fixture.run(settings);
-    } finally {
-      await holder.query('ROLLBACK');
-      await holder.end();
-    }
+    const execution = await runWhileLocked(fixture, 'products', settings);
 
     await expectFaultContained(fixture, execution, baseline, {
       area: 'database',

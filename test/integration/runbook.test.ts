@@ -92,6 +92,8 @@ describe('BACKUP_RUNBOOK.md', () => {
         return newest.backupId;
       },
       '<major>': async () => String(majorRow.rows[0]?.major),
+      // Where the operator wants the downloaded dump: a fresh directory of this run.
+      '<directory>': async () => join(stateDir, `download-${Date.now()}`),
     };
     const fill = async (command: RunbookCommand): Promise<string> => {
       let text = command.text.replace(

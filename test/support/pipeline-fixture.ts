@@ -5,6 +5,7 @@
  * mode (`stagingSettings()`). Each test gets its own bucket, so tests sharing the servers cannot see
  * each other's backups.
  */
+import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,9 @@ export interface PipelineFixture {
       input?: unknown;
       wrap?: Partial<Record<string, Wrapper>>;
       retryIntervalMs?: number;
+      /** The child process of each worker build (tests kill it). */
+      onWorkerStarted?: (state: string, child: ChildProcess) => void;
+      machine?: 'backup' | 'drill';
     },
   ): Promise<ExecutionRecord>;
   productionSql<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -121,9 +125,10 @@ export async function startPipelineFixture(options: { sampleScale?: number } = {
     },
     run: (settings, options = {}) => {
       return runStateMachine({
-        machine: 'backup',
+        machine: options.machine ?? 'backup',
         input: options.input ?? { trigger: 'manual', reason: 'test' },
         ...(options.wrap ? { wrap: options.wrap } : {}),
+        ...(options.onWorkerStarted ? { onWorkerStarted: options.onWorkerStarted } : {}),
         settings,
         stateDir,
         retryIntervalMs: options.retryIntervalMs ?? 10,

@@ -20,6 +20,7 @@ const testFiles = [
   'test/integration/staging-lease.test.ts',
   'test/integration/staging-opt-in.test.ts',
   'test/integration/scratch-server.test.ts',
+  'test/integration/worker.test.ts',
   'test/integration/hostile-schemas.test.ts',
   'test/integration/row-security.test.ts',
 ];

@@ -9,8 +9,6 @@
  * catch the state's `TaskStateExited` after the failure, a Fail state `FailStateEntered` followed by
  * `ExecutionFailed` with its Error and Cause.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   GetExecutionHistoryCommand,
   type HistoryEvent,
@@ -20,21 +18,24 @@ import {
   SFNServiceException,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import type { MachineName } from '../../functions/tasks.ts';
+import type { StateMachineKind } from '../../lib/aws/executions.ts';
 import type { SfnApi, SfnCommand } from '../../lib/aws/sfn.ts';
 import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
+import { everyState, loadAsl } from './definitions.ts';
 
-const root = join(import.meta.dirname, '..', '..');
 export const account = '123456789012';
 
 type StateDefinition = { Type: string; Resource?: string };
 
-function statesOf(machine: string): Record<string, StateDefinition> {
-  return JSON.parse(readFileSync(join(root, 'statemachines', `${machine}.asl.json`), 'utf8')).States;
+/** Every state by name, those inside Parallel branches (the worker's) included. */
+function statesOf(machine: MachineName): Record<string, StateDefinition> {
+  return Object.fromEntries(everyState(loadAsl(machine).States));
 }
 
 /** The history AWS would record for the execution the local runner just ran. */
 export function historyOf(record: ExecutionRecord): HistoryEvent[] {
-  const states = statesOf(record.stateMachine);
+  const states = statesOf(record.stateMachine as MachineName);
   const events: HistoryEvent[] = [];
   const push = (type: string, at: number, details: Partial<HistoryEvent>) => {
     const id = events.length + 1;
@@ -163,7 +164,7 @@ export interface StubExecution {
 export class SfnStub implements SfnApi {
   readonly calls: SfnCommand[] = [];
   readonly executions: StubExecution[] = [];
-  readonly machines: Record<'backup' | 'drill', string>;
+  readonly machines: Record<StateMachineKind, string>;
   bucketTag: string | undefined;
   throttle: Partial<Record<string, number>> = {};
   pageSize = 4;
@@ -174,7 +175,7 @@ export class SfnStub implements SfnApi {
 
   constructor(options: { stage: string; region?: string; bucketTag?: string }) {
     const prefix = `arn:aws:states:${options.region ?? 'eu-central-1'}:${account}:stateMachine:verified-pg-backups-${options.stage}`;
-    this.machines = { backup: `${prefix}-backup`, drill: `${prefix}-drill` };
+    this.machines = { backup: `${prefix}-backup`, drill: `${prefix}-drill`, restore: `${prefix}-restore` };
     this.bucketTag = options.bucketTag;
   }
 
@@ -183,7 +184,7 @@ export class SfnStub implements SfnApi {
   }
 
   add(
-    kind: 'backup' | 'drill',
+    kind: StateMachineKind,
     events: HistoryEvent[],
     name = `run-${this.executions.length + 1}`,
   ): StubExecution {
@@ -225,6 +226,11 @@ export class SfnStub implements SfnApi {
         stateMachines: [
           { ...item(''), stateMachineArn: this.machines.backup, name: this.machines.backup.split(':').pop() },
           { ...item(''), stateMachineArn: this.machines.drill, name: this.machines.drill.split(':').pop() },
+          {
+            ...item(''),
+            stateMachineArn: this.machines.restore,
+            name: this.machines.restore.split(':').pop(),
+          },
         ],
       };
     }
@@ -240,7 +246,10 @@ export class SfnStub implements SfnApi {
     }
     if (command instanceof StartExecutionCommand) {
       const events = this.onStart?.(JSON.parse(command.input.input ?? '{}')) ?? [];
-      const kind = command.input.stateMachineArn === this.machines.drill ? 'drill' : 'backup';
+      const kind =
+        (Object.entries(this.machines).find(([, arn]) => arn === command.input.stateMachineArn)?.[0] as
+          | StateMachineKind
+          | undefined) ?? 'backup';
       const execution = this.add(kind, events, command.input.name);
       this.#revealed.set(execution.executionArn, 1);
       return { executionArn: execution.executionArn, startDate: execution.startDate };

@@ -66,7 +66,7 @@ export class DeployedStage {
     return this.settings.region;
   }
 
-  /** Both state machines' ARNs, found by exact name (ListStateMachines, every page). */
+  /** The stage's state machines' ARNs, found by exact name (ListStateMachines, every page). */
   async stateMachineArns(): Promise<Record<StateMachineKind, string>> {
     if (this.#arns) return this.#arns;
     const wanted = new Map(stateMachineKinds.map((kind) => [stateMachineName(this.stage, kind), kind]));
@@ -83,9 +83,9 @@ export class DeployedStage {
         if (kind && machine.stateMachineArn) found[kind] = machine.stateMachineArn;
       }
       nextToken = page.nextToken;
-    } while (nextToken && !(found.backup && found.drill));
+    } while (nextToken && stateMachineKinds.some((kind) => !found[kind]));
     const missing = stateMachineKinds.filter((kind) => !found[kind]);
-    if (missing.length > 0 || !found.backup || !found.drill) {
+    if (missing.length > 0 || !found.backup || !found.drill || !found.restore) {
       throw new ConfigurationError(
         `stage "${this.stage}" is not deployed in ${this.region}: no state machine named ${missing
           .map((kind) => stateMachineName(this.stage, kind))
@@ -95,7 +95,7 @@ export class DeployedStage {
         { details: { stage: this.stage, region: this.region } },
       );
     }
-    this.#arns = { backup: found.backup, drill: found.drill };
+    this.#arns = { backup: found.backup, drill: found.drill, restore: found.restore };
     return this.#arns;
   }
 

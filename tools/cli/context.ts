@@ -3,6 +3,7 @@
  * codes (documented in README and the runbook), and the bucket and history it reads.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readStageExecutions } from '../../lib/aws/executions.ts';
 import { createSfnClient, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
@@ -27,6 +28,8 @@ export interface CliDependencies {
   root?: string;
   sfn?: (region: string) => SfnApi;
   s3?: (region: string) => S3Client;
+  /** Secrets Manager, where `restore --stage` leaves the target's URL for the worker. */
+  secrets?: (region: string) => Pick<SecretsManagerClient, 'send'>;
   sleep?: Sleep;
   /** Stops following an execution; without it Ctrl-C does. */
   signal?: AbortSignal;

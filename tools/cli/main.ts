@@ -11,6 +11,7 @@ import { BackupError, describeError } from '../../lib/errors.ts';
 import { parseSince } from '../../lib/report/audit.ts';
 import { auditCommand } from './commands/audit.ts';
 import { backupCommand } from './commands/backup.ts';
+import { downloadCommand } from './commands/download.ts';
 import { drillCommand } from './commands/drill.ts';
 import { listCommand } from './commands/list.ts';
 import { restoreCommand } from './commands/restore.ts';
@@ -34,15 +35,18 @@ Commands:
   backup [--reason TEXT] [--compression zstd:1]   run the backup state machine, printing each state
   list                                            backups with time, size, verified, SHA-256
   verify <id|latest>                              re-hash the stored dump and read its archive
-  restore <id|latest> --target-url URL [--jobs N] verify, then restore into an opted-in database
+  restore <id|latest> --target-url URL [--jobs N] restore on the worker into an opted-in database: checksum,
+                                                  production guard, pg_restore -j, counts
+  download <id|latest> [--out DIR]                the dump (checked against its manifest) and the manifest,
+                                                  for a restore by hand with pg_restore
   status [--write]                                backup status report (RPO, last failure, drill, trend);
                                                   --write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket
   audit [--since 30d]                             executions of both state machines: trigger, steps, causes
   drill [id|latest] [--reason TEXT]               restore drill into a fresh database, with evidence
 
 Where: --local (default: local services, .local/ state) or --stage <stage> [--region R]
-  (the stage deployed from config/<stage>.yml, with the default AWS credentials; verify and restore
-  still run pg_restore on this machine)
+  (the stage deployed from config/<stage>.yml, with the default AWS credentials; verify and download
+  run on this machine, restore on the stage's worker)
 Options: --json (machine-readable output), --verbose (local runs: print each step's JSON log line;
   they are kept in .local/logs/steps.log either way)
 Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 verification failed;
@@ -56,6 +60,7 @@ const commands: Record<string, { options: string[]; run: (context: CommandContex
   list: { options: [], run: listCommand },
   verify: { options: [], run: verifyCommand },
   restore: { options: ['target-url', 'jobs'], run: restoreCommand },
+  download: { options: ['out'], run: downloadCommand },
   status: { options: ['write'], run: statusCommand },
   audit: { options: ['since'], run: auditCommand },
   drill: { options: ['reason'], run: drillCommand },
@@ -77,6 +82,7 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
         compression: { type: 'string' },
         'target-url': { type: 'string' },
         jobs: { type: 'string' },
+        out: { type: 'string' },
         write: { type: 'boolean' },
         since: { type: 'string' },
         help: { type: 'boolean', short: 'h' },

@@ -18,6 +18,8 @@ export interface StageRunOptions {
   api: SfnApi;
   deps: { sleep?: Sleep; signal?: AbortSignal; pollIntervalMs?: number };
   onState: (state: StateRecord) => void;
+  /** Called once the execution exists (it then runs to its end whatever the CLI does). */
+  onStarted?: (executionArn: string) => void;
 }
 
 export async function followOnStage(
@@ -30,6 +32,7 @@ export async function followOnStage(
   const call = deps.sleep ? { sleep: deps.sleep } : {};
   const arns = await new DeployedStage(settings, api, call).stateMachineArns();
   const started = await startExecution(api, arns[kind], input, call);
+  options.onStarted?.(started.executionArn);
   const where = `${started.executionArn}\n  ${executionConsoleUrl(started.executionArn)}`;
   console.error(`Started ${kind} on stage ${settings.stage}: ${where}`);
 

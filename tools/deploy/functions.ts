@@ -13,8 +13,10 @@ import {
   type GrantResource,
   logicalIdOf,
   type MachineName,
+  machineNames,
   type Setting,
   tasks,
+  worker,
 } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import type { StageConfig } from './stage-config.ts';
@@ -55,6 +57,10 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
       return facts.config.alerts.slackWebhookSecretArn ?? 'none';
     case 'secret:render':
       return facts.config.render?.apiKeySecretArn ?? 'none';
+    case 'secret:restoreTargets':
+      return {
+        'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${restoreSecretPrefix(facts)}*`,
+      };
     default:
       throw new ConfigurationError(`functions/tasks.ts: unknown grant resource ${resource}`);
   }
@@ -62,7 +68,7 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
 
 const conditionOf = { slack: 'UseSlack', render: 'UseRender', staging: 'UseStaging' } as const;
 
-function statementOf(grant: Grant, facts: DeployFacts): unknown {
+export function statementOf(grant: Grant, facts: DeployFacts): unknown {
   const resources = grant.resources.map((resource) => resolveResource(resource, facts));
   const statement: Json = {
     Sid: grant.sid,
@@ -74,7 +80,12 @@ function statementOf(grant: Grant, facts: DeployFacts): unknown {
   return grant.when ? { 'Fn::If': [conditionOf[grant.when], statement, noValue] } : statement;
 }
 
-function functionName(facts: DeployFacts, key: string): string {
+/** Where `backupctl restore --stage` creates the secret holding a target's URL (and deletes it after). */
+export function restoreSecretPrefix(facts: Pick<DeployFacts, 'service' | 'stage'>): string {
+  return `${facts.service}/${facts.stage}/restore-`;
+}
+
+export function functionName(facts: DeployFacts, key: string): string {
   return `${facts.service}-${facts.stage}-${key}`;
 }
 
@@ -103,8 +114,11 @@ const vpcAccess = {
   ],
 };
 
+/** The functions deployed as Lambda functions: all but the worker-only ones. */
 function entries(): [FunctionKey, FunctionSpec][] {
-  return Object.entries(functions) as [FunctionKey, FunctionSpec][];
+  return (Object.entries(functions) as [FunctionKey, FunctionSpec][]).filter(
+    ([, spec]) => spec.worker !== 'worker-only',
+  );
 }
 
 function functionRole(key: FunctionKey, spec: FunctionSpec, facts: DeployFacts): Json {
@@ -137,26 +151,66 @@ const logDeliveryActions = [
   'logs:DescribeLogGroups',
 ];
 
-/** The functions a machine's Task states invoke, each once, in the order of the table. */
+/** The Lambda functions a machine's Task states invoke, each once, in the order of the table. */
 export function functionsOf(machine: MachineName): FunctionKey[] {
-  return [...new Set(tasks.filter((task) => task.machine === machine).map((task) => task.function))];
+  return [
+    ...new Set(
+      tasks
+        .filter((task) => task.machine === machine && task.venue === 'lambda')
+        .map((task) => task.function),
+    ),
+  ];
+}
+
+/** Whether a machine starts worker builds (codebuild:startBuild.sync). */
+export function usesWorker(machine: MachineName): boolean {
+  return tasks.some((task) => task.machine === machine && task.venue === 'worker');
+}
+
+/**
+ * What `codebuild:startBuild.sync` needs (AWS's template for the integration): start, stop and follow
+ * builds of the worker project, and the managed EventBridge rule Step Functions uses to hear of their end.
+ */
+function startWorkerBuilds(): Json[] {
+  return [
+    {
+      Sid: 'RunWorkerBuilds',
+      Effect: 'Allow',
+      Action: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds'],
+      Resource: { 'Fn::GetAtt': ['WorkerProject', 'Arn'] },
+    },
+    {
+      Sid: 'HearOfWorkerBuildsEnding',
+      Effect: 'Allow',
+      Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      Resource: {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventForCodeBuildStartBuildRule',
+      },
+    },
+  ];
+}
+
+/** A role only `service` of this account may assume (the confused-deputy guard AWS recommends). */
+export function serviceTrust(service: string): Json {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Service: service },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+      },
+    ],
+  };
 }
 
 function stateMachineRole(machine: MachineName, facts: DeployFacts): Json {
   return {
     Type: 'AWS::IAM::Role',
     Properties: {
-      AssumeRolePolicyDocument: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'states.amazonaws.com' },
-            Action: 'sts:AssumeRole',
-            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
-          },
-        ],
-      },
+      AssumeRolePolicyDocument: serviceTrust('states.amazonaws.com'),
       Policies: [
         {
           PolicyName: `${machine}-state-machine`,
@@ -169,6 +223,18 @@ function stateMachineRole(machine: MachineName, facts: DeployFacts): Json {
                 Action: 'lambda:InvokeFunction',
                 Resource: functionsOf(machine).map((key) => ({ 'Fn::GetAtt': [logicalIdOf(key), 'Arn'] })),
               },
+              ...(usesWorker(machine) ? startWorkerBuilds() : []),
+              // The restore machine's ForgetTarget state: the target's secret lives as long as the restore.
+              ...(machine === 'restore'
+                ? [
+                    {
+                      Sid: 'ForgetRestoreTargets',
+                      Effect: 'Allow',
+                      Action: 'secretsmanager:DeleteSecret',
+                      Resource: resolveResource('secret:restoreTargets', facts),
+                    },
+                  ]
+                : []),
               {
                 Sid: 'PublishFailureAlert',
                 Effect: 'Allow',
@@ -192,11 +258,12 @@ function stateMachineRole(machine: MachineName, facts: DeployFacts): Json {
   };
 }
 
-/** CloudFormation for every function role, both state machine roles and their log groups. */
+/** CloudFormation for every function role, the state machine roles and their log groups. */
 export function functionResources(facts: DeployFacts): { Resources: Json; extensions: Json } {
   const resources: Json = {};
   for (const [key, spec] of entries()) resources[roleIdOf(key)] = functionRole(key, spec, facts);
-  for (const machine of ['backup', 'drill'] as const) {
+  resources[carrierRoleId] = carrierRole(facts);
+  for (const machine of machineNames) {
     resources[`${pascal(machine)}StateMachineRole`] = stateMachineRole(machine, facts);
     resources[`${pascal(machine)}StateMachineLogGroup`] = {
       Type: 'AWS::Logs::LogGroup',
@@ -228,7 +295,28 @@ export function functionResources(facts: DeployFacts): { Resources: Json; extens
   return { Resources: resources, extensions };
 }
 
-function environmentOf(settings: readonly Setting[], facts: DeployFacts): Json {
+/** The worker bundle's Lambda function is never invoked: its role may only write its own logs. */
+const carrierRoleId = `${pascal(worker.key)}CarrierRole`;
+
+function carrierRole(facts: DeployFacts): Json {
+  return {
+    Type: 'AWS::IAM::Role',
+    Properties: {
+      AssumeRolePolicyDocument: lambdaTrust,
+      Policies: [
+        {
+          PolicyName: 'worker-carrier',
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [logStatement(facts, worker.key as FunctionKey)],
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function environmentOf(settings: readonly Setting[], facts: DeployFacts): Json {
   const env: Json = {};
   const ifConfigured = (condition: string, value: string) => ({ 'Fn::If': [condition, value, noValue] });
   for (const setting of settings) {
@@ -271,6 +359,13 @@ function environmentOf(settings: readonly Setting[], facts: DeployFacts): Json {
       case 'stage':
         env.STAGE = facts.stage;
         break;
+      case 'venues':
+        env.DUMP_VENUE = facts.config.venues.dump;
+        env.VERIFY_VENUE = facts.config.venues.verify;
+        env.DUMP_LAMBDA_TIMEOUT_SECONDS = String(
+          timeoutOf('dump', functions.dump, facts, `config/${facts.stage}.yml`),
+        );
+        break;
       case 'render':
         env.RENDER_API_KEY_SECRET_ARN = ifConfigured(
           'UseRender',
@@ -286,7 +381,7 @@ function environmentOf(settings: readonly Setting[], facts: DeployFacts): Json {
 /** The Lambda timeout: the shortest TimeoutSeconds of the Task states it serves, or a configured one. */
 function timeoutOf(key: FunctionKey, spec: FunctionSpec, facts: DeployFacts, file: string): number {
   if (typeof spec.sizing === 'object') return spec.sizing.timeoutSeconds;
-  const serving = tasks.filter((task) => task.function === key);
+  const serving = tasks.filter((task) => task.function === key && task.venue === 'lambda');
   const limits = serving.map((task) => {
     const timeout = facts.taskTimeouts[task.machine][task.state];
     if (timeout === undefined) {
@@ -318,7 +413,7 @@ function eventsOf(spec: FunctionSpec): unknown[] | undefined {
           'detail-type': ['Step Functions Execution Status Change'],
           detail: {
             status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'],
-            stateMachineArn: [{ Ref: 'BackupStateMachine' }, { Ref: 'DrillStateMachine' }],
+            stateMachineArn: machineNames.map((machine) => ({ Ref: `${pascal(machine)}StateMachine` })),
           },
         },
       },
@@ -357,6 +452,15 @@ export function serverlessFunctions(facts: DeployFacts, file: string): Json {
       ...(events ? { events } : {}),
     };
   }
+  // The worker's bundle, which CodeBuild fetches with its layers (tools/deploy/worker.ts); never invoked.
+  result[worker.key] = {
+    handler: `functions/${worker.dir}/handler.handler`,
+    role: carrierRoleId,
+    description: 'Carries the worker bundle and pg layers for CodeBuild; not invoked',
+    layers: [{ Ref: 'PgClientLambdaLayer' }, { Ref: 'PgServerLambdaLayer' }],
+    memorySize: 128,
+    timeout: 3,
+  };
   return result;
 }
 

@@ -6,12 +6,13 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MachineName } from '../../functions/tasks.ts';
+import { type MachineName, machineNames } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { serverBundleName } from '../../lib/pg/server-bundle.ts';
 import { serviceName } from '../aws/stage.ts';
 import { type DeployFacts, dashboardFunctions, functionResources, serverlessFunctions } from './functions.ts';
 import { loadStageConfig, type StageConfig, stageConfigPath } from './stage-config.ts';
+import { workerResources } from './worker.ts';
 
 /** The scratch server's layer: the configured major, with the configured extensions. */
 export function pgServerLayerZip(config: Pick<StageConfig, 'verification' | 'architecture'>): string {
@@ -56,12 +57,17 @@ function taskTimeoutsOf(definitionText: string): Record<string, number | undefin
   );
 }
 
+/** The functions' resources and the worker's (tools/deploy/worker.ts) in one `resources:` entry. */
+function withWorker(resources: ReturnType<typeof functionResources>, facts: DeployFacts) {
+  return { ...resources, Resources: { ...resources.Resources, ...workerResources(facts) } };
+}
+
 export function serverlessSettings(stage: string, root: string) {
   const config = loadStageConfig(stage, root);
   const file = stageConfigPath(stage, root).slice(root.length + 1);
   const definitions = loadDefinitionTexts(root);
-  const taskTimeouts = { backup: {}, drill: {} } as Record<MachineName, Record<string, number | undefined>>;
-  for (const machine of ['backup', 'drill'] as const) {
+  const taskTimeouts = {} as Record<MachineName, Record<string, number | undefined>>;
+  for (const machine of machineNames) {
     const text = definitions[machine];
     if (!text) throw new ConfigurationError(`statemachines/${machine}.asl.json is missing`);
     taskTimeouts[machine] = taskTimeoutsOf(text);
@@ -121,7 +127,7 @@ export function serverlessSettings(stage: string, root: string) {
     vpcSubnetIds: config.vpc?.subnetIds ?? [],
     vpcSecurityGroupIds: config.vpc?.securityGroupIds ?? [],
     functions: serverlessFunctions(facts, file),
-    functionResources: functionResources(facts),
+    functionResources: withWorker(functionResources(facts), facts),
     // The dashboard's step-duration lines, one per backup function (its CloudWatch metric names).
     dashboardStepMetrics: JSON.stringify(
       dashboardFunctions(facts).map((name) => ['AWS/Lambda', 'Duration', 'FunctionName', name]),

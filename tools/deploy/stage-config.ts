@@ -79,6 +79,37 @@ export const stageConfigSchema = z.strictObject({
       })
       .prefault({}),
   ),
+  /**
+   * Where steps run: one Lambda (15 minutes, 10 GB of /tmp) or the long-running worker (CodeBuild, up to
+   * 36 h and hundreds of GB). The dump's `auto` lets the Plan step choose by the database's size and
+   * the last dump's throughput; verification runs on the worker unless forced onto Lambda.
+   */
+  venues: section(
+    z
+      .strictObject({
+        dump: z.enum(['auto', 'lambda', 'worker']).default('auto'),
+        verify: z.enum(['lambda', 'worker']).default('worker'),
+      })
+      .prefault({}),
+  ),
+  /** The worker's CodeBuild environment: its size (memory, CPUs, disk) and how long a build may run. */
+  worker: section(
+    z
+      .strictObject({
+        computeType: z
+          .enum([
+            'BUILD_GENERAL1_SMALL',
+            'BUILD_GENERAL1_MEDIUM',
+            'BUILD_GENERAL1_LARGE',
+            'BUILD_GENERAL1_XLARGE',
+            'BUILD_GENERAL1_2XLARGE',
+          ])
+          .default('BUILD_GENERAL1_SMALL'),
+        /** At most 540: the worker's Task states give up after 600 minutes, and the build must stop first. */
+        timeoutMinutes: z.number().int().min(5).max(540).default(480),
+      })
+      .prefault({}),
+  ),
   bucket: section(
     z
       .strictObject({
@@ -186,6 +217,8 @@ export const stageConfigSchema = z.strictObject({
   ),
   vpc: z
     .strictObject({
+      /** The VPC of the subnets: CodeBuild (the worker) needs it named; Lambda does not. */
+      vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'must be a VPC id'),
       subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id')).min(1),
       securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id')).min(1),
     })

@@ -10,7 +10,7 @@ import { formatStateLine } from './state-lines.ts';
 async function main(): Promise<number> {
   const started = Date.now();
   console.log(
-    'Starting local services (embedded PostgreSQL for production, local S3 API); Verify starts its own scratch server…',
+    'Starting local services (embedded PostgreSQL for production, local S3 API); Verify runs on the local worker and starts its own scratch server…',
   );
   const environment = await startLocalEnvironment({ onProgress: (message) => console.log(`  ${message}`) });
   try {
@@ -19,7 +19,11 @@ async function main(): Promise<number> {
     const execution = await runLocalBackup(
       environment,
       { trigger: 'manual', reason: 'npm run demo' },
-      { onState: (state) => console.log(`  ${formatStateLine('backup', state)}`) },
+      {
+        onState: (state) => console.log(`  ${formatStateLine('backup', state)}`),
+        // As a deployed stage does by default: Verify on the worker (here a child process).
+        settings: { VERIFY_VENUE: process.env.VERIFY_VENUE ?? 'worker' },
+      },
     );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (execution.status === 'SUCCEEDED') {

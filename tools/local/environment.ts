@@ -124,12 +124,17 @@ export async function startLocalEnvironment(
       WORK_DIR: join(stateDir, 'tmp'),
     };
     await mkdir(settings.WORK_DIR as string, { recursive: true });
+    // Where `backupctl restore` leaves a target's URL for a restore on the local worker (mode 0600),
+    // as it creates a Secrets Manager secret on a stage: the URL never enters the execution input.
+    settings.LOCAL_SECRETS_DIR = join(stateDir, 'secrets');
     if (productionUrl) settings.PRODUCTION_DATABASE_URL = productionUrl;
     // The seeded sample shop is checked for what its owner would check; a real database keeps the
     // generic default unless DRILL_SANITY_CHECKS says more.
     if (!env.DATABASE_URL) settings.DRILL_SANITY_CHECKS = JSON.stringify(sampleSanityChecks);
     if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
     for (const name of [
+      'DUMP_VENUE',
+      'VERIFY_VENUE',
       'VERIFY_TARGET',
       'SCRATCH_EXTENSIONS',
       'PG_SERVER_DIR',

@@ -25,14 +25,17 @@ export async function runLocalBackup(
   input: unknown,
   options: LocalRunOptions = {},
 ): Promise<ExecutionRecord> {
-  return runStateMachine({
-    machine: 'backup',
-    input,
+  return runStateMachine({ machine: 'backup', input, ...runSettings(environment, options) });
+}
+
+/** What every local run passes the runner: the environment's settings and state, and the options set. */
+export function runSettings(environment: LocalEnvironment, options: LocalRunOptions) {
+  return {
     settings: { ...environment.settings, ...options.settings },
     stateDir: environment.stateDir,
     ...(options.wrap ? { wrap: options.wrap } : {}),
     ...(options.retryIntervalMs === undefined ? {} : { retryIntervalMs: options.retryIntervalMs }),
     ...(options.onState ? { onState: options.onState } : {}),
     ...(options.onLogLine ? { onLogLine: options.onLogLine } : {}),
-  });
+  };
 }

@@ -3,7 +3,7 @@
  * (or pointed-at) staging server and bucket, reporting each state as it finishes.
  */
 import type { LocalEnvironment } from './environment.ts';
-import type { LocalRunOptions } from './run-backup.ts';
+import { type LocalRunOptions, runSettings } from './run-backup.ts';
 import { type ExecutionRecord, runStateMachine } from './state-machine-runner.ts';
 
 export async function runLocalDrill(
@@ -11,14 +11,5 @@ export async function runLocalDrill(
   input: unknown,
   options: LocalRunOptions = {},
 ): Promise<ExecutionRecord> {
-  return runStateMachine({
-    machine: 'drill',
-    input,
-    settings: { ...environment.settings, ...options.settings },
-    stateDir: environment.stateDir,
-    ...(options.wrap ? { wrap: options.wrap } : {}),
-    ...(options.retryIntervalMs === undefined ? {} : { retryIntervalMs: options.retryIntervalMs }),
-    ...(options.onState ? { onState: options.onState } : {}),
-    ...(options.onLogLine ? { onLogLine: options.onLogLine } : {}),
-  });
+  return runStateMachine({ machine: 'drill', input, ...runSettings(environment, options) });
 }

@@ -5,14 +5,19 @@
  * appends its JSON lines to `<stateDir>/logs/steps.log`. Nothing is written to process.env. The native
  * `sns:publish` failure alert goes to an SNS client publish (mocked in tests, recorded to the local
  * alert log otherwise). Errors cross the boundary the way Lambda reports them (Error = the error's
- * name, Cause = {errorType, errorMessage}), so Retry/Catch behave as on AWS. The history of every
- * execution is saved for `backupctl audit`.
+ * name, Cause = {errorType, errorMessage}), so Retry/Catch behave as on AWS. A worker Task state
+ * (`codebuild:startBuild.sync`) starts the worker's entry point (functions/worker/handler.ts) as a child
+ * process with the environment a build gets, and answers as the integration does: the build on
+ * success, States.TaskFailed with the build as Cause when it exits non-zero or is killed. The history
+ * of every execution is saved for `backupctl audit`.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
@@ -69,6 +74,8 @@ export interface RunOptions {
   onState?: (state: StateRecord) => void;
   /** Each step log line as it is written (`backupctl --verbose`). */
   onLogLine?: LineSink;
+  /** Called when a worker Task state starts its child process (tests stop or kill it). */
+  onWorkerStarted?: (state: string, child: ChildProcess) => void;
 }
 
 /**
@@ -84,7 +91,43 @@ export async function loadDefinition(machine: string): Promise<StateMachineDefin
 export function resolvePlaceholders(definitionText: string): string {
   return definitionText
     .replace(/\$\{(\w+)LambdaFunction\.Arn\}/g, 'arn:aws:lambda:us-east-1:000000000000:function:local-$1')
-    .replace(/\$\{(\w+)Topic\}/g, 'arn:aws:sns:us-east-1:000000000000:local-$1Topic');
+    .replace(/\$\{(\w+)Topic\}/g, 'arn:aws:sns:us-east-1:000000000000:local-$1Topic')
+    .replace(/\$\{WorkerProject\}/g, localWorkerProject);
+}
+
+const localWorkerProject = 'local-worker';
+const forgetSecretResource = 'arn:aws:states:::aws-sdk:secretsmanager:deleteSecret';
+
+/** The restore machine's ForgetTarget: a local secret file goes away; an ARN goes to Secrets Manager. */
+async function forgetSecret(input: unknown, settings: Record<string, string>): Promise<unknown> {
+  const { SecretId } = input as { SecretId: string };
+  const local = /^local:([A-Za-z0-9_-]{1,100})$/.exec(SecretId);
+  if (local?.[1] && settings.LOCAL_SECRETS_DIR) {
+    await rm(join(settings.LOCAL_SECRETS_DIR, local[1]), { force: true });
+    return { Name: local[1] };
+  }
+  const result = await new SecretsManagerClient({ region: settings.AWS_REGION ?? 'us-east-1' }).send(
+    new DeleteSecretCommand({ SecretId, ForceDeleteWithoutRecovery: true }),
+  );
+  return { ARN: result.ARN, Name: result.Name };
+}
+export const workerResource = 'arn:aws:states:::codebuild:startBuild.sync';
+
+interface StateDefinition {
+  Type: string;
+  TimeoutSeconds?: number;
+  Resource?: string;
+  Retry?: unknown[];
+  Parameters?: { EnvironmentVariablesOverride?: { Name: string; Value?: string }[] };
+  Branches?: { States: Record<string, StateDefinition> }[];
+}
+
+/** Every state of a definition, those inside Parallel branches included (names are unique). */
+export function allStates(states: Record<string, StateDefinition>): [string, StateDefinition][] {
+  return Object.entries(states).flatMap(([name, state]) => [
+    [name, state] as [string, StateDefinition],
+    ...(state.Branches ?? []).flatMap((branch) => allStates(branch.States)),
+  ]);
 }
 
 function lambdaContext(functionName: string, timeoutSeconds: number): Partial<Context> {
@@ -129,10 +172,7 @@ function asLambdaError(error: unknown): Error {
 export async function runStateMachine(options: RunOptions): Promise<ExecutionRecord> {
   const definition = await loadDefinition(options.machine);
   const executionArn = `arn:aws:states:local:000000000000:execution:${options.machine}:${randomUUID()}`;
-  const states = definition.States as Record<
-    string,
-    { Type: string; TimeoutSeconds?: number; Resource?: string }
-  >;
+  const states = definition.States as Record<string, StateDefinition>;
   const alertLog = join(options.stateDir, 'alerts.log');
 
   // Built on first use, inside a step: bad settings fail that step with ConfigurationError, as on Lambda.
@@ -144,9 +184,9 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
   const sink = stepLogSink(options.stateDir, options.onLogLine);
   const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
   const retryIntervals: Record<string, number> = {};
-  for (const [name, state] of Object.entries(states)) {
+  for (const [name, state] of allStates(states)) {
+    if (state.Retry) retryIntervals[name] = options.retryIntervalMs ?? 1000;
     if (state.Type !== 'Task') continue;
-    retryIntervals[name] = options.retryIntervalMs ?? 1000;
     if (state.Resource === 'arn:aws:states:::sns:publish') {
       overrides[name] = async (input) => {
         const { Subject, Message } = input as { Subject: string; Message: string };
@@ -163,9 +203,27 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       };
       continue;
     }
+    if (state.Resource === forgetSecretResource) {
+      overrides[name] = (input) => forgetSecret(input, options.settings);
+      continue;
+    }
     const task = taskOf(options.machine, name);
     if (!task)
       throw new Error(`Task state ${name} of ${options.machine}.asl.json has no row in functions/tasks.ts`);
+    if (task.venue === 'worker') {
+      const wrapper = options.wrap?.[name];
+      const build = (input: unknown) =>
+        runWorkerBuild({
+          state: name,
+          timeoutSeconds: state.TimeoutSeconds ?? 3600,
+          environment: { ...options.settings, ...overridesOf(input) },
+          sink,
+          stateDir: options.stateDir,
+          onStarted: (child) => options.onWorkerStarted?.(name, child),
+        });
+      overrides[name] = (input) => (wrapper ? wrapper(() => build(input), input) : build(input));
+      continue;
+    }
     const handler = (await loadStepHandler(task.function)).withDependencies({ runtime: runtimeFor, sink });
     const wrapper = options.wrap?.[name];
     overrides[name] = async (input) => {
@@ -192,6 +250,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       Execution: {
         Id: executionArn,
         Name: executionArn.split(':').pop(),
+        Input: options.input,
         StartTime: startedAt.toISOString(),
       },
     } as never,
@@ -277,4 +336,103 @@ function executionFailure(error: unknown): { name: string; cause: string } {
   const name = wrapped?.name ?? (error as Error)?.name ?? 'Error';
   const cause = wrapped?.message ?? (error as Error)?.message ?? String(error);
   return { name, cause };
+}
+
+/** The build's EnvironmentVariablesOverride, as the integration passes them on to the build. */
+function overridesOf(input: unknown): Record<string, string> {
+  const variables = (input as { EnvironmentVariablesOverride?: { Name: string; Value?: string }[] })
+    ?.EnvironmentVariablesOverride;
+  return Object.fromEntries((variables ?? []).map(({ Name, Value }) => [Name, Value ?? '']));
+}
+
+/** What the local build's child process may see besides its settings: how to find programs and temp. */
+function hostEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'XDG_CACHE_HOME', 'LANG']) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/**
+ * One local "build": the worker entry point in a child process, its stdout and stderr lines in the step
+ * log. Resolves with the build as `codebuild:startBuild.sync` returns it; rejects with States.TaskFailed
+ * and the build as Cause when the process exits non-zero or is killed (the state's timeout kills it).
+ */
+function runWorkerBuild(options: {
+  state: string;
+  timeoutSeconds: number;
+  environment: Record<string, string>;
+  sink: LineSink;
+  stateDir: string;
+  onStarted: (child: ChildProcess) => void;
+}): Promise<unknown> {
+  const id = `${localWorkerProject}:${randomUUID()}`;
+  const startTime = Date.now();
+  const child = spawn(process.execPath, [join(projectRoot, 'functions', 'worker', 'handler.ts')], {
+    env: {
+      ...hostEnvironment(),
+      ...options.environment,
+      CODEBUILD_BUILD_ID: id,
+      CODEBUILD_START_TIME: String(startTime),
+      WORKER_TIMEOUT_SECONDS: options.environment.WORKER_TIMEOUT_SECONDS ?? String(options.timeoutSeconds),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const forward = (stream: NodeJS.ReadableStream | null) => {
+    let pending = '';
+    stream?.on('data', (chunk: Buffer) => {
+      const lines = (pending + chunk.toString()).split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) options.sink(line);
+    });
+  };
+  forward(child.stdout);
+  forward(child.stderr);
+  options.onStarted(child);
+  const timer = setTimeout(() => {
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+  }, options.timeoutSeconds * 1000);
+  timer.unref();
+  return new Promise((resolveBuild, rejectBuild) => {
+    child.once('error', rejectBuild);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const build = {
+        Id: id,
+        Arn: `arn:aws:codebuild:us-east-1:000000000000:build/${id}`,
+        ProjectName: localWorkerProject,
+        StartTime: new Date(startTime).toISOString(),
+        EndTime: new Date().toISOString(),
+        Logs: { DeepLink: stepLogPath(options.stateDir) },
+      };
+      if (code === 0) {
+        resolveBuild({ Build: { ...build, BuildStatus: 'SUCCEEDED', CurrentPhase: 'COMPLETED' } });
+        return;
+      }
+      const failure = new Error(
+        JSON.stringify({
+          ...build,
+          BuildStatus: 'FAILED',
+          CurrentPhase: 'COMPLETED',
+          Phases: [
+            {
+              PhaseType: 'BUILD',
+              PhaseStatus: 'FAILED',
+              Contexts: [
+                {
+                  statusCode: 'COMMAND_EXECUTION_ERROR',
+                  message: signal ? `the worker was killed by ${signal}` : `the worker exited with ${code}`,
+                },
+              ],
+            },
+          ],
+        }),
+      );
+      failure.name = 'States.TaskFailed';
+      rejectBuild(failure);
+    });
+  });
 }

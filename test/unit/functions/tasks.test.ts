@@ -12,35 +12,69 @@ import {
   functions,
   logicalIdOf,
   type MachineName,
+  machineNames,
   tasks,
+  worker,
+  workerFunctions,
 } from '../../../functions/tasks.ts';
 import type { StepHandler } from '../../../lib/lambda/handler.ts';
 import { stageConfigSchema } from '../../../tools/deploy/stage-config.ts';
+import { everyState, loadAsl, workerResource } from '../../support/definitions.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 
-function taskStates(machine: MachineName): [string, string][] {
-  const definition = JSON.parse(readFileSync(join(root, 'statemachines', `${machine}.asl.json`), 'utf8')) as {
-    States: Record<string, { Type: string; Resource?: string }>;
-  };
-  return Object.entries(definition.States)
-    .filter(([, state]) => state.Type === 'Task' && state.Resource?.includes('LambdaFunction.Arn'))
-    .map(([name, state]) => [name, state.Resource ?? '']);
+/** Task states anywhere in the definition: Lambda invocations and worker builds, with what they run. */
+function taskStates(
+  machine: MachineName,
+): { name: string; resource: string; workerTask: string | undefined }[] {
+  return (
+    everyState(loadAsl(machine).States)
+      // Native integrations (the SNS alert, the restore's ForgetTarget) run no code of ours.
+      .filter(
+        ([, state]) =>
+          state.Type === 'Task' &&
+          (state.Resource === workerResource || !state.Resource?.startsWith('arn:aws:states:::')),
+      )
+      .map(([name, state]) => ({
+        name,
+        resource: state.Resource ?? '',
+        workerTask: state.Parameters?.EnvironmentVariablesOverride?.find((v) => v.Name === 'WORKER_TASK')
+          ?.Value,
+      }))
+  );
 }
 
 describe('the Task table', () => {
-  it.each(['backup', 'drill'] as const)(
-    'has exactly one row per Lambda Task state of %s.asl.json',
-    (machine) => {
-      const states = taskStates(machine);
-      const rows = tasks.filter((task) => task.machine === machine);
-      expect(rows.map((task) => task.state).sort()).toEqual(states.map(([name]) => name).sort());
-      for (const [name, resource] of states) {
-        const row = rows.find((task) => task.state === name);
+  it.each(machineNames)('has exactly one row per Task state of %s.asl.json, on its venue', (machine) => {
+    const states = taskStates(machine);
+    const rows = tasks.filter((task) => task.machine === machine);
+    expect(rows.map((task) => task.state).sort()).toEqual(states.map(({ name }) => name).sort());
+    for (const { name, resource, workerTask } of states) {
+      const row = rows.find((task) => task.state === name);
+      if (resource === workerResource) {
+        // A build runs the function's step from the worker bundle, which must carry it.
+        expect({ name, venue: row?.venue, task: workerTask }).toEqual({
+          name,
+          venue: 'worker',
+          task: row?.function,
+        });
+        expect(workerFunctions()).toContain(row?.function);
+      } else {
+        expect({ name, venue: row?.venue }).toEqual({ name, venue: 'lambda' });
         expect(resource).toBe(`\${${logicalIdOf(row?.function as FunctionKey)}.Arn}`);
       }
-    },
-  );
+    }
+  });
+
+  it('bundles every worker function in the worker entry point, and nothing else', () => {
+    const source = readFileSync(join(root, 'functions', worker.dir, 'handler.ts'), 'utf8');
+    const imported = [...source.matchAll(/from '\.\.\/([a-z-]+)\/handler\.ts'/g)].map((m) => m[1]);
+    expect(imported.sort()).toEqual(
+      workerFunctions()
+        .map((key) => functions[key].dir)
+        .sort(),
+    );
+  });
 
   it('names for every function a handler module that serves the step it names', async () => {
     for (const [key, spec] of Object.entries(functions)) {
@@ -61,11 +95,7 @@ describe('the Task table', () => {
     const dirs = readdirSync(join(root, 'functions'), { withFileTypes: true })
       .filter((entry) => entry.isDirectory())
       .map((entry) => entry.name);
-    expect(dirs.sort()).toEqual(
-      Object.values(functions)
-        .map((spec) => spec.dir)
-        .sort(),
-    );
+    expect(dirs.sort()).toEqual([...Object.values(functions).map((spec) => spec.dir), worker.dir].sort());
     const steps = readdirSync(join(root, 'lib/steps'))
       .filter((name) => name.endsWith('.ts') && name !== 'input.ts')
       .map((name) => name.replace(/\.ts$/, ''));

@@ -5,6 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import aslValidator from 'asl-validator';
 import { errorCatalog, transientErrorNames } from '../../../lib/errors.ts';
 import { resolvePlaceholders } from '../../../tools/local/state-machine-runner.ts';
+import { type AslState, awsErrorName, everyState } from '../../support/definitions.ts';
 
 interface RetryRule {
   ErrorEquals: string[];
@@ -18,8 +19,15 @@ interface State {
 
 const text = await readFile(new URL('../../../statemachines/backup.asl.json', import.meta.url), 'utf8');
 const definition = JSON.parse(text) as { States: Record<string, State> };
-const tasks = Object.entries(definition.States).filter(([, state]) => state.Type === 'Task');
-const awsNames = (name: string) => name.startsWith('States.') || name.startsWith('Lambda.');
+/** The pipeline's steps: Task states, and the Parallel states that run a step on the worker. */
+const tasks = Object.entries(definition.States).filter(([, state]) =>
+  ['Task', 'Parallel'].includes(state.Type),
+);
+/** Every state with Retry or Catch rules, those inside the worker's branches included. */
+const ruled = everyState(definition.States as Record<string, AslState>).filter(([, state]) =>
+  ['Task', 'Parallel'].includes(state.Type),
+);
+const awsNames = awsErrorName;
 
 describe('statemachines/backup.asl.json', () => {
   it('passes asl-validator once its CloudFormation placeholders are resolved', () => {
@@ -29,7 +37,7 @@ describe('statemachines/backup.asl.json', () => {
   });
 
   it('names in ErrorEquals exist in the error catalog', () => {
-    const names = tasks.flatMap(([, state]) =>
+    const names = ruled.flatMap(([, state]) =>
       [...(state.Retry ?? []), ...(state.Catch ?? [])].flatMap((r) => r.ErrorEquals),
     );
     const unknown = names.filter((name) => !awsNames(name) && !(name in errorCatalog));
@@ -38,7 +46,7 @@ describe('statemachines/backup.asl.json', () => {
 
   it('retries only transient errors, and every Retry says what it covers', () => {
     // NotifyFailure is exempt: it retries anything, because the failure alert must get out.
-    for (const [, state] of tasks.filter(([n]) => n !== 'NotifyFailure')) {
+    for (const [, state] of ruled.filter(([n]) => n !== 'NotifyFailure')) {
       for (const rule of state.Retry ?? []) {
         expect(rule.Comment).toEqual(expect.any(String));
         for (const name of rule.ErrorEquals.filter((n) => !awsNames(n))) {

@@ -9,9 +9,11 @@ import aslValidator from 'asl-validator';
 import { tasks as taskTable } from '../../../functions/tasks.ts';
 import { errorCatalog, transientErrorNames } from '../../../lib/errors.ts';
 import { resolvePlaceholders } from '../../../tools/local/state-machine-runner.ts';
+import { type AslState, awsErrorName, everyState, workerResource } from '../../support/definitions.ts';
 
 interface State {
   Type: string;
+  Resource?: string;
   Next?: string;
   Default?: string;
   Choices?: { Next: string }[];
@@ -21,8 +23,15 @@ interface State {
 
 const text = await readFile(new URL('../../../statemachines/drill.asl.json', import.meta.url), 'utf8');
 const definition = JSON.parse(text) as { StartAt: string; States: Record<string, State> };
-const tasks = Object.entries(definition.States).filter(([, state]) => state.Type === 'Task');
-const awsNames = (name: string) => name.startsWith('States.') || name.startsWith('Lambda.');
+/** The drill's steps: Task states, and the Parallel states that run a step on the worker. */
+const tasks = Object.entries(definition.States).filter(([, state]) =>
+  ['Task', 'Parallel'].includes(state.Type),
+);
+/** Every state with Retry or Catch rules, those inside the worker's branches included. */
+const ruled = everyState(definition.States as Record<string, AslState>).filter(([, state]) =>
+  ['Task', 'Parallel'].includes(state.Type),
+);
+const awsNames = awsErrorName;
 
 /** Every state reachable from `from`, through Next, Choices, Default and Catch. */
 function reachable(from: string): Set<string> {
@@ -52,9 +61,12 @@ describe('statemachines/drill.asl.json', () => {
     expect(result.isValid).toBe(true);
   });
 
-  it('has a local handler for every Lambda Task state', () => {
-    const lambdaTasks = tasks
-      .filter(([, s]) => JSON.stringify(s).includes('LambdaFunction.Arn'))
+  it('has a local handler for every Task state, on Lambda or the worker', () => {
+    const lambdaTasks = ruled
+      .filter(
+        ([, s]) =>
+          s.Type === 'Task' && (s.Resource?.includes('LambdaFunction.Arn') || s.Resource === workerResource),
+      )
       .map(([n]) => n);
     expect(lambdaTasks.sort()).toEqual(
       taskTable
@@ -65,7 +77,7 @@ describe('statemachines/drill.asl.json', () => {
   });
 
   it('names in ErrorEquals exist in the error catalog, and only transient ones are retried', () => {
-    for (const [name, state] of tasks) {
+    for (const [name, state] of ruled) {
       for (const rule of [...(state.Retry ?? []), ...(state.Catch ?? [])]) {
         expect(rule.ErrorEquals.filter((n) => !awsNames(n) && !(n in errorCatalog))).toEqual([]);
       }

@@ -1,11 +1,52 @@
 /**
- * `backupctl restore <id|latest> --target-url URL [--jobs N]`: verify while downloading, restore into a
- * database that opted in (never production), and count every table there.
+ * `backupctl restore <id|latest> --target-url URL [--jobs N]`: the restore state machine, whose Restore
+ * step runs on the worker (CodeBuild on a stage, a child process locally), so any machine that runs the
+ * CLI can restore: the production guard and the target's opt-in, the dump's SHA-256 checked before
+ * anything reaches the target, pg_restore -j, and every table counted there.
+ *
+ * The target's URL holds a password, so it never enters the execution input or history: on a stage it
+ * goes into a Secrets Manager secret of its own (`verified-pg-backups/<stage>/restore-<random>`, the
+ * only secrets the worker may read besides the stage's), which the execution deletes without recovery
+ * when the restore ends (ForgetTarget); locally into a file only the run reads.
  */
-import { restoreBackup } from '../../../lib/commands/restore.ts';
-import { InputValidationError } from '../../../lib/errors.ts';
+import { randomBytes } from 'node:crypto';
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { describeError, InputValidationError } from '../../../lib/errors.ts';
 import { parseConnectionUrl } from '../../../lib/pg/connection.ts';
-import { type CommandContext, exitCodes, withTarget } from '../context.ts';
+import { serviceName } from '../../aws/stage.ts';
+import { runLocalRestore } from '../../local/run-restore.ts';
+import {
+  type CommandContext,
+  exitCodeForExecution,
+  exitCodes,
+  failureText,
+  sfnFor,
+  verboseLog,
+  withLocal,
+} from '../context.ts';
+import { followOnStage, printState } from '../stage-run.ts';
+
+interface RestoreOutput {
+  restore?: {
+    backupId?: string;
+    database?: string;
+    restoreSeconds?: number;
+    compare?: { status?: string; tablesCompared?: number; rowsCompared?: number };
+  };
+}
+
+function summary(output: unknown): string {
+  const restore = (output as RestoreOutput | undefined)?.restore;
+  const compare = restore?.compare;
+  return (
+    `${restore?.backupId} restored into ${restore?.database} in ${Number(restore?.restoreSeconds).toFixed(1)} s; ` +
+    `row counts ${compare?.status} (${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows).`
+  );
+}
 
 export async function restoreCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
   if (!target) throw new InputValidationError('restore needs a backup id or "latest"');
@@ -14,15 +55,77 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 64)) {
     throw new InputValidationError('--jobs must be a whole number from 1 to 64');
   }
-  const connection = parseConnectionUrl(values['target-url'], '--target-url');
-  return withTarget(place, deps, async ({ runtime }) => {
-    const outcome = await restoreBackup(runtime, target, connection, { jobs });
-    const { compare } = outcome;
-    out.print(
-      `${outcome.backupId} restored into ${outcome.database} in ${outcome.restoreSeconds.toFixed(1)} s; ` +
-        `row counts ${compare.status} (${compare.tablesCompared} tables, ${compare.rowsCompared} rows).`,
-      outcome,
+  const targetUrl = values['target-url'];
+  // Checked here, before anything is created or started; the URL itself is never printed.
+  parseConnectionUrl(targetUrl, '--target-url');
+  const request = { backupId: target, jobs };
+
+  // The same output as ever: the restore's outcome on success; a failure goes to stderr by name.
+  const finish = (execution: {
+    status: string;
+    output?: unknown;
+    error?: { name: string; cause: string };
+  }) => {
+    if (execution.status === 'SUCCEEDED') {
+      out.print(summary(execution.output), (execution.output as RestoreOutput | undefined)?.restore);
+    } else if (out.json) {
+      out.print('', { status: execution.status, error: execution.error });
+    } else {
+      console.error(`Restore ${execution.status}: ${failureText(execution.error)}`);
+    }
+    return exitCodeForExecution(execution);
+  };
+
+  if (place.kind === 'local') {
+    return withLocal({ production: false, staging: false }, async (environment) =>
+      finish(
+        await runLocalRestore(
+          environment,
+          { ...request, targetUrl },
+          { onState: printState(out, 'restore'), ...verboseLog(values) },
+        ),
+      ),
     );
-    return compare.status === 'match' ? exitCodes.ok : exitCodes.verificationFailed;
-  });
+  }
+
+  const { settings } = place;
+  const secrets = (deps.secrets ?? ((region: string) => new SecretsManagerClient({ region })))(
+    settings.region,
+  );
+  const name = `${serviceName}/${settings.stage}/restore-${randomBytes(8).toString('hex')}`;
+  const created = await secrets.send(
+    new CreateSecretCommand({
+      Name: name,
+      Description: 'Target of one backupctl restore; deleted when the restore ends',
+      SecretString: targetUrl,
+    }),
+  );
+  // From the moment the execution exists it owns the secret: its ForgetTarget state deletes it when the
+  // restore ends, even if this CLI stops following. Before that, the CLI deletes what it created.
+  let started = false;
+  try {
+    const execution = await followOnStage(
+      settings,
+      'restore',
+      { ...request, ...(jobs === undefined ? {} : { jobs }), targetSecret: created.ARN, trigger: 'cli' },
+      {
+        api: sfnFor(settings, deps),
+        deps,
+        onState: printState(out, 'restore'),
+        onStarted: () => {
+          started = true;
+        },
+      },
+    );
+    if (execution === 'interrupted') return exitCodes.interrupted;
+    return finish(execution);
+  } finally {
+    if (!started) {
+      await secrets
+        .send(new DeleteSecretCommand({ SecretId: created.ARN ?? name, ForceDeleteWithoutRecovery: true }))
+        .catch((error: unknown) => {
+          console.error(`Could not delete the secret ${name}: ${describeError(error)}; delete it by hand.`);
+        });
+    }
+  }
 }

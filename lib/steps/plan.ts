@@ -1,0 +1,19 @@
+/**
+ * The Plan state, first of the backup: checks the execution input, reads the production database's
+ * size and the newest backup's throughput, and decides where the dump runs (lib/backup/plan.ts) and
+ * where Verify runs (VERIFY_VENUE). The decision and its reason stay in the execution history.
+ */
+import { listBackups, readManifest } from '../backup/catalog.ts';
+import { planDump } from '../backup/plan.ts';
+import type { StepContext } from '../lambda/handler.ts';
+import { readServerIdentity, withSession } from '../pg/session.ts';
+import { dumpEventSchema, executionInputSchema, parseInput } from './input.ts';
+
+export async function planStep(event: unknown, { runtime }: StepContext) {
+  const { execution } = parseInput(dumpEventSchema, event, 'Plan step event');
+  parseInput(executionInputSchema, execution, 'execution input');
+  const identity = await withSession(await runtime.productionConnection(), readServerIdentity);
+  const newest = (await listBackups(runtime.store))[0];
+  const manifest = newest ? await readManifest(runtime.store, newest.backupId) : undefined;
+  return planDump(identity.databaseSizeBytes, runtime.settings, manifest);
+}

@@ -1,0 +1,36 @@
+/**
+ * The restore state machine's Restore step, which runs on the worker (`backupctl restore --stage`):
+ * resolve the backup, read the target's URL from the secret the execution names, then the same restore
+ * as the local CLI (lib/commands/restore.ts): the production guard and the target's opt-in first, the
+ * dump's SHA-256 checked before any statement reaches the target, pg_restore -j, and every table
+ * counted there. A count that differs fails with RowCountMismatchError.
+ */
+import { restoreBackup } from '../commands/restore.ts';
+import type { StepContext } from '../lambda/handler.ts';
+import { parseConnectionUrl } from '../pg/connection.ts';
+import { connectionUrlFromSecret } from '../secrets.ts';
+import { assertCountsMatch } from '../verify/compare.ts';
+import { cloudRestoreEventSchema, cloudRestoreInputSchema, parseInput } from './input.ts';
+
+export async function restoreStep(event: unknown, { runtime, signal }: StepContext) {
+  const { execution } = parseInput(cloudRestoreEventSchema, event, 'Restore step event');
+  const input = parseInput(cloudRestoreInputSchema, execution, 'restore execution input');
+  const label = 'targetSecret';
+  const url = connectionUrlFromSecret(await runtime.secretByReference(input.targetSecret, label), label);
+  const target = parseConnectionUrl(url, label);
+  const outcome = await restoreBackup(runtime, input.backupId, target, { jobs: input.jobs, signal });
+  assertCountsMatch(outcome.compare, outcome.backupId, `the target database ${outcome.database}`);
+  return {
+    backupId: outcome.backupId,
+    database: outcome.database,
+    serverVersion: outcome.stagingServerVersion,
+    downloadSeconds: outcome.downloadSeconds,
+    restoreSeconds: outcome.restoreSeconds,
+    benignMessages: outcome.benignMessages,
+    compare: {
+      status: outcome.compare.status,
+      tablesCompared: outcome.compare.tablesCompared,
+      rowsCompared: outcome.compare.rowsCompared,
+    },
+  };
+}

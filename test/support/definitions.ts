@@ -1,0 +1,54 @@
+/** Reading statemachines/*.asl.json in tests: every state, those inside Parallel branches included. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MachineName } from '../../functions/tasks.ts';
+
+export interface AslState {
+  Type: string;
+  Comment?: string;
+  Resource?: string;
+  Next?: string;
+  End?: boolean;
+  Default?: string;
+  Choices?: { Variable?: string; StringEquals?: string; Next: string }[];
+  Parameters?: Record<string, unknown> & {
+    EnvironmentVariablesOverride?: { Name: string; Type?: string; Value?: string; 'Value.$'?: string }[];
+  };
+  ResultPath?: string;
+  ResultSelector?: Record<string, string>;
+  OutputPath?: string;
+  TimeoutSeconds?: number;
+  Retry?: { ErrorEquals: string[]; Comment?: string; MaxAttempts?: number; IntervalSeconds?: number }[];
+  Catch?: { ErrorEquals: string[]; ResultPath?: string; Next: string }[];
+  Branches?: { StartAt: string; States: Record<string, AslState> }[];
+}
+
+export interface AslDefinition {
+  StartAt: string;
+  TimeoutSeconds?: number;
+  States: Record<string, AslState>;
+}
+
+const root = join(import.meta.dirname, '..', '..');
+
+export function definitionText(machine: MachineName): string {
+  return readFileSync(join(root, 'statemachines', `${machine}.asl.json`), 'utf8');
+}
+
+export function loadAsl(machine: MachineName): AslDefinition {
+  return JSON.parse(definitionText(machine)) as AslDefinition;
+}
+
+/** Every state with its name, branch states after their Parallel state. */
+export function everyState(states: Record<string, AslState>): [string, AslState][] {
+  return Object.entries(states).flatMap(([name, state]) => [
+    [name, state] as [string, AslState],
+    ...(state.Branches ?? []).flatMap((branch) => everyState(branch.States)),
+  ]);
+}
+
+/** Error names AWS raises itself, which the catalog does not hold. */
+export const awsErrorName = (name: string) =>
+  name.startsWith('States.') || name.startsWith('Lambda.') || name.startsWith('CodeBuild.');
+
+export const workerResource = 'arn:aws:states:::codebuild:startBuild.sync';

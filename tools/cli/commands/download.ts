@@ -1,0 +1,27 @@
+/**
+ * `backupctl download <id|latest> [--out DIR]`: the dump, checked against its manifest while it
+ * downloads, and the manifest beside it, for a restore by hand with a plain pg_restore (the runbook).
+ */
+import { resolve } from 'node:path';
+import { downloadBackup } from '../../../lib/commands/download.ts';
+import { InputValidationError } from '../../../lib/errors.ts';
+import { formatBytes } from '../../../lib/notify/messages.ts';
+import { type CommandContext, exitCodes, withTarget } from '../context.ts';
+
+export async function downloadCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
+  if (!target) throw new InputValidationError('download needs a backup id or "latest"');
+  const directory = resolve(typeof values.out === 'string' ? values.out : '.');
+  return withTarget(place, deps, async ({ runtime }) => {
+    const outcome = await downloadBackup(runtime, target, directory);
+    out.print(
+      [
+        `${outcome.dumpPath}: ${formatBytes(outcome.bytes)}, SHA-256 ${outcome.sha256} matches its manifest.`,
+        `Manifest: ${outcome.manifestPath} (PostgreSQL ${outcome.sourceServerVersion}; restore into that major or newer).`,
+        `Restore by hand (pg_restore ${outcome.sourceServerVersion.split('.')[0]} or newer, into an empty database):`,
+        `  pg_restore --no-owner --no-acl --jobs=4 --dbname='postgresql://USER@HOST:5432/DB' ${outcome.dumpPath}`,
+      ].join('\n'),
+      outcome,
+    );
+    return exitCodes.ok;
+  });
+}
