@@ -73,7 +73,9 @@ export type Setting =
   | 'stage'
   | 'render'
   /** DUMP_VENUE, VERIFY_VENUE and the dump Lambda's timeout, for the Plan step and SelectBackup. */
-  | 'venues';
+  | 'venues'
+  /** RETENTION_*: what the retention pass keeps. */
+  | 'retention';
 
 export interface FunctionSpec {
   /** functions/<dir>/handler.ts exports `handler = stepHandler('<key>', <step>)` from lib/steps/<step>.ts. */
@@ -89,8 +91,8 @@ export interface FunctionSpec {
   database: boolean;
   settings: Setting[];
   grants: Grant[];
-  /** The status function runs hourly and after every execution (tools/deploy/functions.ts). */
-  triggers?: 'hourly-and-after-executions';
+  /** Runs on a schedule of its own (tools/deploy/functions.ts), not from a state machine. */
+  triggers?: 'hourly-and-after-executions' | 'daily';
   /**
    * `worker`: the step may run on the worker, so the worker bundle carries it and the worker's role holds
    * its grants. `worker-only`: no Lambda function at all (the cloud restore).
@@ -356,6 +358,25 @@ export const functions = {
         sid: 'ReadRestoreTargetSecrets',
         actions: ['secretsmanager:GetSecretValue'],
         resources: ['secret:restoreTargets'],
+      },
+    ],
+  },
+  // Daily: marks what the retention policy lets go as expirable, the only objects the lifecycle rule
+  // deletes, and never the newest verified backup. It reads keys and tags, never a backup's content.
+  retention: {
+    dir: 'retention',
+    step: 'retention',
+    sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 300 },
+    pgPrograms: false,
+    database: false,
+    settings: ['retention'],
+    triggers: 'daily',
+    grants: [
+      { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      {
+        sid: 'MarkExpirable',
+        actions: ['s3:GetObjectTagging', 's3:PutObjectTagging'],
+        resources: ['objects:backups/*'],
       },
     ],
   },

@@ -101,6 +101,11 @@ export const runtimeSettingsSchema = z.object({
   VERIFY_VENUE: z.enum(['lambda', 'worker']).default('lambda'),
   /** The dump Lambda's timeout, for the Plan step's estimate (serverless.yml sets the deployed one). */
   DUMP_LAMBDA_TIMEOUT_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
+  /** The retention pass (lib/backup/retention.ts): what it keeps whatever the age. */
+  RETENTION_KEEP_LAST_VERIFIED: z.coerce.number().int().min(1).max(1000).default(7),
+  RETENTION_DAILY_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  RETENTION_WEEKLY_WEEKS: z.coerce.number().int().min(0).max(520).default(8),
+  RETENTION_MONTHLY_MONTHS: z.coerce.number().int().min(0).max(1200).default(12),
   /**
    * Local runs only: a directory of secret files, so `local:<name>` can stand for a Secrets Manager
    * ARN where a secret travels by reference (the cloud restore's target). Never set on AWS.

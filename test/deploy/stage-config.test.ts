@@ -184,6 +184,11 @@ describe('stage config', () => {
       ['worker timeout', { worker: { timeoutMinutes: 600 } }, 'worker.timeoutMinutes'],
       ['worker size', { worker: { computeType: 'BUILD_GENERAL2_HUGE' } }, 'worker.computeType'],
       ['dump venue', { venues: { dump: 'fargate' } }, 'venues.dump'],
+      [
+        'retention shorter than Object Lock',
+        { bucket: { retentionDays: 30, objectLock: 'COMPLIANCE' }, retention: { dailyDays: 14 } },
+        'retention.dailyDays',
+      ],
       ['memory', { steps: { dump: { memoryMb: 20_000 } } }, 'steps.dump.memoryMb'],
       ['log retention', { logRetentionDays: 31 }, 'logRetentionDays'],
     ])('rejects an invalid %s, naming the field', (_label, overrides, field) => {

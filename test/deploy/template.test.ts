@@ -94,6 +94,7 @@ const functionRoles = {
   drillRecordEvidence: 'DrillRecordEvidenceRole',
   drillNotify: 'DrillNotifyRole',
   workerResult: 'WorkerResultRole',
+  retention: 'RetentionRole',
   status: 'StatusRole',
 } as const;
 
@@ -165,11 +166,22 @@ describe('packaged template', () => {
       expect(template.Conditions.UseObjectLock).toEqual({ 'Fn::Equals': ['true', 'true'] });
     });
 
-    it('expires backups after the retention days, old versions, incoming/ and stale multipart uploads', () => {
+    it('expires only backups the retention pass marked, old versions, incoming/ and stale uploads', () => {
       const rules = (resource('BackupBucket').Properties.LifecycleConfiguration as { Rules: Json[] }).Rules;
+      // Age alone never deletes a backup: the one rule for backups/ needs the retention pass's tag.
+      const backupRules = rules.filter((rule) => rule.Prefix === 'backups/');
+      expect(backupRules).toEqual([
+        {
+          Id: 'ExpireBackupsMarkedByRetention',
+          Status: 'Enabled',
+          Prefix: 'backups/',
+          TagFilters: [{ Key: 'expirable', Value: 'true' }],
+          ExpirationInDays: 1,
+        },
+      ]);
+      expect(rules.filter((rule) => !rule.Prefix && rule.ExpirationInDays !== undefined)).toEqual([]);
       expect(rules).toEqual(
         expect.arrayContaining([
-          expect.objectContaining({ Status: 'Enabled', Prefix: 'backups/', ExpirationInDays: 35 }),
           expect.objectContaining({ Status: 'Enabled', Prefix: 'incoming/', ExpirationInDays: 1 }),
           expect.objectContaining({ Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 7 } }),
           expect.objectContaining({
@@ -227,7 +239,7 @@ describe('packaged template', () => {
         expect(fn.Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
         return role;
       });
-      expect(new Set(roles).size).toBe(12);
+      expect(new Set(roles).size).toBe(13);
       expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
     });
 
@@ -335,6 +347,25 @@ describe('packaged template', () => {
           slack,
           'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/render-StUvWx',
         ],
+      });
+    });
+
+    it('lets the retention pass read keys and set tags under backups/, and nothing else, daily', () => {
+      expect(grants('RetentionRole')).toEqual({
+        's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
+        's3:GetObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
+        's3:PutObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
+      });
+      const rules = rulesTargeting({ 'Fn::GetAtt': ['RetentionLambdaFunction', 'Arn'] });
+      expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['cron(30 5 * * ? *)']);
+      const env = (resource('RetentionLambdaFunction').Properties.Environment as { Variables: Json })
+        .Variables;
+      // dailyDays defaults to the bucket's retention days (35 in config/test.yml), so Object Lock agrees.
+      expect(env).toMatchObject({
+        RETENTION_KEEP_LAST_VERIFIED: '7',
+        RETENTION_DAILY_DAYS: '35',
+        RETENTION_WEEKLY_WEEKS: '8',
+        RETENTION_MONTHLY_MONTHS: '12',
       });
     });
 
@@ -608,8 +639,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 12 functions, the worker bundle's function, 3 state machines and the worker's builds.
-      expect(groups.length).toBe(17);
+      // 13 functions, the worker bundle's function, 3 state machines and the worker's builds.
+      expect(groups.length).toBe(18);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });

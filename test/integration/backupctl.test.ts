@@ -111,6 +111,23 @@ describe('backupctl', () => {
     expect(human.stdout).toMatch(/pg_restore --no-owner --no-acl --jobs=4 --dbname=/);
   });
 
+  it('shows what the retention policy keeps and why, changing nothing without --apply', async () => {
+    const retention = await run('retention', '--json');
+    expect(retention.code).toBe(exitCodes.ok);
+    const outcome = JSON.parse(retention.stdout) as {
+      decisions: { backupId: string; keep: boolean; reasons: string[] }[];
+      marked: string[];
+    };
+    expect(outcome.decisions[0]).toMatchObject({
+      keep: true,
+      reasons: expect.arrayContaining(['the newest verified backup']),
+    });
+    expect(outcome.marked).toEqual([]);
+    expect((await run('retention')).stdout).toMatch(
+      /0 of \d+ backups may expire \(nothing changed; --apply marks them\)/,
+    );
+  });
+
   it('runs a restore drill locally, prints each state and writes the evidence', async () => {
     const drill = await run('drill', '--local', '--reason', 'cli drill');
     expect(drill.code).toBe(exitCodes.ok);

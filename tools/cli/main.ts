@@ -15,6 +15,7 @@ import { downloadCommand } from './commands/download.ts';
 import { drillCommand } from './commands/drill.ts';
 import { listCommand } from './commands/list.ts';
 import { restoreCommand } from './commands/restore.ts';
+import { retentionCommand } from './commands/retention.ts';
 import { statusCommand } from './commands/status.ts';
 import { verifyCommand } from './commands/verify.ts';
 import {
@@ -39,6 +40,8 @@ Commands:
                                                   production guard, pg_restore -j, counts
   download <id|latest> [--out DIR]                the dump (checked against its manifest) and the manifest,
                                                   for a restore by hand with pg_restore
+  retention [--apply]                             what the retention policy keeps (and why) and lets expire;
+                                                  --apply marks them as the daily pass does
   status [--write]                                backup status report (RPO, last failure, drill, trend);
                                                   --write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket
   audit [--since 30d]                             executions of both state machines: trigger, steps, causes
@@ -61,6 +64,7 @@ const commands: Record<string, { options: string[]; run: (context: CommandContex
   verify: { options: [], run: verifyCommand },
   restore: { options: ['target-url', 'jobs'], run: restoreCommand },
   download: { options: ['out'], run: downloadCommand },
+  retention: { options: ['apply'], run: retentionCommand },
   status: { options: ['write'], run: statusCommand },
   audit: { options: ['since'], run: auditCommand },
   drill: { options: ['reason'], run: drillCommand },
@@ -84,6 +88,7 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
         jobs: { type: 'string' },
         out: { type: 'string' },
         write: { type: 'boolean' },
+        apply: { type: 'boolean' },
         since: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         verbose: { type: 'boolean', short: 'v' },

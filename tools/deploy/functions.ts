@@ -366,6 +366,14 @@ export function environmentOf(settings: readonly Setting[], facts: DeployFacts):
           timeoutOf('dump', functions.dump, facts, `config/${facts.stage}.yml`),
         );
         break;
+      case 'retention':
+        env.RETENTION_KEEP_LAST_VERIFIED = String(facts.config.retention.keepLastVerified);
+        env.RETENTION_DAILY_DAYS = String(
+          facts.config.retention.dailyDays ?? facts.config.bucket.retentionDays,
+        );
+        env.RETENTION_WEEKLY_WEEKS = String(facts.config.retention.weeklyWeeks);
+        env.RETENTION_MONTHLY_MONTHS = String(facts.config.retention.monthlyMonths);
+        break;
       case 'render':
         env.RENDER_API_KEY_SECRET_ARN = ifConfigured(
           'UseRender',
@@ -403,6 +411,8 @@ function timeoutOf(key: FunctionKey, spec: FunctionSpec, facts: DeployFacts, fil
 }
 
 function eventsOf(spec: FunctionSpec): unknown[] | undefined {
+  // After the night's backup (02:00 UTC by default) has long finished.
+  if (spec.triggers === 'daily') return [{ schedule: { rate: 'cron(30 5 * * ? *)', enabled: true } }];
   if (spec.triggers !== 'hourly-and-after-executions') return undefined;
   return [
     { schedule: { rate: 'rate(1 hour)', enabled: true } },

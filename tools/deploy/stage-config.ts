@@ -124,6 +124,20 @@ export const stageConfigSchema = z.strictObject({
       })
       .prefault({}),
   ),
+  /**
+   * What the daily retention pass keeps whatever its age (lib/backup/retention.ts); everything else
+   * older than `dailyDays` (default: bucket.retentionDays) is marked for the lifecycle rule to expire.
+   */
+  retention: section(
+    z
+      .strictObject({
+        keepLastVerified: z.number().int().min(1).max(1000).default(7),
+        dailyDays: z.number().int().min(1).max(36_500).optional(),
+        weeklyWeeks: z.number().int().min(0).max(520).default(8),
+        monthlyMonths: z.number().int().min(0).max(1200).default(12),
+      })
+      .prefault({}),
+  ),
   kms: section(
     z
       .strictObject({
@@ -229,6 +243,13 @@ export type StageConfig = z.infer<typeof stageConfigSchema>;
 
 /** What the schema alone cannot say: a staging target needs the staging secret. */
 function checkConsistency(config: StageConfig): { field: string; message: string } | undefined {
+  const dailyDays = config.retention.dailyDays ?? config.bucket.retentionDays;
+  if (config.bucket.objectLock !== 'off' && dailyDays < config.bucket.retentionDays) {
+    return {
+      field: 'retention.dailyDays',
+      message: `is ${dailyDays}, shorter than the ${config.bucket.retentionDays} days Object Lock keeps every backup (bucket.retentionDays): the retention pass would mark backups the bucket cannot delete yet. Make them agree`,
+    };
+  }
   if (config.verification.target === 'staging' && !config.databases.stagingSecretArn) {
     return {
       field: 'databases.stagingSecretArn',
