@@ -44,7 +44,11 @@ export type GrantResource =
   | 'secret:slack'
   | 'secret:render'
   /** The secrets `backupctl restore --stage` creates for a target URL: `<service>/<stage>/restore-*`. */
-  | 'secret:restoreTargets';
+  | 'secret:restoreTargets'
+  /** The stage's three state machines. */
+  | 'stateMachines'
+  /** Every execution of the stage's three state machines. */
+  | 'executions';
 
 export interface Grant {
   sid: string;
@@ -75,7 +79,9 @@ export type Setting =
   /** DUMP_VENUE, VERIFY_VENUE and the dump Lambda's timeout, for the Plan step and SelectBackup. */
   | 'venues'
   /** RETENTION_*: what the retention pass keeps. */
-  | 'retention';
+  | 'retention'
+  /** <MACHINE>_STATE_MACHINE_ARN of the three state machines: the status report reads their history. */
+  | 'stateMachines';
 
 export interface FunctionSpec {
   /** functions/<dir>/handler.ts exports `handler = stepHandler('<key>', <step>)` from lib/steps/<step>.ts. */
@@ -382,16 +388,20 @@ export const functions = {
   },
   // Rewrites status/status.json, status/BACKUP_STATUS.md and status/badge.svg and publishes the
   // VerifiedPgBackups/BackupAgeHours metric the BackupAgeAlarm watches: hourly (so a silent schedule
-  // still shows up as a stale backup) and whenever an execution of either state machine ends.
+  // still shows up as a stale backup) and whenever an execution of a state machine ends; either way
+  // from the executions it lists itself.
   status: {
     dir: 'status',
     step: 'status',
     sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
     pgPrograms: false,
     database: false,
-    settings: ['stage', 'alerts', 'render'],
+    settings: ['stage', 'alerts', 'render', 'stateMachines'],
     triggers: 'hourly-and-after-executions',
     grants: [
+      // The last 30 days of executions and the causes of the failed ones (lib/aws/executions.ts).
+      { sid: 'ListExecutions', actions: ['states:ListExecutions'], resources: ['stateMachines'] },
+      { sid: 'ReadExecutionHistory', actions: ['states:GetExecutionHistory'], resources: ['executions'] },
       {
         sid: 'ListBackupsDrillsAndStatus',
         actions: ['s3:ListBucket'],

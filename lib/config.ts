@@ -22,6 +22,15 @@ function isHttpsUrl(value: string): boolean {
 
 export const bucketNamePattern = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
+const stateMachineArn = z
+  .string()
+  .trim()
+  .regex(
+    /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/,
+    'must be a state machine ARN',
+  )
+  .optional();
+
 export const runtimeSettingsSchema = z.object({
   BACKUP_BUCKET: z.string().regex(bucketNamePattern, 'must be a valid S3 bucket name'),
   AWS_REGION: optionalText,
@@ -106,6 +115,13 @@ export const runtimeSettingsSchema = z.object({
   RETENTION_DAILY_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   RETENTION_WEEKLY_WEEKS: z.coerce.number().int().min(0).max(520).default(8),
   RETENTION_MONTHLY_MONTHS: z.coerce.number().int().min(0).max(1200).default(12),
+  /**
+   * The stage's state machines (set on the status function): their recent executions are what the
+   * status report's last failure, success rate and VerificationFailures come from.
+   */
+  BACKUP_STATE_MACHINE_ARN: stateMachineArn,
+  DRILL_STATE_MACHINE_ARN: stateMachineArn,
+  RESTORE_STATE_MACHINE_ARN: stateMachineArn,
   /**
    * Local runs only: a directory of secret files, so `local:<name>` can stand for a Secrets Manager
    * ARN where a secret travels by reference (the cloud restore's target). Never set on AWS.

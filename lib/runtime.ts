@@ -9,12 +9,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { readStageExecutions } from './aws/executions.ts';
+import { createSfnClient, type SfnApi } from './aws/sfn.ts';
 import { type RuntimeSettings, readRuntimeSettings } from './config.ts';
 import { ConfigurationError, describeError, InputValidationError } from './errors.ts';
 import type { Channels } from './notify/publish.ts';
 import { clientForServer, type PgBundle } from './pg/client.ts';
 import { type PgConnection, parseConnectionUrl } from './pg/connection.ts';
 import { startPgProcess } from './pg/process.ts';
+import type { ExecutionSummary } from './report/executions.ts';
 import { connectionUrlFromSecret, readSecret } from './secrets.ts';
 import { BackupStore } from './storage/backup-store.ts';
 import { createS3Client } from './storage/s3-client.ts';
@@ -33,6 +36,11 @@ export interface Runtime {
    */
   secretByReference(reference: string, label: string): Promise<string>;
   programs: ReturnType<typeof pgProgramsFor>;
+  /**
+   * The stage's executions since `since`, read from Step Functions when the state machines' ARNs are
+   * set (the status function on AWS); undefined otherwise.
+   */
+  executionHistory(since: Date): Promise<ExecutionSummary[] | undefined>;
 }
 
 /** The PostgreSQL programs: the bundles this machine has (or the one PG_CLIENT_DIR names). */
@@ -49,6 +57,7 @@ export const pgPrograms = pgProgramsFor(undefined);
 
 let secretsClient: SecretsManagerClient | undefined;
 let snsClient: SNSClient | undefined;
+let sfnClient: SfnApi | undefined;
 let cached: { fingerprint: string; runtime: Runtime } | undefined;
 
 async function connectionFrom(
@@ -114,6 +123,22 @@ function buildRuntime(settings: RuntimeSettings): Runtime {
         slackWebhookUrl,
       };
     },
+    async executionHistory(since) {
+      const { BACKUP_STATE_MACHINE_ARN, DRILL_STATE_MACHINE_ARN, RESTORE_STATE_MACHINE_ARN } = settings;
+      if (!BACKUP_STATE_MACHINE_ARN || !DRILL_STATE_MACHINE_ARN || !RESTORE_STATE_MACHINE_ARN)
+        return undefined;
+      sfnClient ??= createSfnClient(settings.AWS_REGION ?? regionOf(BACKUP_STATE_MACHINE_ARN));
+      return readStageExecutions(
+        sfnClient,
+        {
+          backup: BACKUP_STATE_MACHINE_ARN,
+          drill: DRILL_STATE_MACHINE_ARN,
+          restore: RESTORE_STATE_MACHINE_ARN,
+        },
+        since,
+        { histories: 'ended-badly' },
+      );
+    },
     async renderApiKey() {
       if (settings.RENDER_API_KEY) return settings.RENDER_API_KEY;
       if (!settings.RENDER_API_KEY_SECRET_ARN) return undefined;
@@ -162,3 +187,6 @@ export function runtimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): Ru
   if (cached?.fingerprint !== fingerprint) cached = { fingerprint, runtime: buildRuntime(settings) };
   return cached.runtime;
 }
+
+/** The region part of an ARN (`arn:aws:states:<region>:...`). */
+const regionOf = (arn: string) => arn.split(':')[3] ?? '';

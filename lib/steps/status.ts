@@ -1,8 +1,10 @@
 /**
  * The status function (hourly, and after every execution of either state machine): rewrite the status
- * report in the bucket and publish the metrics (BackupAgeHours feeds the stale-backup alarm). The caller
- * may pass recent executions; a scheduled event carries none and the report says where its success rate
- * came from. With a Render database configured it also checks Render's own recovery and alerts when it
+ * report in the bucket and publish the metrics (BackupAgeHours feeds the stale-backup alarm). Whatever
+ * triggered it (the hourly schedule or a Step Functions status-change event, which carries no history),
+ * it reads the last 30 days of executions of the stage's state machines itself, so a failed night shows
+ * as the last failure and counts in VerificationFailures. Without the state machines' ARNs (local runs)
+ * the caller may pass the executions; otherwise the report says its success rate came from the bucket. With a Render database configured it also checks Render's own recovery and alerts when it
  * is down.
  */
 import { z } from 'zod';
@@ -14,10 +16,14 @@ import { parseInput } from './input.ts';
 
 const statusEventSchema = z.object({ executions: z.array(executionSummarySchema).max(1000).optional() });
 
+const dayMs = 86_400_000;
+
 export async function statusStep(event: unknown, { runtime, sink }: StepContext) {
-  const { executions } = parseInput(statusEventSchema, event ?? {}, 'status event');
+  const passed = parseInput(statusEventSchema, event ?? {}, 'status event').executions;
+  const now = new Date();
+  const executions = (await runtime.executionHistory(new Date(now.getTime() - 30 * dayMs))) ?? passed;
   const report = await reportStatus(runtime, {
-    now: new Date(),
+    now,
     executions,
     write: true,
     alert: async (message) => publish(message, await runtime.channels()),

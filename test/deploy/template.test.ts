@@ -347,6 +347,17 @@ describe('packaged template', () => {
           slack,
           'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/render-StUvWx',
         ],
+        // Its own stage's executions only: a failed night must turn the status red.
+        'states:ListExecutions': [
+          { Ref: 'BackupStateMachine' },
+          { Ref: 'DrillStateMachine' },
+          { Ref: 'RestoreStateMachine' },
+        ],
+        'states:GetExecutionHistory': ['backup', 'drill', 'restore'].map((machine) =>
+          sub(
+            `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:verified-pg-backups-test-${machine}:*`,
+          ),
+        ),
       });
     });
 
@@ -579,6 +590,15 @@ describe('packaged template', () => {
     it('knows its stage, the dimension of the metrics the backup-age alarm watches', () => {
       const env = (resource('StatusLambdaFunction').Properties.Environment as { Variables: Json }).Variables;
       expect(env.STAGE).toBe('test');
+    });
+
+    it('knows the state machines whose executions it reads, whatever event invoked it', () => {
+      const env = (resource('StatusLambdaFunction').Properties.Environment as { Variables: Json }).Variables;
+      expect(env).toMatchObject({
+        BACKUP_STATE_MACHINE_ARN: { Ref: 'BackupStateMachine' },
+        DRILL_STATE_MACHINE_ARN: { Ref: 'DrillStateMachine' },
+        RESTORE_STATE_MACHINE_ARN: { Ref: 'RestoreStateMachine' },
+      });
     });
 
     it("watches Render's own backups when configured, naming the key's secret, never a key", () => {

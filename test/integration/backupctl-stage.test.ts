@@ -8,14 +8,19 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetExecutionHistoryCommand, ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { GetExecutionHistoryCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
+import { handler as statusHandler } from '../../functions/status/handler.ts';
 import type { MachineName } from '../../functions/tasks.ts';
+import { readRuntimeSettings } from '../../lib/config.ts';
 import { ChecksumMismatchError, DatabaseAuthError } from '../../lib/errors.ts';
 import { auditEntries } from '../../lib/report/audit.ts';
+import { statusKeys } from '../../lib/report/render.ts';
+import { createRuntime } from '../../lib/runtime.ts';
+import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { type CliDependencies, exitCodes, main } from '../../tools/cli/main.ts';
@@ -32,6 +37,7 @@ const dayMs = 86_400_000;
 let fixture: PipelineFixture;
 let settings: Record<string, string>;
 let bucket: string;
+let store: BackupStore;
 let verified: ExecutionRecord;
 let checksumFailed: ExecutionRecord;
 let dumpRefused: ExecutionRecord;
@@ -76,7 +82,7 @@ const replay = (record: ExecutionRecord) => (input: unknown) => historyOf({ ...r
 
 beforeAll(async () => {
   fixture = await startPipelineFixture();
-  ({ settings } = await fixture.freshBucket());
+  ({ settings, store } = await fixture.freshBucket());
   bucket = settings.BACKUP_BUCKET as string;
   sns.on(PublishCommand).resolves({ MessageId: 'test-message' });
   verified = await fixture.run(settings);
@@ -352,6 +358,78 @@ describe('backupctl audit --stage', () => {
     );
     // Nothing of the execution data beyond the trigger: no reason, no keys, no database details.
     expect(human.stdout + result.stdout).not.toMatch(/reason|dumpKey|backups\/\d{4}|"input"/);
+  });
+});
+
+describe('the deployed status function', () => {
+  const sfnClient = mockClient(SFNClient);
+  afterAll(() => sfnClient.restore());
+
+  it('reads the stage history itself: a status-change event carries none, and a failed night turns red', async () => {
+    // The SDK client the Lambda would use, answered by the stub with AWS-shaped pages and events.
+    sfnClient.on(ListExecutionsCommand).callsFake((input) => sfn.send(new ListExecutionsCommand(input)));
+    sfnClient
+      .on(GetExecutionHistoryCommand)
+      .callsFake((input) => sfn.send(new GetExecutionHistoryCommand(input)));
+    sfn.add('backup', historyOf({ ...verified, input: { trigger: 'schedule' } }), 'night-1');
+    const failed = sfn.add(
+      'backup',
+      historyOf({ ...checksumFailed, input: { trigger: 'schedule' } }),
+      'night-2',
+    );
+    sfn.add('drill', historyOf(drilled), 'drill-1');
+    const lines: string[] = [];
+    const status = statusHandler.withDependencies({
+      runtime: () =>
+        createRuntime(
+          readRuntimeSettings({
+            ...settings,
+            STAGE: 'test',
+            AWS_REGION: 'eu-central-1',
+            BACKUP_STATE_MACHINE_ARN: sfn.machines.backup,
+            DRILL_STATE_MACHINE_ARN: sfn.machines.drill,
+            RESTORE_STATE_MACHINE_ARN: sfn.machines.restore,
+          }),
+        ),
+      sink: (line) => void lines.push(line),
+    });
+    // What EventBridge delivers when the failed execution ends: its status, never its history.
+    const event = {
+      version: '0',
+      'detail-type': 'Step Functions Execution Status Change',
+      source: 'aws.states',
+      account: '123456789012',
+      region: 'eu-central-1',
+      resources: [failed.executionArn],
+      detail: {
+        executionArn: failed.executionArn,
+        stateMachineArn: sfn.machines.backup,
+        name: 'night-2',
+        status: 'FAILED',
+        startDate: failed.startDate.getTime(),
+        input: '{"trigger":"schedule"}',
+      },
+    };
+
+    const result = await status(event, {} as never);
+
+    expect(result).toMatchObject({ state: 'last-run-failed', withinRpo: true });
+    const report = JSON.parse((await store.getText(statusKeys.json)) ?? '{}');
+    expect(report).toMatchObject({
+      state: 'last-run-failed',
+      lastFailure: { stateMachine: 'backup', error: 'ChecksumMismatchError' },
+      successRate30d: { source: 'executions', runs: 2, succeeded: 1 },
+    });
+    expect(report.lastFailure.cause).toContain('stored object sha256 differs from the manifest');
+    expect(await store.getText(statusKeys.markdown)).toContain('LAST RUN FAILED (ChecksumMismatchError)');
+    expect(await store.getText(statusKeys.badge)).toContain('last run failed');
+    const metrics = lines.map((line) => JSON.parse(line)).find((line) => '_aws' in line);
+    expect(metrics).toMatchObject({ VerificationFailures: 1, BackupAgeHours: expect.any(Number) });
+    // Every machine listed, and only the failed run's history read for its cause.
+    const listed = sfn.calls.filter((c) => c instanceof ListExecutionsCommand);
+    expect(new Set(listed.map((c) => c.input.stateMachineArn))).toEqual(new Set(Object.values(sfn.machines)));
+    const histories = sfn.calls.filter((c) => c instanceof GetExecutionHistoryCommand);
+    expect(new Set(histories.map((c) => c.input.executionArn))).toEqual(new Set([failed.executionArn]));
   });
 });
 

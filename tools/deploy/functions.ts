@@ -61,6 +61,12 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
       return {
         'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${restoreSecretPrefix(facts)}*`,
       };
+    case 'stateMachines':
+      return machineNames.map((machine) => ({ Ref: `${pascal(machine)}StateMachine` }));
+    case 'executions':
+      return machineNames.map((machine) => ({
+        'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${facts.service}-${facts.stage}-${machine}:*`,
+      }));
     default:
       throw new ConfigurationError(`functions/tasks.ts: unknown grant resource ${resource}`);
   }
@@ -69,7 +75,7 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
 const conditionOf = { slack: 'UseSlack', render: 'UseRender', staging: 'UseStaging' } as const;
 
 export function statementOf(grant: Grant, facts: DeployFacts): unknown {
-  const resources = grant.resources.map((resource) => resolveResource(resource, facts));
+  const resources = grant.resources.flatMap((resource) => resolveResource(resource, facts));
   const statement: Json = {
     Sid: grant.sid,
     Effect: 'Allow',
@@ -373,6 +379,11 @@ export function environmentOf(settings: readonly Setting[], facts: DeployFacts):
         );
         env.RETENTION_WEEKLY_WEEKS = String(facts.config.retention.weeklyWeeks);
         env.RETENTION_MONTHLY_MONTHS = String(facts.config.retention.monthlyMonths);
+        break;
+      case 'stateMachines':
+        for (const machine of machineNames) {
+          env[`${machine.toUpperCase()}_STATE_MACHINE_ARN`] = { Ref: `${pascal(machine)}StateMachine` };
+        }
         break;
       case 'render':
         env.RENDER_API_KEY_SECRET_ARN = ifConfigured(
