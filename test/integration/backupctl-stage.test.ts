@@ -255,6 +255,30 @@ function secretsStub() {
   };
 }
 
+describe('an id that names no backup', () => {
+  it.each([
+    ['drill', '20200101T020000Z-abcdef'],
+    ['restore', '20200101T020000Z-abcdef'],
+  ])(
+    '%s %s --stage exits 2 before anything starts: a typo is no failed execution and no alert',
+    async (command, id) => {
+      sns.resetHistory();
+      const secrets = secretsStub();
+      const extra = command === 'restore' ? ['--target-url', targetUrl] : [];
+      const result = await run([command, id, '--stage', 'test', ...extra], {
+        secrets: () => secrets.client as never,
+      });
+
+      expect(result.code).toBe(exitCodes.usage);
+      expect(result.stderr).toContain(`backup ${id} has no manifest in the vault`);
+      expect(result.stderr).toContain('`backupctl list --stage test` shows the backups there are');
+      expect(sfn.names).not.toContain('StartExecutionCommand');
+      expect(secrets.sent).toEqual([]);
+      expect(sns.commandCalls(PublishCommand)).toEqual([]);
+    },
+  );
+});
+
 describe('backupctl restore --stage', () => {
   it('hands the target to the worker as a secret of its own, never in the execution, and follows it', async () => {
     sfn.onStart = replay(restored);

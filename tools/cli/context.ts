@@ -6,9 +6,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readStageExecutions } from '../../lib/aws/executions.ts';
 import { createSfnClient, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
+import { resolveBackupId } from '../../lib/backup/catalog.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import {
   BackupError,
+  BackupNotFoundError,
   ConfigurationError,
   InputValidationError,
   verificationErrorNames,
@@ -172,4 +174,22 @@ export async function withTarget<T>(
 /** With --verbose, each step's JSON log line goes to stderr as it is written. */
 export function verboseLog(values: Values): { onLogLine?: (line: string) => void } {
   return values.verbose ? { onLogLine: (line) => console.error(line) } : {};
+}
+
+/**
+ * The backup a drill or restore names must exist (and `latest` needs a verified one) before an
+ * execution starts: a typo is a usage error at the terminal, not a failed execution and an alert.
+ */
+export async function checkBackupExists(store: BackupStore, target: string, hint: string): Promise<void> {
+  try {
+    await resolveBackupId(store, target);
+  } catch (error) {
+    if (!(error instanceof BackupNotFoundError)) throw error;
+    throw new InputValidationError(`${error.message}; \`${hint}\` shows the backups there are`);
+  }
+}
+
+/** The local vault of a running local environment. */
+export function localStore(environment: LocalEnvironment): BackupStore {
+  return createRuntime(readRuntimeSettings(environment.settings)).store;
 }

@@ -4,13 +4,16 @@ import { parseInput } from '../../../lib/steps/input.ts';
 import { runLocalDrill } from '../../local/run-drill.ts';
 import {
   type CommandContext,
+  checkBackupExists,
   exitCodeForExecution,
   exitCodes,
   failureText,
+  localStore,
   sfnFor,
   type Values,
   verboseLog,
   withLocal,
+  withTarget,
 } from '../context.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
@@ -44,7 +47,11 @@ export async function drillCommand({ place, target, values, out, deps }: Command
     return exitCodeForExecution(execution);
   };
   if (place.kind === 'stage') {
-    const execution = await followOnStage(place.settings, 'drill', drillInput(target, values, 'manual'), {
+    const input = drillInput(target, values, 'manual');
+    await withTarget(place, deps, ({ runtime }) =>
+      checkBackupExists(runtime.store, input.backupId, `backupctl list --stage ${place.settings.stage}`),
+    );
+    const execution = await followOnStage(place.settings, 'drill', input, {
       api: sfnFor(place.settings, deps),
       deps,
       onState: printState(out, 'drill'),
@@ -52,12 +59,13 @@ export async function drillCommand({ place, target, values, out, deps }: Command
     return execution === 'interrupted' ? exitCodes.interrupted : verdict(execution);
   }
   const input = drillInput(target, values, 'cli');
-  return withLocal({ production: false }, async (environment) =>
-    verdict(
+  return withLocal({ production: false }, async (environment) => {
+    await checkBackupExists(localStore(environment), input.backupId, 'backupctl list');
+    return verdict(
       await runLocalDrill(environment, input, {
         onState: printState(out, 'drill'),
         ...verboseLog(values),
       }),
-    ),
-  );
+    );
+  });
 }

@@ -21,12 +21,15 @@ import { serviceName } from '../../aws/stage.ts';
 import { runLocalRestore } from '../../local/run-restore.ts';
 import {
   type CommandContext,
+  checkBackupExists,
   exitCodeForExecution,
   exitCodes,
   failureText,
+  localStore,
   sfnFor,
   verboseLog,
   withLocal,
+  withTarget,
 } from '../context.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
@@ -77,18 +80,23 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
   };
 
   if (place.kind === 'local') {
-    return withLocal({ production: false, staging: false }, async (environment) =>
-      finish(
+    return withLocal({ production: false, staging: false }, async (environment) => {
+      await checkBackupExists(localStore(environment), target, 'backupctl list');
+      return finish(
         await runLocalRestore(
           environment,
           { ...request, targetUrl },
           { onState: printState(out, 'restore'), ...verboseLog(values) },
         ),
-      ),
-    );
+      );
+    });
   }
 
   const { settings } = place;
+  // Before the target's secret is created or anything started.
+  await withTarget(place, deps, ({ runtime }) =>
+    checkBackupExists(runtime.store, target, `backupctl list --stage ${settings.stage}`),
+  );
   const secrets = (deps.secrets ?? ((region: string) => new SecretsManagerClient({ region })))(
     settings.region,
   );
