@@ -39,9 +39,12 @@ export type GrantResource =
   | 'bucket'
   | 'key'
   | 'alertTopic'
+  | 'summaryTopic'
   | 'secret:production'
   | 'secret:staging'
   | 'secret:slack'
+  | 'secret:webhook'
+  | 'secret:heartbeat'
   | 'secret:render'
   /** The secrets `backupctl restore --stage` creates for a target URL: `<service>/<stage>/restore-*`. */
   | 'secret:restoreTargets'
@@ -57,7 +60,7 @@ export interface Grant {
   /** ListBucket only for these key prefixes (`s3:prefix` condition). */
   prefixes?: string[];
   /** Only when the stage configures that option (a CloudFormation condition). */
-  when?: 'slack' | 'render' | 'staging';
+  when?: 'slack' | 'webhook' | 'heartbeat' | 'render' | 'staging';
 }
 
 /** Sizing keys of config/<stage>.yml `steps:` (memory and ephemeral storage of the function). */
@@ -72,7 +75,14 @@ export type Setting =
   | 'scratchServer'
   | 'restoreJobs'
   | 'workDir'
+  /** ALERT_TOPIC_ARN: things to act on (the alert relay carries them on to Slack and the webhook). */
   | 'alerts'
+  /** SUMMARY_TOPIC_ARN and the Slack webhook: success summaries. */
+  | 'summary'
+  /** The Slack webhook, the generic webhook and the heartbeat: the alert relay's channels. */
+  | 'relay'
+  /** HEARTBEAT_SECRET_ARN: the healthchecks-style check pinged at start and on success. */
+  | 'heartbeat'
   | 'sanityChecks'
   | 'stage'
   | 'render'
@@ -98,7 +108,7 @@ export interface FunctionSpec {
   settings: Setting[];
   grants: Grant[];
   /** Runs on a schedule of its own (tools/deploy/functions.ts), not from a state machine. */
-  triggers?: 'hourly-and-after-executions' | 'daily';
+  triggers?: 'hourly-and-after-executions' | 'daily' | 'alert-topic';
   /**
    * `worker`: the step may run on the worker, so the worker bundle carries it and the worker's role holds
    * its grants. `worker-only`: no Lambda function at all (the cloud restore).
@@ -135,11 +145,28 @@ const readManifests: Grant = {
   actions: ['s3:GetObject'],
   resources: ['objects:backups/*.manifest.json'],
 };
+const readWebhookSecret: Grant = {
+  sid: 'ReadAlertWebhookSecret',
+  actions: ['secretsmanager:GetSecretValue'],
+  resources: ['secret:webhook'],
+  when: 'webhook',
+};
+const readHeartbeatSecret: Grant = {
+  sid: 'ReadHeartbeatSecret',
+  actions: ['secretsmanager:GetSecretValue'],
+  resources: ['secret:heartbeat'],
+  when: 'heartbeat',
+};
 const publishToAlertTopic = (sid: string): Grant => ({
   sid,
   actions: ['sns:Publish'],
   resources: ['alertTopic'],
 });
+const publishSummary: Grant = {
+  sid: 'PublishSummary',
+  actions: ['sns:Publish'],
+  resources: ['summaryTopic'],
+};
 
 export const functions = {
   // Decides where the dump runs from the production database's size and the newest dump's throughput.
@@ -149,7 +176,7 @@ export const functions = {
     sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 120 },
     pgPrograms: false,
     database: true,
-    settings: ['productionSecret', 'venues'],
+    settings: ['productionSecret', 'venues', 'heartbeat'],
     grants: [
       {
         sid: 'ReadProductionSecret',
@@ -159,6 +186,8 @@ export const functions = {
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
       readManifests,
       decryptWithKey,
+      // Pings the heartbeat's /start.
+      readHeartbeatSecret,
     ],
   },
   dump: {
@@ -250,7 +279,7 @@ export const functions = {
     sizing: 'notify',
     pgPrograms: false,
     database: false,
-    settings: ['alerts'],
+    settings: ['summary', 'heartbeat'],
     grants: [
       readManifests,
       {
@@ -259,10 +288,12 @@ export const functions = {
         resources: ['objects:backups/*.verification.json'],
       },
       { sid: 'TagDumpVerified', actions: ['s3:PutObjectTagging'], resources: ['objects:backups/*.dump'] },
-      publishToAlertTopic('PublishSummary'),
+      // The success summary goes to a topic of its own: the alert topic carries only what needs action.
+      publishSummary,
       // S3 writes and the encrypted topic both need data keys.
       encryptWithKey,
       readSlackSecret,
+      readHeartbeatSecret,
     ],
   },
   // The restore drill: onto a scratch server of its own, never a database of the user's; nothing here
@@ -317,10 +348,10 @@ export const functions = {
     sizing: 'notify',
     pgPrograms: false,
     database: false,
-    settings: ['alerts'],
+    settings: ['summary'],
     grants: [
       { sid: 'ReadDrillEvidence', actions: ['s3:GetObject'], resources: ['objects:drills/*'] },
-      publishToAlertTopic('PublishSummary'),
+      publishSummary,
       // The encrypted topic needs data keys; evidence reads need Decrypt.
       encryptWithKey,
       readSlackSecret,
@@ -386,6 +417,19 @@ export const functions = {
       },
     ],
   },
+  // Subscribed to the alert topic: failures and alarms on to Slack and the generic webhook, a backup
+  // failure to the heartbeat's /fail. Outside the VPC (it talks to no database), so it reaches Slack
+  // without a NAT gateway. E-mail does not depend on it: subscribers get the topic directly.
+  alertRelay: {
+    dir: 'alert-relay',
+    step: 'alert-relay',
+    sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
+    pgPrograms: false,
+    database: false,
+    settings: ['stage', 'relay'],
+    triggers: 'alert-topic',
+    grants: [readSlackSecret, readWebhookSecret, readHeartbeatSecret],
+  },
   // Rewrites status/status.json, status/BACKUP_STATUS.md and status/badge.svg and publishes the
   // VerifiedPgBackups/BackupAgeHours metric the BackupAgeAlarm watches: hourly (so a silent schedule
   // still shows up as a stale backup) and whenever an execution of a state machine ends; either way
@@ -421,7 +465,6 @@ export const functions = {
       encryptWithKey,
       // Alerts only when the provider's own recovery is unavailable (Render, optional).
       publishToAlertTopic('PublishProviderAlert'),
-      readSlackSecret,
       {
         sid: 'ReadRenderApiKeySecret',
         actions: ['secretsmanager:GetSecretValue'],

@@ -20,6 +20,20 @@ function isHttpsUrl(value: string): boolean {
   }
 }
 
+const snsTopicArn = z
+  .string()
+  .trim()
+  .max(1024, 'is too long for an SNS topic ARN')
+  .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/, 'must be an SNS topic ARN')
+  .optional();
+
+const secretHttpsUrl = z
+  .string()
+  .trim()
+  .max(2048, 'is too long for a webhook URL')
+  .refine(isHttpsUrl, 'must be an https:// URL')
+  .optional();
+
 export const bucketNamePattern = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 const stateMachineArn = z
@@ -42,20 +56,19 @@ export const runtimeSettingsSchema = z.object({
   PRODUCTION_DATABASE_SECRET_ARN: optionalText,
   STAGING_DATABASE_URL: optionalText,
   STAGING_DATABASE_SECRET_ARN: optionalText,
-  ALERT_TOPIC_ARN: z
-    .string()
-    .trim()
-    .max(1024, 'is too long for an SNS topic ARN')
-    .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/, 'must be an SNS topic ARN')
-    .optional(),
+  /** Things to act on: failures and alarms (e-mail subscribers, and the alert relay to Slack/webhook). */
+  ALERT_TOPIC_ARN: snsTopicArn,
+  /** The nightly success summaries, kept off the alert topic so that an alert e-mail always means work. */
+  SUMMARY_TOPIC_ARN: snsTopicArn,
   /** A secret: checked here (before any step touches a database or the bucket), never echoed. */
-  SLACK_WEBHOOK_URL: z
-    .string()
-    .trim()
-    .max(2048, 'is too long for a webhook URL')
-    .refine(isHttpsUrl, 'must be an https:// URL')
-    .optional(),
+  SLACK_WEBHOOK_URL: secretHttpsUrl,
   SLACK_WEBHOOK_SECRET_ARN: optionalText,
+  /** A generic webhook for failures (JSON POST): a secret too. */
+  ALERT_WEBHOOK_URL: secretHttpsUrl,
+  ALERT_WEBHOOK_SECRET_ARN: optionalText,
+  /** healthchecks.io-style check URL: pinged at `/start`, on success, and at `/fail`. A secret. */
+  HEARTBEAT_URL: secretHttpsUrl,
+  HEARTBEAT_SECRET_ARN: optionalText,
   DUMP_COMPRESSION: z
     .string()
     .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')

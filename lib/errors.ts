@@ -35,7 +35,10 @@ export class ConfigurationError extends BackupError {
   readonly transient = false;
 }
 
-/** The database could not be reached (refused, DNS, TLS, timeout). Worth a retry. */
+/**
+ * The database could not be reached (refused, DNS, timeout, a connection cut off). Worth a retry. TLS
+ * verdicts have names of their own (DatabaseTlsRequiredError and its siblings below).
+ */
 export class DatabaseUnreachableError extends BackupError {
   override readonly name = 'DatabaseUnreachableError';
   readonly transient = true;
@@ -44,6 +47,34 @@ export class DatabaseUnreachableError extends BackupError {
 /** The database refused our credentials or privileges. Retrying will not help. */
 export class DatabaseAuthError extends BackupError {
   override readonly name = 'DatabaseAuthError';
+  readonly transient = false;
+}
+
+/**
+ * The server accepts only encrypted connections (pg_hba `hostssl`) and this one had no TLS, because the
+ * connection string says sslmode=disable. PostgreSQL reports it as an authorization failure (SQLSTATE
+ * 28000, "no encryption"), but the password is not at fault: the sslmode is.
+ */
+export class DatabaseTlsRequiredError extends BackupError {
+  override readonly name = 'DatabaseTlsRequiredError';
+  readonly transient = false;
+}
+
+/**
+ * The connection requires TLS (sslmode=require or stricter; a connection string without sslmode does,
+ * to any non-local host) and the server does not offer it.
+ */
+export class DatabaseTlsUnavailableError extends BackupError {
+  override readonly name = 'DatabaseTlsUnavailableError';
+  readonly transient = false;
+}
+
+/**
+ * With sslmode=verify-ca or verify-full the server's certificate did not verify: no trusted CA signed
+ * it (sslrootcert, else the pg-client bundle's CA list), it expired, or it does not name the host.
+ */
+export class DatabaseCertificateError extends BackupError {
+  override readonly name = 'DatabaseCertificateError';
   readonly transient = false;
 }
 
@@ -224,6 +255,9 @@ export const errorCatalog = {
   ConfigurationError,
   DatabaseUnreachableError,
   DatabaseAuthError,
+  DatabaseTlsRequiredError,
+  DatabaseTlsUnavailableError,
+  DatabaseCertificateError,
   PgClientVersionError,
   PgClientMissingError,
   PgClientBuildError,

@@ -1,22 +1,26 @@
 /**
  * Wires the pipeline's dependencies from the runtime settings it is given: the store, the database
- * connections (a URL locally, Secrets Manager on AWS), the notification channels and the PostgreSQL
- * programs. `createRuntime(settings)` is what the local runner, the worker and the CLI call with the
- * settings they hold; a Lambda handler calls `runtimeFromEnvironment()`, which reads (never writes)
- * the environment serverless.yml set. SDK clients are created once per container.
+ * connections (a URL locally, Secrets Manager on AWS; their TLS mode settled by lib/pg/tls.ts's policy),
+ * the notification channels and the PostgreSQL programs. `createRuntime(settings)` is what the local
+ * runner, the worker and the CLI call with the settings they hold; a Lambda handler calls
+ * `runtimeFromEnvironment()`, which reads (never writes) the environment serverless.yml set. SDK
+ * clients are created once per container.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { readStageExecutions } from './aws/executions.ts';
 import { createSfnClient, type SfnApi } from './aws/sfn.ts';
 import { type RuntimeSettings, readRuntimeSettings } from './config.ts';
 import { ConfigurationError, describeError, InputValidationError } from './errors.ts';
+import { createLogger } from './logging.ts';
 import type { Channels } from './notify/publish.ts';
-import { clientForServer, type PgBundle } from './pg/client.ts';
+import { bundleCaFile, clientForServer, type PgBundle } from './pg/client.ts';
 import { type PgConnection, parseConnectionUrl } from './pg/connection.ts';
 import { startPgProcess } from './pg/process.ts';
+import { negotiateTls } from './pg/session.ts';
 import type { ExecutionSummary } from './report/executions.ts';
 import { connectionUrlFromSecret, readSecret } from './secrets.ts';
 import { BackupStore } from './storage/backup-store.ts';
@@ -25,9 +29,25 @@ import { createS3Client } from './storage/s3-client.ts';
 export interface Runtime {
   settings: RuntimeSettings;
   store: BackupStore;
+  /** Production, with the sslmode this step's clients use (`negotiateTls` below). */
   productionConnection(): Promise<PgConnection>;
+  /** Staging, with the sslmode this step's clients use (`negotiateTls` below). */
   stagingConnection(): Promise<PgConnection>;
-  channels(): Promise<Channels>;
+  /**
+   * A connection with an explicit sslmode that node-postgres and the PostgreSQL programs share
+   * (lib/pg/tls.ts): a connection string without sslmode to a non-local host gets verify-full against
+   * the pg-client bundle's CA list, or require when the server's certificate does not verify (logged).
+   * Decided once per call, so once per step: the step passes the result everywhere it connects.
+   */
+  negotiateTls(connection: PgConnection): Promise<PgConnection>;
+  /**
+   * Where a message goes: `alert` (things to act on: the alert topic, or Slack and the webhook directly
+   * when there is no topic), `summary` (the success topic and Slack), `relay` (Slack and the webhook:
+   * the alert relay, which the alert topic feeds).
+   */
+  channels(purpose: 'alert' | 'summary' | 'relay'): Promise<Channels>;
+  /** The heartbeat check URL, when one is configured (env locally, Secrets Manager on AWS). */
+  heartbeatUrl(): Promise<string | undefined>;
   /** The Render API key, when Render's own backups are watched (env locally, Secrets Manager on AWS). */
   renderApiKey(): Promise<string | undefined>;
   /**
@@ -75,7 +95,19 @@ async function connectionFrom(
   throw new ConfigurationError(`neither ${label}_URL nor ${label}_SECRET_ARN is set`);
 }
 
-function buildRuntime(settings: RuntimeSettings): Runtime {
+export interface RuntimeOptions {
+  /** Where the TLS fallback is logged; default a Powertools logger on stdout/stderr. */
+  logger?: Pick<Logger, 'warn'>;
+}
+
+function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runtime {
+  const logger = options.logger ?? createLogger();
+  const tlsFor = async (connection: PgConnection) =>
+    negotiateTls(connection, {
+      caFile: await bundleCaFile({ env: { PG_CLIENT_DIR: settings.PG_CLIENT_DIR } }),
+      onFallback: (notice) =>
+        logger.warn('TLS certificate did not verify; encrypting without verification', { ...notice }),
+    });
   const store = new BackupStore({
     client: createS3Client({
       endpoint: settings.AWS_ENDPOINT_URL_S3,
@@ -88,40 +120,75 @@ function buildRuntime(settings: RuntimeSettings): Runtime {
   return {
     settings,
     store,
-    productionConnection: () =>
-      connectionFrom(
-        settings.PRODUCTION_DATABASE_URL,
-        settings.PRODUCTION_DATABASE_SECRET_ARN,
-        'PRODUCTION_DATABASE',
-        settings.AWS_REGION,
+    productionConnection: async () =>
+      tlsFor(
+        await connectionFrom(
+          settings.PRODUCTION_DATABASE_URL,
+          settings.PRODUCTION_DATABASE_SECRET_ARN,
+          'PRODUCTION_DATABASE',
+          settings.AWS_REGION,
+        ),
       ),
-    stagingConnection: () =>
-      connectionFrom(
-        settings.STAGING_DATABASE_URL,
-        settings.STAGING_DATABASE_SECRET_ARN,
-        'STAGING_DATABASE',
-        settings.AWS_REGION,
+    stagingConnection: async () =>
+      tlsFor(
+        await connectionFrom(
+          settings.STAGING_DATABASE_URL,
+          settings.STAGING_DATABASE_SECRET_ARN,
+          'STAGING_DATABASE',
+          settings.AWS_REGION,
+        ),
       ),
-    async channels() {
-      let slackWebhookUrl = settings.SLACK_WEBHOOK_URL;
-      if (!slackWebhookUrl && settings.SLACK_WEBHOOK_SECRET_ARN) {
+    negotiateTls: tlsFor,
+    async channels(purpose) {
+      const secret = (arn: string, label: string) => {
         secretsClient ??= new SecretsManagerClient(
           settings.AWS_REGION ? { region: settings.AWS_REGION } : {},
         );
-        slackWebhookUrl = await readSecret(
-          secretsClient,
-          settings.SLACK_WEBHOOK_SECRET_ARN,
-          'SLACK_WEBHOOK_SECRET_ARN',
-        );
-      }
-      if (slackWebhookUrl && !/^https:\/\/\S+$/.test(slackWebhookUrl)) {
-        throw new ConfigurationError('the Slack webhook must be an https:// URL');
-      }
-      snsClient ??= new SNSClient(settings.AWS_REGION ? { region: settings.AWS_REGION } : {});
-      return {
-        sns: settings.ALERT_TOPIC_ARN ? { client: snsClient, topicArn: settings.ALERT_TOPIC_ARN } : undefined,
-        slackWebhookUrl,
+        return readSecret(secretsClient, arn, label);
       };
+      const webhook = async (url: string | undefined, arn: string | undefined, label: string) => {
+        const value = url ?? (arn ? (await secret(arn, label)).trim() : undefined);
+        if (value !== undefined && !/^https:\/\/\S+$/.test(value)) {
+          throw new ConfigurationError(`${label}: the webhook must be an https:// URL`);
+        }
+        return value;
+      };
+      const topicArn = purpose === 'summary' ? settings.SUMMARY_TOPIC_ARN : settings.ALERT_TOPIC_ARN;
+      snsClient ??= new SNSClient(settings.AWS_REGION ? { region: settings.AWS_REGION } : {});
+      const sns = purpose !== 'relay' && topicArn ? { client: snsClient, topicArn } : undefined;
+      // With an alert topic, the relay subscribed to it carries alerts to Slack and the webhook; posting
+      // here too would say everything twice. Summaries go to Slack directly, never to the webhook.
+      const direct = purpose === 'relay' || (purpose === 'alert' && !sns);
+      const slack = purpose === 'summary' || direct;
+      return {
+        sns,
+        slackWebhookUrl: slack
+          ? await webhook(
+              settings.SLACK_WEBHOOK_URL,
+              settings.SLACK_WEBHOOK_SECRET_ARN,
+              'SLACK_WEBHOOK_SECRET_ARN',
+            )
+          : undefined,
+        webhookUrl: direct
+          ? await webhook(
+              settings.ALERT_WEBHOOK_URL,
+              settings.ALERT_WEBHOOK_SECRET_ARN,
+              'ALERT_WEBHOOK_SECRET_ARN',
+            )
+          : undefined,
+      };
+    },
+    async heartbeatUrl() {
+      if (settings.HEARTBEAT_URL) return settings.HEARTBEAT_URL;
+      if (!settings.HEARTBEAT_SECRET_ARN) return undefined;
+      secretsClient ??= new SecretsManagerClient(settings.AWS_REGION ? { region: settings.AWS_REGION } : {});
+      const url = (
+        await readSecret(secretsClient, settings.HEARTBEAT_SECRET_ARN, 'HEARTBEAT_SECRET_ARN')
+      ).trim();
+      if (!/^https:\/\/\S+$/.test(url)) {
+        throw new ConfigurationError('HEARTBEAT_SECRET_ARN: the heartbeat must be an https:// URL');
+      }
+      return url;
     },
     async executionHistory(since) {
       const { BACKUP_STATE_MACHINE_ARN, DRILL_STATE_MACHINE_ARN, RESTORE_STATE_MACHINE_ARN } = settings;
@@ -176,15 +243,15 @@ function buildRuntime(settings: RuntimeSettings): Runtime {
 const secretArnPattern = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 /** The runtime for these settings (checked by readRuntimeSettings); SDK clients are shared. */
-export function createRuntime(settings: RuntimeSettings): Runtime {
-  return buildRuntime(settings);
+export function createRuntime(settings: RuntimeSettings, options: RuntimeOptions = {}): Runtime {
+  return buildRuntime(settings, options);
 }
 
 /** On Lambda: the settings in the function's environment, read and checked once per container. */
 export function runtimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): Runtime {
   const settings = readRuntimeSettings(env);
   const fingerprint = JSON.stringify(settings);
-  if (cached?.fingerprint !== fingerprint) cached = { fingerprint, runtime: buildRuntime(settings) };
+  if (cached?.fingerprint !== fingerprint) cached = { fingerprint, runtime: buildRuntime(settings, {}) };
   return cached.runtime;
 }
 

@@ -21,6 +21,7 @@ import { describeLockHolders } from '../pg/lock-holders.ts';
 import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
 import { countRowsInSnapshot, defaultLockWaitSeconds, type TableRowCount } from '../pg/row-counts.ts';
 import { openSession, readServerIdentity, type Session } from '../pg/session.ts';
+import { libpqTlsError } from '../pg/tls.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
@@ -209,6 +210,10 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       uploadError !== undefined &&
       (!(uploadError instanceof BackupError) || uploadError instanceof StorageUnavailableError);
     const lastLines = exit.lastLines.map((line) => describeError(line));
+    // pg_dump connects on its own (libpq): a TLS refusal there is the same verdict node-postgres names.
+    const tlsRefusal =
+      exit.outcome !== 'ok' && !storeFailed ? libpqTlsError(exit.lastLines, deps.connection) : undefined;
+    if (tlsRefusal) throw tlsRefusal;
     if (exit.outcome !== 'ok' && !storeFailed && lockWaitTimedOut) {
       throw new TableLockedError(
         `pg_dump waited ${lockWaitSeconds} s for a table lock and gave up: ${await describeLockHolders(holder)}`,

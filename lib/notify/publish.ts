@@ -1,6 +1,7 @@
 /**
- * Sends a message to the SNS topic (e-mail subscribers) and, if configured, to a Slack incoming
- * webhook. The webhook URL is a secret: it never appears in errors or logs.
+ * Sends a message to an SNS topic (e-mail subscribers), a Slack incoming webhook and a generic JSON
+ * webhook, whichever are configured; and pings a healthchecks.io-style heartbeat. Webhook and heartbeat
+ * URLs are secrets: they never appear in errors or logs.
  */
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { describeError, NotificationError } from '../errors.ts';
@@ -8,19 +9,37 @@ import { describeError, NotificationError } from '../errors.ts';
 export interface Channels {
   sns?: { client: SNSClient; topicArn: string } | undefined;
   slackWebhookUrl?: string | undefined;
+  /** Receives `{ subject, text, ...details }` as JSON. */
+  webhookUrl?: string | undefined;
   fetch?: typeof fetch;
+}
+
+/** What a failure is about, for receivers that parse rather than read (the generic webhook). */
+export interface AlertDetails {
+  kind: 'failure' | 'alarm' | 'recovered' | 'notice' | 'summary';
+  stage?: string;
+  stateMachine?: string;
+  execution?: string;
+  step?: string;
+  error?: string;
+  cause?: string;
+  alarm?: string;
 }
 
 export interface Message {
   subject: string;
   text: string;
+  details?: AlertDetails;
 }
 
-export async function publish(
-  message: Message,
-  channels: Channels,
-): Promise<{ sns: boolean; slack: boolean }> {
-  const sent = { sns: false, slack: false };
+export interface Sent {
+  sns: boolean;
+  slack: boolean;
+  webhook: boolean;
+}
+
+export async function publish(message: Message, channels: Channels): Promise<Sent> {
+  const sent = { sns: false, slack: false, webhook: false };
   if (channels.sns) {
     try {
       await channels.sns.client.send(
@@ -36,22 +55,61 @@ export async function publish(
     }
   }
   if (channels.slackWebhookUrl) {
-    const doFetch = channels.fetch ?? fetch;
-    let status: number;
-    try {
-      const response = await doFetch(channels.slackWebhookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text: `*${message.subject}*\n${message.text}` }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      status = response.status;
-    } catch (error) {
-      // The error may quote the URL; only its class is reported.
-      throw new NotificationError(`Slack webhook request failed (${(error as Error)?.name ?? 'error'})`);
-    }
-    if (status >= 300) throw new NotificationError(`Slack webhook answered HTTP ${status}`);
+    await post(
+      'Slack webhook',
+      channels.slackWebhookUrl,
+      { text: `*${message.subject}*\n${message.text}` },
+      channels,
+    );
     sent.slack = true;
   }
+  if (channels.webhookUrl) {
+    await post(
+      'alert webhook',
+      channels.webhookUrl,
+      { subject: message.subject, text: message.text, ...message.details },
+      channels,
+    );
+    sent.webhook = true;
+  }
   return sent;
+}
+
+async function post(label: string, url: string, body: unknown, channels: Channels): Promise<void> {
+  const doFetch = channels.fetch ?? fetch;
+  let status: number;
+  try {
+    const response = await doFetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    status = response.status;
+  } catch (error) {
+    // The error may quote the URL; only its class is reported.
+    throw new NotificationError(`${label} request failed (${(error as Error)?.name ?? 'error'})`);
+  }
+  if (status >= 300) throw new NotificationError(`${label} answered HTTP ${status}`);
+}
+
+export type HeartbeatSignal = 'start' | 'success' | 'fail';
+
+/**
+ * Pings `<url>/start`, `<url>` or `<url>/fail` (healthchecks.io's convention). A heartbeat that cannot
+ * be reached must never fail a backup: the answer is whether it was delivered, and the caller logs it.
+ */
+export async function pingHeartbeat(
+  url: string | undefined,
+  signal: HeartbeatSignal,
+  doFetch: typeof fetch = fetch,
+): Promise<'sent' | 'not-configured' | `failed: ${string}`> {
+  if (!url) return 'not-configured';
+  const target = signal === 'success' ? url : `${url.replace(/\/+$/, '')}/${signal}`;
+  try {
+    const response = await doFetch(target, { method: 'POST', signal: AbortSignal.timeout(5_000) });
+    return response.status < 300 ? 'sent' : `failed: HTTP ${response.status}`;
+  } catch (error) {
+    return `failed: ${(error as Error)?.name ?? 'error'}`;
+  }
 }

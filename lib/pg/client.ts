@@ -7,6 +7,7 @@
  *   availablePgBundles({ env? })           -> PgBundle[] every runnable bundle, oldest major first
  *   clientForServer(serverVersionNum, o?)  -> PgBundle   the closest major >= the server's, or PgClientVersionError
  *   programPath(bundle, program), loaderPath(bundle), pgProgramEnvironment(bundle, o?)
+ *   caFilePath(bundle), bundleCaFile(o?)   the CA list verify-* TLS trusts (lib/pg/tls.ts)
  *
  * Where bundles are found: `PG_CLIENT_DIR` (one bundle dir, an explicit override: nothing else is
  * considered), else `/opt/pg-client` (the Lambda layer), else the build output
@@ -163,13 +164,36 @@ export async function clientForServer(
   );
 }
 
+/** The CA certificates a bundle ships (Debian's ca-certificates), which verify-* TLS trusts. */
+export function caFilePath(bundle: PgBundle): string {
+  return join(bundle.dir, 'share', 'ca-certificates.crt');
+}
+
+/**
+ * The CA list of the newest bundle on this machine, for the TLS policy (lib/pg/tls.ts); undefined where
+ * there is none: a function without the pg layer (Plan) only talks node-postgres, which then trusts
+ * Node's own CA list.
+ */
+export async function bundleCaFile(options: PgBundleLookupOptions = {}): Promise<string | undefined> {
+  let bundles: PgBundle[];
+  try {
+    bundles = await availablePgBundles(options);
+  } catch (error) {
+    // A PG_CLIENT_DIR that holds no bundle fails by name where a program is started, not here.
+    if (error instanceof PgClientMissingError) return undefined;
+    throw error;
+  }
+  const newest = bundles[bundles.length - 1];
+  return newest && caFilePath(newest);
+}
+
 /** The environment a program gets: nothing from the parent process. */
 export function pgProgramEnvironment(
   bundle: PgBundle,
   options: { connection?: PgConnection | undefined; env?: Record<string, string> | undefined } = {},
 ): Record<string, string> {
   const env: Record<string, string> = options.connection ? libpqEnvironment(options.connection) : {};
-  const caFile = join(bundle.dir, 'share', 'ca-certificates.crt');
+  const caFile = caFilePath(bundle);
   // Debian's OpenSSL looks for CAs in /etc/ssl/certs, which Amazon Linux does not have.
   if (env.PGSSLMODE?.startsWith('verify-') && env.PGSSLROOTCERT === undefined) env.PGSSLROOTCERT = caFile;
   if (env.PGSSLROOTCERT === 'system') env.SSL_CERT_FILE = caFile;

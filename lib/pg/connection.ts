@@ -3,7 +3,11 @@
  * They are parsed once into a `PgConnection`; PostgreSQL programs get the parts as libpq environment
  * variables (never argv, which `ps` shows), and anything printed uses `describeConnection`.
  */
+import type { ConnectionOptions } from 'node:tls';
 import { ConfigurationError, redactConnectionString } from '../errors.ts';
+
+const sslModes = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof sslModes)[number];
 
 export interface PgConnection {
   host: string;
@@ -11,12 +15,18 @@ export interface PgConnection {
   user: string;
   password: string | undefined;
   database: string;
-  /** libpq sslmode; undefined leaves libpq's default (`prefer`). */
-  sslmode: string | undefined;
+  /**
+   * libpq sslmode. Undefined only before the TLS policy ran (lib/pg/tls.ts `tlsPolicy`), or for a local
+   * server: libpq then uses its default (`prefer`) and node-postgres no TLS.
+   */
+  sslmode: SslMode | undefined;
+  /** CA certificates to verify the server with: a file, or `system` (libpq 16+). */
   sslrootcert: string | undefined;
 }
 
-const sslModes = new Set(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']);
+function isSslMode(value: string): value is SslMode {
+  return (sslModes as readonly string[]).includes(value);
+}
 
 /**
  * Parses `postgres://user:password@host:port/database?sslmode=...`. `label` names the setting in
@@ -48,7 +58,7 @@ export function parseConnectionUrl(url: string, label: string): PgConnection {
     if (!known.has(key)) throw new ConfigurationError(`${label} has an unsupported parameter "${key}"`);
   }
   const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
-  if (sslmode !== undefined && !sslModes.has(sslmode)) {
+  if (sslmode !== undefined && !isSslMode(sslmode)) {
     throw new ConfigurationError(`${label} has an unknown sslmode "${sslmode}"`);
   }
   return {
@@ -67,7 +77,6 @@ export function withDatabase(connection: PgConnection, database: string): PgConn
   return { ...connection, database };
 }
 
-/** libpq environment for PostgreSQL programs: the password travels here, not on the command line. */
 /**
  * Startup options of every connection we open, from node-postgres and from the PostgreSQL programs
  * alike. A startup option wins over ALTER ROLE/DATABASE defaults, so a role's statement_timeout cannot
@@ -78,6 +87,7 @@ export function withDatabase(connection: PgConnection, database: string): PgConn
  */
 export const sessionStartupOptions = '-c statement_timeout=0 -c row_security=off';
 
+/** libpq environment for PostgreSQL programs: the password travels here, not on the command line. */
 export function libpqEnvironment(connection: PgConnection): Record<string, string> {
   const env: Record<string, string> = {
     PGHOST: connection.host,
@@ -94,12 +104,11 @@ export function libpqEnvironment(connection: PgConnection): Record<string, strin
   return env;
 }
 
-/** Options for node-postgres (`pg`). */
-export function nodePgConfig(connection: PgConnection) {
-  const ssl =
-    connection.sslmode === undefined || connection.sslmode === 'disable' || connection.sslmode === 'prefer'
-      ? undefined
-      : { rejectUnauthorized: connection.sslmode === 'verify-ca' || connection.sslmode === 'verify-full' };
+/**
+ * Options for node-postgres (`pg`). `ssl` is one attempt of the connection's sslmode, as
+ * lib/pg/tls.ts `nodePgSsl` spells it: false, or the options pg hands to tls.connect.
+ */
+export function nodePgConfig(connection: PgConnection, ssl: false | ConnectionOptions = false) {
   return {
     host: connection.host,
     port: connection.port,
@@ -109,7 +118,8 @@ export function nodePgConfig(connection: PgConnection) {
     application_name: 'verified-pg-backups',
     options: sessionStartupOptions,
     connectionTimeoutMillis: 15_000,
-    ...(ssl ? { ssl } : {}),
+    // Never undefined: node-postgres would then take its TLS from PGSSLMODE in our own environment.
+    ssl,
   };
 }
 

@@ -1,10 +1,21 @@
 /**
  * SQL sessions (node-postgres) for what the pipeline asks the server itself: versions, identity,
  * snapshots and row counts. Connection failures become named errors without the connection string.
+ * `negotiateTls` settles a connection's sslmode once per step (lib/pg/tls.ts has the policy).
  */
+import { readFile } from 'node:fs/promises';
 import pg from 'pg';
-import { DatabaseAuthError, DatabaseUnreachableError, describeError } from '../errors.ts';
+import {
+  ConfigurationError,
+  DatabaseAuthError,
+  DatabaseCertificateError,
+  DatabaseTlsRequiredError,
+  DatabaseTlsUnavailableError,
+  DatabaseUnreachableError,
+  describeError,
+} from '../errors.ts';
 import { describeConnection, nodePgConfig, type PgConnection } from './connection.ts';
+import { type NodePgSsl, nodePgSsl, tlsErrorOf, tlsPolicy } from './tls.ts';
 
 export type Session = pg.Client;
 
@@ -12,6 +23,9 @@ export type Session = pg.Client;
 const authFailureCodes = new Set(['28000', '28P01', '3D000', '42501']);
 
 export function classifyConnectionError(error: unknown, connection: PgConnection): Error {
+  // Before the authorization codes: a hostssl-only server refuses a plain connection with 28000 too.
+  const tls = tlsErrorOf(error, connection);
+  if (tls) return tls;
   const code = (error as { code?: string })?.code;
   const where = describeConnection(connection);
   if (code && authFailureCodes.has(code)) {
@@ -24,8 +38,22 @@ export function classifyConnectionError(error: unknown, connection: PgConnection
   });
 }
 
-export async function openSession(connection: PgConnection): Promise<Session> {
-  const client = new pg.Client(nodePgConfig(connection));
+/** The content of sslrootcert when node-postgres needs it; `system` is Node's own CA list. */
+async function readRootCertificate(connection: PgConnection): Promise<string | undefined> {
+  const file = connection.sslrootcert;
+  if (file === undefined || file === 'system' || connection.sslmode === 'disable') return undefined;
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigurationError(
+      `the sslrootcert of ${describeConnection(connection)} cannot be read: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+async function connect(connection: PgConnection, ssl: NodePgSsl): Promise<Session> {
+  const client = new pg.Client(nodePgConfig(connection, ssl));
   // An idle client whose server goes away emits 'error'; without a listener that kills the process.
   client.on('error', () => undefined);
   try {
@@ -35,6 +63,58 @@ export async function openSession(connection: PgConnection): Promise<Session> {
     throw classifyConnectionError(error, connection);
   }
   return client;
+}
+
+export async function openSession(connection: PgConnection): Promise<Session> {
+  const { first, otherwise } = nodePgSsl(connection, await readRootCertificate(connection));
+  try {
+    return await connect(connection, first);
+  } catch (error) {
+    const refusedForTls =
+      error instanceof DatabaseTlsRequiredError || error instanceof DatabaseTlsUnavailableError;
+    if (otherwise === undefined || !refusedForTls) throw error;
+    return connect(connection, otherwise);
+  }
+}
+
+/** What negotiateTls reports when it settles for TLS without verification; secret-free. */
+export interface TlsFallbackNotice {
+  /** `user@host:port/database`. */
+  connection: string;
+  sslmode: 'require';
+  /** The CA list the certificate did not verify against (a path), or Node's own. */
+  caFile: string | null;
+  /** Why the certificate did not verify (Node's message, e.g. a self-signed certificate in the chain). */
+  reason: string;
+}
+
+/**
+ * The connection with the sslmode this step's clients use, node-postgres and the PostgreSQL programs
+ * alike (lib/pg/tls.ts `tlsPolicy`). Only a connection string without sslmode to a non-local host costs
+ * a probe connection: verify-full with `caFile`, and require if, and only if, the certificate does not
+ * verify. Any other failure of the probe (unreachable, a wrong password, no TLS at all) keeps
+ * verify-full: the step's own connection then fails by that failure's name.
+ */
+export async function negotiateTls(
+  connection: PgConnection,
+  options: { caFile?: string | undefined; onFallback?: (notice: TlsFallbackNotice) => void } = {},
+): Promise<PgConnection> {
+  const { preferred, fallback } = tlsPolicy(connection, options.caFile);
+  if (!fallback) return preferred;
+  try {
+    const probe = await openSession(preferred);
+    await probe.end().catch(() => undefined);
+    return preferred;
+  } catch (error) {
+    if (!(error instanceof DatabaseCertificateError)) return preferred;
+    options.onFallback?.({
+      connection: describeConnection(connection),
+      sslmode: 'require',
+      caFile: preferred.sslrootcert ?? null,
+      reason: describeError(error.cause),
+    });
+    return fallback;
+  }
 }
 
 export async function withSession<T>(

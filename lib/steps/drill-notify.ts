@@ -16,7 +16,7 @@ export async function drillNotifyStep(event: unknown, { runtime }: StepContext) 
         `Evidence: ${evidence.evidenceKey}`,
       ].join('\n'),
     },
-    await runtime.channels(),
+    await runtime.channels('summary'),
   );
   return { drillId: evidence.drillId, notified: sent };
 }

@@ -1,16 +1,17 @@
 /**
  * The Notify state: record the verification beside the manifest (where it was restored, what was
- * proved), tag the dump verified, publish the success summary. Runs only after Verify matched.
+ * proved), tag the dump verified, publish the success summary (to the summary topic and Slack, never
+ * the alert topic) and ping the heartbeat. Runs only after Verify matched.
  */
 import { readManifest } from '../backup/catalog.ts';
 import type { CurrentVerification } from '../backup/manifest.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { successSubject, successText } from '../notify/messages.ts';
-import { publish } from '../notify/publish.ts';
+import { pingHeartbeat, publish } from '../notify/publish.ts';
 import { keys } from '../storage/keys.ts';
 import { notifyEventSchema, parseInput } from './input.ts';
 
-export async function notifyStep(event: unknown, { runtime }: StepContext) {
+export async function notifyStep(event: unknown, { runtime, logger }: StepContext) {
   const { backupId, executionId, verify } = parseInput(notifyEventSchema, event, 'Notify step event');
   const manifest = await readManifest(runtime.store, backupId);
   const verification: CurrentVerification = {
@@ -43,9 +44,12 @@ export async function notifyStep(event: unknown, { runtime }: StepContext) {
     rowsVerified: verification.rowsCompared,
     compression: manifest.compression,
   };
+  const channels = await runtime.channels('summary');
   const sent = await publish(
-    { subject: successSubject(summary), text: successText(summary) },
-    await runtime.channels(),
+    { subject: successSubject(summary), text: successText(summary), details: { kind: 'summary' } },
+    channels,
   );
-  return { backupId, verified: true, notified: sent };
+  const heartbeat = await pingHeartbeat(await runtime.heartbeatUrl(), 'success', channels.fetch);
+  if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
+  return { backupId, verified: true, notified: sent, heartbeat };
 }

@@ -6,12 +6,15 @@
 import { listBackups, readManifest } from '../backup/catalog.ts';
 import { planDump } from '../backup/plan.ts';
 import type { StepContext } from '../lambda/handler.ts';
+import { pingHeartbeat } from '../notify/publish.ts';
 import { readServerIdentity, withSession } from '../pg/session.ts';
 import { dumpEventSchema, executionInputSchema, parseInput } from './input.ts';
 
-export async function planStep(event: unknown, { runtime }: StepContext) {
+export async function planStep(event: unknown, { runtime, logger }: StepContext) {
   const { execution } = parseInput(dumpEventSchema, event, 'Plan step event');
   parseInput(executionInputSchema, execution, 'execution input');
+  const heartbeat = await pingHeartbeat(await runtime.heartbeatUrl(), 'start');
+  if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
   const identity = await withSession(await runtime.productionConnection(), readServerIdentity);
   const newest = (await listBackups(runtime.store))[0];
   const manifest = newest ? await readManifest(runtime.store, newest.backupId) : undefined;

@@ -1,9 +1,10 @@
 /**
  * The restore state machine's Restore step, which runs on the worker (`backupctl restore --stage`):
- * resolve the backup, read the target's URL from the secret the execution names, then the same restore
- * as the local CLI (lib/commands/restore.ts): the production guard and the target's opt-in first, the
- * dump's SHA-256 checked before any statement reaches the target, pg_restore -j, and every table
- * counted there. A count that differs fails with RowCountMismatchError.
+ * resolve the backup, read the target's URL from the secret the execution names and settle its TLS mode
+ * once (lib/pg/tls.ts: node-postgres and pg_restore use the same), then the same restore as the local
+ * CLI (lib/commands/restore.ts): the production guard and the target's opt-in first, the dump's SHA-256
+ * checked before any statement reaches the target, pg_restore -j, and every table counted there. A
+ * count that differs fails with RowCountMismatchError.
  */
 import { restoreBackup } from '../commands/restore.ts';
 import type { StepContext } from '../lambda/handler.ts';
@@ -17,7 +18,7 @@ export async function restoreStep(event: unknown, { runtime, signal }: StepConte
   const input = parseInput(cloudRestoreInputSchema, execution, 'restore execution input');
   const label = 'targetSecret';
   const url = connectionUrlFromSecret(await runtime.secretByReference(input.targetSecret, label), label);
-  const target = parseConnectionUrl(url, label);
+  const target = await runtime.negotiateTls(parseConnectionUrl(url, label));
   const outcome = await restoreBackup(runtime, input.backupId, target, { jobs: input.jobs, signal });
   assertCountsMatch(outcome.compare, outcome.backupId, `the target database ${outcome.database}`);
   return {

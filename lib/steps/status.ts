@@ -26,7 +26,7 @@ export async function statusStep(event: unknown, { runtime, sink }: StepContext)
     now,
     executions,
     write: true,
-    alert: async (message) => publish(message, await runtime.channels()),
+    alert: async (message) => publish(message, await runtime.channels('alert')),
     metricsSink: sink,
   });
   return {

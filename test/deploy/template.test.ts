@@ -95,6 +95,7 @@ const functionRoles = {
   drillNotify: 'DrillNotifyRole',
   workerResult: 'WorkerResultRole',
   retention: 'RetentionRole',
+  alertRelay: 'AlertRelayRole',
   status: 'StatusRole',
 } as const;
 
@@ -232,6 +233,83 @@ describe('packaged template', () => {
     ]);
   });
 
+  it('sends success summaries to a topic of their own, so the alert topic carries only what needs action', () => {
+    const topic = resource('SummaryTopic').Properties;
+    expect(topic.KmsMasterKeyId).toEqual(kmsKey);
+    expect(topic.Subscription).toEqual([{ Endpoint: 'team@example.com', Protocol: 'email' }]);
+    const published = (role: string) => grants(role)['sns:Publish'];
+    expect(published('NotifyRole')).toEqual([{ Ref: 'SummaryTopic' }]);
+    expect(published('DrillNotifyRole')).toEqual([{ Ref: 'SummaryTopic' }]);
+    const env = (name: string) =>
+      (resource(`${name}LambdaFunction`).Properties.Environment as { Variables: Json }).Variables;
+    expect(env('Notify').SUMMARY_TOPIC_ARN).toEqual({ Ref: 'SummaryTopic' });
+    expect(env('Notify').ALERT_TOPIC_ARN).toBeUndefined();
+  });
+
+  it('relays the alert topic to Slack and the webhook: a Lambda subscription after the e-mail ones', () => {
+    const subscriptions = Object.values(template.Resources).filter(
+      (r) =>
+        r.Type === 'AWS::SNS::Subscription' &&
+        JSON.stringify(r.Properties.TopicArn) === '{"Ref":"AlertTopic"}',
+    );
+    expect(subscriptions.map((r) => r.Properties)).toEqual([
+      expect.objectContaining({
+        Protocol: 'lambda',
+        Endpoint: { 'Fn::GetAtt': ['AlertRelayLambdaFunction', 'Arn'] },
+      }),
+    ]);
+    const invoke = Object.values(template.Resources).find(
+      (r) =>
+        r.Type === 'AWS::Lambda::Permission' &&
+        JSON.stringify(r.Properties.FunctionName).includes('AlertRelayLambdaFunction'),
+    );
+    expect(invoke?.Properties).toMatchObject({
+      Principal: 'sns.amazonaws.com',
+      SourceArn: { Ref: 'AlertTopic' },
+    });
+    // The webhook URLs are secrets: the function gets their ARNs, never a URL.
+    const env = (resource('AlertRelayLambdaFunction').Properties.Environment as { Variables: Json })
+      .Variables;
+    expect(env).toMatchObject({
+      SLACK_WEBHOOK_SECRET_ARN: {
+        'Fn::If': [
+          'UseSlack',
+          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/slack-MnOpQr',
+          { Ref: 'AWS::NoValue' },
+        ],
+      },
+      ALERT_WEBHOOK_SECRET_ARN: {
+        'Fn::If': [
+          'UseAlertWebhook',
+          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/webhook-WxYzAb',
+          { Ref: 'AWS::NoValue' },
+        ],
+      },
+      HEARTBEAT_SECRET_ARN: {
+        'Fn::If': [
+          'UseHeartbeat',
+          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
+          { Ref: 'AWS::NoValue' },
+        ],
+      },
+    });
+    expect(grants('AlertRelayRole')).toEqual({
+      'secretsmanager:GetSecretValue': [
+        'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/slack-MnOpQr',
+        'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/webhook-WxYzAb',
+        'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
+      ],
+    });
+    // It talks to no database, so it stays outside the VPC and reaches Slack without a NAT gateway.
+    expect(resource('AlertRelayLambdaFunction').Properties.VpcConfig).toBeUndefined();
+    expect(resource('AlertRelayFailedAlarm').Properties).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'AlertRelayLambdaFunction' } }],
+      AlarmActions: [{ Ref: 'AlertTopic' }],
+    });
+  });
+
   describe('function roles', () => {
     it('gives every function its own role', () => {
       const roles = Object.entries(functionRoles).map(([name, role]) => {
@@ -239,7 +317,7 @@ describe('packaged template', () => {
         expect(fn.Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
         return role;
       });
-      expect(new Set(roles).size).toBe(13);
+      expect(new Set(roles).size).toBe(14);
       expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
     });
 
@@ -273,7 +351,11 @@ describe('packaged template', () => {
       expect(grants('ChecksumRole')).toEqual({ 's3:GetObject': [backups], 'kms:Decrypt': [kmsKey] });
       // Plan reads the database's size (the production secret) and the newest manifest's throughput.
       expect(grants('PlanRole')).toEqual({
-        'secretsmanager:GetSecretValue': [production],
+        // The heartbeat's /start.
+        'secretsmanager:GetSecretValue': [
+          production,
+          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
+        ],
         's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
         's3:GetObject': [manifests],
         'kms:Decrypt': [kmsKey],
@@ -302,10 +384,13 @@ describe('packaged template', () => {
         's3:GetObject': [manifests],
         's3:PutObject': [verifications],
         's3:PutObjectTagging': [dumps],
-        'sns:Publish': [{ Ref: 'AlertTopic' }],
+        'sns:Publish': [{ Ref: 'SummaryTopic' }],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
-        'secretsmanager:GetSecretValue': [slack],
+        'secretsmanager:GetSecretValue': [
+          slack,
+          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
+        ],
       });
     });
 
@@ -331,7 +416,7 @@ describe('packaged template', () => {
       });
       expect(grants('DrillNotifyRole')).toEqual({
         's3:GetObject': [drills],
-        'sns:Publish': [{ Ref: 'AlertTopic' }],
+        'sns:Publish': [{ Ref: 'SummaryTopic' }],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
         'secretsmanager:GetSecretValue': [slack],
@@ -342,9 +427,9 @@ describe('packaged template', () => {
         's3:PutObject': [sub('${BackupBucket.Arn}/status/*')],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
+        // Its alerts go through the alert topic (and the relay): no Slack secret.
         'sns:Publish': [{ Ref: 'AlertTopic' }],
         'secretsmanager:GetSecretValue': [
-          slack,
           'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/render-StUvWx',
         ],
         // Its own stage's executions only: a failed night must turn the status red.
@@ -618,11 +703,14 @@ describe('packaged template', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms when the newest verified backup is older than the RPO, and when nothing reports', () => {
+    it('alarms when no backup was verified for the schedule interval plus the grace, and when nothing reports', () => {
+      // A nightly schedule (24 h) plus alerts.ageAlarmGraceHours (2): a late night does not page.
       expect(resource('BackupAgeAlarm').Properties).toMatchObject({
         Namespace: 'VerifiedPgBackups',
         MetricName: 'BackupAgeHours',
-        Threshold: 24,
+        Period: 3600,
+        EvaluationPeriods: 1,
+        Threshold: 26,
         ComparisonOperator: 'GreaterThanThreshold',
         TreatMissingData: 'breaching',
         AlarmActions: [{ Ref: 'AlertTopic' }],
@@ -659,8 +747,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 13 functions, the worker bundle's function, 3 state machines and the worker's builds.
-      expect(groups.length).toBe(18);
+      // 14 functions, the worker bundle's function, 3 state machines and the worker's builds.
+      expect(groups.length).toBe(19);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });
@@ -734,7 +822,7 @@ describe('packaged template', () => {
       for (const name of ['Promote', 'Checksum', 'Notify', 'DrillRestore', 'Status']) {
         expect(resource(`${name}LambdaFunction`).Properties.VpcConfig).toBeUndefined();
       }
-      expect(env('DrillNotify').ALERT_TOPIC_ARN).toEqual({ Ref: 'AlertTopic' });
+      expect(env('DrillNotify').SUMMARY_TOPIC_ARN).toEqual({ Ref: 'SummaryTopic' });
       // config/test.yml configures one sanity check; without any the variable stays unset.
       const checks = env('DrillRestore').DRILL_SANITY_CHECKS as { 'Fn::If': [string, string, unknown] };
       expect(checks['Fn::If'][0]).toBe('UseDrillSanityChecks');

@@ -18,7 +18,7 @@ import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { backupIdTime, backupsPrefix, keys, parseBackupKey } from '../../lib/storage/keys.ts';
 import { restoreTargetComment } from '../../lib/verify/restore-target-guard.ts';
 import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
-import type { PipelineFixture } from './pipeline-fixture.ts';
+import { alertTopicArn, type PipelineFixture } from './pipeline-fixture.ts';
 import {
   observedOutcome,
   type ReliabilityRecord,
@@ -40,8 +40,10 @@ export function answerAlertsInEachTest(): void {
   });
 }
 
-export function alerts(): { subject: string; message: string }[] {
+/** Every SNS publish of the test, to whichever topic (the alert topic or the summary topic). */
+export function alerts(): { topic: string; subject: string; message: string }[] {
   return sns.commandCalls(PublishCommand).map((call) => ({
+    topic: String(call.args[0].input.TopicArn),
     subject: String(call.args[0].input.Subject),
     message: String(call.args[0].input.Message),
   }));
@@ -64,6 +66,7 @@ export function expectFailureAlert(execution: ExecutionRecord, errorName: string
   if (execution.error?.name !== errorName) expect(execution.error).toEqual({ name: errorName });
   const failure = alerts().find((a) => a.subject.includes('FAILED'));
   expect(failure).toBeDefined();
+  expect(failure?.topic).toBe(alertTopicArn);
   expect(failure?.message).toContain(`failed in step ${step}`);
   expect(failure?.message).toContain(errorName);
   recordReliability({

@@ -26,6 +26,7 @@ import {
 export type Wrapper = TaskWrapper;
 
 export const alertTopicArn = 'arn:aws:sns:us-east-1:000000000000:backup-alerts';
+export const summaryTopicArn = 'arn:aws:sns:us-east-1:000000000000:backup-summaries';
 
 export interface PipelineFixture {
   environment: LocalEnvironment;
@@ -118,6 +119,7 @@ export async function startPipelineFixture(options: { sampleScale?: number } = {
           ...environment.settings,
           BACKUP_BUCKET: bucket,
           ALERT_TOPIC_ARN: alertTopicArn,
+          SUMMARY_TOPIC_ARN: summaryTopicArn,
           ...overrides,
         },
         store: new BackupStore({ client, bucket }),

@@ -49,12 +49,18 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
       return facts.kmsKeyArn;
     case 'alertTopic':
       return { Ref: 'AlertTopic' };
+    case 'summaryTopic':
+      return { Ref: 'SummaryTopic' };
     case 'secret:production':
       return facts.config.databases.productionSecretArn;
     case 'secret:staging':
       return facts.config.databases.stagingSecretArn ?? 'none';
     case 'secret:slack':
       return facts.config.alerts.slackWebhookSecretArn ?? 'none';
+    case 'secret:webhook':
+      return facts.config.alerts.webhookSecretArn ?? 'none';
+    case 'secret:heartbeat':
+      return facts.config.alerts.heartbeatSecretArn ?? 'none';
     case 'secret:render':
       return facts.config.render?.apiKeySecretArn ?? 'none';
     case 'secret:restoreTargets':
@@ -72,7 +78,13 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
   }
 }
 
-const conditionOf = { slack: 'UseSlack', render: 'UseRender', staging: 'UseStaging' } as const;
+const conditionOf = {
+  slack: 'UseSlack',
+  webhook: 'UseAlertWebhook',
+  heartbeat: 'UseHeartbeat',
+  render: 'UseRender',
+  staging: 'UseStaging',
+} as const;
 
 export function statementOf(grant: Grant, facts: DeployFacts): unknown {
   const resources = grant.resources.flatMap((resource) => resolveResource(resource, facts));
@@ -325,6 +337,8 @@ function carrierRole(facts: DeployFacts): Json {
 export function environmentOf(settings: readonly Setting[], facts: DeployFacts): Json {
   const env: Json = {};
   const ifConfigured = (condition: string, value: string) => ({ 'Fn::If': [condition, value, noValue] });
+  const slackSecret = ifConfigured('UseSlack', facts.config.alerts.slackWebhookSecretArn ?? 'none');
+  const heartbeatSecret = ifConfigured('UseHeartbeat', facts.config.alerts.heartbeatSecretArn ?? 'none');
   for (const setting of settings) {
     switch (setting) {
       case 'productionSecret':
@@ -350,10 +364,21 @@ export function environmentOf(settings: readonly Setting[], facts: DeployFacts):
         break;
       case 'alerts':
         env.ALERT_TOPIC_ARN = { Ref: 'AlertTopic' };
-        env.SLACK_WEBHOOK_SECRET_ARN = ifConfigured(
-          'UseSlack',
-          facts.config.alerts.slackWebhookSecretArn ?? 'none',
+        break;
+      case 'summary':
+        env.SUMMARY_TOPIC_ARN = { Ref: 'SummaryTopic' };
+        env.SLACK_WEBHOOK_SECRET_ARN = slackSecret;
+        break;
+      case 'relay':
+        env.SLACK_WEBHOOK_SECRET_ARN = slackSecret;
+        env.ALERT_WEBHOOK_SECRET_ARN = ifConfigured(
+          'UseAlertWebhook',
+          facts.config.alerts.webhookSecretArn ?? 'none',
         );
+        env.HEARTBEAT_SECRET_ARN = heartbeatSecret;
+        break;
+      case 'heartbeat':
+        env.HEARTBEAT_SECRET_ARN = heartbeatSecret;
         break;
       case 'sanityChecks':
         // Unset without configured checks: the drill then runs its built-in one (lib/drill/sanity.ts).
@@ -421,9 +446,13 @@ function timeoutOf(key: FunctionKey, spec: FunctionSpec, facts: DeployFacts, fil
   return configured ?? shortest.timeout;
 }
 
-function eventsOf(spec: FunctionSpec): unknown[] | undefined {
+function eventsOf(spec: FunctionSpec, facts: DeployFacts): unknown[] | undefined {
   // After the night's backup (02:00 UTC by default) has long finished.
   if (spec.triggers === 'daily') return [{ schedule: { rate: 'cron(30 5 * * ? *)', enabled: true } }];
+  // serverless subscribes the function and lets SNS invoke it; topicName is required with a Ref.
+  if (spec.triggers === 'alert-topic') {
+    return [{ sns: { arn: { Ref: 'AlertTopic' }, topicName: `${facts.service}-${facts.stage}-alerts` } }];
+  }
   if (spec.triggers !== 'hourly-and-after-executions') return undefined;
   return [
     { schedule: { rate: 'rate(1 hour)', enabled: true } },
@@ -454,7 +483,7 @@ export function serverlessFunctions(facts: DeployFacts, file: string): Json {
             ephemeralStorageMb: facts.config.steps[spec.sizing].ephemeralStorageMb,
           };
     const environment = environmentOf(spec.settings, facts);
-    const events = eventsOf(spec);
+    const events = eventsOf(spec, facts);
     result[key] = {
       handler: `functions/${spec.dir}/handler.handler`,
       role: roleIdOf(key),

@@ -11,6 +11,7 @@ import { ConfigurationError } from '../../lib/errors.ts';
 import { serverBundleName } from '../../lib/pg/server-bundle.ts';
 import { serviceName } from '../aws/stage.ts';
 import { type DeployFacts, dashboardFunctions, functionResources, serverlessFunctions } from './functions.ts';
+import { scheduleIntervalHours } from './schedule.ts';
 import { loadStageConfig, type StageConfig, stageConfigPath } from './stage-config.ts';
 import { workerResources } from './worker.ts';
 
@@ -114,12 +115,21 @@ export function serverlessSettings(stage: string, root: string) {
     alertSubscriptions: config.alerts.emails.map((email) => ({ Endpoint: email, Protocol: 'email' })),
     slackWebhookSecretArn: config.alerts.slackWebhookSecretArn ?? 'none',
     useSlack: config.alerts.slackWebhookSecretArn === undefined ? 'false' : 'true',
+    useAlertWebhook: config.alerts.webhookSecretArn === undefined ? 'false' : 'true',
+    useHeartbeat: config.alerts.heartbeatSecretArn === undefined ? 'false' : 'true',
+    summarySubscriptions: config.alerts.summaryEmails.map((email) => ({
+      Endpoint: email,
+      Protocol: 'email',
+    })),
     useRender: config.render === undefined ? 'false' : 'true',
     renderApiKeySecretArn: config.render?.apiKeySecretArn ?? 'none',
     renderPostgresId: config.render?.postgresId ?? 'none',
     productionSecretArn: config.databases.productionSecretArn,
     stagingSecretArn: config.databases.stagingSecretArn ?? 'none',
     rpoHours: config.targets.rpoHours,
+    // The longest gap between two scheduled backups plus the grace: a late night does not page, a
+    // night without a verified backup does within about an hour after that (the alarm's period).
+    ageAlarmHours: scheduleIntervalHours(config.schedule) + config.alerts.ageAlarmGraceHours,
     rtoHours: config.targets.rtoHours,
     restoreJobs,
     logRetentionDays: config.logRetentionDays,

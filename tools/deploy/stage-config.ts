@@ -13,6 +13,9 @@ import { bucketNamePattern } from '../../lib/config.ts';
 import { parseSanityChecks } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { postgresIdPattern } from '../../lib/provider/render.ts';
+import { scheduleIntervalHours } from './schedule.ts';
+
+const round = (hours: number) => Math.round(hours * 100) / 100;
 
 const secretArn = z
   .string({ error: 'must be a Secrets Manager secret ARN' })
@@ -168,8 +171,21 @@ export const stageConfigSchema = z.strictObject({
   alerts: section(
     z
       .strictObject({
+        /** Failures and alarms only: every e-mail on this list is something to act on. */
         emails: z.array(z.email('must be an e-mail address')).default([]),
+        /** The nightly success summaries (a topic of their own). */
+        summaryEmails: z.array(z.email('must be an e-mail address')).default([]),
+        /** Failures, alarms and success summaries in Slack (an incoming-webhook URL in the secret). */
         slackWebhookSecretArn: secretArn.optional(),
+        /** Failures and alarms as JSON to any https endpoint (the URL in the secret). */
+        webhookSecretArn: secretArn.optional(),
+        /** A healthchecks.io-style check URL in the secret: pinged at /start, on success and at /fail. */
+        heartbeatSecretArn: secretArn.optional(),
+        /**
+         * Hours past the schedule's interval before the backup-age alarm fires: a night that runs late
+         * must not page, a night with no verified backup must, within about an hour of the grace.
+         */
+        ageAlarmGraceHours: z.number().min(0.5).max(24).default(2),
       })
       .prefault({}),
   ),
@@ -248,6 +264,13 @@ function checkConsistency(config: StageConfig): { field: string; message: string
     return {
       field: 'retention.dailyDays',
       message: `is ${dailyDays}, shorter than the ${config.bucket.retentionDays} days Object Lock keeps every backup (bucket.retentionDays): the retention pass would mark backups the bucket cannot delete yet. Make them agree`,
+    };
+  }
+  const interval = scheduleIntervalHours(config.schedule);
+  if (interval > config.targets.rpoHours) {
+    return {
+      field: 'schedule',
+      message: `runs a backup at most every ${Number.isFinite(interval) ? `${round(interval)} h` : 'once in five weeks'}, longer than the RPO of ${config.targets.rpoHours} h (targets.rpoHours): the schedule cannot meet it`,
     };
   }
   if (config.verification.target === 'staging' && !config.databases.stagingSecretArn) {

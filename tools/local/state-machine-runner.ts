@@ -4,7 +4,7 @@
  * (functions/<name>/handler.ts), built with a runtime from the settings given here and a log sink that
  * appends its JSON lines to `<stateDir>/logs/steps.log`. Nothing is written to process.env. The native
  * `sns:publish` failure alert goes to an SNS client publish (mocked in tests, recorded to the local
- * alert log otherwise). Errors cross the boundary the way Lambda reports them (Error = the error's
+ * alert log otherwise) and then, as the topic's subscription does on AWS, to the alert relay. Errors cross the boundary the way Lambda reports them (Error = the error's
  * name, Cause = {errorType, errorMessage}), so Retry/Catch behave as on AWS. A worker Task state
  * (`codebuild:startBuild.sync`) starts the worker's entry point (functions/worker/handler.ts) as a child
  * process with the environment a build gets, and answers as the integration does: the build on
@@ -193,13 +193,22 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
         await mkdir(options.stateDir, { recursive: true });
         await appendFile(alertLog, `${new Date().toISOString()} ${Subject}\n${Message}\n\n`);
         const topicArn = options.settings.ALERT_TOPIC_ARN;
+        let messageId = 'local';
         if (topicArn) {
           const result = await new SNSClient({ region: options.settings.AWS_REGION ?? 'us-east-1' }).send(
             new PublishCommand({ TopicArn: topicArn, Subject, Message }),
           );
-          return { MessageId: result.MessageId ?? '' };
+          messageId = result.MessageId ?? '';
         }
-        return { MessageId: 'local' };
+        // The alert relay's subscription, as on AWS: after the topic, and its failure is not the run's.
+        const relay = (await loadStepHandler('alertRelay')).withDependencies({ runtime: runtimeFor, sink });
+        await relay({ Records: [{ Sns: { Subject, Message } }] }, {} as Context).catch((error: Error) =>
+          appendFile(
+            alertLog,
+            `${new Date().toISOString()} alert relay failed: ${error.name}: ${error.message}\n\n`,
+          ),
+        );
+        return { MessageId: messageId };
       };
       continue;
     }

@@ -23,7 +23,7 @@ describe('connections from Secrets Manager', () => {
       SecretString: JSON.stringify({
         username: 'app',
         password: 'p@ss:w/rd',
-        host: 'db.example.com',
+        host: 'db.example.invalid',
         port: 6543,
         dbname: 'shop',
       }),
@@ -33,7 +33,7 @@ describe('connections from Secrets Manager', () => {
     const connection = await runtime.productionConnection();
 
     expect(connection).toMatchObject({
-      host: 'db.example.com',
+      host: 'db.example.invalid',
       port: 6543,
       user: 'app',
       database: 'shop',

@@ -1,0 +1,42 @@
+/**
+ * The alert relay (subscribed to the alert topic): every failure and alarm the topic carries goes on to
+ * Slack and the generic webhook with its step, error name and cause, and a backup failure pings the
+ * heartbeat's `/fail`. A delivery that fails throws, so Lambda retries the SNS event and the relay's
+ * error alarm tells the e-mail subscribers that Slack is not hearing about failures.
+ */
+import { z } from 'zod';
+import type { StepContext } from '../lambda/handler.ts';
+import { isBackupFailure, relayMessage } from '../notify/alert-relay.ts';
+import { pingHeartbeat, publish } from '../notify/publish.ts';
+import { parseInput } from './input.ts';
+
+const snsEventSchema = z.object({
+  Records: z
+    .array(
+      z.object({
+        Sns: z.object({
+          Subject: z.string().nullish(),
+          Message: z.string().max(262_144),
+        }),
+      }),
+    )
+    .min(1)
+    .max(100),
+});
+
+export async function alertRelayStep(event: unknown, { runtime, logger }: StepContext) {
+  const { Records } = parseInput(snsEventSchema, event, 'SNS event');
+  const channels = await runtime.channels('relay');
+  const heartbeatUrl = await runtime.heartbeatUrl();
+  const relayed = [];
+  for (const { Sns } of Records) {
+    const message = relayMessage(Sns.Subject ?? undefined, Sns.Message, runtime.settings.STAGE);
+    const sent = await publish(message, channels);
+    const heartbeat = isBackupFailure(message)
+      ? await pingHeartbeat(heartbeatUrl, 'fail', channels.fetch)
+      : 'not-a-backup-failure';
+    if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
+    relayed.push({ kind: message.details?.kind ?? 'notice', ...sent, heartbeat });
+  }
+  return { relayed };
+}
