@@ -189,6 +189,14 @@ describe('stage config', () => {
         { bucket: { retentionDays: 30, objectLock: 'COMPLIANCE' }, retention: { dailyDays: 14 } },
         'retention.dailyDays',
       ],
+      ['schedule that cannot meet the RPO', { schedule: 'cron(0 2 ? * MON-FRI *)' }, 'schedule'],
+      ['schedule rate beyond the RPO', { schedule: 'rate(2 days)', targets: { rpoHours: 36 } }, 'schedule'],
+      ['alarm grace', { alerts: { ageAlarmGraceHours: 0 } }, 'alerts.ageAlarmGraceHours'],
+      [
+        'webhook given as a URL',
+        { alerts: { webhookSecretArn: 'https://hooks.example/x' } },
+        'alerts.webhookSecretArn',
+      ],
       ['memory', { steps: { dump: { memoryMb: 20_000 } } }, 'steps.dump.memoryMb'],
       ['log retention', { logRetentionDays: 31 }, 'logRetentionDays'],
     ])('rejects an invalid %s, naming the field', (_label, overrides, field) => {
@@ -203,12 +211,28 @@ describe('stage config', () => {
       expect(config.drill.sanityChecks).toEqual([]);
     });
 
+    it('accepts a schedule within the RPO: weekdays only with a 72 h RPO', () => {
+      const config = parseStageConfig(
+        { ...base, schedule: 'cron(0 2 ? * MON-FRI *)', targets: { rpoHours: 72 } },
+        'x',
+      );
+      expect(config.alerts.ageAlarmGraceHours).toBe(2);
+    });
+
     it('reads a YAML 1.1 `off` (false) as no Object Lock', () => {
       expect(parseStageConfig({ ...base, bucket: { objectLock: false } }, 'x').bucket.objectLock).toBe('off');
     });
   });
 
   describe('serverlessSettings()', () => {
+    it.each([
+      ['', 26],
+      ['schedule: rate(12 hours)\nalerts:\n  ageAlarmGraceHours: 1\n', 13],
+      ['schedule: cron(0 2 ? * MON-FRI *)\ntargets:\n  rpoHours: 72\n', 74],
+    ])('sets the backup-age alarm at the schedule gap plus the grace: %j -> %d h', (extra, hours) => {
+      expect(serverlessSettings('prod', projectWith('prod', minimal + extra)).ageAlarmHours).toBe(hours);
+    });
+
     it('matches each Lambda timeout to its Task timeout in the state machine file', () => {
       const settings = serverlessSettings('prod', projectWith('prod', minimal));
       const timeout = (key: string) => (settings.functions[key] as { timeout?: number } | undefined)?.timeout;
