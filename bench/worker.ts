@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { readManifest } from '../lib/backup/catalog.ts';
 import { dumpToStore } from '../lib/backup/dump.ts';
+import type { ProofLevel } from '../lib/backup/manifest.ts';
 import { verifyBackup } from '../lib/commands/verify-backup.ts';
 import { readRuntimeSettings } from '../lib/config.ts';
 import type { PgBundle } from '../lib/pg/client.ts';
@@ -34,7 +35,15 @@ import { readCpu, readPeakRss, watchPeakRss } from './proc.ts';
 export type WorkerTask =
   | { kind: 'limit'; databaseUrl: string; compression: string }
   | { kind: 'plain'; databaseUrl: string; s3: S3Target; file: string; keepFile: boolean }
-  | { kind: 'ours'; databaseUrl: string; s3: S3Target; compression: string; upload?: UploadVariant }
+  | {
+      kind: 'ours';
+      databaseUrl: string;
+      s3: S3Target;
+      compression: string;
+      upload?: UploadVariant;
+      /** `checksums`: the dump step with content checksums (the product's default); else counts only. */
+      proof?: ProofLevel;
+    }
   | { kind: 'ours-without-counts'; databaseUrl: string; s3: S3Target; compression: string }
   | { kind: 'counts'; databaseUrl: string }
   | { kind: 'restore-psql'; databaseUrl: string; file: string }
@@ -215,7 +224,7 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
       return async () => {
         const result = await dumpToStore(
           { compression: task.compression, trigger: 'manual', reason: 'benchmark' },
-          { store, connection, programs },
+          { store, connection, programs, proof: task.proof ?? 'counts' },
         );
         return {
           bytes: result.bytes,
@@ -232,7 +241,7 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
       return async () => {
         const result = await dumpToStore(
           { compression: task.compression, trigger: 'manual', reason: 'benchmark' },
-          { store, connection, programs, withoutRowCounts: true },
+          { store, connection, programs, withoutRowCounts: true, proof: 'counts' },
         );
         return {
           bytes: result.bytes,

@@ -83,6 +83,8 @@ export type Setting =
   | 'relay'
   /** HEARTBEAT_SECRET_ARN: the healthchecks-style check pinged at start and on success. */
   | 'heartbeat'
+  /** PROOF_LEVEL: what Dump records and Verify compares (counts, or content checksums too). */
+  | 'proof'
   | 'sanityChecks'
   | 'stage'
   | 'render'
@@ -197,7 +199,7 @@ export const functions = {
     pgPrograms: true,
     database: true,
     worker: 'worker',
-    settings: ['productionSecret'],
+    settings: ['productionSecret', 'proof'],
     grants: [
       {
         sid: 'StreamDumpIntoIncoming',
@@ -270,7 +272,7 @@ export const functions = {
     // Talks to the staging database in staging mode.
     database: true,
     worker: 'worker',
-    settings: ['verifyTarget', 'scratchServer', 'restoreJobs', 'workDir'],
+    settings: ['verifyTarget', 'scratchServer', 'restoreJobs', 'workDir', 'proof'],
     grants: [readBackups, decryptWithKey, readStagingSecret],
   },
   notify: {
@@ -500,18 +502,25 @@ const onWorker =
   (output: StateOutput): string =>
     figure((output.state ?? {}) as StateOutput);
 
+const proofText = (proof: unknown) => (proof === 'checksums' ? 'counts and content' : 'counts');
+
 const dumpFigure = ({ dump = {} }: StateOutput) =>
-  `${formatBytes(Number(dump.bytes))}, ${dump.tables} tables, ${dump.rows} rows, ${dump.compression}`;
+  `${formatBytes(Number(dump.bytes))}, ${dump.tables} tables, ${dump.rows} rows, ${dump.compression}, ${proofText(dump.proof)}`;
 
 const verifyFigure = ({ verify }: StateOutput) => {
-  const compare = verify?.compare as { tablesCompared?: number; rowsCompared?: number; status?: string };
-  return `restored in ${Number(verify?.restoreSeconds).toFixed(1)} s on ${verify?.target === 'scratch' ? 'a scratch' : 'the staging'} PostgreSQL ${verify?.serverVersion}; ${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status}`;
+  const compare = verify?.compare as {
+    tablesCompared?: number;
+    rowsCompared?: number;
+    status?: string;
+    proof?: string;
+  };
+  return `restored in ${Number(verify?.restoreSeconds).toFixed(1)} s on ${verify?.target === 'scratch' ? 'a scratch' : 'the staging'} PostgreSQL ${verify?.serverVersion}; ${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status} (${proofText(compare?.proof)})`;
 };
 
 const restoredFigure = ({ restored }: StateOutput) => {
-  const compare = restored?.compare as { tablesCompared?: number; status?: string };
+  const compare = restored?.compare as { tablesCompared?: number; status?: string; proof?: string };
   const checks = (restored?.sanity as { checks?: { passed: boolean }[] } | undefined)?.checks ?? [];
-  return `download ${formatDuration(Number(restored?.downloadSeconds))}, restore ${formatDuration(Number(restored?.restoreSeconds))} on PostgreSQL ${restored?.serverVersion}; ${compare?.tablesCompared} tables: ${compare?.status}; sanity ${checks.filter((c) => c.passed).length}/${checks.length} passed`;
+  return `download ${formatDuration(Number(restored?.downloadSeconds))}, restore ${formatDuration(Number(restored?.restoreSeconds))} on PostgreSQL ${restored?.serverVersion}; ${compare?.tablesCompared} tables: ${compare?.status} (${proofText(compare?.proof)}); sanity ${checks.filter((c) => c.passed).length}/${checks.length} passed`;
 };
 
 export const tasks: readonly TaskSpec[] = [

@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { compressionPattern, defaultCompression } from './backup/manifest.ts';
+import { compressionPattern, defaultCompression, proofLevels } from './backup/manifest.ts';
 import { ConfigurationError } from './errors.ts';
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
 import { postgresIdPattern } from './provider/render.ts';
@@ -119,6 +119,11 @@ export const runtimeSettingsSchema = z.object({
    * Lambda with margin, else the worker), or always `lambda` / `worker` (lib/backup/plan.ts).
    */
   DUMP_VENUE: z.enum(['auto', 'lambda', 'worker']).default('auto'),
+  /**
+   * What Dump records and Verify compares: `checksums` (every table's content, large objects and
+   * sequences, besides the counts) or `counts` only. Drills compare content whenever it was recorded.
+   */
+  PROOF_LEVEL: z.enum(proofLevels).default('checksums'),
   /** Where Verify and the drill's RestoreAndCheck run their scratch server. */
   VERIFY_VENUE: z.enum(['lambda', 'worker']).default('lambda'),
   /** The dump Lambda's timeout, for the Plan step's estimate (serverless.yml sets the deployed one). */

@@ -202,6 +202,15 @@ export class RowCountMismatchError extends BackupError {
   readonly transient = false;
 }
 
+/**
+ * Every row count matched, but the content checksums of the restored copy did not (tables, large
+ * objects or sequences; named in the message and `details`, never their values).
+ */
+export class ContentMismatchError extends BackupError {
+  override readonly name = 'ContentMismatchError';
+  readonly transient = false;
+}
+
 /** A step gave up just before Lambda's own timeout, after cleaning up. */
 export class StepTimeoutError extends BackupError {
   override readonly name = 'StepTimeoutError';
@@ -277,6 +286,7 @@ export const errorCatalog = {
   ScratchServerError,
   ScratchServerVersionError,
   RowCountMismatchError,
+  ContentMismatchError,
   StepTimeoutError,
   NotificationError,
   DrillCheckFailedError,
@@ -292,6 +302,7 @@ export const verificationErrorNames: readonly string[] = [
   'ChecksumMismatchError',
   'ArchiveUnreadableError',
   'RowCountMismatchError',
+  'ContentMismatchError',
   'DrillCheckFailedError',
 ] satisfies ErrorName[];
 

@@ -17,15 +17,16 @@ import {
   TableLockedError,
 } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
+import { contentAlgorithm, contentSettings, type SequenceValue, sequenceValues } from '../pg/content.ts';
 import { describeLockHolders } from '../pg/lock-holders.ts';
 import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
-import { countRowsInSnapshot, defaultLockWaitSeconds, type TableRowCount } from '../pg/row-counts.ts';
+import { defaultLockWaitSeconds, measureInSnapshot, type SnapshotMeasure } from '../pg/row-counts.ts';
 import { openSession, readServerIdentity, type Session } from '../pg/session.ts';
 import { libpqTlsError } from '../pg/tls.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
-import type { Manifest } from './manifest.ts';
+import { type Manifest, manifestProof, type ProofLevel } from './manifest.ts';
 
 export interface DumpRequest {
   compression: string;
@@ -47,6 +48,11 @@ export interface DumpDependencies {
   /** How long pg_dump and the counting wait for a table lock; default `defaultLockWaitSeconds`. */
   lockWaitSeconds?: number;
   /**
+   * `checksums`: the counting session also takes every table's content checksum in the same scan, the
+   * large objects' and the sequences' values (lib/pg/content.ts); `counts`: row counts only.
+   */
+  proof: ProofLevel;
+  /**
    * The benchmark's "without counts" scenario: the same dump and upload with no counting session and
    * no manifest. Without a manifest the dump can never be promoted, let alone verified.
    */
@@ -66,6 +72,8 @@ export interface DumpResult {
   serverVersion: string;
   warnings: number;
   abortedStaleUploads: number;
+  /** What a verification of this backup can prove: `checksums` when the manifest holds them. */
+  proof: ProofLevel;
 }
 
 /** At most this many of pg_dump's stderr lines go into the manifest. */
@@ -114,11 +122,14 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 
     let snapshotId: string;
     let extensions: Manifest['extensions'];
+    let sequences: SequenceValue[] = [];
     try {
       await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
       snapshotId = rows[0]?.id ?? '';
       extensions = await installedExtensions(holder);
+      // Not transactional: read now, before pg_dump reads them, so a restored one is never behind.
+      if (deps.proof === 'checksums') sequences = await sequenceValues(holder);
     } catch (error) {
       throw new SnapshotError(`could not export a snapshot: ${describeError(error)}`, { cause: error });
     }
@@ -127,13 +138,16 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const lockWaitSeconds = deps.lockWaitSeconds ?? defaultLockWaitSeconds;
     const countStarted = Date.now();
     let countSeconds = 0;
-    const counting = (async (): Promise<TableRowCount[]> => {
-      if (deps.withoutRowCounts) return [];
+    const counting = (async (): Promise<SnapshotMeasure> => {
+      if (deps.withoutRowCounts) return { tables: [] };
       const counter = await openSession(deps.connection);
       try {
-        const counts = await countRowsInSnapshot(counter, snapshotId, { lockWaitSeconds });
+        const measure = await measureInSnapshot(counter, snapshotId, {
+          lockWaitSeconds,
+          content: deps.proof === 'checksums',
+        });
         countSeconds = (Date.now() - countStarted) / 1000;
-        return counts;
+        return measure;
       } catch (error) {
         if (error instanceof BackupError) throw error;
         throw new SnapshotError(`counting rows in snapshot failed: ${describeError(error)}`, {
@@ -234,7 +248,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 
     // Without counts there is no manifest, so Promote never promotes this dump; the dump role may not
     // delete, and the incoming/ lifecycle rule removes the object after a day.
-    const tables: TableRowCount[] = await counting;
+    const { tables, largeObjects } = await counting;
     await holder.query('COMMIT').catch(() => undefined);
 
     const { sha256, bytes } = hashing.result();
@@ -266,6 +280,16 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
         countSeconds,
       },
       tables,
+      ...(largeObjects
+        ? {
+            content: {
+              algorithm: contentAlgorithm,
+              settings: { ...contentSettings },
+              largeObjects,
+              sequences,
+            },
+          }
+        : {}),
       extensions,
       warnings,
     };
@@ -279,6 +303,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       sha256,
       tables: tables.length,
       rows: tables.reduce((sum, t) => sum + t.rows, 0),
+      proof: manifestProof(manifest),
       dumpSeconds,
       compression: request.compression,
       serverVersion: identity.serverVersion,

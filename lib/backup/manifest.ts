@@ -52,8 +52,43 @@ export const manifestSchema = z.strictObject({
     countSeconds: z.number().nonnegative(),
   }),
   tables: z.array(
-    z.strictObject({ schema: z.string(), table: z.string(), rows: z.number().int().nonnegative() }),
+    z.strictObject({
+      schema: z.string(),
+      table: z.string(),
+      rows: z.number().int().nonnegative(),
+      /** With `content`: the table's content checksum (lib/pg/content.ts), an exact decimal sum. */
+      checksum: z
+        .string()
+        .regex(/^-?\d{1,40}$/)
+        .optional(),
+    }),
   ),
+  /**
+   * Present when the dump recorded content checksums (proof level `checksums`): how they were taken,
+   * so a verification computes them the same way, or not at all under another algorithm.
+   */
+  content: z
+    .strictObject({
+      algorithm: z.string(),
+      settings: z.record(z.string(), z.string()),
+      largeObjects: z.strictObject({
+        count: z.number().int().nonnegative(),
+        checksum: z.string().regex(/^-?\d{1,40}$/),
+      }),
+      /** Read when the snapshot was taken, before pg_dump started: a restored one is never behind. */
+      sequences: z.array(
+        z.strictObject({
+          schema: z.string(),
+          name: z.string(),
+          lastValue: z
+            .string()
+            .regex(/^-?\d{1,20}$/)
+            .nullable(),
+          increment: z.string().regex(/^-?\d{1,20}$/),
+        }),
+      ),
+    })
+    .optional(),
   /**
    * The extensions installed in the database when it was dumped (same snapshot): a restore needs each
    * on the target server. Absent in manifests written before they were recorded.
@@ -86,6 +121,11 @@ export function parseStoredRecord<T>(schema: z.ZodType<T>, text: string, where: 
     });
   }
   return result.data;
+}
+
+/** What a verification of this backup can prove: content only where the dump recorded checksums. */
+export function manifestProof(manifest: Manifest): ProofLevel {
+  return manifest.content ? 'checksums' : 'counts';
 }
 
 export function parseManifest(text: string, where: string): Manifest {

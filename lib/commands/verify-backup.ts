@@ -54,6 +54,8 @@ export interface VerifyOptions<Checks> {
   checks?: (session: Session) => Promise<Checks>;
   /** Reads free space (tests simulate a full disk). */
   freeBytes?: (path: string) => Promise<number>;
+  /** Compare content too, where the manifest recorded checksums (lib/verify/compare.ts). */
+  content?: boolean;
 }
 
 /** Which config option adds an extension to the scratch server (the Debian package behind it). */
@@ -97,10 +99,11 @@ export function assertExtensionsAvailable(manifest: Manifest, bundle: ServerBund
 async function compareIn<Checks>(
   session: Session,
   manifest: Manifest,
-  checks: VerifyOptions<Checks>['checks'],
+  options: Pick<VerifyOptions<Checks>, 'checks' | 'content'>,
 ): Promise<{ compare: CompareResult; compareSeconds: number; checks: Checks }> {
+  const { checks } = options;
   const started = Date.now();
-  const compare = await compareRowCounts(session, manifest);
+  const compare = await compareRowCounts(session, manifest, { content: options.content ?? false });
   const compareSeconds = (Date.now() - started) / 1000;
   return { compare, compareSeconds, checks: (checks ? await checks(session) : undefined) as Checks };
 }
@@ -166,7 +169,7 @@ async function verifyOnScratch<Checks>(
         signal: options.signal,
       });
       compared = await withSession(withDatabase(server.connection, database), (session) =>
-        compareIn(session, manifest, options.checks),
+        compareIn(session, manifest, options),
       );
     } catch (error) {
       // A restore error is about the backup only while the server is up; a dead server is the cause.
@@ -212,7 +215,7 @@ async function verifyOnStaging<Checks>(
   const compared = await withSession(target, async (session) => {
     // Staging must still hold this backup's restore: no other execution took the lease meanwhile.
     if (options.lease) await confirmStagingLease(session, options.lease);
-    const result = await compareIn(session, manifest, options.checks);
+    const result = await compareIn(session, manifest, options);
     // The verdict is in: staging is free for the next execution. On a failure before this point the
     // lease stays until it expires, and a retry of this execution takes it again.
     if (options.lease) await releaseStagingLease(session, options.lease.owner);

@@ -6,7 +6,7 @@
  * verdict.
  */
 import { z } from 'zod';
-import { parseStoredRecord } from '../backup/manifest.ts';
+import { parseStoredRecord, proofLevels } from '../backup/manifest.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { sanityResultSchema } from './input.ts';
@@ -61,6 +61,8 @@ export const evidenceSchema = z.object({
   stagingServerVersion: z.string().optional(),
   compare: z.object({
     status: z.enum(['match', 'mismatch']),
+    /** What was compared: counts only, or content too (absent in records before content checksums). */
+    proof: z.enum(proofLevels).optional(),
     tablesCompared: z.number(),
     rowsCompared: z.number(),
     differences: z.array(z.string()),
@@ -91,7 +93,7 @@ export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
     `| observed RPO (backup age) | ${evidence.rpo.observedHours} h, target ≤ ${evidence.rpo.targetHours} h: within ${check(evidence.rpo.withinTarget)} |`,
     `| observed RTO | ${formatDuration(evidence.rto.observedSeconds)} = checksum ${formatDuration(evidence.rto.checksumSeconds ?? 0)} ${evidence.rto.serverStartSeconds === undefined ? '' : ` + server start ${formatDuration(evidence.rto.serverStartSeconds)}`} + download ${formatDuration(evidence.rto.downloadSeconds)} + restore ${formatDuration(evidence.rto.restoreSeconds)} + verification ${formatDuration(evidence.rto.verificationSeconds)}; target ≤ ${evidence.rto.targetHours} h: within ${check(evidence.rto.withinTarget)} |`,
     `| restored onto | ${restoredOn(evidence)} |`,
-    `| row counts | ${evidence.compare.status}: ${evidence.compare.tablesCompared} tables, ${evidence.compare.rowsCompared} rows |`,
+    `| ${evidence.compare.proof === 'checksums' ? 'row counts and content checksums' : 'row counts'} | ${evidence.compare.status}: ${evidence.compare.tablesCompared} tables, ${evidence.compare.rowsCompared} rows |`,
     '',
     '## Sanity checks',
     '',
@@ -104,7 +106,7 @@ export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
     '',
   ];
   if (evidence.compare.differences.length > 0) {
-    lines.push('## Row count differences', '', ...evidence.compare.differences.map((d) => `- ${d}`), '');
+    lines.push('## Differences', '', ...evidence.compare.differences.map((d) => `- ${d}`), '');
   }
   if (evidence.failedChecks.length > 0) {
     lines.push('## Failed', '', ...evidence.failedChecks.map((d) => `- ${d}`), '');

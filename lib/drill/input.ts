@@ -4,6 +4,7 @@
  * it could touch.
  */
 import { z } from 'zod';
+import { proofLevels } from '../backup/manifest.ts';
 import { isBackupId } from '../storage/keys.ts';
 
 const backupId = z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3');
@@ -58,6 +59,7 @@ export const restoredSchema = z.object({
   benignMessages: z.array(z.string()),
   compare: z.object({
     status: z.enum(['match', 'mismatch']),
+    proof: z.enum(proofLevels),
     tablesCompared: z.number(),
     rowsCompared: z.number(),
     tables: z.array(
@@ -65,6 +67,7 @@ export const restoredSchema = z.object({
     ),
     missing: z.array(z.string()),
     extra: z.array(z.string()),
+    content: z.array(z.string()),
     compareSeconds: z.number(),
   }),
   sanity: z.object({

@@ -4,8 +4,10 @@
  * schema but the system ones, excluding tables that belong to an extension (pg_dump skips their data).
  */
 import { TableLockedError } from '../errors.ts';
+import { type LargeObjectContent, largeObjectContent, pinContentSettings, tableContent } from './content.ts';
 import { describeLockHolders } from './lock-holders.ts';
 import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
+import { inBatches, type TableName } from './tables.ts';
 
 export interface TableRowCount {
   schema: string;
@@ -25,21 +27,9 @@ const listTablesSql = `
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
    ORDER BY 1, 2`;
 
-type TableName = { schema: string; table: string };
-
 export async function listTables(session: Session): Promise<TableName[]> {
   const { rows } = await session.query<TableName>(listTablesSql);
   return rows;
-}
-
-const batchSize = 50;
-
-/** Tables in groups of `batchSize`: one statement per group instead of one per table. */
-function inBatches<T>(items: readonly T[]): T[][] {
-  const batches: T[][] = [];
-  for (let start = 0; start < items.length; start += batchSize)
-    batches.push(items.slice(start, start + batchSize));
-  return batches;
 }
 
 /** Counts `tables` on `session` in whatever transaction/snapshot the session is in. */
@@ -80,6 +70,24 @@ export async function countRowsInSnapshot(
   snapshotId: string,
   options: { lockWaitSeconds?: number } = {},
 ): Promise<TableRowCount[]> {
+  return (await measureInSnapshot(session, snapshotId, { ...options, content: false })).tables;
+}
+
+export interface SnapshotMeasure {
+  /** Every table's count; with `content`, also its checksum (lib/pg/content.ts). */
+  tables: (TableRowCount & { checksum?: string })[];
+  largeObjects?: LargeObjectContent;
+}
+
+/**
+ * `countRowsInSnapshot`, and with `content` each table's content checksum in the same scan and the
+ * large objects' checksum, under the pinned settings that make values' text forms comparable.
+ */
+export async function measureInSnapshot(
+  session: Session,
+  snapshotId: string,
+  options: { lockWaitSeconds?: number; content: boolean },
+): Promise<SnapshotMeasure> {
   const lockWaitSeconds = options.lockWaitSeconds ?? defaultLockWaitSeconds;
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   let locked = false;
@@ -93,7 +101,9 @@ export async function countRowsInSnapshot(
     }
     locked = true;
     await session.query('SET LOCAL lock_timeout = 0');
-    return await countRows(session, tables);
+    if (!options.content) return { tables: await countRows(session, tables) };
+    await pinContentSettings(session, 'LOCAL');
+    return { tables: await tableContent(session, tables), largeObjects: await largeObjectContent(session) };
   } catch (error) {
     if (!locked && (error as { code?: string }).code === lockNotAvailable) {
       await session.query('ROLLBACK').catch(() => undefined);

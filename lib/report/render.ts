@@ -45,7 +45,7 @@ export function renderStatusMarkdown(report: StatusReport): string {
     '| | |',
     '|---|---|',
     report.newestVerified
-      ? `| newest verified backup | ${report.newestVerified.backupId} (${report.newestVerified.createdAt}), ${formatBytes(report.newestVerified.bytes)} |`
+      ? `| newest verified backup | ${report.newestVerified.backupId} (${report.newestVerified.createdAt}), ${formatBytes(report.newestVerified.bytes)}, proved: ${report.newestVerified.proof === 'checksums' ? 'row counts and content' : 'row counts'} |`
       : '| newest verified backup | none |',
     `| age vs RPO | ${report.newestVerified ? `${report.newestVerified.ageHours} h` : '-'} / ${report.rpoHours} h: within ${yes(report.withinRpo)} |`,
     report.lastFailure

@@ -7,6 +7,7 @@
  * the RPO (stale); the most recent backup run failed (still within the RPO); ok.
  */
 import { listBackups, readManifest, readVerification } from '../backup/catalog.ts';
+import { type ProofLevel, proofOf } from '../backup/manifest.ts';
 import { newestDrillEvidence } from '../drill/evidence.ts';
 import { verificationErrorNames } from '../errors.ts';
 import type { ProviderStatus } from '../provider/render.ts';
@@ -24,7 +25,14 @@ export interface StatusReport {
   summary: string;
   rpoHours: number;
   withinRpo: boolean;
-  newestVerified: { backupId: string; createdAt: string; ageHours: number; bytes: number } | null;
+  newestVerified: {
+    backupId: string;
+    createdAt: string;
+    ageHours: number;
+    bytes: number;
+    /** What its verification proved: every row count, or the content too. */
+    proof: ProofLevel;
+  } | null;
   unverifiedSinceNewest: number;
   lastFailure: { at: string; stateMachine: string; error: string; cause: string } | null;
   lastDrill: {
@@ -188,6 +196,7 @@ export async function buildStatusReport(
             createdAt: newest.createdAt.toISOString(),
             ageHours,
             bytes: newest.dumpBytes ?? 0,
+            proof: verification ? proofOf(verification) : 'counts',
           }
         : null,
     unverifiedSinceNewest,

@@ -38,7 +38,11 @@ export async function recordEvidenceStep(event: unknown, { runtime }: StepContex
   const observedRpo = roundedHours(startedAt.getTime() - new Date(selected.backupCreatedAt).getTime());
   const differences = describeDifferences(compare, Number.POSITIVE_INFINITY);
   const failedChecks = [
-    ...(compare.status === 'match' ? [] : [`row counts differ in ${differences.length} table(s)`]),
+    ...(compare.status === 'match'
+      ? []
+      : compare.content.length > 0
+        ? [`content differs (every row count matches): ${compare.content.length} difference(s)`]
+        : [`row counts differ in ${differences.length} table(s)`]),
     ...sanity.checks
       .filter((s) => !s.passed)
       .map((s) => `sanity check "${s.name}": ${s.error ?? `got ${s.value}, expected ${s.expectation}`}`),
@@ -83,6 +87,7 @@ export async function recordEvidenceStep(event: unknown, { runtime }: StepContex
     restoreTarget: { kind: restore.target, serverVersion: restore.serverVersion },
     compare: {
       status: compare.status,
+      proof: compare.proof,
       tablesCompared: compare.tablesCompared,
       rowsCompared: compare.rowsCompared,
       differences,

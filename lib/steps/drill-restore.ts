@@ -19,6 +19,8 @@ export async function drillRestoreStep(event: unknown, { runtime, signal }: Step
   const outcome = await verifyBackup(runtime, manifest, {
     target: 'scratch',
     signal,
+    // A drill proves the restore in full: content wherever the dump recorded checksums.
+    content: true,
     checks: async (session) => {
       const started = Date.now();
       const results = await runSanityChecks(session, checks);

@@ -18,6 +18,7 @@ export async function dumpStep(event: unknown, { runtime, signal }: StepContext)
       connection: await runtime.productionConnection(),
       programs: runtime.programs,
       lockWaitSeconds: runtime.settings.DUMP_LOCK_WAIT_SECONDS,
+      proof: runtime.settings.PROOF_LEVEL,
       signal,
     },
   );

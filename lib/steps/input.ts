@@ -4,7 +4,7 @@
  * InputValidationError naming the field, before anything touches a database or the bucket.
  */
 import { z } from 'zod';
-import { compressionPattern } from '../backup/manifest.ts';
+import { compressionPattern, proofLevels } from '../backup/manifest.ts';
 import { InputValidationError } from '../errors.ts';
 import { isBackupId } from '../storage/keys.ts';
 
@@ -52,7 +52,13 @@ export const notifyEventSchema = z.strictObject({
     restoreSeconds: z.number(),
     compareSeconds: z.number(),
     benignMessages: z.array(z.string()),
-    compare: z.object({ status: z.literal('match'), tablesCompared: z.number(), rowsCompared: z.number() }),
+    compare: z.object({
+      status: z.literal('match'),
+      /** Absent in the output of a Verify deployed before content checksums: it compared counts. */
+      proof: z.enum(proofLevels).default('counts'),
+      tablesCompared: z.number(),
+      rowsCompared: z.number(),
+    }),
   }),
 });
 

@@ -21,7 +21,7 @@ export async function notifyStep(event: unknown, { runtime, logger }: StepContex
     sha256: manifest.dump.sha256,
     bytes: manifest.dump.bytes,
     restoreTarget: { kind: verify.target, serverVersion: verify.serverVersion },
-    proof: 'counts',
+    proof: verify.compare.proof,
     downloadSeconds: verify.downloadSeconds,
     restoreSeconds: verify.restoreSeconds,
     compareSeconds: verify.compareSeconds,

@@ -10,7 +10,7 @@ import { restoreBackup } from '../commands/restore.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { parseConnectionUrl } from '../pg/connection.ts';
 import { connectionUrlFromSecret } from '../secrets.ts';
-import { assertCountsMatch } from '../verify/compare.ts';
+import { assertRestoreMatches } from '../verify/compare.ts';
 import { cloudRestoreEventSchema, cloudRestoreInputSchema, parseInput } from './input.ts';
 
 export async function restoreStep(event: unknown, { runtime, signal }: StepContext) {
@@ -20,7 +20,7 @@ export async function restoreStep(event: unknown, { runtime, signal }: StepConte
   const url = connectionUrlFromSecret(await runtime.secretByReference(input.targetSecret, label), label);
   const target = await runtime.negotiateTls(parseConnectionUrl(url, label));
   const outcome = await restoreBackup(runtime, input.backupId, target, { jobs: input.jobs, signal });
-  assertCountsMatch(outcome.compare, outcome.backupId, `the target database ${outcome.database}`);
+  assertRestoreMatches(outcome.compare, outcome.backupId, `the target database ${outcome.database}`);
   return {
     backupId: outcome.backupId,
     database: outcome.database,

@@ -1,19 +1,24 @@
 /**
  * The Verify state: restore the backup where the stage says (a scratch server of our own by default,
- * or the standing staging database) and count every table of the manifest there. A difference fails
- * with RowCountMismatchError carrying the diff; the scratch server is gone either way.
+ * or the standing staging database) and compare every table of the manifest there: its count, and its
+ * content where the dump recorded checksums and PROOF_LEVEL asks for them. A difference fails with
+ * RowCountMismatchError or ContentMismatchError carrying the diff; the scratch server is gone either way.
  */
 import { readManifest } from '../backup/catalog.ts';
 import { verifyBackup } from '../commands/verify-backup.ts';
 import type { StepContext } from '../lambda/handler.ts';
-import { assertCountsMatch } from '../verify/compare.ts';
+import { assertRestoreMatches } from '../verify/compare.ts';
 import { parseInput, restoreEventSchema } from './input.ts';
 
 export async function verifyStep(event: unknown, { runtime, signal }: StepContext) {
   const { backupId, executionId } = parseInput(restoreEventSchema, event, 'Verify step event');
   const manifest = await readManifest(runtime.store, backupId);
-  const outcome = await verifyBackup(runtime, manifest, { signal, lease: { owner: backupId, executionId } });
-  assertCountsMatch(
+  const outcome = await verifyBackup(runtime, manifest, {
+    signal,
+    lease: { owner: backupId, executionId },
+    content: runtime.settings.PROOF_LEVEL === 'checksums',
+  });
+  assertRestoreMatches(
     outcome.compare,
     backupId,
     outcome.target === 'scratch' ? `the scratch server (PostgreSQL ${outcome.serverVersion})` : 'staging',
@@ -23,6 +28,7 @@ export async function verifyStep(event: unknown, { runtime, signal }: StepContex
     ...figures,
     compare: {
       status: compare.status,
+      proof: compare.proof,
       tablesCompared: compare.tablesCompared,
       rowsCompared: compare.rowsCompared,
     },

@@ -1,11 +1,22 @@
 /**
- * The CompareRowCounts step: count every table of the manifest in staging and list the differences.
- * The result is data; the caller turns a mismatch into RowCountMismatchError once it is recorded.
+ * The comparison of a restored copy with its manifest: every table's row count first (fast, and what
+ * a difference in rows is named by), then, when the manifest holds content checksums and the caller
+ * asks for them, every table's content, the large objects and the sequences (lib/pg/content.ts). The
+ * result is data; the caller turns a mismatch into RowCountMismatchError or ContentMismatchError once
+ * it is recorded. No row data ever enters a result: tables are named, values are not.
  */
-import type { Manifest } from '../backup/manifest.ts';
-import { RowCountMismatchError } from '../errors.ts';
+import { type Manifest, manifestProof, type ProofLevel } from '../backup/manifest.ts';
+import { ContentMismatchError, RowCountMismatchError } from '../errors.ts';
+import {
+  contentAlgorithm,
+  largeObjectContent,
+  pinContentSettings,
+  sequencesBehind,
+  tableContent,
+} from '../pg/content.ts';
 import { countRows, listTables } from '../pg/row-counts.ts';
-import { quoteIdentifier, type Session } from '../pg/session.ts';
+import type { Session } from '../pg/session.ts';
+import { qualified } from '../pg/tables.ts';
 import { leaseSchema } from './staging-lease.ts';
 
 export interface TableDifference {
@@ -17,22 +28,32 @@ export interface TableDifference {
 
 export interface CompareResult {
   status: 'match' | 'mismatch';
+  /** What was compared: the counts only, or the content too. */
+  proof: ProofLevel;
   tablesCompared: number;
   rowsCompared: number;
   /** Tables whose counts differ (matching tables are not listed: 1,000 tables must fit a step output). */
   tables: TableDifference[];
   missing: string[];
   extra: string[];
+  /** Content differences with equal counts: tables, the large objects, sequences (names only). */
+  content: string[];
+}
+
+export interface CompareOptions {
+  /** Compare content where the manifest recorded it; counts only otherwise or when false. */
+  content: boolean;
 }
 
 type TableName = { schema: string; table: string };
 /** Identity of a table: `a."b.c"` and `"a.b".c` are different tables with the same dotted spelling. */
 const key = (t: TableName) => JSON.stringify([t.schema, t.table]);
-/** Readable and unambiguous: a part is quoted only when it holds a dot, a quote or white space. */
-const displayPart = (part: string) => (/[."\s]/u.test(part) ? quoteIdentifier(part) : part);
-export const qualified = (t: TableName) => `${displayPart(t.schema)}.${displayPart(t.table)}`;
 
-export async function compareRowCounts(session: Session, manifest: Manifest): Promise<CompareResult> {
+export async function compareRowCounts(
+  session: Session,
+  manifest: Manifest,
+  options: CompareOptions = { content: false },
+): Promise<CompareResult> {
   // The staging lease is ours, not the backup's: it is never a difference.
   const present = (await listTables(session)).filter((t) => t.schema !== leaseSchema);
   const presentNames = new Set(present.map(key));
@@ -50,15 +71,57 @@ export async function compareRowCounts(session: Session, manifest: Manifest): Pr
       tables.push({ schema: expected.schema, table: expected.table, expected: expected.rows, actual: rows });
     }
   }
-  const status = tables.length === 0 && missing.length === 0 && extra.length === 0 ? 'match' : 'mismatch';
+  const countsMatch = tables.length === 0 && missing.length === 0 && extra.length === 0;
+  const proof: ProofLevel =
+    options.content &&
+    manifestProof(manifest) === 'checksums' &&
+    manifest.content?.algorithm === contentAlgorithm
+      ? 'checksums'
+      : 'counts';
+  // Content only once the counts agree: a difference in rows is reported as such, by table.
+  const content =
+    proof === 'checksums' && countsMatch ? await compareContent(session, manifest, comparable) : [];
   return {
-    status,
+    status: countsMatch && content.length === 0 ? 'match' : 'mismatch',
+    proof,
     tablesCompared: comparable.length,
     rowsCompared: actual.reduce((sum, t) => sum + t.rows, 0),
     tables: tables.slice(0, 100),
     missing: missing.map(qualified).slice(0, 100),
     extra: extra.slice(0, 100),
+    content: content.slice(0, 100),
   };
+}
+
+/** Tables whose checksums differ, then the large objects, then sequences, as readable names. */
+async function compareContent(
+  session: Session,
+  manifest: Manifest,
+  comparable: Manifest['tables'],
+): Promise<string[]> {
+  const recorded = manifest.content;
+  if (!recorded) return [];
+  await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  try {
+    await pinContentSettings(session, 'LOCAL');
+    const actual = new Map((await tableContent(session, comparable)).map((t) => [key(t), t.checksum]));
+    const differences = comparable
+      .filter((t) => t.checksum !== undefined && actual.get(key(t)) !== t.checksum)
+      .map((t) => `${qualified(t)}: content differs`);
+    const objects = await largeObjectContent(session);
+    if (
+      objects.count !== recorded.largeObjects.count ||
+      objects.checksum !== recorded.largeObjects.checksum
+    ) {
+      differences.push(
+        `large objects: ${objects.count === recorded.largeObjects.count ? 'content differs' : `expected ${recorded.largeObjects.count}, found ${objects.count}`}`,
+      );
+    }
+    differences.push(...(await sequencesBehind(session, recorded.sequences)));
+    return differences;
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
 }
 
 /** The differences as people read them, the first few of each kind. */
@@ -67,12 +130,22 @@ export function describeDifferences(result: CompareResult, limit = 5): string[] 
     ...result.tables.slice(0, limit).map((t) => `${qualified(t)}: expected ${t.expected}, found ${t.actual}`),
     ...result.missing.slice(0, limit).map((name) => `${name}: missing`),
     ...result.extra.slice(0, limit).map((name) => `${name}: not in the backup`),
+    ...result.content.slice(0, limit),
   ];
 }
 
-/** A mismatch becomes RowCountMismatchError with the diff, once the result has been recorded. */
-export function assertCountsMatch(result: CompareResult, backupId: string, where: string): void {
+/**
+ * A mismatch becomes RowCountMismatchError (rows differ) or ContentMismatchError (every count matches,
+ * values do not) with the diff, once the result has been recorded.
+ */
+export function assertRestoreMatches(result: CompareResult, backupId: string, where: string): void {
   if (result.status === 'match') return;
+  if (result.tables.length === 0 && result.missing.length === 0 && result.extra.length === 0) {
+    throw new ContentMismatchError(
+      `every row count in ${where} matches the manifest of ${backupId}, but the content does not (${result.content.length} difference(s)): ${result.content.slice(0, 10).join('; ')}`,
+      { details: { content: result.content } },
+    );
+  }
   throw new RowCountMismatchError(
     `row counts in ${where} differ from the manifest of ${backupId} (${result.tables.length} differ, ${result.missing.length} missing, ${result.extra.length} extra): ${describeDifferences(result).join('; ')}`,
     { details: { ...result } },

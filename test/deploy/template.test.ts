@@ -677,6 +677,13 @@ describe('packaged template', () => {
       expect(env.STAGE).toBe('test');
     });
 
+    it('records and compares content checksums by default (verification.proof)', () => {
+      for (const name of ['DumpLambdaFunction', 'VerifyLambdaFunction']) {
+        const env = (resource(name).Properties.Environment as { Variables: Json }).Variables;
+        expect(env.PROOF_LEVEL).toBe('checksums');
+      }
+    });
+
     it('knows the state machines whose executions it reads, whatever event invoked it', () => {
       const env = (resource('StatusLambdaFunction').Properties.Environment as { Variables: Json }).Variables;
       expect(env).toMatchObject({

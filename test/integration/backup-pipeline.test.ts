@@ -86,7 +86,7 @@ describe('backup state machine', () => {
     expect(verification).toMatchObject({
       verificationVersion: 2,
       restoreTarget: { kind: 'scratch', serverVersion: expect.stringMatching(/^18\./) },
-      proof: 'counts',
+      proof: 'checksums',
       tablesCompared: manifest.tables.length,
     });
     expect(manifest.extensions?.map((e) => e.name)).toContain('plpgsql');

@@ -155,7 +155,7 @@ describe('backupctl backup --stage', () => {
     const backupId = (verified.output as { dump: { backupId: string } }).dump.backupId;
     expect(result.lines).toEqual([...localLines(verified), `Backup ${backupId} verified.`]);
     expect(result.lines[0]).toMatch(/^✔ Plan .* dump on lambda, verify on lambda: /);
-    expect(result.lines[2]).toMatch(/^✔ Dump .* tables, \d+ rows, zstd:1$/);
+    expect(result.lines[2]).toMatch(/^✔ Dump .* tables, \d+ rows, zstd:1, counts and content$/);
     // Followed over several reads of a growing history, each read over several pages.
     expect(sfn.names.filter((n) => n === 'GetExecutionHistoryCommand').length).toBeGreaterThan(5);
     expect(result.stderr).toContain(sfn.executions[0]?.executionArn);

@@ -108,7 +108,8 @@ describe('drill state machine', () => {
       backup: { backupId, checksum: 'match', database: 'shop' },
       rpo: { targetHours: 24, withinTarget: true },
       rto: { targetHours: 2, withinTarget: true },
-      compare: { status: 'match', differences: [] },
+      // A drill proves content wherever the backup recorded it.
+      compare: { status: 'match', proof: 'checksums', differences: [] },
       sanity: [{ name: 'orders in the last 2 days', expectation: '>= 1', passed: true }],
     });
     expect(evidence).toMatchObject({
@@ -129,6 +130,7 @@ describe('drill state machine', () => {
         evidence.rto.verificationSeconds,
     );
     expect(markdown).toContain(`# Restore drill ${evidence.drillId}: PASSED`);
+    expect(markdown).toMatch(/\| row counts and content checksums \| match: \d+ tables, \d+ rows \|/);
     expect(markdown).toContain('| orders in the last 2 days | >= 1 |');
     expect(markdown).toContain('a fresh scratch server, PostgreSQL 18.');
     expect(await fixture.scratchLeftovers()).toEqual([]);

@@ -263,7 +263,12 @@ describe('pg_dump against a TLS-only server', () => {
 
     const result = await dumpToStore(
       { compression: 'gzip:1', trigger: 'manual' },
-      { store, connection: await runtime.productionConnection(), programs: runtime.programs },
+      {
+        store,
+        connection: await runtime.productionConnection(),
+        programs: runtime.programs,
+        proof: 'counts',
+      },
     );
 
     expect(result).toMatchObject({ tables: 1, rows: orderCount });
@@ -283,7 +288,7 @@ describe('pg_dump against a TLS-only server', () => {
     const error = await failureOf(
       dumpToStore(
         { compression: 'gzip:1', trigger: 'manual' },
-        { store, connection: await runtime.productionConnection(), programs },
+        { store, connection: await runtime.productionConnection(), programs, proof: 'counts' },
       ),
     );
 

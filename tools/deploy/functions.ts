@@ -380,6 +380,9 @@ export function environmentOf(settings: readonly Setting[], facts: DeployFacts):
       case 'heartbeat':
         env.HEARTBEAT_SECRET_ARN = heartbeatSecret;
         break;
+      case 'proof':
+        env.PROOF_LEVEL = facts.config.verification.proof;
+        break;
       case 'sanityChecks':
         // Unset without configured checks: the drill then runs its built-in one (lib/drill/sanity.ts).
         env.DRILL_SANITY_CHECKS = ifConfigured(

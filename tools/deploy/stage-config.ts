@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { compressionPattern, defaultCompression } from '../../lib/backup/manifest.ts';
+import { compressionPattern, defaultCompression, proofLevels } from '../../lib/backup/manifest.ts';
 import { bucketNamePattern } from '../../lib/config.ts';
 import { parseSanityChecks } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
@@ -79,6 +79,12 @@ export const stageConfigSchema = z.strictObject({
         /** The scratch server's PostgreSQL major: production's, or newer (a dump restores into a newer major). */
         serverMajor: z.union([z.literal(15), z.literal(17), z.literal(18)]).default(18),
         extensions: z.array(z.enum(['pgvector', 'postgis'])).default([]),
+        /**
+         * `checksums` (default): the dump records every table's content checksum in its snapshot and the
+         * verification compares content, not only counts; `counts` skips that cost (docs/performance.md).
+         * Drills compare content whenever a backup has it.
+         */
+        proof: z.enum(proofLevels).default('checksums'),
       })
       .prefault({}),
   ),

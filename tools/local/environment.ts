@@ -139,6 +139,7 @@ export async function startLocalEnvironment(
       'SCRATCH_EXTENSIONS',
       'PG_SERVER_DIR',
       'DUMP_COMPRESSION',
+      'PROOF_LEVEL',
       'DUMP_LOCK_WAIT_SECONDS',
       'RESTORE_JOBS',
       'ALERT_TOPIC_ARN',

@@ -1,0 +1,148 @@
+/**
+ * Content checksums: proof that the restored rows are the same rows, not only as many.
+ *
+ * Per table, one scan: the row count and the sum of a 64-bit slice of each row's md5, taken over the
+ * row's text form in UTF-8 (`md5(convert_to(ROW(t.*)::text, 'UTF8'))`, first 16 hex digits as a
+ * signed bigint, summed exactly as numeric). A sum, not a xor: two equal rows of a table without a key
+ * add up instead of cancelling out; the order of the rows does not matter. All of it runs inside
+ * PostgreSQL: Node only reads one number per table.
+ *
+ * The text form of a value depends on session settings (time zone, date and interval style, float
+ * digits, bytea format, search_path for reg* types, the money locale), so both sides pin them
+ * (`pinContentSettings`), and on the server encoding, so the text is hashed as UTF-8 whatever the
+ * database's encoding is. `ROW(t.*)` rather than `t`: a column named like the alias would win over it.
+ *
+ * Large objects: their count and the same sum over md5(oid ':' md5(data)). Sequences are not data of
+ * the snapshot (nextval is not transactional): their values are read when the snapshot is taken, before
+ * pg_dump starts, and a restored sequence must not be behind them.
+ */
+import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
+import { inBatches, qualified, type TableName } from './tables.ts';
+
+/** Names the checksum's definition in the manifest, so a later change of it is never compared across. */
+export const contentAlgorithm = 'row-md5-sum64-v1';
+
+/** The session settings that make every value's text form the same on both servers. */
+export const contentSettings: Readonly<Record<string, string>> = {
+  TimeZone: 'UTC',
+  DateStyle: 'ISO, YMD',
+  IntervalStyle: 'postgres',
+  extra_float_digits: '3',
+  bytea_output: 'hex',
+  search_path: 'pg_catalog',
+  lc_monetary: 'C',
+};
+
+/** Pins `contentSettings` for the current transaction (SET LOCAL) or, outside one, for the session. */
+export async function pinContentSettings(session: Session, scope: 'LOCAL' | 'SESSION'): Promise<void> {
+  for (const [name, value] of Object.entries(contentSettings)) {
+    await session.query(`SET ${scope} ${name} = ${quoteLiteral(value)}`);
+  }
+}
+
+export interface TableContent extends TableName {
+  rows: number;
+  /** The exact sum of the rows' 64-bit md5 slices, as a decimal string. */
+  checksum: string;
+}
+
+const rowHash = `('x' || substr(md5(convert_to(ROW(t.*)::text, 'UTF8')), 1, 16))::bit(64)::bigint`;
+
+/** Count and checksum of every table in `tables`, on `session` as it is (snapshot, pinned settings). */
+export async function tableContent(session: Session, tables: readonly TableName[]): Promise<TableContent[]> {
+  const result: TableContent[] = [];
+  for (const batch of inBatches(tables)) {
+    // ONLY: an inheritance parent's own rows, as pg_dump writes them; the ordinal maps rows back.
+    const sql = batch
+      .map(
+        (table, i) =>
+          `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${rowHash}), 0)::text AS s FROM ONLY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)} AS t`,
+      )
+      .join(' UNION ALL ');
+    const { rows } = await session.query<{ i: number; n: string; s: string }>(sql);
+    for (const row of rows) {
+      const table = batch[row.i];
+      if (table)
+        result.push({ schema: table.schema, table: table.table, rows: Number(row.n), checksum: row.s });
+    }
+  }
+  return result;
+}
+
+export interface LargeObjectContent {
+  count: number;
+  checksum: string;
+}
+
+/** Every large object's oid and data, summed as the tables' rows are. */
+export async function largeObjectContent(session: Session): Promise<LargeObjectContent> {
+  const { rows } = await session.query<{ n: string; s: string }>(
+    `SELECT count(*)::text AS n,
+            coalesce(sum(('x' || substr(md5(oid::text || ':' || md5(lo_get(oid))), 1, 16))::bit(64)::bigint), 0)::text AS s
+       FROM pg_catalog.pg_largeobject_metadata`,
+  );
+  return { count: Number(rows[0]?.n ?? 0), checksum: rows[0]?.s ?? '0' };
+}
+
+export interface SequenceValue {
+  schema: string;
+  name: string;
+  /** The last value handed out (text: bigint); null when nextval was never called. */
+  lastValue: string | null;
+  /** Negative for a descending sequence. */
+  increment: string;
+}
+
+/**
+ * The sequences pg_dump sets, with their current values: not those of an extension (pg_dump leaves
+ * them alone) nor the system's. `pg_sequences.last_value` is null for a sequence never used (or one the
+ * role may not read, which pg_dump could not dump either).
+ */
+export async function sequenceValues(session: Session): Promise<SequenceValue[]> {
+  const { rows } = await session.query<SequenceValue>(
+    `SELECT s.schemaname AS schema, s.sequencename AS name, s.last_value::text AS "lastValue",
+            s.increment_by::text AS increment
+       FROM pg_catalog.pg_sequences s
+       JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname
+       JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.sequencename
+      WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      ORDER BY 1, 2`,
+  );
+  return rows;
+}
+
+/**
+ * Sequences of the manifest that are missing from the restored database or behind the value they had
+ * when the snapshot was taken (read before pg_dump started, so pg_dump's own, later read is never
+ * behind it unless someone set the sequence back in between).
+ */
+export async function sequencesBehind(
+  session: Session,
+  recorded: readonly SequenceValue[],
+): Promise<string[]> {
+  const restored = new Map(
+    (await sequenceValues(session)).map((s) => [JSON.stringify([s.schema, s.name]), s]),
+  );
+  const problems: string[] = [];
+  for (const sequence of recorded) {
+    const name = qualified({ schema: sequence.schema, table: sequence.name });
+    const now = restored.get(JSON.stringify([sequence.schema, sequence.name]));
+    if (!now) {
+      problems.push(`sequence ${name}: missing`);
+      continue;
+    }
+    if (sequence.lastValue === null) continue;
+    const descending = sequence.increment.startsWith('-');
+    const behind =
+      now.lastValue === null ||
+      (descending
+        ? BigInt(now.lastValue) > BigInt(sequence.lastValue)
+        : BigInt(now.lastValue) < BigInt(sequence.lastValue));
+    if (behind) {
+      problems.push(`sequence ${name}: at ${now.lastValue ?? 'its start'}, behind ${sequence.lastValue}`);
+    }
+  }
+  return problems;
+}

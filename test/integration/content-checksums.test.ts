@@ -1,0 +1,260 @@
+/**
+ * Content checksums end to end, on real servers: the backup state machine run locally against a
+ * production database owned by a role without superuser, verified on a scratch server (or, to alter the
+ * restored copy by hand, on the staging database that keeps it).
+ *
+ * - Values whose text form is easy to get wrong hash the same on both sides, even when production's
+ *   database defaults (DateStyle, IntervalStyle, extra_float_digits, bytea_output, TimeZone) would print
+ *   them differently: the settings are pinned on both sides.
+ * - A restore that reproduces every count but not the values (a stored generated column whose
+ *   "immutable" function depends on TimeZone) fails with ContentMismatchError naming the table.
+ * - A value changed in the restored copy is caught, and so are two equal rows of a table without a key
+ *   changed into two other equal rows (a xor of row hashes would cancel them out, a sum does not).
+ * - A PostgreSQL 15 production verifies on a PostgreSQL 18 scratch server.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
+import { parseVerification } from '../../lib/backup/manifest.ts';
+import { ContentMismatchError } from '../../lib/errors.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { availableServerBundles } from '../../lib/pg/server-bundle.ts';
+import { withSession } from '../../lib/pg/session.ts';
+import { keys } from '../../lib/storage/keys.ts';
+import { assertRestoreMatches, compareRowCounts } from '../../lib/verify/compare.ts';
+import { startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { alerts, answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
+import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+answerAlertsInEachTest();
+
+const owner = 'content_owner';
+const password = 'owner-pw-42';
+let fixture: PipelineFixture;
+
+/** The URL of `database` on the production server as its owner, who is no superuser. */
+function ownerUrl(database: string): string {
+  const url = new URL(fixture.environment.production?.url(database) ?? '');
+  url.username = owner;
+  url.password = password;
+  return url.toString();
+}
+
+const asOwner = (database: string, ...statements: string[]) =>
+  withSession(parseConnectionUrl(ownerUrl(database), 'owner'), async (session) => {
+    for (const statement of statements) await session.query(statement);
+  });
+
+/** Values whose text form depends on settings or is easy to mangle, and what pg_dump sets by hand. */
+const edgeValues = [
+  'CREATE TYPE pair AS (a int, b text)',
+  `CREATE TABLE edge_values (
+     id serial PRIMARY KEY, f8 float8, f4 float4, n numeric, ts timestamptz, t timestamp, d date,
+     iv interval, b bytea, j jsonb, pairs pair[], tt timetz)`,
+  `INSERT INTO edge_values (f8, f4, n, ts, t, d, iv, b, j, pairs, tt) VALUES
+     ('NaN', 'Infinity', 'NaN', 'infinity', '-infinity', 'infinity', '1 year 2 mons 3 days 04:05:06.789',
+      '\\x00ff10', '{"b": [1, 2.50, {"c": null}], "a": "é"}', ARRAY[ROW(1, 'x')::pair, ROW(2, NULL)::pair], '10:00+05:30'),
+     ('-Infinity', '-0', '-0.000', '-infinity', '2026-02-28 23:59:59.999999', '0001-01-01 BC', '-1 day',
+      '', '[]', ARRAY[]::pair[], '00:00+00'),
+     ('-0', 1.1, 123456789012345678901234567890.123456789, '2026-03-29 01:30:00+01', '2026-03-29 02:30:00',
+      '2026-03-29', '0', NULL, 'null', NULL, NULL),
+     (0.1, 3.4028235e38, 1e-20, now(), now(), now(), '1 microsecond', decode(repeat('ab', 5000), 'hex'),
+      '{"nested": {"deep": [true, false]}}', ARRAY[ROW(NULL, 'quote " and \\ backslash')::pair], '23:59:59.999999-12')`,
+  'CREATE TABLE no_key (v text, n int)',
+  "INSERT INTO no_key VALUES ('same', 1), ('same', 1), ('other', 2)",
+  'CREATE SEQUENCE standalone START 100',
+  "SELECT nextval('standalone'), nextval('standalone'), nextval('standalone')",
+  "SELECT lo_from_bytea(0, 'the bytes of a large object')",
+];
+
+beforeAll(async () => {
+  fixture = await startPipelineFixture();
+  await fixture.productionSql(`CREATE ROLE ${owner} LOGIN PASSWORD '${password}' NOSUPERUSER NOCREATEDB`);
+  for (const database of ['content_values', 'content_tz']) {
+    await fixture.productionSql(`CREATE DATABASE ${database} OWNER ${owner}`);
+    await fixture.sqlOn(database, `GRANT ALL ON SCHEMA public TO ${owner}`);
+  }
+  // Database defaults that print values differently from the scratch server's: the owner may set them.
+  await asOwner(
+    'content_values',
+    "ALTER DATABASE content_values SET DateStyle = 'SQL, DMY'",
+    "ALTER DATABASE content_values SET IntervalStyle = 'iso_8601'",
+    'ALTER DATABASE content_values SET extra_float_digits = 0',
+    "ALTER DATABASE content_values SET bytea_output = 'escape'",
+    "ALTER DATABASE content_values SET TimeZone = 'Asia/Kolkata'",
+  );
+  await asOwner('content_values', ...edgeValues);
+  // A generated column whose "immutable" function reads TimeZone, stored under production's zone.
+  await asOwner(
+    'content_tz',
+    `CREATE FUNCTION local_minute(at timestamptz) RETURNS text LANGUAGE sql IMMUTABLE
+       AS $$ SELECT to_char(at, 'YYYY-MM-DD HH24:MI') $$`,
+    `CREATE TABLE events (id int PRIMARY KEY, at timestamptz,
+       local_minute text GENERATED ALWAYS AS (local_minute(at)) STORED)`,
+    "ALTER DATABASE content_tz SET TimeZone = 'Pacific/Kiritimati'",
+  );
+  await asOwner(
+    'content_tz',
+    "INSERT INTO events (id, at) VALUES (1, '2026-01-01 00:30Z'), (2, '2026-06-01 12:00Z')",
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await fixture?.stop();
+});
+
+describe('content checksums', () => {
+  it('verifies edge values, a table without a key holding equal rows, large objects and sequences, as a non-superuser owner', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
+    });
+
+    const execution = await fixture.run(settings);
+
+    expect(execution.error).toBeUndefined();
+    expect(execution.status).toBe('SUCCEEDED');
+    const [backup] = await listBackups(store);
+    expect(backup?.verified).toBe(true);
+    const manifest = await readManifest(store, backup?.backupId ?? '');
+    expect(manifest.content).toMatchObject({
+      algorithm: 'row-md5-sum64-v1',
+      settings: { TimeZone: 'UTC', DateStyle: 'ISO, YMD', bytea_output: 'hex' },
+      largeObjects: { count: 1 },
+      sequences: expect.arrayContaining([
+        { schema: 'public', name: 'standalone', lastValue: '102', increment: '1' },
+        { schema: 'public', name: 'edge_values_id_seq', lastValue: '4', increment: '1' },
+      ]),
+    });
+    expect(manifest.tables.map((t) => [t.table, t.rows, /^-?\d+$/.test(t.checksum ?? '')])).toEqual([
+      ['edge_values', 4, true],
+      ['no_key', 3, true],
+    ]);
+    const verification = parseVerification(
+      await store.getText(keys.verification(manifest.backupId)),
+      'record',
+    );
+    expect(verification).toMatchObject({ proof: 'checksums', tablesCompared: 2, rowsCompared: 7 });
+    expect(execution.states.find((s) => s.name === 'Verify')?.output).toMatchObject({
+      verify: { compare: { status: 'match', proof: 'checksums' } },
+    });
+    // No row data in the manifest: names, counts and sums only.
+    expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é/);
+  });
+
+  it('fails a restore that reproduces every count but not the values, with ContentMismatchError naming the table', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('content_tz'),
+    });
+
+    const execution = await fixture.run(settings);
+
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error?.name).toBe('ContentMismatchError');
+    expect(execution.error?.cause).toContain('every row count');
+    expect(execution.error?.cause).toContain('public.events: content differs');
+    expect(execution.error?.cause).not.toMatch(/2026-0|Kiritimati/);
+    expect(alerts().find((a) => a.subject.includes('FAILED'))?.message).toContain('ContentMismatchError');
+    const [backup] = await listBackups(store);
+    expect(backup?.verified).toBe(false);
+    await expect(store.exists(keys.verification(backup?.backupId ?? ''))).resolves.toBe(false);
+    expect(await fixture.scratchLeftovers()).toEqual([]);
+  });
+
+  it('counts alone would have passed that restore: with PROOF_LEVEL=counts the same backup verifies', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('content_tz'),
+      PROOF_LEVEL: 'counts',
+    });
+
+    const execution = await fixture.run(settings);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    const [backup] = await listBackups(store);
+    const manifest = await readManifest(store, backup?.backupId ?? '');
+    expect(manifest.content).toBeUndefined();
+    expect(manifest.tables.every((t) => t.checksum === undefined)).toBe(true);
+    const verification = parseVerification(
+      await store.getText(keys.verification(manifest.backupId)),
+      'record',
+    );
+    expect(verification).toMatchObject({ proof: 'counts' });
+  });
+
+  it('catches a value changed in the restored copy, and equal rows of a keyless table changed into other equal rows', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      ...(await fixture.stagingSettings()),
+      PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
+    });
+    const execution = await fixture.run(settings);
+    expect(execution.status).toBe('SUCCEEDED');
+    const [backup] = await listBackups(store);
+    const manifest = await readManifest(store, backup?.backupId ?? '');
+    const staging = parseConnectionUrl(settings.STAGING_DATABASE_URL ?? '', 'staging');
+
+    await withSession(staging, async (session) => {
+      const before = await compareRowCounts(session, manifest, { content: true });
+      expect(before).toMatchObject({ status: 'match', proof: 'checksums', content: [] });
+
+      await session.query(`UPDATE public.edge_values SET b = '\\x00ff11' WHERE b = '\\x00ff10'`);
+      // ('same', 1) twice -> ('twin', 1) twice: the same count, and with a xor the same (zero) hash.
+      await session.query(`UPDATE public.no_key SET v = 'twin' WHERE v = 'same'`);
+      const after = await compareRowCounts(session, manifest, { content: true });
+
+      expect(after).toMatchObject({
+        status: 'mismatch',
+        proof: 'checksums',
+        tables: [],
+        missing: [],
+        extra: [],
+      });
+      expect(after.content).toEqual(
+        expect.arrayContaining(['public.edge_values: content differs', 'public.no_key: content differs']),
+      );
+      expect(() => assertRestoreMatches(after, manifest.backupId, 'staging')).toThrow(ContentMismatchError);
+      // Counts alone see nothing.
+      expect(await compareRowCounts(session, manifest, { content: false })).toMatchObject({
+        status: 'match',
+        proof: 'counts',
+      });
+
+      await session.query(`SELECT setval('public.standalone', 1)`);
+      const sequences = await compareRowCounts(session, manifest, { content: true });
+      expect(sequences.content).toContain('sequence public.standalone: at 1, behind 102');
+    });
+  });
+
+  it('verifies a PostgreSQL 15 production on a PostgreSQL 18 scratch server', async () => {
+    const server18 = (await availableServerBundles()).find((bundle) => bundle.major === 18);
+    expect(server18).toBeDefined();
+    const old = await startPostgresServer({ major: 15, dataDir: join(fixture.stateDir, 'pg', 'content-15') });
+    try {
+      await withSession(parseConnectionUrl(old.url(), 'production 15'), async (session) => {
+        await session.query('CREATE DATABASE shop_15');
+      });
+      await withSession(parseConnectionUrl(old.url('shop_15'), 'production 15'), async (session) => {
+        for (const statement of edgeValues) await session.query(statement);
+      });
+      const { settings, store } = await fixture.freshBucket({
+        PRODUCTION_DATABASE_URL: old.url('shop_15'),
+        PG_SERVER_DIR: server18?.dir ?? '',
+      });
+
+      const execution = await fixture.run(settings);
+
+      expect(execution.error).toBeUndefined();
+      const [backup] = await listBackups(store);
+      const verification = parseVerification(
+        await store.getText(keys.verification(backup?.backupId ?? '')),
+        'record',
+      );
+      expect(verification).toMatchObject({
+        proof: 'checksums',
+        restoreTarget: { kind: 'scratch', serverVersion: expect.stringMatching(/^18\./) },
+      });
+      const manifest = await readManifest(store, backup?.backupId ?? '');
+      expect(manifest.source.serverVersion).toMatch(/^15\./);
+    } finally {
+      await old.stop();
+    }
+  });
+});
