@@ -5,6 +5,7 @@
  *   npm run bench -- [--size 256MB|1GB|2GB] [--rounds 3] [--update-docs] [--upload-variants lib-storage,16x3]
  *   npm run bench -- --scaling [--sizes 256MB,1GB,2GB] [--rounds 3] [--update-docs]
  *   npm run bench -- --verify [--size 1GB] [--rounds 3] [--update-docs]   (the verify leg: scratch server)
+ *   npm run bench -- --content [--sizes 256MB,1GB,2GB] [--rounds 3] [--update-docs]   (content checksums)
  *
  * Every measured scenario runs in a fresh Node process (bench/worker.ts) so its peak RSS and the CPU
  * of the programs it starts are its own. Scenarios alternate within each round (the order rotates from
@@ -782,10 +783,153 @@ ${targetTable(targets)}
   }
 }
 
+/**
+ * Content checksums (issue: prove the restored rows are the same rows): at each size, the dump step
+ * with counts only against the dump step with content checksums, then the verify leg comparing counts
+ * only against counts and content, on the same dump, in the same rounds (order alternating).
+ */
+async function contentRun(options: {
+  sizes: number[];
+  rounds: number;
+  major: LocalMajor;
+  updateDocs: boolean;
+}) {
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  interface ContentPoint {
+    databaseBytes: number;
+    dumpCounts: ScenarioSummary;
+    dumpChecksums: ScenarioSummary;
+    verifyCounts: ScenarioSummary;
+    verifyChecksums: ScenarioSummary;
+  }
+  const points: ContentPoint[] = [];
+  for (const targetBytes of options.sizes) {
+    const workDir = await mkdtemp(join(tmpdir(), 'vpb-bench-content-'));
+    await chmod(workDir, 0o755);
+    const { ctx, stop } = await startContext(targetBytes, options.major, workDir);
+    try {
+      const server = (await availableServerBundles()).find((bundle) => bundle.major >= options.major);
+      if (!server)
+        throw new Error(`no server bundle of ${options.major} or newer: npm run build:pg-server -- all`);
+      ctx.worker.pgServerDir = server.dir;
+      const dumpTask = (proof: 'counts' | 'checksums') => () =>
+        ({
+          kind: 'ours',
+          databaseUrl: ctx.dataset.url,
+          s3: ctx.s3,
+          compression: defaultCompression,
+          proof,
+        }) as const;
+      const dumps: ScenarioSpec[] = [
+        { id: 'dump-counts', label: `dump step ${defaultCompression}, counts`, task: dumpTask('counts') },
+        {
+          id: 'dump-checksums',
+          label: `dump step ${defaultCompression}, counts + content checksums`,
+          task: dumpTask('checksums'),
+        },
+      ];
+      log(`${formatSize(ctx.dataset.databaseBytes)}: the dump to verify (with checksums) + promote`);
+      const warm = await runWorker(ctx.worker, dumpTask('checksums')());
+      const backupId = String(warm.detail.dumpKey).replace(/^incoming\/|\.dump$/g, '');
+      await promoteToVault(backupId, ctx.store);
+      const scenarioWork = join(workDir, 'verify');
+      await mkdir(scenarioWork, { recursive: true });
+      await chmod(scenarioWork, 0o755);
+      const base = { s3: ctx.s3, backupId, workDir: scenarioWork, jobs: cores };
+      const verifies: ScenarioSpec[] = [
+        {
+          id: 'verify-counts',
+          label: 'verify leg, counts',
+          task: () => ({ kind: 'verify-step', ...base, content: false }),
+        },
+        {
+          id: 'verify-checksums',
+          label: 'verify leg, counts + content checksums',
+          task: () => ({ kind: 'verify-step', ...base, content: true }),
+        },
+      ];
+      const all = [...dumps, ...verifies];
+      const runs = new Map<string, Run[]>(all.map((spec) => [spec.id, []]));
+      for (let round = 0; round < options.rounds; round++) {
+        for (const group of [dumps, verifies]) {
+          for (const spec of round % 2 ? [...group].reverse() : group) {
+            const run = await measure(ctx, spec, round);
+            runs.get(spec.id)?.push(run);
+            log(`${formatSize(ctx.dataset.databaseBytes)} ${describeRun(spec, run)}`);
+          }
+        }
+      }
+      const get = (id: string) => summarize(id, id, runs.get(id) ?? []);
+      points.push({
+        databaseBytes: ctx.dataset.databaseBytes,
+        dumpCounts: get('dump-counts'),
+        dumpChecksums: get('dump-checksums'),
+        verifyCounts: get('verify-counts'),
+        verifyChecksums: get('verify-checksums'),
+      });
+    } finally {
+      await stop();
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+  const detail = (summary: ScenarioSummary, key: string) =>
+    median(summary.runs.map((run) => Number(run.detail[key] ?? Number.NaN)).filter((v) => !Number.isNaN(v)));
+  const extra = (p: ContentPoint) => p.dumpChecksums.wallSeconds / p.dumpCounts.wallSeconds - 1;
+  const rssDelta = (p: ContentPoint) =>
+    ((p.dumpChecksums.nodePeakRssBytes ?? 0) - (p.dumpCounts.nodePeakRssBytes ?? 0)) / MiB;
+  const targets: Target[] = [
+    {
+      name: 'dump with checksums ≤ 1.25 × dump with counts',
+      goal: '≤ +25% at every size',
+      measured: points
+        .map((p) => `${formatSize(p.databaseBytes)} ${(extra(p) * 100).toFixed(0)}%`)
+        .join(', '),
+      pass: points.every((p) => extra(p) <= 0.25),
+    },
+    {
+      name: 'Node RSS unchanged (the hashing runs in PostgreSQL)',
+      goal: 'within 10 MiB',
+      measured: points.map((p) => `${formatSize(p.databaseBytes)} ${rssDelta(p).toFixed(0)} MiB`).join(', '),
+      pass: points.every((p) => Math.abs(rssDelta(p)) <= 10),
+    },
+  ];
+  const table = [
+    '| Database | Dump, counts s | Dump, checksums s | Extra | Counting session s (counts / checksums) | Verify, counts s | Verify, checksums s | Compare s (counts / checksums) | Node RSS MiB (counts / checksums) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    ...points.map(
+      (p) =>
+        `| ${formatSize(p.databaseBytes)} | ${p.dumpCounts.wallSeconds.toFixed(2)} | ${p.dumpChecksums.wallSeconds.toFixed(2)} | ${(extra(p) * 100).toFixed(0)}% | ${detail(p.dumpCounts, 'countSeconds').toFixed(2)} / ${detail(p.dumpChecksums, 'countSeconds').toFixed(2)} | ${p.verifyCounts.wallSeconds.toFixed(2)} | ${p.verifyChecksums.wallSeconds.toFixed(2)} | ${detail(p.verifyCounts, 'compareSeconds').toFixed(2)} / ${detail(p.verifyChecksums, 'compareSeconds').toFixed(2)} | ${((p.dumpCounts.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.dumpChecksums.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} |`,
+    ),
+  ].join('\n');
+  const finishedAt = new Date();
+  const markdown = `## Content checksums ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
+
+The dump step (${defaultCompression}) with counts only and with content checksums, then the verify leg on a
+scratch server comparing counts only and counts + content, on the same dump; ${options.rounds} rounds per size,
+order alternating, medians (RSS: worst round). PostgreSQL ${options.major} on the same ${cores} cores; load average
+before ${loadText(loadBefore)}, after ${loadText(loadavg())}; runtime ${((finishedAt.getTime() - startedAt.getTime()) / 60_000).toFixed(1)} min.
+
+${table}
+
+${targetTable(targets)}
+`;
+  console.log(`\n${markdown}`);
+  for (const line of verdictLines(targets)) console.log(line);
+  await writeResults(
+    `content-${timestamp(startedAt)}`,
+    { kind: 'content', startedAt, finishedAt, machine: machine(), rounds: options.rounds, points, targets },
+    'latest-content.md',
+    markdown,
+  );
+  if (options.updateDocs) await updateDocs('content', markdown);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       verify: { type: 'boolean', default: false },
+      content: { type: 'boolean', default: false },
       size: { type: 'string', default: '1GB' },
       sizes: { type: 'string', default: '256MB,1GB,2GB' },
       rounds: { type: 'string', default: '3' },
@@ -801,7 +945,9 @@ async function main(): Promise<void> {
   const major = Number(values.major) as LocalMajor;
   if (!localMajors.includes(major)) throw new Error(`--major must be one of ${localMajors.join(', ')}`);
   const updateDocs = values['update-docs'];
-  if (values.verify) {
+  if (values.content) {
+    await contentRun({ sizes: values.sizes.split(',').map(parseSize), rounds, major, updateDocs });
+  } else if (values.verify) {
     await verifyRun({ targetBytes: parseSize(values.size), rounds, major, updateDocs });
   } else if (values.scaling) {
     const sizes = values.sizes.split(',').map(parseSize);

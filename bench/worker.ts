@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { readManifest } from '../lib/backup/catalog.ts';
 import { dumpToStore } from '../lib/backup/dump.ts';
-import type { ProofLevel } from '../lib/backup/manifest.ts';
+import { type ProofLevel, parseManifest } from '../lib/backup/manifest.ts';
 import { verifyBackup } from '../lib/commands/verify-backup.ts';
 import { readRuntimeSettings } from '../lib/config.ts';
 import type { PgBundle } from '../lib/pg/client.ts';
@@ -49,7 +49,15 @@ export type WorkerTask =
   | { kind: 'restore-psql'; databaseUrl: string; file: string }
   | { kind: 'restore-pg_restore'; databaseUrl: string; file: string; jobs: number }
   /** The verify leg (bench/verify-leg.ts): the step's use case, and what it is measured against. */
-  | { kind: 'verify-step'; s3: S3Target; backupId: string; workDir: string; jobs: number }
+  | {
+      kind: 'verify-step';
+      s3: S3Target;
+      backupId: string;
+      workDir: string;
+      jobs: number;
+      /** Compare content checksums too (the manifest must hold them). */
+      content?: boolean;
+    }
   | { kind: 'verify-expert'; s3: S3Target; backupId: string; workDir: string; jobs: number }
   | {
       kind: 'verify-standing';
@@ -226,11 +234,20 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
           { compression: task.compression, trigger: 'manual', reason: 'benchmark' },
           { store, connection, programs, proof: task.proof ?? 'counts' },
         );
+        const manifestKey = keys.incomingManifest(result.backupId);
+        const manifest = parseManifest(await store.getText(manifestKey), manifestKey);
         return {
           bytes: result.bytes,
           pgDumpPeakRssBytes: peak(),
           keys: [result.dumpKey, result.manifestKey],
-          detail: { dumpKey: result.dumpKey, tables: result.tables, rows: result.rows },
+          detail: {
+            dumpKey: result.dumpKey,
+            tables: result.tables,
+            rows: result.rows,
+            proof: result.proof,
+            countSeconds: manifest.timings.countSeconds,
+            dumpSeconds: manifest.timings.dumpSeconds,
+          },
         };
       };
     }
@@ -344,8 +361,10 @@ async function prepareVerify(task: VerifyTask): Promise<Scenario> {
   return async () => {
     const disk = watchPeakDisk(task.workDir);
     if (task.kind !== 'verify-expert') {
-      const outcome = await verifyBackup(runtime, manifest);
+      const content = task.kind === 'verify-step' && task.content === true;
+      const outcome = await verifyBackup(runtime, manifest, { content });
       if (outcome.compare.status !== 'match') throw new Error('the verified copy does not match');
+      if (content && outcome.compare.proof !== 'checksums') throw new Error('no content was compared');
       return {
         ...empty,
         detail: {

@@ -223,6 +223,31 @@ describe('content checksums', () => {
     });
   });
 
+  it('hashes text as UTF-8 whatever the encoding: a LATIN1 production verifies on a UTF-8 scratch database', async () => {
+    await fixture.productionSql(
+      `CREATE DATABASE content_latin1 OWNER ${owner} ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'`,
+    );
+    await fixture.sqlOn('content_latin1', `GRANT ALL ON SCHEMA public TO ${owner}`);
+    await asOwner(
+      'content_latin1',
+      'CREATE TABLE menu (dish text, price numeric)',
+      "INSERT INTO menu VALUES ('crème brûlée', 7.5), ('café', 2.20), ('smørrebrød', 11)",
+    );
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('content_latin1'),
+    });
+
+    const execution = await fixture.run(settings);
+
+    expect(execution.error).toBeUndefined();
+    const [backup] = await listBackups(store);
+    const verification = parseVerification(
+      await store.getText(keys.verification(backup?.backupId ?? '')),
+      'record',
+    );
+    expect(verification).toMatchObject({ proof: 'checksums', tablesCompared: 1, rowsCompared: 3 });
+  });
+
   it('verifies a PostgreSQL 15 production on a PostgreSQL 18 scratch server', async () => {
     const server18 = (await availableServerBundles()).find((bundle) => bundle.major === 18);
     expect(server18).toBeDefined();
