@@ -50,13 +50,14 @@ export interface TableContent extends TableName {
  * The row's hash over its text in UTF-8. A UTF-8 database (nearly every managed one) already holds
  * that text: converting it again would cost a tenth of the checksum's time for the same bytes.
  */
-const rowHash = (utf8: boolean) =>
-  `('x' || substr(md5(${utf8 ? 'ROW(t.*)::text' : "convert_to(ROW(t.*)::text, 'UTF8')"}), 1, 16))::bit(64)::bigint`;
+const rowHashOfUtf8Text = "('x' || substr(md5(ROW(t.*)::text), 1, 16))::bit(64)::bigint";
+const rowHashConvertedToUtf8 =
+  "('x' || substr(md5(convert_to(ROW(t.*)::text, 'UTF8')), 1, 16))::bit(64)::bigint";
 
 /** Count and checksum of every table in `tables`, on `session` as it is (snapshot, pinned settings). */
 export async function tableContent(session: Session, tables: readonly TableName[]): Promise<TableContent[]> {
   const encoding = await session.query<{ server_encoding: string }>('SHOW server_encoding');
-  const hash = rowHash(encoding.rows[0]?.server_encoding === 'UTF8');
+  const hash = encoding.rows[0]?.server_encoding === 'UTF8' ? rowHashOfUtf8Text : rowHashConvertedToUtf8;
   const result: TableContent[] = [];
   for (const batch of inBatches(tables)) {
     // ONLY: an inheritance parent's own rows, as pg_dump writes them; the ordinal maps rows back.

@@ -52,7 +52,12 @@ describe('stage config', () => {
         targets: { rpoHours: 24, rtoHours: 2 },
       });
       expect(config.steps.verify.ephemeralStorageMb).toBeGreaterThan(512);
-      expect(config.verification).toEqual({ target: 'scratch', serverMajor: 18, extensions: [] });
+      expect(config.verification).toEqual({
+        target: 'scratch',
+        serverMajor: 18,
+        extensions: [],
+        proof: 'checksums',
+      });
     });
 
     it('needs no staging database: verification runs on a scratch server by default', () => {
