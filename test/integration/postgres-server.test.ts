@@ -2,11 +2,13 @@
  * The embedded server's start when its port is taken between picking and binding: many test files
  * start servers and open connections at once, and freePort() cannot reserve what it found.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { withSession } from '../../lib/pg/session.ts';
 import { freePort, startPostgresServer } from '../../tools/local/postgres-server.ts';
 
 let dir: string;
@@ -47,6 +49,38 @@ describe('startPostgresServer()', () => {
       expect(server.port).not.toBe(taken);
     } finally {
       await server.stop();
+    }
+  });
+
+  it('keeps its data under a private directory (mode 0700) the server user cannot enter, across restarts', async () => {
+    // What `npm run demo` does from a checkout in /root as root: .local/pg/production inside it.
+    const hidden = await mkdtemp(join(tmpdir(), 'private-checkout-'));
+    const dataDir = join(hidden, '.local', 'pg', 'production');
+    try {
+      const first = await startPostgresServer({ dataDir });
+      try {
+        await withSession(parseConnectionUrl(first.url(), 'private'), (session) =>
+          session.query('CREATE TABLE kept (n int)'),
+        );
+      } finally {
+        await first.stop();
+      }
+      // The same directory names the same cluster on the next start.
+      const second = await startPostgresServer({ dataDir });
+      try {
+        const { rows } = await withSession(parseConnectionUrl(second.url(), 'private'), (session) =>
+          session.query<{ n: string }>('SELECT count(*)::text AS n FROM kept'),
+        );
+        expect(rows).toEqual([{ n: '0' }]);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      // As root the data went under the temp directory; the note left in dataDir says where.
+      const note = await readFile(join(dataDir, 'WHERE-THE-DATA-IS.txt'), 'utf8').catch(() => '');
+      const relocated = /lives in (\S+)/.exec(note)?.[1];
+      if (relocated) await rm(relocated, { recursive: true, force: true });
+      await rm(hidden, { recursive: true, force: true });
     }
   });
 

@@ -10,14 +10,15 @@
  * copied once to a shared place it can.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { access, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { type RunAs, startPgProcess } from '../../lib/pg/process.ts';
-import { reachableBundle, serverUser } from '../../lib/pg/run-as.ts';
+import { reachableBundle, reachableBy, serverUser } from '../../lib/pg/run-as.ts';
 import { availableServerBundles, type ServerBundle, serverPaths } from '../../lib/pg/server-bundle.ts';
 
 const require = createRequire(import.meta.url);
@@ -177,9 +178,8 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
   const runAs = await serverUser();
   const binaries = await binariesFor(major, runAs, options.extensions);
 
-  await mkdir(options.dataDir, { recursive: true });
-  if (runAs) await chown(options.dataDir, runAs.uid, runAs.gid);
-  if (!(await clusterExists(options.dataDir))) {
+  const dataDir = await reachableDataDir(options.dataDir, runAs);
+  if (!(await clusterExists(dataDir))) {
     // Its own directory, readable by the server's user whatever the permissions around dataDir.
     const passwordDir = await mkdtemp(join(tmpdir(), 'pg-pwfile-'));
     const passwordFile = join(passwordDir, 'pwfile');
@@ -193,7 +193,7 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
         binaries.run(
           'initdb',
           [
-            `--pgdata=${options.dataDir}`,
+            `--pgdata=${dataDir}`,
             '--username=postgres',
             `--pwfile=${passwordFile}`,
             '--auth=scram-sha-256',
@@ -214,7 +214,7 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await (options.pickPort ?? freePort)());
     try {
-      return await launch(binaries, port, password, major, runAs, options);
+      return await launch(binaries, port, password, major, runAs, { ...options, dataDir });
     } catch (error) {
       const portTaken = /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(
         String((error as Error).message),
@@ -222,6 +222,31 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
       if (options.port !== undefined || attempt >= 3 || !portTaken) throw error;
     }
   }
+}
+
+/**
+ * The data directory the server's user can enter: `dataDir` itself, or, when it lies inside a directory
+ * that user cannot traverse (a checkout under /root or a mkdtemp folder, as root), a directory under the
+ * system temp directory named after `dataDir`'s path, so the same `dataDir` finds the same cluster on the
+ * next start. A file in `dataDir` says where the data went.
+ */
+async function reachableDataDir(dataDir: string, runAs: RunAs | undefined): Promise<string> {
+  await mkdir(dataDir, { recursive: true });
+  if (!runAs) return dataDir;
+  await chown(dataDir, runAs.uid, runAs.gid);
+  if (reachableBy(dataDir, runAs)) return dataDir;
+  const base = join(tmpdir(), 'verified-pg-backups-data');
+  await mkdir(base, { recursive: true, mode: 0o755 });
+  await chmod(base, 0o755);
+  const name = `${basename(dataDir)}-${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16)}`;
+  const relocated = join(base, name);
+  await mkdir(relocated, { recursive: true, mode: 0o700 });
+  await chown(relocated, runAs.uid, runAs.gid);
+  await writeFile(
+    join(dataDir, 'WHERE-THE-DATA-IS.txt'),
+    `The PostgreSQL user cannot enter this directory, so this server's data lives in ${relocated}\n`,
+  );
+  return relocated;
 }
 
 async function launch(
