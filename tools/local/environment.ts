@@ -15,6 +15,7 @@ import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { type PostgresServer, startPostgresServer } from './postgres-server.ts';
 import { type LocalS3Server, startLocalS3Server } from './s3-server.ts';
 import { seedSampleDatabase } from './sample-database.ts';
+import { onShutdown } from './shutdown.ts';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const defaultStateDir = join(projectRoot, '.local');
@@ -74,8 +75,14 @@ export async function startLocalEnvironment(
   const progress = options.onProgress ?? (() => undefined);
   await mkdir(stateDir, { recursive: true });
   const started: { stop(): Promise<void> }[] = [];
-  const stopAll = async () => {
+  const stopServices = async () => {
     for (const service of started.reverse()) await service.stop().catch(() => undefined);
+  };
+  // Ctrl-C or `kill` during a run stops these servers too, instead of leaving them running.
+  const forget = onShutdown(stopServices);
+  const stopAll = async () => {
+    forget();
+    await stopServices();
   };
 
   try {

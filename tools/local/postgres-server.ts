@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, tmpdir } from 'node:os';
@@ -42,6 +42,8 @@ export interface PostgresServerOptions {
   /** Extensions beyond contrib (pgvector, postgis): the Debian server build that carries them. */
   extensions?: string[];
   onLog?: (line: string) => void;
+  /** What was recovered on the way (a server a crashed run left running); default stderr. */
+  onNotice?: (message: string) => void;
 }
 
 export interface PostgresServer {
@@ -209,6 +211,8 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
     }
   }
 
+  await recoverLeftoverServer(dataDir, options.onNotice ?? ((message) => console.error(message)));
+
   // A free port is picked only now, after initdb, and picked again if another process took it in
   // between (tests start many servers and clients at once): freePort() cannot reserve it.
   for (let attempt = 1; ; attempt++) {
@@ -222,6 +226,45 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
       if (options.port !== undefined || attempt >= 3 || !portTaken) throw error;
     }
   }
+}
+
+/**
+ * A run killed without a chance to stop its servers (SIGKILL, a crash) leaves its postgres running,
+ * holding the data directory: the next start would fail on `postmaster.pid`. A lock whose process
+ * runs postgres on this directory is such a leftover and is stopped (fast shutdown, then SIGKILL); a
+ * lock whose pid now belongs to another program is stale and removed. A lock of a dead process is
+ * PostgreSQL's own to clear. Linux only (/proc); elsewhere PostgreSQL's own message stands.
+ */
+async function recoverLeftoverServer(dataDir: string, notice: (message: string) => void): Promise<void> {
+  const lockFile = join(dataDir, 'postmaster.pid');
+  const lock = await readFile(lockFile, 'utf8').catch(() => undefined);
+  if (lock === undefined) return;
+  const pid = Number(lock.split('\n')[0]);
+  const command =
+    Number.isInteger(pid) && pid > 0
+      ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined)
+      : '';
+  if (command === undefined) return;
+  if (command.split('\0').includes(dataDir)) {
+    notice(`A server left running by an earlier run (pid ${pid}) holds ${dataDir}: stopping it.`);
+    const gone = async (waitMs: number) => {
+      for (const end = Date.now() + waitMs; Date.now() < end; ) {
+        if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined))) return true;
+        await new Promise((next) => setTimeout(next, 100));
+      }
+      return false;
+    };
+    process.kill(pid, 'SIGINT');
+    if (!(await gone(15_000))) {
+      process.kill(pid, 'SIGKILL');
+      await gone(5_000);
+    }
+    return;
+  }
+  notice(
+    `Removing the stale lock file ${lockFile} (its pid ${pid} is no PostgreSQL server of this directory).`,
+  );
+  await rm(lockFile, { force: true });
 }
 
 /**

@@ -28,6 +28,7 @@ import type { LineSink } from '../../lib/logging.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
 import { createRuntime, type Runtime } from '../../lib/runtime.ts';
 import { projectRoot } from './environment.ts';
+import { onShutdown } from './shutdown.ts';
 
 /**
  * Runs around one Task state's handler, for tests that inject a fault: `next` invokes the real
@@ -400,6 +401,15 @@ function runWorkerBuild(options: {
   forward(child.stdout);
   forward(child.stderr);
   options.onStarted(child);
+  // Told to stop, the run stops its worker, which stops its scratch server (lib/worker/main.ts).
+  const closed = new Promise<void>((done) => child.once('close', () => done()));
+  const forget = onShutdown(async () => {
+    child.kill('SIGTERM');
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await closed;
+    clearTimeout(kill);
+  });
+  void closed.then(forget);
   const timer = setTimeout(() => {
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
