@@ -22,7 +22,9 @@ import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
 
-export const exitCodes = { ok: 0, failed: 1, usage: 2, verificationFailed: 3, interrupted: 130 } as const;
+import { exitCodes } from './exit-codes.ts';
+
+export { exitCodes };
 
 /** What the CLI talks to; tests replace the AWS clients and the clock, the binary uses the defaults. */
 export interface CliDependencies {

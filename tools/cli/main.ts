@@ -2,73 +2,78 @@
  * backupctl: drive the pipeline from a terminal. This file only parses and dispatches; each command is
  * one file in commands/, and what they do lives in lib/commands/ (shared with the Lambda steps).
  * Exit codes (documented in README and the runbook): 0 ok, 1 failed, 2 usage or configuration error,
- * 3 verification failed (checksum, archive, counts); 130 when Ctrl-C stopped following an execution on
+ * 3 verification failed (checksum, archive, counts, content); 130 when Ctrl-C stopped following an execution on
  * a stage (the execution keeps running). `--local` runs against local services, `--stage <stage>`
  * against a deployed stage.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BackupError, describeError } from '../../lib/errors.ts';
-import { parseSince } from '../../lib/report/audit.ts';
-import { auditCommand } from './commands/audit.ts';
-import { backupCommand } from './commands/backup.ts';
-import { downloadCommand } from './commands/download.ts';
-import { drillCommand } from './commands/drill.ts';
-import { listCommand } from './commands/list.ts';
-import { restoreCommand } from './commands/restore.ts';
-import { retentionCommand } from './commands/retention.ts';
-import { statusCommand } from './commands/status.ts';
-import { verifyCommand } from './commands/verify.ts';
-import {
-  type CliDependencies,
-  type CommandContext,
-  exitCodeFor,
-  exitCodes,
-  type Output,
-  placeOf,
-  type Values,
-} from './context.ts';
+import type { CliDependencies, CommandContext, Output, Values } from './context.ts';
+import { exitCodes } from './exit-codes.ts';
+import { commandHelpText, suggestCommand, usageText } from './help.ts';
 
-export { type CliDependencies, exitCodes };
-
-const usage = `Usage: backupctl <command> [options]
-
-Commands:
-  backup [--reason TEXT] [--compression zstd:1]   run the backup state machine, printing each state
-  list                                            backups with time, size, verified, SHA-256
-  verify <id|latest>                              re-hash the stored dump and read its archive
-  restore <id|latest> --target-url URL [--jobs N] restore on the worker into an opted-in database: checksum,
-                                                  production guard, pg_restore -j, counts
-  download <id|latest> [--out DIR]                the dump (checked against its manifest) and the manifest,
-                                                  for a restore by hand with pg_restore
-  retention [--apply]                             what the retention policy keeps (and why) and lets expire;
-                                                  --apply marks them as the daily pass does
-  status [--write]                                backup status report (RPO, last failure, drill, trend);
-                                                  --write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket
-  audit [--since 30d]                             executions of both state machines: trigger, steps, causes
-  drill [id|latest] [--reason TEXT]               restore drill into a fresh database, with evidence
-
-Where: --local (default: local services, .local/ state) or --stage <stage> [--region R]
-  (the stage deployed from config/<stage>.yml, with the default AWS credentials; verify and download
-  run on this machine, restore on the stage's worker)
-Options: --json (machine-readable output), --verbose (local runs: print each step's JSON log line;
-  they are kept in .local/logs/steps.log either way)
-Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 verification failed;
-  130: stopped following with Ctrl-C (the execution on AWS keeps running)`;
+export type { CliDependencies };
+export { exitCodes };
 
 const commonOptions = ['json', 'local', 'stage', 'region', 'help', 'verbose'];
 
-/** Each command, and the options it reads: anything else is a mistake, not something to ignore. */
-const commands: Record<string, { options: string[]; run: (context: CommandContext) => Promise<number> }> = {
-  backup: { options: ['reason', 'compression'], run: backupCommand },
-  list: { options: [], run: listCommand },
-  verify: { options: [], run: verifyCommand },
-  restore: { options: ['target-url', 'jobs'], run: restoreCommand },
-  download: { options: ['out'], run: downloadCommand },
-  retention: { options: ['apply'], run: retentionCommand },
-  status: { options: ['write'], run: statusCommand },
-  audit: { options: ['since'], run: auditCommand },
-  drill: { options: ['reason'], run: drillCommand },
+type Run = (context: CommandContext) => Promise<number>;
+
+/**
+ * Each command, the options it reads (anything else is a mistake, not something to ignore) and its
+ * code, loaded only when it runs: `--help` and `--version` never load the AWS SDK or the pg client.
+ */
+const commands: Record<string, { options: string[]; load: () => Promise<Run> }> = {
+  backup: {
+    options: ['reason', 'compression'],
+    load: async () => (await import('./commands/backup.ts')).backupCommand,
+  },
+  list: { options: [], load: async () => (await import('./commands/list.ts')).listCommand },
+  verify: { options: [], load: async () => (await import('./commands/verify.ts')).verifyCommand },
+  restore: {
+    options: ['target-url', 'jobs'],
+    load: async () => (await import('./commands/restore.ts')).restoreCommand,
+  },
+  download: { options: ['out'], load: async () => (await import('./commands/download.ts')).downloadCommand },
+  retention: {
+    options: ['apply'],
+    load: async () => (await import('./commands/retention.ts')).retentionCommand,
+  },
+  status: { options: ['write'], load: async () => (await import('./commands/status.ts')).statusCommand },
+  audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
+  drill: { options: ['reason'], load: async () => (await import('./commands/drill.ts')).drillCommand },
 };
+
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: string;
+  };
+  return `backupctl ${manifest.version ?? 'unknown'}`;
+}
+
+/**
+ * What the AWS SDK says when it has no credentials or they are refused, as something to act on. A
+ * message is matched by the error's name, never echoed with its details (they may name a profile path).
+ */
+function awsCredentialsProblem(error: unknown): string | undefined {
+  const name = (error as { name?: string })?.name ?? '';
+  if (name === 'CredentialsProviderError') {
+    return 'no AWS credentials found for --stage: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run `aws sso login`';
+  }
+  if (
+    [
+      'ExpiredTokenException',
+      'ExpiredToken',
+      'UnrecognizedClientException',
+      'InvalidClientTokenId',
+      'InvalidSignatureException',
+    ].includes(name)
+  ) {
+    return `AWS refused the credentials (${name}): they are expired or not for this account; renew them (e.g. \`aws sso login\`) and try again`;
+  }
+  return undefined;
+}
 
 export async function main(argv: string[], deps: CliDependencies = {}): Promise<number> {
   let parsed: ReturnType<typeof parseArgs>;
@@ -91,11 +96,12 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
         apply: { type: 'boolean' },
         since: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
       },
     });
   } catch (error) {
-    console.error(`${describeError(error)}\n\n${usage}`);
+    console.error(`${describeError(error)}\n\n${usageText()}`);
     return exitCodes.usage;
   }
   const { positionals } = parsed;
@@ -106,36 +112,71 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
     print: (human, data) => console.log(json ? JSON.stringify(data, null, 2) : human),
   };
   const [name, target, ...rest] = positionals;
-  if (values.help || !name) {
-    console.log(usage);
-    return name || values.help ? exitCodes.ok : exitCodes.usage;
+  if (values.version) {
+    console.log(version());
+    return exitCodes.ok;
+  }
+  if (name === 'help') {
+    if (!target) {
+      console.log(usageText());
+      return exitCodes.ok;
+    }
+    const page = commandHelpText(target);
+    if (page) {
+      console.log(page);
+      return exitCodes.ok;
+    }
+    return unknownCommand(target);
+  }
+  if (!name) {
+    console.log(usageText());
+    return values.help ? exitCodes.ok : exitCodes.usage;
   }
   const command = commands[name];
-  if (!command) {
-    console.error(`unknown command "${name}"\n\n${usage}`);
-    return exitCodes.usage;
+  if (!command) return unknownCommand(name);
+  if (values.help) {
+    console.log(commandHelpText(name));
+    return exitCodes.ok;
   }
   const stray = Object.keys(values).filter(
     (option) => !commonOptions.includes(option) && !command.options.includes(option),
   );
   if (stray.length > 0) {
-    console.error(`${name} does not take ${stray.map((option) => `--${option}`).join(', ')}\n\n${usage}`);
+    console.error(
+      `${name} does not take ${stray.map((option) => `--${option}`).join(', ')}\n\n${commandHelpText(name)}`,
+    );
     return exitCodes.usage;
   }
   if (rest.length > 0) {
-    console.error(`unexpected arguments: ${rest.join(' ')}\n\n${usage}`);
+    console.error(`unexpected arguments: ${rest.join(' ')}\n\n${commandHelpText(name)}`);
     return exitCodes.usage;
   }
+  const { exitCodeFor, placeOf } = await import('./context.ts');
   try {
     // Flags and the stage's config are checked before anything starts or any AWS API is called.
-    if (values.since !== undefined) parseSince(String(values.since));
+    if (values.since !== undefined)
+      (await import('../../lib/report/audit.ts')).parseSince(String(values.since));
     const place = placeOf(values, deps);
-    return await command.run({ target, values, place, out, deps });
+    const run = await command.load();
+    return await run({ target, values, place, out, deps });
   } catch (error) {
-    const errorName = error instanceof BackupError ? error.name : 'Error';
-    const message = describeError(error);
+    const credentials = awsCredentialsProblem(error);
+    const errorName = credentials
+      ? 'ConfigurationError'
+      : error instanceof BackupError
+        ? error.name
+        : 'Error';
+    const message = credentials ? `ConfigurationError: ${credentials}` : describeError(error);
     if (json) console.log(JSON.stringify({ error: errorName, message }, null, 2));
     else console.error(message);
-    return exitCodeFor(error);
+    return credentials ? exitCodes.usage : exitCodeFor(error);
   }
+}
+
+function unknownCommand(name: string): number {
+  const suggestion = suggestCommand(name);
+  console.error(
+    `unknown command "${name}"${suggestion ? `: did you mean "${suggestion}"?` : ''}\n\n${usageText()}`,
+  );
+  return exitCodes.usage;
 }

@@ -1,0 +1,64 @@
+/**
+ * The real binary (bin/backupctl.js), as a user types it: version, help pages with examples, a
+ * suggestion for a mistyped command, and missing AWS credentials as a configuration error with a fix.
+ * Start-up time is measured in the notes and docs, not asserted here.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { projectRoot } from '../../tools/local/environment.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'backupctl-home-'));
+
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+/** The binary with a clean environment: no AWS credentials, no profile files, no instance metadata. */
+function backupctl(...args: string[]) {
+  const result = spawnSync(process.execPath, [join(projectRoot, 'bin', 'backupctl.js'), ...args], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', HOME: home, AWS_EC2_METADATA_DISABLED: 'true' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('bin/backupctl.js', () => {
+  it('prints its version from package.json', () => {
+    const { version } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(backupctl('--version')).toMatchObject({ code: 0, stdout: `backupctl ${version}\n` });
+  });
+
+  it('has a page per command with examples, as `help <command>` and `<command> --help`', () => {
+    const page = backupctl('help', 'restore');
+    expect(page.code).toBe(0);
+    expect(page.stdout).toMatch(/^Usage: backupctl restore <id\|latest> --target-url URL/);
+    expect(page.stdout).toContain('Examples:\n  npx backupctl restore latest --target-url');
+    expect(page.stdout).toContain("COMMENT ON DATABASE <db> IS 'verified-pg-backups:restore-target'");
+    expect(backupctl('restore', '--help').stdout).toBe(page.stdout);
+    const overview = backupctl('--help');
+    expect(overview.code).toBe(0);
+    expect(overview.stdout).toContain('backupctl help <command>');
+    expect(backupctl().code).toBe(2);
+  });
+
+  it('suggests the command a typo meant, exit 2', () => {
+    const typo = backupctl('lst');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/^unknown command "lst": did you mean "list"\?/);
+    expect(backupctl('help', 'statsu').stderr).toContain('did you mean "status"?');
+    expect(backupctl('frobnicate').stderr).toMatch(/^unknown command "frobnicate"\n/);
+  });
+
+  it('names missing AWS credentials as a configuration error with the fix, exit 2', () => {
+    const result = backupctl('list', '--stage', 'test');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('ConfigurationError: no AWS credentials found for --stage');
+    expect(result.stderr).toContain('aws sso login');
+    expect(result.stderr).not.toMatch(/CredentialsProviderError|at .*\.js:\d+/);
+  });
+});

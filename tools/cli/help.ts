@@ -1,0 +1,150 @@
+/**
+ * backupctl's help: the overview, one page per command with examples, and a suggestion for a mistyped
+ * command. Plain data and string work only: `--help`, `help <command>` and `--version` load nothing
+ * else (no AWS SDK, no PostgreSQL client), so they answer at once.
+ */
+
+export interface CommandHelp {
+  synopsis: string;
+  /** One line for the overview, continued on the next ones when it is long. */
+  summary: string[];
+  details?: string[];
+  examples: string[];
+}
+
+export const commandHelp: Record<string, CommandHelp> = {
+  backup: {
+    synopsis: 'backup [--reason TEXT] [--compression zstd:1]',
+    summary: ['run the backup state machine, printing each state'],
+    details: [
+      'Dumps production in an exported snapshot with counts and content checksums, promotes, checksums and',
+      'verifies the backup on a scratch server. Exit 0 only when the backup is verified.',
+    ],
+    examples: ['npx backupctl backup --reason "before migration 42"', 'npx backupctl backup --stage prod'],
+  },
+  list: {
+    synopsis: 'list',
+    summary: ['backups with time, size, verified, SHA-256'],
+    examples: ['npx backupctl list', 'npx backupctl list --stage prod --json'],
+  },
+  verify: {
+    synopsis: 'verify <id|latest>',
+    summary: ['re-hash the stored dump and read its archive'],
+    examples: ['npx backupctl verify latest', 'npx backupctl verify 20261201T020000Z-a1b2c3 --stage prod'],
+  },
+  restore: {
+    synopsis: 'restore <id|latest> --target-url URL [--jobs N]',
+    summary: [
+      'restore on the worker into an opted-in database: checksum,',
+      'production guard, pg_restore -j, counts',
+    ],
+    details: [
+      'The target database must have opted in (its owner runs',
+      "COMMENT ON DATABASE <db> IS 'verified-pg-backups:restore-target'); production is refused. On a stage",
+      'the URL travels as a secret of its own, never in the execution history.',
+    ],
+    examples: [
+      'npx backupctl restore latest --target-url postgresql://owner@new-host:5432/app',
+      'npx backupctl restore 20261201T020000Z-a1b2c3 --stage prod --target-url "$TARGET_URL" --jobs 4',
+    ],
+  },
+  download: {
+    synopsis: 'download <id|latest> [--out DIR]',
+    summary: [
+      'the dump (checked against its manifest) and the manifest,',
+      'for a restore by hand with pg_restore',
+    ],
+    examples: ['npx backupctl download latest --out ./restore', 'npx backupctl download latest --stage prod'],
+  },
+  retention: {
+    synopsis: 'retention [--apply]',
+    summary: [
+      'what the retention policy keeps (and why) and lets expire;',
+      '--apply marks them as the daily pass does',
+    ],
+    examples: ['npx backupctl retention', 'npx backupctl retention --stage prod --json'],
+  },
+  status: {
+    synopsis: 'status [--write]',
+    summary: [
+      'backup status report (RPO, last failure, drill, trend);',
+      '--write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket',
+    ],
+    details: ['Exit 0 only when the newest verified backup is within the RPO.'],
+    examples: ['npx backupctl status', 'npx backupctl status --stage prod --json'],
+  },
+  audit: {
+    synopsis: 'audit [--since 30d]',
+    summary: ['executions of both state machines: trigger, steps, causes'],
+    examples: ['npx backupctl audit --since 7d', 'npx backupctl audit --stage prod --json'],
+  },
+  drill: {
+    synopsis: 'drill [id|latest] [--reason TEXT]',
+    summary: ['restore drill into a fresh database, with evidence'],
+    details: [
+      'Restores onto a fresh scratch server, compares counts and content, runs the sanity checks and',
+      'records the observed RTO and RPO under drills/.',
+    ],
+    examples: ['npx backupctl drill', 'npx backupctl drill latest --stage prod --reason "quarterly"'],
+  },
+};
+
+const where = `Where: --local (default: local services, .local/ state) or --stage <stage> [--region R]
+  (the stage deployed from config/<stage>.yml, with the default AWS credentials; verify and download
+  run on this machine, restore on the stage's worker)
+Options: --json (machine-readable output), --verbose (local runs: print each step's JSON log line;
+  they are kept in .local/logs/steps.log either way), --help, --version
+Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 verification failed;
+  130: stopped following with Ctrl-C (the execution on AWS keeps running)`;
+
+export function usageText(): string {
+  const width = Math.max(...Object.values(commandHelp).map((c) => c.synopsis.length)) + 1;
+  const lines = Object.values(commandHelp).flatMap((c) =>
+    c.summary.map((text, i) => `  ${(i === 0 ? c.synopsis : '').padEnd(width)}${text}`),
+  );
+  return `Usage: backupctl <command> [options]    (backupctl help <command> for its page)
+
+Commands:
+${lines.join('\n')}
+
+${where}`;
+}
+
+export function commandHelpText(name: string): string | undefined {
+  const help = commandHelp[name];
+  if (!help) return undefined;
+  return [
+    `Usage: backupctl ${help.synopsis} [--local | --stage <stage>] [--json]`,
+    '',
+    ...help.summary.map((line) => line.replace(/;$/, '')),
+    ...(help.details ? ['', ...help.details] : []),
+    '',
+    'Examples:',
+    ...help.examples.map((example) => `  ${example}`),
+    '',
+    where,
+  ].join('\n');
+}
+
+/** The known command closest to a mistyped one (at most two edits away, or the one it starts). */
+export function suggestCommand(name: string): string | undefined {
+  let best: { command: string; distance: number } | undefined;
+  for (const command of Object.keys(commandHelp)) {
+    const distance = command.startsWith(name) && name.length >= 2 ? 0 : editDistance(name, command);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { command, distance };
+  }
+  return best?.command;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
