@@ -22,10 +22,34 @@ export const sectionMarkers = {
 
 const yesNo = (ok: boolean) => (ok ? 'yes' : '**NO**');
 
-export function renderEvidenceSection(evidence: DrillEvidence | undefined, evidenceKey?: string): string {
+/** Where the evidence came from: a drill of the local demo setup, or a deployed stage's bucket. */
+export type EvidenceSource =
+  | { kind: 'local' }
+  | { kind: 'stage'; stage: string }
+  | { kind: 'bucket'; bucket: string };
+
+/** The first line of the section: whose evidence this is, so a demo never reads as production's. */
+function provenance(source: EvidenceSource): string {
+  switch (source.kind) {
+    case 'local':
+      return "**Local demo drill, not production evidence:** embedded PostgreSQL and sample data on the machine that generated this section. Fill it from production by running the evidence command with `-- --stage` and your stage's name.";
+    case 'stage':
+      return `**Production evidence** from stage \`${source.stage}\`: its newest drill, read from its backup bucket.`;
+    case 'bucket':
+      return `**Evidence from bucket \`${source.bucket}\`**: its newest drill.`;
+  }
+}
+
+export function renderEvidenceSection(
+  evidence: DrillEvidence | undefined,
+  evidenceKey: string | undefined,
+  source: EvidenceSource,
+): string {
   if (!evidence) {
     return [
-      '**No drill evidence yet.** Run a drill (`npx backupctl drill --local`) and then',
+      provenance(source),
+      '',
+      '**No drill evidence yet.** Run a drill (`npx backupctl drill --local`, or with `--stage`) and then',
       '`npm run runbook:evidence`; until then the RTO target is unproven.',
     ].join('\n');
   }
@@ -37,11 +61,11 @@ export function renderEvidenceSection(evidence: DrillEvidence | undefined, evide
     `| backup | \`${evidence.backup.backupId}\` of \`${evidence.backup.database}\` (PostgreSQL ${evidence.backup.sourceServerVersion}), SHA-256 ${evidence.backup.checksum} |`,
     `| observed RPO (backup age) | ${rpo.observedHours} h; target ≤ ${rpo.targetHours} h; within: ${yesNo(rpo.withinTarget)} |`,
     `| observed RTO | ${formatDuration(rto.observedSeconds)} (checksum ${formatDuration(rto.checksumSeconds ?? 0)}, ${rto.serverStartSeconds === undefined ? '' : `server start ${formatDuration(rto.serverStartSeconds)}, `}download ${formatDuration(rto.downloadSeconds)}, restore ${formatDuration(rto.restoreSeconds)}, verification ${formatDuration(rto.verificationSeconds)}); target ≤ ${rto.targetHours} h; within: ${yesNo(rto.withinTarget)} |`,
-    `| row counts | ${compare.status}: ${compare.tablesCompared} tables, ${compare.rowsCompared} rows |`,
+    `| ${compare.proof === 'checksums' ? 'row counts and content' : 'row counts'} | ${compare.status}: ${compare.tablesCompared} tables, ${compare.rowsCompared} rows |`,
     `| sanity checks | ${sanityPassed}/${evidence.sanity.length} passed |`,
     `| restored onto | ${restoredOn(evidence)} |`,
   ];
-  const lines = ['| | |', '|---|---|', ...rows];
+  const lines = [provenance(source), '', '| | |', '|---|---|', ...rows];
   if (evidence.failedChecks.length > 0) {
     lines.push('', 'Failed:', ...evidence.failedChecks.map((check) => `- ${check}`));
   }
@@ -72,11 +96,15 @@ export function extractEvidenceSection(runbook: string): string | undefined {
 }
 
 /** Rewrites the runbook file's section from the newest evidence in the bucket; returns a one-line summary. */
-export async function updateRunbookEvidence(store: BackupStore, runbookPath: string): Promise<string> {
+export async function updateRunbookEvidence(
+  store: BackupStore,
+  runbookPath: string,
+  source: EvidenceSource,
+): Promise<string> {
   const evidence = await newestDrillEvidence(store);
   const key = evidence ? evidenceKeys.json(evidence.drillId, new Date(evidence.startedAt)) : undefined;
   const runbook = await readFile(runbookPath, 'utf8');
-  const updated = replaceEvidenceSection(runbook, renderEvidenceSection(evidence, key));
+  const updated = replaceEvidenceSection(runbook, renderEvidenceSection(evidence, key, source));
   if (updated !== runbook) await writeFile(runbookPath, updated);
   return evidence
     ? `${runbookPath}: evidence of drill ${evidence.drillId} (${evidence.passed ? 'PASSED' : 'FAILED'})`

@@ -47,7 +47,10 @@ const runbook = (inner: string) =>
 
 describe('runbook evidence section', () => {
   it('shows the verdict, both targets as missed and every RTO part from the record', () => {
-    const section = renderEvidenceSection(evidence, 'drills/2026-Q4/20261001T030000Z-abc123.json');
+    const section = renderEvidenceSection(evidence, 'drills/2026-Q4/20261001T030000Z-abc123.json', {
+      kind: 'stage',
+      stage: 'prod',
+    });
     expect(section).toContain('**FAILED**');
     expect(section).toContain('25 h; target ≤ 24 h; within: **NO**');
     expect(section).toContain(
@@ -65,14 +68,30 @@ describe('runbook evidence section', () => {
       rto: { ...evidence.rto, serverStartSeconds: 2, observedSeconds: 9002 },
       restoreTarget: { kind: 'scratch', serverVersion: '17.6' },
     };
-    const section = renderEvidenceSection(scratch, 'drills/2026-Q4/20261001T030000Z-abc123.json');
+    const section = renderEvidenceSection(scratch, 'drills/2026-Q4/20261001T030000Z-abc123.json', {
+      kind: 'stage',
+      stage: 'prod',
+    });
     expect(section).toContain(
       '2.50 h (checksum 10.0 min, server start 2.0 s, download 5.0 min, restore 2.00 h, verification 15.0 min)',
     );
   });
 
   it('says plainly when there is no drill yet', () => {
-    expect(renderEvidenceSection(undefined)).toMatch(/No drill evidence yet.*unproven/s);
+    expect(renderEvidenceSection(undefined, undefined, { kind: 'local' })).toMatch(
+      /No drill evidence yet.*unproven/s,
+    );
+  });
+
+  it('labels a local drill as a demo and a stage drill as production evidence', () => {
+    const local = renderEvidenceSection(evidence, undefined, { kind: 'local' });
+    expect(local.split('\n')[0]).toMatch(/^\*\*Local demo drill, not production evidence:\*\*/);
+    expect(local).toContain("with `-- --stage` and your stage's name");
+    const stage = renderEvidenceSection(evidence, undefined, { kind: 'stage', stage: 'prod' });
+    expect(stage.split('\n')[0]).toBe(
+      '**Production evidence** from stage `prod`: its newest drill, read from its backup bucket.',
+    );
+    expect(stage).not.toContain('demo');
   });
 
   it('replaces only the generated section', () => {
