@@ -71,7 +71,10 @@ const extensionOptions: Record<string, string> = {
 };
 
 /** Every extension of the manifest must be on offer, or the restore would fail half-way. */
-export function assertExtensionsAvailable(manifest: Manifest, bundle: ServerBundle): void {
+export function assertExtensionsAvailable(
+  manifest: Pick<Manifest, 'extensions'>,
+  bundle: ServerBundle,
+): void {
   const offered = new Set(bundle.availableExtensions);
   const missing = (manifest.extensions ?? []).filter((extension) => !offered.has(extension.name));
   if (missing.length === 0) return;

@@ -8,6 +8,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetExecutionHistoryCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
@@ -254,6 +255,47 @@ function secretsStub() {
     },
   };
 }
+
+describe('backupctl check --stage', () => {
+  it("checks the stage's production (its secret read with the operator's credentials), bucket and venues", async () => {
+    const secrets = mockClient(SecretsManagerClient);
+    const production = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/production-AbCdEf';
+    const render = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/render-StUvWx';
+    secrets
+      .on(GetSecretValueCommand, { SecretId: production })
+      .resolves({ SecretString: settings.PRODUCTION_DATABASE_URL });
+    secrets.on(GetSecretValueCommand, { SecretId: render }).resolves({ SecretString: 'rnd_test_key' });
+    try {
+      const result = await run(['check', '--stage', 'test', '--json']);
+      const report = JSON.parse(result.stdout) as {
+        checks: { name: string; status: string; detail: string }[];
+      };
+      const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
+      expect(byName.production).toMatchObject({
+        status: 'pass',
+        detail: expect.stringMatching(/^PostgreSQL 18\./),
+      });
+      expect(byName.privileges?.status).toBe('pass');
+      // config/test.yml deploys a scratch server of 18: the deployed layer, not a bundle on this machine.
+      expect(byName.scratch).toMatchObject({
+        status: 'pass',
+        detail: "the stage's scratch server is PostgreSQL 18",
+      });
+      expect(byName.bucket).toMatchObject({ status: 'pass', detail: expect.stringContaining(bucket) });
+      // config/test.yml: venues.verify worker.
+      expect(byName.venues?.detail).toMatch(/verification on worker$/);
+      // config/test.yml watches a Render database, whose API this machine cannot reach: only that fails.
+      expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual(['render']);
+      expect(byName.render?.detail).toContain('unreachable');
+      expect(result.code).toBe(exitCodes.failed);
+      const asked = secrets.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input.SecretId);
+      expect(asked).toEqual([production, render]);
+      expect(sfn.names).not.toContain('StartExecutionCommand');
+    } finally {
+      secrets.restore();
+    }
+  });
+});
 
 describe('an id that names no backup', () => {
   it.each([

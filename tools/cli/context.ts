@@ -133,6 +133,8 @@ export async function withTarget<T>(
   place: Place,
   deps: CliDependencies,
   work: (target: Target) => Promise<T>,
+  /** More runtime settings for a stage (the check reads the production secret, for one). */
+  stageSettings: Record<string, string> = {},
 ): Promise<T> {
   if (place.kind === 'local') {
     return withLocal({ production: false, staging: false }, (environment) => {
@@ -161,6 +163,7 @@ export async function withTarget<T>(
             RENDER_API_KEY_SECRET_ARN: settings.config.render.apiKeySecretArn,
           }
         : {}),
+      ...stageSettings,
     }),
   );
   // The default credential chain against the real endpoint; uploads get the bucket's default SSE-KMS.

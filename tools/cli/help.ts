@@ -78,6 +78,17 @@ export const commandHelp: Record<string, CommandHelp> = {
     summary: ['executions of both state machines: trigger, steps, causes'],
     examples: ['npx backupctl audit --since 7d', 'npx backupctl audit --stage prod --json'],
   },
+  check: {
+    synopsis: 'check [--send-test-alert]',
+    summary: ['is the setup ready for its first night? one line per check, with the fix'],
+    details: [
+      'Production reachable with TLS, the role able to read every table and sequence in full, a client',
+      'and a scratch server for its major with its extensions, the bucket and its key, where the dump and',
+      "the verification will run for the database's size, Render's own backups when configured, and the",
+      'alert channels (a test message only with --send-test-alert). Exit 0 only when no check failed.',
+    ],
+    examples: ['npx backupctl check', 'npx backupctl check --stage prod --send-test-alert'],
+  },
   drill: {
     synopsis: 'drill [id|latest] [--reason TEXT]',
     summary: ['restore drill into a fresh database, with evidence'],

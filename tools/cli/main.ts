@@ -43,6 +43,10 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
   status: { options: ['write'], load: async () => (await import('./commands/status.ts')).statusCommand },
   audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
   drill: { options: ['reason'], load: async () => (await import('./commands/drill.ts')).drillCommand },
+  check: {
+    options: ['send-test-alert'],
+    load: async () => (await import('./commands/check.ts')).checkCommand,
+  },
 };
 
 function version(): string {
@@ -97,6 +101,7 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
         since: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
+        'send-test-alert': { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
       },
     });

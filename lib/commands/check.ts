@@ -1,0 +1,241 @@
+/**
+ * Use case: check a setup before its first night (pgBackRest's `check`). Each check says what it found
+ * and, when it fails, what to change; none writes to production, and an alert is sent only when asked.
+ *
+ *   production   reachable, with the TLS the steps will use, and which PostgreSQL it runs
+ *   privileges   the role may read every table and sequence pg_dump will read (privileges, row security)
+ *   client       a pg_dump bundle of production's major or newer
+ *   scratch      a scratch server of production's major or newer, offering every extension it uses
+ *   bucket       the backup bucket answers (and decrypts a manifest when there is one: the KMS key)
+ *   venues       where the dump and the verification will run for this database's size
+ *   alerts       only with `sendTestAlert`: a test message through the alert channels
+ *   render       Render's own recovery, when a Render database is configured
+ */
+import { listBackups, readManifest } from '../backup/catalog.ts';
+import { planDump } from '../backup/plan.ts';
+import { describeError } from '../errors.ts';
+import type { Message } from '../notify/publish.ts';
+import { describeConnection, type PgConnection } from '../pg/connection.ts';
+import { availableServerBundles, serverForSource } from '../pg/server-bundle.ts';
+import { quoteIdentifier, readServerIdentity, type ServerIdentity, withSession } from '../pg/session.ts';
+import { providerCheckFor } from '../provider/provider-check.ts';
+import type { Runtime } from '../runtime.ts';
+import { scratchSpaceFor } from '../verify/scratch-server.ts';
+import { assertExtensionsAvailable } from './verify-backup.ts';
+
+export interface CheckResult {
+  name: string;
+  status: 'pass' | 'fail' | 'skip';
+  detail: string;
+  /** What to change, for a failed check. */
+  fix?: string;
+}
+
+export interface CheckOptions {
+  now: Date;
+  sendTestAlert: boolean;
+  publish: (message: Message) => Promise<unknown>;
+  /** On a stage, the scratch server is the deployed layer of this major, not a bundle on this machine. */
+  deployedScratchMajor?: number;
+}
+
+/** Lambda's largest /tmp: a verification on Lambda must fit it. */
+const lambdaEphemeralBytes = 10_240 * 1024 ** 2;
+
+const privilegesSql = `
+  SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+         CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'SELECT')
+              ELSE has_table_privilege(c.oid, 'SELECT') END AS readable,
+         (c.relkind <> 'S' AND c.relrowsecurity
+           AND (c.relforcerowsecurity OR c.relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))
+           AND NOT (SELECT rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = current_user)) AS row_security
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'S')
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+     AND n.nspname NOT LIKE 'pg\\_toast%'
+     AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+   ORDER BY 1, 2`;
+
+interface Relation {
+  schema: string;
+  name: string;
+  kind: string;
+  readable: boolean;
+  row_security: boolean;
+}
+
+export async function runChecks(
+  runtime: Pick<Runtime, 'settings' | 'store' | 'productionConnection' | 'programs' | 'renderApiKey'>,
+  options: CheckOptions,
+): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const check = async (name: string, run: () => Promise<Omit<CheckResult, 'name'>>) => {
+    try {
+      results.push({ name, ...(await run()) });
+    } catch (error) {
+      results.push({ name, status: 'fail', detail: describeError(error), fix: hintOf(error) });
+    }
+  };
+
+  let connection: PgConnection | undefined;
+  let identity: ServerIdentity | undefined;
+  let extensions: { name: string; version: string; schema: string }[] = [];
+  await check('production', async () => {
+    connection = await runtime.productionConnection();
+    const connected = connection;
+    identity = await withSession(connected, readServerIdentity);
+    extensions = await withSession(connected, async (session) => {
+      const { rows } = await session.query<{ name: string; version: string; schema: string }>(
+        `SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
+           FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace ORDER BY 1`,
+      );
+      return rows;
+    });
+    return {
+      status: 'pass',
+      detail: `PostgreSQL ${identity.serverVersion} at ${describeConnection(connected)}, ${connected.sslmode ? `sslmode=${connected.sslmode}` : 'local, no TLS'}, ${(identity.databaseSizeBytes / 1024 ** 2).toFixed(0)} MiB`,
+    };
+  });
+  const reached = connection;
+  const server = identity;
+  if (!reached || !server) {
+    for (const name of ['privileges', 'client', 'scratch', 'venues']) {
+      results.push({ name, status: 'skip', detail: 'production is not reachable' });
+    }
+  } else {
+    await check('privileges', async () => {
+      const relations = await withSession(
+        reached,
+        async (session) => (await session.query<Relation>(privilegesSql)).rows,
+      );
+      const name = (r: Relation) => `${quoteIdentifier(r.schema)}.${quoteIdentifier(r.name)}`;
+      const unreadable = relations.filter((r) => !r.readable).map(name);
+      const filtered = relations.filter((r) => r.readable && r.row_security).map(name);
+      if (unreadable.length === 0 && filtered.length === 0) {
+        return {
+          status: 'pass',
+          detail: `${relations.length} tables and sequences readable in full by ${reached.user}`,
+        };
+      }
+      return {
+        status: 'fail',
+        detail: [
+          ...(unreadable.length ? [`not readable: ${unreadable.slice(0, 10).join(', ')}`] : []),
+          ...(filtered.length ? [`row security would hide rows: ${filtered.slice(0, 10).join(', ')}`] : []),
+        ].join('; '),
+        fix: [
+          ...(unreadable.length
+            ? [`GRANT SELECT ON <table> TO ${reached.user} (as the owner), or back up as the owner`]
+            : []),
+          ...(filtered.length
+            ? ["back up as the tables' owner, or give the role BYPASSRLS (the provider's admin role can)"]
+            : []),
+        ].join('; '),
+      };
+    });
+    await check('client', async () => {
+      const bundle = await runtime.programs.clientForServer(server.serverVersionNum);
+      return { status: 'pass', detail: `pg_dump ${bundle.version} for PostgreSQL ${server.serverVersion}` };
+    });
+    await check('scratch', async () => {
+      const major = Math.floor(server.serverVersionNum / 10_000);
+      if (options.deployedScratchMajor !== undefined) {
+        if (options.deployedScratchMajor < major) {
+          return {
+            status: 'fail',
+            detail: `the stage's scratch server is PostgreSQL ${options.deployedScratchMajor}, production ${major}`,
+            fix: `set verification.serverMajor to ${major} or newer in the stage config and deploy`,
+          };
+        }
+        return {
+          status: 'pass',
+          detail: `the stage's scratch server is PostgreSQL ${options.deployedScratchMajor}`,
+        };
+      }
+      const bundles = await availableServerBundles({
+        serverDir: runtime.settings.PG_SERVER_DIR,
+        extensions: runtime.settings.SCRATCH_EXTENSIONS,
+      });
+      const bundle = serverForSource(server.serverVersionNum, bundles);
+      assertExtensionsAvailable({ extensions }, bundle);
+      return {
+        status: 'pass',
+        detail: `PostgreSQL ${bundle.version}, offering all ${extensions.length} extensions production uses`,
+      };
+    });
+    await check('venues', async () => {
+      const newest = (await listBackups(runtime.store))[0];
+      const manifest = newest ? await readManifest(runtime.store, newest.backupId) : undefined;
+      const plan = planDump(server.databaseSizeBytes, runtime.settings, manifest);
+      const dumpBytes = manifest?.dump.bytes ?? server.databaseSizeBytes;
+      const verifyBytes = scratchSpaceFor(dumpBytes, server.databaseSizeBytes);
+      if (plan.verify === 'lambda' && verifyBytes > lambdaEphemeralBytes) {
+        return {
+          status: 'fail',
+          detail: `verification needs ${(verifyBytes / 1024 ** 3).toFixed(1)} GiB of disk, more than Lambda's 10 GiB`,
+          fix: 'set venues.verify: worker in the stage config',
+        };
+      }
+      return {
+        status: 'pass',
+        detail: `dump on ${plan.dump} (${plan.reason}); verification on ${plan.verify}`,
+      };
+    });
+  }
+  await check('bucket', async () => {
+    const backups = await listBackups(runtime.store);
+    const newest = backups[0];
+    if (newest) await readManifest(runtime.store, newest.backupId);
+    return {
+      status: 'pass',
+      detail: `${runtime.settings.BACKUP_BUCKET}: ${backups.length} backup(s)${newest ? ', newest manifest read (on AWS: decrypted with the key)' : ''}`,
+    };
+  });
+  if (options.sendTestAlert) {
+    await check('alerts', async () => {
+      await options.publish({
+        subject: 'verified-pg-backups: test alert from backupctl check',
+        text: `A test message sent by \`backupctl check --send-test-alert\` at ${options.now.toISOString()}. Nothing failed.`,
+        details: { kind: 'notice' },
+      });
+      return { status: 'pass', detail: 'test message sent through every configured alert channel' };
+    });
+  } else {
+    results.push({ name: 'alerts', status: 'skip', detail: 'add --send-test-alert to send a test message' });
+  }
+  const provider = providerCheckFor(runtime, options.now);
+  if (provider) {
+    await check('render', async () => {
+      const status = await provider();
+      return status.ok
+        ? { status: 'pass', detail: `Render point-in-time recovery ${status.recoveryStatus}` }
+        : {
+            status: 'fail',
+            detail: status.problem ?? 'not usable',
+            fix: 'see BACKUP_RUNBOOK.md, ProviderBackupError',
+          };
+    });
+  }
+  return results;
+}
+
+/** The runbook's advice for a named error, in one line. */
+function hintOf(error: unknown): string {
+  const name = (error as { name?: string })?.name ?? '';
+  const hints: Record<string, string> = {
+    DatabaseAuthError: 'fix the user, password or database name in the connection string',
+    DatabaseUnreachableError: 'check the host, port, IP allow list and that the server is up',
+    DatabaseTlsRequiredError: 'remove sslmode=disable from the connection string',
+    DatabaseTlsUnavailableError: 'enable TLS on the server, or set sslmode=disable on a private network',
+    DatabaseCertificateError: "set sslrootcert to the provider's CA, or sslmode=require",
+    PgClientVersionError: 'build a newer client: npm run build:pg-client -- --major <major>',
+    ScratchServerVersionError: "build or configure a scratch server of production's major or newer",
+    ExtensionMissingError: 'add the extension to verification.extensions in the stage config',
+    StorageUnavailableError: 'check the bucket name, region and your credentials',
+    NotificationError: 'check the alert topic and the Slack/webhook secrets',
+  };
+  return hints[name] ?? 'see BACKUP_RUNBOOK.md for this error name';
+}

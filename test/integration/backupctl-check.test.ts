@@ -1,0 +1,137 @@
+/**
+ * `backupctl check` on real servers: the local setup passes every check; a production database whose
+ * backup role (a non-superuser, as on Render) cannot read a table and a sequence, and would see only
+ * some rows of a table under row-level security, fails the privileges check with the tables named and
+ * the fix; `--send-test-alert` delivers a message to Slack (a real HTTPS receiver).
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { withSession } from '../../lib/pg/session.ts';
+import { exitCodes, main } from '../../tools/cli/main.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { type HttpsReceiver, startHttpsReceiver } from '../support/https-receiver.ts';
+
+let stateDir: string;
+let production: PostgresServer;
+let receiver: HttpsReceiver;
+const savedEnv = { ...process.env };
+
+async function run(...argv: string[]) {
+  const out: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
+  const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+  try {
+    return { code: await main(argv), stdout: out.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'backupctl-check-'));
+  await chmod(stateDir, 0o755);
+  process.env.BACKUP_LOCAL_STATE_DIR = stateDir;
+  process.env.BACKUP_SAMPLE_SCALE = '0.01';
+  receiver = await startHttpsReceiver();
+  production = await startPostgresServer({ dataDir: join(stateDir, 'pg', 'render-like') });
+  const admin = (database: string) => parseConnectionUrl(production.url(database), 'admin');
+  await withSession(admin('postgres'), async (session) => {
+    await session.query("CREATE ROLE app_owner LOGIN PASSWORD 'owner-pw'");
+    await session.query("CREATE ROLE backup_reader LOGIN PASSWORD 'reader-pw' NOSUPERUSER NOBYPASSRLS");
+    await session.query('CREATE DATABASE app OWNER app_owner');
+  });
+  const owner = new URL(production.url('app'));
+  owner.username = 'app_owner';
+  owner.password = 'owner-pw';
+  await withSession(admin('app'), (session) => session.query('GRANT ALL ON SCHEMA public TO app_owner'));
+  await withSession(parseConnectionUrl(owner.toString(), 'owner'), async (session) => {
+    for (const statement of [
+      'CREATE TABLE open_orders (id int)',
+      'CREATE TABLE payroll (id int)',
+      'CREATE SEQUENCE invoice_numbers',
+      'CREATE TABLE tenant_rows (tenant text)',
+      'ALTER TABLE tenant_rows ENABLE ROW LEVEL SECURITY',
+      'CREATE POLICY own_tenant ON tenant_rows USING (tenant = current_user)',
+      'GRANT USAGE ON SCHEMA public TO backup_reader',
+      'GRANT SELECT ON open_orders, tenant_rows TO backup_reader',
+    ]) {
+      await session.query(statement);
+    }
+  });
+}, 120_000);
+
+afterAll(async () => {
+  process.env = savedEnv;
+  await production?.stop();
+  await receiver?.stop();
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+describe('backupctl check', () => {
+  it('passes every check on the local setup and sends a test alert only when asked', async () => {
+    process.env.SLACK_WEBHOOK_URL = receiver.url('/services/T0/B0/CANARYcheck');
+    const result = await run('check', '--send-test-alert');
+
+    expect(result.code).toBe(exitCodes.ok);
+    for (const name of ['production', 'privileges', 'client', 'scratch', 'venues', 'bucket', 'alerts']) {
+      expect(result.stdout).toMatch(new RegExp(`^✔ ${name} `, 'm'));
+    }
+    expect(result.stdout).toContain('Every check passed.');
+    expect(receiver.requests).toHaveLength(1);
+    expect(JSON.parse(receiver.requests[0]?.body ?? '{}').text).toContain('test alert from backupctl check');
+    expect(result.stdout).not.toContain('CANARY');
+
+    receiver.requests.length = 0;
+    const quiet = await run('check');
+    expect(quiet.stdout).toMatch(/^– alerts +add --send-test-alert/m);
+    expect(receiver.requests).toEqual([]);
+    delete process.env.SLACK_WEBHOOK_URL;
+  });
+
+  it('fails the privileges check for a role that cannot read everything, naming the tables and the fix', async () => {
+    const reader = new URL(production.url('app'));
+    reader.username = 'backup_reader';
+    reader.password = 'reader-pw';
+    process.env.DATABASE_URL = reader.toString();
+    try {
+      const result = await run('check', '--json');
+
+      expect(result.code).toBe(exitCodes.failed);
+      const report = JSON.parse(result.stdout) as {
+        passed: boolean;
+        checks: { name: string; status: string; detail: string; fix?: string }[];
+      };
+      expect(report.passed).toBe(false);
+      const privileges = report.checks.find((c) => c.name === 'privileges');
+      expect(privileges).toMatchObject({
+        status: 'fail',
+        detail:
+          'not readable: "public"."invoice_numbers", "public"."payroll"; row security would hide rows: "public"."tenant_rows"',
+      });
+      expect(privileges?.fix).toContain('GRANT SELECT ON <table> TO backup_reader');
+      expect(report.checks.find((c) => c.name === 'production')).toMatchObject({ status: 'pass' });
+      expect(result.stdout).not.toContain('reader-pw');
+    } finally {
+      delete process.env.DATABASE_URL;
+    }
+  });
+
+  it('names an unreachable production with the fix and skips what needs it', async () => {
+    process.env.DATABASE_URL = 'postgresql://nobody:pw@127.0.0.1:1/none';
+    try {
+      const result = await run('check');
+      expect(result.code).toBe(exitCodes.failed);
+      expect(result.stdout).toMatch(
+        /^✘ production +DatabaseUnreachableError: .*\n +fix: check the host, port/m,
+      );
+      expect(result.stdout).toMatch(/^– privileges +production is not reachable/m);
+      expect(result.stdout).not.toContain(':pw@');
+    } finally {
+      delete process.env.DATABASE_URL;
+    }
+  });
+});

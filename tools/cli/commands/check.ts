@@ -1,0 +1,74 @@
+/**
+ * `backupctl check [--local|--stage s] [--send-test-alert]`: is this setup ready for its first night?
+ * One line per check with ✔, ✘ (and what to change) or – (skipped); exit 0 only when none failed.
+ */
+import { runChecks } from '../../../lib/commands/check.ts';
+import { readRuntimeSettings } from '../../../lib/config.ts';
+import { publish } from '../../../lib/notify/publish.ts';
+import { createRuntime } from '../../../lib/runtime.ts';
+import { DeployedStage, serviceName } from '../../aws/stage.ts';
+import { type CommandContext, callOptions, exitCodes, sfnFor, withLocal, withTarget } from '../context.ts';
+
+const marks = { pass: '✔', fail: '✘', skip: '–' } as const;
+
+export async function checkCommand({ place, values, out, deps }: CommandContext): Promise<number> {
+  const sendTestAlert = values['send-test-alert'] === true;
+  const now = new Date();
+  let results: Awaited<ReturnType<typeof runChecks>>;
+  if (place.kind === 'local') {
+    results = await withLocal({ production: true, staging: false }, (environment) => {
+      const runtime = createRuntime(readRuntimeSettings(environment.settings));
+      return runChecks(runtime, {
+        now,
+        sendTestAlert,
+        publish: async (message) => publish(message, await runtime.channels('alert')),
+      });
+    });
+  } else {
+    const { settings } = place;
+    const config = settings.config;
+    results = await withTarget(
+      place,
+      deps,
+      ({ runtime }) =>
+        runChecks(runtime, {
+          now,
+          sendTestAlert,
+          deployedScratchMajor: config.verification.serverMajor,
+          // The alert topic's ARN: its name in the account that runs the stage's state machines.
+          publish: async (message) => {
+            const { backup } = await new DeployedStage(
+              settings,
+              sfnFor(settings, deps),
+              callOptions(deps),
+            ).stateMachineArns();
+            const account = backup.split(':')[4];
+            const channels = await createRuntime(
+              readRuntimeSettings({
+                BACKUP_BUCKET: runtime.settings.BACKUP_BUCKET,
+                AWS_REGION: settings.region,
+                ALERT_TOPIC_ARN: `arn:aws:sns:${settings.region}:${account}:${serviceName}-${settings.stage}-alerts`,
+              }),
+            ).channels('alert');
+            return publish(message, channels);
+          },
+        }),
+      {
+        PRODUCTION_DATABASE_SECRET_ARN: config.databases.productionSecretArn,
+        DUMP_VENUE: config.venues.dump,
+        VERIFY_VENUE: config.venues.verify,
+      },
+    );
+  }
+  const width = Math.max(...results.map((r) => r.name.length));
+  const lines = results.map(
+    (r) =>
+      `${marks[r.status]} ${r.name.padEnd(width)}  ${r.detail}${r.fix ? `\n  ${' '.repeat(width)}  fix: ${r.fix}` : ''}`,
+  );
+  const failed = results.filter((r) => r.status === 'fail').length;
+  out.print([...lines, '', failed ? `${failed} check(s) failed.` : 'Every check passed.'].join('\n'), {
+    passed: failed === 0,
+    checks: results,
+  });
+  return failed ? exitCodes.failed : exitCodes.ok;
+}
