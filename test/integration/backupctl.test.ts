@@ -91,6 +91,16 @@ describe('backupctl', () => {
     const status = await run('status');
     expect(status.code).toBe(exitCodes.ok);
     expect(status.stdout).toContain(`OK: newest verified backup ${entry?.backupId}`);
+    // A few readable lines beyond the verdict: the proof, the last failure and drill, the month.
+    const lines = status.stdout.split('\n');
+    expect(lines[1]).toBe('  proof         row counts and content checksums');
+    expect(lines[2]).toMatch(/^ {2}last failure {2}(none in 30 days|\w+ \w+Error, )/);
+    expect(lines[3]).toMatch(
+      /^ {2}last drill {4}(none yet: run `backupctl drill`|\S+ (PASSED|FAILED), RTO )/,
+    );
+    expect(lines[4]).toMatch(
+      /^ {2}30 days {7}\d+ run\(s\), \d+ succeeded; dump [\d.]+ [KMG]iB → [\d.]+ [KMG]iB, growth /,
+    );
   });
 
   it('downloads a backup checked against its manifest, for a restore by hand, and never overwrites', async () => {
