@@ -57,6 +57,7 @@ export function renderStatusMarkdown(report: StatusReport): string {
     `| success rate (30 days) | ${rate.rate === null ? 'no runs' : `${(rate.rate * 100).toFixed(1)} % (${rate.succeeded}/${rate.runs} from ${rate.source})`} |`,
     `| storage growth | ${formatBytes(Math.abs(report.growthBytesPerDay))}/day ${report.growthBytesPerDay < 0 ? 'shrinking' : 'growing'} |`,
     `| projected storage (30 days) | ${formatBytes(report.projected30DayStorageBytes)} |`,
+    `| estimated AWS cost per month | ${report.estimatedMonthlyCost ? `$${report.estimatedMonthlyCost.totalUsd.toFixed(2)} at list prices (${report.estimatedMonthlyCost.pricesChecked}; config/prices.ts), without NAT gateway and data transfer` : '-'} |`,
     '',
   ];
   const provider = report.provider;

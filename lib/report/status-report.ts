@@ -6,12 +6,15 @@
  * The overall state, worst first: no verified backup at all; the newest verified backup is older than
  * the RPO (stale); the most recent backup run failed (still within the RPO); ok.
  */
+
+import { prices } from '../../config/prices.ts';
 import { listBackups, readManifest, readVerification } from '../backup/catalog.ts';
 import { type ProofLevel, proofOf } from '../backup/manifest.ts';
 import { newestDrillEvidence } from '../drill/evidence.ts';
 import { verificationErrorNames } from '../errors.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
+import { type CostEstimate, estimateMonthlyCost } from './cost.ts';
 import { type ExecutionSummary, readableCause } from './executions.ts';
 
 const dayMs = 86_400_000;
@@ -48,6 +51,8 @@ export interface StatusReport {
   sizeTrend: { backupId: string; createdAt: string; bytes: number }[];
   growthBytesPerDay: number;
   projected30DayStorageBytes: number;
+  /** What a month of nights costs on AWS at list prices (lib/report/cost.ts); null before the first backup. */
+  estimatedMonthlyCost: CostEstimate | null;
   /** The database provider's own backups (Render), when configured; null otherwise. */
   provider: ProviderStatus | null;
   metrics: {
@@ -154,6 +159,8 @@ export async function buildStatusReport(
     : null;
 
   const manifest = newest ? await readManifest(store, newest.backupId) : undefined;
+  const latestManifest =
+    manifest ?? (backups[0] ? await readManifest(store, backups[0].backupId) : undefined);
   const verification = newest ? await readVerification(store, newest.backupId) : undefined;
   const ageHours = newest ? round((now - newest.createdAt.getTime()) / 3_600_000) : undefined;
   const withinRpo = ageHours !== undefined && ageHours <= options.rpoHours;
@@ -206,6 +213,23 @@ export async function buildStatusReport(
     sizeTrend,
     growthBytesPerDay: Math.round(growth),
     projected30DayStorageBytes: Math.round(projected),
+    estimatedMonthlyCost: latestManifest
+      ? estimateMonthlyCost(
+          {
+            storedBytes: backups.reduce((sum, b) => sum + (b.dumpBytes ?? 0), 0),
+            growthBytesPerDay: growth,
+            nightlyDumpBytes: latestManifest.dump.bytes,
+            dumpSeconds: latestManifest.timings.dumpSeconds,
+            verifySeconds: verification
+              ? verification.restoreSeconds +
+                ('downloadSeconds' in verification
+                  ? verification.downloadSeconds + verification.compareSeconds
+                  : 0)
+              : 0,
+          },
+          prices,
+        )
+      : null,
     provider: options.provider ?? null,
     metrics: {
       ...(ageHours !== undefined ? { BackupAgeHours: ageHours } : {}),

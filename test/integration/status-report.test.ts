@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Manifest, Verification } from '../../lib/backup/manifest.ts';
 import type { ExecutionSummary } from '../../lib/report/executions.ts';
 import { publishStatus } from '../../lib/report/publish-status.ts';
-import { badgeFor, statusKeys } from '../../lib/report/render.ts';
+import { badgeFor, renderStatusMarkdown, statusKeys } from '../../lib/report/render.ts';
 import { buildStatusReport } from '../../lib/report/status-report.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { keys } from '../../lib/storage/keys.ts';
@@ -154,6 +154,17 @@ describe('status report', () => {
     // The next 30 daily backups: 1200 + 100 * d for d = 1..30.
     expect(report.projected30DayStorageBytes).toBe(30 * 1200 + 100 * ((30 * 31) / 2));
     expect(badgeFor(report)).toEqual({ label: 'backup', message: 'verified 1 h ago', color: 'brightgreen' });
+    // The month's cost from what the bucket holds (3,300 bytes) and the newest night's timings.
+    expect(report.estimatedMonthlyCost?.items.find((i) => i.name === 'S3 storage')?.basis).toMatch(
+      /^0\.00 GB/,
+    );
+    expect(report.estimatedMonthlyCost?.items.find((i) => i.name === 'Lambda')?.basis).toContain(
+      'dumps of 13 s',
+    );
+    expect(report.estimatedMonthlyCost?.totalUsd).toBeGreaterThan(5);
+    expect(renderStatusMarkdown(report)).toMatch(
+      /\| estimated AWS cost per month \| \$\d+\.\d\d at list prices/,
+    );
   });
 
   it('reports a backup older than the RPO as STALE with a red badge', async () => {

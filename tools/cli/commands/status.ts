@@ -50,5 +50,10 @@ export function statusLines(report: StatusReport, now: Date): string[] {
         ? `; dump ${formatBytes(sizes[0]?.bytes ?? 0)} → ${formatBytes(sizes.at(-1)?.bytes ?? 0)}, growth ${formatBytes(Math.abs(report.growthBytesPerDay))}/day${report.growthBytesPerDay < 0 ? ' (shrinking)' : ''}`
         : ''
     }`,
+    ...(report.estimatedMonthlyCost
+      ? [
+          `  cost          about $${report.estimatedMonthlyCost.totalUsd.toFixed(2)} a month on AWS at list prices (config/prices.ts; no NAT gateway)`,
+        ]
+      : []),
   ];
 }
