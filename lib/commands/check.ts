@@ -128,7 +128,9 @@ export async function runChecks(
         ].join('; '),
         fix: [
           ...(unreadable.length
-            ? [`GRANT SELECT ON <table> TO ${reached.user} (as the owner), or back up as the owner`]
+            ? [
+                `GRANT SELECT ON <table> TO ${quoteIdentifier(reached.user)} (as the owner), or back up as the owner`,
+              ]
             : []),
           ...(filtered.length
             ? ["back up as the tables' owner, or give the role BYPASSRLS (the provider's admin role can)"]

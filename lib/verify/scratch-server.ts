@@ -304,13 +304,22 @@ export async function removeAbandonedScratchServers(base: string): Promise<strin
       .then((text) => Number(text.split('\n')[0]))
       .catch(() => undefined);
     if (postmaster && (await commandLineOf(postmaster)).includes(join(directory, 'data'))) {
-      try {
-        process.kill(postmaster, 'SIGKILL');
-      } catch {
-        // Gone between the check and the kill.
+      // Its backends outlive a killed postmaster for a moment and keep writing (a COPY of the
+      // restore): they are found before it dies and killed too, and the removal waits for all of them.
+      const processes = [postmaster, ...(await childrenOf(postmaster))];
+      for (const pid of processes) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone between the check and the kill.
+        }
+      }
+      for (const end = Date.now() + 10_000; Date.now() < end && processes.some(processAlive); ) {
+        await new Promise((next) => setTimeout(next, 50));
       }
     }
-    await rm(directory, { recursive: true, force: true });
+    // A last file written as a backend exits makes rmdir fail with ENOTEMPTY: try again.
+    await rm(directory, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     removed.push(directory);
   }
   return removed;
@@ -323,6 +332,19 @@ function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** The processes whose parent is `pid` (/proc/<pid>/stat, field 4). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // The command name (field 2) is parenthesised and may hold spaces: the fields after it are not.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (parent === pid) children.push(Number(entry));
+  }
+  return children;
 }
 
 async function commandLineOf(pid: number): Promise<string> {

@@ -112,7 +112,7 @@ describe('backupctl check', () => {
         detail:
           'not readable: "public"."invoice_numbers", "public"."payroll"; row security would hide rows: "public"."tenant_rows"',
       });
-      expect(privileges?.fix).toContain('GRANT SELECT ON <table> TO backup_reader');
+      expect(privileges?.fix).toContain('GRANT SELECT ON <table> TO "backup_reader"');
       expect(report.checks.find((c) => c.name === 'production')).toMatchObject({ status: 'pass' });
       expect(result.stdout).not.toContain('reader-pw');
     } finally {
