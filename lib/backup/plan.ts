@@ -37,9 +37,13 @@ export interface PlanSettings {
   STEP_TIMEOUT_RESERVE_MS: number;
 }
 
-/** Database bytes per second of a past dump; undefined when its manifest cannot tell. */
+/**
+ * Database bytes per second of a past dump step; undefined when its manifest cannot tell. The step
+ * ends when both pg_dump and the counting session are done, and with content checksums the counting
+ * session can be the slower one: the longer of the two sets the pace.
+ */
 export function throughputOf(manifest: Manifest): number | undefined {
-  const seconds = manifest.timings.dumpSeconds;
+  const seconds = Math.max(manifest.timings.dumpSeconds, manifest.timings.countSeconds ?? 0);
   const bytes = manifest.source.databaseSizeBytes;
   // A dump of a few seconds says more about start-up than throughput.
   if (!(seconds >= 5) || !(bytes > 0)) return undefined;

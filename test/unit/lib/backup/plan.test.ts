@@ -10,11 +10,11 @@ const settings = {
   STEP_TIMEOUT_RESERVE_MS: 20_000,
 };
 
-function manifestOf(databaseSizeBytes: number, dumpSeconds: number): Manifest {
+function manifestOf(databaseSizeBytes: number, dumpSeconds: number, countSeconds = 0): Manifest {
   return {
     backupId: '20261130T020000Z-abcdef',
     source: { databaseSizeBytes },
-    timings: { dumpSeconds },
+    timings: { dumpSeconds, countSeconds },
   } as Manifest;
 }
 
@@ -41,6 +41,14 @@ describe('planDump', () => {
     expect(plan.dump).toBe('lambda');
     // The same database that grew past what half a Lambda dumps at that speed.
     expect(planDump(100 * GiB, settings, fast).dump).toBe('worker');
+  });
+
+  it('learns from the step as a whole: a content-checksum scan that outlasts pg_dump sets the pace', () => {
+    // pg_dump took 300 s, the counting session with checksums 500 s: the step waited 500 s.
+    expect(throughputOf(manifestOf(100 * GiB, 300, 500))).toBe((100 * GiB) / 500);
+    expect(throughputOf(manifestOf(100 * GiB, 300, 20))).toBe((100 * GiB) / 300);
+    // 90 GiB fits half a Lambda at pg_dump's pace (270 s), not at the step's (450 s > 440 s).
+    expect(planDump(90 * GiB, settings, manifestOf(100 * GiB, 300, 500)).dump).toBe('worker');
   });
 
   it('does not learn from a dump too short to say anything about throughput', () => {
