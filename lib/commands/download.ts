@@ -32,7 +32,11 @@ export async function downloadBackup(
   runtime: Pick<Runtime, 'store'>,
   idOrLatest: string,
   directory: string,
-  signal?: AbortSignal,
+  options: {
+    signal?: AbortSignal;
+    /** Bytes downloaded so far and the dump's size, as the download goes. */
+    onProgress?: (bytes: number, total: number) => void;
+  } = {},
 ): Promise<DownloadOutcome> {
   const backupId = await resolveBackupId(runtime.store, idOrLatest);
   const manifest = await readManifest(runtime.store, backupId);
@@ -46,7 +50,14 @@ export async function downloadBackup(
   }
   const partial = `${dumpPath}.partial`;
   try {
-    const downloadSeconds = await downloadVerified(runtime.store, manifest, partial, signal);
+    const total = manifest.dump.bytes;
+    const downloadSeconds = await downloadVerified(
+      runtime.store,
+      manifest,
+      partial,
+      options.signal,
+      options.onProgress && ((bytes) => options.onProgress?.(bytes, total)),
+    );
     await rename(partial, dumpPath);
     await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
     return {

@@ -13,6 +13,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Manifest } from '../backup/manifest.ts';
 import {
@@ -75,17 +76,34 @@ async function resetDatabase(session: Session): Promise<void> {
 }
 
 /** Downloads the dump to `path`, hashing every byte; a dump that does not match is never restored. */
+/** Passes bytes through, telling `onBytes` how many went by so far. */
+function counter(onBytes: (bytes: number) => void): Transform {
+  let received = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.length;
+      onBytes(received);
+      done(null, chunk);
+    },
+  });
+}
+
 export async function downloadVerified(
   store: BackupStore,
   manifest: Manifest,
   path: string,
   signal?: AbortSignal,
+  /** Told the bytes written so far, as they arrive (a terminal's progress line). */
+  onBytes?: (bytes: number) => void,
 ): Promise<number> {
   const started = Date.now();
   const key = keys.dump(manifest.backupId);
   const hashing = createHashingStream();
   try {
-    await pipeline(await store.getStream(key), hashing.stream, createWriteStream(path), { signal });
+    const source = await store.getStream(key);
+    const file = createWriteStream(path);
+    if (onBytes) await pipeline(source, hashing.stream, counter(onBytes), file, { signal });
+    else await pipeline(source, hashing.stream, file, { signal });
   } catch (error) {
     if (signal?.aborted) throw new StepTimeoutError('download stopped before the deadline');
     throw error;

@@ -7,12 +7,17 @@ import { downloadBackup } from '../../../lib/commands/download.ts';
 import { InputValidationError } from '../../../lib/errors.ts';
 import { formatBytes } from '../../../lib/notify/messages.ts';
 import { type CommandContext, exitCodes, withTarget } from '../context.ts';
+import { progressLine } from '../progress.ts';
 
 export async function downloadCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
   if (!target) throw new InputValidationError('download needs a backup id or "latest"');
   const directory = resolve(typeof values.out === 'string' ? values.out : '.');
   return withTarget(place, deps, async ({ runtime }) => {
-    const outcome = await downloadBackup(runtime, target, directory);
+    const progress = progressLine('downloading', { json: out.json });
+    const outcome = await downloadBackup(runtime, target, directory, {
+      ...(progress ? { onProgress: (bytes: number, total: number) => progress.update(bytes, total) } : {}),
+    });
+    progress?.done();
     out.print(
       [
         `${outcome.dumpPath}: ${formatBytes(outcome.bytes)}, SHA-256 ${outcome.sha256} matches its manifest.`,

@@ -1,0 +1,61 @@
+/**
+ * A progress line for long work on a terminal: bytes so far, rate, elapsed, and percent and time left
+ * when the total is known. Written to stderr and redrawn at most four times a second; nothing at all
+ * with --json or when stderr is not a terminal (a pipe, a log file, CI), so scripts see no noise.
+ */
+import { formatBytes } from '../../lib/notify/messages.ts';
+
+export interface ProgressState {
+  label: string;
+  bytes: number;
+  total?: number | undefined;
+  seconds: number;
+}
+
+const duration = (seconds: number) =>
+  seconds < 90 ? `${Math.round(seconds)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+
+export function formatProgress({ label, bytes, total, seconds }: ProgressState): string {
+  const rate = seconds > 0 ? bytes / seconds : 0;
+  const parts = [
+    `${label} ${formatBytes(bytes)}${total ? ` of ${formatBytes(total)} (${Math.floor((bytes / total) * 100)}%)` : ''}`,
+  ];
+  parts.push(`${formatBytes(rate)}/s`, `${duration(seconds)} elapsed`);
+  if (total && rate > 0 && bytes < total) parts.push(`about ${duration((total - bytes) / rate)} left`);
+  return parts.join(', ');
+}
+
+interface Terminal {
+  isTTY?: boolean;
+  write(text: string): unknown;
+}
+
+export interface Progress {
+  update(bytes: number, total?: number): void;
+  done(): void;
+}
+
+export function progressLine(
+  label: string,
+  options: { json: boolean; stream?: Terminal; now?: () => number },
+): Progress | undefined {
+  const stream = options.stream ?? process.stderr;
+  if (options.json || !stream.isTTY) return undefined;
+  const now = options.now ?? Date.now;
+  const started = now();
+  let drawn = 0;
+  let last: ProgressState | undefined;
+  const draw = (state: ProgressState) => stream.write(`\r\u001b[K${formatProgress(state)}`);
+  return {
+    update(bytes, total) {
+      last = { label, bytes, total, seconds: (now() - started) / 1000 };
+      if (now() - drawn < 250) return;
+      drawn = now();
+      draw(last);
+    },
+    done() {
+      if (last) draw({ ...last, seconds: (now() - started) / 1000 });
+      if (last) stream.write('\n');
+    },
+  };
+}
