@@ -635,6 +635,24 @@ keeps that CPU is **${memoryMb} MB**.
 }
 
 /**
+ * The verify legs' common start: the scratch server bundle of `major` or newer for the worker, one
+ * dump made by `task` and promoted into the vault, and the scenarios' work directory (the server's
+ * user must enter it when we are root).
+ */
+async function verifiableDump(ctx: Context, major: LocalMajor, workDir: string, task: WorkerTask) {
+  const server = (await availableServerBundles()).find((bundle) => bundle.major >= major);
+  if (!server) throw new Error(`no server bundle of ${major} or newer: npm run build:pg-server -- all`);
+  ctx.worker.pgServerDir = server.dir;
+  const warm = await runWorker(ctx.worker, task);
+  const backupId = String(warm.detail.dumpKey).replace(/^incoming\/|\.dump$/g, '');
+  await promoteToVault(backupId, ctx.store);
+  const scenarioWork = join(workDir, 'verify');
+  await mkdir(scenarioWork, { recursive: true });
+  await chmod(scenarioWork, 0o755);
+  return { warm, base: { s3: ctx.s3, backupId, workDir: scenarioWork, jobs: cores } };
+}
+
+/**
  * The verify leg (issue: scratch verification): the same dump, the same rounds, three ways of proving it
  * restorable. v. the Verify step's use case on its own scratch server (start, download with SHA-256,
  * pg_restore -jN, counts, removal); x. an expert's hand run on a server tuned the same way (download,
@@ -665,23 +683,13 @@ async function verifyRun(options: {
       await session.query('CREATE DATABASE staging');
       await session.query(optInStatement('staging'));
     });
-    const server = (await availableServerBundles()).find((bundle) => bundle.major >= options.major);
-    if (!server)
-      throw new Error(`no server bundle of ${options.major} or newer: npm run build:pg-server -- all`);
-    ctx.worker.pgServerDir = server.dir;
     log('the dump to verify: dumpToStore + promote');
-    const warm = await runWorker(ctx.worker, {
+    const { warm, base } = await verifiableDump(ctx, options.major, workDir, {
       kind: 'ours',
       databaseUrl: ctx.dataset.url,
       s3: ctx.s3,
       compression: defaultCompression,
     });
-    const backupId = String(warm.detail.dumpKey).replace(/^incoming\/|\.dump$/g, '');
-    await promoteToVault(backupId, ctx.store);
-    const scenarioWork = join(workDir, 'verify');
-    await mkdir(scenarioWork, { recursive: true });
-    await chmod(scenarioWork, 0o755);
-    const base = { s3: ctx.s3, backupId, workDir: scenarioWork, jobs: cores };
     const all: ScenarioSpec[] = [
       {
         id: 'v-step',
@@ -809,10 +817,6 @@ async function contentRun(options: {
     await chmod(workDir, 0o755);
     const { ctx, stop } = await startContext(targetBytes, options.major, workDir);
     try {
-      const server = (await availableServerBundles()).find((bundle) => bundle.major >= options.major);
-      if (!server)
-        throw new Error(`no server bundle of ${options.major} or newer: npm run build:pg-server -- all`);
-      ctx.worker.pgServerDir = server.dir;
       const dumpTask = (proof: 'counts' | 'checksums') => () =>
         ({
           kind: 'ours',
@@ -830,13 +834,7 @@ async function contentRun(options: {
         },
       ];
       log(`${formatSize(ctx.dataset.databaseBytes)}: the dump to verify (with checksums) + promote`);
-      const warm = await runWorker(ctx.worker, dumpTask('checksums')());
-      const backupId = String(warm.detail.dumpKey).replace(/^incoming\/|\.dump$/g, '');
-      await promoteToVault(backupId, ctx.store);
-      const scenarioWork = join(workDir, 'verify');
-      await mkdir(scenarioWork, { recursive: true });
-      await chmod(scenarioWork, 0o755);
-      const base = { s3: ctx.s3, backupId, workDir: scenarioWork, jobs: cores };
+      const { base } = await verifiableDump(ctx, options.major, workDir, dumpTask('checksums')());
       const verifies: ScenarioSpec[] = [
         {
           id: 'verify-counts',

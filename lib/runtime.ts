@@ -88,11 +88,33 @@ async function connectionFrom(
 ): Promise<PgConnection> {
   if (url) return parseConnectionUrl(url, label);
   if (secretArn) {
-    secretsClient ??= new SecretsManagerClient(region ? { region } : {});
-    const secret = await readSecret(secretsClient, secretArn, `${label}_SECRET_ARN`);
+    const secret = await readSecretOnce(region, secretArn, `${label}_SECRET_ARN`);
     return parseConnectionUrl(connectionUrlFromSecret(secret, `${label}_SECRET_ARN`), `${label}_SECRET_ARN`);
   }
   throw new ConfigurationError(`neither ${label}_URL nor ${label}_SECRET_ARN is set`);
+}
+
+/** A secret's value, with the one Secrets Manager client of this container. */
+function readSecretOnce(region: string | undefined, arn: string, label: string): Promise<string> {
+  secretsClient ??= new SecretsManagerClient(region ? { region } : {});
+  return readSecret(secretsClient, arn, label);
+}
+
+/**
+ * An https URL that is itself a secret (a Slack or generic webhook, a heartbeat): the setting's value
+ * locally, else the secret's; anything but https:// is refused, naming the setting, never the value.
+ */
+async function secretHttpsUrl(
+  region: string | undefined,
+  url: string | undefined,
+  arn: string | undefined,
+  label: string,
+): Promise<string | undefined> {
+  const value = url ?? (arn ? (await readSecretOnce(region, arn, label)).trim() : undefined);
+  if (value !== undefined && !/^https:\/\/\S+$/.test(value)) {
+    throw new ConfigurationError(`${label}: must hold an https:// URL`);
+  }
+  return value;
 }
 
 export interface RuntimeOptions {
@@ -140,19 +162,8 @@ function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runti
       ),
     negotiateTls: tlsFor,
     async channels(purpose) {
-      const secret = (arn: string, label: string) => {
-        secretsClient ??= new SecretsManagerClient(
-          settings.AWS_REGION ? { region: settings.AWS_REGION } : {},
-        );
-        return readSecret(secretsClient, arn, label);
-      };
-      const webhook = async (url: string | undefined, arn: string | undefined, label: string) => {
-        const value = url ?? (arn ? (await secret(arn, label)).trim() : undefined);
-        if (value !== undefined && !/^https:\/\/\S+$/.test(value)) {
-          throw new ConfigurationError(`${label}: the webhook must be an https:// URL`);
-        }
-        return value;
-      };
+      const webhook = (url: string | undefined, arn: string | undefined, label: string) =>
+        secretHttpsUrl(settings.AWS_REGION, url, arn, label);
       const topicArn = purpose === 'summary' ? settings.SUMMARY_TOPIC_ARN : settings.ALERT_TOPIC_ARN;
       snsClient ??= new SNSClient(settings.AWS_REGION ? { region: settings.AWS_REGION } : {});
       const sns = purpose !== 'relay' && topicArn ? { client: snsClient, topicArn } : undefined;
@@ -178,18 +189,13 @@ function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runti
           : undefined,
       };
     },
-    async heartbeatUrl() {
-      if (settings.HEARTBEAT_URL) return settings.HEARTBEAT_URL;
-      if (!settings.HEARTBEAT_SECRET_ARN) return undefined;
-      secretsClient ??= new SecretsManagerClient(settings.AWS_REGION ? { region: settings.AWS_REGION } : {});
-      const url = (
-        await readSecret(secretsClient, settings.HEARTBEAT_SECRET_ARN, 'HEARTBEAT_SECRET_ARN')
-      ).trim();
-      if (!/^https:\/\/\S+$/.test(url)) {
-        throw new ConfigurationError('HEARTBEAT_SECRET_ARN: the heartbeat must be an https:// URL');
-      }
-      return url;
-    },
+    heartbeatUrl: () =>
+      secretHttpsUrl(
+        settings.AWS_REGION,
+        settings.HEARTBEAT_URL,
+        settings.HEARTBEAT_SECRET_ARN,
+        'HEARTBEAT_SECRET_ARN',
+      ),
     async executionHistory(since) {
       const { BACKUP_STATE_MACHINE_ARN, DRILL_STATE_MACHINE_ARN, RESTORE_STATE_MACHINE_ARN } = settings;
       if (!BACKUP_STATE_MACHINE_ARN || !DRILL_STATE_MACHINE_ARN || !RESTORE_STATE_MACHINE_ARN)
@@ -209,18 +215,16 @@ function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runti
     async renderApiKey() {
       if (settings.RENDER_API_KEY) return settings.RENDER_API_KEY;
       if (!settings.RENDER_API_KEY_SECRET_ARN) return undefined;
-      secretsClient ??= new SecretsManagerClient(settings.AWS_REGION ? { region: settings.AWS_REGION } : {});
       return (
-        await readSecret(secretsClient, settings.RENDER_API_KEY_SECRET_ARN, 'RENDER_API_KEY_SECRET_ARN')
+        await readSecretOnce(
+          settings.AWS_REGION,
+          settings.RENDER_API_KEY_SECRET_ARN,
+          'RENDER_API_KEY_SECRET_ARN',
+        )
       ).trim();
     },
     async secretByReference(reference, label) {
-      if (secretArnPattern.test(reference)) {
-        secretsClient ??= new SecretsManagerClient(
-          settings.AWS_REGION ? { region: settings.AWS_REGION } : {},
-        );
-        return readSecret(secretsClient, reference, label);
-      }
+      if (secretArnPattern.test(reference)) return readSecretOnce(settings.AWS_REGION, reference, label);
       const local = /^local:([A-Za-z0-9_-]{1,100})$/.exec(reference);
       if (local?.[1] && settings.LOCAL_SECRETS_DIR) {
         try {

@@ -21,7 +21,7 @@ import { contentAlgorithm, contentSettings, type SequenceValue, sequenceValues }
 import { describeLockHolders } from '../pg/lock-holders.ts';
 import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
 import { defaultLockWaitSeconds, measureInSnapshot, type SnapshotMeasure } from '../pg/row-counts.ts';
-import { openSession, readServerIdentity, type Session } from '../pg/session.ts';
+import { installedExtensions, openSession, readServerIdentity } from '../pg/session.ts';
 import { libpqTlsError } from '../pg/tls.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
@@ -313,16 +313,6 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
   } finally {
     await holder.end().catch(() => undefined);
   }
-}
-
-/** What a restore target must offer: every extension the database has, with its schema and version. */
-async function installedExtensions(session: Session): Promise<NonNullable<Manifest['extensions']>> {
-  const { rows } = await session.query<{ name: string; version: string; schema: string }>(
-    `SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
-       FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-      ORDER BY e.extname`,
-  );
-  return rows;
 }
 
 /**

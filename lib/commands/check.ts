@@ -17,7 +17,15 @@ import { describeError } from '../errors.ts';
 import type { Message } from '../notify/publish.ts';
 import { describeConnection, type PgConnection } from '../pg/connection.ts';
 import { availableServerBundles, serverForSource } from '../pg/server-bundle.ts';
-import { quoteIdentifier, readServerIdentity, type ServerIdentity, withSession } from '../pg/session.ts';
+import {
+  type InstalledExtension,
+  installedExtensions,
+  quoteIdentifier,
+  readServerIdentity,
+  type ServerIdentity,
+  withSession,
+} from '../pg/session.ts';
+import { dumpedRelationsFilter } from '../pg/tables.ts';
 import { providerCheckFor } from '../provider/provider-check.ts';
 import type { Runtime } from '../runtime.ts';
 import { scratchSpaceFor } from '../verify/scratch-server.ts';
@@ -52,11 +60,7 @@ const privilegesSql = `
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind IN ('r', 'S')
-     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-     AND n.nspname NOT LIKE 'pg\\_toast%'
-     AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     AND ${dumpedRelationsFilter}
    ORDER BY 1, 2`;
 
 interface Relation {
@@ -82,18 +86,12 @@ export async function runChecks(
 
   let connection: PgConnection | undefined;
   let identity: ServerIdentity | undefined;
-  let extensions: { name: string; version: string; schema: string }[] = [];
+  let extensions: InstalledExtension[] = [];
   await check('production', async () => {
     connection = await runtime.productionConnection();
     const connected = connection;
     identity = await withSession(connected, readServerIdentity);
-    extensions = await withSession(connected, async (session) => {
-      const { rows } = await session.query<{ name: string; version: string; schema: string }>(
-        `SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
-           FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace ORDER BY 1`,
-      );
-      return rows;
-    });
+    extensions = await withSession(connected, installedExtensions);
     return {
       status: 'pass',
       detail: `PostgreSQL ${identity.serverVersion} at ${describeConnection(connected)}, ${connected.sslmode ? `sslmode=${connected.sslmode}` : 'local, no TLS'}, ${(identity.databaseSizeBytes / 1024 ** 2).toFixed(0)} MiB`,

@@ -17,7 +17,7 @@
  * pg_dump starts, and a restored sequence must not be behind them.
  */
 import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
-import { inBatches, qualified, type TableName } from './tables.ts';
+import { dumpedRelationsFilter, inBatches, qualified, type TableName } from './tables.ts';
 
 /** Names the checksum's definition in the manifest, so a later change of it is never compared across. */
 export const contentAlgorithm = 'row-md5-sum64-v1';
@@ -113,9 +113,7 @@ export async function sequenceValues(session: Session): Promise<SequenceValue[]>
        FROM pg_catalog.pg_sequences s
        JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname
        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.sequencename
-      WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
-        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      WHERE ${dumpedRelationsFilter}
       ORDER BY 1, 2`,
   );
   return rows;

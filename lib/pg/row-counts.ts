@@ -7,7 +7,7 @@ import { TableLockedError } from '../errors.ts';
 import { type LargeObjectContent, largeObjectContent, pinContentSettings, tableContent } from './content.ts';
 import { describeLockHolders } from './lock-holders.ts';
 import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
-import { inBatches, type TableName } from './tables.ts';
+import { dumpedRelationsFilter, inBatches, type TableName } from './tables.ts';
 
 export interface TableRowCount {
   schema: string;
@@ -20,11 +20,7 @@ const listTablesSql = `
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind = 'r'
-     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-     AND n.nspname NOT LIKE 'pg\\_toast%'
-     AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-     AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     AND ${dumpedRelationsFilter}
    ORDER BY 1, 2`;
 
 export async function listTables(session: Session): Promise<TableName[]> {

@@ -186,3 +186,19 @@ export function quoteIdentifier(name: string): string {
   if (name.includes('\u0000')) throw new Error('identifier contains a NUL character');
   return `"${name.replaceAll('"', '""')}"`;
 }
+
+export interface InstalledExtension {
+  name: string;
+  version: string;
+  schema: string;
+}
+
+/** What a restore target must offer: every extension the database has, with its schema and version. */
+export async function installedExtensions(session: Session): Promise<InstalledExtension[]> {
+  const { rows } = await session.query<InstalledExtension>(
+    `SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
+       FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+      ORDER BY e.extname`,
+  );
+  return rows;
+}

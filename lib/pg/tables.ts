@@ -16,3 +16,14 @@ export function inBatches<T>(items: readonly T[]): T[][] {
     batches.push(items.slice(start, start + batchSize));
   return batches;
 }
+
+/**
+ * The relations of `pg_class c` (joined to `pg_namespace n`) whose data pg_dump writes: outside the
+ * system schemas, and not members of an extension. The counts, the sequences of the content checksums
+ * and the check command all read this set.
+ */
+export const dumpedRelationsFilter = `n.nspname NOT IN ('pg_catalog', 'information_schema')
+     AND n.nspname NOT LIKE 'pg\\_toast%'
+     AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;

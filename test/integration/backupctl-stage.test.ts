@@ -266,7 +266,8 @@ describe('backupctl check --stage', () => {
       .resolves({ SecretString: settings.PRODUCTION_DATABASE_URL });
     secrets.on(GetSecretValueCommand, { SecretId: render }).resolves({ SecretString: 'rnd_test_key' });
     try {
-      const result = await run(['check', '--stage', 'test', '--json']);
+      sns.resetHistory();
+      const result = await run(['check', '--stage', 'test', '--json', '--send-test-alert']);
       const report = JSON.parse(result.stdout) as {
         checks: { name: string; status: string; detail: string }[];
       };
@@ -291,6 +292,11 @@ describe('backupctl check --stage', () => {
       const asked = secrets.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input.SecretId);
       expect(asked).toEqual([production, render]);
       expect(sfn.names).not.toContain('StartExecutionCommand');
+      // The test alert goes to the stage's alert topic, as a failure would.
+      expect(byName.alerts?.status).toBe('pass');
+      expect(sns.commandCalls(PublishCommand).map((call) => call.args[0].input.TopicArn)).toEqual([
+        'arn:aws:sns:eu-central-1:123456789012:verified-pg-backups-test-alerts',
+      ]);
     } finally {
       secrets.restore();
     }

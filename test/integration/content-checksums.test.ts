@@ -14,8 +14,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
-import { parseVerification } from '../../lib/backup/manifest.ts';
+import { listBackups, readManifest, readVerification } from '../../lib/backup/catalog.ts';
 import { ContentMismatchError } from '../../lib/errors.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { availableServerBundles } from '../../lib/pg/server-bundle.ts';
@@ -129,10 +128,7 @@ describe('content checksums', () => {
       ['edge_values', 4, true],
       ['no_key', 3, true],
     ]);
-    const verification = parseVerification(
-      await store.getText(keys.verification(manifest.backupId)),
-      'record',
-    );
+    const verification = await readVerification(store, manifest.backupId);
     expect(verification).toMatchObject({ proof: 'checksums', tablesCompared: 2, rowsCompared: 7 });
     expect(execution.states.find((s) => s.name === 'Verify')?.output).toMatchObject({
       verify: { compare: { status: 'match', proof: 'checksums' } },
@@ -173,10 +169,7 @@ describe('content checksums', () => {
     const manifest = await readManifest(store, backup?.backupId ?? '');
     expect(manifest.content).toBeUndefined();
     expect(manifest.tables.every((t) => t.checksum === undefined)).toBe(true);
-    const verification = parseVerification(
-      await store.getText(keys.verification(manifest.backupId)),
-      'record',
-    );
+    const verification = await readVerification(store, manifest.backupId);
     expect(verification).toMatchObject({ proof: 'counts' });
   });
 
@@ -241,10 +234,7 @@ describe('content checksums', () => {
 
     expect(execution.error).toBeUndefined();
     const [backup] = await listBackups(store);
-    const verification = parseVerification(
-      await store.getText(keys.verification(backup?.backupId ?? '')),
-      'record',
-    );
+    const verification = await readVerification(store, backup?.backupId ?? '');
     expect(verification).toMatchObject({ proof: 'checksums', tablesCompared: 1, rowsCompared: 3 });
   });
 
@@ -268,10 +258,7 @@ describe('content checksums', () => {
 
       expect(execution.error).toBeUndefined();
       const [backup] = await listBackups(store);
-      const verification = parseVerification(
-        await store.getText(keys.verification(backup?.backupId ?? '')),
-        'record',
-      );
+      const verification = await readVerification(store, backup?.backupId ?? '');
       expect(verification).toMatchObject({
         proof: 'checksums',
         restoreTarget: { kind: 'scratch', serverVersion: expect.stringMatching(/^18\./) },

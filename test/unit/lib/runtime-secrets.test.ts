@@ -94,3 +94,26 @@ describe('Slack notifications', () => {
     }
   });
 });
+
+describe('webhook and heartbeat URLs from Secrets Manager', () => {
+  it('trims a secret URL, and refuses one that is not https:// by the setting, never the value', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: 'arn:slack' }).resolves({
+      SecretString: ' https://hooks.slack.example/services/T0/B0/ok \n',
+    });
+    secrets.on(GetSecretValueCommand, { SecretId: 'arn:heartbeat' }).resolves({
+      SecretString: 'http://hc.example/ping/CANARY-heartbeat',
+    });
+    const runtime = runtimeFromEnvironment({
+      ...baseEnv,
+      SLACK_WEBHOOK_SECRET_ARN: 'arn:slack',
+      HEARTBEAT_SECRET_ARN: 'arn:heartbeat',
+    });
+
+    expect((await runtime.channels('summary')).slackWebhookUrl).toBe(
+      'https://hooks.slack.example/services/T0/B0/ok',
+    );
+    const refused = runtime.heartbeatUrl();
+    await expect(refused).rejects.toThrow('HEARTBEAT_SECRET_ARN: must hold an https:// URL');
+    await expect(refused).rejects.not.toThrow(/CANARY/);
+  });
+});
