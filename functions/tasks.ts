@@ -432,9 +432,9 @@ export const functions = {
     triggers: 'alert-topic',
     grants: [readSlackSecret, readWebhookSecret, readHeartbeatSecret],
   },
-  // Rewrites status/status.json, status/BACKUP_STATUS.md and status/badge.svg and publishes the
-  // VerifiedPgBackups/BackupAgeHours metric the BackupAgeAlarm watches: hourly (so a silent schedule
-  // still shows up as a stale backup) and whenever an execution of a state machine ends; either way
+  // Rewrites status/status.json, status/BACKUP_STATUS.md, status/badge.svg and the status page
+  // status/index.html and publishes the VerifiedPgBackups/BackupAgeHours metric the BackupAgeAlarm
+  // watches: hourly (so a silent schedule still shows up as a stale backup) and whenever an execution of a state machine ends; either way
   // from the executions it lists itself.
   status: {
     dir: 'status',

@@ -1,6 +1,6 @@
 /**
  * Computes the status report and writes it where people and tools look: status/status.json,
- * status/BACKUP_STATUS.md and status/badge.svg in the bucket, plus one EMF metrics line (Powertools
+ * status/BACKUP_STATUS.md, status/badge.svg and the status page status/index.html in the bucket, plus one EMF metrics line (Powertools
  * Metrics) that the backup-age alarm and the dashboard read. When the database provider's own backups
  * are checked and found wanting, the on-call channels hear about it.
  */
@@ -10,6 +10,7 @@ import type { Message } from '../notify/publish.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import type { ExecutionSummary } from './executions.ts';
+import { renderStatusHtml } from './html.ts';
 import { renderBadge, renderStatusMarkdown, statusKeys } from './render.ts';
 import { buildStatusReport, type StatusReport } from './status-report.ts';
 
@@ -20,6 +21,7 @@ export async function writeStatusReport(
   await store.putJson(statusKeys.json, report);
   await store.putObject(statusKeys.markdown, renderStatusMarkdown(report), 'text/markdown; charset=utf-8');
   await store.putObject(statusKeys.badge, renderBadge(report), 'image/svg+xml');
+  await store.putObject(statusKeys.html, renderStatusHtml(report), 'text/html; charset=utf-8');
   return statusKeys;
 }
 

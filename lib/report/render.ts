@@ -12,6 +12,7 @@ export const statusKeys = {
   json: 'status/status.json',
   markdown: 'status/BACKUP_STATUS.md',
   badge: 'status/badge.svg',
+  html: 'status/index.html',
 };
 
 export function badgeFor(report: StatusReport): { label: string; message: string; color: string } {

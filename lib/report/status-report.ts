@@ -8,7 +8,7 @@
  */
 
 import { prices } from '../../config/prices.ts';
-import { listBackups, readManifest, readVerification } from '../backup/catalog.ts';
+import { type CatalogEntry, listBackups, readManifest, readVerification } from '../backup/catalog.ts';
 import { type ProofLevel, proofOf } from '../backup/manifest.ts';
 import { newestDrillEvidence } from '../drill/evidence.ts';
 import { verificationErrorNames } from '../errors.ts';
@@ -49,6 +49,8 @@ export interface StatusReport {
   } | null;
   successRate30d: { runs: number; succeeded: number; rate: number | null; source: 'executions' | 'bucket' };
   sizeTrend: { backupId: string; createdAt: string; bytes: number }[];
+  /** One entry per backup of the last 90 days, oldest first: what the status page charts. */
+  nights: Night[];
   growthBytesPerDay: number;
   projected30DayStorageBytes: number;
   /** What a month of nights costs on AWS at list prices (lib/report/cost.ts); null before the first backup. */
@@ -64,6 +66,60 @@ export interface StatusReport {
     /** 1 when the provider's point-in-time recovery is available, 0 when not or unknown. */
     ProviderRecoveryAvailable?: number;
   };
+}
+
+export interface Night {
+  backupId: string;
+  createdAt: string;
+  verified: boolean;
+  dumpBytes: number;
+  /** From the manifest; null when the manifest cannot be read (the night is still listed). */
+  databaseBytes: number | null;
+  dumpSeconds: number | null;
+  /** From the verification record; null when not verified. */
+  restoreSeconds: number | null;
+}
+
+const nightsShown = 90;
+
+/**
+ * The last 90 days of backups with their manifest and verification figures. A manifest or record that
+ * cannot be read leaves its figures empty instead of failing the report: the status page must still
+ * say what it knows.
+ */
+async function readNights(store: BackupStore, backups: CatalogEntry[], now: number): Promise<Night[]> {
+  const recent = backups.filter((b) => now - b.createdAt.getTime() <= nightsShown * dayMs).reverse();
+  const readable = async <T>(read: () => Promise<T | undefined>) => {
+    try {
+      return await read();
+    } catch {
+      return undefined;
+    }
+  };
+  const nights: Night[] = [];
+  for (let start = 0; start < recent.length; start += 10) {
+    const batch = recent.slice(start, start + 10);
+    nights.push(
+      ...(await Promise.all(
+        batch.map(async (b): Promise<Night> => {
+          const manifest = await readable(() => readManifest(store, b.backupId));
+          const verification = b.verified
+            ? await readable(() => readVerification(store, b.backupId))
+            : undefined;
+          return {
+            backupId: b.backupId,
+            createdAt: b.createdAt.toISOString(),
+            verified: b.verified,
+            dumpBytes: b.dumpBytes ?? 0,
+            databaseBytes: manifest?.source.databaseSizeBytes ?? null,
+            dumpSeconds: manifest?.timings.dumpSeconds ?? null,
+            restoreSeconds: verification?.restoreSeconds ?? null,
+          };
+        }),
+      )),
+    );
+  }
+  return nights;
 }
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -211,6 +267,7 @@ export async function buildStatusReport(
     lastDrill,
     successRate30d,
     sizeTrend,
+    nights: await readNights(store, backups, now),
     growthBytesPerDay: Math.round(growth),
     projected30DayStorageBytes: Math.round(projected),
     estimatedMonthlyCost: latestManifest

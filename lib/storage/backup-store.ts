@@ -26,6 +26,7 @@ import {
   type ServerSideEncryption,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BackupNotFoundError, describeError, StorageUnavailableError } from '../errors.ts';
 import { maxParts, writeStreamToStore } from './multipart-writer.ts';
 
@@ -178,6 +179,17 @@ export class BackupStore {
     return this.#call('HeadObject', key, async () => {
       const result = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { bytes: result.ContentLength ?? 0, metadata: result.Metadata ?? {} };
+    });
+  }
+
+  /**
+   * A link that reads `key` without credentials until it expires (SigV4 query signing, which an SSE-KMS
+   * object requires; the signer's own rights, kms:Decrypt included, are what the link carries).
+   */
+  async presignedGetUrl(key: string, expiresInSeconds: number): Promise<string> {
+    await this.head(key);
+    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: expiresInSeconds,
     });
   }
 

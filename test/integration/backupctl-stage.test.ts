@@ -533,6 +533,16 @@ describe('backupctl list / status / verify --stage', () => {
     const verify = await run(['verify', 'latest', '--stage', 'test']);
     expect(verify.code).toBe(exitCodes.ok);
     expect(verify.stdout).toContain(`${backupId}: SHA-256 matches`);
+
+    // --link writes the report into the stage's bucket and hands out a presigned link to its page.
+    const linked = await run(['status', '--stage', 'test', '--link', '--json']);
+    expect(linked.code).toBe(exitCodes.ok);
+    const { link } = JSON.parse(linked.stdout) as { link: string };
+    expect(link).toMatch(/\/status\/index\.html\?.*X-Amz-Expires=3600.*X-Amz-Signature=/);
+    const page = await fetch(link);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain(`${backupId} (`);
   });
 
   it('uses bucket.name from the config without asking Step Functions', async () => {

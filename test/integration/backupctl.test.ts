@@ -158,6 +158,23 @@ describe('backupctl', () => {
     expect(report.successRate30d).toMatchObject({ source: 'executions', runs: 1 });
   });
 
+  it('writes the status page to a local file with --open; --link is for a stage', async () => {
+    const pages = join(stateDir, 'pages');
+    const opened = await run('status', '--open', '--out', pages, '--json');
+    expect(opened.code).toBe(exitCodes.ok);
+    const { file, report } = JSON.parse(opened.stdout) as { file: string; report: { state: string } };
+    expect(file).toBe(join(pages, 'backup-status-local.html'));
+    expect(report.state).toBe('ok');
+    const html = await readFile(file, 'utf8');
+    expect(html).toContain('data-state="ok"');
+    expect(html.match(/<svg class="chart"/g)).toHaveLength(2);
+
+    // A link to the local S3 API would die with the command: --link is for a stage.
+    const linked = await run('status', '--link');
+    expect(linked.code).toBe(exitCodes.usage);
+    expect(linked.stderr).toContain('--link needs --stage');
+  });
+
   it('audits the local executions of both state machines with trigger, steps and durations', async () => {
     const audit = await run('audit', '--since', '1d', '--json');
     expect(audit.code).toBe(exitCodes.ok);

@@ -7,20 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Manifest, Verification } from '../../lib/backup/manifest.ts';
-import type { ExecutionSummary } from '../../lib/report/executions.ts';
 import { publishStatus } from '../../lib/report/publish-status.ts';
 import { badgeFor, renderStatusMarkdown, statusKeys } from '../../lib/report/render.ts';
 import { buildStatusReport } from '../../lib/report/status-report.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
-import { keys } from '../../lib/storage/keys.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
+import { execution as fixtureExecution, putBackup as putFixtureBackup } from '../support/status-fixture.ts';
 
 let s3: LocalS3Server;
 let dir: string;
 let buckets = 0;
-const hour = 3_600_000;
 const now = new Date('2026-03-10T12:00:00Z');
 
 beforeAll(async () => {
@@ -40,85 +37,10 @@ async function freshStore(): Promise<BackupStore> {
   return new BackupStore({ client, bucket });
 }
 
-function idAt(time: Date, suffix: string): string {
-  return `${time
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z')}-${suffix}`;
-}
-
-/** A promoted backup as the pipeline leaves it: dump + manifest, and a verification record if verified. */
-async function putBackup(store: BackupStore, hoursAgo: number, bytes: number, verified: boolean) {
-  const createdAt = new Date(now.getTime() - hoursAgo * hour);
-  const backupId = idAt(createdAt, (100000 + hoursAgo).toString(16).slice(-6).padStart(6, '0'));
-  const manifest: Manifest = {
-    manifestVersion: 1,
-    backupId,
-    createdAt: createdAt.toISOString(),
-    trigger: 'schedule',
-    source: {
-      host: 'db.example',
-      port: 5432,
-      database: 'shop',
-      serverVersion: '17.4',
-      serverVersionNum: 170004,
-      systemIdentifier: null,
-      databaseSizeBytes: bytes * 5,
-    },
-    client: { program: 'pg_dump', version: '17.4', bundleMajor: 17 },
-    format: 'custom',
-    compression: 'zstd:3',
-    dump: { bytes, sha256: 'a'.repeat(64), partSizeBytes: 8 * 1024 * 1024 },
-    snapshotId: '00000003-1',
-    timings: {
-      startedAt: createdAt.toISOString(),
-      finishedAt: createdAt.toISOString(),
-      dumpSeconds: 12.5,
-      countSeconds: 1,
-    },
-    tables: [{ schema: 'public', table: 'orders', rows: 10 }],
-    warnings: [],
-  };
-  await store.putObject(keys.dump(backupId), 'x'.repeat(bytes), 'application/octet-stream');
-  await store.putJson(keys.manifest(backupId), manifest);
-  if (verified) {
-    const verification: Verification = {
-      verificationVersion: 1,
-      backupId,
-      verifiedAt: createdAt.toISOString(),
-      sha256: manifest.dump.sha256,
-      bytes,
-      restoreSeconds: 42,
-      tablesCompared: 1,
-      rowsCompared: 10,
-      stagingServerVersion: '17.4',
-      benignRestoreMessages: [],
-    };
-    await store.putJson(keys.verification(backupId), verification);
-  }
-  return backupId;
-}
-
-function execution(hoursAgo: number, status: 'SUCCEEDED' | 'FAILED', error?: string): ExecutionSummary {
-  const startedAt = new Date(now.getTime() - hoursAgo * hour).toISOString();
-  return {
-    executionArn: `arn:aws:states:local:000000000000:execution:backup:${hoursAgo}`,
-    stateMachine: 'backup',
-    startedAt,
-    stoppedAt: startedAt,
-    status,
-    input: { trigger: 'schedule' },
-    states: [],
-    ...(error
-      ? {
-          error: {
-            name: error,
-            cause: JSON.stringify({ errorType: error, errorMessage: 'staging refused' }),
-          },
-        }
-      : {}),
-  };
-}
+const putBackup = (store: BackupStore, hoursAgo: number, bytes: number, verified: boolean) =>
+  putFixtureBackup(store, { now, hoursAgo, bytes, verified });
+const execution = (hoursAgo: number, status: 'SUCCEEDED' | 'FAILED', error?: string) =>
+  fixtureExecution({ now, hoursAgo, status, ...(error ? { error } : {}) });
 
 const options = { now, rpoHours: 24, rtoHours: 2 };
 

@@ -65,13 +65,24 @@ export const commandHelp: Record<string, CommandHelp> = {
     examples: ['npx backupctl retention', 'npx backupctl retention --stage prod --json'],
   },
   status: {
-    synopsis: 'status [--write]',
+    synopsis: 'status [--write] [--open [--out DIR]] [--link]',
     summary: [
       'backup status report (RPO, last failure, drill, trend);',
-      '--write puts status.json, BACKUP_STATUS.md, badge.svg in the bucket',
+      '--write puts status.json, BACKUP_STATUS.md, badge.svg, index.html in the bucket',
     ],
-    details: ['Exit 0 only when the newest verified backup is within the RPO.'],
-    examples: ['npx backupctl status', 'npx backupctl status --stage prod --json'],
+    details: [
+      '--open writes the status page (charts of 90 nights, no external requests) to',
+      'DIR/backup-status-<stage>.html (DIR defaults to the current directory) and opens it on a desktop.',
+      '--link writes the report to the bucket and prints a presigned link to its page, valid 1 hour:',
+      'anyone holding the link can read the page until then.',
+      'Exit 0 only when the newest verified backup is within the RPO.',
+    ],
+    examples: [
+      'npx backupctl status',
+      'npx backupctl status --open --out /tmp',
+      'npx backupctl status --stage prod --link',
+      'npx backupctl status --stage prod --json',
+    ],
   },
   audit: {
     synopsis: 'audit [--since 30d]',

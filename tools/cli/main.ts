@@ -40,7 +40,10 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
     options: ['apply'],
     load: async () => (await import('./commands/retention.ts')).retentionCommand,
   },
-  status: { options: ['write'], load: async () => (await import('./commands/status.ts')).statusCommand },
+  status: {
+    options: ['write', 'open', 'link', 'out'],
+    load: async () => (await import('./commands/status.ts')).statusCommand,
+  },
   audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
   drill: { options: ['reason'], load: async () => (await import('./commands/drill.ts')).drillCommand },
   check: {
@@ -97,6 +100,8 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
         jobs: { type: 'string' },
         out: { type: 'string' },
         write: { type: 'boolean' },
+        open: { type: 'boolean' },
+        link: { type: 'boolean' },
         apply: { type: 'boolean' },
         since: { type: 'string' },
         help: { type: 'boolean', short: 'h' },

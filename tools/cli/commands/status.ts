@@ -1,30 +1,76 @@
 /**
- * `backupctl status [--write]`: the status report (RPO, last failure, last drill, trend); --write puts
- * status.json, BACKUP_STATUS.md and badge.svg into the bucket. The CLI shows a provider problem in the
- * summary; alerting is the status function's job.
+ * `backupctl status [--write] [--open [--out DIR]] [--link]`: the status report (RPO, last failure,
+ * last drill, trend). --write puts status.json, BACKUP_STATUS.md, badge.svg and the status page
+ * index.html into the bucket; --open writes the status page to a local file and names it (and opens it
+ * when a desktop is there to open it); --link writes the report and prints a presigned link to the
+ * bucket's page, valid one hour. The CLI shows a provider problem in the summary; alerting is the
+ * status function's job.
  */
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { reportStatus } from '../../../lib/commands/status.ts';
 import { formatDuration } from '../../../lib/drill/evidence.ts';
+import { InputValidationError } from '../../../lib/errors.ts';
 import { formatBytes } from '../../../lib/notify/messages.ts';
+import { renderStatusHtml } from '../../../lib/report/html.ts';
 import { statusKeys } from '../../../lib/report/render.ts';
 import type { StatusReport } from '../../../lib/report/status-report.ts';
 import { type CommandContext, exitCodes, withTarget } from '../context.ts';
 
+const linkHours = 1;
+
 export async function statusCommand({ place, values, out, deps }: CommandContext): Promise<number> {
-  return withTarget(place, deps, async ({ runtime, executions }) => {
+  if (values.link === true && place.kind === 'local') {
+    throw new InputValidationError(
+      '--link needs --stage: the local S3 API stops with the command, so use --open for a local page',
+      { details: { field: '--link' } },
+    );
+  }
+  return withTarget(place, deps, async ({ runtime, executions, stage }) => {
     const now = new Date();
+    const write = values.write === true || values.link === true;
     const report = await reportStatus(runtime, {
       now,
       executions: await executions(new Date(now.getTime() - 30 * 86_400_000)),
-      write: values.write === true,
+      write,
       metricsSink: () => undefined,
     });
-    const written = values.write
-      ? `\nWritten: ${statusKeys.json}, ${statusKeys.markdown}, ${statusKeys.badge}`
-      : '';
-    out.print(`${statusLines(report, now).join('\n')}${written}`, report);
+    const extra: string[] = [];
+    const data: { report: StatusReport; file?: string; link?: string } = { report };
+    if (write) extra.push(`Written: ${Object.values(statusKeys).join(', ')}`);
+    if (values.open === true) {
+      const directory = resolve(typeof values.out === 'string' ? values.out : '.');
+      await mkdir(directory, { recursive: true });
+      data.file = join(directory, `backup-status-${stage}.html`);
+      await writeFile(data.file, renderStatusHtml(report));
+      extra.push(`Status page: ${pathToFileURL(data.file).href}`);
+      if (!out.json && process.stdout.isTTY) openInBrowser(data.file);
+    }
+    if (values.link === true) {
+      data.link = await runtime.store.presignedGetUrl(statusKeys.html, linkHours * 3600);
+      extra.push(
+        `Status page (link valid ${linkHours} h, anyone holding it can read the page): ${data.link}`,
+      );
+    }
+    out.print([...statusLines(report, now), ...extra].join('\n'), values.open || values.link ? data : report);
     return report.withinRpo ? exitCodes.ok : exitCodes.failed;
   });
+}
+
+/** Hands the page to the desktop's browser when there is a desktop; the path is printed either way. */
+function openInBrowser(file: string): void {
+  const opener =
+    process.platform === 'darwin'
+      ? 'open'
+      : process.env.DISPLAY || process.env.WAYLAND_DISPLAY
+        ? 'xdg-open'
+        : undefined;
+  if (!opener) return;
+  const child = spawn(opener, [file], { detached: true, stdio: 'ignore' });
+  child.on('error', () => undefined);
+  child.unref();
 }
 
 const ago = (at: string, now: Date) => {
