@@ -7,6 +7,7 @@
  * exited 0 (the Transform's flush waits for it), so a dump that fails at its very end never becomes
  * an object; any failure aborts the multipart upload.
  */
+
 import {
   BackupError,
   DumpFailedError,
@@ -23,6 +24,7 @@ import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
 import { defaultLockWaitSeconds, measureInSnapshot, type SnapshotMeasure } from '../pg/row-counts.ts';
 import { installedExtensions, openSession, readServerIdentity } from '../pg/session.ts';
 import { libpqTlsError } from '../pg/tls.ts';
+import { type ProgressLog, reportProgress } from '../progress.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
@@ -57,6 +59,8 @@ export interface DumpDependencies {
    * no manifest. Without a manifest the dump can never be promoted, let alone verified.
    */
   withoutRowCounts?: boolean;
+  /** Where the dump's progress goes (bytes written so far; lib/progress.ts). */
+  log?: ProgressLog | undefined;
 }
 
 export interface DumpResult {
@@ -193,6 +197,13 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     );
     const body = hashing.stream;
     pgDump.child.stdout?.pipe(body);
+    // The compressed size is unknown until the end: bytes, rate and elapsed time, no percentage.
+    const progress = reportProgress(deps.log, 'dump');
+    let written = 0;
+    pgDump.child.stdout?.on('data', (chunk: Buffer) => {
+      written += chunk.length;
+      progress.update(written);
+    });
 
     // The runner stops pg_dump on the same signal; the upload must stop reading too.
     const onAbort = () =>
@@ -214,6 +225,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     }
     const exit = await pgDump.exit;
     const dumpSeconds = (Date.now() - dumpStarted) / 1000;
+    progress.done();
     const warnings = exit.firstLines.map((line) => describeError(line));
 
     if (deps.signal?.aborted)

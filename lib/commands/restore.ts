@@ -7,6 +7,7 @@
 import { readManifest, resolveBackupId } from '../backup/catalog.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
+import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
 import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
 import { type RestoreResult, restoreToStaging } from '../verify/restore.ts';
@@ -20,7 +21,11 @@ export async function restoreBackup(
   runtime: Pick<Runtime, 'store' | 'programs' | 'settings'>,
   idOrLatest: string,
   target: PgConnection,
-  options: { jobs?: number | undefined; signal?: AbortSignal | undefined } = {},
+  options: {
+    jobs?: number | undefined;
+    signal?: AbortSignal | undefined;
+    log?: ProgressLog | undefined;
+  } = {},
 ): Promise<RestoreOutcome> {
   const backupId = await resolveBackupId(runtime.store, idOrLatest);
   const manifest = await readManifest(runtime.store, backupId);
@@ -31,6 +36,7 @@ export async function restoreBackup(
     jobs: options.jobs ?? runtime.settings.RESTORE_JOBS,
     workDir: runtime.settings.WORK_DIR,
     signal: options.signal,
+    log: options.log,
   });
   const compare = await withSession(target, (session) => compareRowCounts(session, manifest));
   return { backupId, ...restored, compare };

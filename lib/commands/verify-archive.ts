@@ -7,6 +7,7 @@
 import { readManifest } from '../backup/catalog.ts';
 import type { Manifest } from '../backup/manifest.ts';
 import { ChecksumMismatchError } from '../errors.ts';
+import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
 import { keys } from '../storage/keys.ts';
 import { type ChecksumResult, verifyStoredChecksum } from '../verify/checksum.ts';
@@ -20,6 +21,8 @@ export async function verifyArchive(
   runtime: Pick<Runtime, 'store' | 'programs'>,
   backupId: string,
   signal?: AbortSignal,
+  /** Where the pass's progress goes (the step's log, a terminal's progress line). */
+  log?: ProgressLog,
 ): Promise<ArchiveVerification> {
   const manifest = await readManifest(runtime.store, backupId);
   // The archive was written by the bundle of manifest.client.bundleMajor; that client reads it.
@@ -30,6 +33,7 @@ export async function verifyArchive(
     manifest.dump,
     { bundle, start: runtime.programs.start },
     signal,
+    log,
   );
   return { backupId, manifest, ...result };
 }

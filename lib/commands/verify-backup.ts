@@ -19,6 +19,7 @@ import {
 import { withDatabase } from '../pg/connection.ts';
 import { availableServerBundles, type ServerBundle, serverForSource } from '../pg/server-bundle.ts';
 import { type Session, withSession } from '../pg/session.ts';
+import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
 import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
 import { type RestoreResult, restoreToScratch, restoreToStaging } from '../verify/restore.ts';
@@ -56,6 +57,8 @@ export interface VerifyOptions<Checks> {
   freeBytes?: (path: string) => Promise<number>;
   /** Compare content too, where the manifest recorded checksums (lib/verify/compare.ts). */
   content?: boolean;
+  /** Where the download's and the restore's progress goes (lib/progress.ts). */
+  log?: ProgressLog | undefined;
 }
 
 /** Which config option adds an extension to the scratch server (the Debian package behind it). */
@@ -170,6 +173,7 @@ async function verifyOnScratch<Checks>(
         programs: runtime.programs,
         jobs: settings.RESTORE_JOBS,
         signal: options.signal,
+        log: options.log,
       });
       compared = await withSession(withDatabase(server.connection, database), (session) =>
         compareIn(session, manifest, options),
@@ -214,6 +218,7 @@ async function verifyOnStaging<Checks>(
     workDir: runtime.settings.WORK_DIR,
     signal: options.signal,
     lease: options.lease,
+    log: options.log,
   });
   const compared = await withSession(target, async (session) => {
     // Staging must still hold this backup's restore: no other execution took the lease meanwhile.

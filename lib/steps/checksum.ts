@@ -3,9 +3,9 @@ import { assertArchiveIntact, verifyArchive } from '../commands/verify-archive.t
 import type { StepContext } from '../lambda/handler.ts';
 import { backupIdEventSchema, parseInput } from './input.ts';
 
-export async function checksumStep(event: unknown, { runtime, signal }: StepContext) {
+export async function checksumStep(event: unknown, { runtime, signal, logger }: StepContext) {
   const { backupId } = parseInput(backupIdEventSchema, event, 'Checksum step event');
-  const verification = await verifyArchive(runtime, backupId, signal);
+  const verification = await verifyArchive(runtime, backupId, signal, logger);
   assertArchiveIntact(verification);
   // The manifest stays in the bucket: step outputs carry figures, not the per-table list.
   const { manifest: _manifest, ...result } = verification;

@@ -11,7 +11,7 @@ import { parseSanityChecks, runSanityChecks } from '../drill/sanity.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { parseInput } from './input.ts';
 
-export async function drillRestoreStep(event: unknown, { runtime, signal }: StepContext) {
+export async function drillRestoreStep(event: unknown, { runtime, signal, logger }: StepContext) {
   const { backupId } = parseInput(drillRestoreEventSchema, event, 'RestoreAndCheck step event');
   // A malformed DRILL_SANITY_CHECKS fails here, before anything is downloaded or started.
   const checks = parseSanityChecks(runtime.settings.DRILL_SANITY_CHECKS);
@@ -19,6 +19,7 @@ export async function drillRestoreStep(event: unknown, { runtime, signal }: Step
   const outcome = await verifyBackup(runtime, manifest, {
     target: 'scratch',
     signal,
+    log: logger,
     // A drill proves the restore in full: content wherever the dump recorded checksums.
     content: true,
     checks: async (session) => {

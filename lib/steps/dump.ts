@@ -3,7 +3,7 @@ import { dumpToStore } from '../backup/dump.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { dumpEventSchema, executionInputSchema, parseInput } from './input.ts';
 
-export async function dumpStep(event: unknown, { runtime, signal }: StepContext) {
+export async function dumpStep(event: unknown, { runtime, signal, logger }: StepContext) {
   const { execution, executionId } = parseInput(dumpEventSchema, event, 'Dump step event');
   const input = parseInput(executionInputSchema, execution, 'execution input');
   return dumpToStore(
@@ -20,6 +20,7 @@ export async function dumpStep(event: unknown, { runtime, signal }: StepContext)
       lockWaitSeconds: runtime.settings.DUMP_LOCK_WAIT_SECONDS,
       proof: runtime.settings.PROOF_LEVEL,
       signal,
+      log: logger,
     },
   );
 }

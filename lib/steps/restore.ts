@@ -13,13 +13,17 @@ import { connectionUrlFromSecret } from '../secrets.ts';
 import { assertRestoreMatches } from '../verify/compare.ts';
 import { cloudRestoreEventSchema, cloudRestoreInputSchema, parseInput } from './input.ts';
 
-export async function restoreStep(event: unknown, { runtime, signal }: StepContext) {
+export async function restoreStep(event: unknown, { runtime, signal, logger }: StepContext) {
   const { execution } = parseInput(cloudRestoreEventSchema, event, 'Restore step event');
   const input = parseInput(cloudRestoreInputSchema, execution, 'restore execution input');
   const label = 'targetSecret';
   const url = connectionUrlFromSecret(await runtime.secretByReference(input.targetSecret, label), label);
   const target = await runtime.negotiateTls(parseConnectionUrl(url, label));
-  const outcome = await restoreBackup(runtime, input.backupId, target, { jobs: input.jobs, signal });
+  const outcome = await restoreBackup(runtime, input.backupId, target, {
+    jobs: input.jobs,
+    signal,
+    log: logger,
+  });
   assertRestoreMatches(outcome.compare, outcome.backupId, `the target database ${outcome.database}`);
   return {
     backupId: outcome.backupId,

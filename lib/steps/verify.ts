@@ -10,11 +10,12 @@ import type { StepContext } from '../lambda/handler.ts';
 import { assertRestoreMatches } from '../verify/compare.ts';
 import { parseInput, restoreEventSchema } from './input.ts';
 
-export async function verifyStep(event: unknown, { runtime, signal }: StepContext) {
+export async function verifyStep(event: unknown, { runtime, signal, logger }: StepContext) {
   const { backupId, executionId } = parseInput(restoreEventSchema, event, 'Verify step event');
   const manifest = await readManifest(runtime.store, backupId);
   const outcome = await verifyBackup(runtime, manifest, {
     signal,
+    log: logger,
     lease: { owner: backupId, executionId },
     content: runtime.settings.PROOF_LEVEL === 'checksums',
   });

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { ArchiveUnreadableError, describeError, StepTimeoutError } from '../errors.ts';
 import type { PgBundle } from '../pg/client.ts';
 import type { PgProcess, PgProcessOptions } from '../pg/process.ts';
+import { type ProgressLog, reportProgress } from '../progress.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 
 export interface ChecksumResult {
@@ -30,8 +31,10 @@ export async function verifyStoredChecksum(
   expected: { sha256: string; bytes: number },
   lister: ArchiveLister,
   signal?: AbortSignal,
+  log?: ProgressLog,
 ): Promise<ChecksumResult> {
   const started = Date.now();
+  const progress = reportProgress(log, 'checksum', expected.bytes);
   const source = await store.getStream(key);
   const pgRestore = lister.start(lister.bundle, 'pg_restore', ['--list'], {
     stdin: 'pipe',
@@ -65,6 +68,7 @@ export async function verifyStoredChecksum(
       const buffer = chunk as Buffer;
       hash.update(buffer);
       bytes += buffer.length;
+      progress.update(bytes);
       if (listerOpen && child.stdin && !child.stdin.write(buffer)) {
         await new Promise<void>((drained) => {
           const done = () => {
@@ -85,6 +89,7 @@ export async function verifyStoredChecksum(
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+  progress.done();
   if (listerOpen) child.stdin?.end();
   const exit = await pgRestore.exit;
   if (exit.outcome === 'aborted') throw new StepTimeoutError('checksum stopped before the Lambda timeout');

@@ -26,6 +26,7 @@ import {
 import type { PgConnection } from '../pg/connection.ts';
 import type { PgPrograms } from '../pg/process.ts';
 import { openSession, quoteIdentifier, type Session, withSession } from '../pg/session.ts';
+import { type ProgressLog, progressIntervalMs, reportProgress } from '../progress.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
@@ -45,6 +46,8 @@ export interface RestoreDependencies {
   signal?: AbortSignal | undefined;
   /** Take the staging lease (the backup's staging database); drills restore into their own databases. */
   lease?: LeaseOwner | undefined;
+  /** Where the download's and the restore's progress goes (lib/progress.ts). */
+  log?: ProgressLog | undefined;
 }
 
 export interface RestoreResult {
@@ -123,6 +126,48 @@ export async function downloadVerified(
 }
 
 /**
+ * pg_restore reports nothing as it goes; the restored database's size does. It is polled on a
+ * connection of its own against the source's size, which it approaches (indexes and bloat differ, so
+ * the percentage is a guide). A failed poll ends the watching, never the restore.
+ */
+function watchDatabaseSize(target: PgConnection, sourceBytes: number, log: ProgressLog) {
+  const progress = reportProgress(log, 'restore', sourceBytes);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const session = openSession(target);
+  session.catch(() => undefined);
+  let broken = false;
+  const measure = async () => {
+    try {
+      const { rows } = await (await session).query<{ bytes: string }>(
+        'SELECT pg_database_size(current_database()) AS bytes',
+      );
+      progress.update(Number(rows[0]?.bytes ?? 0));
+    } catch {
+      broken = true;
+    }
+  };
+  let polling: Promise<void> = Promise.resolve();
+  const poll = () => {
+    polling = measure().then(() => {
+      if (!stopped && !broken) timer = setTimeout(poll, progressIntervalMs);
+    });
+  };
+  timer = setTimeout(poll, progressIntervalMs);
+  return {
+    /** Takes the final size (what the restore produced), then closes the connection. */
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await polling;
+      if (!broken) await measure();
+      if (!broken) progress.done();
+      await (await session.catch(() => undefined))?.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
  * pg_restore of a downloaded dump into `target`, without owners or grants (the roles of production
  * need not exist there). Returns the benign messages; anything else fails with RestoreFailedError.
  */
@@ -130,7 +175,7 @@ export async function runPgRestore(
   manifest: Manifest,
   dumpPath: string,
   target: PgConnection & { serverVersionNum: number },
-  deps: Pick<RestoreDependencies, 'programs' | 'jobs' | 'signal'> & { extraArgs?: string[] },
+  deps: Pick<RestoreDependencies, 'programs' | 'jobs' | 'signal' | 'log'> & { extraArgs?: string[] },
 ): Promise<{ restoreSeconds: number; benignMessages: string[] }> {
   // The client must read the archive (made by bundleMajor) and talk to the target server.
   const bundle = await deps.programs.clientForServer(
@@ -157,7 +202,11 @@ export async function runPgRestore(
       onStderrLine: (line) => classifyRestoreLine(line, messages),
     },
   );
+  const watching = deps.log
+    ? watchDatabaseSize(target, manifest.source.databaseSizeBytes, deps.log)
+    : undefined;
   const exit = await pgRestore.exit;
+  await watching?.stop();
   if (exit.outcome === 'aborted') throw new StepTimeoutError('restore stopped before the Lambda timeout');
   const code = exit.exitCode;
   if (!restoreSucceeded(messages, code)) {
@@ -170,6 +219,19 @@ export async function runPgRestore(
   return { restoreSeconds: (Date.now() - started) / 1000, benignMessages: [...new Set(messages.benign)] };
 }
 
+async function downloadWithProgress(
+  manifest: Manifest,
+  path: string,
+  deps: Pick<RestoreDependencies, 'store' | 'signal' | 'log'>,
+): Promise<number> {
+  const progress = reportProgress(deps.log, 'download', manifest.dump.bytes);
+  const seconds = await downloadVerified(deps.store, manifest, path, deps.signal, (bytes) =>
+    progress.update(bytes),
+  );
+  progress.done();
+  return seconds;
+}
+
 /**
  * Restores into a fresh database of a scratch server (lib/verify/scratch-server.ts). The dump goes into
  * `directory`, the server's own, so removing the server removes it too.
@@ -178,13 +240,13 @@ export async function restoreToScratch(
   manifest: Manifest,
   server: { connection: PgConnection; version: string; major: number; directory: string },
   database: string,
-  deps: Pick<RestoreDependencies, 'store' | 'programs' | 'jobs' | 'signal'>,
+  deps: Pick<RestoreDependencies, 'store' | 'programs' | 'jobs' | 'signal' | 'log'>,
 ): Promise<RestoreResult> {
   await withSession(server.connection, (session) =>
     session.query(`CREATE DATABASE ${quoteIdentifier(database)}`),
   );
   const dumpPath = join(server.directory, 'backup.dump');
-  const downloadSeconds = await downloadVerified(deps.store, manifest, dumpPath, deps.signal);
+  const downloadSeconds = await downloadWithProgress(manifest, dumpPath, deps);
   try {
     const restored = await runPgRestore(
       manifest,
@@ -212,7 +274,7 @@ export async function restoreToStaging(
       leased = true;
     }
     const dumpPath = join(workDir, 'backup.dump');
-    const downloadSeconds = await downloadVerified(deps.store, manifest, dumpPath, deps.signal);
+    const downloadSeconds = await downloadWithProgress(manifest, dumpPath, deps);
     const resetStarted = Date.now();
     await resetDatabase(session);
     const resetSeconds = (Date.now() - resetStarted) / 1000;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
+import { progressFromLogLine } from '../../lib/progress.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { exitCodes, main } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
@@ -66,8 +67,35 @@ describe('backupctl', () => {
     expect(backup.stdout).toMatch(/Verify .* on a scratch PostgreSQL 18\.\d+; 11 tables, \d+ rows: match/);
 
     const list = await run('list', '--json');
-    const [entry] = JSON.parse(list.stdout) as { backupId: string; verified: boolean; sha256: string }[];
+    const [entry] = JSON.parse(list.stdout) as {
+      backupId: string;
+      verified: boolean;
+      sha256: string;
+      bytes: number;
+    }[];
     expect(entry?.verified).toBe(true);
+
+    // Each long phase reported its progress in the step log (what a terminal's progress line shows),
+    // ending at the dump's size; the restore heads for the source database's size.
+    const manifest = { bytes: entry?.bytes };
+    const events = (await readFile(join(stateDir, 'logs', 'steps.log'), 'utf8'))
+      .split('\n')
+      .map((line) => progressFromLogLine(line))
+      .filter((event) => event !== undefined);
+    const last = (phase: string) => events.filter((e) => e.phase === phase).at(-1);
+    expect(last('dump')?.bytes).toBe(manifest.bytes);
+    expect(last('checksum')).toEqual({
+      phase: 'checksum',
+      bytes: manifest.bytes,
+      totalBytes: manifest.bytes,
+    });
+    expect(last('download')).toEqual({
+      phase: 'download',
+      bytes: manifest.bytes,
+      totalBytes: manifest.bytes,
+    });
+    expect(last('restore')?.bytes).toBeGreaterThan(1_000_000);
+    expect(last('restore')?.totalBytes).toBeGreaterThan(1_000_000);
 
     const verify = await run('verify', 'latest', '--json');
     expect(verify.code).toBe(exitCodes.ok);

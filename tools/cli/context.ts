@@ -176,11 +176,6 @@ export async function withTarget<T>(
   });
 }
 
-/** With --verbose, each step's JSON log line goes to stderr as it is written. */
-export function verboseLog(values: Values): { onLogLine?: (line: string) => void } {
-  return values.verbose ? { onLogLine: (line) => console.error(line) } : {};
-}
-
 /**
  * The backup a drill or restore names must exist (and `latest` needs a verified one) before an
  * execution starts: a typo is a usage error at the terminal, not a failed execution and an alert.

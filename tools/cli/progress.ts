@@ -4,6 +4,12 @@
  * with --json or when stderr is not a terminal (a pipe, a log file, CI), so scripts see no noise.
  */
 import { formatBytes } from '../../lib/notify/messages.ts';
+import {
+  type ProgressEvent,
+  type ProgressLog,
+  type ProgressPhase,
+  progressFromLogLine,
+} from '../../lib/progress.ts';
 
 export interface ProgressState {
   label: string;
@@ -18,7 +24,7 @@ const duration = (seconds: number) =>
 export function formatProgress({ label, bytes, total, seconds }: ProgressState): string {
   const rate = seconds > 0 ? bytes / seconds : 0;
   const parts = [
-    `${label} ${formatBytes(bytes)}${total ? ` of ${formatBytes(total)} (${Math.floor((bytes / total) * 100)}%)` : ''}`,
+    `${label} ${formatBytes(bytes)}${total ? ` of ${formatBytes(total)} (${Math.min(100, Math.floor((bytes / total) * 100))}%)` : ''}`,
   ];
   parts.push(`${formatBytes(rate)}/s`, `${duration(seconds)} elapsed`);
   if (total && rate > 0 && bytes < total) parts.push(`about ${duration((total - bytes) / rate)} left`);
@@ -57,5 +63,52 @@ export function progressLine(
       if (last) draw({ ...last, seconds: (now() - started) / 1000 });
       if (last) stream.write('\n');
     },
+  };
+}
+
+const phaseLabels: Record<ProgressPhase, string> = {
+  dump: 'dumping',
+  checksum: 'checksumming',
+  download: 'downloading',
+  restore: 'restoring',
+};
+
+export interface StepProgress {
+  /** For work run in this process: the steps' progress calls go straight to the terminal. */
+  log: ProgressLog;
+  /** For steps run by the local state machine runner (their JSON log lines, worker included). */
+  onLogLine(line: string): void;
+  /** Ends the current line (before a state's own line is printed). */
+  finish(): void;
+}
+
+/** One progress line per phase of the steps' work, on stderr; nothing with --json or without a TTY. */
+export function stepProgress(options: {
+  json: boolean;
+  stream?: Terminal;
+  now?: () => number;
+}): StepProgress {
+  let phase: ProgressPhase | undefined;
+  let line: Progress | undefined;
+  const finish = () => {
+    line?.done();
+    line = undefined;
+    phase = undefined;
+  };
+  const show = (event: ProgressEvent) => {
+    if (event.phase !== phase) {
+      finish();
+      phase = event.phase;
+      line = progressLine(phaseLabels[event.phase], options);
+    }
+    line?.update(event.bytes, event.totalBytes);
+  };
+  return {
+    log: { info: (_message, { progress }) => show(progress) },
+    onLogLine(text) {
+      const event = progressFromLogLine(text);
+      if (event) show(event);
+    },
+    finish,
   };
 }

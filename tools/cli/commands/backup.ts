@@ -8,9 +8,9 @@ import {
   failureText,
   sfnFor,
   type Values,
-  verboseLog,
   withLocal,
 } from '../context.ts';
+import { localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 function backupInput(values: Values, trigger: 'cli' | 'manual') {
@@ -45,8 +45,7 @@ export async function backupCommand({ place, values, out, deps }: CommandContext
   const input = backupInput(values, 'cli');
   return withLocal({}, async (environment) => {
     const execution = await runLocalBackup(environment, input, {
-      onState: printState(out, 'backup'),
-      ...verboseLog(values),
+      ...localRunOutput(out, values, 'backup'),
     });
     out.print(
       execution.status === 'SUCCEEDED'

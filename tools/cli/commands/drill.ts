@@ -11,10 +11,10 @@ import {
   localStore,
   sfnFor,
   type Values,
-  verboseLog,
   withLocal,
   withTarget,
 } from '../context.ts';
+import { localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 function drillInput(target: string | undefined, values: Values, trigger: 'cli' | 'manual') {
@@ -63,8 +63,7 @@ export async function drillCommand({ place, target, values, out, deps }: Command
     await checkBackupExists(localStore(environment), input.backupId, 'backupctl list');
     return verdict(
       await runLocalDrill(environment, input, {
-        onState: printState(out, 'drill'),
-        ...verboseLog(values),
+        ...localRunOutput(out, values, 'drill'),
       }),
     );
   });

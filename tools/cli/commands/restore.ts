@@ -27,10 +27,10 @@ import {
   failureText,
   localStore,
   sfnFor,
-  verboseLog,
   withLocal,
   withTarget,
 } from '../context.ts';
+import { localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 interface RestoreOutput {
@@ -83,11 +83,7 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
     return withLocal({ production: false, staging: false }, async (environment) => {
       await checkBackupExists(localStore(environment), target, 'backupctl list');
       return finish(
-        await runLocalRestore(
-          environment,
-          { ...request, targetUrl },
-          { onState: printState(out, 'restore'), ...verboseLog(values) },
-        ),
+        await runLocalRestore(environment, { ...request, targetUrl }, localRunOutput(out, values, 'restore')),
       );
     });
   }

@@ -3,12 +3,20 @@ import { resolveBackupId } from '../../../lib/backup/catalog.ts';
 import { verifyArchive } from '../../../lib/commands/verify-archive.ts';
 import { InputValidationError } from '../../../lib/errors.ts';
 import { type CommandContext, exitCodes, withTarget } from '../context.ts';
+import { stepProgress } from '../progress.ts';
 
 export async function verifyCommand({ place, target, out, deps }: CommandContext): Promise<number> {
   if (!target) throw new InputValidationError('verify needs a backup id or "latest"');
   return withTarget(place, deps, async ({ runtime }) => {
     const backupId = await resolveBackupId(runtime.store, target);
-    const { manifest: _manifest, ...result } = await verifyArchive(runtime, backupId);
+    const progress = stepProgress({ json: out.json });
+    const { manifest: _manifest, ...result } = await verifyArchive(
+      runtime,
+      backupId,
+      undefined,
+      progress.log,
+    );
+    progress.finish();
     out.print(
       result.status === 'match'
         ? `${backupId}: SHA-256 matches (${result.actual.sha256}), archive readable (${result.archiveEntries} entries).`
