@@ -29,6 +29,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BackupNotFoundError, describeError, StorageUnavailableError } from '../errors.ts';
 import { maxParts, writeStreamToStore } from './multipart-writer.ts';
+import { scopedListPrefix, scopeKey, scopeSegment, scopesIn, unscopeKey } from './scope.ts';
 
 export interface StoredObject {
   key: string;
@@ -41,6 +42,11 @@ export interface BackupStoreOptions {
   bucket: string;
   /** KMS key id/ARN for SSE-KMS; undefined writes with the bucket's default encryption. */
   kmsKeyId?: string | undefined;
+  /**
+   * The database whose vault this is, for a stage with several databases (lib/storage/scope.ts);
+   * undefined for the connection URL's own database, which keeps the bucket's top-level layout.
+   */
+  scope?: string | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -66,10 +72,29 @@ export class BackupStore {
   readonly #client: S3Client;
   readonly #kmsKeyId: string | undefined;
 
+  readonly scope: string | undefined;
+
   constructor(options: BackupStoreOptions) {
     this.bucket = options.bucket;
     this.#client = options.client;
     this.#kmsKeyId = options.kmsKeyId;
+    this.scope = options.scope;
+    if (options.scope !== undefined) scopeSegment(options.scope);
+  }
+
+  /** The same bucket, as the vault of `scope` (undefined: the connection URL's database). */
+  forScope(scope: string | undefined): BackupStore {
+    return new BackupStore({ client: this.#client, bucket: this.bucket, kmsKeyId: this.#kmsKeyId, scope });
+  }
+
+  /** The bucket's key for one of this vault's keys. */
+  #k(key: string): string {
+    return scopeKey(key, this.scope);
+  }
+
+  /** This vault's key for a listed bucket key, or undefined when the key belongs to another vault. */
+  #own(key: string): string | undefined {
+    return unscopeKey(key, this.scope);
   }
 
   get #encryption(): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
@@ -81,9 +106,9 @@ export class BackupStore {
       return await run();
     } catch (error) {
       if (isNotFound(error))
-        throw new BackupNotFoundError(`s3://${this.bucket}/${key} does not exist`, { cause: error });
+        throw new BackupNotFoundError(`s3://${this.bucket}/${this.#k(key)} does not exist`, { cause: error });
       throw new StorageUnavailableError(
-        `${operation} s3://${this.bucket}/${key} failed: ${describeError(error)}`,
+        `${operation} s3://${this.bucket}/${this.#k(key)} failed: ${describeError(error)}`,
         {
           cause: error,
         },
@@ -105,7 +130,7 @@ export class BackupStore {
     await writeStreamToStore(body, {
       client: this.#client,
       bucket: this.bucket,
-      key,
+      key: this.#k(key),
       partSize: options.partSize,
       concurrency: options.concurrency,
       contentType: options.contentType,
@@ -117,7 +142,7 @@ export class BackupStore {
   async abortUpload(key: string, uploadId: string): Promise<void> {
     await this.#call('AbortMultipartUpload', key, () =>
       this.#client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.#k(key), UploadId: uploadId }),
       ),
     );
   }
@@ -125,11 +150,12 @@ export class BackupStore {
   /** Multipart uploads started and never completed or aborted, under `prefix`. */
   async listIncompleteUploads(prefix: string): Promise<{ key: string; uploadId: string }[]> {
     const result = await this.#call('ListMultipartUploads', prefix, () =>
-      this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix })),
+      this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.#k(prefix) })),
     );
-    return (result.Uploads ?? []).flatMap((u) =>
-      u.Key && u.UploadId ? [{ key: u.Key, uploadId: u.UploadId }] : [],
-    );
+    return (result.Uploads ?? []).flatMap((u) => {
+      const key = u.Key ? this.#own(u.Key) : undefined;
+      return key && u.UploadId ? [{ key, uploadId: u.UploadId }] : [];
+    });
   }
 
   async putJson(key: string, value: unknown): Promise<void> {
@@ -137,7 +163,7 @@ export class BackupStore {
       this.#client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
-          Key: key,
+          Key: this.#k(key),
           Body: `${JSON.stringify(value, null, 2)}\n`,
           ContentType: 'application/json',
           ...this.#encryption,
@@ -151,7 +177,7 @@ export class BackupStore {
       this.#client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
-          Key: key,
+          Key: this.#k(key),
           Body: body,
           ContentType: contentType,
           ...this.#encryption,
@@ -162,14 +188,18 @@ export class BackupStore {
 
   async getText(key: string): Promise<string> {
     return this.#call('GetObject', key, async () => {
-      const result = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const result = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.#k(key) }),
+      );
       return (await result.Body?.transformToString('utf8')) ?? '';
     });
   }
 
   async getStream(key: string): Promise<Readable> {
     return this.#call('GetObject', key, async () => {
-      const result = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const result = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.#k(key) }),
+      );
       if (!result.Body) throw new Error('empty response body');
       return result.Body as Readable;
     });
@@ -177,7 +207,9 @@ export class BackupStore {
 
   async head(key: string): Promise<{ bytes: number; metadata: Record<string, string> }> {
     return this.#call('HeadObject', key, async () => {
-      const result = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const result = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.#k(key) }),
+      );
       return { bytes: result.ContentLength ?? 0, metadata: result.Metadata ?? {} };
     });
   }
@@ -188,7 +220,7 @@ export class BackupStore {
    */
   async presignedGetUrl(key: string, expiresInSeconds: number): Promise<string> {
     await this.head(key);
-    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.bucket, Key: this.#k(key) }), {
       expiresIn: expiresInSeconds,
     });
   }
@@ -212,13 +244,13 @@ export class BackupStore {
     targetKey: string,
     options: { bytes: number; metadata: Record<string, string>; singleCopyLimit?: number },
   ): Promise<void> {
-    const source = `${this.bucket}/${encodeURI(sourceKey)}`;
+    const source = `${this.bucket}/${encodeURI(this.#k(sourceKey))}`;
     if (options.bytes <= (options.singleCopyLimit ?? singleCopyLimitBytes)) {
       await this.#call('CopyObject', targetKey, () =>
         this.#client.send(
           new CopyObjectCommand({
             Bucket: this.bucket,
-            Key: targetKey,
+            Key: this.#k(targetKey),
             CopySource: source,
             MetadataDirective: 'REPLACE',
             Metadata: options.metadata,
@@ -233,7 +265,7 @@ export class BackupStore {
       this.#client.send(
         new CreateMultipartUploadCommand({
           Bucket: this.bucket,
-          Key: targetKey,
+          Key: this.#k(targetKey),
           Metadata: options.metadata,
           ContentType: 'application/octet-stream',
           ...this.#encryption,
@@ -250,7 +282,7 @@ export class BackupStore {
           this.#client.send(
             new UploadPartCopyCommand({
               Bucket: this.bucket,
-              Key: targetKey,
+              Key: this.#k(targetKey),
               UploadId: uploadId,
               PartNumber: part,
               CopySource: source,
@@ -264,7 +296,7 @@ export class BackupStore {
         this.#client.send(
           new CompleteMultipartUploadCommand({
             Bucket: this.bucket,
-            Key: targetKey,
+            Key: this.#k(targetKey),
             UploadId: uploadId,
             MultipartUpload: { Parts: parts },
           }),
@@ -278,7 +310,7 @@ export class BackupStore {
 
   async delete(key: string): Promise<void> {
     await this.#call('DeleteObject', key, () =>
-      this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+      this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.#k(key) })),
     );
   }
 
@@ -287,7 +319,7 @@ export class BackupStore {
       this.#client.send(
         new PutObjectTaggingCommand({
           Bucket: this.bucket,
-          Key: key,
+          Key: this.#k(key),
           Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
         }),
       ),
@@ -296,9 +328,35 @@ export class BackupStore {
 
   async getTags(key: string): Promise<Record<string, string>> {
     return this.#call('GetObjectTagging', key, async () => {
-      const result = await this.#client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: key }));
+      const result = await this.#client.send(
+        new GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.#k(key) }),
+      );
       return Object.fromEntries((result.TagSet ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
     });
+  }
+
+  /**
+   * The databases with a vault of their own in this bucket (lib/storage/scope.ts), sorted. Listed
+   * without a delimiter: a few requests a year's worth of keys, and s3rver's delimiter listing misses
+   * folders that hold no object directly.
+   */
+  async databaseScopes(): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.#call('ListObjectsV2', scopedListPrefix, () =>
+        this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: scopedListPrefix,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
+      for (const item of page.Contents ?? []) if (item.Key) keys.push(item.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return scopesIn(keys);
   }
 
   /** Every object under `prefix`, following continuation tokens (never just the first 1,000). */
@@ -310,13 +368,14 @@ export class BackupStore {
         this.#client.send(
           new ListObjectsV2Command({
             Bucket: this.bucket,
-            Prefix: prefix,
+            Prefix: this.#k(prefix),
             ...(token ? { ContinuationToken: token } : {}),
           }),
         ),
       );
       for (const item of page.Contents ?? []) {
-        if (item.Key) objects.push({ key: item.Key, bytes: item.Size ?? 0, lastModified: item.LastModified });
+        const key = item.Key ? this.#own(item.Key) : undefined;
+        if (key) objects.push({ key, bytes: item.Size ?? 0, lastModified: item.LastModified });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
