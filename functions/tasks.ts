@@ -18,9 +18,9 @@
 import { formatDuration } from '../lib/drill/evidence.ts';
 import { formatBytes } from '../lib/notify/messages.ts';
 
-export type MachineName = 'backup' | 'drill' | 'restore';
+export type MachineName = 'backup' | 'drill' | 'restore' | 'nightly';
 
-export const machineNames: readonly MachineName[] = ['backup', 'drill', 'restore'];
+export const machineNames: readonly MachineName[] = ['backup', 'drill', 'restore', 'nightly'];
 
 /**
  * Where a Task state runs: a Lambda invocation, or a build of the long-running worker (CodeBuild via
@@ -48,9 +48,9 @@ export type GrantResource =
   | 'secret:render'
   /** The secrets `backupctl restore --stage` creates for a target URL: `<service>/<stage>/restore-*`. */
   | 'secret:restoreTargets'
-  /** The stage's three state machines. */
+  /** The stage's state machines. */
   | 'stateMachines'
-  /** Every execution of the stage's three state machines. */
+  /** Every execution of the stage's state machines. */
   | 'executions';
 
 export interface Grant {
@@ -92,8 +92,10 @@ export type Setting =
   | 'venues'
   /** RETENTION_*: what the retention pass keeps. */
   | 'retention'
-  /** <MACHINE>_STATE_MACHINE_ARN of the three state machines: the status report reads their history. */
-  | 'stateMachines';
+  /** <MACHINE>_STATE_MACHINE_ARN of the state machines: the status report reads their history. */
+  | 'stateMachines'
+  /** DATABASES, EXCLUDE_DATABASES, DATABASE_CONCURRENCY: which databases the nightly run backs up. */
+  | 'databases';
 
 export interface FunctionSpec {
   /** functions/<dir>/handler.ts exports `handler = stepHandler('<key>', <step>)` from lib/steps/<step>.ts. */
@@ -171,6 +173,33 @@ const publishSummary: Grant = {
 };
 
 export const functions = {
+  // The nightly run's list of databases (DATABASES / EXCLUDE_DATABASES; lib/backup/databases.ts).
+  listDatabases: {
+    dir: 'list-databases',
+    step: 'list-databases',
+    sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
+    pgPrograms: false,
+    database: true,
+    settings: ['productionSecret', 'databases'],
+    grants: [
+      {
+        sid: 'ReadProductionSecret',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['secret:production'],
+      },
+    ],
+  },
+  // What became of each database in the nightly run: reads only its input, so no grant beyond its
+  // own log group.
+  concludeNightly: {
+    dir: 'conclude-nightly',
+    step: 'conclude-nightly',
+    sizing: { memoryMb: 128, ephemeralStorageMb: 512, timeoutSeconds: 30 },
+    pgPrograms: false,
+    database: false,
+    settings: [],
+    grants: [],
+  },
   // Decides where the dump runs from the production database's size and the newest dump's throughput.
   plan: {
     dir: 'plan',
@@ -524,6 +553,21 @@ const restoredFigure = ({ restored }: StateOutput) => {
 };
 
 export const tasks: readonly TaskSpec[] = [
+  {
+    machine: 'nightly',
+    state: 'ListDatabases',
+    function: 'listDatabases',
+    venue: 'lambda',
+    figure: ({ list }) =>
+      `${(list?.databases as { database: string }[] | undefined)?.map((d) => d.database).join(', ')}; ${list?.concurrency} at a time`,
+  },
+  {
+    machine: 'nightly',
+    state: 'Conclude',
+    function: 'concludeNightly',
+    venue: 'lambda',
+    figure: ({ conclusion }) => `${conclusion?.verified} verified, ${conclusion?.failed} failed`,
+  },
   {
     machine: 'backup',
     state: 'Plan',

@@ -54,6 +54,37 @@ export const runtimeSettingsSchema = z.object({
   KMS_KEY_ID: optionalText,
   PRODUCTION_DATABASE_URL: optionalText,
   PRODUCTION_DATABASE_SECRET_ARN: optionalText,
+  /**
+   * Which databases of the production server the nightly run backs up (lib/backup/databases.ts):
+   * `url` (default: the one the connection URL names), `all` (every database the role may connect to,
+   * minus EXCLUDE_DATABASES), or a comma-separated list of names.
+   */
+  DATABASES: z
+    .string()
+    .trim()
+    .default('url')
+    .transform((text, context) => {
+      if (text === 'url' || text === 'all' || text === '') return text === 'all' ? 'all' : 'url';
+      const names = text.split(',').map((name) => name.trim());
+      if (names.some((name) => name.length === 0 || Buffer.byteLength(name) > 63)) {
+        context.addIssue({ code: 'custom', message: 'must be url, all or a list of 1-63 byte names' });
+        return z.NEVER;
+      }
+      return [...new Set(names)];
+    }),
+  /** Databases the `all` mode leaves out: a comma-separated list of names. */
+  EXCLUDE_DATABASES: z
+    .string()
+    .trim()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    ),
+  /** How many databases the nightly run backs up at a time (its Map state's MaxConcurrency). */
+  DATABASE_CONCURRENCY: z.coerce.number().int().min(1).max(10).default(2),
   STAGING_DATABASE_URL: optionalText,
   STAGING_DATABASE_SECRET_ARN: optionalText,
   /** Things to act on: failures and alarms (e-mail subscribers, and the alert relay to Slack/webhook). */
@@ -140,6 +171,7 @@ export const runtimeSettingsSchema = z.object({
   BACKUP_STATE_MACHINE_ARN: stateMachineArn,
   DRILL_STATE_MACHINE_ARN: stateMachineArn,
   RESTORE_STATE_MACHINE_ARN: stateMachineArn,
+  NIGHTLY_STATE_MACHINE_ARN: stateMachineArn,
   /**
    * Local runs only: a directory of secret files, so `local:<name>` can stand for a Secrets Manager
    * ARN where a secret travels by reference (the cloud restore's target). Never set on AWS.

@@ -51,6 +51,15 @@ export class DatabaseAuthError extends BackupError {
 }
 
 /**
+ * The server has no database of that name (SQLSTATE 3D000): a typo in the stage's database list, or a
+ * database dropped since. In a stage with several databases only that database's run fails.
+ */
+export class DatabaseNotFoundError extends BackupError {
+  override readonly name = 'DatabaseNotFoundError';
+  readonly transient = false;
+}
+
+/**
  * The server accepts only encrypted connections (pg_hba `hostssl`) and this one had no TLS, because the
  * connection string says sslmode=disable. PostgreSQL reports it as an authorization failure (SQLSTATE
  * 28000, "no encryption"), but the password is not at fault: the sslmode is.
@@ -264,6 +273,7 @@ export const errorCatalog = {
   ConfigurationError,
   DatabaseUnreachableError,
   DatabaseAuthError,
+  DatabaseNotFoundError,
   DatabaseTlsRequiredError,
   DatabaseTlsUnavailableError,
   DatabaseCertificateError,

@@ -207,6 +207,7 @@ function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runti
           backup: BACKUP_STATE_MACHINE_ARN,
           drill: DRILL_STATE_MACHINE_ARN,
           restore: RESTORE_STATE_MACHINE_ARN,
+          ...(settings.NIGHTLY_STATE_MACHINE_ARN ? { nightly: settings.NIGHTLY_STATE_MACHINE_ARN } : {}),
         },
         since,
         { histories: 'ended-badly' },

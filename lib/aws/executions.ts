@@ -1,5 +1,5 @@
 /**
- * Every execution of a deployed stage's state machines (backup, drill, restore) since a point in time,
+ * Every execution of a deployed stage's state machines (backup, drill, restore, nightly) since a point in time,
  * read from Step Functions itself: what the audit and the status report are built from.
  */
 import { ListExecutionsCommand, type ListExecutionsCommandOutput } from '@aws-sdk/client-sfn';
@@ -7,8 +7,11 @@ import type { ExecutionSummary } from '../report/executions.ts';
 import { HistoryReader, readHistory } from './history.ts';
 import { type CallOptions, forEachPage, type SfnApi } from './sfn.ts';
 
-export const stateMachineKinds = ['backup', 'drill', 'restore'] as const;
+export const stateMachineKinds = ['backup', 'drill', 'restore', 'nightly'] as const;
 export type StateMachineKind = (typeof stateMachineKinds)[number];
+
+/** A stage's state machines; one deployed before the nightly run existed has only the first three. */
+export type StageMachineArns = Record<Exclude<StateMachineKind, 'nightly'>, string> & { nightly?: string };
 
 /**
  * Every execution of both state machines started at or after `since`, newest first, as the summaries
@@ -17,7 +20,7 @@ export type StateMachineKind = (typeof stateMachineKinds)[number];
  */
 export async function readStageExecutions(
   api: SfnApi,
-  arns: Record<StateMachineKind, string>,
+  arns: StageMachineArns,
   since: Date,
   options: CallOptions & {
     /**
@@ -30,7 +33,9 @@ export async function readStageExecutions(
 ): Promise<ExecutionSummary[]> {
   const summaries: ExecutionSummary[] = [];
   for (const kind of stateMachineKinds) {
-    for (const item of await listExecutionsSince(api, arns[kind], since, options)) {
+    const arn = arns[kind];
+    if (!arn) continue;
+    for (const item of await listExecutionsSince(api, arn, since, options)) {
       const endedBadly = item.status !== 'SUCCEEDED' && item.status !== 'RUNNING';
       summaries.push(
         options.histories === 'ended-badly' && !endedBadly

@@ -4,8 +4,9 @@
  * is a second hop: if it breaks, e-mail still arrives and the relay's own errors raise an alarm.
  *
  * Three shapes reach the topic:
- * - a state machine's NotifyFailure: `<Kind> execution <arn> failed in step <State>.\nError: <name>\n
- *   Cause: <cause>\n<one line of advice>` (statemachines/*.asl.json);
+ * - a state machine's NotifyFailure: `<Kind> execution <arn> failed in step <State>.\n[Input: <execution
+ *   input JSON>\n]Error: <name>\nCause: <cause>\n<one line of advice>` (statemachines/*.asl.json; the
+ *   backup machine's Input line names the database, when the run was for one);
  * - a CloudWatch alarm's state change, as JSON (AlarmName, NewStateValue, NewStateReason, ...);
  * - anything else (the status function's provider alert): passed on as it is.
  */
@@ -17,7 +18,7 @@ const failureLine = /^.* execution (arn:\S+) failed in step (\S+)\.$/;
 /** The machine kind from an execution ARN: `...:execution:<service>-<stage>-<kind>:<name>`. */
 function machineOf(executionArn: string): string | undefined {
   const machine = executionArn.split(':')[6] ?? '';
-  return /(?:^|-)(backup|drill|restore)$/.exec(machine)?.[1];
+  return /(?:^|-)(backup|drill|restore|nightly)$/.exec(machine)?.[1];
 }
 
 /**
@@ -29,6 +30,17 @@ function causeText(cause: string): string {
   if (readable !== cause) return readable;
   const message = /^\{"errorType":"[^"]*","errorMessage":"([\s\S]*)"\}$/.exec(cause.trim())?.[1];
   return message === undefined ? cause : message.replace(/\\"/g, '"');
+}
+
+/** The database an execution was for, from the alert's `Input: <execution input JSON>` line. */
+function databaseOf(inputLine: string | undefined): string | undefined {
+  if (!inputLine) return undefined;
+  try {
+    const input = JSON.parse(inputLine.slice('Input: '.length)) as { database?: unknown };
+    return typeof input.database === 'string' ? input.database : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function relayMessage(subject: string | undefined, text: string, stage: string | undefined): Message {
@@ -45,9 +57,11 @@ export function relayMessage(subject: string | undefined, text: string, stage: s
     );
     const error = lines[errorLine]?.slice('Error: '.length) ?? '';
     const stateMachine = machineOf(failure[1]);
+    const database = databaseOf(lines.find((line) => line.startsWith('Input: ')));
     return {
-      subject: `${prefix}${subject ?? 'FAILED'}: ${error} in ${failure[2]}`,
+      subject: `${prefix}${subject ?? 'FAILED'}: ${error} in ${failure[2]}${database ? ` (database ${database})` : ''}`,
       text: [
+        ...(database ? [`Database: ${database}`] : []),
         `Step: ${failure[2]}`,
         `Error: ${error}`,
         `Cause: ${cause}`,
@@ -59,6 +73,7 @@ export function relayMessage(subject: string | undefined, text: string, stage: s
         ...stageField,
         ...(stateMachine ? { stateMachine } : {}),
         execution: failure[1],
+        ...(database ? { database } : {}),
         step: failure[2],
         error,
         cause,

@@ -9,6 +9,7 @@ import {
   ConfigurationError,
   DatabaseAuthError,
   DatabaseCertificateError,
+  DatabaseNotFoundError,
   DatabaseTlsRequiredError,
   DatabaseTlsUnavailableError,
   DatabaseUnreachableError,
@@ -19,8 +20,8 @@ import { type NodePgSsl, nodePgSsl, tlsErrorOf, tlsPolicy } from './tls.ts';
 
 export type Session = pg.Client;
 
-// SQLSTATE classes: 28 = invalid authorization, 3D000 = database does not exist, 42501 = privilege.
-const authFailureCodes = new Set(['28000', '28P01', '3D000', '42501']);
+// SQLSTATE classes: 28 = invalid authorization, 42501 = privilege; 3D000 = database does not exist.
+const authFailureCodes = new Set(['28000', '28P01', '42501']);
 
 export function classifyConnectionError(error: unknown, connection: PgConnection): Error {
   // Before the authorization codes: a hostssl-only server refuses a plain connection with 28000 too.
@@ -28,6 +29,9 @@ export function classifyConnectionError(error: unknown, connection: PgConnection
   if (tls) return tls;
   const code = (error as { code?: string })?.code;
   const where = describeConnection(connection);
+  if (code === '3D000') {
+    return new DatabaseNotFoundError(`${where}: ${describeError(error)}`, { cause: error });
+  }
   if (code && authFailureCodes.has(code)) {
     return new DatabaseAuthError(`${where} refused the connection: ${describeError(error)}`, {
       cause: error,

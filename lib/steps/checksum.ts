@@ -1,11 +1,12 @@
 /** The Checksum state (backup and drill): re-hash the stored dump and read its archive. */
+import { forDatabase } from '../backup/databases.ts';
 import { assertArchiveIntact, verifyArchive } from '../commands/verify-archive.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { backupIdEventSchema, parseInput } from './input.ts';
 
 export async function checksumStep(event: unknown, { runtime, signal, logger }: StepContext) {
-  const { backupId } = parseInput(backupIdEventSchema, event, 'Checksum step event');
-  const verification = await verifyArchive(runtime, backupId, signal, logger);
+  const { backupId, target } = parseInput(backupIdEventSchema, event, 'Checksum step event');
+  const verification = await verifyArchive(forDatabase(runtime, target), backupId, signal, logger);
   assertArchiveIntact(verification);
   // The manifest stays in the bucket: step outputs carry figures, not the per-table list.
   const { manifest: _manifest, ...result } = verification;

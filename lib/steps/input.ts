@@ -8,8 +8,22 @@ import { compressionPattern, proofLevels } from '../backup/manifest.ts';
 import { InputValidationError } from '../errors.ts';
 import { isBackupId } from '../storage/keys.ts';
 
+/** A PostgreSQL database name: 1-63 bytes. */
+export const databaseNameSchema = z
+  .string()
+  .min(1)
+  .refine((name) => Buffer.byteLength(name) <= 63, 'must be at most 63 bytes (a PostgreSQL name)');
+
+/** Which database a step works on; set by Plan and passed to every later step (lib/backup/databases.ts). */
+export const databaseTargetSchema = z.strictObject({
+  database: databaseNameSchema,
+  scope: databaseNameSchema.nullable(),
+});
+
 export const executionInputSchema = z.strictObject({
   trigger: z.enum(['schedule', 'manual', 'cli']).default('manual'),
+  /** One database of the production server; absent: the one the connection URL names. */
+  database: databaseNameSchema.optional(),
   reason: z
     .string()
     .max(500)
@@ -28,10 +42,12 @@ export type ExecutionInput = z.infer<typeof executionInputSchema>;
 export const dumpEventSchema = z.strictObject({
   execution: z.unknown(),
   executionId: z.string().optional(),
+  target: databaseTargetSchema.optional(),
 });
 
 export const backupIdEventSchema = z.strictObject({
   backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),
+  target: databaseTargetSchema.optional(),
 });
 
 /** The execution id names the holder of the staging lease in a StagingBusyError. */
@@ -42,6 +58,7 @@ export const restoreEventSchema = backupIdEventSchema.extend({
 /** Notify runs only after Verify matched; anything else here is a wiring fault. */
 export const notifyEventSchema = z.strictObject({
   backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),
+  target: databaseTargetSchema.optional(),
   executionId: z.string().optional(),
   dump: z.unknown(),
   checksum: z.unknown(),

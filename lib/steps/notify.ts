@@ -4,6 +4,7 @@
  * the alert topic) and ping the heartbeat. Runs only after Verify matched.
  */
 import { readManifest } from '../backup/catalog.ts';
+import { forDatabase } from '../backup/databases.ts';
 import type { CurrentVerification } from '../backup/manifest.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { successSubject, successText } from '../notify/messages.ts';
@@ -11,8 +12,9 @@ import { pingHeartbeat, publish } from '../notify/publish.ts';
 import { keys } from '../storage/keys.ts';
 import { notifyEventSchema, parseInput } from './input.ts';
 
-export async function notifyStep(event: unknown, { runtime, logger }: StepContext) {
-  const { backupId, executionId, verify } = parseInput(notifyEventSchema, event, 'Notify step event');
+export async function notifyStep(event: unknown, { runtime: stage, logger }: StepContext) {
+  const { backupId, executionId, verify, target } = parseInput(notifyEventSchema, event, 'Notify step event');
+  const runtime = forDatabase(stage, target);
   const manifest = await readManifest(runtime.store, backupId);
   const verification: CurrentVerification = {
     verificationVersion: 2,

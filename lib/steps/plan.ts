@@ -4,19 +4,23 @@
  * where Verify runs (VERIFY_VENUE). The decision and its reason stay in the execution history.
  */
 import { listBackups, readManifest } from '../backup/catalog.ts';
+import { forDatabase, resolveDatabase } from '../backup/databases.ts';
 import { planDump } from '../backup/plan.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { pingHeartbeat } from '../notify/publish.ts';
 import { readServerIdentity, withSession } from '../pg/session.ts';
 import { dumpEventSchema, executionInputSchema, parseInput } from './input.ts';
 
-export async function planStep(event: unknown, { runtime, logger }: StepContext) {
+export async function planStep(event: unknown, { runtime: stage, logger }: StepContext) {
   const { execution } = parseInput(dumpEventSchema, event, 'Plan step event');
-  parseInput(executionInputSchema, execution, 'execution input');
-  const heartbeat = await pingHeartbeat(await runtime.heartbeatUrl(), 'start');
+  const input = parseInput(executionInputSchema, execution, 'execution input');
+  const heartbeat = await pingHeartbeat(await stage.heartbeatUrl(), 'start');
   if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
+  // Which database, and its vault: every later step gets this target from the plan.
+  const target = resolveDatabase((await stage.productionConnection()).database, input.database);
+  const runtime = forDatabase(stage, target);
   const identity = await withSession(await runtime.productionConnection(), readServerIdentity);
   const newest = (await listBackups(runtime.store))[0];
   const manifest = newest ? await readManifest(runtime.store, newest.backupId) : undefined;
-  return planDump(identity.databaseSizeBytes, runtime.settings, manifest);
+  return { ...planDump(identity.databaseSizeBytes, runtime.settings, manifest), target };
 }

@@ -5,13 +5,15 @@
  * RowCountMismatchError or ContentMismatchError carrying the diff; the scratch server is gone either way.
  */
 import { readManifest } from '../backup/catalog.ts';
+import { forDatabase } from '../backup/databases.ts';
 import { verifyBackup } from '../commands/verify-backup.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { assertRestoreMatches } from '../verify/compare.ts';
 import { parseInput, restoreEventSchema } from './input.ts';
 
-export async function verifyStep(event: unknown, { runtime, signal, logger }: StepContext) {
-  const { backupId, executionId } = parseInput(restoreEventSchema, event, 'Verify step event');
+export async function verifyStep(event: unknown, { runtime: stage, signal, logger }: StepContext) {
+  const { backupId, executionId, target } = parseInput(restoreEventSchema, event, 'Verify step event');
+  const runtime = forDatabase(stage, target);
   const manifest = await readManifest(runtime.store, backupId);
   const outcome = await verifyBackup(runtime, manifest, {
     signal,

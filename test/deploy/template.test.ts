@@ -437,8 +437,9 @@ describe('packaged template', () => {
           { Ref: 'BackupStateMachine' },
           { Ref: 'DrillStateMachine' },
           { Ref: 'RestoreStateMachine' },
+          { Ref: 'NightlyStateMachine' },
         ],
-        'states:GetExecutionHistory': ['backup', 'drill', 'restore'].map((machine) =>
+        'states:GetExecutionHistory': ['backup', 'drill', 'restore', 'nightly'].map((machine) =>
           sub(
             `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:verified-pg-backups-test-${machine}:*`,
           ),
@@ -516,15 +517,84 @@ describe('packaged template', () => {
       expect(JSON.parse(definition['Fn::Sub'])).toEqual(JSON.parse(file));
     });
 
-    it('starts on the configured schedule with a schedule trigger', () => {
-      const rules = rulesTargeting({ Ref: 'BackupStateMachine' });
+    it('is started by the nightly run (one execution per database), not by a schedule of its own', () => {
+      expect(rulesTargeting({ Ref: 'BackupStateMachine' })).toEqual([]);
+      const rules = rulesTargeting({ Ref: 'NightlyStateMachine' });
       expect(rules).toHaveLength(1);
       expect(rules[0]?.Properties).toMatchObject({
         ScheduleExpression: 'cron(0 2 * * ? *)',
         State: 'ENABLED',
         Targets: [
-          expect.objectContaining({ Arn: { Ref: 'BackupStateMachine' }, Input: '{"trigger":"schedule"}' }),
+          expect.objectContaining({ Arn: { Ref: 'NightlyStateMachine' }, Input: '{"trigger":"schedule"}' }),
         ],
+      });
+    });
+  });
+
+  describe('nightly state machine', () => {
+    it('backs the databases up in a Map of backup executions, its concurrency from ListDatabases', () => {
+      const definition = resource('NightlyStateMachine').Properties.DefinitionString as { 'Fn::Sub': string };
+      const asl = JSON.parse(definition['Fn::Sub']) as {
+        StartAt: string;
+        States: Record<string, Record<string, unknown>>;
+      };
+      expect(asl.StartAt).toBe('ListDatabases');
+      const map = asl.States.Databases as {
+        Type: string;
+        ItemsPath: string;
+        MaxConcurrencyPath: string;
+        ItemProcessor: { StartAt: string; States: Record<string, Record<string, unknown>> };
+        Next: string;
+      };
+      expect(map).toMatchObject({
+        Type: 'Map',
+        ItemsPath: '$.list.databases',
+        MaxConcurrencyPath: '$.list.concurrency',
+        Next: 'Conclude',
+      });
+      const backup = map.ItemProcessor.States[map.ItemProcessor.StartAt];
+      expect(backup).toMatchObject({
+        Type: 'Task',
+        Resource: 'arn:aws:states:::states:startExecution.sync:2',
+        Parameters: { StateMachineArn: '${BackupStateMachine}', 'Input.$': '$.input' },
+        // A failed database is caught inside the iteration, so the others go on.
+        Catch: [{ ErrorEquals: ['States.ALL'], Next: 'DatabaseFailed' }],
+      });
+      expect(asl.States.SomeDatabasesFailed).toMatchObject({ Type: 'Fail', ErrorPath: '$.conclusion.error' });
+    });
+
+    it('may start, follow and stop executions of the backup state machine and nothing else', () => {
+      const policy = resource('NightlyStateMachineRole').Properties.Policies as {
+        PolicyDocument: { Statement: { Sid: string; Action: unknown; Resource: unknown }[] };
+      }[];
+      const statements = Object.fromEntries(
+        (policy[0]?.PolicyDocument.Statement ?? []).map((s) => [s.Sid, [s.Action, s.Resource]]),
+      );
+      expect(statements.RunBackupExecutions).toEqual([
+        'states:StartExecution',
+        { Ref: 'BackupStateMachine' },
+      ]);
+      expect(statements.FollowBackupExecutions).toEqual([
+        ['states:DescribeExecution', 'states:StopExecution'],
+        {
+          'Fn::Sub':
+            'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${BackupStateMachine.Name}:*',
+        },
+      ]);
+      expect(statements.InvokeStepFunctions?.[1]).toEqual([
+        { 'Fn::GetAtt': ['ListDatabasesLambdaFunction', 'Arn'] },
+        { 'Fn::GetAtt': ['ConcludeNightlyLambdaFunction', 'Arn'] },
+      ]);
+    });
+
+    it('tells ListDatabases which databases and how many at a time, from the stage config', () => {
+      const environment = resource('ListDatabasesLambdaFunction').Properties.Environment as {
+        Variables: Record<string, unknown>;
+      };
+      expect(environment.Variables).toMatchObject({
+        DATABASES: 'url',
+        EXCLUDE_DATABASES: '',
+        DATABASE_CONCURRENCY: '2',
       });
     });
 
@@ -669,6 +739,7 @@ describe('packaged template', () => {
         { Ref: 'BackupStateMachine' },
         { Ref: 'DrillStateMachine' },
         { Ref: 'RestoreStateMachine' },
+        { Ref: 'NightlyStateMachine' },
       ]);
     });
 
@@ -754,8 +825,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 14 functions, the worker bundle's function, 3 state machines and the worker's builds.
-      expect(groups.length).toBe(19);
+      // 16 functions, the worker bundle's function, 4 state machines and the worker's builds.
+      expect(groups.length).toBe(22);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });
@@ -924,7 +995,8 @@ describe('packaged template', () => {
     });
 
     it('stops a build before any state machine gives up on it', () => {
-      for (const machine of machineNames) {
+      // The nightly run starts backup executions, never builds of its own.
+      for (const machine of machineNames.filter((name) => name !== 'nightly')) {
         const builds = everyState(loadAsl(machine).States).filter(
           ([, state]) => state.Resource === workerResource,
         );

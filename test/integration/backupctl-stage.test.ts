@@ -461,6 +461,7 @@ describe('the deployed status function', () => {
             BACKUP_STATE_MACHINE_ARN: sfn.machines.backup,
             DRILL_STATE_MACHINE_ARN: sfn.machines.drill,
             RESTORE_STATE_MACHINE_ARN: sfn.machines.restore,
+            NIGHTLY_STATE_MACHINE_ARN: sfn.machines.nightly,
           }),
         ),
       sink: (line) => void lines.push(line),

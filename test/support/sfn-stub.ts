@@ -175,7 +175,12 @@ export class SfnStub implements SfnApi {
 
   constructor(options: { stage: string; region?: string; bucketTag?: string }) {
     const prefix = `arn:aws:states:${options.region ?? 'eu-central-1'}:${account}:stateMachine:verified-pg-backups-${options.stage}`;
-    this.machines = { backup: `${prefix}-backup`, drill: `${prefix}-drill`, restore: `${prefix}-restore` };
+    this.machines = {
+      backup: `${prefix}-backup`,
+      drill: `${prefix}-drill`,
+      restore: `${prefix}-restore`,
+      nightly: `${prefix}-nightly`,
+    };
     this.bucketTag = options.bucketTag;
   }
 
@@ -230,6 +235,11 @@ export class SfnStub implements SfnApi {
             ...item(''),
             stateMachineArn: this.machines.restore,
             name: this.machines.restore.split(':').pop(),
+          },
+          {
+            ...item(''),
+            stateMachineArn: this.machines.nightly,
+            name: this.machines.nightly.split(':').pop(),
           },
         ],
       };

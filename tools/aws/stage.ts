@@ -10,7 +10,7 @@ import {
   ListTagsForResourceCommand,
   type ListTagsForResourceCommandOutput,
 } from '@aws-sdk/client-sfn';
-import { type StateMachineKind, stateMachineKinds } from '../../lib/aws/executions.ts';
+import { type StageMachineArns, type StateMachineKind, stateMachineKinds } from '../../lib/aws/executions.ts';
 import { type CallOptions, callSfn, type SfnApi } from '../../lib/aws/sfn.ts';
 import { ConfigurationError, InputValidationError } from '../../lib/errors.ts';
 import { loadStageConfig, type StageConfig } from '../deploy/stage-config.ts';
@@ -50,7 +50,7 @@ export class DeployedStage {
   readonly settings: StageSettings;
   readonly #api: SfnApi;
   readonly #call: CallOptions;
-  #arns: Record<StateMachineKind, string> | undefined;
+  #arns: StageMachineArns | undefined;
 
   constructor(settings: StageSettings, api: SfnApi, call: CallOptions = {}) {
     this.settings = settings;
@@ -67,7 +67,7 @@ export class DeployedStage {
   }
 
   /** The stage's state machines' ARNs, found by exact name (ListStateMachines, every page). */
-  async stateMachineArns(): Promise<Record<StateMachineKind, string>> {
+  async stateMachineArns(): Promise<StageMachineArns> {
     if (this.#arns) return this.#arns;
     const wanted = new Map(stateMachineKinds.map((kind) => [stateMachineName(this.stage, kind), kind]));
     const found: Partial<Record<StateMachineKind, string>> = {};
@@ -84,7 +84,8 @@ export class DeployedStage {
       }
       nextToken = page.nextToken;
     } while (nextToken && stateMachineKinds.some((kind) => !found[kind]));
-    const missing = stateMachineKinds.filter((kind) => !found[kind]);
+    // A stage deployed before the nightly run existed still works; its backups start one by one.
+    const missing = stateMachineKinds.filter((kind) => kind !== 'nightly' && !found[kind]);
     if (missing.length > 0 || !found.backup || !found.drill || !found.restore) {
       throw new ConfigurationError(
         `stage "${this.stage}" is not deployed in ${this.region}: no state machine named ${missing
@@ -95,7 +96,12 @@ export class DeployedStage {
         { details: { stage: this.stage, region: this.region } },
       );
     }
-    this.#arns = { backup: found.backup, drill: found.drill, restore: found.restore };
+    this.#arns = {
+      backup: found.backup,
+      drill: found.drill,
+      restore: found.restore,
+      ...(found.nightly ? { nightly: found.nightly } : {}),
+    };
     return this.#arns;
   }
 

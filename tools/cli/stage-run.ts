@@ -8,6 +8,7 @@ import type { MachineName } from '../../functions/tasks.ts';
 import type { StateMachineKind } from '../../lib/aws/executions.ts';
 import type { StageExecution } from '../../lib/aws/history.ts';
 import { executionConsoleUrl, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
+import { ConfigurationError } from '../../lib/errors.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
 import { followExecution, startExecution } from '../aws/follow.ts';
 import { DeployedStage, type StageSettings } from '../aws/stage.ts';
@@ -31,7 +32,13 @@ export async function followOnStage(
   const { api, deps } = options;
   const call = deps.sleep ? { sleep: deps.sleep } : {};
   const arns = await new DeployedStage(settings, api, call).stateMachineArns();
-  const started = await startExecution(api, arns[kind], input, call);
+  const arn = arns[kind];
+  if (!arn) {
+    throw new ConfigurationError(
+      `stage "${settings.stage}" has no ${kind} state machine yet: deploy this version (\`npx serverless deploy --stage ${settings.stage}\`)`,
+    );
+  }
+  const started = await startExecution(api, arn, input, call);
   options.onStarted?.(started.executionArn);
   const where = `${started.executionArn}\n  ${executionConsoleUrl(started.executionArn)}`;
   console.error(`Started ${kind} on stage ${settings.stage}: ${where}`);

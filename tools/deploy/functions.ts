@@ -209,6 +209,40 @@ function startWorkerBuilds(): Json[] {
   ];
 }
 
+/**
+ * What `states:startExecution.sync:2` needs (AWS's template for the integration): start executions of
+ * the backup state machine, follow and stop them, and the managed EventBridge rule Step Functions uses
+ * to hear of their end.
+ */
+function startBackupExecutions(): Json[] {
+  return [
+    {
+      Sid: 'RunBackupExecutions',
+      Effect: 'Allow',
+      Action: 'states:StartExecution',
+      Resource: { Ref: 'BackupStateMachine' },
+    },
+    {
+      Sid: 'FollowBackupExecutions',
+      Effect: 'Allow',
+      Action: ['states:DescribeExecution', 'states:StopExecution'],
+      Resource: {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${BackupStateMachine.Name}:*',
+      },
+    },
+    {
+      Sid: 'HearOfBackupExecutionsEnding',
+      Effect: 'Allow',
+      Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      Resource: {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule',
+      },
+    },
+  ];
+}
+
 /** A role only `service` of this account may assume (the confused-deputy guard AWS recommends). */
 export function serviceTrust(service: string): Json {
   return {
@@ -242,6 +276,7 @@ function stateMachineRole(machine: MachineName, facts: DeployFacts): Json {
                 Resource: functionsOf(machine).map((key) => ({ 'Fn::GetAtt': [logicalIdOf(key), 'Arn'] })),
               },
               ...(usesWorker(machine) ? startWorkerBuilds() : []),
+              ...(machine === 'nightly' ? startBackupExecutions() : []),
               // The restore machine's ForgetTarget state: the target's secret lives as long as the restore.
               ...(machine === 'restore'
                 ? [
@@ -344,6 +379,13 @@ export function environmentOf(settings: readonly Setting[], facts: DeployFacts):
       case 'productionSecret':
         env.PRODUCTION_DATABASE_SECRET_ARN = facts.config.databases.productionSecretArn;
         break;
+      case 'databases': {
+        const { backup, exclude, concurrency } = facts.config.databases;
+        env.DATABASES = Array.isArray(backup) ? backup.join(',') : backup;
+        env.EXCLUDE_DATABASES = exclude.join(',');
+        env.DATABASE_CONCURRENCY = String(concurrency);
+        break;
+      }
       case 'verifyTarget':
         env.VERIFY_TARGET = facts.config.verification.target;
         env.STAGING_DATABASE_SECRET_ARN = ifConfigured(

@@ -64,6 +64,36 @@ export const stageConfigSchema = z.strictObject({
       productionSecretArn: secretArn,
       /** Only for `verification.target: staging`: the standing database verification restores into. */
       stagingSecretArn: secretArn.optional(),
+      /**
+       * Which databases of the production server each night backs up: `url` (the one the secret
+       * names), `all` (every database the role may connect to, minus `exclude`), or a list of names.
+       */
+      backup: z
+        .union([
+          z.enum(['url', 'all']),
+          z
+            .array(
+              z
+                .string()
+                .min(1)
+                .refine((name) => Buffer.byteLength(name) <= 63 && !name.includes(','), {
+                  message: 'must be a database name (1-63 bytes, no comma)',
+                }),
+            )
+            .min(1),
+        ])
+        .default('url'),
+      /** Left out of `backup: all`. */
+      exclude: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .refine((name) => !name.includes(','), 'has a comma'),
+        )
+        .default([]),
+      /** How many databases are backed up at a time (2 by default): the load on the production server. */
+      concurrency: z.number().int().min(1).max(10).default(2),
     },
     { error: (issue) => (issue.input === undefined ? 'is required' : 'must be a mapping') },
   ),

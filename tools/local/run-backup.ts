@@ -28,6 +28,18 @@ export async function runLocalBackup(
   return runStateMachine({ machine: 'backup', input, ...runSettings(environment, options) });
 }
 
+/**
+ * `backupctl backup --all-databases`: the nightly state machine, each database of the stage's
+ * DATABASES in a backup execution of its own (recorded like any other local execution).
+ */
+export async function runLocalNightly(
+  environment: LocalEnvironment,
+  input: unknown,
+  options: LocalRunOptions = {},
+): Promise<ExecutionRecord> {
+  return runStateMachine({ machine: 'nightly', input, ...runSettings(environment, options) });
+}
+
 /** What every local run passes the runner: the environment's settings and state, and the options set. */
 export function runSettings(environment: LocalEnvironment, options: LocalRunOptions) {
   return {

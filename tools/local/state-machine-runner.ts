@@ -21,7 +21,7 @@ import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { functions, type MachineName, taskOf } from '../../functions/tasks.ts';
+import { functions, type MachineName, machineNames, taskOf } from '../../functions/tasks.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import type { StepHandler } from '../../lib/lambda/handler.ts';
 import type { LineSink } from '../../lib/logging.ts';
@@ -93,7 +93,43 @@ export function resolvePlaceholders(definitionText: string): string {
   return definitionText
     .replace(/\$\{(\w+)LambdaFunction\.Arn\}/g, 'arn:aws:lambda:us-east-1:000000000000:function:local-$1')
     .replace(/\$\{(\w+)Topic\}/g, 'arn:aws:sns:us-east-1:000000000000:local-$1Topic')
-    .replace(/\$\{WorkerProject\}/g, localWorkerProject);
+    .replace(/\$\{WorkerProject\}/g, localWorkerProject)
+    .replace(/\$\{(\w+)StateMachine\}/g, (_, name: string) => `${localMachinePrefix}${name.toLowerCase()}`);
+}
+
+const localMachinePrefix = 'arn:aws:states:us-east-1:000000000000:stateMachine:local-';
+const startExecutionResource = 'arn:aws:states:::states:startExecution.sync:2';
+
+/**
+ * A nested execution (`states:startExecution.sync:2`), as AWS runs it: the child machine to its end,
+ * then its description with the Output as JSON; a child that failed fails the Task with
+ * States.TaskFailed and a Cause holding the child's description, Error and Cause included.
+ */
+async function runChildExecution(input: unknown, options: RunOptions): Promise<unknown> {
+  const { StateMachineArn, Input } = input as { StateMachineArn: string; Input: unknown };
+  const machine = machineNames.find((name) => StateMachineArn === `${localMachinePrefix}${name}`);
+  if (!machine) throw new Error(`no local state machine for ${StateMachineArn}`);
+  const { onState: _parentLines, ...inherited } = options;
+  const child = await runStateMachine({ ...inherited, machine, input: Input });
+  const description = {
+    ExecutionArn: child.executionArn,
+    StateMachineArn,
+    Input,
+    StartDate: child.startedAt,
+    StopDate: child.stoppedAt,
+    Status: child.status,
+  };
+  if (child.status === 'SUCCEEDED') return { ...description, Output: child.output };
+  const failure = new Error(
+    JSON.stringify({
+      ...description,
+      Input: JSON.stringify(Input),
+      Error: child.error?.name,
+      Cause: child.error?.cause,
+    }),
+  );
+  failure.name = 'States.TaskFailed';
+  throw failure;
 }
 
 const localWorkerProject = 'local-worker';
@@ -121,13 +157,15 @@ interface StateDefinition {
   Retry?: unknown[];
   Parameters?: { EnvironmentVariablesOverride?: { Name: string; Value?: string }[] };
   Branches?: { States: Record<string, StateDefinition> }[];
+  ItemProcessor?: { States: Record<string, StateDefinition> };
 }
 
-/** Every state of a definition, those inside Parallel branches included (names are unique). */
+/** Every state of a definition, those inside Parallel branches and Map iterations included (names are unique). */
 export function allStates(states: Record<string, StateDefinition>): [string, StateDefinition][] {
   return Object.entries(states).flatMap(([name, state]) => [
     [name, state] as [string, StateDefinition],
     ...(state.Branches ?? []).flatMap((branch) => allStates(branch.States)),
+    ...(state.ItemProcessor ? allStates(state.ItemProcessor.States) : []),
   ]);
 }
 
@@ -211,6 +249,10 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
         );
         return { MessageId: messageId };
       };
+      continue;
+    }
+    if (state.Resource === startExecutionResource) {
+      overrides[name] = (input) => runChildExecution(input, options);
       continue;
     }
     if (state.Resource === forgetSecretResource) {

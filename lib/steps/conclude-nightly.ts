@@ -1,0 +1,73 @@
+/**
+ * The nightly run's last state: what became of each database's backup execution. A failed one is
+ * named with its own error (the child execution's, read from the failure Step Functions reports for
+ * `startExecution.sync:2`: a Cause holding the child's Error and Cause, in either of the shapes it
+ * takes); the run then fails with the first failure's error, so `backupctl` and the status report
+ * treat it as they treat a single database's failure.
+ */
+import { z } from 'zod';
+import type { StepContext } from '../lambda/handler.ts';
+import { readableCause } from '../report/executions.ts';
+import { parseInput } from './input.ts';
+
+const resultSchema = z.object({
+  database: z.string(),
+  result: z.object({ status: z.string().optional(), backupId: z.string().nullable().optional() }).optional(),
+  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+const concludeEventSchema = z.strictObject({ databases: z.array(resultSchema) });
+
+/** The child execution's own error from a `startExecution.sync:2` failure, else the failure itself. */
+export function childFailure(error: { Error?: string | undefined; Cause?: string | undefined }): {
+  error: string;
+  cause: string;
+} {
+  const cause = error.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as {
+      Error?: unknown;
+      Cause?: unknown;
+      error?: unknown;
+      cause?: unknown;
+    };
+    const name = parsed.Error ?? parsed.error;
+    if (typeof name === 'string') {
+      const text = parsed.Cause ?? parsed.cause;
+      return { error: name, cause: readableCause(typeof text === 'string' ? text : '') };
+    }
+  } catch {
+    // Not JSON: the failure is the Task's own (a timeout, a refused StartExecution).
+  }
+  return { error: error.Error ?? 'States.TaskFailed', cause: readableCause(cause) };
+}
+
+export async function concludeNightlyStep(event: unknown, _context: StepContext) {
+  const { databases } = parseInput(concludeEventSchema, event, 'Conclude step event');
+  const outcomes = databases.map((entry) => {
+    if (!entry.error) {
+      return {
+        database: entry.database,
+        status: 'verified' as const,
+        backupId: entry.result?.backupId ?? null,
+      };
+    }
+    const failure = childFailure(entry.error);
+    return { database: entry.database, status: 'failed' as const, ...failure };
+  });
+  const failed = outcomes.flatMap((outcome) => (outcome.status === 'failed' ? [outcome] : []));
+  const first = failed[0];
+  return {
+    databases: outcomes,
+    failed: failed.length,
+    verified: outcomes.length - failed.length,
+    ...(first
+      ? {
+          error: first.error,
+          cause: `${failed.length} of ${outcomes.length} database(s) failed: ${failed
+            .map((f) => `${f.database} (${f.error}: ${f.cause.slice(0, 300)})`)
+            .join('; ')}`.slice(0, 32_000),
+        }
+      : {}),
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * Several databases in one stage, end to end: one PostgreSQL server holding a tenant's databases, the
+ * real nightly and backup state machines (a Map of nested executions), real scratch servers and the
+ * local S3 API. The stage connects as the databases' owner, never a superuser, as on Render.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
+import { listDatabases } from '../../lib/backup/databases.ts';
+import { readRuntimeSettings } from '../../lib/config.ts';
+import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { withSession } from '../../lib/pg/session.ts';
+import { readLocalExecutions } from '../../lib/report/executions.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { alerts, answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
+import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+
+answerAlertsInEachTest();
+
+let fixture: PipelineFixture;
+let server: PostgresServer;
+let ownerUrl: (database: string) => string;
+
+async function asSuperuser(database: string, ...statements: string[]) {
+  await withSession(parseConnectionUrl(server.url(database), 'setup'), async (session) => {
+    for (const statement of statements) await session.query(statement);
+  });
+}
+
+async function asOwner(database: string, ...statements: string[]) {
+  await withSession(parseConnectionUrl(ownerUrl(database), 'setup'), async (session) => {
+    for (const statement of statements) await session.query(statement);
+  });
+}
+
+beforeAll(async () => {
+  fixture = await startPipelineFixture();
+  server = await startPostgresServer({ dataDir: join(fixture.stateDir, 'pg', 'tenant') });
+  await asSuperuser(
+    'postgres',
+    "CREATE ROLE tenant LOGIN PASSWORD 'tenant-password' NOSUPERUSER NOCREATEDB NOCREATEROLE",
+    'CREATE DATABASE app OWNER tenant',
+    'CREATE DATABASE queue OWNER tenant',
+    'CREATE DATABASE analytics OWNER tenant',
+    // A database of someone else's that the tenant may not even connect to.
+    'CREATE DATABASE private',
+    'REVOKE CONNECT ON DATABASE private FROM PUBLIC',
+  );
+  const url = new URL(server.url('postgres'));
+  url.username = 'tenant';
+  url.password = 'tenant-password';
+  ownerUrl = (database) => {
+    const copy = new URL(url);
+    copy.pathname = `/${database}`;
+    return copy.toString();
+  };
+  await asOwner(
+    'app',
+    'CREATE TABLE orders (id bigint PRIMARY KEY, total numeric)',
+    'INSERT INTO orders SELECT i, i * 1.5 FROM generate_series(1, 500) i',
+  );
+  await asOwner(
+    'queue',
+    'CREATE TABLE jobs (id bigint PRIMARY KEY, payload jsonb)',
+    `INSERT INTO jobs SELECT i, jsonb_build_object('n', i) FROM generate_series(1, 300) i`,
+  );
+  await asOwner('analytics', 'CREATE TABLE hits AS SELECT i AS id FROM generate_series(1, 50) i');
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  await fixture?.stop();
+});
+
+/** The backup executions a nightly run started, in the order of their database's name. */
+async function childExecutions(since: string) {
+  return (await readLocalExecutions(fixture.stateDir))
+    .filter((e) => e.stateMachine === 'backup' && e.startedAt >= since)
+    .sort((a, b) =>
+      String((a.input as { database?: string }).database).localeCompare(
+        String((b.input as { database?: string }).database),
+      ),
+    );
+}
+
+describe('a stage with several databases', () => {
+  it('backs up each listed database in its own execution and vault; a missing one fails alone, by name', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('app'),
+      DATABASES: 'queue,app,missing',
+      DATABASE_CONCURRENCY: '1',
+    });
+
+    const run = await fixture.run(settings, { machine: 'nightly', input: { trigger: 'schedule' } });
+
+    expect(run.status).toBe('FAILED');
+    expect(run.error?.name).toBe('DatabaseNotFoundError');
+    expect(run.error?.cause).toMatch(
+      /^1 of 3 database\(s\) failed: missing \(DatabaseNotFoundError: .*missing/,
+    );
+    const conclusion = run.states.find((s) => s.name === 'Conclude')?.output as {
+      conclusion: { databases: { database: string; status: string }[] };
+    };
+    expect(conclusion.conclusion.databases.map((d) => [d.database, d.status])).toEqual([
+      ['app', 'verified'],
+      ['missing', 'failed'],
+      ['queue', 'verified'],
+    ]);
+
+    // The URL's database keeps the top-level vault; queue has its own; each holds its own rows.
+    const [app] = await listBackups(store);
+    const [queue] = await listBackups(store.forScope('queue'));
+    expect(app?.verified).toBe(true);
+    expect(queue?.verified).toBe(true);
+    expect(await listBackups(store.forScope('missing'))).toEqual([]);
+    const appManifest = await readManifest(store, app?.backupId ?? '');
+    const queueManifest = await readManifest(store.forScope('queue'), queue?.backupId ?? '');
+    expect([appManifest.source.database, appManifest.tables.map((t) => [t.table, t.rows])]).toEqual([
+      'app',
+      [['orders', 500]],
+    ]);
+    expect([queueManifest.source.database, queueManifest.tables.map((t) => [t.table, t.rows])]).toEqual([
+      'queue',
+      [['jobs', 300]],
+    ]);
+    expect(await store.databaseScopes()).toEqual(['queue']);
+    // One at a time, as configured: the three backup executions never overlap.
+    const children = await childExecutions(run.startedAt);
+    expect(children.map((c) => c.input)).toEqual([
+      { trigger: 'schedule', database: 'app' },
+      { trigger: 'schedule', database: 'missing' },
+      { trigger: 'schedule', database: 'queue' },
+    ]);
+    for (const [earlier, later] of [
+      [children[0], children[1]],
+      [children[1], children[2]],
+    ]) {
+      expect(Date.parse(later?.startedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(earlier?.stoppedAt ?? ''));
+    }
+
+    // One alert, from the missing database's own execution, naming it; no password anywhere.
+    const sent = alerts().filter((a) => a.subject.includes('FAILED'));
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.message).toContain('"database":"missing"');
+    expect(sent[0]?.message).toContain('Error: DatabaseNotFoundError');
+    expect(JSON.stringify(run)).not.toContain('tenant-password');
+    expect(JSON.stringify(alerts())).not.toContain('tenant-password');
+  });
+
+  it('backs up every database the owner may connect to, minus the excluded, and finds a new one the next night', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('app'),
+      DATABASES: 'all',
+      EXCLUDE_DATABASES: 'analytics,postgres',
+    });
+
+    const first = await fixture.run(settings, { machine: 'nightly', input: { trigger: 'schedule' } });
+
+    expect(first.status).toBe('SUCCEEDED');
+    const listed = first.states.find((s) => s.name === 'ListDatabases')?.output as {
+      list: { databases: { database: string }[] };
+    };
+    // private refuses the tenant's connections; analytics and postgres are excluded.
+    expect(listed.list.databases.map((d) => d.database)).toEqual(['app', 'queue']);
+    expect((await listBackups(store)).filter((b) => b.verified)).toHaveLength(1);
+    expect((await listBackups(store.forScope('queue'))).filter((b) => b.verified)).toHaveLength(1);
+    // Two at a time by default: both executions ran side by side.
+    const [app, queue] = await childExecutions(first.startedAt);
+    expect(Date.parse(queue?.startedAt ?? '')).toBeLessThan(Date.parse(app?.stoppedAt ?? ''));
+
+    // A database created since is in the next night's list.
+    await asSuperuser('postgres', 'CREATE DATABASE later OWNER tenant');
+    const next = await withSession(parseConnectionUrl(ownerUrl('app'), 'test'), (session) =>
+      listDatabases(session, 'app', readRuntimeSettings(settings)),
+    );
+    expect(next.map((d) => [d.database, d.scope])).toEqual([
+      ['app', null],
+      ['later', 'later'],
+      ['queue', 'queue'],
+    ]);
+  });
+});
