@@ -5,9 +5,11 @@
  * (lib/storage/scope.ts). The database the URL names keeps the bucket's top-level vault.
  */
 import type { RuntimeSettings } from '../config.ts';
+import { BackupNotFoundError } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import type { Session } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
+import { listBackups, readManifest } from './catalog.ts';
 
 /** Which database a step works on: its name, and its vault (null: the URL's database, top level). */
 export interface DatabaseTarget {
@@ -71,4 +73,21 @@ export async function listDatabases(
     .filter((name) => !excluded.has(name))
     .sort()
     .map((name) => resolveDatabase(urlDatabase, name));
+}
+
+/**
+ * The vault of one database, named by the operator (`backupctl --database`), found from the bucket
+ * alone (no production secret needed): a vault of its own, or the top-level one when its newest
+ * backup is of that database.
+ */
+export async function vaultOf(store: BackupStore, database: string): Promise<BackupStore> {
+  const scopes = await store.databaseScopes();
+  if (scopes.includes(database)) return store.forScope(database);
+  const newest = (await listBackups(store))[0];
+  const topLevel = newest ? (await readManifest(store, newest.backupId)).source.database : undefined;
+  if (topLevel === database) return store;
+  const known = [...(topLevel ? [topLevel] : []), ...scopes];
+  throw new BackupNotFoundError(
+    `no backups of database "${database}" in this bucket${known.length ? `; it holds backups of ${known.join(', ')}` : ''}`,
+  );
 }

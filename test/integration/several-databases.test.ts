@@ -3,14 +3,17 @@
  * real nightly and backup state machines (a Map of nested executions), real scratch servers and the
  * local S3 API. The stage connects as the databases' owner, never a superuser, as on Render.
  */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { listDatabases } from '../../lib/backup/databases.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { readLocalExecutions } from '../../lib/report/executions.ts';
+import { exitCodes, main } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { alerts, answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
@@ -178,5 +181,61 @@ describe('a stage with several databases', () => {
       ['later', 'later'],
       ['queue', 'queue'],
     ]);
+  });
+});
+
+describe('backupctl with several databases', () => {
+  const savedEnv = { ...process.env };
+  afterAll(() => {
+    process.env = savedEnv;
+  });
+
+  async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
+    const error = jest
+      .spyOn(console, 'error')
+      .mockImplementation((line: unknown) => void err.push(String(line)));
+    try {
+      return { code: await main(argv), stdout: out.join('\n'), stderr: err.join('\n') };
+    } finally {
+      log.mockRestore();
+      error.mockRestore();
+    }
+  }
+
+  it('backs up every database with --all-databases and reads one vault with --database', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'several-cli-'));
+    await chmod(stateDir, 0o755);
+    process.env.BACKUP_LOCAL_STATE_DIR = stateDir;
+    process.env.DATABASE_URL = ownerUrl('app');
+    process.env.DATABASES = 'app,queue';
+    try {
+      const backup = await cli('backup', '--all-databases');
+      expect(backup.code).toBe(exitCodes.ok);
+      expect(backup.stdout).toMatch(/ListDatabases .* app, queue; 2 at a time/);
+      expect(backup.stdout).toMatch(/^app: \S+ verified$/m);
+      expect(backup.stdout).toMatch(/^queue: \S+ verified$/m);
+
+      const queue = await cli('list', '--database', 'queue', '--json');
+      expect(queue.code).toBe(exitCodes.ok);
+      expect(JSON.parse(queue.stdout)).toEqual([expect.objectContaining({ verified: true })]);
+      const app = await cli('status', '--database', 'app', '--json');
+      expect(JSON.parse(app.stdout)).toMatchObject({ state: 'ok', withinRpo: true });
+
+      const typo = await cli('list', '--database', 'qeue');
+      expect(typo.code).toBe(exitCodes.usage);
+      expect(typo.stderr).toContain(
+        'no backups of database "qeue" in this bucket; it holds backups of app, queue',
+      );
+
+      const one = await cli('backup', '--database', 'queue', '--json');
+      expect(one.code).toBe(exitCodes.ok);
+      expect(JSON.parse((await cli('list', '--database', 'queue', '--json')).stdout)).toHaveLength(2);
+      expect((await cli('backup', '--database', 'x', '--all-databases')).code).toBe(exitCodes.usage);
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });

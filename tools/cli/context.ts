@@ -7,6 +7,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readStageExecutions } from '../../lib/aws/executions.ts';
 import { createSfnClient, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
 import { resolveBackupId } from '../../lib/backup/catalog.ts';
+import { vaultOf } from '../../lib/backup/databases.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import {
   BackupError,
@@ -46,7 +47,8 @@ export interface Output {
 }
 
 export type Values = Record<string, string | boolean | undefined>;
-export type Place = { kind: 'local' } | { kind: 'stage'; settings: StageSettings };
+/** Where a command runs, and for which database's vault (`--database`; absent: the URL's). */
+export type Place = ({ kind: 'local' } | { kind: 'stage'; settings: StageSettings }) & { database?: string };
 
 /** Everything a command needs: its arguments, where it runs, how it prints. */
 export interface CommandContext {
@@ -87,18 +89,31 @@ export function placeOf(values: Values, deps: CliDependencies): Place {
       details: { field: '--stage' },
     });
   }
+  const database = typeof values.database === 'string' ? values.database : undefined;
+  if (database !== undefined && (database.length === 0 || Buffer.byteLength(database) > 63)) {
+    throw new InputValidationError('--database must name a database (1-63 bytes)', {
+      details: { field: '--database' },
+    });
+  }
+  if (database !== undefined && values['all-databases']) {
+    throw new InputValidationError('--database and --all-databases exclude each other', {
+      details: { field: '--database' },
+    });
+  }
+  const scoped = database === undefined ? {} : { database };
   if (values.stage === undefined) {
     if (values.region !== undefined) {
       throw new InputValidationError('--region only applies with --stage', {
         details: { field: '--region' },
       });
     }
-    return { kind: 'local' };
+    return { kind: 'local', ...scoped };
   }
   const region = typeof values.region === 'string' ? values.region : undefined;
   return {
     kind: 'stage',
     settings: loadStageSettings(String(values.stage), deps.root ?? projectRoot, region),
+    ...scoped,
   };
 }
 
@@ -136,9 +151,19 @@ export async function withTarget<T>(
   /** More runtime settings for a stage (the check reads the production secret, for one). */
   stageSettings: Record<string, string> = {},
 ): Promise<T> {
+  const forVault = async (runtime: Runtime): Promise<Runtime> => {
+    if (place.database === undefined) return runtime;
+    try {
+      return { ...runtime, store: await vaultOf(runtime.store, place.database) };
+    } catch (error) {
+      // A database name the bucket knows nothing of is the operator's typo: a usage error.
+      if (!(error instanceof BackupNotFoundError)) throw error;
+      throw new InputValidationError(`--database: ${error.message}`, { details: { field: '--database' } });
+    }
+  };
   if (place.kind === 'local') {
-    return withLocal({ production: false, staging: false }, (environment) => {
-      const runtime = createRuntime(readRuntimeSettings(environment.settings));
+    return withLocal({ production: false, staging: false }, async (environment) => {
+      const runtime = await forVault(createRuntime(readRuntimeSettings(environment.settings)));
       return work({
         runtime,
         stage: runtime.settings.STAGE,
@@ -169,7 +194,7 @@ export async function withTarget<T>(
   // The default credential chain against the real endpoint; uploads get the bucket's default SSE-KMS.
   const client = deps.s3?.(settings.region) ?? createS3Client({ region: settings.region });
   return work({
-    runtime: { ...base, store: new BackupStore({ client, bucket }) },
+    runtime: await forVault({ ...base, store: new BackupStore({ client, bucket }) }),
     stage: settings.stage,
     executions: async (since) =>
       readStageExecutions(api, await deployed.stateMachineArns(), since, callOptions(deps)),

@@ -26,22 +26,25 @@ type Run = (context: CommandContext) => Promise<number>;
  */
 const commands: Record<string, { options: string[]; load: () => Promise<Run> }> = {
   backup: {
-    options: ['reason', 'compression'],
+    options: ['reason', 'compression', 'database', 'all-databases'],
     load: async () => (await import('./commands/backup.ts')).backupCommand,
   },
-  list: { options: [], load: async () => (await import('./commands/list.ts')).listCommand },
-  verify: { options: [], load: async () => (await import('./commands/verify.ts')).verifyCommand },
+  list: { options: ['database'], load: async () => (await import('./commands/list.ts')).listCommand },
+  verify: { options: ['database'], load: async () => (await import('./commands/verify.ts')).verifyCommand },
   restore: {
     options: ['target-url', 'jobs'],
     load: async () => (await import('./commands/restore.ts')).restoreCommand,
   },
-  download: { options: ['out'], load: async () => (await import('./commands/download.ts')).downloadCommand },
+  download: {
+    options: ['out', 'database'],
+    load: async () => (await import('./commands/download.ts')).downloadCommand,
+  },
   retention: {
     options: ['apply'],
     load: async () => (await import('./commands/retention.ts')).retentionCommand,
   },
   status: {
-    options: ['write', 'open', 'link', 'out'],
+    options: ['write', 'open', 'link', 'out', 'database'],
     load: async () => (await import('./commands/status.ts')).statusCommand,
   },
   audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
@@ -100,6 +103,8 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
         jobs: { type: 'string' },
         out: { type: 'string' },
         write: { type: 'boolean' },
+        database: { type: 'string' },
+        'all-databases': { type: 'boolean' },
         open: { type: 'boolean' },
         link: { type: 'boolean' },
         apply: { type: 'boolean' },

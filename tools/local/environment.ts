@@ -140,6 +140,9 @@ export async function startLocalEnvironment(
     if (!env.DATABASE_URL) settings.DRILL_SANITY_CHECKS = JSON.stringify(sampleSanityChecks);
     if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
     for (const name of [
+      'DATABASES',
+      'EXCLUDE_DATABASES',
+      'DATABASE_CONCURRENCY',
       'DUMP_VENUE',
       'VERIFY_VENUE',
       'VERIFY_TARGET',

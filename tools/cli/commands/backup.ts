@@ -1,6 +1,6 @@
 /** `backupctl backup`: run the backup state machine locally, or start and follow it on a stage. */
 import { executionInputSchema, parseInput } from '../../../lib/steps/input.ts';
-import { runLocalBackup } from '../../local/run-backup.ts';
+import { runLocalBackup, runLocalNightly } from '../../local/run-backup.ts';
 import {
   type CommandContext,
   exitCodeForExecution,
@@ -13,46 +13,80 @@ import {
 import { localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
-function backupInput(values: Values, trigger: 'cli' | 'manual') {
+function backupInput(values: Values, trigger: 'cli' | 'manual', database: string | undefined) {
   return parseInput(
     executionInputSchema,
     {
       trigger,
       ...(values.reason !== undefined ? { reason: values.reason } : {}),
       ...(values.compression !== undefined ? { compression: values.compression } : {}),
+      ...(database !== undefined ? { database } : {}),
     },
     'backup options',
   );
 }
 
+interface Conclusion {
+  conclusion?: {
+    databases?: {
+      database: string;
+      status: string;
+      backupId?: string | null;
+      error?: string;
+      cause?: string;
+    }[];
+  };
+}
+
+/** What the run ended with: one backup, or (the nightly run) one line per database. */
+function verdict(
+  where: 'local' | 'stage',
+  execution: {
+    status: string;
+    output?: unknown;
+    error?: { name: string; cause: string } | undefined;
+    states?: { name: string; status: string; output?: unknown }[];
+  },
+) {
+  // A failed nightly run has no output: what each database came to is in its Conclude state's.
+  const concluded = execution.states?.find(
+    (state) => state.name === 'Conclude' && state.status === 'succeeded',
+  );
+  const databases = (concluded?.output as Conclusion | undefined)?.conclusion?.databases;
+  if (databases) {
+    return databases
+      .map(
+        (d) =>
+          `${d.database}: ${d.status === 'verified' ? `${d.backupId} verified` : `FAILED ${d.error}: ${d.cause}`}`,
+      )
+      .join('\n');
+  }
+  if (execution.status === 'SUCCEEDED') {
+    return `Backup ${(execution.output as { dump?: { backupId?: string } } | undefined)?.dump?.backupId} verified.`;
+  }
+  // Following a stage names the execution's status (FAILED, TIMED_OUT, ABORTED); a local run fails.
+  return `Backup ${where === 'stage' ? execution.status : 'failed'}: ${failureText(execution.error)}`;
+}
+
 export async function backupCommand({ place, values, out, deps }: CommandContext): Promise<number> {
+  // --all-databases: the nightly run (every database of DATABASES, each in its own backup execution).
+  const machine = values['all-databases'] === true ? 'nightly' : 'backup';
   if (place.kind === 'stage') {
-    const input = backupInput(values, 'manual');
-    const execution = await followOnStage(place.settings, 'backup', input, {
+    const input = backupInput(values, 'manual', place.database);
+    const execution = await followOnStage(place.settings, machine, input, {
       api: sfnFor(place.settings, deps),
       deps,
-      onState: printState(out, 'backup'),
+      onState: printState(out, machine),
     });
     if (execution === 'interrupted') return exitCodes.interrupted;
-    out.print(
-      execution.status === 'SUCCEEDED'
-        ? `Backup ${(execution.output as { dump?: { backupId?: string } } | undefined)?.dump?.backupId} verified.`
-        : `Backup ${execution.status}: ${failureText(execution.error)}`,
-      execution,
-    );
+    out.print(verdict(place.kind, execution), execution);
     return exitCodeForExecution(execution);
   }
-  const input = backupInput(values, 'cli');
+  const input = backupInput(values, 'cli', place.database);
   return withLocal({}, async (environment) => {
-    const execution = await runLocalBackup(environment, input, {
-      ...localRunOutput(out, values, 'backup'),
-    });
-    out.print(
-      execution.status === 'SUCCEEDED'
-        ? `Backup ${(execution.output as { dump: { backupId: string } }).dump.backupId} verified.`
-        : `Backup failed: ${failureText(execution.error)}`,
-      execution,
-    );
+    const run = machine === 'nightly' ? runLocalNightly : runLocalBackup;
+    const execution = await run(environment, input, localRunOutput(out, values, machine));
+    out.print(verdict(place.kind, execution), execution);
     return exitCodeForExecution(execution);
   });
 }
