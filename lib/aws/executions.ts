@@ -14,9 +14,10 @@ export type StateMachineKind = (typeof stateMachineKinds)[number];
 export type StageMachineArns = Record<Exclude<StateMachineKind, 'nightly'>, string> & { nightly?: string };
 
 /**
- * Every execution of both state machines started at or after `since`, newest first, as the summaries
- * the audit and the status report read. Only the input's trigger is kept and no step output: the
- * audit shows what the local one shows, never execution data that may carry database details.
+ * Every execution of the state machines started at or after `since`, newest first, as the summaries
+ * the audit and the status report read. Only the input's trigger and database name are kept and no
+ * step output: the audit shows what the local one shows, never execution data that may carry
+ * database details.
  */
 export async function readStageExecutions(
   api: SfnApi,
@@ -98,7 +99,7 @@ async function summarize(
   });
   await readHistory(api, reader, options);
   const e = reader.execution;
-  const trigger = (e.input as { trigger?: unknown } | undefined)?.trigger;
+  const { trigger, database } = (e.input ?? {}) as { trigger?: unknown; database?: unknown };
   const stoppedAt = e.stoppedAt ?? item.stopDate?.toISOString();
   return {
     executionArn: e.executionArn,
@@ -106,7 +107,9 @@ async function summarize(
     startedAt: e.startedAt,
     ...(stoppedAt ? { stoppedAt } : {}),
     status: e.status,
-    ...(typeof trigger === 'string' ? { input: { trigger } } : {}),
+    ...(typeof trigger === 'string'
+      ? { input: { trigger, ...(typeof database === 'string' ? { database } : {}) } }
+      : {}),
     ...(e.error ? { error: e.error } : {}),
     states: e.states.map(({ output: _output, ...state }) => state),
   };

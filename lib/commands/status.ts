@@ -8,7 +8,7 @@ import type { Message } from '../notify/publish.ts';
 import { providerCheckFor } from '../provider/provider-check.ts';
 import type { ExecutionSummary } from '../report/executions.ts';
 import { publishStatus } from '../report/publish-status.ts';
-import { buildStatusReport, type StatusReport } from '../report/status-report.ts';
+import { buildStageReport, type StatusReport } from '../report/status-report.ts';
 import type { Runtime } from '../runtime.ts';
 
 export interface StatusOptions {
@@ -35,7 +35,7 @@ export async function reportStatus(
   };
   if (!options.write) {
     const provider = checkProvider ? await checkProvider() : undefined;
-    return buildStatusReport(runtime.store, { ...common, ...(provider ? { provider } : {}) });
+    return (await buildStageReport(runtime.store, { ...common, ...(provider ? { provider } : {}) })).report;
   }
   return publishStatus(runtime.store, {
     ...common,

@@ -83,6 +83,18 @@ th{width:34%;font-weight:600}
 .unverified{color:#cf222e}
 footer{color:#57606a;font-size:12px}`;
 
+/** With several databases: each one's state and newest verified backup (its own page is in its vault). */
+function databaseTable(report: StatusReport): string {
+  if (report.databases.length < 2) return '';
+  const rows = report.databases
+    .map(
+      (d) =>
+        `<tr><td>${escapeHtml(d.database ?? '(top level)')}</td><td${d.state === 'ok' ? '' : ' class="unverified"'}>${escapeHtml(d.state)}</td><td>${escapeHtml(d.newestVerified ? `${d.newestVerified.backupId}, ${d.newestVerified.ageHours} h old` : 'none')}</td></tr>`,
+    )
+    .join('');
+  return `<h2>Databases</h2>\n<table class="databases"><tr><th>database</th><th>state</th><th>newest verified backup</th></tr>${rows}</table>`;
+}
+
 export function renderStatusHtml(report: StatusReport): string {
   const nights = report.nights;
   const at = (n: { createdAt: string }) => Date.parse(n.createdAt);
@@ -145,6 +157,7 @@ export function renderStatusHtml(report: StatusReport): string {
 <h1>Backup status</h1>
 <p class="verdict" data-state="${escapeHtml(report.state)}" style="background:${stateColours[report.state]}">${escapeHtml(report.summary)}</p>
 <table class="facts">${rows}</table>
+${databaseTable(report)}
 <h2>Last ${nights.length} backup(s), 90 days</h2>
 ${sizes}
 ${durations}

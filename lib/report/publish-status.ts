@@ -12,7 +12,7 @@ import type { BackupStore } from '../storage/backup-store.ts';
 import type { ExecutionSummary } from './executions.ts';
 import { renderStatusHtml } from './html.ts';
 import { renderBadge, renderStatusMarkdown, statusKeys } from './render.ts';
-import { buildStatusReport, type StatusReport } from './status-report.ts';
+import { buildStageReport, type StatusReport } from './status-report.ts';
 
 export async function writeStatusReport(
   store: BackupStore,
@@ -82,7 +82,9 @@ export async function publishStatus(
   },
 ): Promise<StatusReport> {
   const provider = options.checkProvider ? await options.checkProvider() : undefined;
-  const report = await buildStatusReport(store, { ...options, ...(provider ? { provider } : {}) });
+  const { report, vaults } = await buildStageReport(store, { ...options, ...(provider ? { provider } : {}) });
+  // Each database's own report in its vault (status/db=<name>/), the stage-wide one at the top.
+  for (const vault of vaults) await writeStatusReport(vault.store, vault.report);
   await writeStatusReport(store, report);
   emitStatusMetrics(report, options.stage, options.log);
   if (provider && !provider.ok && options.alert) await options.alert(providerAlert(provider, options.stage));

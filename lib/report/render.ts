@@ -61,6 +61,19 @@ export function renderStatusMarkdown(report: StatusReport): string {
     `| estimated AWS cost per month | ${report.estimatedMonthlyCost ? `$${report.estimatedMonthlyCost.totalUsd.toFixed(2)} at list prices (${report.estimatedMonthlyCost.pricesChecked}; config/prices.ts), without NAT gateway and data transfer` : '-'} |`,
     '',
   ];
+  if (report.databases.length > 1) {
+    lines.push(
+      '## Databases',
+      '',
+      '| database | state | newest verified backup | age |',
+      '|---|---|---|---|',
+      ...report.databases.map(
+        (d) =>
+          `| ${d.database ?? '(top level)'} | ${d.state} | ${d.newestVerified?.backupId ?? 'none'} | ${d.newestVerified ? `${d.newestVerified.ageHours} h` : '-'} |`,
+      ),
+      '',
+    );
+  }
   const provider = report.provider;
   if (provider) {
     const exportText = provider.newestExport

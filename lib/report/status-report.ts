@@ -55,6 +55,11 @@ export interface StatusReport {
   projected30DayStorageBytes: number;
   /** What a month of nights costs on AWS at list prices (lib/report/cost.ts); null before the first backup. */
   estimatedMonthlyCost: CostEstimate | null;
+  /**
+   * Every database of the stage with a vault in the bucket, this one first: its state and newest
+   * verified backup. With several, `state`, `summary` and `withinRpo` above are the worst of them.
+   */
+  databases: DatabaseStatus[];
   /** The database provider's own backups (Render), when configured; null otherwise. */
   provider: ProviderStatus | null;
   metrics: {
@@ -65,6 +70,62 @@ export interface StatusReport {
     VerificationFailures: number;
     /** 1 when the provider's point-in-time recovery is available, 0 when not or unknown. */
     ProviderRecoveryAvailable?: number;
+  };
+}
+
+export interface DatabaseStatus {
+  /** Null for the top-level vault before its first manifest names the database. */
+  database: string | null;
+  /** Where its own report is: status/ (top level) or status/db=<name>/. */
+  vault: 'top-level' | string;
+  state: OverallState;
+  withinRpo: boolean;
+  newestVerified: { backupId: string; createdAt: string; ageHours: number } | null;
+}
+
+const severity: Record<OverallState, number> = {
+  ok: 0,
+  'last-run-failed': 1,
+  stale: 2,
+  'no-verified-backup': 3,
+};
+
+/** One database's line in the stage-wide report. */
+export function databaseStatus(report: StatusReport, database: string | null, vault: string): DatabaseStatus {
+  const newest = report.newestVerified;
+  return {
+    database,
+    vault,
+    state: report.state,
+    withinRpo: report.withinRpo,
+    newestVerified: newest
+      ? { backupId: newest.backupId, createdAt: newest.createdAt, ageHours: newest.ageHours }
+      : null,
+  };
+}
+
+/**
+ * The top-level report of a stage with several databases: its own figures, with the state, the summary
+ * and the RPO verdict of the worst database, so the badge and the alarm see a failing one.
+ */
+export function withDatabases(report: StatusReport, databases: DatabaseStatus[]): StatusReport {
+  const others = databases.slice(1);
+  const worst = others.reduce<DatabaseStatus | undefined>(
+    (a, b) => (severity[b.state] > severity[a?.state ?? report.state] ? b : a),
+    undefined,
+  );
+  const notes = others
+    .filter((d) => d.state !== 'ok')
+    .map(
+      (d) =>
+        `Database ${d.database}: ${d.state === 'no-verified-backup' ? 'NO VERIFIED BACKUP' : d.state === 'stale' ? `STALE (${d.newestVerified?.ageHours} h)` : 'LAST RUN FAILED'}.`,
+    );
+  return {
+    ...report,
+    databases,
+    state: worst ? worst.state : report.state,
+    withinRpo: databases.every((d) => d.withinRpo),
+    summary: [report.summary, ...notes].join(' '),
   };
 }
 
@@ -138,6 +199,43 @@ export function growthPerDay(points: { at: number; bytes: number }[]): number {
     denominator += dx * dx;
   });
   return denominator === 0 ? 0 : numerator / denominator;
+}
+
+/**
+ * The stage-wide report: the top-level vault's report, combined with one per database that has a
+ * vault of its own (lib/storage/scope.ts). Executions are attributed to a database by their input's
+ * `database`; where some cannot be (Step Functions lists successful runs without their input), a
+ * database's own report takes its success rate and last failure from its vault alone.
+ */
+export async function buildStageReport(
+  store: BackupStore,
+  options: Parameters<typeof buildStatusReport>[1],
+): Promise<{ report: StatusReport; vaults: { store: BackupStore; report: StatusReport }[] }> {
+  const top = await buildStatusReport(store, options);
+  const scopes = store.scope === undefined ? await store.databaseScopes() : [];
+  if (scopes.length === 0) return { report: top, vaults: [] };
+  const backupRuns = (options.executions ?? []).filter((e) => e.stateMachine === 'backup');
+  const attributable = backupRuns.every(
+    (e) => typeof (e.input as { database?: unknown })?.database === 'string',
+  );
+  const vaults = [];
+  for (const scope of scopes) {
+    const vault = store.forScope(scope);
+    const own = backupRuns.filter((e) => (e.input as { database?: unknown })?.database === scope);
+    const { executions: _all, ...rest } = options;
+    vaults.push({
+      store: vault,
+      report: await buildStatusReport(vault, { ...rest, ...(attributable ? { executions: own } : {}) }),
+    });
+  }
+  const report = withDatabases(top, [...top.databases, ...vaults.flatMap((v) => v.report.databases)]);
+  // The alarm watches the oldest newest-verified backup of all databases; absent when one has none.
+  const ages = report.databases.map((d) => d.newestVerified?.ageHours);
+  const { BackupAgeHours: _age, ...metrics } = report.metrics;
+  report.metrics = ages.every((age) => age !== undefined)
+    ? { ...metrics, BackupAgeHours: Math.max(...(ages as number[])) }
+    : metrics;
+  return { report, vaults };
 }
 
 export async function buildStatusReport(
@@ -241,7 +339,7 @@ export async function buildStatusReport(
     ok: `OK: ${newestText} (RPO ${options.rpoHours} h).`,
   }[state];
 
-  return {
+  const report: StatusReport = {
     statusVersion: 1,
     generatedAt: options.now.toISOString(),
     state,
@@ -287,6 +385,7 @@ export async function buildStatusReport(
           prices,
         )
       : null,
+    databases: [],
     provider: options.provider ?? null,
     metrics: {
       ...(ageHours !== undefined ? { BackupAgeHours: ageHours } : {}),
@@ -296,4 +395,7 @@ export async function buildStatusReport(
       ...(options.provider ? { ProviderRecoveryAvailable: options.provider.ok ? 1 : 0 } : {}),
     },
   };
+  const database = latestManifest?.source.database ?? store.scope ?? null;
+  report.databases = [databaseStatus(report, database, store.scope ?? 'top-level')];
+  return report;
 }

@@ -10,9 +10,15 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { listDatabases } from '../../lib/backup/databases.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
+import { createLogger } from '../../lib/logging.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { readLocalExecutions } from '../../lib/report/executions.ts';
+import { publishStatus } from '../../lib/report/publish-status.ts';
+import { statusKeys } from '../../lib/report/render.ts';
+import { createRuntime } from '../../lib/runtime.ts';
+import { retentionStep } from '../../lib/steps/retention.ts';
+import { keys } from '../../lib/storage/keys.ts';
 import { exitCodes, main } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { alerts, answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
@@ -141,6 +147,65 @@ describe('a stage with several databases', () => {
       expect(Date.parse(later?.startedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(earlier?.stoppedAt ?? ''));
     }
 
+    // The status report speaks for every database: each vault's own report, and the stage-wide one.
+    const executions = await readLocalExecutions(fixture.stateDir);
+    const published = await publishStatus(store, {
+      now: new Date(),
+      rpoHours: 24,
+      rtoHours: 2,
+      stage: 'test',
+      executions,
+      log: () => undefined,
+    });
+    expect(published.databases.map((d) => [d.database, d.vault, d.state])).toEqual([
+      ['app', 'top-level', expect.any(String)],
+      ['queue', 'queue', 'ok'],
+    ]);
+    expect(published.metrics.BackupAgeHours).toBeLessThan(1);
+    const queueStatus = JSON.parse(await store.forScope('queue').getText(statusKeys.json)) as {
+      newestVerified: { backupId: string };
+      databases: { database: string }[];
+    };
+    expect(queueStatus.newestVerified.backupId).toBe(queue?.backupId);
+    expect(queueStatus.databases.map((d) => d.database)).toEqual(['queue']);
+    // One database without a verified backup turns the stage red and silences the age metric.
+    await store.forScope('queue').delete(keys.verification(queue?.backupId ?? ''));
+    const red = await publishStatus(store, {
+      now: new Date(),
+      rpoHours: 24,
+      rtoHours: 2,
+      stage: 'test',
+      executions,
+      log: () => undefined,
+    });
+    expect(red.state).toBe('no-verified-backup');
+    expect(red.withinRpo).toBe(false);
+    expect(red.summary).toContain('Database queue: NO VERIFIED BACKUP.');
+    expect(red.metrics.BackupAgeHours).toBeUndefined();
+    expect(await store.getText(statusKeys.badge)).toContain('no verified backup');
+    expect(await store.getText(statusKeys.markdown)).toMatch(
+      /\| queue \| no-verified-backup \| none \| - \|/,
+    );
+    expect(await store.getText(statusKeys.html)).toContain('<table class="databases">');
+
+    // The daily retention pass works through every vault.
+    const retention = await retentionStep(
+      {},
+      {
+        runtime: createRuntime(readRuntimeSettings(settings)),
+        signal: new AbortController().signal,
+        logger: createLogger(() => undefined),
+      },
+    );
+    expect(retention).toMatchObject({
+      vault: 'top-level',
+      backups: 1,
+      databases: [
+        { vault: 'top-level', backups: 1 },
+        { vault: 'queue', backups: 1 },
+      ],
+    });
+
     // One alert, from the missing database's own execution, naming it; no password anywhere.
     const sent = alerts().filter((a) => a.subject.includes('FAILED'));
     expect(sent).toHaveLength(1);
@@ -223,6 +288,8 @@ describe('backupctl with several databases', () => {
       expect(JSON.parse(queue.stdout)).toEqual([expect.objectContaining({ verified: true })]);
       const app = await cli('status', '--database', 'app', '--json');
       expect(JSON.parse(app.stdout)).toMatchObject({ state: 'ok', withinRpo: true });
+      const stage = await cli('status');
+      expect(stage.stdout).toMatch(/^ {2}databases {5}app ok \([\d.]+ h\), queue ok \([\d.]+ h\)$/m);
 
       const typo = await cli('list', '--database', 'qeue');
       expect(typo.code).toBe(exitCodes.usage);

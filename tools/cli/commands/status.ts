@@ -73,6 +73,13 @@ function openInBrowser(file: string): void {
   child.unref();
 }
 
+const stateWords: Record<StatusReport['state'], string> = {
+  ok: 'ok',
+  'last-run-failed': 'LAST RUN FAILED',
+  stale: 'STALE',
+  'no-verified-backup': 'NO VERIFIED BACKUP',
+};
+
 const ago = (at: string, now: Date) => {
   const hours = (now.getTime() - Date.parse(at)) / 3_600_000;
   return hours < 48 ? `${hours.toFixed(1)} h ago` : `${(hours / 24).toFixed(0)} days ago`;
@@ -96,6 +103,16 @@ export function statusLines(report: StatusReport, now: Date): string[] {
         ? `; dump ${formatBytes(sizes[0]?.bytes ?? 0)} → ${formatBytes(sizes.at(-1)?.bytes ?? 0)}, growth ${formatBytes(Math.abs(report.growthBytesPerDay))}/day${report.growthBytesPerDay < 0 ? ' (shrinking)' : ''}`
         : ''
     }`,
+    ...(report.databases.length > 1
+      ? [
+          `  databases     ${report.databases
+            .map(
+              (d) =>
+                `${d.database ?? '(top level)'} ${stateWords[d.state]}${d.newestVerified ? ` (${d.newestVerified.ageHours} h)` : ''}`,
+            )
+            .join(', ')}`,
+        ]
+      : []),
     ...(report.estimatedMonthlyCost
       ? [
           `  cost          about $${report.estimatedMonthlyCost.totalUsd.toFixed(2)} a month on AWS at list prices (config/prices.ts; no NAT gateway)`,
