@@ -189,6 +189,24 @@ export const functions = {
       },
     ],
   },
+  // The server's roles and tablespaces each night (pg_dumpall --globals-only --no-role-passwords).
+  globals: {
+    dir: 'globals',
+    step: 'globals',
+    sizing: { memoryMb: 512, ephemeralStorageMb: 512, timeoutSeconds: 300 },
+    pgPrograms: true,
+    database: true,
+    settings: ['productionSecret'],
+    grants: [
+      {
+        sid: 'ReadProductionSecret',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['secret:production'],
+      },
+      { sid: 'WriteGlobals', actions: ['s3:PutObject'], resources: ['objects:globals/*'] },
+      encryptWithKey,
+    ],
+  },
   // What became of each database in the nightly run: reads only its input, so no grant beyond its
   // own log group.
   concludeNightly: {
@@ -560,6 +578,14 @@ export const tasks: readonly TaskSpec[] = [
     venue: 'lambda',
     figure: ({ list }) =>
       `${(list?.databases as { database: string }[] | undefined)?.map((d) => d.database).join(', ')}; ${list?.concurrency} at a time`,
+  },
+  {
+    machine: 'nightly',
+    state: 'Globals',
+    function: 'globals',
+    venue: 'lambda',
+    figure: ({ globals }) =>
+      `${globals?.roles} roles, ${globals?.skipped} skipped, sha256 ${String(globals?.sha256 ?? '').slice(0, 16)}…`,
   },
   {
     machine: 'nightly',

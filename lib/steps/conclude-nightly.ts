@@ -16,7 +16,11 @@ const resultSchema = z.object({
   error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
 });
 
-const concludeEventSchema = z.strictObject({ databases: z.array(resultSchema) });
+const concludeEventSchema = z.strictObject({
+  databases: z.array(resultSchema),
+  /** The Globals state's record, or its caught error ({Error, Cause}). */
+  globals: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
 
 /** The child execution's own error from a `startExecution.sync:2` failure, else the failure itself. */
 export function childFailure(error: { Error?: string | undefined; Cause?: string | undefined }): {
@@ -43,7 +47,7 @@ export function childFailure(error: { Error?: string | undefined; Cause?: string
 }
 
 export async function concludeNightlyStep(event: unknown, _context: StepContext) {
-  const { databases } = parseInput(concludeEventSchema, event, 'Conclude step event');
+  const { databases, globals } = parseInput(concludeEventSchema, event, 'Conclude step event');
   const outcomes = databases.map((entry) => {
     if (!entry.error) {
       return {
@@ -55,10 +59,15 @@ export async function concludeNightlyStep(event: unknown, _context: StepContext)
     const failure = childFailure(entry.error);
     return { database: entry.database, status: 'failed' as const, ...failure };
   });
+  // The globals count as one more part of the night: their failure fails it too.
+  if (globals?.Error !== undefined) {
+    outcomes.push({ database: '(globals)', status: 'failed' as const, ...childFailure(globals) });
+  }
   const failed = outcomes.flatMap((outcome) => (outcome.status === 'failed' ? [outcome] : []));
   const first = failed[0];
   return {
     databases: outcomes,
+    globals: globals?.Error === undefined && globals ? 'captured' : globals ? 'failed' : 'not run',
     failed: failed.length,
     verified: outcomes.length - failed.length,
     ...(first

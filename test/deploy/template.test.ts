@@ -583,8 +583,20 @@ describe('packaged template', () => {
       ]);
       expect(statements.InvokeStepFunctions?.[1]).toEqual([
         { 'Fn::GetAtt': ['ListDatabasesLambdaFunction', 'Arn'] },
+        { 'Fn::GetAtt': ['GlobalsLambdaFunction', 'Arn'] },
         { 'Fn::GetAtt': ['ConcludeNightlyLambdaFunction', 'Arn'] },
       ]);
+    });
+
+    it('lets Globals read the production secret and write under globals/, and nothing else', () => {
+      expect(grants('GlobalsRole')).toEqual({
+        'secretsmanager:GetSecretValue': [
+          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/production-AbCdEf',
+        ],
+        's3:PutObject': [sub('${BackupBucket.Arn}/globals/*')],
+        'kms:GenerateDataKey': [kmsKey],
+        'kms:Decrypt': [kmsKey],
+      });
     });
 
     it('tells ListDatabases which databases and how many at a time, from the stage config', () => {
@@ -825,8 +837,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 16 functions, the worker bundle's function, 4 state machines and the worker's builds.
-      expect(groups.length).toBe(22);
+      // 17 functions, the worker bundle's function, 4 state machines and the worker's builds.
+      expect(groups.length).toBe(23);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });

@@ -3,12 +3,14 @@
  * real nightly and backup state machines (a Map of nested executions), real scratch servers and the
  * local S3 API. The stage connects as the databases' owner, never a superuser, as on Render.
  */
+import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { listDatabases } from '../../lib/backup/databases.ts';
+import { type GlobalsRecord, globalsKeys } from '../../lib/backup/globals.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logging.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
@@ -146,6 +148,19 @@ describe('a stage with several databases', () => {
     ]) {
       expect(Date.parse(later?.startedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(earlier?.stoppedAt ?? ''));
     }
+
+    // The server's roles, once for the night, read by an owner without superuser: no password, and a
+    // record that names the roles and the SQL's checksum.
+    const records = (await store.list('globals/')).filter((o) => o.key.endsWith('.json'));
+    expect(records).toHaveLength(1);
+    const record = JSON.parse(await store.getText(records[0]?.key ?? '')) as GlobalsRecord;
+    const sql = await store.getText(globalsKeys(record.id).sql);
+    expect(record.roles).toEqual(expect.arrayContaining(['tenant']));
+    expect(sql).toMatch(/^CREATE ROLE tenant;$/m);
+    expect(sql).toMatch(/^ALTER ROLE tenant WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN/m);
+    expect(sql).not.toMatch(/PASSWORD '/);
+    expect(record.sha256).toBe(createHash('sha256').update(sql).digest('hex'));
+    expect(JSON.stringify(record)).not.toContain('ALTER ROLE');
 
     // The status report speaks for every database: each vault's own report, and the stage-wide one.
     const executions = await readLocalExecutions(fixture.stateDir);
