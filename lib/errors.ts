@@ -268,6 +268,16 @@ export class WorkerResultInvalidError extends BackupError {
   readonly transient = false;
 }
 
+/**
+ * After a restore with roles, owners or grants in the target differ from those the manifest recorded
+ * in the dump's snapshot (a role the target refused to create, a grant it refused): the restore is not
+ * the production setup. The cause names the objects, never data.
+ */
+export class OwnershipMismatchError extends BackupError {
+  override readonly name = 'OwnershipMismatchError';
+  readonly transient = false;
+}
+
 export const errorCatalog = {
   InputValidationError,
   ConfigurationError,
@@ -303,6 +313,7 @@ export const errorCatalog = {
   ProviderBackupError,
   WorkerFailedError,
   WorkerResultInvalidError,
+  OwnershipMismatchError,
 } as const;
 
 export type ErrorName = keyof typeof errorCatalog;
@@ -314,6 +325,7 @@ export const verificationErrorNames: readonly string[] = [
   'RowCountMismatchError',
   'ContentMismatchError',
   'DrillCheckFailedError',
+  'OwnershipMismatchError',
 ] satisfies ErrorName[];
 
 export const transientErrorNames: readonly ErrorName[] = (Object.keys(errorCatalog) as ErrorName[]).filter(

@@ -20,6 +20,7 @@ import {
 import type { PgConnection } from '../pg/connection.ts';
 import { contentAlgorithm, contentSettings, type SequenceValue, sequenceValues } from '../pg/content.ts';
 import { describeLockHolders } from '../pg/lock-holders.ts';
+import { readOwnership } from '../pg/ownership.ts';
 import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
 import { defaultLockWaitSeconds, measureInSnapshot, type SnapshotMeasure } from '../pg/row-counts.ts';
 import { installedExtensions, openSession, readServerIdentity } from '../pg/session.ts';
@@ -126,12 +127,14 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 
     let snapshotId: string;
     let extensions: Manifest['extensions'];
+    let ownership: Manifest['ownership'];
     let sequences: SequenceValue[] = [];
     try {
       await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
       snapshotId = rows[0]?.id ?? '';
       extensions = await installedExtensions(holder);
+      ownership = await readOwnership(holder);
       // Not transactional: read now, before pg_dump reads them, so a restored one is never behind.
       if (deps.proof === 'checksums') sequences = await sequenceValues(holder);
     } catch (error) {
@@ -303,6 +306,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
           }
         : {}),
       extensions,
+      ownership,
       warnings,
     };
     if (!deps.withoutRowCounts) await deps.store.putJson(manifestKey, manifest);

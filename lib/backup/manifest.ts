@@ -96,6 +96,21 @@ export const manifestSchema = z.strictObject({
   extensions: z
     .array(z.strictObject({ name: z.string(), version: z.string(), schema: z.string() }))
     .optional(),
+  /**
+   * Owners and grants of every schema and relation pg_dump writes, in the dump's snapshot
+   * (lib/pg/ownership.ts): what a restore with roles must reproduce. Absent in older manifests.
+   */
+  ownership: z
+    .array(
+      z.strictObject({
+        kind: z.string(),
+        schema: z.string(),
+        name: z.string(),
+        owner: z.string(),
+        acl: z.string().nullable(),
+      }),
+    )
+    .optional(),
   warnings: z.array(z.string()),
 });
 

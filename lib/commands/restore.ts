@@ -5,16 +5,25 @@
  * data: the caller decides what a mismatch means (the CLI exits 3).
  */
 import { readManifest, resolveBackupId } from '../backup/catalog.ts';
+import { OwnershipMismatchError } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
+import { compareOwnership, readOwnership } from '../pg/ownership.ts';
 import { withSession } from '../pg/session.ts';
 import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
 import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
 import { type RestoreResult, restoreToStaging } from '../verify/restore.ts';
+import { requireGlobals } from '../verify/roles.ts';
 
 export interface RestoreOutcome extends RestoreResult {
   backupId: string;
   compare: CompareResult;
+  /** With roles: the globals replayed, and how the owners and grants compare with the manifest's. */
+  roles?: {
+    globalsId: string;
+    skipped: string[];
+    ownership: 'match' | 'not recorded';
+  };
 }
 
 export async function restoreBackup(
@@ -25,11 +34,18 @@ export async function restoreBackup(
     jobs?: number | undefined;
     signal?: AbortSignal | undefined;
     log?: ProgressLog | undefined;
+    /** Recreate the night's roles first and keep owners and grants; checked against the manifest. */
+    withRoles?: boolean | undefined;
   } = {},
 ): Promise<RestoreOutcome> {
   const backupId = await resolveBackupId(runtime.store, idOrLatest);
   const manifest = await readManifest(runtime.store, backupId);
+  // The roles are the server's, kept once a night beside the top-level vault.
+  const roles = options.withRoles
+    ? await requireGlobals(runtime.store.forScope(undefined), new Date(manifest.createdAt))
+    : undefined;
   const restored = await restoreToStaging(manifest, {
+    roles,
     store: runtime.store,
     target,
     programs: runtime.programs,
@@ -38,6 +54,26 @@ export async function restoreBackup(
     signal: options.signal,
     log: options.log,
   });
-  const compare = await withSession(target, (session) => compareRowCounts(session, manifest));
-  return { backupId, ...restored, compare };
+  const { compare, owners } = await withSession(target, async (session) => ({
+    compare: await compareRowCounts(session, manifest),
+    owners: roles && manifest.ownership ? await readOwnership(session) : undefined,
+  }));
+  if (!roles) return { backupId, ...restored, compare };
+  const differences = manifest.ownership && owners ? compareOwnership(manifest.ownership, owners) : [];
+  if (differences.length > 0) {
+    throw new OwnershipMismatchError(
+      `${differences.length} owner or grant difference(s) after restoring ${backupId} with roles: ${differences.slice(0, 10).join('; ')}${restored.rolesSkipped?.length ? ` (the target refused: ${restored.rolesSkipped.slice(0, 5).join(' | ')})` : ''}`,
+      { details: { differences: differences.slice(0, 50), skipped: restored.rolesSkipped ?? [] } },
+    );
+  }
+  return {
+    backupId,
+    ...restored,
+    compare,
+    roles: {
+      globalsId: roles.record.id,
+      skipped: restored.rolesSkipped ?? [],
+      ownership: manifest.ownership ? 'match' : 'not recorded',
+    },
+  };
 }

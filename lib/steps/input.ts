@@ -99,6 +99,8 @@ export const cloudRestoreInputSchema = z.strictObject({
   backupId: z.string().refine((id) => id === 'latest' || isBackupId(id), 'must be "latest" or a backup id'),
   targetSecret: z.string().min(1).max(2048),
   jobs: z.number().int().min(1).max(64).optional(),
+  /** Recreate the night's roles (without passwords) first, and keep owners and grants. */
+  withRoles: z.boolean().optional(),
   trigger: z.enum(['manual', 'cli']).default('manual'),
   reason: executionInputSchema.shape.reason,
 });

@@ -23,6 +23,7 @@ export async function restoreStep(event: unknown, { runtime, signal, logger }: S
     jobs: input.jobs,
     signal,
     log: logger,
+    withRoles: input.withRoles,
   });
   assertRestoreMatches(outcome.compare, outcome.backupId, `the target database ${outcome.database}`);
   return {
@@ -32,6 +33,7 @@ export async function restoreStep(event: unknown, { runtime, signal, logger }: S
     downloadSeconds: outcome.downloadSeconds,
     restoreSeconds: outcome.restoreSeconds,
     benignMessages: outcome.benignMessages,
+    ...(outcome.roles ? { roles: outcome.roles } : {}),
     compare: {
       status: outcome.compare.status,
       tablesCompared: outcome.compare.tablesCompared,

@@ -24,6 +24,7 @@ import {
   StepTimeoutError,
 } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
+import { applyOwnership } from '../pg/ownership.ts';
 import type { PgPrograms } from '../pg/process.ts';
 import { openSession, quoteIdentifier, type Session, withSession } from '../pg/session.ts';
 import { type ProgressLog, progressIntervalMs, reportProgress } from '../progress.ts';
@@ -32,9 +33,10 @@ import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
 import { classifyRestoreLine, type RestoreMessages, restoreSucceeded } from './restore-messages.ts';
 import { assertSafeRestoreTarget } from './restore-target-guard.ts';
+import { type NightGlobals, replayGlobals } from './roles.ts';
 import { acquireStagingLease, type LeaseOwner, leaseSchema, releaseStagingLease } from './staging-lease.ts';
 
-export type RestorePrograms = PgPrograms<'pg_restore'>;
+export type RestorePrograms = PgPrograms<'pg_restore' | 'psql'>;
 
 export interface RestoreDependencies {
   store: BackupStore;
@@ -48,10 +50,14 @@ export interface RestoreDependencies {
   lease?: LeaseOwner | undefined;
   /** Where the download's and the restore's progress goes (lib/progress.ts). */
   log?: ProgressLog | undefined;
+  /** The night's roles, replayed on the target before a restore that keeps owners and grants. */
+  roles?: NightGlobals | undefined;
 }
 
 export interface RestoreResult {
   database: string;
+  /** With roles: what the target refused of the roles' SQL (reported, then judged by the ownership check). */
+  rolesSkipped?: string[];
   /** The PostgreSQL version of the server restored into. */
   stagingServerVersion: string;
   downloadSeconds: number;
@@ -64,7 +70,7 @@ export interface RestoreResult {
  * large objects, which belong to no schema (pg_restore --clean removes only the ones in the archive).
  * The lease schema stays: it says who may do this.
  */
-async function resetDatabase(session: Session): Promise<void> {
+async function resetDatabase(session: Session, serverVersionNum: number): Promise<void> {
   const { rows } = await session.query<{ name: string }>(
     `SELECT nspname AS name FROM pg_namespace
       WHERE nspname NOT IN ('pg_catalog', 'information_schema', $1)
@@ -73,7 +79,15 @@ async function resetDatabase(session: Session): Promise<void> {
   );
   await session.query('BEGIN');
   for (const { name } of rows) await session.query(`DROP SCHEMA ${quoteIdentifier(name)} CASCADE`);
-  await session.query('CREATE SCHEMA public');
+  // As a new database has it: owned by pg_database_owner (PostgreSQL 15+) and usable by everyone.
+  // pg_dump leaves a default public schema out of the dump, so nothing else would bring these back.
+  if (serverVersionNum >= 150000) {
+    await session.query('CREATE SCHEMA public AUTHORIZATION pg_database_owner');
+    await session.query('GRANT USAGE ON SCHEMA public TO PUBLIC');
+  } else {
+    await session.query('CREATE SCHEMA public');
+    await session.query('GRANT ALL ON SCHEMA public TO PUBLIC');
+  }
   await session.query('SELECT lo_unlink(oid) FROM pg_largeobject_metadata');
   await session.query('COMMIT');
 }
@@ -175,7 +189,11 @@ export async function runPgRestore(
   manifest: Manifest,
   dumpPath: string,
   target: PgConnection & { serverVersionNum: number },
-  deps: Pick<RestoreDependencies, 'programs' | 'jobs' | 'signal' | 'log'> & { extraArgs?: string[] },
+  deps: Pick<RestoreDependencies, 'programs' | 'jobs' | 'signal' | 'log'> & {
+    extraArgs?: string[];
+    /** Keep the grants (the roles exist on the target); default `--no-acl`. Owners never come along. */
+    withGrants?: boolean;
+  },
 ): Promise<{ restoreSeconds: number; benignMessages: string[] }> {
   // The client must read the archive (made by bundleMajor) and talk to the target server.
   const bundle = await deps.programs.clientForServer(
@@ -189,7 +207,7 @@ export async function runPgRestore(
     [
       ...(deps.extraArgs ?? []),
       '--no-owner',
-      '--no-acl',
+      ...(deps.withGrants ? [] : ['--no-acl']),
       `--jobs=${deps.jobs}`,
       '--no-password',
       `--dbname=${target.database}`,
@@ -276,20 +294,32 @@ export async function restoreToStaging(
     const dumpPath = join(workDir, 'backup.dump');
     const downloadSeconds = await downloadWithProgress(manifest, dumpPath, deps);
     const resetStarted = Date.now();
-    await resetDatabase(session);
+    await resetDatabase(session, identity.serverVersionNum);
     const resetSeconds = (Date.now() - resetStarted) / 1000;
+    const replayed = deps.roles
+      ? await replayGlobals(
+          { ...deps.target, database: identity.database },
+          deps.roles.sql,
+          deps.programs,
+          identity.serverVersionNum,
+        )
+      : undefined;
     const restored = await runPgRestore(
       manifest,
       dumpPath,
       { ...deps.target, database: identity.database, serverVersionNum: identity.serverVersionNum },
-      { ...deps, extraArgs: ['--clean', '--if-exists'] },
+      { ...deps, extraArgs: ['--clean', '--if-exists'], withGrants: replayed !== undefined },
     );
+    // Owners as a non-superuser can give them: after the restore (lib/pg/ownership.ts).
+    const ownersRefused =
+      replayed && manifest.ownership ? await applyOwnership(session, manifest.ownership) : [];
     return {
       database: identity.database,
       stagingServerVersion: identity.serverVersion,
       downloadSeconds,
       restoreSeconds: resetSeconds + restored.restoreSeconds,
       benignMessages: restored.benignMessages,
+      ...(replayed ? { rolesSkipped: [...replayed.skipped, ...ownersRefused] } : {}),
     };
   } catch (error) {
     // A failed restore leaves staging to whoever comes next; a retry of this one takes it again.

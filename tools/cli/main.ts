@@ -32,7 +32,7 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
   list: { options: ['database'], load: async () => (await import('./commands/list.ts')).listCommand },
   verify: { options: ['database'], load: async () => (await import('./commands/verify.ts')).verifyCommand },
   restore: {
-    options: ['target-url', 'jobs'],
+    options: ['target-url', 'jobs', 'with-roles'],
     load: async () => (await import('./commands/restore.ts')).restoreCommand,
   },
   download: {
@@ -105,6 +105,7 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
         write: { type: 'boolean' },
         database: { type: 'string' },
         'all-databases': { type: 'boolean' },
+        'with-roles': { type: 'boolean' },
         open: { type: 'boolean' },
         link: { type: 'boolean' },
         apply: { type: 'boolean' },

@@ -17,6 +17,7 @@ export interface RestoreRequest {
   targetUrl: string;
   jobs?: number | undefined;
   reason?: string | undefined;
+  withRoles?: boolean | undefined;
 }
 
 export async function runLocalRestore(
@@ -40,6 +41,7 @@ export async function runLocalRestore(
         trigger: 'cli',
         ...(request.jobs === undefined ? {} : { jobs: request.jobs }),
         ...(request.reason === undefined ? {} : { reason: request.reason }),
+        ...(request.withRoles ? { withRoles: true } : {}),
       },
       ...runSettings(environment, options),
     });

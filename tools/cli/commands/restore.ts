@@ -39,6 +39,7 @@ interface RestoreOutput {
     database?: string;
     restoreSeconds?: number;
     compare?: { status?: string; tablesCompared?: number; rowsCompared?: number };
+    roles?: { globalsId?: string; skipped?: string[]; ownership?: string };
   };
 }
 
@@ -47,7 +48,10 @@ function summary(output: unknown): string {
   const compare = restore?.compare;
   return (
     `${restore?.backupId} restored into ${restore?.database} in ${Number(restore?.restoreSeconds).toFixed(1)} s; ` +
-    `row counts ${compare?.status} (${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows).`
+    `row counts ${compare?.status} (${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows).` +
+    (restore?.roles
+      ? `\nRoles from ${restore.roles.globalsId} (no passwords: set them with ALTER ROLE ... PASSWORD); owners and grants ${restore.roles.ownership}${restore.roles.skipped?.length ? `; the target refused ${restore.roles.skipped.length} statement(s): ${restore.roles.skipped.slice(0, 3).join(' | ')}` : ''}.`
+      : '')
   );
 }
 
@@ -61,7 +65,8 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
   const targetUrl = values['target-url'];
   // Checked here, before anything is created or started; the URL itself is never printed.
   parseConnectionUrl(targetUrl, '--target-url');
-  const request = { backupId: target, jobs };
+  const withRoles = values['with-roles'] === true;
+  const request = { backupId: target, jobs, ...(withRoles ? { withRoles } : {}) };
 
   // The same output as ever: the restore's outcome on success; a failure goes to stderr by name.
   const finish = (execution: {

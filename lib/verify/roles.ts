@@ -1,0 +1,117 @@
+/**
+ * Restoring with roles: the night's globals (lib/backup/globals.ts) replayed on the target before the
+ * restore, so pg_restore keeps owners and grants instead of dropping them (`--no-owner --no-acl`), and
+ * the result checked against the owners and grants the manifest recorded.
+ *
+ * The replay runs the SQL with psql, statement by statement: a role that exists already is fine, and
+ * what the target refuses (a non-superuser may not create a superuser role) is reported as skipped,
+ * not fatal; the ownership check then says whether anything that matters went missing. Roles are
+ * created without passwords (`--no-role-passwords`); the runbook says how to set them. The session
+ * sets createrole_self_grant, so a target user with CREATEROLE but without superuser (the admin user a
+ * managed provider gives you, PostgreSQL 16+) may make restored objects owned by the roles it creates.
+ */
+import { createHash } from 'node:crypto';
+import { type GlobalsRecord, globalsKeys } from '../backup/globals.ts';
+import { BackupNotFoundError, ChecksumMismatchError, describeError, RestoreFailedError } from '../errors.ts';
+import type { PgConnection } from '../pg/connection.ts';
+import type { PgPrograms } from '../pg/process.ts';
+import { describeExit } from '../pg/process.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
+import { backupIdTime, isBackupId } from '../storage/keys.ts';
+
+export interface NightGlobals {
+  record: GlobalsRecord;
+  sql: string;
+}
+
+/**
+ * The globals for a backup made at `createdAt`: the newest record taken at or before it (the night's),
+ * else the oldest after it; checked against its SHA-256. Undefined when the bucket has none.
+ */
+export async function globalsFor(store: BackupStore, createdAt: Date): Promise<NightGlobals | undefined> {
+  const ids = (await store.list('globals/'))
+    .map((o) => /\/([^/]+)\.json$/.exec(o.key)?.[1] ?? '')
+    .filter(isBackupId)
+    .sort();
+  const before = ids.filter((id) => backupIdTime(id).getTime() <= createdAt.getTime()).at(-1);
+  const id = before ?? ids.find((candidate) => backupIdTime(candidate).getTime() > createdAt.getTime());
+  if (!id) return undefined;
+  const keys = globalsKeys(id);
+  const record = JSON.parse(await store.getText(keys.record)) as GlobalsRecord;
+  const sql = await store.getText(keys.sql);
+  const sha256 = createHash('sha256').update(sql).digest('hex');
+  if (sha256 !== record.sha256) {
+    throw new ChecksumMismatchError(`${keys.sql} does not match its record`, {
+      details: { expected: record.sha256, actual: sha256 },
+    });
+  }
+  return { record, sql };
+}
+
+/** The globals of `createdAt`, or a named error when a restore with roles has none to replay. */
+export async function requireGlobals(store: BackupStore, createdAt: Date): Promise<NightGlobals> {
+  const globals = await globalsFor(store, createdAt);
+  if (!globals) {
+    throw new BackupNotFoundError(
+      'no globals/ record in the bucket: the nightly run captures the roles (backupctl backup --all-databases); restore without --with-roles meanwhile',
+    );
+  }
+  return globals;
+}
+
+/**
+ * The SQL as a user without superuser can replay it, meaning the same: `NOSUPERUSER`, `NOREPLICATION`
+ * and `NOBYPASSRLS` are what CREATE ROLE gives anyway, but only a superuser may state them, so they
+ * go; a membership's `GRANTED BY` names a grantor only a superuser may act as, so the restoring user
+ * grants it itself. Everything else (SUPERUSER, a role's settings) is replayed as written, and a refusal
+ * is reported.
+ */
+export function forReplay(sql: string): string {
+  return sql
+    .replace(
+      /^(ALTER ROLE .* WITH)(.*);$/gm,
+      (_, head: string, attributes: string) =>
+        `${head}${attributes.replace(/ (NOSUPERUSER|NOREPLICATION|NOBYPASSRLS)\b/g, '')};`,
+    )
+    .replace(/^(GRANT .*?) GRANTED BY (?:"(?:[^"]|"")+"|\S+);$/gm, '$1;');
+}
+
+const benign = [
+  /^psql:.*ERROR:\s+role ".*" already exists$/,
+  /^psql:.*ERROR:\s+tablespace ".*" already exists$/,
+];
+
+/** Creates the roles (and their settings and memberships) on the target; returns what it refused. */
+export async function replayGlobals(
+  target: PgConnection,
+  sql: string,
+  programs: PgPrograms<'psql'>,
+  serverVersionNum: number,
+): Promise<{ skipped: string[] }> {
+  // psql 18 reads the \restrict lines pg_dumpall 18 writes; the bundle's client serves every server.
+  const bundle = await programs.clientForServer(Math.max(serverVersionNum, 180000));
+  const errors: string[] = [];
+  const psql = programs.start(
+    bundle,
+    'psql',
+    ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=0', '-f', '-'],
+    {
+      connection: target,
+      stdin: 'pipe',
+      stdout: 'ignore',
+      env: { PGOPTIONS: '-c createrole_self_grant=set,inherit' },
+      onStderrLine: (line) => {
+        if (line.includes('ERROR:') && !benign.some((pattern) => pattern.test(line))) errors.push(line);
+      },
+    },
+  );
+  psql.child.stdin?.on('error', () => undefined);
+  psql.child.stdin?.end(forReplay(sql));
+  const exit = await psql.exit;
+  if (exit.outcome !== 'ok') {
+    throw new RestoreFailedError(`replaying the roles with psql failed: ${describeExit(exit)}`);
+  }
+  return {
+    skipped: errors.map((line) => describeError(line.replace(/^psql:<stdin>:\d+: /, ''))).slice(0, 50),
+  };
+}
