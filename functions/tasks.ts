@@ -144,6 +144,18 @@ const readBackups: Grant = {
   actions: ['s3:GetObject'],
   resources: ['objects:backups/*'],
 };
+/** The night's roles (globals/), replayed before a restore with owners and grants. */
+const readGlobals: Grant = {
+  sid: 'ReadGlobals',
+  actions: ['s3:GetObject'],
+  resources: ['objects:globals/*'],
+};
+const listGlobals: Grant = {
+  sid: 'ListGlobals',
+  actions: ['s3:ListBucket'],
+  resources: ['bucket'],
+  prefixes: ['globals/*'],
+};
 const readManifests: Grant = {
   sid: 'ReadManifests',
   actions: ['s3:GetObject'],
@@ -320,7 +332,7 @@ export const functions = {
     database: true,
     worker: 'worker',
     settings: ['verifyTarget', 'scratchServer', 'restoreJobs', 'workDir', 'proof'],
-    grants: [readBackups, decryptWithKey, readStagingSecret],
+    grants: [readBackups, readGlobals, listGlobals, decryptWithKey, readStagingSecret],
   },
   notify: {
     dir: 'notify',
@@ -376,7 +388,7 @@ export const functions = {
     database: false,
     worker: 'worker',
     settings: ['scratchServer', 'restoreJobs', 'workDir', 'sanityChecks'],
-    grants: [readBackups, decryptWithKey],
+    grants: [readBackups, readGlobals, listGlobals, decryptWithKey],
   },
   drillRecordEvidence: {
     dir: 'drill-record-evidence',
@@ -439,6 +451,9 @@ export const functions = {
     grants: [
       readBackups,
       { sid: 'ResolveLatest', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      // --with-roles: the night's roles.
+      readGlobals,
+      listGlobals,
       decryptWithKey,
       {
         sid: 'ReadRestoreTargetSecrets',

@@ -178,6 +178,11 @@ const verificationV2Schema = z.strictObject({
   bytes: z.number().int(),
   restoreTarget: z.strictObject({ kind: z.enum(['scratch', 'staging']), serverVersion: z.string() }),
   proof: z.enum(proofLevels),
+  /**
+   * Where the night's roles were kept: they were replayed on the scratch server first, and owners and
+   * grants were restored and compared with the manifest's. Absent: restored without owners and grants.
+   */
+  roles: z.strictObject({ globalsId: z.string(), ownership: z.enum(['match', 'not recorded']) }).optional(),
   downloadSeconds: z.number(),
   restoreSeconds: z.number(),
   compareSeconds: z.number(),

@@ -5,9 +5,7 @@
  * data: the caller decides what a mismatch means (the CLI exits 3).
  */
 import { readManifest, resolveBackupId } from '../backup/catalog.ts';
-import { OwnershipMismatchError } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
-import { compareOwnership, readOwnership } from '../pg/ownership.ts';
 import { withSession } from '../pg/session.ts';
 import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
@@ -18,12 +16,6 @@ import { requireGlobals } from '../verify/roles.ts';
 export interface RestoreOutcome extends RestoreResult {
   backupId: string;
   compare: CompareResult;
-  /** With roles: the globals replayed, and how the owners and grants compare with the manifest's. */
-  roles?: {
-    globalsId: string;
-    skipped: string[];
-    ownership: 'match' | 'not recorded';
-  };
 }
 
 export async function restoreBackup(
@@ -54,26 +46,6 @@ export async function restoreBackup(
     signal: options.signal,
     log: options.log,
   });
-  const { compare, owners } = await withSession(target, async (session) => ({
-    compare: await compareRowCounts(session, manifest),
-    owners: roles && manifest.ownership ? await readOwnership(session) : undefined,
-  }));
-  if (!roles) return { backupId, ...restored, compare };
-  const differences = manifest.ownership && owners ? compareOwnership(manifest.ownership, owners) : [];
-  if (differences.length > 0) {
-    throw new OwnershipMismatchError(
-      `${differences.length} owner or grant difference(s) after restoring ${backupId} with roles: ${differences.slice(0, 10).join('; ')}${restored.rolesSkipped?.length ? ` (the target refused: ${restored.rolesSkipped.slice(0, 5).join(' | ')})` : ''}`,
-      { details: { differences: differences.slice(0, 50), skipped: restored.rolesSkipped ?? [] } },
-    );
-  }
-  return {
-    backupId,
-    ...restored,
-    compare,
-    roles: {
-      globalsId: roles.record.id,
-      skipped: restored.rolesSkipped ?? [],
-      ownership: manifest.ownership ? 'match' : 'not recorded',
-    },
-  };
+  const compare = await withSession(target, (session) => compareRowCounts(session, manifest));
+  return { backupId, ...restored, compare };
 }

@@ -23,6 +23,7 @@ import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
 import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
 import { type RestoreResult, restoreToScratch, restoreToStaging } from '../verify/restore.ts';
+import { globalsFor, type RolesOutcome } from '../verify/roles.ts';
 import {
   type ScratchServer,
   scratchDatabaseName,
@@ -45,6 +46,8 @@ export interface VerifyOutcome<Checks = undefined> {
   benignMessages: string[];
   compare: CompareResult;
   checks: Checks;
+  /** Scratch only, where the night's roles were kept: replayed, and owners and grants checked. */
+  roles?: RolesOutcome;
 }
 
 export interface VerifyOptions<Checks> {
@@ -162,6 +165,8 @@ async function verifyOnScratch<Checks>(
     ...(options.freeBytes ? { freeBytes: options.freeBytes } : {}),
   });
   const serverStartSeconds = (Date.now() - startedAt) / 1000;
+  // The roles of the backup's night, where the nightly run kept them (the server's, so the top level).
+  const roles = await globalsFor(runtime.store.forScope(undefined), new Date(manifest.createdAt));
   let outcome: VerifyOutcome<Checks> | undefined;
   try {
     const database = scratchDatabaseName();
@@ -174,6 +179,7 @@ async function verifyOnScratch<Checks>(
         jobs: settings.RESTORE_JOBS,
         signal: options.signal,
         log: options.log,
+        roles,
       });
       compared = await withSession(withDatabase(server.connection, database), (session) =>
         compareIn(session, manifest, options),
@@ -194,6 +200,7 @@ async function verifyOnScratch<Checks>(
       downloadSeconds: restored.downloadSeconds,
       restoreSeconds: restored.restoreSeconds,
       benignMessages: restored.benignMessages,
+      ...(restored.roles ? { roles: restored.roles } : {}),
       ...compared,
     };
   } finally {

@@ -69,6 +69,7 @@ export const notifyEventSchema = z.strictObject({
     restoreSeconds: z.number(),
     compareSeconds: z.number(),
     benignMessages: z.array(z.string()),
+    roles: z.object({ globalsId: z.string(), ownership: z.enum(['match', 'not recorded']) }).optional(),
     compare: z.object({
       status: z.literal('match'),
       /** Absent in the output of a Verify deployed before content checksums: it compared counts. */

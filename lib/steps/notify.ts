@@ -24,6 +24,9 @@ export async function notifyStep(event: unknown, { runtime: stage, logger }: Ste
     bytes: manifest.dump.bytes,
     restoreTarget: { kind: verify.target, serverVersion: verify.serverVersion },
     proof: verify.compare.proof,
+    ...(verify.roles
+      ? { roles: { globalsId: verify.roles.globalsId, ownership: verify.roles.ownership } }
+      : {}),
     downloadSeconds: verify.downloadSeconds,
     restoreSeconds: verify.restoreSeconds,
     compareSeconds: verify.compareSeconds,

@@ -24,7 +24,6 @@ import {
   StepTimeoutError,
 } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
-import { applyOwnership } from '../pg/ownership.ts';
 import type { PgPrograms } from '../pg/process.ts';
 import { openSession, quoteIdentifier, type Session, withSession } from '../pg/session.ts';
 import { type ProgressLog, progressIntervalMs, reportProgress } from '../progress.ts';
@@ -33,7 +32,7 @@ import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
 import { classifyRestoreLine, type RestoreMessages, restoreSucceeded } from './restore-messages.ts';
 import { assertSafeRestoreTarget } from './restore-target-guard.ts';
-import { type NightGlobals, replayGlobals } from './roles.ts';
+import { handOverOwnership, type NightGlobals, type RolesOutcome, replayGlobals } from './roles.ts';
 import { acquireStagingLease, type LeaseOwner, leaseSchema, releaseStagingLease } from './staging-lease.ts';
 
 export type RestorePrograms = PgPrograms<'pg_restore' | 'psql'>;
@@ -56,8 +55,8 @@ export interface RestoreDependencies {
 
 export interface RestoreResult {
   database: string;
-  /** With roles: what the target refused of the roles' SQL (reported, then judged by the ownership check). */
-  rolesSkipped?: string[];
+  /** With roles: the globals used, what the target refused, and the owners' and grants' check. */
+  roles?: RolesOutcome;
   /** The PostgreSQL version of the server restored into. */
   stagingServerVersion: string;
   downloadSeconds: number;
@@ -258,21 +257,42 @@ export async function restoreToScratch(
   manifest: Manifest,
   server: { connection: PgConnection; version: string; major: number; directory: string },
   database: string,
-  deps: Pick<RestoreDependencies, 'store' | 'programs' | 'jobs' | 'signal' | 'log'>,
+  deps: Pick<RestoreDependencies, 'store' | 'programs' | 'jobs' | 'signal' | 'log' | 'roles'>,
 ): Promise<RestoreResult> {
   await withSession(server.connection, (session) =>
     session.query(`CREATE DATABASE ${quoteIdentifier(database)}`),
   );
   const dumpPath = join(server.directory, 'backup.dump');
   const downloadSeconds = await downloadWithProgress(manifest, dumpPath, deps);
+  const target = { ...server.connection, database, serverVersionNum: server.major * 10_000 };
   try {
-    const restored = await runPgRestore(
-      manifest,
-      dumpPath,
-      { ...server.connection, database, serverVersionNum: server.major * 10_000 },
-      deps,
-    );
-    return { database, stagingServerVersion: server.version, downloadSeconds, ...restored };
+    // The night's roles first, where the run kept them: owners and grants are then restored and checked.
+    const replayed = deps.roles
+      ? await replayGlobals(target, deps.roles.sql, deps.programs, target.serverVersionNum)
+      : undefined;
+    const restored = await runPgRestore(manifest, dumpPath, target, {
+      ...deps,
+      withGrants: replayed !== undefined,
+    });
+    const roles =
+      replayed && deps.roles
+        ? await withSession(target, (session) =>
+            handOverOwnership(
+              session,
+              manifest,
+              deps.roles as NightGlobals,
+              replayed.skipped,
+              'the scratch server',
+            ),
+          )
+        : undefined;
+    return {
+      database,
+      stagingServerVersion: server.version,
+      downloadSeconds,
+      ...restored,
+      ...(roles ? { roles } : {}),
+    };
   } finally {
     await rm(dumpPath, { force: true });
   }
@@ -310,16 +330,24 @@ export async function restoreToStaging(
       { ...deps.target, database: identity.database, serverVersionNum: identity.serverVersionNum },
       { ...deps, extraArgs: ['--clean', '--if-exists'], withGrants: replayed !== undefined },
     );
-    // Owners as a non-superuser can give them: after the restore (lib/pg/ownership.ts).
-    const ownersRefused =
-      replayed && manifest.ownership ? await applyOwnership(session, manifest.ownership) : [];
+    // Owners as a non-superuser can give them, after the restore; then checked against the manifest.
+    const roles =
+      replayed && deps.roles
+        ? await handOverOwnership(
+            session,
+            manifest,
+            deps.roles,
+            replayed.skipped,
+            `the target database ${identity.database}`,
+          )
+        : undefined;
     return {
       database: identity.database,
       stagingServerVersion: identity.serverVersion,
       downloadSeconds,
       restoreSeconds: resetSeconds + restored.restoreSeconds,
       benignMessages: restored.benignMessages,
-      ...(replayed ? { rolesSkipped: [...replayed.skipped, ...ownersRefused] } : {}),
+      ...(roles ? { roles } : {}),
     };
   } catch (error) {
     // A failed restore leaves staging to whoever comes next; a retry of this one takes it again.

@@ -12,10 +12,19 @@
  */
 import { createHash } from 'node:crypto';
 import { type GlobalsRecord, globalsKeys } from '../backup/globals.ts';
-import { BackupNotFoundError, ChecksumMismatchError, describeError, RestoreFailedError } from '../errors.ts';
+import type { Manifest } from '../backup/manifest.ts';
+import {
+  BackupNotFoundError,
+  ChecksumMismatchError,
+  describeError,
+  OwnershipMismatchError,
+  RestoreFailedError,
+} from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
+import { applyOwnership, compareOwnership, readOwnership } from '../pg/ownership.ts';
 import type { PgPrograms } from '../pg/process.ts';
 import { describeExit } from '../pg/process.ts';
+import type { Session } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { backupIdTime, isBackupId } from '../storage/keys.ts';
 
@@ -114,4 +123,37 @@ export async function replayGlobals(
   return {
     skipped: errors.map((line) => describeError(line.replace(/^psql:<stdin>:\d+: /, ''))).slice(0, 50),
   };
+}
+
+/** What a restore with roles came to: the globals used, what the target refused, the owners' check. */
+export interface RolesOutcome {
+  globalsId: string;
+  skipped: string[];
+  ownership: 'match' | 'not recorded';
+}
+
+/**
+ * After a restore with grants: each schema and relation to its recorded owner (lib/pg/ownership.ts),
+ * then owners and grants compared with the manifest. A difference is OwnershipMismatchError naming the
+ * objects (never data) and what the target refused; a manifest from before owners were recorded is
+ * said to be so, not passed as a match.
+ */
+export async function handOverOwnership(
+  session: Session,
+  manifest: Manifest,
+  roles: NightGlobals,
+  refusedBefore: string[],
+  where: string,
+): Promise<RolesOutcome> {
+  if (!manifest.ownership)
+    return { globalsId: roles.record.id, skipped: refusedBefore, ownership: 'not recorded' };
+  const skipped = [...refusedBefore, ...(await applyOwnership(session, manifest.ownership))];
+  const differences = compareOwnership(manifest.ownership, await readOwnership(session));
+  if (differences.length > 0) {
+    throw new OwnershipMismatchError(
+      `${differences.length} owner or grant difference(s) in ${where} after restoring ${manifest.backupId} with roles: ${differences.slice(0, 10).join('; ')}${skipped.length ? ` (refused: ${skipped.slice(0, 5).join(' | ')})` : ''}`,
+      { details: { differences: differences.slice(0, 50), skipped: skipped.slice(0, 50) } },
+    );
+  }
+  return { globalsId: roles.record.id, skipped, ownership: 'match' };
 }

@@ -366,8 +366,10 @@ describe('packaged template', () => {
         'kms:Decrypt': [kmsKey],
       });
       // config/test.yml verifies on staging; on a scratch server the staging grant's condition is false.
+      // The night's roles too: replayed on the scratch server before owners and grants are restored.
       expect(grants('VerifyRole')).toEqual({
-        's3:GetObject': [backups],
+        's3:GetObject': [backups, sub('${BackupBucket.Arn}/globals/*')],
+        's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
         'kms:Decrypt': [kmsKey],
         'secretsmanager:GetSecretValue': [staging],
       });
@@ -407,7 +409,11 @@ describe('packaged template', () => {
         'kms:Decrypt': [kmsKey],
       });
       // The drill restores onto a scratch server of its own: it reads no database secret at all.
-      expect(grants('DrillRestoreRole')).toEqual({ 's3:GetObject': [backups], 'kms:Decrypt': [kmsKey] });
+      expect(grants('DrillRestoreRole')).toEqual({
+        's3:GetObject': [backups, sub('${BackupBucket.Arn}/globals/*')],
+        's3:ListBucket': [bucket],
+        'kms:Decrypt': [kmsKey],
+      });
       expect(grants('DrillRecordEvidenceRole')).toEqual({
         's3:GetObject': [manifests],
         's3:PutObject': [drills],

@@ -154,6 +154,37 @@ describe('restore onto a new server with roles', () => {
     await expect(sql(urlAs(fresh, 'app_owner', 'owner-secret', 'restored'), 'SELECT 1')).rejects.toThrow();
   });
 
+  it('names the owners and grants the target could not reproduce, exit 3', async () => {
+    // Another new server where someone else made `writer` already: its admin may not act for it.
+    const other = await startPostgresServer({ dataDir: join(stateDir, 'pg', 'other') });
+    try {
+      await sql(
+        other.url('postgres'),
+        'CREATE ROLE writer NOLOGIN',
+        "CREATE ROLE admin LOGIN PASSWORD 'admin-secret' NOSUPERUSER CREATEROLE CREATEDB",
+        'CREATE DATABASE restored OWNER admin',
+      );
+      await sql(urlAs(other, 'admin', 'admin-secret', 'restored'), optInStatement('restored'));
+
+      const restore = await cli(
+        'restore',
+        'latest',
+        '--target-url',
+        urlAs(other, 'admin', 'admin-secret', 'restored'),
+        '--with-roles',
+      );
+
+      expect(restore.code).toBe(exitCodes.verificationFailed);
+      expect(restore.stderr).toMatch(
+        /OwnershipMismatchError: \d+ owner or grant difference\(s\) in the target database restored .*public\.audit: owner admin, expected writer/,
+      );
+      expect(restore.stderr).toMatch(/public\.audit could not be given to writer: /);
+      expect(restore.stderr).not.toMatch(/admin-secret/);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('without --with-roles restores as before: everything owned by the target user, no grants', async () => {
     const restore = await cli(
       'restore',

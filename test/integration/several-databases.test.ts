@@ -8,7 +8,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
+import { listBackups, readManifest, readVerification } from '../../lib/backup/catalog.ts';
 import { listDatabases } from '../../lib/backup/databases.ts';
 import { type GlobalsRecord, globalsKeys } from '../../lib/backup/globals.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
@@ -135,6 +135,9 @@ describe('a stage with several databases', () => {
       [['jobs', 300]],
     ]);
     expect(await store.databaseScopes()).toEqual(['queue']);
+    // Verified with the night's roles: replayed on the scratch server, owners and grants compared.
+    const appVerification = await readVerification(store, app?.backupId ?? '');
+    expect(appVerification).toMatchObject({ roles: { ownership: 'match' } });
     // One at a time, as configured: the three backup executions never overlap.
     const children = await childExecutions(run.startedAt);
     expect(children.map((c) => c.input)).toEqual([
