@@ -18,9 +18,15 @@
 import { formatDuration } from '../lib/drill/evidence.ts';
 import { formatBytes } from '../lib/notify/messages.ts';
 
-export type MachineName = 'backup' | 'drill' | 'restore' | 'nightly';
+export type MachineName = 'backup' | 'drill' | 'restore' | 'nightly' | 'drills';
 
-export const machineNames: readonly MachineName[] = ['backup', 'drill', 'restore', 'nightly'];
+export const machineNames: readonly MachineName[] = ['backup', 'drill', 'restore', 'nightly', 'drills'];
+
+/** The machines that run another machine once per database (states:startExecution.sync:2). */
+export const childMachineOf: Partial<Record<MachineName, MachineName>> = {
+  nightly: 'backup',
+  drills: 'drill',
+};
 
 /**
  * Where a Task state runs: a Lambda invocation, or a build of the long-running worker (CodeBuild via
@@ -219,11 +225,25 @@ export const functions = {
       encryptWithKey,
     ],
   },
-  // What became of each database in the nightly run: reads only its input, so no grant beyond its
+  // The quarterly drills' list: every database with backups in the bucket (it reads keys and one manifest).
+  listVaults: {
+    dir: 'list-vaults',
+    step: 'list-vaults',
+    sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
+    pgPrograms: false,
+    database: false,
+    settings: ['databases'],
+    grants: [
+      { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      readManifests,
+      decryptWithKey,
+    ],
+  },
+  // What became of each database in the nightly run or the drills: reads only its input, so no grant beyond its
   // own log group.
-  concludeNightly: {
-    dir: 'conclude-nightly',
-    step: 'conclude-nightly',
+  conclude: {
+    dir: 'conclude',
+    step: 'conclude',
     sizing: { memoryMb: 128, ephemeralStorageMb: 512, timeoutSeconds: 30 },
     pgPrograms: false,
     database: false,
@@ -605,9 +625,24 @@ export const tasks: readonly TaskSpec[] = [
   {
     machine: 'nightly',
     state: 'Conclude',
-    function: 'concludeNightly',
+    function: 'conclude',
     venue: 'lambda',
     figure: ({ conclusion }) => `${conclusion?.verified} verified, ${conclusion?.failed} failed`,
+  },
+  {
+    machine: 'drills',
+    state: 'ListVaults',
+    function: 'listVaults',
+    venue: 'lambda',
+    figure: ({ list }) =>
+      `${(list?.databases as { database: string }[] | undefined)?.map((d) => d.database).join(', ')}; ${list?.concurrency} at a time`,
+  },
+  {
+    machine: 'drills',
+    state: 'Conclude',
+    function: 'conclude',
+    venue: 'lambda',
+    figure: ({ conclusion }) => `${conclusion?.verified} passed, ${conclusion?.failed} failed`,
   },
   {
     machine: 'backup',

@@ -172,6 +172,7 @@ export const runtimeSettingsSchema = z.object({
   DRILL_STATE_MACHINE_ARN: stateMachineArn,
   RESTORE_STATE_MACHINE_ARN: stateMachineArn,
   NIGHTLY_STATE_MACHINE_ARN: stateMachineArn,
+  DRILLS_STATE_MACHINE_ARN: stateMachineArn,
   /**
    * Local runs only: a directory of secret files, so `local:<name>` can stand for a Secrets Manager
    * ARN where a secret travels by reference (the cloud restore's target). Never set on AWS.

@@ -208,6 +208,7 @@ function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runti
           drill: DRILL_STATE_MACHINE_ARN,
           restore: RESTORE_STATE_MACHINE_ARN,
           ...(settings.NIGHTLY_STATE_MACHINE_ARN ? { nightly: settings.NIGHTLY_STATE_MACHINE_ARN } : {}),
+          ...(settings.DRILLS_STATE_MACHINE_ARN ? { drills: settings.DRILLS_STATE_MACHINE_ARN } : {}),
         },
         since,
         { histories: 'ended-badly' },

@@ -7,11 +7,14 @@ import type { ExecutionSummary } from '../report/executions.ts';
 import { HistoryReader, readHistory } from './history.ts';
 import { type CallOptions, forEachPage, type SfnApi } from './sfn.ts';
 
-export const stateMachineKinds = ['backup', 'drill', 'restore', 'nightly'] as const;
+export const stateMachineKinds = ['backup', 'drill', 'restore', 'nightly', 'drills'] as const;
 export type StateMachineKind = (typeof stateMachineKinds)[number];
 
-/** A stage's state machines; one deployed before the nightly run existed has only the first three. */
-export type StageMachineArns = Record<Exclude<StateMachineKind, 'nightly'>, string> & { nightly?: string };
+/** A stage's state machines; one deployed before the per-database runs existed has only the first three. */
+export type StageMachineArns = Record<Exclude<StateMachineKind, 'nightly' | 'drills'>, string> & {
+  nightly?: string;
+  drills?: string;
+};
 
 /**
  * Every execution of the state machines started at or after `since`, newest first, as the summaries

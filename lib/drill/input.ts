@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { proofLevels } from '../backup/manifest.ts';
+import { databaseNameSchema, databaseTargetSchema } from '../steps/input.ts';
 import { isBackupId } from '../storage/keys.ts';
 
 const backupId = z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3');
@@ -22,6 +23,8 @@ export const drillInputSchema = z.strictObject({
   trigger: z.enum(['schedule', 'manual', 'cli']).default('manual'),
   /** A backup id, or "latest" (the default): the newest verified backup. */
   backupId: z.union([z.literal('latest'), backupId]).default('latest'),
+  /** Which database's backups (a stage with several); absent: the connection URL's, at the top level. */
+  database: databaseNameSchema.optional(),
   reason: z
     .string()
     .max(500)
@@ -44,9 +47,11 @@ export const selectedSchema = z.object({
   trigger: z.string(),
   reason: z.string().optional(),
   venue: z.enum(['lambda', 'worker']).optional(),
+  /** The database drilled and its vault; absent in drills from before several databases. */
+  target: databaseTargetSchema.optional(),
 });
 
-export const drillRestoreEventSchema = z.strictObject({ backupId });
+export const drillRestoreEventSchema = z.strictObject({ backupId, target: databaseTargetSchema.optional() });
 
 /** RestoreAndCheck's output: where and how fast it restored, and every check's result as data. */
 export const restoredSchema = z.object({
@@ -91,6 +96,7 @@ export type EvidenceEvent = z.infer<typeof evidenceEventSchema>;
 /** Notify runs only after a passed drill; its input is RecordEvidence's output. */
 export const drillNotifyEventSchema = z.strictObject({
   backupId,
+  target: databaseTargetSchema.optional(),
   evidence: z.object({
     drillId: z.string(),
     evidenceKey: z.string(),

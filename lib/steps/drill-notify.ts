@@ -5,12 +5,13 @@ import { publish } from '../notify/publish.ts';
 import { parseInput } from './input.ts';
 
 export async function drillNotifyStep(event: unknown, { runtime }: StepContext) {
-  const { backupId, evidence } = parseInput(drillNotifyEventSchema, event, 'Notify step event');
+  const { backupId, evidence, target } = parseInput(drillNotifyEventSchema, event, 'Notify step event');
+  const of = target ? ` of ${target.database}` : '';
   const sent = await publish(
     {
-      subject: `Restore drill passed: ${evidence.drillId}`,
+      subject: `Restore drill passed${of}: ${evidence.drillId}`,
       text: [
-        `Restore drill ${evidence.drillId} passed with backup ${backupId}.`,
+        `Restore drill ${evidence.drillId} passed with backup ${backupId}${of}.`,
         `Observed RPO (backup age): ${evidence.observedRpoHours} h`,
         `Observed RTO (checksum + server start + download + restore + verification): ${formatDuration(evidence.observedRtoSeconds)}, target ${evidence.targetRtoHours} h`,
         `Evidence: ${evidence.evidenceKey}`,

@@ -3,6 +3,7 @@
  * RPO and RTO and the verdict over every check.
  */
 import { readManifest } from '../backup/catalog.ts';
+import { forDatabase } from '../backup/databases.ts';
 import {
   type DrillEvidence,
   evidenceKeys,
@@ -15,9 +16,11 @@ import type { StepContext } from '../lambda/handler.ts';
 import { describeDifferences } from '../verify/compare.ts';
 import { parseInput } from './input.ts';
 
-export async function recordEvidenceStep(event: unknown, { runtime }: StepContext) {
+export async function recordEvidenceStep(event: unknown, { runtime: stage }: StepContext) {
   const input = parseInput(evidenceEventSchema, event, 'RecordEvidence step event');
   const { selected, restored: restore } = input;
+  // The evidence goes into the drilled database's vault (drills/db=<name>/ for all but the URL's).
+  const runtime = forDatabase(stage, selected.target);
   const { compare, sanity } = restore;
   const manifest = await readManifest(runtime.store, selected.backupId);
   const startedAt = new Date(selected.startedAt);

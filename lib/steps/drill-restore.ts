@@ -5,16 +5,21 @@
  * RecordEvidence records them and decides the verdict.
  */
 import { readManifest } from '../backup/catalog.ts';
+import { forDatabase } from '../backup/databases.ts';
 import { verifyBackup } from '../commands/verify-backup.ts';
 import { drillRestoreEventSchema } from '../drill/input.ts';
 import { parseSanityChecks, runSanityChecks } from '../drill/sanity.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { parseInput } from './input.ts';
 
-export async function drillRestoreStep(event: unknown, { runtime, signal, logger }: StepContext) {
-  const { backupId } = parseInput(drillRestoreEventSchema, event, 'RestoreAndCheck step event');
-  // A malformed DRILL_SANITY_CHECKS fails here, before anything is downloaded or started.
-  const checks = parseSanityChecks(runtime.settings.DRILL_SANITY_CHECKS);
+export async function drillRestoreStep(event: unknown, { runtime: stage, signal, logger }: StepContext) {
+  const { backupId, target } = parseInput(drillRestoreEventSchema, event, 'RestoreAndCheck step event');
+  const runtime = forDatabase(stage, target);
+  // A malformed DRILL_SANITY_CHECKS fails here, before anything is downloaded or started. The
+  // configured checks are written for the connection URL's database; the stage's other databases get
+  // the built-in one (their tables are not the checks' tables).
+  const configured = parseSanityChecks(runtime.settings.DRILL_SANITY_CHECKS);
+  const checks = target?.scope ? parseSanityChecks(undefined) : configured;
   const manifest = await readManifest(runtime.store, backupId);
   const outcome = await verifyBackup(runtime, manifest, {
     target: 'scratch',

@@ -1,5 +1,6 @@
 /** The SelectBackup state of the drill: the newest verified backup, or the id given; mints the drill id. */
-import { newestVerifiedBackup, resolveBackupId } from '../backup/catalog.ts';
+import { newestVerifiedBackup, readManifest, resolveBackupId } from '../backup/catalog.ts';
+import { vaultOf } from '../backup/databases.ts';
 import { drillInputSchema, selectEventSchema } from '../drill/input.ts';
 import { BackupNotFoundError } from '../errors.ts';
 import type { StepContext } from '../lambda/handler.ts';
@@ -10,11 +11,18 @@ export async function selectBackupStep(event: unknown, { runtime }: StepContext)
   const { execution, startedAt } = parseInput(selectEventSchema, event, 'SelectBackup step event');
   const input = parseInput(drillInputSchema, execution, 'drill execution input');
   const started = startedAt ? new Date(startedAt) : new Date();
+  // A named database's vault, found from the bucket (the drill never connects to production).
+  const store = input.database === undefined ? runtime.store : await vaultOf(runtime.store, input.database);
   const backupId =
     input.backupId === 'latest'
-      ? (await newestVerifiedBackup(runtime.store))?.backupId
-      : await resolveBackupId(runtime.store, input.backupId);
-  if (!backupId) throw new BackupNotFoundError('there is no verified backup to drill with');
+      ? (await newestVerifiedBackup(store))?.backupId
+      : await resolveBackupId(store, input.backupId);
+  if (!backupId) {
+    throw new BackupNotFoundError(
+      `there is no verified backup to drill with${input.database ? ` of database ${input.database}` : ''}`,
+    );
+  }
+  const database = input.database ?? (await readManifest(store, backupId)).source.database;
   const drillId = newBackupId(started);
   return {
     drillId,
@@ -25,5 +33,6 @@ export async function selectBackupStep(event: unknown, { runtime }: StepContext)
     ...(input.reason ? { reason: input.reason } : {}),
     /** Where RestoreAndCheck runs its scratch server: the stage's verification venue. */
     venue: runtime.settings.VERIFY_VENUE,
+    target: { database, scope: store.scope ?? null },
   };
 }

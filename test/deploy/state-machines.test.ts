@@ -9,8 +9,14 @@ const root = join(import.meta.dirname, '..', '..');
 const definitions = Object.entries(loadDefinitionTexts(root));
 
 describe('statemachines/', () => {
-  it('holds the backup, drill, nightly and restore definitions', () => {
-    expect(definitions.map(([name]) => name).sort()).toEqual(['backup', 'drill', 'nightly', 'restore']);
+  it('holds the backup, drill, drills, nightly and restore definitions', () => {
+    expect(definitions.map(([name]) => name).sort()).toEqual([
+      'backup',
+      'drill',
+      'drills',
+      'nightly',
+      'restore',
+    ]);
   });
 
   describe.each(definitions)('%s.asl.json', (_name, text) => {
@@ -33,7 +39,10 @@ describe('statemachines/', () => {
         const functionKey = name && `${name[0]?.toLowerCase()}${name.slice(1)}`;
         // serverless.yml's functions are the function table's rows (tools/deploy/functions.ts).
         if (functionKey) expect(Object.keys(functions)).toContain(functionKey);
-        else expect(['AlertTopic', 'WorkerProject', 'BackupStateMachine']).toContain(logicalId);
+        else
+          expect(['AlertTopic', 'WorkerProject', 'BackupStateMachine', 'DrillStateMachine']).toContain(
+            logicalId,
+          );
       }
     });
 

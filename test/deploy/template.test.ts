@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { machineNames } from '../../functions/tasks.ts';
+import { childMachineOf, machineNames } from '../../functions/tasks.ts';
 import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -444,8 +444,9 @@ describe('packaged template', () => {
           { Ref: 'DrillStateMachine' },
           { Ref: 'RestoreStateMachine' },
           { Ref: 'NightlyStateMachine' },
+          { Ref: 'DrillsStateMachine' },
         ],
-        'states:GetExecutionHistory': ['backup', 'drill', 'restore', 'nightly'].map((machine) =>
+        'states:GetExecutionHistory': ['backup', 'drill', 'restore', 'nightly', 'drills'].map((machine) =>
           sub(
             `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:verified-pg-backups-test-${machine}:*`,
           ),
@@ -590,7 +591,7 @@ describe('packaged template', () => {
       expect(statements.InvokeStepFunctions?.[1]).toEqual([
         { 'Fn::GetAtt': ['ListDatabasesLambdaFunction', 'Arn'] },
         { 'Fn::GetAtt': ['GlobalsLambdaFunction', 'Arn'] },
-        { 'Fn::GetAtt': ['ConcludeNightlyLambdaFunction', 'Arn'] },
+        { 'Fn::GetAtt': ['ConcludeLambdaFunction', 'Arn'] },
       ]);
     });
 
@@ -686,16 +687,29 @@ describe('packaged template', () => {
       );
     });
 
-    it('starts quarterly with a schedule trigger', () => {
-      const rules = rulesTargeting({ Ref: 'DrillStateMachine' });
+    it('is started quarterly by the drills run (one execution per database), not by a schedule of its own', () => {
+      expect(rulesTargeting({ Ref: 'DrillStateMachine' })).toEqual([]);
+      const rules = rulesTargeting({ Ref: 'DrillsStateMachine' });
       expect(rules).toHaveLength(1);
       expect(rules[0]?.Properties).toMatchObject({
         ScheduleExpression: 'cron(0 3 1 1,4,7,10 ? *)',
         State: 'ENABLED',
         Targets: [
-          expect.objectContaining({ Arn: { Ref: 'DrillStateMachine' }, Input: '{"trigger":"schedule"}' }),
+          expect.objectContaining({ Arn: { Ref: 'DrillsStateMachine' }, Input: '{"trigger":"schedule"}' }),
         ],
       });
+      const asl = JSON.parse(
+        (resource('DrillsStateMachine').Properties.DefinitionString as { 'Fn::Sub': string })['Fn::Sub'],
+      ) as { States: Record<string, { ItemProcessor?: { States: Record<string, unknown> } }> };
+      expect(asl.States.Databases?.ItemProcessor?.States.DrillDatabase).toMatchObject({
+        Resource: 'arn:aws:states:::states:startExecution.sync:2',
+        Parameters: { StateMachineArn: '${DrillStateMachine}' },
+      });
+      const policy = resource('DrillsStateMachineRole').Properties.Policies as {
+        PolicyDocument: { Statement: { Sid: string; Action: unknown; Resource: unknown }[] };
+      }[];
+      const run = policy[0]?.PolicyDocument.Statement.find((s) => s.Sid === 'RunDrillExecutions');
+      expect(run).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: 'DrillStateMachine' } });
     });
 
     it('gives each drill Lambda the timeout of the Task that invokes it', () => {
@@ -758,6 +772,7 @@ describe('packaged template', () => {
         { Ref: 'DrillStateMachine' },
         { Ref: 'RestoreStateMachine' },
         { Ref: 'NightlyStateMachine' },
+        { Ref: 'DrillsStateMachine' },
       ]);
     });
 
@@ -843,8 +858,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 17 functions, the worker bundle's function, 4 state machines and the worker's builds.
-      expect(groups.length).toBe(23);
+      // 18 functions, the worker bundle's function, 5 state machines and the worker's builds.
+      expect(groups.length).toBe(25);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });
@@ -1014,7 +1029,7 @@ describe('packaged template', () => {
 
     it('stops a build before any state machine gives up on it', () => {
       // The nightly run starts backup executions, never builds of its own.
-      for (const machine of machineNames.filter((name) => name !== 'nightly')) {
+      for (const machine of machineNames.filter((name) => childMachineOf[name] === undefined)) {
         const builds = everyState(loadAsl(machine).States).filter(
           ([, state]) => state.Resource === workerResource,
         );

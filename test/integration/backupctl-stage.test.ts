@@ -462,6 +462,7 @@ describe('the deployed status function', () => {
             DRILL_STATE_MACHINE_ARN: sfn.machines.drill,
             RESTORE_STATE_MACHINE_ARN: sfn.machines.restore,
             NIGHTLY_STATE_MACHINE_ARN: sfn.machines.nightly,
+            DRILLS_STATE_MACHINE_ARN: sfn.machines.drills,
           }),
         ),
       sink: (line) => void lines.push(line),

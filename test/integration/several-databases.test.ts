@@ -12,6 +12,7 @@ import { listBackups, readManifest, readVerification } from '../../lib/backup/ca
 import { listDatabases } from '../../lib/backup/databases.ts';
 import { type GlobalsRecord, globalsKeys } from '../../lib/backup/globals.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
+import { newestDrillEvidence } from '../../lib/drill/evidence.ts';
 import { createLogger } from '../../lib/logging.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
@@ -238,6 +239,10 @@ describe('a stage with several databases', () => {
       PRODUCTION_DATABASE_URL: ownerUrl('app'),
       DATABASES: 'all',
       EXCLUDE_DATABASES: 'analytics,postgres',
+      // Written for the URL's database; the stage's other databases get the built-in check.
+      DRILL_SANITY_CHECKS: JSON.stringify([
+        { name: 'all orders restored', sql: 'SELECT count(*) FROM orders', atLeast: 500 },
+      ]),
     });
 
     const first = await fixture.run(settings, { machine: 'nightly', input: { trigger: 'schedule' } });
@@ -253,6 +258,26 @@ describe('a stage with several databases', () => {
     // Two at a time by default: both executions ran side by side.
     const [app, queue] = await childExecutions(first.startedAt);
     expect(Date.parse(queue?.startedAt ?? '')).toBeLessThan(Date.parse(app?.stoppedAt ?? ''));
+
+    // The quarterly drills: every database with backups, each drilled in its own execution, its
+    // evidence in its own vault.
+    const drills = await fixture.run(settings, { machine: 'drills', input: { trigger: 'schedule' } });
+    expect([drills.status, drills.error]).toEqual(['SUCCEEDED', undefined]);
+    const concluded = drills.states.find((s) => s.name === 'Conclude')?.output as {
+      conclusion: { databases: { database: string; status: string }[] };
+    };
+    expect(concluded.conclusion.databases.map((d) => [d.database, d.status])).toEqual([
+      ['app', 'verified'],
+      ['queue', 'verified'],
+    ]);
+    const checksOf = async (vault: typeof store) => {
+      const evidence = await newestDrillEvidence(vault);
+      expect(evidence?.passed).toBe(true);
+      expect(evidence?.backup.backupId).toBe((await listBackups(vault))[0]?.backupId);
+      return JSON.stringify(evidence);
+    };
+    expect(await checksOf(store)).toContain('all orders restored');
+    expect(await checksOf(store.forScope('queue'))).not.toContain('all orders restored');
 
     // A database created since is in the next night's list.
     await asSuperuser('postgres', 'CREATE DATABASE later OWNER tenant');
@@ -319,6 +344,14 @@ describe('backupctl with several databases', () => {
       expect(one.code).toBe(exitCodes.ok);
       expect(JSON.parse((await cli('list', '--database', 'queue', '--json')).stdout)).toHaveLength(2);
       expect((await cli('backup', '--database', 'x', '--all-databases')).code).toBe(exitCodes.usage);
+
+      const drills = await cli('drill', '--all-databases');
+      expect(drills.code).toBe(exitCodes.ok);
+      expect(drills.stdout).toMatch(/^app: drill passed \(backup \S+\)$/m);
+      expect(drills.stdout).toMatch(/^queue: drill passed \(backup \S+\)$/m);
+      const queueDrill = await cli('drill', '--database', 'queue');
+      expect(queueDrill.code).toBe(exitCodes.ok);
+      expect(queueDrill.stdout).toMatch(/Drill passed\. Evidence: drills\/\S+/);
     } finally {
       await rm(stateDir, { recursive: true, force: true });
     }

@@ -44,7 +44,7 @@ export interface PipelineFixture {
       retryIntervalMs?: number;
       /** The child process of each worker build (tests kill it). */
       onWorkerStarted?: (state: string, child: ChildProcess) => void;
-      machine?: 'backup' | 'drill' | 'nightly';
+      machine?: 'backup' | 'drill' | 'nightly' | 'drills';
     },
   ): Promise<ExecutionRecord>;
   productionSql<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;

@@ -180,6 +180,7 @@ export class SfnStub implements SfnApi {
       drill: `${prefix}-drill`,
       restore: `${prefix}-restore`,
       nightly: `${prefix}-nightly`,
+      drills: `${prefix}-drills`,
     };
     this.bucketTag = options.bucketTag;
   }
@@ -240,6 +241,11 @@ export class SfnStub implements SfnApi {
             ...item(''),
             stateMachineArn: this.machines.nightly,
             name: this.machines.nightly.split(':').pop(),
+          },
+          {
+            ...item(''),
+            stateMachineArn: this.machines.drills,
+            name: this.machines.drills.split(':').pop(),
           },
         ],
       };

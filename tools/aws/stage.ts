@@ -85,7 +85,9 @@ export class DeployedStage {
       nextToken = page.nextToken;
     } while (nextToken && stateMachineKinds.some((kind) => !found[kind]));
     // A stage deployed before the nightly run existed still works; its backups start one by one.
-    const missing = stateMachineKinds.filter((kind) => kind !== 'nightly' && !found[kind]);
+    const missing = stateMachineKinds.filter(
+      (kind) => kind !== 'nightly' && kind !== 'drills' && !found[kind],
+    );
     if (missing.length > 0 || !found.backup || !found.drill || !found.restore) {
       throw new ConfigurationError(
         `stage "${this.stage}" is not deployed in ${this.region}: no state machine named ${missing
@@ -101,6 +103,7 @@ export class DeployedStage {
       drill: found.drill,
       restore: found.restore,
       ...(found.nightly ? { nightly: found.nightly } : {}),
+      ...(found.drills ? { drills: found.drills } : {}),
     };
     return this.#arns;
   }

@@ -48,7 +48,10 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
     load: async () => (await import('./commands/status.ts')).statusCommand,
   },
   audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
-  drill: { options: ['reason'], load: async () => (await import('./commands/drill.ts')).drillCommand },
+  drill: {
+    options: ['reason', 'database', 'all-databases'],
+    load: async () => (await import('./commands/drill.ts')).drillCommand,
+  },
   check: {
     options: ['send-test-alert'],
     load: async () => (await import('./commands/check.ts')).checkCommand,

@@ -6,6 +6,7 @@
  * durations. Adding a Task changes none of this code.
  */
 import {
+  childMachineOf,
   type FunctionKey,
   type FunctionSpec,
   functions,
@@ -211,28 +212,30 @@ function startWorkerBuilds(): Json[] {
 
 /**
  * What `states:startExecution.sync:2` needs (AWS's template for the integration): start executions of
- * the backup state machine, follow and stop them, and the managed EventBridge rule Step Functions uses
+ * the machine a per-database run starts (the nightly run: backup; the drills: drill), follow and stop them, and the managed EventBridge rule Step Functions uses
  * to hear of their end.
  */
-function startBackupExecutions(): Json[] {
+function startChildExecutions(machine: MachineName): Json[] {
+  const child = childMachineOf[machine];
+  if (!child) return [];
+  const id = `${pascal(child)}StateMachine`;
   return [
     {
-      Sid: 'RunBackupExecutions',
+      Sid: `Run${pascal(child)}Executions`,
       Effect: 'Allow',
       Action: 'states:StartExecution',
-      Resource: { Ref: 'BackupStateMachine' },
+      Resource: { Ref: id },
     },
     {
-      Sid: 'FollowBackupExecutions',
+      Sid: `Follow${pascal(child)}Executions`,
       Effect: 'Allow',
       Action: ['states:DescribeExecution', 'states:StopExecution'],
       Resource: {
-        'Fn::Sub':
-          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${BackupStateMachine.Name}:*',
+        'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${id}.Name}:*`,
       },
     },
     {
-      Sid: 'HearOfBackupExecutionsEnding',
+      Sid: `HearOf${pascal(child)}ExecutionsEnding`,
       Effect: 'Allow',
       Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
       Resource: {
@@ -276,7 +279,7 @@ function stateMachineRole(machine: MachineName, facts: DeployFacts): Json {
                 Resource: functionsOf(machine).map((key) => ({ 'Fn::GetAtt': [logicalIdOf(key), 'Arn'] })),
               },
               ...(usesWorker(machine) ? startWorkerBuilds() : []),
-              ...(machine === 'nightly' ? startBackupExecutions() : []),
+              ...startChildExecutions(machine),
               // The restore machine's ForgetTarget state: the target's secret lives as long as the restore.
               ...(machine === 'restore'
                 ? [

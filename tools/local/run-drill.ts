@@ -13,3 +13,12 @@ export async function runLocalDrill(
 ): Promise<ExecutionRecord> {
   return runStateMachine({ machine: 'drill', input, ...runSettings(environment, options) });
 }
+
+/** `backupctl drill --all-databases`: the drills state machine, one drill execution per database. */
+export async function runLocalDrills(
+  environment: LocalEnvironment,
+  input: unknown,
+  options: LocalRunOptions = {},
+): Promise<ExecutionRecord> {
+  return runStateMachine({ machine: 'drills', input, ...runSettings(environment, options) });
+}

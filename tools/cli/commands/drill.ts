@@ -1,7 +1,8 @@
 /** `backupctl drill [id|latest]`: a restore drill, locally or started and followed on a stage. */
 import { drillInputSchema } from '../../../lib/drill/input.ts';
+import { InputValidationError } from '../../../lib/errors.ts';
 import { parseInput } from '../../../lib/steps/input.ts';
-import { runLocalDrill } from '../../local/run-drill.ts';
+import { runLocalDrill, runLocalDrills } from '../../local/run-drill.ts';
 import {
   type CommandContext,
   checkBackupExists,
@@ -17,24 +18,68 @@ import {
 import { localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
-function drillInput(target: string | undefined, values: Values, trigger: 'cli' | 'manual') {
+function drillInput(
+  target: string | undefined,
+  values: Values,
+  trigger: 'cli' | 'manual',
+  database: string | undefined,
+) {
   return parseInput(
     drillInputSchema,
     {
       trigger,
       backupId: target ?? 'latest',
       ...(values.reason !== undefined ? { reason: values.reason } : {}),
+      ...(database !== undefined ? { database } : {}),
     },
     'drill options',
   );
 }
 
+/** `--all-databases`: every database with backups, each drilled in its own execution. */
+function drillsInput(values: Values, trigger: 'cli' | 'manual') {
+  return { trigger, ...(values.reason !== undefined ? { reason: values.reason } : {}) };
+}
+
+interface DrillsConclusion {
+  conclusion?: {
+    databases?: {
+      database: string;
+      status: string;
+      backupId?: string | null;
+      error?: string;
+      cause?: string;
+    }[];
+  };
+}
+
 export async function drillCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
+  const all = values['all-databases'] === true;
+  if (all && target !== undefined) {
+    throw new InputValidationError(
+      "--all-databases drills each database's newest verified backup: name no backup id",
+    );
+  }
   const verdict = (execution: {
     status: string;
     output?: unknown;
     error?: { name: string; cause: string };
+    states?: { name: string; status: string; output?: unknown }[];
   }) => {
+    const concluded = execution.states?.find((s) => s.name === 'Conclude' && s.status === 'succeeded');
+    const databases = (concluded?.output as DrillsConclusion | undefined)?.conclusion?.databases;
+    if (all && databases) {
+      out.print(
+        databases
+          .map(
+            (d) =>
+              `${d.database}: ${d.status === 'verified' ? `drill passed (backup ${d.backupId})` : `drill FAILED ${d.error}: ${d.cause}`}`,
+          )
+          .join('\n'),
+        execution,
+      );
+      return exitCodeForExecution(execution);
+    }
     const evidence = (
       execution.output as { evidence?: { evidenceKey: string; markdownKey: string } } | undefined
     )?.evidence;
@@ -46,25 +91,42 @@ export async function drillCommand({ place, target, values, out, deps }: Command
     );
     return exitCodeForExecution(execution);
   };
+  const machine = all ? 'drills' : 'drill';
   if (place.kind === 'stage') {
-    const input = drillInput(target, values, 'manual');
-    await withTarget(place, deps, ({ runtime }) =>
-      checkBackupExists(runtime.store, input.backupId, `backupctl list --stage ${place.settings.stage}`),
-    );
-    const execution = await followOnStage(place.settings, 'drill', input, {
+    const input = all ? drillsInput(values, 'manual') : drillInput(target, values, 'manual', place.database);
+    if (!all) {
+      // --database was resolved to its vault here: a typo is a usage error before anything starts.
+      await withTarget(place, deps, ({ runtime }) =>
+        checkBackupExists(
+          runtime.store,
+          target ?? 'latest',
+          `backupctl list --stage ${place.settings.stage}`,
+        ),
+      );
+    }
+    const execution = await followOnStage(place.settings, machine, input, {
       api: sfnFor(place.settings, deps),
       deps,
-      onState: printState(out, 'drill'),
+      onState: printState(out, machine),
     });
     return execution === 'interrupted' ? exitCodes.interrupted : verdict(execution);
   }
-  const input = drillInput(target, values, 'cli');
-  return withLocal({ production: false }, async (environment) => {
-    await checkBackupExists(localStore(environment), input.backupId, 'backupctl list');
-    return verdict(
-      await runLocalDrill(environment, input, {
-        ...localRunOutput(out, values, 'drill'),
-      }),
+  if (all) {
+    return withLocal({ production: false }, async (environment) =>
+      verdict(
+        await runLocalDrills(environment, drillsInput(values, 'cli'), localRunOutput(out, values, 'drills')),
+      ),
     );
+  }
+  const input = drillInput(target, values, 'cli', place.database);
+  if (place.database !== undefined) {
+    await withTarget(place, deps, ({ runtime }) =>
+      checkBackupExists(runtime.store, target ?? 'latest', 'backupctl list'),
+    );
+  }
+  return withLocal({ production: false }, async (environment) => {
+    if (place.database === undefined)
+      await checkBackupExists(localStore(environment), input.backupId, 'backupctl list');
+    return verdict(await runLocalDrill(environment, input, localRunOutput(out, values, 'drill')));
   });
 }

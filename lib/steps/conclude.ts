@@ -46,7 +46,7 @@ export function childFailure(error: { Error?: string | undefined; Cause?: string
   return { error: error.Error ?? 'States.TaskFailed', cause: readableCause(cause) };
 }
 
-export async function concludeNightlyStep(event: unknown, _context: StepContext) {
+export async function concludeStep(event: unknown, _context: StepContext) {
   const { databases, globals } = parseInput(concludeEventSchema, event, 'Conclude step event');
   const outcomes = databases.map((entry) => {
     if (!entry.error) {
