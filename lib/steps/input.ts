@@ -102,6 +102,8 @@ export const cloudRestoreInputSchema = z.strictObject({
   jobs: z.number().int().min(1).max(64).optional(),
   /** Recreate the night's roles (without passwords) first, and keep owners and grants. */
   withRoles: z.boolean().optional(),
+  /** Which database's backups (a stage with several); absent: the connection URL's. */
+  database: databaseNameSchema.optional(),
   trigger: z.enum(['manual', 'cli']).default('manual'),
   reason: executionInputSchema.shape.reason,
 });

@@ -6,6 +6,8 @@
  * checked before any statement reaches the target, pg_restore -j, and every table counted there. A
  * count that differs fails with RowCountMismatchError.
  */
+
+import { vaultOf } from '../backup/databases.ts';
 import { restoreBackup } from '../commands/restore.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { parseConnectionUrl } from '../pg/connection.ts';
@@ -19,7 +21,9 @@ export async function restoreStep(event: unknown, { runtime, signal, logger }: S
   const label = 'targetSecret';
   const url = connectionUrlFromSecret(await runtime.secretByReference(input.targetSecret, label), label);
   const target = await runtime.negotiateTls(parseConnectionUrl(url, label));
-  const outcome = await restoreBackup(runtime, input.backupId, target, {
+  // A named database's vault, found from the bucket; the roles stay the server's (top level).
+  const vault = input.database === undefined ? runtime.store : await vaultOf(runtime.store, input.database);
+  const outcome = await restoreBackup({ ...runtime, store: vault }, input.backupId, target, {
     jobs: input.jobs,
     signal,
     log: logger,

@@ -22,6 +22,7 @@ import { statusKeys } from '../../lib/report/render.ts';
 import { createRuntime } from '../../lib/runtime.ts';
 import { retentionStep } from '../../lib/steps/retention.ts';
 import { keys } from '../../lib/storage/keys.ts';
+import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { exitCodes, main } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { alerts, answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
@@ -344,6 +345,37 @@ describe('backupctl with several databases', () => {
       expect(one.code).toBe(exitCodes.ok);
       expect(JSON.parse((await cli('list', '--database', 'queue', '--json')).stdout)).toHaveLength(2);
       expect((await cli('backup', '--database', 'x', '--all-databases')).code).toBe(exitCodes.usage);
+
+      // A restore of one database's backup, into a new database of another server: never onto the
+      // production server itself, whichever database of it is named.
+      await asSuperuser('postgres', 'CREATE DATABASE queue_copy OWNER tenant');
+      await asOwner('queue_copy', optInStatement('queue_copy'));
+      const refused = await cli(
+        'restore',
+        'latest',
+        '--database',
+        'queue',
+        '--target-url',
+        ownerUrl('queue_copy'),
+      );
+      expect(refused.stderr).toMatch(
+        /ProductionTargetError: refusing to restore into .*queue_copy: it is the production server/,
+      );
+      const elsewhere = fixture.environment.production;
+      if (!elsewhere) throw new Error('the fixture started no production server');
+      await fixture.productionSql('CREATE DATABASE queue_copy');
+      await fixture.sqlOn('queue_copy', optInStatement('queue_copy'));
+      const restore = await cli(
+        'restore',
+        'latest',
+        '--database',
+        'queue',
+        '--target-url',
+        elsewhere.url('queue_copy'),
+      );
+      expect(restore.stderr).toBe('');
+      expect(restore.code).toBe(exitCodes.ok);
+      expect(restore.stdout).toMatch(/restored into queue_copy .* row counts match \(1 tables, 300 rows\)/);
 
       const drills = await cli('drill', '--all-databases');
       expect(drills.code).toBe(exitCodes.ok);

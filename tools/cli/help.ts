@@ -14,13 +14,19 @@ export interface CommandHelp {
 
 export const commandHelp: Record<string, CommandHelp> = {
   backup: {
-    synopsis: 'backup [--reason TEXT] [--compression zstd:1]',
+    synopsis: 'backup [--reason TEXT] [--compression zstd:1] [--database NAME | --all-databases]',
     summary: ['run the backup state machine, printing each state'],
     details: [
       'Dumps production in an exported snapshot with counts and content checksums, promotes, checksums and',
       'verifies the backup on a scratch server. Exit 0 only when the backup is verified.',
+      '--database backs up one database of the server; --all-databases runs the nightly run (the roles, then',
+      'every database of DATABASES / databases.backup, each in its own execution) and prints one line each.',
     ],
-    examples: ['npx backupctl backup --reason "before migration 42"', 'npx backupctl backup --stage prod'],
+    examples: [
+      'npx backupctl backup --reason "before migration 42"',
+      'npx backupctl backup --stage prod',
+      'npx backupctl backup --stage prod --all-databases',
+    ],
   },
   list: {
     synopsis: 'list',
@@ -33,7 +39,7 @@ export const commandHelp: Record<string, CommandHelp> = {
     examples: ['npx backupctl verify latest', 'npx backupctl verify 20261201T020000Z-a1b2c3 --stage prod'],
   },
   restore: {
-    synopsis: 'restore <id|latest> --target-url URL [--jobs N]',
+    synopsis: 'restore <id|latest> --target-url URL [--jobs N] [--with-roles] [--database NAME]',
     summary: [
       'restore on the worker into an opted-in database: checksum,',
       'production guard, pg_restore -j, counts',
@@ -42,6 +48,8 @@ export const commandHelp: Record<string, CommandHelp> = {
       'The target database must have opted in (its owner runs',
       "COMMENT ON DATABASE <db> IS 'verified-pg-backups:restore-target'); production is refused. On a stage",
       'the URL travels as a secret of its own, never in the execution history.',
+      "--with-roles (a new server): recreates the night's roles without passwords, restores with grants,",
+      'gives every schema and relation its production owner and checks them (exit 3 if they differ).',
     ],
     examples: [
       'npx backupctl restore latest --target-url postgresql://owner@new-host:5432/app',
@@ -101,7 +109,7 @@ export const commandHelp: Record<string, CommandHelp> = {
     examples: ['npx backupctl check', 'npx backupctl check --stage prod --send-test-alert'],
   },
   drill: {
-    synopsis: 'drill [id|latest] [--reason TEXT]',
+    synopsis: 'drill [id|latest] [--reason TEXT] [--database NAME | --all-databases]',
     summary: ['restore drill into a fresh database, with evidence'],
     details: [
       'Restores onto a fresh scratch server, compares counts and content, runs the sanity checks and',

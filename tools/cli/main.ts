@@ -32,7 +32,7 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
   list: { options: ['database'], load: async () => (await import('./commands/list.ts')).listCommand },
   verify: { options: ['database'], load: async () => (await import('./commands/verify.ts')).verifyCommand },
   restore: {
-    options: ['target-url', 'jobs', 'with-roles'],
+    options: ['target-url', 'jobs', 'with-roles', 'database'],
     load: async () => (await import('./commands/restore.ts')).restoreCommand,
   },
   download: {

@@ -15,6 +15,7 @@ import {
   DeleteSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { vaultOf } from '../../../lib/backup/databases.ts';
 import { describeError, InputValidationError } from '../../../lib/errors.ts';
 import { parseConnectionUrl } from '../../../lib/pg/connection.ts';
 import { serviceName } from '../../aws/stage.ts';
@@ -66,7 +67,12 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
   // Checked here, before anything is created or started; the URL itself is never printed.
   parseConnectionUrl(targetUrl, '--target-url');
   const withRoles = values['with-roles'] === true;
-  const request = { backupId: target, jobs, ...(withRoles ? { withRoles } : {}) };
+  const request = {
+    backupId: target,
+    jobs,
+    ...(withRoles ? { withRoles } : {}),
+    ...(place.database === undefined ? {} : { database: place.database }),
+  };
 
   // The same output as ever: the restore's outcome on success; a failure goes to stderr by name.
   const finish = (execution: {
@@ -86,7 +92,9 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
 
   if (place.kind === 'local') {
     return withLocal({ production: false, staging: false }, async (environment) => {
-      await checkBackupExists(localStore(environment), target, 'backupctl list');
+      const store = localStore(environment);
+      const vault = place.database === undefined ? store : await vaultOf(store, place.database);
+      await checkBackupExists(vault, target, 'backupctl list');
       return finish(
         await runLocalRestore(environment, { ...request, targetUrl }, localRunOutput(out, values, 'restore')),
       );
