@@ -6,7 +6,8 @@ import { parseInput } from './input.ts';
 
 export async function drillNotifyStep(event: unknown, { runtime }: StepContext) {
   const { backupId, evidence, target } = parseInput(drillNotifyEventSchema, event, 'Notify step event');
-  const of = target ? ` of ${target.database}` : '';
+  // The connection URL's database keeps the subject it always had; another database is named.
+  const of = target?.scope ? ` of ${target.database}` : '';
   const sent = await publish(
     {
       subject: `Restore drill passed${of}: ${evidence.drillId}`,

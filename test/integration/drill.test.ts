@@ -177,9 +177,14 @@ describe('drill state machine', () => {
   });
 
   it('rejects an unknown input field and a malformed DRILL_SANITY_CHECKS, naming the field', async () => {
-    const badInput = await drill({}, { input: { backupId: 'latest', database: 'staging' } });
+    // A drill never restores into a database anyone names: no input field can point it at one.
+    // (`database` names whose backups to drill, read from the bucket; an unknown one is not found.)
+    const badInput = await drill({}, { input: { backupId: 'latest', targetUrl: 'postgresql://staging/db' } });
     expect(badInput.error?.name).toBe('InputValidationError');
-    expect(badInput.error?.cause).toContain('field \\"database\\"');
+    expect(badInput.error?.cause).toContain('field \\"targetUrl\\"');
+    const unknownDatabase = await drill({}, { input: { backupId: 'latest', database: 'staging' } });
+    expect(unknownDatabase.error?.name).toBe('BackupNotFoundError');
+    expect(unknownDatabase.error?.cause).toContain('no backups of database \\"staging\\" in this bucket');
 
     const badConfig = await drill({ DRILL_SANITY_CHECKS: JSON.stringify([{ name: 'x', sql: 'SELECT 1' }]) });
     expect(badConfig.error?.name).toBe('ConfigurationError');
