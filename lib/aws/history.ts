@@ -72,6 +72,12 @@ export class HistoryReader {
   /** The state whose latest attempt failed, and how: a retry or catch repeats it. */
   #failed: { state: string; error: Failure } | undefined;
 
+  /** The state the execution is in now (entered, not yet left), while it runs. */
+  get openState(): { name: string; enteredAt: number } | undefined {
+    if (this.finished || !this.#open) return undefined;
+    return { name: this.#open, enteredAt: this.#entered.get(this.#open) ?? Date.now() };
+  }
+
   constructor(meta: { executionArn: string; stateMachine: string; startedAt?: string }) {
     this.execution = {
       executionArn: meta.executionArn,

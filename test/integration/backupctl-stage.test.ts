@@ -165,6 +165,55 @@ describe('backupctl backup --stage', () => {
     );
   });
 
+  it("draws the running step's progress from its log group on a terminal, and says once when it cannot", async () => {
+    sfn.onStart = replay(verified);
+    const drawn: string[] = [];
+    const terminal = { isTTY: true, write: (text: string) => void drawn.push(text) };
+    const asked: { logGroupName?: string; startTime?: number }[] = [];
+    const logs = () => ({
+      send: async (command: { input: { logGroupName?: string; startTime?: number } }) => {
+        asked.push(command.input);
+        const line = JSON.stringify({
+          level: 'INFO',
+          message: 'progress',
+          progress: { phase: 'dump', bytes: 3 * 1024 * 1024 },
+        });
+        return { events: [{ message: line }], $metadata: {} };
+      },
+    });
+
+    // One new history event per read, so every state is seen running.
+    const reveal = sfn.revealPerRead;
+    sfn.revealPerRead = 1;
+    const result = await run(['backup', '--stage', 'test'], { terminal, logs: logs as never }).finally(() => {
+      sfn.revealPerRead = reveal;
+    });
+
+    expect(result.code).toBe(exitCodes.ok);
+    expect(asked.map((a) => a.logGroupName)).toContain('/aws/lambda/verified-pg-backups-test-dump');
+    // Only the steps that report progress are asked about, never Plan or Promote.
+    expect(asked.every((a) => /-(dump|checksum|verify)$/.test(a.logGroupName ?? ''))).toBe(true);
+    expect(drawn.join('')).toContain('dumping 3.0 MiB');
+
+    sfn.onStart = replay(verified);
+    const refused: string[] = [];
+    const denied = () => ({
+      send: async () => {
+        throw Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' });
+      },
+    });
+    const quiet = await run(['backup', '--stage', 'test'], {
+      terminal: { isTTY: true, write: (text: string) => void refused.push(text) },
+      logs: denied as never,
+    });
+    expect(quiet.code).toBe(exitCodes.ok);
+    const notes = refused.filter((text) => text.includes('following state by state'));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatch(
+      /^\(following state by state: AccessDeniedException: step progress needs logs:FilterLogEvents on \/aws\/lambda\/verified-pg-backups-test-(dump|checksum|verify)\)\n$/,
+    );
+  });
+
   it('exits 3 when the execution ends in ChecksumMismatchError, showing the retry and the catch', async () => {
     sfn.onStart = replay(checksumFailed);
     const result = await run(['backup', '--stage', 'test']);

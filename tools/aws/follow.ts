@@ -31,6 +31,8 @@ export interface FollowOptions extends CallOptions {
   onState?: (state: StateRecord) => void;
   /** Between reads of the history while the execution runs. */
   pollIntervalMs?: number;
+  /** After each read while it runs: the state it is in (the terminal's progress line reads its log). */
+  onOpen?: (open: { name: string; enteredAt: number }) => Promise<void>;
 }
 
 /**
@@ -47,6 +49,8 @@ export async function followExecution(
   for (;;) {
     for (const record of await readHistory(api, reader, options)) options.onState?.(record);
     if (reader.finished) return reader.execution;
+    const open = reader.openState;
+    if (open && options.onOpen) await options.onOpen(open);
     await wait(options.pollIntervalMs ?? 2000, options.signal);
   }
 }

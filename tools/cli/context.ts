@@ -21,9 +21,10 @@ import { createRuntime, type Runtime } from '../../lib/runtime.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
+import type { LogsApi } from '../aws/step-progress.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
-
 import { exitCodes } from './exit-codes.ts';
+import type { Terminal } from './progress.ts';
 
 export { exitCodes };
 
@@ -39,6 +40,10 @@ export interface CliDependencies {
   /** Stops following an execution; without it Ctrl-C does. */
   signal?: AbortSignal;
   pollIntervalMs?: number;
+  /** CloudWatch Logs, where a followed step's progress lines are read (tools/aws/step-progress.ts). */
+  logs?: (region: string) => LogsApi;
+  /** Where progress lines are drawn; process.stderr when absent. */
+  terminal?: Terminal;
 }
 
 export interface Output {

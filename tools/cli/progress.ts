@@ -31,7 +31,7 @@ export function formatProgress({ label, bytes, total, seconds }: ProgressState):
   return parts.join(', ');
 }
 
-interface Terminal {
+export interface Terminal {
   isTTY?: boolean;
   write(text: string): unknown;
 }

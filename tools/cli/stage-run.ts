@@ -12,13 +12,23 @@ import { ConfigurationError } from '../../lib/errors.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
 import { followExecution, startExecution } from '../aws/follow.ts';
 import { DeployedStage, type StageSettings } from '../aws/stage.ts';
+import { createLogsClient, type LogsApi, stageProgressReader } from '../aws/step-progress.ts';
 import { formatStateLine } from '../local/state-lines.ts';
 import type { Output } from './context.ts';
+import { stepProgress, type Terminal } from './progress.ts';
 
 export interface StageRunOptions {
   api: SfnApi;
-  deps: { sleep?: Sleep; signal?: AbortSignal; pollIntervalMs?: number };
+  deps: {
+    sleep?: Sleep;
+    signal?: AbortSignal;
+    pollIntervalMs?: number;
+    logs?: (region: string) => LogsApi;
+    terminal?: Terminal;
+  };
   onState: (state: StateRecord) => void;
+  /** --json: no progress line (and no log reads for one). */
+  json?: boolean;
   /** Called once the execution exists (it then runs to its end whatever the CLI does). */
   onStarted?: (executionArn: string) => void;
 }
@@ -47,6 +57,18 @@ export async function followOnStage(
   const onSigint = () => interrupt.abort(new Error('interrupted'));
   if (!deps.signal) process.once('SIGINT', onSigint);
   const signal = deps.signal ?? interrupt.signal;
+  // On a terminal, the running step's progress from its log group, as a local run shows it.
+  const terminal = deps.terminal ?? process.stderr;
+  const progress = stepProgress({ json: options.json ?? false, stream: terminal });
+  const readProgress =
+    !options.json && terminal.isTTY
+      ? stageProgressReader(
+          (deps.logs ?? createLogsClient)(settings.region),
+          settings.stage,
+          kind,
+          (reason) => terminal.write(`(following state by state: ${reason})\n`),
+        )
+      : undefined;
   try {
     return await followExecution(
       api,
@@ -54,7 +76,18 @@ export async function followOnStage(
       {
         ...call,
         signal,
-        onState: options.onState,
+        onState: (state) => {
+          progress.finish();
+          options.onState(state);
+        },
+        ...(readProgress
+          ? {
+              onOpen: async (open: { name: string; enteredAt: number }) => {
+                const event = await readProgress(open);
+                if (event) progress.log.info('progress', { progress: event });
+              },
+            }
+          : {}),
         ...(deps.pollIntervalMs === undefined ? {} : { pollIntervalMs: deps.pollIntervalMs }),
       },
     );

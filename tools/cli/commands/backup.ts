@@ -77,6 +77,7 @@ export async function backupCommand({ place, values, out, deps }: CommandContext
       api: sfnFor(place.settings, deps),
       deps,
       onState: printState(out, machine),
+      json: out.json,
     });
     if (execution === 'interrupted') return exitCodes.interrupted;
     out.print(verdict(place.kind, execution), execution);

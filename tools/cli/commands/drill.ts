@@ -108,6 +108,7 @@ export async function drillCommand({ place, target, values, out, deps }: Command
       api: sfnFor(place.settings, deps),
       deps,
       onState: printState(out, machine),
+      json: out.json,
     });
     return execution === 'interrupted' ? exitCodes.interrupted : verdict(execution);
   }

@@ -129,6 +129,7 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
         api: sfnFor(settings, deps),
         deps,
         onState: printState(out, 'restore'),
+        json: out.json,
         onStarted: () => {
           started = true;
         },

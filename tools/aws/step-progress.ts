@@ -1,0 +1,72 @@
+/**
+ * Following a stage, the progress of the step that is running: its progress log lines (lib/progress.ts)
+ * read back from its CloudWatch log group, the Lambda function's or the worker's builds'. They feed the
+ * same terminal progress line a local run shows. Reading them needs `logs:FilterLogEvents` on the
+ * stage's log groups; without it (or before the group exists) the CLI follows state by state, as
+ * before, and says so once.
+ */
+import {
+  CloudWatchLogsClient,
+  FilterLogEventsCommand,
+  type FilterLogEventsCommandOutput,
+} from '@aws-sdk/client-cloudwatch-logs';
+import { type MachineName, taskOf } from '../../functions/tasks.ts';
+import { type ProgressEvent, progressFromLogLine } from '../../lib/progress.ts';
+import { serviceName } from './stage.ts';
+
+export interface LogsApi {
+  send(command: FilterLogEventsCommand): Promise<FilterLogEventsCommandOutput>;
+}
+
+export const createLogsClient = (region: string): LogsApi => new CloudWatchLogsClient({ region });
+
+/** The functions whose steps report progress (lib/progress.ts). */
+const reporting = new Set(['dump', 'checksum', 'verify', 'drillRestore', 'restore']);
+
+/** Where a running Task state's step writes its log lines, when it reports progress at all. */
+export function logGroupOf(stage: string, machine: MachineName, state: string): string | undefined {
+  const task = taskOf(machine, state);
+  if (!task || !reporting.has(task.function)) return undefined;
+  return task.venue === 'worker'
+    ? `/aws/codebuild/${serviceName}-${stage}-worker`
+    : `/aws/lambda/${serviceName}-${stage}-${task.function}`;
+}
+
+/**
+ * The newest progress of the running state since it was entered, or undefined. After a refusal
+ * (no permission, no log group) it stops asking and reports once through `onUnavailable`.
+ */
+export function stageProgressReader(
+  api: LogsApi,
+  stage: string,
+  machine: MachineName,
+  onUnavailable: (reason: string) => void,
+): (open: { name: string; enteredAt: number }) => Promise<ProgressEvent | undefined> {
+  let unavailable = false;
+  return async (open) => {
+    const logGroupName = logGroupOf(stage, machine, open.name);
+    if (unavailable || !logGroupName) return undefined;
+    let latest: ProgressEvent | undefined;
+    try {
+      let nextToken: string | undefined;
+      let pages = 0;
+      do {
+        const page = await api.send(
+          new FilterLogEventsCommand({
+            logGroupName,
+            startTime: open.enteredAt,
+            filterPattern: '"progress"',
+            ...(nextToken ? { nextToken } : {}),
+          }),
+        );
+        for (const event of page.events ?? []) latest = progressFromLogLine(event.message ?? '') ?? latest;
+        nextToken = page.nextToken;
+      } while (nextToken && ++pages < 5);
+    } catch (error) {
+      unavailable = true;
+      onUnavailable(`${(error as Error).name}: step progress needs logs:FilterLogEvents on ${logGroupName}`);
+      return undefined;
+    }
+    return latest;
+  };
+}
