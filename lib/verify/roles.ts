@@ -72,11 +72,17 @@ export async function requireGlobals(store: BackupStore, createdAt: Date): Promi
  * The SQL as a user without superuser can replay it, meaning the same: `NOSUPERUSER`, `NOREPLICATION`
  * and `NOBYPASSRLS` are what CREATE ROLE gives anyway, but only a superuser may state them, so they
  * go; a membership's `GRANTED BY` names a grantor only a superuser may act as, so the restoring user
- * grants it itself. Everything else (SUPERUSER, a role's settings) is replayed as written, and a refusal
- * is reported.
+ * grants it itself. The role the replay connects as is never altered: production's role of that name
+ * (RDS and Supabase have a `postgres` role, as the scratch server's superuser is called) must not lock
+ * the restore out (NOLOGIN) or slow it down (a statement_timeout among its settings). Everything else
+ * (SUPERUSER, other roles' settings) is replayed as written, and a refusal is reported.
  */
-export function forReplay(sql: string): string {
+export function forReplay(sql: string, connectedAs: string): string {
+  const self = [connectedAs, `"${connectedAs.replaceAll('"', '""')}"`];
   return sql
+    .split('\n')
+    .filter((line) => !self.some((name) => line.startsWith(`ALTER ROLE ${name} `)))
+    .join('\n')
     .replace(
       /^(ALTER ROLE .* WITH)(.*);$/gm,
       (_, head: string, attributes: string) =>
@@ -115,7 +121,7 @@ export async function replayGlobals(
     },
   );
   psql.child.stdin?.on('error', () => undefined);
-  psql.child.stdin?.end(forReplay(sql));
+  psql.child.stdin?.end(forReplay(sql, target.user));
   const exit = await psql.exit;
   if (exit.outcome !== 'ok') {
     throw new RestoreFailedError(`replaying the roles with psql failed: ${describeExit(exit)}`);
