@@ -77,11 +77,19 @@ export async function requireGlobals(store: BackupStore, createdAt: Date): Promi
  * the restore out (NOLOGIN) or slow it down (a statement_timeout among its settings). Everything else
  * (SUPERUSER, other roles' settings) is replayed as written, and a refusal is reported.
  */
+const alterRole = 'ALTER ROLE ';
+
 export function forReplay(sql: string, connectedAs: string): string {
   const self = [connectedAs, `"${connectedAs.replaceAll('"', '""')}"`];
   return sql
     .split('\n')
-    .filter((line) => !self.some((name) => line.startsWith(`ALTER ROLE ${name} `)))
+    .filter(
+      (line) =>
+        !(
+          line.startsWith(alterRole) &&
+          self.some((name) => line.slice(alterRole.length).startsWith(`${name} `))
+        ),
+    )
     .join('\n')
     .replace(
       /^(ALTER ROLE .* WITH)(.*);$/gm,
