@@ -605,14 +605,17 @@ const restoredFigure = ({ restored }: StateOutput) => {
   return `download ${formatDuration(Number(restored?.downloadSeconds))}, restore ${formatDuration(Number(restored?.restoreSeconds))} on PostgreSQL ${restored?.serverVersion}; ${compare?.tablesCompared} tables: ${compare?.status} (${proofText(compare?.proof)}); sanity ${checks.filter((c) => c.passed).length}/${checks.length} passed`;
 };
 
+/** A per-database run's list (nightly, drills): which databases, how many at a time. */
+const databasesFigure = ({ list }: StateOutput) =>
+  `${(list?.databases as { database: string }[] | undefined)?.map((d) => d.database).join(', ')}; ${list?.concurrency} at a time`;
+
 export const tasks: readonly TaskSpec[] = [
   {
     machine: 'nightly',
     state: 'ListDatabases',
     function: 'listDatabases',
     venue: 'lambda',
-    figure: ({ list }) =>
-      `${(list?.databases as { database: string }[] | undefined)?.map((d) => d.database).join(', ')}; ${list?.concurrency} at a time`,
+    figure: databasesFigure,
   },
   {
     machine: 'nightly',
@@ -634,8 +637,7 @@ export const tasks: readonly TaskSpec[] = [
     state: 'ListVaults',
     function: 'listVaults',
     venue: 'lambda',
-    figure: ({ list }) =>
-      `${(list?.databases as { database: string }[] | undefined)?.map((d) => d.database).join(', ')}; ${list?.concurrency} at a time`,
+    figure: databasesFigure,
   },
   {
     machine: 'drills',

@@ -16,10 +16,12 @@ export async function planStep(event: unknown, { runtime: stage, logger }: StepC
   const input = parseInput(executionInputSchema, execution, 'execution input');
   const heartbeat = await pingHeartbeat(await stage.heartbeatUrl(), 'start');
   if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
-  // Which database, and its vault: every later step gets this target from the plan.
-  const target = resolveDatabase((await stage.productionConnection()).database, input.database);
+  // Which database, and its vault: every later step gets this target from the plan. The connection
+  // (its TLS settled once) is the URL's, pointed at that database.
+  const connection = await stage.productionConnection();
+  const target = resolveDatabase(connection.database, input.database);
   const runtime = forDatabase(stage, target);
-  const identity = await withSession(await runtime.productionConnection(), readServerIdentity);
+  const identity = await withSession({ ...connection, database: target.database }, readServerIdentity);
   const newest = (await listBackups(runtime.store))[0];
   const manifest = newest ? await readManifest(runtime.store, newest.backupId) : undefined;
   return { ...planDump(identity.databaseSizeBytes, runtime.settings, manifest), target };

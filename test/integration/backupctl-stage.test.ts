@@ -170,6 +170,7 @@ describe('backupctl backup --stage', () => {
     const drawn: string[] = [];
     const terminal = { isTTY: true, write: (text: string) => void drawn.push(text) };
     const asked: { logGroupName?: string; startTime?: number }[] = [];
+    const logged = Date.now() + 60_000;
     const logs = () => ({
       send: async (command: { input: { logGroupName?: string; startTime?: number } }) => {
         asked.push(command.input);
@@ -178,7 +179,7 @@ describe('backupctl backup --stage', () => {
           message: 'progress',
           progress: { phase: 'dump', bytes: 3 * 1024 * 1024 },
         });
-        return { events: [{ message: line }], $metadata: {} };
+        return { events: [{ message: line, timestamp: logged }], $metadata: {} };
       },
     });
 
@@ -194,6 +195,10 @@ describe('backupctl backup --stage', () => {
     // Only the steps that report progress are asked about, never Plan or Promote.
     expect(asked.every((a) => /-(dump|checksum|verify)$/.test(a.logGroupName ?? ''))).toBe(true);
     expect(drawn.join('')).toContain('dumping 3.0 MiB');
+    // A state's later reads start after the newest line already read, not from the state's start.
+    const dumpReads = asked.filter((a) => a.logGroupName?.endsWith('-dump'));
+    expect(dumpReads.length).toBeGreaterThan(1);
+    expect(dumpReads.slice(1).every((a) => a.startTime === logged + 1)).toBe(true);
 
     sfn.onStart = replay(verified);
     const refused: string[] = [];

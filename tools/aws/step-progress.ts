@@ -33,8 +33,10 @@ export function logGroupOf(stage: string, machine: MachineName, state: string): 
 }
 
 /**
- * The newest progress of the running state since it was entered, or undefined. After a refusal
- * (no permission, no log group) it stops asking and reports once through `onUnavailable`.
+ * The newest progress of the running state since it was entered, or undefined. Each read starts
+ * where the last one of the same state ended, so a long dump is not read from its start every poll.
+ * After a refusal (no permission, no log group) it stops asking and reports once through
+ * `onUnavailable`.
  */
 export function stageProgressReader(
   api: LogsApi,
@@ -43,10 +45,15 @@ export function stageProgressReader(
   onUnavailable: (reason: string) => void,
 ): (open: { name: string; enteredAt: number }) => Promise<ProgressEvent | undefined> {
   let unavailable = false;
+  // Per state entry: where the next read starts, and the newest progress seen so far.
+  let seen: { state: string; from: number; latest: ProgressEvent | undefined } | undefined;
   return async (open) => {
     const logGroupName = logGroupOf(stage, machine, open.name);
     if (unavailable || !logGroupName) return undefined;
-    let latest: ProgressEvent | undefined;
+    const state = `${open.name}@${open.enteredAt}`;
+    if (seen?.state !== state) seen = { state, from: open.enteredAt, latest: undefined };
+    const current = seen;
+    let latest = current.latest;
     try {
       let nextToken: string | undefined;
       let pages = 0;
@@ -54,12 +61,16 @@ export function stageProgressReader(
         const page = await api.send(
           new FilterLogEventsCommand({
             logGroupName,
-            startTime: open.enteredAt,
+            startTime: current.from,
             filterPattern: '"progress"',
             ...(nextToken ? { nextToken } : {}),
           }),
         );
-        for (const event of page.events ?? []) latest = progressFromLogLine(event.message ?? '') ?? latest;
+        for (const event of page.events ?? []) {
+          latest = progressFromLogLine(event.message ?? '') ?? latest;
+          // startTime is inclusive: the next read starts just after the newest event read.
+          if (event.timestamp !== undefined) current.from = Math.max(current.from, event.timestamp + 1);
+        }
         nextToken = page.nextToken;
       } while (nextToken && ++pages < 5);
     } catch (error) {
@@ -67,6 +78,7 @@ export function stageProgressReader(
       onUnavailable(`${(error as Error).name}: step progress needs logs:FilterLogEvents on ${logGroupName}`);
       return undefined;
     }
+    current.latest = latest;
     return latest;
   };
 }

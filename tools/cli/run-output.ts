@@ -1,4 +1,7 @@
-/** The terminal side of a local run of a state machine: state lines and a progress line. */
+/**
+ * The terminal side of a run of a state machine: state lines and a progress line, and what a
+ * per-database run (nightly, drills) came to for each database.
+ */
 import type { MachineName } from '../../functions/tasks.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
 import type { Output, Values } from './context.ts';
@@ -27,4 +30,37 @@ export function localRunOutput(
     },
     onLogLine: (line) => progress.onLogLine(line),
   };
+}
+
+export interface DatabaseOutcome {
+  database: string;
+  status: string;
+  backupId?: string | null;
+  error?: string;
+  cause?: string;
+}
+
+/**
+ * What a per-database run (nightly, drills) came to for each database, from its Conclude state: a
+ * failed run has no output, so the state is where it is. Undefined for any other run.
+ */
+export function concludedDatabases(execution: {
+  states?: { name: string; status: string; output?: unknown }[];
+}): DatabaseOutcome[] | undefined {
+  const concluded = execution.states?.find(
+    (state) => state.name === 'Conclude' && state.status === 'succeeded',
+  );
+  return (concluded?.output as { conclusion?: { databases?: DatabaseOutcome[] } } | undefined)?.conclusion
+    ?.databases;
+}
+
+/** One line per database: `<database>: <what passed>` or `<database>: <failed> <error>: <cause>`. */
+export function databaseLines(
+  databases: DatabaseOutcome[],
+  passed: (d: DatabaseOutcome) => string,
+  failed: string,
+) {
+  return databases
+    .map((d) => `${d.database}: ${d.status === 'verified' ? passed(d) : `${failed} ${d.error}: ${d.cause}`}`)
+    .join('\n');
 }

@@ -2,6 +2,7 @@
  * `backupctl backup --local` and `npm run demo`: run the real backup state machine with the real
  * handlers against the local (or pointed-at) servers and bucket, reporting each state as it finishes.
  */
+import type { MachineName } from '../../functions/tasks.ts';
 import type { LocalEnvironment } from './environment.ts';
 import {
   type ExecutionRecord,
@@ -25,19 +26,17 @@ export async function runLocalBackup(
   input: unknown,
   options: LocalRunOptions = {},
 ): Promise<ExecutionRecord> {
-  return runStateMachine({ machine: 'backup', input, ...runSettings(environment, options) });
+  return runLocalMachine('backup', environment, input, options);
 }
 
-/**
- * `backupctl backup --all-databases`: the nightly state machine, each database of the stage's
- * DATABASES in a backup execution of its own (recorded like any other local execution).
- */
-export async function runLocalNightly(
+/** Any of the state machines, locally (`--all-databases`: nightly, drills). */
+export async function runLocalMachine(
+  machine: MachineName,
   environment: LocalEnvironment,
   input: unknown,
   options: LocalRunOptions = {},
 ): Promise<ExecutionRecord> {
-  return runStateMachine({ machine: 'nightly', input, ...runSettings(environment, options) });
+  return runStateMachine({ machine, input, ...runSettings(environment, options) });
 }
 
 /** What every local run passes the runner: the environment's settings and state, and the options set. */

@@ -3,22 +3,13 @@
  * (or pointed-at) staging server and bucket, reporting each state as it finishes.
  */
 import type { LocalEnvironment } from './environment.ts';
-import { type LocalRunOptions, runSettings } from './run-backup.ts';
-import { type ExecutionRecord, runStateMachine } from './state-machine-runner.ts';
+import { type LocalRunOptions, runLocalMachine } from './run-backup.ts';
+import type { ExecutionRecord } from './state-machine-runner.ts';
 
 export async function runLocalDrill(
   environment: LocalEnvironment,
   input: unknown,
   options: LocalRunOptions = {},
 ): Promise<ExecutionRecord> {
-  return runStateMachine({ machine: 'drill', input, ...runSettings(environment, options) });
-}
-
-/** `backupctl drill --all-databases`: the drills state machine, one drill execution per database. */
-export async function runLocalDrills(
-  environment: LocalEnvironment,
-  input: unknown,
-  options: LocalRunOptions = {},
-): Promise<ExecutionRecord> {
-  return runStateMachine({ machine: 'drills', input, ...runSettings(environment, options) });
+  return runLocalMachine('drill', environment, input, options);
 }

@@ -1,6 +1,6 @@
 /** `backupctl backup`: run the backup state machine locally, or start and follow it on a stage. */
 import { executionInputSchema, parseInput } from '../../../lib/steps/input.ts';
-import { runLocalBackup, runLocalNightly } from '../../local/run-backup.ts';
+import { runLocalMachine } from '../../local/run-backup.ts';
 import {
   type CommandContext,
   exitCodeForExecution,
@@ -10,7 +10,7 @@ import {
   type Values,
   withLocal,
 } from '../context.ts';
-import { localRunOutput } from '../run-output.ts';
+import { concludedDatabases, databaseLines, localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 function backupInput(values: Values, trigger: 'cli' | 'manual', database: string | undefined) {
@@ -26,18 +26,6 @@ function backupInput(values: Values, trigger: 'cli' | 'manual', database: string
   );
 }
 
-interface Conclusion {
-  conclusion?: {
-    databases?: {
-      database: string;
-      status: string;
-      backupId?: string | null;
-      error?: string;
-      cause?: string;
-    }[];
-  };
-}
-
 /** What the run ended with: one backup, or (the nightly run) one line per database. */
 function verdict(
   where: 'local' | 'stage',
@@ -48,19 +36,8 @@ function verdict(
     states?: { name: string; status: string; output?: unknown }[];
   },
 ) {
-  // A failed nightly run has no output: what each database came to is in its Conclude state's.
-  const concluded = execution.states?.find(
-    (state) => state.name === 'Conclude' && state.status === 'succeeded',
-  );
-  const databases = (concluded?.output as Conclusion | undefined)?.conclusion?.databases;
-  if (databases) {
-    return databases
-      .map(
-        (d) =>
-          `${d.database}: ${d.status === 'verified' ? `${d.backupId} verified` : `FAILED ${d.error}: ${d.cause}`}`,
-      )
-      .join('\n');
-  }
+  const databases = concludedDatabases(execution);
+  if (databases) return databaseLines(databases, (d) => `${d.backupId} verified`, 'FAILED');
   if (execution.status === 'SUCCEEDED') {
     return `Backup ${(execution.output as { dump?: { backupId?: string } } | undefined)?.dump?.backupId} verified.`;
   }
@@ -85,8 +62,12 @@ export async function backupCommand({ place, values, out, deps }: CommandContext
   }
   const input = backupInput(values, 'cli', place.database);
   return withLocal({}, async (environment) => {
-    const run = machine === 'nightly' ? runLocalNightly : runLocalBackup;
-    const execution = await run(environment, input, localRunOutput(out, values, machine));
+    const execution = await runLocalMachine(
+      machine,
+      environment,
+      input,
+      localRunOutput(out, values, machine),
+    );
     out.print(verdict(place.kind, execution), execution);
     return exitCodeForExecution(execution);
   });

@@ -2,7 +2,8 @@
 import { drillInputSchema } from '../../../lib/drill/input.ts';
 import { InputValidationError } from '../../../lib/errors.ts';
 import { parseInput } from '../../../lib/steps/input.ts';
-import { runLocalDrill, runLocalDrills } from '../../local/run-drill.ts';
+import { runLocalMachine } from '../../local/run-backup.ts';
+import { runLocalDrill } from '../../local/run-drill.ts';
 import {
   type CommandContext,
   checkBackupExists,
@@ -15,7 +16,7 @@ import {
   withLocal,
   withTarget,
 } from '../context.ts';
-import { localRunOutput } from '../run-output.ts';
+import { concludedDatabases, databaseLines, localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 function drillInput(
@@ -41,18 +42,6 @@ function drillsInput(values: Values, trigger: 'cli' | 'manual') {
   return { trigger, ...(values.reason !== undefined ? { reason: values.reason } : {}) };
 }
 
-interface DrillsConclusion {
-  conclusion?: {
-    databases?: {
-      database: string;
-      status: string;
-      backupId?: string | null;
-      error?: string;
-      cause?: string;
-    }[];
-  };
-}
-
 export async function drillCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
   const all = values['all-databases'] === true;
   if (all && target !== undefined) {
@@ -66,16 +55,10 @@ export async function drillCommand({ place, target, values, out, deps }: Command
     error?: { name: string; cause: string };
     states?: { name: string; status: string; output?: unknown }[];
   }) => {
-    const concluded = execution.states?.find((s) => s.name === 'Conclude' && s.status === 'succeeded');
-    const databases = (concluded?.output as DrillsConclusion | undefined)?.conclusion?.databases;
+    const databases = concludedDatabases(execution);
     if (all && databases) {
       out.print(
-        databases
-          .map(
-            (d) =>
-              `${d.database}: ${d.status === 'verified' ? `drill passed (backup ${d.backupId})` : `drill FAILED ${d.error}: ${d.cause}`}`,
-          )
-          .join('\n'),
+        databaseLines(databases, (d) => `drill passed (backup ${d.backupId})`, 'drill FAILED'),
         execution,
       );
       return exitCodeForExecution(execution);
@@ -115,7 +98,12 @@ export async function drillCommand({ place, target, values, out, deps }: Command
   if (all) {
     return withLocal({ production: false }, async (environment) =>
       verdict(
-        await runLocalDrills(environment, drillsInput(values, 'cli'), localRunOutput(out, values, 'drills')),
+        await runLocalMachine(
+          'drills',
+          environment,
+          drillsInput(values, 'cli'),
+          localRunOutput(out, values, 'drills'),
+        ),
       ),
     );
   }
