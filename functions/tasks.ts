@@ -150,6 +150,11 @@ const readBackups: Grant = {
   actions: ['s3:GetObject'],
   resources: ['objects:backups/*'],
 };
+const readProductionSecret: Grant = {
+  sid: 'ReadProductionSecret',
+  actions: ['secretsmanager:GetSecretValue'],
+  resources: ['secret:production'],
+};
 /** The night's roles (globals/), replayed before a restore with owners and grants. */
 const readGlobals: Grant = {
   sid: 'ReadGlobals',
@@ -199,13 +204,7 @@ export const functions = {
     pgPrograms: false,
     database: true,
     settings: ['productionSecret', 'databases'],
-    grants: [
-      {
-        sid: 'ReadProductionSecret',
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: ['secret:production'],
-      },
-    ],
+    grants: [readProductionSecret],
   },
   // The server's roles and tablespaces each night (pg_dumpall --globals-only --no-role-passwords).
   globals: {
@@ -216,11 +215,7 @@ export const functions = {
     database: true,
     settings: ['productionSecret'],
     grants: [
-      {
-        sid: 'ReadProductionSecret',
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: ['secret:production'],
-      },
+      readProductionSecret,
       { sid: 'WriteGlobals', actions: ['s3:PutObject'], resources: ['objects:globals/*'] },
       encryptWithKey,
     ],
@@ -259,11 +254,7 @@ export const functions = {
     database: true,
     settings: ['productionSecret', 'venues', 'heartbeat'],
     grants: [
-      {
-        sid: 'ReadProductionSecret',
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: ['secret:production'],
-      },
+      readProductionSecret,
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
       readManifests,
       decryptWithKey,
@@ -286,11 +277,7 @@ export const functions = {
         resources: ['objects:incoming/*'],
       },
       encryptWithKey,
-      {
-        sid: 'ReadProductionSecret',
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: ['secret:production'],
-      },
+      readProductionSecret,
     ],
   },
   promote: {

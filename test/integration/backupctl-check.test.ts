@@ -7,11 +7,12 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
-import { exitCodes, main } from '../../tools/cli/main.ts';
+import { exitCodes } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { runCli } from '../support/cli-run.ts';
 import { type HttpsReceiver, startHttpsReceiver } from '../support/https-receiver.ts';
 
 let stateDir: string;
@@ -19,17 +20,7 @@ let production: PostgresServer;
 let receiver: HttpsReceiver;
 const savedEnv = { ...process.env };
 
-async function run(...argv: string[]) {
-  const out: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
-  const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);
-  try {
-    return { code: await main(argv), stdout: out.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (...argv: string[]) => runCli(argv);
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'backupctl-check-'));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetExecutionHistoryCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
 import { handler as statusHandler } from '../../functions/status/handler.ts';
@@ -24,11 +24,12 @@ import { createRuntime } from '../../lib/runtime.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
-import { type CliDependencies, exitCodes, main } from '../../tools/cli/main.ts';
+import { type CliDependencies, exitCodes } from '../../tools/cli/main.ts';
 import { runLocalDrill } from '../../tools/local/run-drill.ts';
 import { runLocalRestore } from '../../tools/local/run-restore.ts';
 import { formatStateLine } from '../../tools/local/state-lines.ts';
 import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
+import { runCli } from '../support/cli-run.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { historyOf, SfnStub, shiftHistory } from '../support/sfn-stub.ts';
 
@@ -58,21 +59,7 @@ function deps(extra: Partial<CliDependencies> = {}): CliDependencies {
   };
 }
 
-async function run(argv: string[], options: Partial<CliDependencies> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
-  const error = jest
-    .spyOn(console, 'error')
-    .mockImplementation((line: unknown) => void err.push(String(line)));
-  try {
-    const code = await main(argv, deps(options));
-    return { code, lines: out, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (argv: string[], options: Partial<CliDependencies> = {}) => runCli(argv, deps(options));
 
 /** What `backupctl backup --local` printed for the same execution. */
 const localLines = (record: ExecutionRecord, machine: MachineName = 'backup') =>

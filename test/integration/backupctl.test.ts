@@ -7,33 +7,20 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { progressFromLogLine } from '../../lib/progress.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
-import { exitCodes, main } from '../../tools/cli/main.ts';
+import { exitCodes } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { runCli } from '../support/cli-run.ts';
 
 let stateDir: string;
 let target: PostgresServer;
 const savedEnv = { ...process.env };
 
-async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
-  const error = jest
-    .spyOn(console, 'error')
-    .mockImplementation((line: unknown) => void err.push(String(line)));
-  try {
-    const code = await main(argv);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (...argv: string[]) => runCli(argv);
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'backupctl-'));

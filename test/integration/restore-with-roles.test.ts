@@ -7,12 +7,13 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
-import { exitCodes, main } from '../../tools/cli/main.ts';
+import { exitCodes } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { runCli } from '../support/cli-run.ts';
 
 let stateDir: string;
 let production: PostgresServer;
@@ -34,20 +35,7 @@ async function sql(url: string, ...statements: string[]): Promise<Record<string,
   });
 }
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
-  const error = jest
-    .spyOn(console, 'error')
-    .mockImplementation((line: unknown) => void err.push(String(line)));
-  try {
-    return { code: await main(argv), stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const cli = (...argv: string[]) => runCli(argv);
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'roles-'));

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest, readVerification } from '../../lib/backup/catalog.ts';
 import { listDatabases } from '../../lib/backup/databases.ts';
 import { type GlobalsRecord, globalsKeys } from '../../lib/backup/globals.ts';
@@ -23,8 +23,9 @@ import { createRuntime } from '../../lib/runtime.ts';
 import { retentionStep } from '../../lib/steps/retention.ts';
 import { keys } from '../../lib/storage/keys.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
-import { exitCodes, main } from '../../tools/cli/main.ts';
+import { exitCodes } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { runCli } from '../support/cli-run.ts';
 import { alerts, answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 
@@ -169,14 +170,16 @@ describe('a stage with several databases', () => {
 
     // The status report speaks for every database: each vault's own report, and the stage-wide one.
     const executions = await readLocalExecutions(fixture.stateDir);
-    const published = await publishStatus(store, {
-      now: new Date(),
-      rpoHours: 24,
-      rtoHours: 2,
-      stage: 'test',
-      executions,
-      log: () => undefined,
-    });
+    const publish = () =>
+      publishStatus(store, {
+        now: new Date(),
+        rpoHours: 24,
+        rtoHours: 2,
+        stage: 'test',
+        executions,
+        log: () => undefined,
+      });
+    const published = await publish();
     expect(published.databases.map((d) => [d.database, d.vault, d.state])).toEqual([
       ['app', 'top-level', expect.any(String)],
       ['queue', 'queue', 'ok'],
@@ -190,14 +193,7 @@ describe('a stage with several databases', () => {
     expect(queueStatus.databases.map((d) => d.database)).toEqual(['queue']);
     // One database without a verified backup turns the stage red and silences the age metric.
     await store.forScope('queue').delete(keys.verification(queue?.backupId ?? ''));
-    const red = await publishStatus(store, {
-      now: new Date(),
-      rpoHours: 24,
-      rtoHours: 2,
-      stage: 'test',
-      executions,
-      log: () => undefined,
-    });
+    const red = await publish();
     expect(red.state).toBe('no-verified-backup');
     expect(red.withinRpo).toBe(false);
     expect(red.summary).toContain('Database queue: NO VERIFIED BACKUP.');
@@ -299,20 +295,7 @@ describe('backupctl with several databases', () => {
     process.env = savedEnv;
   });
 
-  async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
-    const error = jest
-      .spyOn(console, 'error')
-      .mockImplementation((line: unknown) => void err.push(String(line)));
-    try {
-      return { code: await main(argv), stdout: out.join('\n'), stderr: err.join('\n') };
-    } finally {
-      log.mockRestore();
-      error.mockRestore();
-    }
-  }
+  const cli = (...argv: string[]) => runCli(argv);
 
   it('backs up every database with --all-databases and reads one vault with --database', async () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'several-cli-'));
