@@ -18,7 +18,13 @@ import {
   TableLockedError,
 } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
-import { contentAlgorithm, contentSettings, type SequenceValue, sequenceValues } from '../pg/content.ts';
+import {
+  type ContentAlgorithm,
+  contentAlgorithmFor,
+  contentSettings,
+  type SequenceValue,
+  sequenceValues,
+} from '../pg/content.ts';
 import { describeLockHolders } from '../pg/lock-holders.ts';
 import { readOwnership } from '../pg/ownership.ts';
 import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
@@ -55,6 +61,11 @@ export interface DumpDependencies {
    * large objects' and the sequences' values (lib/pg/content.ts); `counts`: row counts only.
    */
   proof: ProofLevel;
+  /**
+   * The checksums' algorithm; default the newest the server supports (`contentAlgorithmFor`). The
+   * benchmark and the tests of manifests written before v2 ask for v1.
+   */
+  contentAlgorithm?: ContentAlgorithm;
   /**
    * The benchmark's "without counts" scenario: the same dump and upload with no counting session and
    * no manifest. Without a manifest the dump can never be promoted, let alone verified.
@@ -151,7 +162,9 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       try {
         const measure = await measureInSnapshot(counter, snapshotId, {
           lockWaitSeconds,
-          content: deps.proof === 'checksums',
+          ...(deps.proof === 'checksums'
+            ? { content: deps.contentAlgorithm ?? contentAlgorithmFor(identity.serverVersionNum) }
+            : {}),
         });
         countSeconds = (Date.now() - countStarted) / 1000;
         return measure;
@@ -263,7 +276,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 
     // Without counts there is no manifest, so Promote never promotes this dump; the dump role may not
     // delete, and the incoming/ lifecycle rule removes the object after a day.
-    const { tables, largeObjects } = await counting;
+    const { tables, content } = await counting;
     await holder.query('COMMIT').catch(() => undefined);
 
     const { sha256, bytes } = hashing.result();
@@ -295,12 +308,12 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
         countSeconds,
       },
       tables,
-      ...(largeObjects
+      ...(content
         ? {
             content: {
-              algorithm: contentAlgorithm,
+              algorithm: content.algorithm,
               settings: { ...contentSettings },
-              largeObjects,
+              largeObjects: content.largeObjects,
               sequences,
             },
           }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ManifestInvalidError } from '../errors.ts';
+import { columnHashes } from '../pg/row-hash.ts';
 
 /**
  * pg_dump's compression when none is configured. zstd level 1, not 3: on the benchmark's 1 GiB
@@ -17,7 +18,7 @@ export const defaultCompression = 'zstd:1';
 export const compressionPattern =
   /^(none|gzip(:[1-9])?|lz4(:([1-9]|1[0-2]))?|zstd(:([1-9]|1[0-9]|2[0-2]))?)$/;
 
-export const manifestSchema = z.strictObject({
+const manifestFields = z.strictObject({
   manifestVersion: z.literal(1),
   backupId: z.string(),
   createdAt: z.iso.datetime(),
@@ -61,6 +62,8 @@ export const manifestSchema = z.strictObject({
         .string()
         .regex(/^-?\d{1,40}$/)
         .optional(),
+      /** With content checksums v2: how each column was hashed, by name (lib/pg/row-hash.ts). */
+      columns: z.array(z.tuple([z.string(), z.enum(columnHashes)])).optional(),
     }),
   ),
   /**
@@ -112,6 +115,19 @@ export const manifestSchema = z.strictObject({
     )
     .optional(),
   warnings: z.array(z.string()),
+});
+
+export const manifestSchema = manifestFields.superRefine((manifest, context) => {
+  // A v2 checksum is only comparable with the plan it was taken under.
+  if (manifest.content?.algorithm !== 'row-hash-sum64-v2') return;
+  const index = manifest.tables.findIndex((t) => t.checksum !== undefined && t.columns === undefined);
+  if (index >= 0) {
+    context.addIssue({
+      code: 'custom',
+      path: ['tables', index, 'columns'],
+      message: 'a row-hash-sum64-v2 checksum needs the column plan it was taken under',
+    });
+  }
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

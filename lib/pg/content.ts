@@ -1,26 +1,52 @@
 /**
  * Content checksums: proof that the restored rows are the same rows, not only as many.
  *
- * Per table, one scan: the row count and the sum of a 64-bit slice of each row's md5, taken over the
- * row's text form in UTF-8 (`md5(convert_to(ROW(t.*)::text, 'UTF8'))`, first 16 hex digits as a
- * signed bigint, summed exactly as numeric). A sum, not a xor: two equal rows of a table without a key
- * add up instead of cancelling out; the order of the rows does not matter. All of it runs inside
- * PostgreSQL: Node only reads one number per table.
+ * Per table, one scan: the row count and the exact sum (as numeric) of a signed 64-bit hash of each
+ * row. A sum, not a xor: two equal rows of a table without a key add up instead of cancelling out; the
+ * order of the rows does not matter. All of it runs inside PostgreSQL: Node only reads one number per
+ * table. Two row hashes exist, and the manifest names the one its checksums were taken with:
+ *
+ * - `row-hash-sum64-v2` (PostgreSQL 14 and later): each column hashed by its stored value where that
+ *   value is exactly what a restore must reproduce, by its text form otherwise (lib/pg/row-hash.ts).
+ * - `row-md5-sum64-v1` (older servers, and every manifest written before v2): the first 64 bits of the
+ *   md5 of the row's text form in UTF-8, `md5(convert_to(ROW(t.*)::text, 'UTF8'))`.
  *
  * The text form of a value depends on session settings (time zone, date and interval style, float
  * digits, bytea format, search_path for reg* types, the money locale), so both sides pin them
- * (`pinContentSettings`), and on the server encoding, so the text is hashed as UTF-8 whatever the
+ * (`pinContentSettings`), and on the server encoding, so text is hashed as UTF-8 whatever the
  * database's encoding is. `ROW(t.*)` rather than `t`: a column named like the alias would win over it.
  *
  * Large objects: their count and the same sum over md5(oid ':' md5(data)). Sequences are not data of
  * the snapshot (nextval is not transactional): their values are read when the snapshot is taken, before
  * pg_dump starts, and a restored sequence must not be behind them.
  */
+
+import { type ColumnPlan, columnPlans, rowHashExpression, tableKey } from './row-hash.ts';
 import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
 import { dumpedRelationsFilter, inBatches, qualified, type TableName } from './tables.ts';
 
-/** Names the checksum's definition in the manifest, so a later change of it is never compared across. */
-export const contentAlgorithm = 'row-md5-sum64-v1';
+/** Names each checksum's definition in the manifest, so two definitions are never compared. */
+export const contentAlgorithms = ['row-md5-sum64-v1', 'row-hash-sum64-v2'] as const;
+export type ContentAlgorithm = (typeof contentAlgorithms)[number];
+
+/** v2 needs `hash_record_extended`, new in PostgreSQL 14. */
+const rowHashSince = 140000;
+
+/** The algorithm a new dump records on a server of `serverVersionNum`. */
+export function contentAlgorithmFor(serverVersionNum: number): ContentAlgorithm {
+  return serverVersionNum >= rowHashSince ? 'row-hash-sum64-v2' : 'row-md5-sum64-v1';
+}
+
+/**
+ * The algorithm of a manifest's checksums (a string read from storage) if a server of
+ * `serverVersionNum` can take them: undefined for an algorithm we do not know (a later one is never
+ * compared across) or v2 on a server older than 14.
+ */
+export function takeableAlgorithm(algorithm: string, serverVersionNum: number): ContentAlgorithm | undefined {
+  if (algorithm === 'row-md5-sum64-v1') return algorithm;
+  if (algorithm === 'row-hash-sum64-v2' && serverVersionNum >= rowHashSince) return algorithm;
+  return undefined;
+}
 
 /** The session settings that make every value's text form the same on both servers. */
 export const contentSettings: Readonly<Record<string, string>> = {
@@ -42,8 +68,10 @@ export async function pinContentSettings(session: Session, scope: 'LOCAL' | 'SES
 
 export interface TableContent extends TableName {
   rows: number;
-  /** The exact sum of the rows' 64-bit md5 slices, as a decimal string. */
+  /** The exact sum of the rows' 64-bit hashes, as a decimal string. */
   checksum: string;
+  /** v2: how each column was hashed. */
+  columns?: ColumnPlan;
 }
 
 /**
@@ -54,24 +82,46 @@ const rowHashOfUtf8Text = "('x' || substr(md5(ROW(t.*)::text), 1, 16))::bit(64):
 const rowHashConvertedToUtf8 =
   "('x' || substr(md5(convert_to(ROW(t.*)::text, 'UTF8')), 1, 16))::bit(64)::bigint";
 
-/** Count and checksum of every table in `tables`, on `session` as it is (snapshot, pinned settings). */
-export async function tableContent(session: Session, tables: readonly TableName[]): Promise<TableContent[]> {
+/**
+ * Count and checksum of every table in `tables` under `algorithm`, on `session` as it is (snapshot,
+ * pinned settings). Under v2, a table that has no plan in the catalog (it vanished) is left out, like
+ * one whose count cannot be taken.
+ */
+export async function tableContent(
+  session: Session,
+  tables: readonly TableName[],
+  algorithm: ContentAlgorithm,
+): Promise<TableContent[]> {
   const encoding = await session.query<{ server_encoding: string }>('SHOW server_encoding');
-  const hash = encoding.rows[0]?.server_encoding === 'UTF8' ? rowHashOfUtf8Text : rowHashConvertedToUtf8;
+  const utf8Server = encoding.rows[0]?.server_encoding === 'UTF8';
+  const plans = algorithm === 'row-hash-sum64-v2' ? await columnPlans(session) : undefined;
+  const planOf = (table: TableName) => plans?.get(tableKey(table)) ?? [];
+  const hashOf = (table: TableName) =>
+    plans
+      ? rowHashExpression(planOf(table), utf8Server)
+      : utf8Server
+        ? rowHashOfUtf8Text
+        : rowHashConvertedToUtf8;
   const result: TableContent[] = [];
   for (const batch of inBatches(tables)) {
     // ONLY: an inheritance parent's own rows, as pg_dump writes them; the ordinal maps rows back.
     const sql = batch
       .map(
         (table, i) =>
-          `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${hash}), 0)::text AS s FROM ONLY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)} AS t`,
+          `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${hashOf(table)}), 0)::text AS s FROM ONLY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)} AS t`,
       )
       .join(' UNION ALL ');
     const { rows } = await session.query<{ i: number; n: string; s: string }>(sql);
     for (const row of rows) {
       const table = batch[row.i];
-      if (table)
-        result.push({ schema: table.schema, table: table.table, rows: Number(row.n), checksum: row.s });
+      if (!table) continue;
+      result.push({
+        schema: table.schema,
+        table: table.table,
+        rows: Number(row.n),
+        checksum: row.s,
+        ...(plans ? { columns: planOf(table) } : {}),
+      });
     }
   }
   return result;

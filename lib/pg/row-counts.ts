@@ -4,8 +4,15 @@
  * schema but the system ones, excluding tables that belong to an extension (pg_dump skips their data).
  */
 import { TableLockedError } from '../errors.ts';
-import { type LargeObjectContent, largeObjectContent, pinContentSettings, tableContent } from './content.ts';
+import {
+  type ContentAlgorithm,
+  type LargeObjectContent,
+  largeObjectContent,
+  pinContentSettings,
+  tableContent,
+} from './content.ts';
 import { describeLockHolders } from './lock-holders.ts';
+import type { ColumnPlan } from './row-hash.ts';
 import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
 import { dumpedRelationsFilter, inBatches, type TableName } from './tables.ts';
 
@@ -66,23 +73,25 @@ export async function countRowsInSnapshot(
   snapshotId: string,
   options: { lockWaitSeconds?: number } = {},
 ): Promise<TableRowCount[]> {
-  return (await measureInSnapshot(session, snapshotId, { ...options, content: false })).tables;
+  return (await measureInSnapshot(session, snapshotId, options)).tables;
 }
 
 export interface SnapshotMeasure {
-  /** Every table's count; with `content`, also its checksum (lib/pg/content.ts). */
-  tables: (TableRowCount & { checksum?: string })[];
-  largeObjects?: LargeObjectContent;
+  /** Every table's count; with `content`, also its checksum (lib/pg/content.ts) and column plan. */
+  tables: (TableRowCount & { checksum?: string; columns?: ColumnPlan })[];
+  /** With `content`: the algorithm of the checksums and the large objects' checksum. */
+  content?: { algorithm: ContentAlgorithm; largeObjects: LargeObjectContent };
 }
 
 /**
- * `countRowsInSnapshot`, and with `content` each table's content checksum in the same scan and the
- * large objects' checksum, under the pinned settings that make values' text forms comparable.
+ * `countRowsInSnapshot`, and with `content` each table's content checksum under that algorithm in the
+ * same scan and the large objects' checksum, under the pinned settings that make values' text forms
+ * comparable.
  */
 export async function measureInSnapshot(
   session: Session,
   snapshotId: string,
-  options: { lockWaitSeconds?: number; content: boolean },
+  options: { lockWaitSeconds?: number; content?: ContentAlgorithm },
 ): Promise<SnapshotMeasure> {
   const lockWaitSeconds = options.lockWaitSeconds ?? defaultLockWaitSeconds;
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
@@ -99,7 +108,10 @@ export async function measureInSnapshot(
     await session.query('SET LOCAL lock_timeout = 0');
     if (!options.content) return { tables: await countRows(session, tables) };
     await pinContentSettings(session, 'LOCAL');
-    return { tables: await tableContent(session, tables), largeObjects: await largeObjectContent(session) };
+    return {
+      tables: await tableContent(session, tables, options.content),
+      content: { algorithm: options.content, largeObjects: await largeObjectContent(session) },
+    };
   } catch (error) {
     if (!locked && (error as { code?: string }).code === lockNotAvailable) {
       await session.query('ROLLBACK').catch(() => undefined);

@@ -185,6 +185,14 @@ export function quoteLiteral(text: string): string {
   return text.includes('\\') ? `E${quoted}` : quoted;
 }
 
+declare const quotedSql: unique symbol;
+/**
+ * SQL text that a builder composed only from quoted identifiers and constants (lib/pg/row-hash.ts),
+ * so it may be pasted into a statement. The SQL check (test/unit/lib/sql-identifiers.test.ts) accepts
+ * it, and allows the cast to it only in the builders it lists.
+ */
+export type QuotedSql = string & { readonly [quotedSql]: true };
+
 /** Quotes an identifier for SQL, the way PostgreSQL's quote_ident does for any name. */
 export function quoteIdentifier(name: string): string {
   if (name.includes('\u0000')) throw new Error('identifier contains a NUL character');

@@ -8,13 +8,15 @@
 import { type Manifest, manifestProof, type ProofLevel } from '../backup/manifest.ts';
 import { ContentMismatchError, RowCountMismatchError } from '../errors.ts';
 import {
-  contentAlgorithm,
+  type ContentAlgorithm,
   largeObjectContent,
   pinContentSettings,
   sequencesBehind,
   tableContent,
+  takeableAlgorithm,
 } from '../pg/content.ts';
 import { countRows, listTables } from '../pg/row-counts.ts';
+import { planDifferences } from '../pg/row-hash.ts';
 import type { Session } from '../pg/session.ts';
 import { qualified } from '../pg/tables.ts';
 import { leaseSchema } from './staging-lease.ts';
@@ -72,15 +74,14 @@ export async function compareRowCounts(
     }
   }
   const countsMatch = tables.length === 0 && missing.length === 0 && extra.length === 0;
-  const proof: ProofLevel =
-    options.content &&
-    manifestProof(manifest) === 'checksums' &&
-    manifest.content?.algorithm === contentAlgorithm
-      ? 'checksums'
-      : 'counts';
+  const algorithm =
+    options.content && manifestProof(manifest) === 'checksums'
+      ? await comparableAlgorithm(session, manifest)
+      : undefined;
+  const proof: ProofLevel = algorithm ? 'checksums' : 'counts';
   // Content only once the counts agree: a difference in rows is reported as such, by table.
   const content =
-    proof === 'checksums' && countsMatch ? await compareContent(session, manifest, comparable) : [];
+    algorithm && countsMatch ? await compareContent(session, manifest, comparable, algorithm) : [];
   return {
     status: countsMatch && content.length === 0 ? 'match' : 'mismatch',
     proof,
@@ -93,21 +94,43 @@ export async function compareRowCounts(
   };
 }
 
-/** Tables whose checksums differ, then the large objects, then sequences, as readable names. */
+/**
+ * The manifest's checksum algorithm if this server can take it: one we know (a later one is never
+ * compared across) and the server supports (v2 needs PostgreSQL 14; a restore target may be older).
+ */
+async function comparableAlgorithm(
+  session: Session,
+  manifest: Manifest,
+): Promise<ContentAlgorithm | undefined> {
+  const { rows } = await session.query<{ n: string }>("SELECT current_setting('server_version_num') AS n");
+  return takeableAlgorithm(manifest.content?.algorithm ?? '', Number(rows[0]?.n ?? 0));
+}
+
+/**
+ * Tables whose columns or checksums differ, then the large objects, then sequences, as readable names.
+ */
 async function compareContent(
   session: Session,
   manifest: Manifest,
   comparable: Manifest['tables'],
+  algorithm: ContentAlgorithm,
 ): Promise<string[]> {
   const recorded = manifest.content;
   if (!recorded) return [];
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   try {
     await pinContentSettings(session, 'LOCAL');
-    const actual = new Map((await tableContent(session, comparable)).map((t) => [key(t), t.checksum]));
-    const differences = comparable
-      .filter((t) => t.checksum !== undefined && actual.get(key(t)) !== t.checksum)
-      .map((t) => `${qualified(t)}: content differs`);
+    const actual = new Map((await tableContent(session, comparable, algorithm)).map((t) => [key(t), t]));
+    const differences: string[] = [];
+    for (const table of comparable) {
+      if (table.checksum === undefined) continue;
+      const restored = actual.get(key(table));
+      const columns =
+        table.columns && restored?.columns ? planDifferences(table.columns, restored.columns) : [];
+      if (columns.length > 0) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
+      else if (restored?.checksum !== table.checksum)
+        differences.push(`${qualified(table)}: content differs`);
+    }
     const objects = await largeObjectContent(session);
     if (
       objects.count !== recorded.largeObjects.count ||

@@ -10,13 +10,18 @@
  *   "immutable" function depends on TimeZone) fails with ContentMismatchError naming the table.
  * - A value changed in the restored copy is caught, and so are two equal rows of a table without a key
  *   changed into two other equal rows (a xor of row hashes would cancel them out, a sum does not).
+ * - v2 hashes columns by their stored values where that is exact: changes that equality would hide
+ *   (numeric scale, infinity for NaN, float -0, case under a nondeterministic collation) are caught,
+ *   and a dropped or added column is named. Manifests written with v1 still prove content.
  * - A PostgreSQL 15 production verifies on a PostgreSQL 18 scratch server.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest, readVerification } from '../../lib/backup/catalog.ts';
+import type { Manifest } from '../../lib/backup/manifest.ts';
 import { ContentMismatchError } from '../../lib/errors.ts';
-import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { type PgConnection, parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { pinContentSettings, tableContent } from '../../lib/pg/content.ts';
 import { availableServerBundles } from '../../lib/pg/server-bundle.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { keys } from '../../lib/storage/keys.ts';
@@ -44,6 +49,21 @@ const asOwner = (database: string, ...statements: string[]) =>
     for (const statement of statements) await session.query(statement);
   });
 
+/** A backup of `content_values` verified on staging, which keeps the restored copy to alter. */
+async function backupKeptOnStaging(): Promise<{ manifest: Manifest; staging: PgConnection }> {
+  const { settings, store } = await fixture.freshBucket({
+    ...(await fixture.stagingSettings()),
+    PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
+  });
+  const execution = await fixture.run(settings);
+  expect(execution.status).toBe('SUCCEEDED');
+  const [backup] = await listBackups(store);
+  return {
+    manifest: await readManifest(store, backup?.backupId ?? ''),
+    staging: parseConnectionUrl(settings.STAGING_DATABASE_URL ?? '', 'staging'),
+  };
+}
+
 /** Values whose text form depends on settings or is easy to mangle, and what pg_dump sets by hand. */
 const edgeValues = [
   'CREATE TYPE pair AS (a int, b text)',
@@ -59,6 +79,21 @@ const edgeValues = [
       '2026-03-29', '0', NULL, 'null', NULL, NULL),
      (0.1, 3.4028235e38, 1e-20, now(), now(), now(), '1 microsecond', decode(repeat('ab', 5000), 'hex'),
       '{"nested": {"deep": [true, false]}}', ARRAY[ROW(NULL, 'quote " and \\ backslash')::pair], '23:59:59.999999-12')`,
+  // Values whose type hashes by equality rather than identity (lib/pg/row-hash.ts): an enum (its OID
+  // changes on restore), a domain, a nondeterministic collation, a quoted column named like the alias.
+  "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+  "CREATE TYPE mood AS ENUM ('sad', 'happy')",
+  'CREATE DOMAIN positive AS int CHECK (VALUE > 0)',
+  `CREATE TABLE typed_values (t mood, "odd ""name""" varchar(10), p positive, u uuid, s int2, tm time,
+     c "char", ok bool, label text COLLATE ci, m money)`,
+  `INSERT INTO typed_values VALUES
+     ('happy', 'x"y', 7, '00000000-0000-0000-0000-000000000001', -3, '23:59:59.999999', 'z', true, 'Straße', 12.34),
+     ('sad', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'ABC', NULL)`,
+  // A child whose parent gained a column later: pg_dump recreates it with its columns in another order.
+  'CREATE TABLE parent (a int)',
+  'CREATE TABLE child (b text) INHERITS (parent)',
+  'ALTER TABLE parent ADD COLUMN c int',
+  "INSERT INTO child VALUES (1, 'x', 2)",
   'CREATE TABLE no_key (v text, n int)',
   "INSERT INTO no_key VALUES ('same', 1), ('same', 1), ('other', 2)",
   'CREATE SEQUENCE standalone START 100',
@@ -116,7 +151,7 @@ describe('content checksums', () => {
     expect(backup?.verified).toBe(true);
     const manifest = await readManifest(store, backup?.backupId ?? '');
     expect(manifest.content).toMatchObject({
-      algorithm: 'row-md5-sum64-v1',
+      algorithm: 'row-hash-sum64-v2',
       settings: { TimeZone: 'UTC', DateStyle: 'ISO, YMD', bytea_output: 'hex' },
       largeObjects: { count: 1 },
       sequences: expect.arrayContaining([
@@ -125,16 +160,61 @@ describe('content checksums', () => {
       ]),
     });
     expect(manifest.tables.map((t) => [t.table, t.rows, /^-?\d+$/.test(t.checksum ?? '')])).toEqual([
+      ['child', 1, true],
       ['edge_values', 4, true],
       ['no_key', 3, true],
+      ['parent', 0, true],
+      ['typed_values', 2, true],
     ]);
+    // Each column hashed by its stored value only where that value is what a restore must reproduce.
+    expect(Object.fromEntries(manifest.tables.map((t) => [t.table, t.columns]))).toEqual({
+      child: [
+        ['a', 'value'],
+        ['b', 'bytes'],
+        ['c', 'value'],
+      ],
+      parent: [
+        ['a', 'value'],
+        ['c', 'value'],
+      ],
+      edge_values: [
+        ['b', 'value'],
+        ['d', 'value'],
+        ['f4', 'text'],
+        ['f8', 'float8'],
+        ['id', 'value'],
+        ['iv', 'text'],
+        ['j', 'text'],
+        ['n', 'numeric'],
+        ['pairs', 'text'],
+        ['t', 'value'],
+        ['ts', 'value'],
+        ['tt', 'text'],
+      ],
+      no_key: [
+        ['n', 'value'],
+        ['v', 'bytes'],
+      ],
+      typed_values: [
+        ['c', 'value'],
+        ['label', 'bytes'],
+        ['m', 'text'],
+        ['odd "name"', 'bytes'],
+        ['ok', 'value'],
+        ['p', 'text'],
+        ['s', 'value'],
+        ['t', 'text'],
+        ['tm', 'value'],
+        ['u', 'value'],
+      ],
+    });
     const verification = await readVerification(store, manifest.backupId);
-    expect(verification).toMatchObject({ proof: 'checksums', tablesCompared: 2, rowsCompared: 7 });
+    expect(verification).toMatchObject({ proof: 'checksums', tablesCompared: 5, rowsCompared: 10 });
     expect(execution.states.find((s) => s.name === 'Verify')?.output).toMatchObject({
       verify: { compare: { status: 'match', proof: 'checksums' } },
     });
     // No row data in the manifest: names, counts and sums only.
-    expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é/);
+    expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é|Straße|happy/);
   });
 
   it('fails a restore that reproduces every count but not the values, with ContentMismatchError naming the table', async () => {
@@ -174,15 +254,7 @@ describe('content checksums', () => {
   });
 
   it('catches a value changed in the restored copy, and equal rows of a keyless table changed into other equal rows', async () => {
-    const { settings, store } = await fixture.freshBucket({
-      ...(await fixture.stagingSettings()),
-      PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
-    });
-    const execution = await fixture.run(settings);
-    expect(execution.status).toBe('SUCCEEDED');
-    const [backup] = await listBackups(store);
-    const manifest = await readManifest(store, backup?.backupId ?? '');
-    const staging = parseConnectionUrl(settings.STAGING_DATABASE_URL ?? '', 'staging');
+    const { manifest, staging } = await backupKeptOnStaging();
 
     await withSession(staging, async (session) => {
       const before = await compareRowCounts(session, manifest, { content: true });
@@ -213,6 +285,90 @@ describe('content checksums', () => {
       await session.query(`SELECT setval('public.standalone', 1)`);
       const sequences = await compareRowCounts(session, manifest, { content: true });
       expect(sequences.content).toContain('sequence public.standalone: at 1, behind 102');
+    });
+  });
+
+  it('catches what hashing by equality would hide: numeric scale and infinity, float -0, case under a nondeterministic collation, a dropped column', async () => {
+    const { manifest, staging } = await backupKeptOnStaging();
+
+    await withSession(staging, async (session) => {
+      // Production's child has its columns as a, b, c; its restored copy may not, and still matches.
+      const { rows: order } = await session.query<{ attname: string }>(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'public.child'::regclass AND attnum > 0 ORDER BY attnum",
+      );
+      expect(order.map((r) => r.attname)).toEqual(['a', 'c', 'b']);
+      expect(await compareRowCounts(session, manifest, { content: true })).toMatchObject({ status: 'match' });
+      // Each change keeps the value equal (or its type's hash equal) and every count; each is undone.
+      const changes = [
+        [
+          'public.edge_values',
+          `UPDATE public.edge_values SET n = 0 WHERE id = 2`,
+          `SET n = '-0.000' WHERE id = 2`,
+        ],
+        [
+          'public.edge_values',
+          `UPDATE public.edge_values SET n = 'Infinity' WHERE id = 1`,
+          `SET n = 'NaN' WHERE id = 1`,
+        ],
+        [
+          'public.edge_values',
+          `UPDATE public.edge_values SET f8 = 0 WHERE id = 3`,
+          `SET f8 = '-0' WHERE id = 3`,
+        ],
+        [
+          'public.typed_values',
+          `UPDATE public.typed_values SET label = 'abc' WHERE s IS NULL`,
+          `SET label = 'ABC' WHERE s IS NULL`,
+        ],
+      ];
+      for (const [table, change, undo] of changes) {
+        await session.query(change ?? '');
+        const changed = await compareRowCounts(session, manifest, { content: true });
+        await session.query(`UPDATE ${table} ${undo}`);
+        expect([change, changed.status, changed.content]).toEqual([
+          change,
+          'mismatch',
+          [`${table}: content differs`],
+        ]);
+      }
+      expect(await compareRowCounts(session, manifest, { content: true })).toMatchObject({ status: 'match' });
+
+      await session.query('ALTER TABLE public.typed_values DROP COLUMN s, ADD COLUMN extra int');
+      expect((await compareRowCounts(session, manifest, { content: true })).content).toEqual([
+        'public.typed_values: column "s" missing, column "extra" not in the backup',
+      ]);
+    });
+  });
+
+  it('still proves the content of manifests written before v2 (row-md5-sum64-v1)', async () => {
+    const { manifest, staging } = await backupKeptOnStaging();
+    // The checksums a dump took before v2, in the same way: the text form's md5, on production.
+    const v1 = await withSession(parseConnectionUrl(ownerUrl('content_values'), 'owner'), async (session) => {
+      await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      await pinContentSettings(session, 'LOCAL');
+      return tableContent(session, manifest.tables, 'row-md5-sum64-v1');
+    });
+    const content = manifest.content;
+    if (!content) throw new Error('the backup has no content checksums');
+    const v1Manifest: Manifest = {
+      ...manifest,
+      content: { ...content, algorithm: 'row-md5-sum64-v1' },
+      tables: v1.map(({ schema, table, rows, checksum }) => ({ schema, table, rows, checksum })),
+    };
+    expect(v1Manifest.tables.map((t) => t.checksum)).not.toEqual(manifest.tables.map((t) => t.checksum));
+
+    await withSession(staging, async (session) => {
+      // v1 hashed a row's columns in their physical order, which this restore changed for the inheritance
+      // child: a false difference (never a false match) that v2, by column name, does not have.
+      expect(await compareRowCounts(session, v1Manifest, { content: true })).toMatchObject({
+        proof: 'checksums',
+        content: ['public.child: content differs'],
+      });
+      await session.query(`UPDATE public.no_key SET n = 3 WHERE v = 'other'`);
+      expect((await compareRowCounts(session, v1Manifest, { content: true })).content).toEqual([
+        'public.child: content differs',
+        'public.no_key: content differs',
+      ]);
     });
   });
 

@@ -2,8 +2,9 @@
  * No SQL is built by pasting a value into it unquoted. Every template literal (or `+` concatenation)
  * in lib/ and functions/ whose text reads as SQL may only interpolate values that cannot carry SQL:
  * a quoting helper's result, a number or boolean, a compile-time string constant, or a const that was
- * itself built only from those. Everything else must go through a `$n` parameter. The TypeScript
- * checker decides the types, so `${i}` with `i: number` passes and `${name}` with `name: string` fails.
+ * itself built only from those, or a `QuotedSql` (lib/pg/session.ts) from one of the builders listed
+ * here. Everything else must go through a `$n` parameter. The TypeScript checker decides the types, so
+ * `${i}` with `i: number` passes and `${name}` with `name: string` fails.
  */
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -12,6 +13,9 @@ import ts from 'typescript';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const quotingHelpers = new Set(['quoteIdentifier', 'quoteLiteral']);
+/** The only files that may cast to QuotedSql: each builds it from quoted names and constants alone. */
+const quotedSqlBuilders = new Set(['lib/pg/row-hash.ts']);
+const isQuotedSql = (type: ts.Type) => type.aliasSymbol?.name === 'QuotedSql';
 // Upper-case keywords at the start of a statement or clause: how SQL is written in this code base.
 const sqlText =
   /\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE|DROP|ALTER|GRANT|REVOKE|TRUNCATE|COPY|SET (TRANSACTION|SESSION|LOCAL|ROLE)|FROM|WHERE|COMMENT ON|REFRESH|VACUUM)\b/;
@@ -47,7 +51,8 @@ function isSafe(node: ts.Expression, checker: ts.TypeChecker, depth = 0): boolea
   const type = checker.getTypeAtLocation(expression);
   const parts = type.isUnion() ? type.types : [type];
   const harmless = ts.TypeFlags.NumberLike | ts.TypeFlags.BigIntLike | ts.TypeFlags.BooleanLike;
-  if (parts.every((part) => part.flags & harmless || part.isStringLiteral())) return true;
+  if (parts.every((part) => part.flags & harmless || part.isStringLiteral() || isQuotedSql(part)))
+    return true;
   // A const built only from safe parts (`const table = `${quoteIdentifier(s)}.${quoteIdentifier(t)}``).
   if (ts.isIdentifier(expression)) {
     const symbol = checker.getSymbolAtLocation(expression);
@@ -93,6 +98,13 @@ function findUnquotedSql(program: ts.Program, files: readonly string[]): Finding
           (o) => (ts.isStringLiteralLike(o) || ts.isTemplateExpression(o)) && sqlText.test(o.getText(source)),
         );
         if (sqlOperand) for (const o of operands) if (!isSafe(o, checker)) report(o);
+      }
+      if (
+        ts.isAsExpression(node) &&
+        isQuotedSql(checker.getTypeFromTypeNode(node.type)) &&
+        !quotedSqlBuilders.has(relative(root, file))
+      ) {
+        report(node);
       }
       ts.forEachChild(node, visit);
     };
@@ -163,6 +175,16 @@ const table = \`\${quoteIdentifier(schema)}.\${quoteIdentifier(name)}\`;
 session.query(\`SELECT \${rows}::int AS i FROM \${table} WHERE x = $1 AND y = '\${schema}'\`, [name]);
 session.query(\`CREATE SCHEMA \${quoteIdentifier(name)}\`);`;
     expect(checkSnippet(code)).toEqual([]);
+  });
+
+  it('accepts QuotedSql, and flags a cast to it outside the listed builders', () => {
+    const code = `import { type QuotedSql, type Session } from './pg/session.ts';
+declare const session: Session;
+declare const name: string;
+declare const built: QuotedSql;
+session.query(\`SELECT \${built} FROM t\`);
+session.query(\`SELECT \${name as QuotedSql} FROM t\`);`;
+    expect(checkSnippet(code).map((f) => f.expression)).toEqual(['name as QuotedSql']);
   });
 
   it('ignores templates that are not SQL', () => {

@@ -1,0 +1,132 @@
+/**
+ * The row hash of content checksums v2 (`row-hash-sum64-v2`): PostgreSQL's own 64-bit hash of a row
+ * built from each column's stored value, `hash_record_extended(ROW(...), 0)` (PostgreSQL 14 and later),
+ * instead of the md5 of the row's text form. Turning every value into text was most of v1's cost; on
+ * the benchmark's tables this hash is 2.8 times cheaper (docs/performance.md, "Content checksums").
+ *
+ * A type's hash function hashes what its equality compares, and equality is not always identity:
+ * numeric 1.50 equals 1.5, float -0 equals 0, a nondeterministic collation ignores case, an enum is
+ * hashed by its OID (which a restore changes). So a column is hashed by value only where that value is
+ * exactly what a restore must reproduce; everything else keeps its text form:
+ *
+ * - `value`: integers, bool, "char", oid, date, time, timestamp, timestamptz, uuid and bytea: hashed as
+ *   stored (a timestamptz as its microseconds, whatever the time zone).
+ * - `bytes`: text, varchar and name: their bytes in UTF-8 under the "C" collation, so a column's own
+ *   collation (nondeterministic or not) never decides the hash.
+ * - `numeric`: its binary send form (sign, weight, display scale, digits): 1.50 and 1.5 differ, NaN and
+ *   the infinities differ from each other.
+ * - `float8`: its IEEE bits, -0 kept, every NaN made the one NaN a restore writes.
+ * - `text`: every other type (float4, jsonb, arrays, composites, enums, domains, ranges...), together as
+ *   the text form of one record of them, under the pinned settings of lib/pg/content.ts.
+ *
+ * Columns are taken by name in code-unit order, not by position: an inheritance child or a partition
+ * restored with its columns in another order holds the same rows. Each side derives the plan from its
+ * own catalog; a plan that differs from the recorded one is a difference in itself (a column missing,
+ * added or of another kind of type), reported as such.
+ */
+import { type QuotedSql, quoteIdentifier, type Session } from './session.ts';
+import { dumpedRelationsFilter, type TableName } from './tables.ts';
+
+export const columnHashes = ['value', 'bytes', 'numeric', 'float8', 'text'] as const;
+export type ColumnHash = (typeof columnHashes)[number];
+
+/** How each column of a table is hashed, by column name in code-unit order. */
+export type ColumnPlan = [name: string, hash: ColumnHash][];
+
+/** Built-in type OIDs never change between releases: PostgreSQL assigns them in its source. */
+const hashByTypeOid: ReadonlyMap<number, ColumnHash> = new Map([
+  [16, 'value'], // bool
+  [17, 'value'], // bytea
+  [18, 'value'], // "char"
+  [20, 'value'], // int8
+  [21, 'value'], // int2
+  [23, 'value'], // int4
+  [26, 'value'], // oid
+  [1082, 'value'], // date
+  [1083, 'value'], // time
+  [1114, 'value'], // timestamp
+  [1184, 'value'], // timestamptz
+  [2950, 'value'], // uuid
+  [19, 'bytes'], // name
+  [25, 'bytes'], // text
+  [1043, 'bytes'], // varchar
+  [1700, 'numeric'],
+  [701, 'float8'],
+]);
+
+export function columnHashOf(typeOid: number): ColumnHash {
+  return hashByTypeOid.get(typeOid) ?? 'text';
+}
+
+const key = (t: TableName) => JSON.stringify([t.schema, t.table]);
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The plan of every table pg_dump writes, from the catalog the session sees (in a dump's snapshot, the
+ * snapshot's columns). One query for all tables, keyed like `tableKey`.
+ */
+export async function columnPlans(session: Session): Promise<Map<string, ColumnPlan>> {
+  const { rows } = await session.query<{ schema: string; table: string; column: string; type: number }>(
+    `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column, a.atttypid::int AS type
+       FROM pg_catalog.pg_attribute a
+       JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+        AND ${dumpedRelationsFilter}`,
+  );
+  const plans = new Map<string, ColumnPlan>();
+  for (const row of rows) {
+    const plan = plans.get(key(row)) ?? [];
+    plan.push([row.column, columnHashOf(row.type)]);
+    plans.set(key(row), plan);
+  }
+  for (const plan of plans.values()) plan.sort((a, b) => byCodeUnits(a[0], b[0]));
+  return plans;
+}
+
+export const tableKey = key;
+
+/**
+ * The SQL expression of one row's hash for `plan`, over the alias `t`. `utf8Server`: the session's
+ * server encoding is UTF-8, so its text already is the bytes to hash; otherwise they are converted.
+ */
+export function rowHashExpression(plan: ColumnPlan, utf8Server: boolean): QuotedSql {
+  const column = (name: string) => `t.${quoteIdentifier(name)}`;
+  const asBytes = (text: string) =>
+    utf8Server
+      ? `(${text})::pg_catalog.text COLLATE "C"`
+      : `pg_catalog.convert_to((${text})::pg_catalog.text, 'UTF8')`;
+  const parts: string[] = [];
+  const textColumns: string[] = [];
+  for (const [name, hash] of plan) {
+    if (hash === 'value') parts.push(column(name));
+    else if (hash === 'bytes') parts.push(asBytes(column(name)));
+    else if (hash === 'numeric') parts.push(`pg_catalog.numeric_send(${column(name)})`);
+    else if (hash === 'float8')
+      parts.push(
+        `pg_catalog.float8send(CASE WHEN ${column(name)} = 'NaN'::pg_catalog.float8 THEN 'NaN'::pg_catalog.float8 ELSE ${column(name)} END)`,
+      );
+    else textColumns.push(column(name));
+  }
+  if (textColumns.length > 0) parts.push(asBytes(`ROW(${textColumns.join(', ')})`));
+  // Every part above is a quoted column name inside constant text.
+  return (
+    parts.length === 0 ? '0::pg_catalog.int8' : `pg_catalog.hash_record_extended(ROW(${parts.join(', ')}), 0)`
+  ) as QuotedSql;
+}
+
+/** Names what differs between the recorded plan and the restored one; empty when they agree. */
+export function planDifferences(recorded: ColumnPlan, restored: ColumnPlan): string[] {
+  const restoredHash = new Map(restored);
+  const recordedNames = new Set(recorded.map(([name]) => name));
+  const differences: string[] = [];
+  for (const [name, hash] of recorded) {
+    const now = restoredHash.get(name);
+    if (now === undefined) differences.push(`column ${quoteIdentifier(name)} missing`);
+    else if (now !== hash) differences.push(`column ${quoteIdentifier(name)} is of another type`);
+  }
+  for (const [name] of restored) {
+    if (!recordedNames.has(name)) differences.push(`column ${quoteIdentifier(name)} not in the backup`);
+  }
+  return differences;
+}

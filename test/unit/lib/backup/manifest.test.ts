@@ -1,0 +1,75 @@
+/**
+ * A manifest read from the bucket is input from outside: a v2 checksum without the column plan it was
+ * taken under cannot be compared, so such a manifest is refused by name, never half-trusted.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { type Manifest, parseManifest } from '../../../../lib/backup/manifest.ts';
+import { ManifestInvalidError } from '../../../../lib/errors.ts';
+
+const manifest = (content: Manifest['content'], tables: Manifest['tables']): Manifest => ({
+  manifestVersion: 1,
+  backupId: 'b-1',
+  createdAt: '2026-12-02T02:00:00.000Z',
+  trigger: 'schedule',
+  source: {
+    host: 'db.example',
+    port: 5432,
+    database: 'shop',
+    serverVersion: '16.4',
+    serverVersionNum: 160004,
+    systemIdentifier: null,
+    databaseSizeBytes: 1,
+  },
+  client: { program: 'pg_dump', version: '18.1', bundleMajor: 18 },
+  format: 'custom',
+  compression: 'zstd:1',
+  dump: { bytes: 1, sha256: 'a'.repeat(64), partSizeBytes: 1 },
+  snapshotId: 's',
+  timings: {
+    startedAt: '2026-12-02T02:00:00.000Z',
+    finishedAt: '2026-12-02T02:00:01.000Z',
+    dumpSeconds: 1,
+    countSeconds: 1,
+  },
+  tables,
+  ...(content ? { content } : {}),
+  warnings: [],
+});
+
+const content = (algorithm: string): Manifest['content'] => ({
+  algorithm,
+  settings: {},
+  largeObjects: { count: 0, checksum: '0' },
+  sequences: [],
+});
+
+const read = (value: Manifest) => parseManifest(JSON.stringify(value), 'manifest.json');
+
+describe('parseManifest(), content checksums', () => {
+  it('reads a v2 manifest with each table’s column plan', () => {
+    const table = { schema: 'public', table: 'orders', rows: 2, checksum: '-12', columns: [['id', 'value']] };
+    expect(read(manifest(content('row-hash-sum64-v2'), [table] as Manifest['tables'])).tables).toEqual([
+      table,
+    ]);
+  });
+
+  it('refuses a v2 checksum without its column plan, naming the field', () => {
+    const tables = [{ schema: 'public', table: 'orders', rows: 2, checksum: '-12' }];
+    expect(() => read(manifest(content('row-hash-sum64-v2'), tables))).toThrow(ManifestInvalidError);
+    expect(() => read(manifest(content('row-hash-sum64-v2'), tables))).toThrow(/tables\.0\.columns/);
+  });
+
+  it('reads v1 manifests, which never had column plans', () => {
+    const tables = [{ schema: 'public', table: 'orders', rows: 2, checksum: '-12' }];
+    expect(read(manifest(content('row-md5-sum64-v1'), tables)).content?.algorithm).toBe('row-md5-sum64-v1');
+  });
+
+  it('refuses a column hashed in a way this version does not know', () => {
+    const tables = [
+      { schema: 'public', table: 'orders', rows: 2, checksum: '1', columns: [['id', 'crc32']] },
+    ];
+    expect(() => read(manifest(content('row-hash-sum64-v2'), tables as Manifest['tables']))).toThrow(
+      /tables\.0\.columns\.0\.1/,
+    );
+  });
+});
