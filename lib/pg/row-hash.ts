@@ -11,13 +11,18 @@
  *
  * - `value`: integers, bool, "char", oid, date, time, timestamp, timestamptz, uuid and bytea: hashed as
  *   stored (a timestamptz as its microseconds, whatever the time zone).
- * - `bytes`: text, varchar and name: their bytes in UTF-8 under the "C" collation, so a column's own
- *   collation (nondeterministic or not) never decides the hash.
  * - `numeric`: its binary send form (sign, weight, display scale, digits): 1.50 and 1.5 differ, NaN and
  *   the infinities differ from each other.
  * - `float8`: its IEEE bits, -0 kept, every NaN made the one NaN a restore writes.
- * - `text`: every other type (float4, jsonb, arrays, composites, enums, domains, ranges...), together as
- *   the text form of one record of them, under the pinned settings of lib/pg/content.ts.
+ * - `text`: every other built-in type (text, varchar, jsonb, float4, interval, arrays of built-in
+ *   types...): its text form, cast on its own (cheaper than a record's text, which quotes it) under the
+ *   pinned settings of lib/pg/content.ts, and hashed as UTF-8 bytes under the "C" collation, so a
+ *   column's own collation (nondeterministic or not) never decides the hash. A built-in type's cast to
+ *   text is its output function (inet's also shows the netmask); char(n)'s drops trailing spaces, so
+ *   char(n) is not here.
+ * - `record`: char(n), domains and every type not built in (enums, composites, extension types): their
+ *   text form by their output functions, together as one record's (`ROW(...)::text`). A cast would
+ *   apply the base type's cast (char(n)'s) or one a type's owner created.
  *
  * Columns are taken by name in code-unit order, not by position: an inheritance child or a partition
  * restored with its columns in another order holds the same rows. Each side derives the plan from its
@@ -27,7 +32,7 @@
 import { type QuotedSql, quoteIdentifier, type Session } from './session.ts';
 import { dumpedRelationsFilter, type TableName } from './tables.ts';
 
-export const columnHashes = ['value', 'bytes', 'numeric', 'float8', 'text'] as const;
+export const columnHashes = ['value', 'numeric', 'float8', 'text', 'record'] as const;
 export type ColumnHash = (typeof columnHashes)[number];
 
 /** How each column of a table is hashed, by column name in code-unit order. */
@@ -47,15 +52,19 @@ const hashByTypeOid: ReadonlyMap<number, ColumnHash> = new Map([
   [1114, 'value'], // timestamp
   [1184, 'value'], // timestamptz
   [2950, 'value'], // uuid
-  [19, 'bytes'], // name
-  [25, 'bytes'], // text
-  [1043, 'bytes'], // varchar
   [1700, 'numeric'],
   [701, 'float8'],
 ]);
 
-export function columnHashOf(typeOid: number): ColumnHash {
-  return hashByTypeOid.get(typeOid) ?? 'text';
+/** Objects initdb creates have OIDs below this; every type a user or an extension creates, above. */
+const firstNormalObjectId = 16_384;
+const bpchar = 1042;
+
+/** How a column of type `typeOid` is hashed; `domain`: the type is a domain (pg_type.typtype 'd'). */
+export function columnHashOf(typeOid: number, domain = false): ColumnHash {
+  const hash = hashByTypeOid.get(typeOid);
+  if (hash) return hash;
+  return domain || typeOid === bpchar || typeOid >= firstNormalObjectId ? 'record' : 'text';
 }
 
 const key = (t: TableName) => JSON.stringify([t.schema, t.table]);
@@ -66,9 +75,17 @@ const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * snapshot's columns). One query for all tables, keyed like `tableKey`.
  */
 export async function columnPlans(session: Session): Promise<Map<string, ColumnPlan>> {
-  const { rows } = await session.query<{ schema: string; table: string; column: string; type: number }>(
-    `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column, a.atttypid::int AS type
+  const { rows } = await session.query<{
+    schema: string;
+    table: string;
+    column: string;
+    type: number;
+    domain: boolean;
+  }>(
+    `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column, a.atttypid::int AS type,
+            ty.typtype = 'd' AS domain
        FROM pg_catalog.pg_attribute a
+       JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
@@ -77,7 +94,7 @@ export async function columnPlans(session: Session): Promise<Map<string, ColumnP
   const plans = new Map<string, ColumnPlan>();
   for (const row of rows) {
     const plan = plans.get(key(row)) ?? [];
-    plan.push([row.column, columnHashOf(row.type)]);
+    plan.push([row.column, columnHashOf(row.type, row.domain)]);
     plans.set(key(row), plan);
   }
   for (const plan of plans.values()) plan.sort((a, b) => byCodeUnits(a[0], b[0]));
@@ -97,18 +114,18 @@ export function rowHashExpression(plan: ColumnPlan, utf8Server: boolean): Quoted
       ? `(${text})::pg_catalog.text COLLATE "C"`
       : `pg_catalog.convert_to((${text})::pg_catalog.text, 'UTF8')`;
   const parts: string[] = [];
-  const textColumns: string[] = [];
+  const recordColumns: string[] = [];
   for (const [name, hash] of plan) {
     if (hash === 'value') parts.push(column(name));
-    else if (hash === 'bytes') parts.push(asBytes(column(name)));
     else if (hash === 'numeric') parts.push(`pg_catalog.numeric_send(${column(name)})`);
     else if (hash === 'float8')
       parts.push(
         `pg_catalog.float8send(CASE WHEN ${column(name)} = 'NaN'::pg_catalog.float8 THEN 'NaN'::pg_catalog.float8 ELSE ${column(name)} END)`,
       );
-    else textColumns.push(column(name));
+    else if (hash === 'text') parts.push(asBytes(column(name)));
+    else recordColumns.push(column(name));
   }
-  if (textColumns.length > 0) parts.push(asBytes(`ROW(${textColumns.join(', ')})`));
+  if (recordColumns.length > 0) parts.push(asBytes(`ROW(${recordColumns.join(', ')})`));
   // Every part above is a quoted column name inside constant text.
   return (
     parts.length === 0 ? '0::pg_catalog.int8' : `pg_catalog.hash_record_extended(ROW(${parts.join(', ')}), 0)`
