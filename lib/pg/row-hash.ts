@@ -2,7 +2,7 @@
  * The row hash of content checksums v2 (`row-hash-sum64-v2`): PostgreSQL's own 64-bit hash of a row
  * built from each column's stored value, `hash_record_extended(ROW(...), 0)` (PostgreSQL 14 and later),
  * instead of the md5 of the row's text form. Turning every value into text was most of v1's cost; on
- * the benchmark's tables this hash is 2.8 times cheaper (docs/performance.md, "Content checksums").
+ * the benchmark's tables this hash is 2.6 times cheaper (docs/performance.md, "Content checksums").
  *
  * A type's hash function hashes what its equality compares, and equality is not always identity:
  * numeric 1.50 equals 1.5, float -0 equals 0, a nondeterministic collation ignores case, an enum is
