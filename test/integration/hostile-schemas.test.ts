@@ -312,16 +312,17 @@ describe('hostile and unusual schemas', () => {
         parseConnectionUrl((await fixture.stagingSettings()).STAGING_DATABASE_URL ?? '', 'staging'),
         async (session) => {
           await session.query(`SET standard_conforming_strings = ${conforming}`);
-          return Promise.all(
-            hostile.map(async (text) => {
-              const {
-                rows: [row],
-              } = await session.query<{ v: string }>(`SELECT ${quoteLiteral(text)}::text AS v`);
-              const named =
-                text && (await session.query(`SELECT 1 AS ${quoteIdentifier(text)}`)).fields[0]?.name;
-              return [row?.v, named || ''];
-            }),
-          );
+          // One query at a time: a client queues concurrent queries, which pg@9 will refuse.
+          const read: string[][] = [];
+          for (const text of hostile) {
+            const {
+              rows: [row],
+            } = await session.query<{ v: string }>(`SELECT ${quoteLiteral(text)}::text AS v`);
+            const named =
+              text && (await session.query(`SELECT 1 AS ${quoteIdentifier(text)}`)).fields[0]?.name;
+            read.push([row?.v ?? '', named || '']);
+          }
+          return read;
         },
       );
       expect(rows).toEqual(hostile.map((text) => [text, text]));
