@@ -132,8 +132,12 @@ export function rowHashExpression(plan: ColumnPlan, utf8Server: boolean): Quoted
   ) as QuotedSql;
 }
 
-/** Names what differs between the recorded plan and the restored one; empty when they agree. */
-export function planDifferences(recorded: ColumnPlan, restored: ColumnPlan): string[] {
+/**
+ * Names what differs between the recorded plan and the restored one, the first `limit` by name and
+ * the rest counted (a table may have 1,600 columns; a step's output must stay small); empty when they
+ * agree.
+ */
+export function planDifferences(recorded: ColumnPlan, restored: ColumnPlan, limit = 5): string[] {
   const restoredHash = new Map(restored);
   const recordedNames = new Set(recorded.map(([name]) => name));
   const differences: string[] = [];
@@ -145,5 +149,7 @@ export function planDifferences(recorded: ColumnPlan, restored: ColumnPlan): str
   for (const [name] of restored) {
     if (!recordedNames.has(name)) differences.push(`column ${quoteIdentifier(name)} not in the backup`);
   }
-  return differences;
+  if (differences.length <= limit) return differences;
+  const more = differences.length - limit;
+  return [...differences.slice(0, limit), `and ${more} more column${more === 1 ? '' : 's'}`];
 }

@@ -68,6 +68,18 @@ describe('rowHashExpression()', () => {
 });
 
 describe('planDifferences()', () => {
+  it('names the first five and counts the rest, so a step output stays small whatever the table', () => {
+    const recorded = Array.from({ length: 300 }, (_, i): [string, 'value'] => [`c${i}`, 'value']);
+    expect(planDifferences(recorded, [])).toEqual([
+      'column "c0" missing',
+      'column "c1" missing',
+      'column "c2" missing',
+      'column "c3" missing',
+      'column "c4" missing',
+      'and 295 more columns',
+    ]);
+  });
+
   it('names missing, added and retyped columns, and nothing when only the order differed', () => {
     expect(
       planDifferences(
