@@ -21,9 +21,9 @@
  * pg_dump starts, and a restored sequence must not be behind them.
  */
 
-import { type ColumnPlan, columnPlans, rowHashExpression, tableKey } from './row-hash.ts';
+import { type ColumnPlan, columnPlans, rowHashExpression } from './row-hash.ts';
 import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
-import { dumpedRelationsFilter, inBatches, qualified, type TableName } from './tables.ts';
+import { dumpedRelationsFilter, inBatches, qualified, type TableName, tableKey } from './tables.ts';
 
 /** Names each checksum's definition in the manifest, so two definitions are never compared. */
 export const contentAlgorithms = ['row-md5-sum64-v1', 'row-hash-sum64-v2'] as const;

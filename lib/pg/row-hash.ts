@@ -30,7 +30,7 @@
  * added or of another kind of type), reported as such.
  */
 import { type QuotedSql, quoteIdentifier, type Session } from './session.ts';
-import { dumpedRelationsFilter, type TableName } from './tables.ts';
+import { dumpedRelationsFilter, tableKey } from './tables.ts';
 
 export const columnHashes = ['value', 'numeric', 'float8', 'text', 'record'] as const;
 export type ColumnHash = (typeof columnHashes)[number];
@@ -67,12 +67,11 @@ export function columnHashOf(typeOid: number, domain = false): ColumnHash {
   return domain || typeOid === bpchar || typeOid >= firstNormalObjectId ? 'record' : 'text';
 }
 
-const key = (t: TableName) => JSON.stringify([t.schema, t.table]);
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The plan of every table pg_dump writes, from the catalog the session sees (in a dump's snapshot, the
- * snapshot's columns). One query for all tables, keyed like `tableKey`.
+ * snapshot's columns). One query for all tables, keyed by `tableKey`.
  */
 export async function columnPlans(session: Session): Promise<Map<string, ColumnPlan>> {
   const { rows } = await session.query<{
@@ -93,15 +92,13 @@ export async function columnPlans(session: Session): Promise<Map<string, ColumnP
   );
   const plans = new Map<string, ColumnPlan>();
   for (const row of rows) {
-    const plan = plans.get(key(row)) ?? [];
+    const plan = plans.get(tableKey(row)) ?? [];
     plan.push([row.column, columnHashOf(row.type, row.domain)]);
-    plans.set(key(row), plan);
+    plans.set(tableKey(row), plan);
   }
   for (const plan of plans.values()) plan.sort((a, b) => byCodeUnits(a[0], b[0]));
   return plans;
 }
-
-export const tableKey = key;
 
 /**
  * The SQL expression of one row's hash for `plan`, over the alias `t`. `utf8Server`: the session's

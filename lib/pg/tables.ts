@@ -3,6 +3,9 @@ import { quoteIdentifier } from './session.ts';
 
 export type TableName = { schema: string; table: string };
 
+/** Identity of a table as a map key: `a."b.c"` and `"a.b".c` are different tables with the same dotted spelling. */
+export const tableKey = (t: TableName) => JSON.stringify([t.schema, t.table]);
+
 /** Readable and unambiguous: a part is quoted only when it holds a dot, a quote or white space. */
 const displayPart = (part: string) => (/[."\s]/u.test(part) ? quoteIdentifier(part) : part);
 export const qualified = (t: TableName) => `${displayPart(t.schema)}.${displayPart(t.table)}`;

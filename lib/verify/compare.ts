@@ -18,7 +18,7 @@ import {
 import { countRows, listTables } from '../pg/row-counts.ts';
 import { planDifferences } from '../pg/row-hash.ts';
 import type { Session } from '../pg/session.ts';
-import { qualified } from '../pg/tables.ts';
+import { qualified, tableKey } from '../pg/tables.ts';
 import { leaseSchema } from './staging-lease.ts';
 
 export interface TableDifference {
@@ -47,10 +47,6 @@ export interface CompareOptions {
   content: boolean;
 }
 
-type TableName = { schema: string; table: string };
-/** Identity of a table: `a."b.c"` and `"a.b".c` are different tables with the same dotted spelling. */
-const key = (t: TableName) => JSON.stringify([t.schema, t.table]);
-
 export async function compareRowCounts(
   session: Session,
   manifest: Manifest,
@@ -58,17 +54,17 @@ export async function compareRowCounts(
 ): Promise<CompareResult> {
   // The staging lease is ours, not the backup's: it is never a difference.
   const present = (await listTables(session)).filter((t) => t.schema !== leaseSchema);
-  const presentNames = new Set(present.map(key));
-  const expectedNames = new Set(manifest.tables.map(key));
-  const missing = manifest.tables.filter((t) => !presentNames.has(key(t)));
-  const extra = present.filter((t) => !expectedNames.has(key(t))).map(qualified);
-  const comparable = manifest.tables.filter((t) => presentNames.has(key(t)));
+  const presentNames = new Set(present.map(tableKey));
+  const expectedNames = new Set(manifest.tables.map(tableKey));
+  const missing = manifest.tables.filter((t) => !presentNames.has(tableKey(t)));
+  const extra = present.filter((t) => !expectedNames.has(tableKey(t))).map(qualified);
+  const comparable = manifest.tables.filter((t) => presentNames.has(tableKey(t)));
   const actual = await countRows(session, comparable);
-  const actualByName = new Map(actual.map((t) => [key(t), t.rows]));
+  const actualByName = new Map(actual.map((t) => [tableKey(t), t.rows]));
 
   const tables: TableDifference[] = [];
   for (const expected of comparable) {
-    const rows = actualByName.get(key(expected)) ?? -1;
+    const rows = actualByName.get(tableKey(expected)) ?? -1;
     if (rows !== expected.rows) {
       tables.push({ schema: expected.schema, table: expected.table, expected: expected.rows, actual: rows });
     }
@@ -120,11 +116,11 @@ async function compareContent(
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   try {
     await pinContentSettings(session, 'LOCAL');
-    const actual = new Map((await tableContent(session, comparable, algorithm)).map((t) => [key(t), t]));
+    const actual = new Map((await tableContent(session, comparable, algorithm)).map((t) => [tableKey(t), t]));
     const differences: string[] = [];
     for (const table of comparable) {
       if (table.checksum === undefined) continue;
-      const restored = actual.get(key(table));
+      const restored = actual.get(tableKey(table));
       const columns =
         table.columns && restored?.columns ? planDifferences(table.columns, restored.columns) : [];
       if (columns.length > 0) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
