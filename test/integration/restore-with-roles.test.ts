@@ -37,6 +37,23 @@ async function sql(url: string, ...statements: string[]): Promise<Record<string,
 
 const cli = (...argv: string[]) => runCli(argv);
 
+/**
+ * A new server as a managed provider hands it over: `admin` may create roles and databases but is no
+ * superuser, and owns `databases`, each opted in as a restore target. `before` runs first, as the
+ * server's superuser (someone else's roles).
+ */
+async function newServerWithAdmin(server: PostgresServer, databases: string[], before: string[] = []) {
+  await sql(
+    server.url('postgres'),
+    ...before,
+    "CREATE ROLE admin LOGIN PASSWORD 'admin-secret' NOSUPERUSER CREATEROLE CREATEDB",
+    ...databases.map((database) => `CREATE DATABASE ${database} OWNER admin`),
+  );
+  for (const database of databases) {
+    await sql(urlAs(server, 'admin', 'admin-secret', database), optInStatement(database));
+  }
+}
+
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'roles-'));
   await chmod(stateDir, 0o755);
@@ -67,14 +84,7 @@ beforeAll(async () => {
     'ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA sales GRANT SELECT ON TABLES TO reader',
   );
   // The new server: an admin user that may create roles and databases, but is no superuser.
-  await sql(
-    fresh.url('postgres'),
-    "CREATE ROLE admin LOGIN PASSWORD 'admin-secret' NOSUPERUSER CREATEROLE CREATEDB",
-    'CREATE DATABASE restored OWNER admin',
-    'CREATE DATABASE plain OWNER admin',
-  );
-  await sql(urlAs(fresh, 'admin', 'admin-secret', 'restored'), optInStatement('restored'));
-  await sql(urlAs(fresh, 'admin', 'admin-secret', 'plain'), optInStatement('plain'));
+  await newServerWithAdmin(fresh, ['restored', 'plain']);
   process.env.BACKUP_LOCAL_STATE_DIR = join(stateDir, 'local');
   process.env.DATABASE_URL = urlAs(production, 'app_owner', 'owner-secret', 'shop');
 }, 120_000);
@@ -146,13 +156,7 @@ describe('restore onto a new server with roles', () => {
     // Another new server where someone else made `writer` already: its admin may not act for it.
     const other = await startPostgresServer({ dataDir: join(stateDir, 'pg', 'other') });
     try {
-      await sql(
-        other.url('postgres'),
-        'CREATE ROLE writer NOLOGIN',
-        "CREATE ROLE admin LOGIN PASSWORD 'admin-secret' NOSUPERUSER CREATEROLE CREATEDB",
-        'CREATE DATABASE restored OWNER admin',
-      );
-      await sql(urlAs(other, 'admin', 'admin-secret', 'restored'), optInStatement('restored'));
+      await newServerWithAdmin(other, ['restored'], ['CREATE ROLE writer NOLOGIN']);
 
       const restore = await cli(
         'restore',
