@@ -31,7 +31,7 @@ import type { BackupStore } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
 import { classifyRestoreLine, type RestoreMessages, restoreSucceeded } from './restore-messages.ts';
-import { assertSafeRestoreTarget } from './restore-target-guard.ts';
+import { assertSafeRestoreTarget, type RestoreGuardOptions } from './restore-target-guard.ts';
 import { handOverOwnership, type NightGlobals, type RolesOutcome, replayGlobals } from './roles.ts';
 import { acquireStagingLease, type LeaseOwner, leaseSchema, releaseStagingLease } from './staging-lease.ts';
 
@@ -51,6 +51,8 @@ export interface RestoreDependencies {
   log?: ProgressLog | undefined;
   /** The night's roles, replayed on the target before a restore that keeps owners and grants. */
   roles?: NightGlobals | undefined;
+  /** How a named target is told apart from production (restoreToStaging only). */
+  guard?: RestoreGuardOptions | undefined;
 }
 
 export interface RestoreResult {
@@ -306,7 +308,7 @@ export async function restoreToStaging(
   const workDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'restore-'));
   let leased = false;
   try {
-    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source);
+    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source, deps.guard);
     if (deps.lease) {
       await acquireStagingLease(session, deps.lease);
       leased = true;

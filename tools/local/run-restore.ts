@@ -18,6 +18,7 @@ export interface RestoreRequest {
   jobs?: number | undefined;
   reason?: string | undefined;
   withRoles?: boolean | undefined;
+  targetNotProduction?: boolean | undefined;
   database?: string | undefined;
 }
 
@@ -43,6 +44,7 @@ export async function runLocalRestore(
         ...(request.jobs === undefined ? {} : { jobs: request.jobs }),
         ...(request.reason === undefined ? {} : { reason: request.reason }),
         ...(request.withRoles ? { withRoles: true } : {}),
+        ...(request.targetNotProduction ? { targetNotProduction: true } : {}),
         ...(request.database === undefined ? {} : { database: request.database }),
       },
       ...runSettings(environment, options),
