@@ -10,7 +10,7 @@
  *   then the database is emptied and restored into.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -119,7 +119,8 @@ export async function downloadVerified(
   const hashing = createHashingStream();
   try {
     const source = await store.getStream(key);
-    const file = createWriteStream(path);
+    // Production's data: readable by this user only (the directory around it is 0700 too).
+    const file = createWriteStream(path, { mode: 0o600 });
     if (onBytes) await pipeline(source, hashing.stream, counter(onBytes), file, { signal });
     else await pipeline(source, hashing.stream, file, { signal });
   } catch (error) {
@@ -264,7 +265,10 @@ export async function restoreToScratch(
   await withSession(server.connection, (session) =>
     session.query(`CREATE DATABASE ${quoteIdentifier(database)}`),
   );
-  const dumpPath = join(server.directory, 'backup.dump');
+  // The server's directory must stay traversable for its user (0711); the dump gets a 0700 one of its own.
+  const dumpDir = join(server.directory, 'download');
+  await mkdir(dumpDir, { mode: 0o700 });
+  const dumpPath = join(dumpDir, 'backup.dump');
   const downloadSeconds = await downloadWithProgress(manifest, dumpPath, deps);
   const target = { ...server.connection, database, serverVersionNum: server.major * 10_000 };
   try {
