@@ -178,6 +178,11 @@ export const runtimeSettingsSchema = z.object({
    * ARN where a secret travels by reference (the cloud restore's target). Never set on AWS.
    */
   LOCAL_SECRETS_DIR: optionalText,
+  /**
+   * Local runs only: the values of `local:<name>` secrets as a JSON object, handed to the local worker
+   * in its environment, so a target's password is never in a file (a killed run left it behind).
+   */
+  LOCAL_SECRET_VALUES: optionalText,
 });
 
 export type RuntimeSettings = z.infer<typeof runtimeSettingsSchema>;

@@ -278,6 +278,25 @@ export class OwnershipMismatchError extends BackupError {
   readonly transient = false;
 }
 
+/**
+ * The production database carries the restore-target opt-in (its comment is the marker): a restore that
+ * reaches it by any alias could overwrite it. The Dump step refuses until its owner removes it
+ * (`COMMENT ON DATABASE <db> IS NULL`; the runbook's switch-over does it as its own step).
+ */
+export class ProductionOptedInError extends BackupError {
+  override readonly name = 'ProductionOptedInError';
+  readonly transient = false;
+}
+
+/**
+ * Another local run (`backupctl backup|check|restore|demo --local`) holds the same state directory and
+ * its servers; the message names its pid. Wait for it, or give this run another BACKUP_LOCAL_STATE_DIR.
+ */
+export class LocalStateBusyError extends BackupError {
+  override readonly name = 'LocalStateBusyError';
+  readonly transient = false;
+}
+
 export const errorCatalog = {
   InputValidationError,
   ConfigurationError,
@@ -314,6 +333,8 @@ export const errorCatalog = {
   WorkerFailedError,
   WorkerResultInvalidError,
   OwnershipMismatchError,
+  ProductionOptedInError,
+  LocalStateBusyError,
 } as const;
 
 export type ErrorName = keyof typeof errorCatalog;

@@ -228,6 +228,8 @@ function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runti
     async secretByReference(reference, label) {
       if (secretArnPattern.test(reference)) return readSecretOnce(settings.AWS_REGION, reference, label);
       const local = /^local:([A-Za-z0-9_-]{1,100})$/.exec(reference);
+      const passed = local?.[1] ? localSecretValue(settings.LOCAL_SECRET_VALUES, local[1]) : undefined;
+      if (passed !== undefined) return passed;
       if (local?.[1] && settings.LOCAL_SECRETS_DIR) {
         try {
           return (await readFile(join(settings.LOCAL_SECRETS_DIR, local[1]), 'utf8')).trim();
@@ -244,6 +246,19 @@ function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runti
     },
     programs: pgProgramsFor(settings.PG_CLIENT_DIR),
   };
+}
+
+/** A `local:<name>` secret handed over in LOCAL_SECRET_VALUES (a JSON object), if it is there. */
+function localSecretValue(values: string | undefined, name: string): string | undefined {
+  if (values === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(values);
+  } catch {
+    throw new ConfigurationError('LOCAL_SECRET_VALUES is not a JSON object');
+  }
+  const value = (parsed as Record<string, unknown> | null)?.[name];
+  return typeof value === 'string' ? value.trim() : undefined;
 }
 
 const secretArnPattern = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;

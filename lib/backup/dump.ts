@@ -35,6 +35,7 @@ import { type ProgressLog, reportProgress } from '../progress.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
+import { assertProductionNotOptedIn } from '../verify/restore-target-guard.ts';
 import { type Manifest, manifestProof, type ProofLevel } from './manifest.ts';
 
 export interface DumpRequest {
@@ -133,6 +134,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
   let abortedStaleUploads = 0;
   try {
     const identity = await readServerIdentity(holder);
+    await assertProductionNotOptedIn(holder);
     // Picks the client before anything is dumped: a server newer than every bundle fails here.
     const bundle = await deps.programs.clientForServer(identity.serverVersionNum);
 

@@ -4,6 +4,7 @@
  *
  *   production   reachable, with the TLS the steps will use, and which PostgreSQL it runs
  *   privileges   the role may read every table and sequence pg_dump will read (privileges, row security)
+ *   opt-in       production does not carry the restore-target opt-in (the Dump step would refuse)
  *   client       a pg_dump bundle of production's major or newer
  *   scratch      a scratch server of production's major or newer, offering every extension it uses
  *   bucket       the backup bucket answers (and decrypts a manifest when there is one: the KMS key)
@@ -28,6 +29,7 @@ import {
 import { dumpedRelationsFilter } from '../pg/tables.ts';
 import { providerCheckFor } from '../provider/provider-check.ts';
 import type { Runtime } from '../runtime.ts';
+import { assertProductionNotOptedIn } from '../verify/restore-target-guard.ts';
 import { scratchSpaceFor } from '../verify/scratch-server.ts';
 import { assertExtensionsAvailable } from './verify-backup.ts';
 
@@ -100,7 +102,7 @@ export async function runChecks(
   const reached = connection;
   const server = identity;
   if (!reached || !server) {
-    for (const name of ['privileges', 'client', 'scratch', 'venues']) {
+    for (const name of ['privileges', 'opt-in', 'client', 'scratch', 'venues']) {
       results.push({ name, status: 'skip', detail: 'production is not reachable' });
     }
   } else {
@@ -134,6 +136,21 @@ export async function runChecks(
             ? ["back up as the tables' owner, or give the role BYPASSRLS (the provider's admin role can)"]
             : []),
         ].join('; '),
+      };
+    });
+    await check('opt-in', async () => {
+      // A comment that opts production in as a restore target: the nightly Dump step refuses it.
+      const refusal = await withSession(reached, assertProductionNotOptedIn).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      if (refusal === undefined) {
+        return { status: 'pass', detail: 'production does not carry the restore-target opt-in' };
+      }
+      return {
+        status: 'fail',
+        detail: `${describeError(refusal)}; the nightly Dump step refuses to run while it does`,
+        fix: 'remove the opt-in as the statement says (BACKUP_RUNBOOK.md, restore step 5)',
       };
     });
     await check('client', async () => {

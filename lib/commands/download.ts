@@ -40,7 +40,8 @@ export async function downloadBackup(
 ): Promise<DownloadOutcome> {
   const backupId = await resolveBackupId(runtime.store, idOrLatest);
   const manifest = await readManifest(runtime.store, backupId);
-  await mkdir(directory, { recursive: true });
+  // Directories created here are this user's alone; the dump itself is written 0600 (downloadVerified).
+  await mkdir(directory, { recursive: true, mode: 0o700 });
   const dumpPath = join(directory, `${backupId}.dump`);
   const manifestPath = join(directory, `${backupId}.manifest.json`);
   for (const path of [dumpPath, manifestPath]) {
@@ -59,7 +60,7 @@ export async function downloadBackup(
       options.onProgress && ((bytes) => options.onProgress?.(bytes, total)),
     );
     await rename(partial, dumpPath);
-    await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
     return {
       backupId,
       dumpPath,

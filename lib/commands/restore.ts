@@ -19,7 +19,7 @@ export interface RestoreOutcome extends RestoreResult {
 }
 
 export async function restoreBackup(
-  runtime: Pick<Runtime, 'store' | 'programs' | 'settings'>,
+  runtime: Pick<Runtime, 'store' | 'programs' | 'settings' | 'productionConnection'>,
   idOrLatest: string,
   target: PgConnection,
   options: {
@@ -28,6 +28,8 @@ export async function restoreBackup(
     log?: ProgressLog | undefined;
     /** Recreate the night's roles first and keep owners and grants; checked against the manifest. */
     withRoles?: boolean | undefined;
+    /** The operator's word that the target is not production, for when the servers cannot tell. */
+    targetNotProduction?: boolean | undefined;
   } = {},
 ): Promise<RestoreOutcome> {
   const backupId = await resolveBackupId(runtime.store, idOrLatest);
@@ -45,6 +47,7 @@ export async function restoreBackup(
     workDir: runtime.settings.WORK_DIR,
     signal: options.signal,
     log: options.log,
+    guard: { production: runtime.productionConnection, targetNotProduction: options.targetNotProduction },
   });
   const compare = await withSession(target, (session) => compareRowCounts(session, manifest));
   return { backupId, ...restored, compare };

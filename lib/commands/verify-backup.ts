@@ -212,7 +212,7 @@ async function verifyOnScratch<Checks>(
 }
 
 async function verifyOnStaging<Checks>(
-  runtime: Pick<Runtime, 'store' | 'programs' | 'settings' | 'stagingConnection'>,
+  runtime: Pick<Runtime, 'store' | 'programs' | 'settings' | 'stagingConnection' | 'productionConnection'>,
   manifest: Manifest,
   options: VerifyOptions<Checks>,
 ): Promise<VerifyOutcome<Checks>> {
@@ -226,6 +226,7 @@ async function verifyOnStaging<Checks>(
     signal: options.signal,
     lease: options.lease,
     log: options.log,
+    guard: { production: runtime.productionConnection },
   });
   const compared = await withSession(target, async (session) => {
     // Staging must still hold this backup's restore: no other execution took the lease meanwhile.
@@ -248,7 +249,7 @@ async function verifyOnStaging<Checks>(
 }
 
 export async function verifyBackup<Checks = undefined>(
-  runtime: Pick<Runtime, 'store' | 'programs' | 'settings' | 'stagingConnection'>,
+  runtime: Pick<Runtime, 'store' | 'programs' | 'settings' | 'stagingConnection' | 'productionConnection'>,
   manifest: Manifest,
   options: VerifyOptions<Checks> & { target?: 'scratch' | 'staging' } = {},
 ): Promise<VerifyOutcome<Checks>> {

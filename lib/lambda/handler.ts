@@ -41,6 +41,8 @@ export interface StepDependencies {
   runtime: () => Runtime;
   /** Log and metric lines go here instead of stdout. */
   sink: LineSink;
+  /** Stops the step like its deadline does (the worker: the local run that started it died). */
+  stop?: AbortSignal | undefined;
 }
 
 export type StepHandler<T> = ((event: unknown, context: Context) => Promise<T>) & {
@@ -110,7 +112,7 @@ export function stepHandler<T>(
         deadline = deadlineSignal(context, built.settings.STEP_TIMEOUT_RESERVE_MS);
         const result = await step(event, {
           runtime: built,
-          signal: deadline.signal,
+          signal: dependencies.stop ? AbortSignal.any([deadline.signal, dependencies.stop]) : deadline.signal,
           logger,
           sink: dependencies.sink,
         });

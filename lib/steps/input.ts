@@ -104,6 +104,8 @@ export const cloudRestoreInputSchema = z.strictObject({
   withRoles: z.boolean().optional(),
   /** Which database's backups (a stage with several); absent: the connection URL's. */
   database: databaseNameSchema.optional(),
+  /** The operator's word that the target is not production, for when the servers cannot tell. */
+  targetNotProduction: z.boolean().optional(),
   trigger: z.enum(['manual', 'cli']).default('manual'),
   reason: executionInputSchema.shape.reason,
 });

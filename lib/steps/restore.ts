@@ -28,6 +28,7 @@ export async function restoreStep(event: unknown, { runtime, signal, logger }: S
     signal,
     log: logger,
     withRoles: input.withRoles,
+    targetNotProduction: input.targetNotProduction,
   });
   assertRestoreMatches(outcome.compare, outcome.backupId, `the target database ${outcome.database}`);
   return {

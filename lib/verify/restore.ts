@@ -10,7 +10,7 @@
  *   then the database is emptied and restored into.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -31,7 +31,7 @@ import type { BackupStore } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
 import { classifyRestoreLine, type RestoreMessages, restoreSucceeded } from './restore-messages.ts';
-import { assertSafeRestoreTarget } from './restore-target-guard.ts';
+import { assertSafeRestoreTarget, type RestoreGuardOptions } from './restore-target-guard.ts';
 import { handOverOwnership, type NightGlobals, type RolesOutcome, replayGlobals } from './roles.ts';
 import { acquireStagingLease, type LeaseOwner, leaseSchema, releaseStagingLease } from './staging-lease.ts';
 
@@ -51,6 +51,8 @@ export interface RestoreDependencies {
   log?: ProgressLog | undefined;
   /** The night's roles, replayed on the target before a restore that keeps owners and grants. */
   roles?: NightGlobals | undefined;
+  /** How a named target is told apart from production (restoreToStaging only). */
+  guard?: RestoreGuardOptions | undefined;
 }
 
 export interface RestoreResult {
@@ -117,7 +119,8 @@ export async function downloadVerified(
   const hashing = createHashingStream();
   try {
     const source = await store.getStream(key);
-    const file = createWriteStream(path);
+    // Production's data: readable by this user only (the directory around it is 0700 too).
+    const file = createWriteStream(path, { mode: 0o600 });
     if (onBytes) await pipeline(source, hashing.stream, counter(onBytes), file, { signal });
     else await pipeline(source, hashing.stream, file, { signal });
   } catch (error) {
@@ -262,7 +265,10 @@ export async function restoreToScratch(
   await withSession(server.connection, (session) =>
     session.query(`CREATE DATABASE ${quoteIdentifier(database)}`),
   );
-  const dumpPath = join(server.directory, 'backup.dump');
+  // The server's directory must stay traversable for its user (0711); the dump gets a 0700 one of its own.
+  const dumpDir = join(server.directory, 'download');
+  await mkdir(dumpDir, { mode: 0o700 });
+  const dumpPath = join(dumpDir, 'backup.dump');
   const downloadSeconds = await downloadWithProgress(manifest, dumpPath, deps);
   const target = { ...server.connection, database, serverVersionNum: server.major * 10_000 };
   try {
@@ -306,7 +312,7 @@ export async function restoreToStaging(
   const workDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'restore-'));
   let leased = false;
   try {
-    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source);
+    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source, deps.guard);
     if (deps.lease) {
       await acquireStagingLease(session, deps.lease);
       leased = true;

@@ -7,8 +7,9 @@
  * Exit codes: 0 when the record was written, whatever the step's verdict; 1 when no record could be
  * written, so the build fails and the state machine says WorkerFailedError.
  */
+import { appendFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { ConfigurationError, describeError } from '../errors.ts';
+import { ConfigurationError, describeError, WorkerFailedError } from '../errors.ts';
 import type { StepHandler } from '../lambda/handler.ts';
 import { createLogger } from '../logging.ts';
 import { runtimeFromEnvironment } from '../runtime.ts';
@@ -17,8 +18,47 @@ import { readWorkerRequest, runWorkerTask, writeWorkerResult } from './run.ts';
 
 export type WorkerHandlers = Readonly<Record<string, StepHandler<unknown>>>;
 
+/**
+ * Locally the worker is a child of the CLI's run, which reads its stdout into the step log. When that
+ * run dies (kill -9), nobody reads the pipes any more: the worker's own lines then go straight to the
+ * step log (WORKER_LOG_FILE), so its last word is not lost.
+ */
+let orphaned = false;
+const logFile = process.env.WORKER_LOG_FILE;
+
 /** The worker's own lines are JSON like every step's (CloudWatch on CodeBuild, the step log locally). */
-const logger = createLogger();
+const logger = createLogger((line) => {
+  if (orphaned && logFile) appendFileSync(logFile, `${line}\n`);
+  else process.stdout.write(`${line}\n`);
+});
+
+/**
+ * Locally (WORKER_STOPS_WITH_PARENT), the run that started the worker holds the other end of its stdin;
+ * the kernel closes it when that process dies, however it dies. The step then stops instead of
+ * finishing a restore nobody waits for or counts. On CodeBuild nothing is set and nothing watched.
+ */
+function stopWithParent(env: NodeJS.ProcessEnv): AbortSignal | undefined {
+  if (env.WORKER_STOPS_WITH_PARENT !== 'true') return undefined;
+  const controller = new AbortController();
+  const parent = process.ppid;
+  const gone = () => {
+    if (controller.signal.aborted) return;
+    orphaned = true;
+    // Writing to pipes nobody reads fails with EPIPE; those lines go to the step log file instead.
+    process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
+    controller.abort(
+      new WorkerFailedError(
+        `the local run that started this worker (pid ${parent}) is gone; the step stopped`,
+      ),
+    );
+  };
+  process.stdin.once('end', gone);
+  process.stdin.once('close', gone);
+  process.stdin.once('error', gone);
+  process.stdin.resume();
+  return controller.signal;
+}
 
 async function main(handlers: WorkerHandlers): Promise<number> {
   // SIGTERM (a stopped build, the local runner's timeout) removes any scratch server before exiting.
@@ -30,7 +70,16 @@ async function main(handlers: WorkerHandlers): Promise<number> {
     logger.error('worker request unusable', { errorMessage: describeError(error) });
     return 1;
   }
-  const result = await runWorkerTask(request, handlers);
+  const stop = stopWithParent(process.env);
+  const result = await runWorkerTask(request, handlers, stop);
+  if (stop?.aborted) {
+    logger.error('worker stopped: the run that started it is gone', {
+      task: request.task,
+      buildId: request.buildId,
+      errorName: result.outcome === 'failed' ? result.error.name : undefined,
+      errorMessage: result.outcome === 'failed' ? result.error.message : undefined,
+    });
+  }
   try {
     await writeWorkerResult(runtimeFromEnvironment().store, request, result);
   } catch (error) {

@@ -63,10 +63,13 @@ export function readWorkerRequest(env: NodeJS.ProcessEnv): WorkerRequest {
 export async function runWorkerTask(
   request: WorkerRequest,
   handlers: Readonly<Record<string, StepHandler<unknown>>>,
+  /** Stops the step early (locally: the run that started the worker died). */
+  stop?: AbortSignal | undefined,
 ): Promise<WorkerResult> {
   const startedAt = new Date().toISOString();
   const base = { resultVersion: 1 as const, task: request.task, buildId: request.buildId, startedAt };
-  const handler = handlers[request.task];
+  const chosen = handlers[request.task];
+  const handler = stop && chosen ? chosen.withDependencies({ stop }) : chosen;
   try {
     if (!handler) {
       throw new ConfigurationError(
@@ -81,6 +84,21 @@ export async function runWorkerTask(
     const output = await handler(request.event, context as Context);
     return { ...base, outcome: 'succeeded', finishedAt: new Date().toISOString(), output };
   } catch (error) {
+    if (stop?.aborted) {
+      // Whatever the step was doing is unfinished: a restore's target holds part of the backup.
+      return {
+        ...base,
+        outcome: 'failed',
+        finishedAt: new Date().toISOString(),
+        error: {
+          name: 'WorkerFailedError',
+          message: describeError(
+            `${(stop.reason as Error | undefined)?.message ?? 'stopped'} (${describeError(error)}). ` +
+              'A restore it ran is possibly partial: its target database may hold part of the backup; restore into it again before using it',
+          ).slice(0, 20_000),
+        },
+      };
+    }
     const name = error instanceof Error ? error.name : 'Error';
     const message = error instanceof Error ? error.message : String(error);
     return {

@@ -68,7 +68,16 @@ describe('backupctl check', () => {
     const result = await run('check', '--send-test-alert');
 
     expect(result.code).toBe(exitCodes.ok);
-    for (const name of ['production', 'privileges', 'client', 'scratch', 'venues', 'bucket', 'alerts']) {
+    for (const name of [
+      'production',
+      'privileges',
+      'opt-in',
+      'client',
+      'scratch',
+      'venues',
+      'bucket',
+      'alerts',
+    ]) {
       expect(result.stdout).toMatch(new RegExp(`^✔ ${name} `, 'm'));
     }
     expect(result.stdout).toContain('Every check passed.');
@@ -107,6 +116,32 @@ describe('backupctl check', () => {
       expect(report.checks.find((c) => c.name === 'production')).toMatchObject({ status: 'pass' });
       expect(result.stdout).not.toContain('reader-pw');
     } finally {
+      delete process.env.DATABASE_URL;
+    }
+  });
+
+  it('fails the opt-in check while production carries the restore-target opt-in, saying how to remove it', async () => {
+    const owner = new URL(production.url('app'));
+    owner.username = 'app_owner';
+    owner.password = 'owner-pw';
+    const asOwner = (statement: string) =>
+      withSession(parseConnectionUrl(owner.toString(), 'owner'), (session) => session.query(statement));
+    process.env.DATABASE_URL = owner.toString();
+    try {
+      await asOwner("COMMENT ON DATABASE app IS 'verified-pg-backups:restore-target'");
+      const result = await run('check');
+      expect(result.code).toBe(exitCodes.failed);
+      expect(result.stdout).toMatch(
+        /^✘ opt-in +ProductionOptedInError: production database app is opted in as a restore target.*COMMENT ON DATABASE "app" IS NULL; the nightly Dump step refuses/m,
+      );
+
+      // A comment that only mentions the marker opts nothing in.
+      await asOwner(
+        "COMMENT ON DATABASE app IS 'This is NOT a verified-pg-backups:restore-target, never restore here.'",
+      );
+      expect((await run('check')).stdout).toMatch(/^✔ opt-in +production does not carry/m);
+    } finally {
+      await asOwner('COMMENT ON DATABASE app IS NULL');
       delete process.env.DATABASE_URL;
     }
   });

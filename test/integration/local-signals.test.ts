@@ -9,6 +9,7 @@ import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { LocalStateBusyError } from '../../lib/errors.ts';
 import { projectRoot, startLocalEnvironment } from '../../tools/local/environment.ts';
 
 const dirs: string[] = [];
@@ -76,6 +77,42 @@ describe('a local run', () => {
     },
     120_000,
   );
+
+  it('refuses, naming the holder, to start on a state directory another live run holds; its servers keep running', async () => {
+    const dir = await stateDir();
+    const { child, exited } = await startVictim(dir);
+    const servers = await processesNaming(dir);
+    expect(servers.length).toBeGreaterThan(0);
+
+    try {
+      const second = await startLocalEnvironment({
+        stateDir: dir,
+        env: {},
+        sampleScale: 0.01,
+        need: { production: true, staging: false },
+      }).then(
+        async (environment) => {
+          await environment.stop();
+          return undefined;
+        },
+        (error: unknown) => error as Error,
+      );
+
+      expect(second).toBeInstanceOf(LocalStateBusyError);
+      expect(second?.message).toMatch(
+        new RegExp(`belongs to another local run that is still going \\(pid ${child.pid}\\)`),
+      );
+      // The first run lost nothing: the same servers, still answering, and it stops them itself.
+      expect(child.exitCode).toBeNull();
+      expect(await processesNaming(dir)).toEqual(expect.arrayContaining(servers));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(143);
+    } finally {
+      // Whatever happened above, the first run must not outlive the test.
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(await processesNaming(dir)).toEqual([]);
+  }, 120_000);
 
   it('recovers, with a message, from a run killed without a chance to stop its servers', async () => {
     const dir = await stateDir();

@@ -23,6 +23,10 @@ const testFiles = [
   'test/integration/worker.test.ts',
   'test/integration/hostile-schemas.test.ts',
   'test/integration/row-security.test.ts',
+  'test/integration/restore-target-guard.test.ts',
+  'test/integration/restore-over-production.test.ts',
+  'test/integration/restore-killed.test.ts',
+  'test/integration/production-data-modes.test.ts',
 ];
 
 interface RecordLine {

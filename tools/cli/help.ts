@@ -39,7 +39,8 @@ export const commandHelp: Record<string, CommandHelp> = {
     examples: ['npx backupctl verify latest', 'npx backupctl verify 20261201T020000Z-a1b2c3 --stage prod'],
   },
   restore: {
-    synopsis: 'restore <id|latest> --target-url URL [--jobs N] [--with-roles] [--database NAME]',
+    synopsis:
+      'restore <id|latest> --target-url URL [--jobs N] [--with-roles] [--database NAME] [--target-not-production]',
     summary: [
       'restore on the worker into an opted-in database: checksum,',
       'production guard, pg_restore -j, counts',
@@ -50,6 +51,8 @@ export const commandHelp: Record<string, CommandHelp> = {
       'the URL travels as a secret of its own, never in the execution history.',
       "--with-roles (a new server): recreates the night's roles without passwords, restores with grants,",
       'gives every schema and relation its production owner and checks them (exit 3 if they differ).',
+      '--target-not-production: your word that the target is another server, used only when the servers',
+      'cannot tell (pg_control_system() not granted and production unreachable); never against evidence.',
     ],
     examples: [
       'npx backupctl restore latest --target-url postgresql://owner@new-host:5432/app',

@@ -17,6 +17,7 @@ import { createServer } from 'node:net';
 import { arch, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import pg from 'pg';
+import { LocalStateBusyError } from '../../lib/errors.ts';
 import { type RunAs, startPgProcess } from '../../lib/pg/process.ts';
 import { reachableBundle, reachableBy, serverUser } from '../../lib/pg/run-as.ts';
 import { availableServerBundles, type ServerBundle, serverPaths } from '../../lib/pg/server-bundle.ts';
@@ -228,12 +229,37 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
   }
 }
 
+/** The run that started the server of a data directory: its pid and the kernel's start time of it. */
+const ownerFile = 'verified-pg-backups.owner';
+
+/** A process's start time in clock ticks since boot (/proc/<pid>/stat field 22): pid reuse changes it. */
+async function processStartTime(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+async function recordOwner(dataDir: string): Promise<void> {
+  await writeFile(join(dataDir, ownerFile), `${process.pid} ${await processStartTime(process.pid)}\n`);
+}
+
+/** The pid of another live process that started this directory's server, if one did. */
+async function liveOwner(dataDir: string): Promise<number | undefined> {
+  const record = await readFile(join(dataDir, ownerFile), 'utf8').catch(() => undefined);
+  const [pidText, startTime] = (record ?? '').trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  return startTime !== undefined && (await processStartTime(pid)) === startTime ? pid : undefined;
+}
+
 /**
  * A run killed without a chance to stop its servers (SIGKILL, a crash) leaves its postgres running,
  * holding the data directory: the next start would fail on `postmaster.pid`. A lock whose process
- * runs postgres on this directory is such a leftover and is stopped (fast shutdown, then SIGKILL); a
- * lock whose pid now belongs to another program is stale and removed. A lock of a dead process is
- * PostgreSQL's own to clear. Linux only (/proc); elsewhere PostgreSQL's own message stands.
+ * runs postgres on this directory is such a leftover and is stopped (fast shutdown, then SIGKILL),
+ * unless the run that started it is still alive: that is another run sharing the state directory, and
+ * this start refuses with LocalStateBusyError naming it instead of stopping its server. A lock whose
+ * pid now belongs to another program is stale and removed. A lock of a dead process is PostgreSQL's
+ * own to clear. Linux only (/proc); elsewhere PostgreSQL's own message stands.
  */
 async function recoverLeftoverServer(dataDir: string, notice: (message: string) => void): Promise<void> {
   const lockFile = join(dataDir, 'postmaster.pid');
@@ -246,6 +272,14 @@ async function recoverLeftoverServer(dataDir: string, notice: (message: string) 
       : '';
   if (command === undefined) return;
   if (command.split('\0').includes(dataDir)) {
+    const owner = await liveOwner(dataDir);
+    if (owner !== undefined) {
+      throw new LocalStateBusyError(
+        `the PostgreSQL server in ${dataDir} (pid ${pid}) belongs to another local run that is still going ` +
+          `(pid ${owner}); wait for it to finish, or give this run its own BACKUP_LOCAL_STATE_DIR`,
+        { details: { holderPid: owner, serverPid: pid } },
+      );
+    }
     notice(`A server left running by an earlier run (pid ${pid}) holds ${dataDir}: stopping it.`);
     const gone = async (waitMs: number) => {
       for (const end = Date.now() + waitMs; Date.now() < end; ) {
@@ -331,6 +365,7 @@ async function launch(
     server.kill('SIGKILL');
     throw error;
   }
+  await recordOwner(options.dataDir);
 
   return {
     major,

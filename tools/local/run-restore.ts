@@ -1,11 +1,12 @@
 /**
  * `backupctl restore --local`: run the real restore state machine, whose Restore step runs on the local
- * worker (a child process), as `--stage` does on CodeBuild. The target's URL goes to a file of its own
- * under LOCAL_SECRETS_DIR (mode 0600) for the run's duration, and the execution carries only
- * `local:<name>`, as a stage's execution carries only the ARN of the secret the CLI creates.
+ * worker (a child process), as `--stage` does on CodeBuild. The target's URL stays in memory and reaches
+ * the worker in its environment (LOCAL_SECRET_VALUES), never a file: a run killed with SIGKILL leaves
+ * nothing behind. The execution carries only `local:<name>`, as a stage's execution carries only the
+ * ARN of the secret the CLI creates. Files an older version left under LOCAL_SECRETS_DIR are removed.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigurationError } from '../../lib/errors.ts';
 import type { LocalEnvironment } from './environment.ts';
@@ -18,6 +19,7 @@ export interface RestoreRequest {
   jobs?: number | undefined;
   reason?: string | undefined;
   withRoles?: boolean | undefined;
+  targetNotProduction?: boolean | undefined;
   database?: string | undefined;
 }
 
@@ -30,24 +32,29 @@ export async function runLocalRestore(
   if (!dir) throw new ConfigurationError('the local environment has no LOCAL_SECRETS_DIR');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
+  await removeLeftSecrets(dir);
   const name = `restore-${randomBytes(8).toString('hex')}`;
-  const file = join(dir, name);
-  await writeFile(file, request.targetUrl, { mode: 0o600 });
-  try {
-    return await runStateMachine({
-      machine: 'restore',
-      input: {
-        backupId: request.backupId,
-        targetSecret: `local:${name}`,
-        trigger: 'cli',
-        ...(request.jobs === undefined ? {} : { jobs: request.jobs }),
-        ...(request.reason === undefined ? {} : { reason: request.reason }),
-        ...(request.withRoles ? { withRoles: true } : {}),
-        ...(request.database === undefined ? {} : { database: request.database }),
-      },
-      ...runSettings(environment, options),
-    });
-  } finally {
-    await rm(file, { force: true });
+  const run = runSettings(environment, options);
+  return runStateMachine({
+    machine: 'restore',
+    input: {
+      backupId: request.backupId,
+      targetSecret: `local:${name}`,
+      trigger: 'cli',
+      ...(request.jobs === undefined ? {} : { jobs: request.jobs }),
+      ...(request.reason === undefined ? {} : { reason: request.reason }),
+      ...(request.withRoles ? { withRoles: true } : {}),
+      ...(request.targetNotProduction ? { targetNotProduction: true } : {}),
+      ...(request.database === undefined ? {} : { database: request.database }),
+    },
+    ...run,
+    settings: { ...run.settings, LOCAL_SECRET_VALUES: JSON.stringify({ [name]: request.targetUrl }) },
+  });
+}
+
+/** Target URLs an older version wrote to files (a killed run never removed them). */
+async function removeLeftSecrets(dir: string): Promise<void> {
+  for (const entry of await readdir(dir)) {
+    if (entry.startsWith('restore-')) await rm(join(dir, entry), { force: true });
   }
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { freePort } from './postgres-server.ts';
@@ -101,7 +101,9 @@ export async function startLocalS3Server(options: {
   port?: number;
   buckets?: string[];
 }): Promise<LocalS3Server> {
-  await mkdir(options.directory, { recursive: true });
+  // The bucket holds production's dumps: only this user may enter it (s3rver writes its files 0644).
+  await mkdir(options.directory, { recursive: true, mode: 0o700 });
+  await chmod(options.directory, 0o700);
   const port = options.port ?? (await freePort());
   const server = new S3rver({
     port,

@@ -429,9 +429,14 @@ function runWorkerBuild(options: {
       CODEBUILD_BUILD_ID: id,
       CODEBUILD_START_TIME: String(startTime),
       WORKER_TIMEOUT_SECONDS: options.environment.WORKER_TIMEOUT_SECONDS ?? String(options.timeoutSeconds),
+      // This process holds the worker's stdin: if it dies (kill -9), the worker sees it close and
+      // stops, writing its last lines to the step log itself (lib/worker/main.ts).
+      WORKER_STOPS_WITH_PARENT: 'true',
+      WORKER_LOG_FILE: stepLogPath(options.stateDir),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  child.stdin?.on('error', () => undefined);
   const forward = (stream: NodeJS.ReadableStream | null) => {
     let pending = '';
     stream?.on('data', (chunk: Buffer) => {

@@ -67,10 +67,12 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
   // Checked here, before anything is created or started; the URL itself is never printed.
   parseConnectionUrl(targetUrl, '--target-url');
   const withRoles = values['with-roles'] === true;
+  const targetNotProduction = values['target-not-production'] === true;
   const request = {
     backupId: target,
     jobs,
     ...(withRoles ? { withRoles } : {}),
+    ...(targetNotProduction ? { targetNotProduction } : {}),
     ...(place.database === undefined ? {} : { database: place.database }),
   };
 
