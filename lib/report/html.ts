@@ -38,7 +38,11 @@ function facts(report: StatusReport): [string, string][] {
     ],
     [
       'Proof',
-      newest ? (newest.proof === 'checksums' ? 'row counts and content checksums' : 'row counts only') : '-',
+      newest
+        ? newest.proof === 'checksums'
+          ? `row counts and content checksums${newest.proofLabel ? ` (${newest.proofLabel})` : ''}`
+          : 'row counts only'
+        : '-',
     ],
     [
       'Last failure',

@@ -46,7 +46,7 @@ export function renderStatusMarkdown(report: StatusReport): string {
     '| | |',
     '|---|---|',
     report.newestVerified
-      ? `| newest verified backup | ${report.newestVerified.backupId} (${report.newestVerified.createdAt}), ${formatBytes(report.newestVerified.bytes)}, proved: ${report.newestVerified.proof === 'checksums' ? 'row counts and content' : 'row counts'} |`
+      ? `| newest verified backup | ${report.newestVerified.backupId} (${report.newestVerified.createdAt}), ${formatBytes(report.newestVerified.bytes)}, proved: ${report.newestVerified.proof === 'checksums' ? `row counts and content${report.newestVerified.proofLabel ? ` (${report.newestVerified.proofLabel})` : ''}` : 'row counts'} |`
       : '| newest verified backup | none |',
     `| age vs RPO | ${report.newestVerified ? `${report.newestVerified.ageHours} h` : '-'} / ${report.rpoHours} h: within ${yes(report.withinRpo)} |`,
     report.lastFailure

@@ -151,7 +151,7 @@ describe('content checksums', () => {
     expect(backup?.verified).toBe(true);
     const manifest = await readManifest(store, backup?.backupId ?? '');
     expect(manifest.content).toMatchObject({
-      algorithm: 'row-hash-sum64-v2',
+      algorithm: 'row-hash-sum64-v3',
       settings: { TimeZone: 'UTC', DateStyle: 'ISO, YMD', bytea_output: 'hex' },
       largeObjects: { count: 1 },
       sequences: expect.arrayContaining([
@@ -210,7 +210,12 @@ describe('content checksums', () => {
       ],
     });
     const verification = await readVerification(store, manifest.backupId);
-    expect(verification).toMatchObject({ proof: 'checksums', tablesCompared: 5, rowsCompared: 10 });
+    expect(verification).toMatchObject({
+      proof: 'checksums',
+      proofLabel: 'checksums-v3',
+      tablesCompared: 5,
+      rowsCompared: 10,
+    });
     expect(execution.states.find((s) => s.name === 'Verify')?.output).toMatchObject({
       verify: { compare: { status: 'match', proof: 'checksums' } },
     });

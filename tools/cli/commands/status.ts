@@ -93,7 +93,7 @@ export function statusLines(report: StatusReport, now: Date): string[] {
     report.summary,
     ...(newest
       ? [
-          `  proof         ${newest.proof === 'checksums' ? 'row counts and content checksums' : 'row counts only'}`,
+          `  proof         ${newest.proof === 'checksums' ? `row counts and content checksums${newest.proofLabel ? ` (${newest.proofLabel})` : ''}` : 'row counts only'}`,
         ]
       : []),
     `  last failure  ${failure ? `${failure.stateMachine} ${failure.error}, ${ago(failure.at, now)}: ${failure.cause.slice(0, 160)}` : 'none in 30 days'}`,
