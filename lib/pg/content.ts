@@ -8,7 +8,8 @@
  *
  * - `row-hash-sum64-v3` (PostgreSQL 14 and later): each column hashed by its stored value where that
  *   value is exactly what a restore must reproduce, by its text form otherwise, and the row's hash
- *   mixed by a non-linear finisher before the sum (lib/pg/row-hash.ts).
+ *   mixed by a non-linear finisher before the sum; 64-bit values (int8, time, timestamp,
+ *   timestamptz) hashed whole, not folded to 32 bits (lib/pg/row-hash.ts).
  * - `row-hash-sum64-v2` (manifests written before v3): the same row hash without the finisher. Its sum
  *   depends only on each column's multiset of values, so it cannot see values moved between rows; its
  *   manifests are still compared, and the proof says it is the weak one (`proofLabel`).
@@ -116,7 +117,9 @@ export async function tableContent(
 ): Promise<TableContent[]> {
   const encoding = await session.query<{ server_encoding: string }>('SHOW server_encoding');
   const utf8Server = encoding.rows[0]?.server_encoding === 'UTF8';
-  const plans = columnPlanAlgorithms.includes(algorithm) ? await columnPlans(session) : undefined;
+  const plans = columnPlanAlgorithms.includes(algorithm)
+    ? await columnPlans(session, algorithm === 'row-hash-sum64-v3')
+    : undefined;
   const planOf = (table: TableName) => plans?.get(tableKey(table)) ?? [];
   const hashOf = (table: TableName) =>
     plans

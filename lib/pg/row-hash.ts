@@ -19,10 +19,10 @@
  * where v2 misses about 30%). h = 0 (a seed of 0 skips the mix) is one fixed value like any other.
  * `finishedRowHash` applies it to a column of a subquery, so the row's hash is computed once.
  *
- * What neither sees: a value that its column's hash function does not tell apart. int8, timestamp,
- * timestamptz and time hash their 64 bits folded to 32 (`lo ^ hi`, hashint8extended's value argument):
- * two such values whose halves xor alike (1 and 4,294,967,296) hash alike, so a change from one to the
- * other is invisible to v2 and v3 (a random change of such a value is missed with a chance of 2^-32).
+ * **64-bit values whole (v3).** int8, timestamp, timestamptz and time hash their 64 bits folded to 32
+ * (`lo ^ hi`: hashint8extended's value argument, which their hash functions are), so under v2 two such
+ * values whose halves xor alike (1 and 4,294,967,296) hash alike and a change from one to the other is
+ * invisible. v3 hashes these columns by their binary send form instead (`binary` below).
  *
  * A type's hash function hashes what its equality compares, and equality is not always identity:
  * numeric 1.50 equals 1.5, float -0 equals 0, a nondeterministic collation ignores case, an enum is
@@ -30,7 +30,11 @@
  * exactly what a restore must reproduce; everything else keeps its text form:
  *
  * - `value`: integers, bool, "char", oid, date, time, timestamp, timestamptz, uuid and bytea: hashed as
- *   stored (a timestamptz as its microseconds, whatever the time zone).
+ *   stored (a timestamptz as its microseconds, whatever the time zone). Under v3, int8, time, timestamp
+ *   and timestamptz are `binary` instead.
+ * - `binary` (v3 only): int8, time, timestamp and timestamptz, whose hash functions fold 64 bits to 32:
+ *   together as one record's binary send form (`record_send(ROW(...))`: each value's 8 bytes, NULL as
+ *   length -1, the built-in type's OID; a timestamptz as its microseconds, whatever the time zone).
  * - `numeric`: its binary send form (sign, weight, display scale, digits): 1.50 and 1.5 differ, NaN and
  *   the infinities differ from each other.
  * - `float8`: its IEEE bits, -0 kept, every NaN made the one NaN a restore writes.
@@ -52,7 +56,7 @@
 import { type QuotedSql, quoteIdentifier, type Session } from './session.ts';
 import { dumpedRelationsFilter, tableKey } from './tables.ts';
 
-export const columnHashes = ['value', 'numeric', 'float8', 'text', 'record'] as const;
+export const columnHashes = ['value', 'numeric', 'float8', 'text', 'record', 'binary'] as const;
 export type ColumnHash = (typeof columnHashes)[number];
 
 /** How each column of a table is hashed, by column name in code-unit order. */
@@ -76,12 +80,19 @@ const hashByTypeOid: ReadonlyMap<number, ColumnHash> = new Map([
   [701, 'float8'],
 ]);
 
+/** int8, time, timestamp, timestamptz: their hash functions fold the 64-bit value to 32 bits. */
+const foldedTo32Bits: ReadonlySet<number> = new Set([20, 1083, 1114, 1184]);
+
 /** Objects initdb creates have OIDs below this; every type a user or an extension creates, above. */
 const firstNormalObjectId = 16_384;
 const bpchar = 1042;
 
-/** How a column of type `typeOid` is hashed; `domain`: the type is a domain (pg_type.typtype 'd'). */
-export function columnHashOf(typeOid: number, domain = false): ColumnHash {
+/**
+ * How a column of type `typeOid` is hashed; `domain`: the type is a domain (pg_type.typtype 'd');
+ * `whole64`: 64-bit values hashed whole (v3), not folded (v2).
+ */
+export function columnHashOf(typeOid: number, domain = false, whole64 = false): ColumnHash {
+  if (whole64 && foldedTo32Bits.has(typeOid)) return 'binary';
   const hash = hashByTypeOid.get(typeOid);
   if (hash) return hash;
   return domain || typeOid === bpchar || typeOid >= firstNormalObjectId ? 'record' : 'text';
@@ -91,9 +102,9 @@ const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The plan of every table pg_dump writes, from the catalog the session sees (in a dump's snapshot, the
- * snapshot's columns). One query for all tables, keyed by `tableKey`.
+ * snapshot's columns). One query for all tables, keyed by `tableKey`. `whole64`: v3's plan.
  */
-export async function columnPlans(session: Session): Promise<Map<string, ColumnPlan>> {
+export async function columnPlans(session: Session, whole64 = false): Promise<Map<string, ColumnPlan>> {
   const { rows } = await session.query<{
     schema: string;
     table: string;
@@ -113,7 +124,7 @@ export async function columnPlans(session: Session): Promise<Map<string, ColumnP
   const plans = new Map<string, ColumnPlan>();
   for (const row of rows) {
     const plan = plans.get(tableKey(row)) ?? [];
-    plan.push([row.column, columnHashOf(row.type, row.domain)]);
+    plan.push([row.column, columnHashOf(row.type, row.domain, whole64)]);
     plans.set(tableKey(row), plan);
   }
   for (const plan of plans.values()) plan.sort((a, b) => byCodeUnits(a[0], b[0]));
@@ -132,6 +143,7 @@ export function rowHashExpression(plan: ColumnPlan, utf8Server: boolean): Quoted
       : `pg_catalog.convert_to((${text})::pg_catalog.text, 'UTF8')`;
   const parts: string[] = [];
   const recordColumns: string[] = [];
+  const binaryColumns: string[] = [];
   for (const [name, hash] of plan) {
     if (hash === 'value') parts.push(column(name));
     else if (hash === 'numeric') parts.push(`pg_catalog.numeric_send(${column(name)})`);
@@ -140,9 +152,11 @@ export function rowHashExpression(plan: ColumnPlan, utf8Server: boolean): Quoted
         `pg_catalog.float8send(CASE WHEN ${column(name)} = 'NaN'::pg_catalog.float8 THEN 'NaN'::pg_catalog.float8 ELSE ${column(name)} END)`,
       );
     else if (hash === 'text') parts.push(asBytes(column(name)));
+    else if (hash === 'binary') binaryColumns.push(column(name));
     else recordColumns.push(column(name));
   }
   if (recordColumns.length > 0) parts.push(asBytes(`ROW(${recordColumns.join(', ')})`));
+  if (binaryColumns.length > 0) parts.push(`pg_catalog.record_send(ROW(${binaryColumns.join(', ')}))`);
   // Every part above is a quoted column name inside constant text.
   return (
     parts.length === 0 ? '0::pg_catalog.int8' : `pg_catalog.hash_record_extended(ROW(${parts.join(', ')}), 0)`

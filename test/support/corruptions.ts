@@ -52,6 +52,9 @@ export const corruptionSchema = [
   `CREATE TABLE priced_some (id int PRIMARY KEY, code text NOT NULL,
      factor int GENERATED ALWAYS AS (public.rate_of(code)) STORED)`,
   "INSERT INTO priced_some (id, code) VALUES (1, 'x'), (2, 'x'), (3, 'y')",
+  // 64-bit values: their hash functions fold them to 32 bits (lo ^ hi).
+  'CREATE TABLE wide_values (id int PRIMARY KEY, big int8, at timestamptz)',
+  "INSERT INTO wide_values VALUES (1, 1, '2000-01-01 00:00:00.000001+00'), (2, 2, '2026-01-01 00:00Z')",
   'CREATE SEQUENCE order_numbers',
   "SELECT nextval('order_numbers'), nextval('order_numbers'), nextval('order_numbers')",
   "SELECT lo_from_bytea(0, 'the bytes of a large object')",
@@ -127,6 +130,14 @@ export const corruptions: Corruption[] = [
   {
     name: 'case changed under a nondeterministic ICU collation',
     change: ["UPDATE public.labels SET label = 'abc' WHERE id = 1"],
+  },
+  {
+    name: 'a bigint changed into one whose 32-bit halves xor alike (1 -> 4294967296)',
+    change: ['UPDATE public.wide_values SET big = 4294967296 WHERE id = 1'],
+  },
+  {
+    name: 'a timestamptz moved to one whose 32-bit halves xor alike (1 µs -> 2^32 µs after 2000-01-01)',
+    change: ["UPDATE public.wide_values SET at = '2000-01-01 01:11:34.967296+00' WHERE id = 1"],
   },
   {
     name: 'numeric scale changed (1.50 -> 1.5)',

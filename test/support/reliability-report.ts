@@ -139,9 +139,9 @@ function render(records: Map<string, RecordLine>, jest: JestReport, exitCode: nu
     'included, short of a 64-bit coincidence; `row-hash-sum64-v2` (older manifests, labelled',
     "`checksums-v2 (weak: cannot see values moved between rows)`) sees a changed multiset of a column's",
     "values but misses moved values as often as the rows' hashes happen to wrap alike (the measured rate is",
-    'in the random permutations row). Neither v2 nor v3 sees an int8, timestamp, timestamptz or time value',
-    'changed into one whose 32-bit halves xor alike (1 into 4,294,967,296): their hash folds them to 32 bits',
-    '(v1 hashes their text and sees it).',
+    'in the random permutations row), and does not see an int8, timestamp, timestamptz or time value changed',
+    'into one whose 32-bit halves xor alike (1 into 4,294,967,296): their hash functions fold them to 32 bits;',
+    'v3 hashes them whole by their binary form, v1 by their text.',
     '',
     ...(unrecorded.length
       ? [
