@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ManifestInvalidError } from '../errors.ts';
-import { checksumsProofLabel } from '../pg/content.ts';
+import { checksumsProofLabel, weakChecksumsLabel } from '../pg/content.ts';
 import { columnHashes } from '../pg/row-hash.ts';
 
 /**
@@ -231,6 +231,11 @@ export function proofOf(verification: Verification): ProofLevel {
  */
 export function proofLabelOf(proof: ProofLevel, manifest: Pick<Manifest, 'content'> | undefined): string {
   return proof === 'checksums' ? checksumsProofLabel(manifest?.content?.algorithm) : 'counts';
+}
+
+/** What a status line adds to "row counts and content checksums": the weakness of a weak proof. */
+export function proofWarning(label: string | undefined): string {
+  return label === weakChecksumsLabel ? ` (${label})` : '';
 }
 
 /** A record's proof label: the one it says, else derived from its manifest (older records). */

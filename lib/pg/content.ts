@@ -60,12 +60,15 @@ export function takeableAlgorithm(algorithm: string, serverVersionNum: number): 
   return undefined;
 }
 
+/** The proof of a v2 manifest's checksums, which cannot see values moved between rows. */
+export const weakChecksumsLabel = 'checksums-v2 (weak: cannot see values moved between rows)';
+
 /**
  * How a proof by checksums of `algorithm` is named where people read it (the verification record,
  * status): each version with what it cannot see. v2 cannot see values moved between rows.
  */
 export function checksumsProofLabel(algorithm: string | undefined): string {
-  if (algorithm === 'row-hash-sum64-v2') return 'checksums-v2 (weak: cannot see values moved between rows)';
+  if (algorithm === 'row-hash-sum64-v2') return weakChecksumsLabel;
   if (algorithm === 'row-hash-sum64-v3') return 'checksums-v3';
   if (algorithm === 'row-md5-sum64-v1') return 'checksums-v1';
   return 'checksums';

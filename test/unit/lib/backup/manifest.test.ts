@@ -8,6 +8,7 @@ import {
   parseManifest,
   parseVerification,
   proofLabelOf,
+  proofWarning,
   verificationProofLabel,
 } from '../../../../lib/backup/manifest.ts';
 import { ManifestInvalidError } from '../../../../lib/errors.ts';
@@ -115,6 +116,17 @@ describe('proof labels', () => {
     );
     expect(proofLabelOf('checksums', manifest(content('row-md5-sum64-v1'), []))).toBe('checksums-v1');
     expect(proofLabelOf('counts', manifest(content('row-hash-sum64-v3'), []))).toBe('counts');
+  });
+
+  it('warns on status lines about a weak proof only', () => {
+    expect(proofWarning('checksums-v2 (weak: cannot see values moved between rows)')).toBe(
+      ' (checksums-v2 (weak: cannot see values moved between rows))',
+    );
+    expect([proofWarning('checksums-v3'), proofWarning('checksums-v1'), proofWarning(undefined)]).toEqual([
+      '',
+      '',
+      '',
+    ]);
   });
 
   it('labels a record written before labels by its manifest, and keeps the label a record says', () => {
