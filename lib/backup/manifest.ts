@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ManifestInvalidError } from '../errors.ts';
+import { checksumsProofLabel, weakChecksumsLabel } from '../pg/content.ts';
 import { columnHashes } from '../pg/row-hash.ts';
 
 /**
@@ -62,7 +63,7 @@ const manifestFields = z.strictObject({
         .string()
         .regex(/^-?\d{1,40}$/)
         .optional(),
-      /** With content checksums v2: how each column was hashed, by name (lib/pg/row-hash.ts). */
+      /** With content checksums v2 or v3: how each column was hashed, by name (lib/pg/row-hash.ts). */
       columns: z.array(z.tuple([z.string(), z.enum(columnHashes)])).optional(),
     }),
   ),
@@ -118,14 +119,15 @@ const manifestFields = z.strictObject({
 });
 
 export const manifestSchema = manifestFields.superRefine((manifest, context) => {
-  // A v2 checksum is only comparable with the plan it was taken under.
-  if (manifest.content?.algorithm !== 'row-hash-sum64-v2') return;
+  // A v2 or v3 checksum is only comparable with the plan it was taken under.
+  const algorithm = manifest.content?.algorithm;
+  if (algorithm !== 'row-hash-sum64-v2' && algorithm !== 'row-hash-sum64-v3') return;
   const index = manifest.tables.findIndex((t) => t.checksum !== undefined && t.columns === undefined);
   if (index >= 0) {
     context.addIssue({
       code: 'custom',
       path: ['tables', index, 'columns'],
-      message: 'a row-hash-sum64-v2 checksum needs the column plan it was taken under',
+      message: `a ${algorithm} checksum needs the column plan it was taken under`,
     });
   }
 });
@@ -195,6 +197,12 @@ const verificationV2Schema = z.strictObject({
   restoreTarget: z.strictObject({ kind: z.enum(['scratch', 'staging']), serverVersion: z.string() }),
   proof: z.enum(proofLevels),
   /**
+   * The proof as people read it, with the checksums' version and what it cannot see
+   * (`proofLabelOf`): `counts`, `checksums-v3`, `checksums-v2 (weak: cannot see values moved between
+   * rows)`. Absent in records written before it.
+   */
+  proofLabel: z.string().optional(),
+  /**
    * Where the night's roles were kept: they were replayed on the scratch server first, and owners and
    * grants were restored and compared with the manifest's. Absent: restored without owners and grants.
    */
@@ -215,6 +223,28 @@ export type CurrentVerification = z.infer<typeof verificationV2Schema>;
 /** What a verification record proved; version 1 records compared counts only. */
 export function proofOf(verification: Verification): ProofLevel {
   return verification.verificationVersion === 1 ? 'counts' : verification.proof;
+}
+
+/**
+ * What a verification of `manifest` with proof `proof` proved, as people read it: the checksums' version
+ * and, for v2, that it cannot see values moved between rows.
+ */
+export function proofLabelOf(proof: ProofLevel, manifest: Pick<Manifest, 'content'> | undefined): string {
+  return proof === 'checksums' ? checksumsProofLabel(manifest?.content?.algorithm) : 'counts';
+}
+
+/** What a status line adds to "row counts and content checksums": the weakness of a weak proof. */
+export function proofWarning(label: string | undefined): string {
+  return label === weakChecksumsLabel ? ` (${label})` : '';
+}
+
+/** A record's proof label: the one it says, else derived from its manifest (older records). */
+export function verificationProofLabel(
+  verification: Verification,
+  manifest: Pick<Manifest, 'content'> | undefined,
+): string {
+  if (verification.verificationVersion === 2 && verification.proofLabel) return verification.proofLabel;
+  return proofLabelOf(proofOf(verification), manifest);
 }
 
 export function parseVerification(text: string, where: string): Verification {

@@ -6,7 +6,7 @@
  * verdict.
  */
 import { z } from 'zod';
-import { parseStoredRecord, proofLevels } from '../backup/manifest.ts';
+import { parseStoredRecord, proofLevels, proofWarning } from '../backup/manifest.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { sanityResultSchema } from './input.ts';
@@ -63,6 +63,8 @@ export const evidenceSchema = z.object({
     status: z.enum(['match', 'mismatch']),
     /** What was compared: counts only, or content too (absent in records before content checksums). */
     proof: z.enum(proofLevels).optional(),
+    /** The proof as people read it (lib/backup/manifest.ts `proofLabelOf`); absent in older records. */
+    proofLabel: z.string().optional(),
     tablesCompared: z.number(),
     rowsCompared: z.number(),
     differences: z.array(z.string()),
@@ -93,7 +95,7 @@ export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
     `| observed RPO (backup age) | ${evidence.rpo.observedHours} h, target ≤ ${evidence.rpo.targetHours} h: within ${check(evidence.rpo.withinTarget)} |`,
     `| observed RTO | ${formatDuration(evidence.rto.observedSeconds)} = checksum ${formatDuration(evidence.rto.checksumSeconds ?? 0)} ${evidence.rto.serverStartSeconds === undefined ? '' : ` + server start ${formatDuration(evidence.rto.serverStartSeconds)}`} + download ${formatDuration(evidence.rto.downloadSeconds)} + restore ${formatDuration(evidence.rto.restoreSeconds)} + verification ${formatDuration(evidence.rto.verificationSeconds)}; target ≤ ${evidence.rto.targetHours} h: within ${check(evidence.rto.withinTarget)} |`,
     `| restored onto | ${restoredOn(evidence)} |`,
-    `| ${evidence.compare.proof === 'checksums' ? 'row counts and content checksums' : 'row counts'} | ${evidence.compare.status}: ${evidence.compare.tablesCompared} tables, ${evidence.compare.rowsCompared} rows |`,
+    `| ${evidence.compare.proof === 'checksums' ? `row counts and content checksums${proofWarning(evidence.compare.proofLabel)}` : 'row counts'} | ${evidence.compare.status}: ${evidence.compare.tablesCompared} tables, ${evidence.compare.rowsCompared} rows |`,
     '',
     '## Sanity checks',
     '',

@@ -4,12 +4,17 @@
  * Per table, one scan: the row count and the exact sum (as numeric) of a signed 64-bit hash of each
  * row. A sum, not a xor: two equal rows of a table without a key add up instead of cancelling out; the
  * order of the rows does not matter. All of it runs inside PostgreSQL: Node only reads one number per
- * table. Two row hashes exist, and the manifest names the one its checksums were taken with:
+ * table. Three row hashes exist, and the manifest names the one its checksums were taken with:
  *
- * - `row-hash-sum64-v2` (PostgreSQL 14 and later): each column hashed by its stored value where that
- *   value is exactly what a restore must reproduce, by its text form otherwise (lib/pg/row-hash.ts).
- * - `row-md5-sum64-v1` (older servers, and every manifest written before v2): the first 64 bits of the
- *   md5 of the row's text form in UTF-8, `md5(convert_to(ROW(t.*)::text, 'UTF8'))`.
+ * - `row-hash-sum64-v3` (PostgreSQL 14 and later): each column hashed by its stored value where that
+ *   value is exactly what a restore must reproduce, by its text form otherwise, and the row's hash
+ *   mixed by a non-linear finisher before the sum; 64-bit values (int8, time, timestamp,
+ *   timestamptz) hashed whole, not folded to 32 bits (lib/pg/row-hash.ts).
+ * - `row-hash-sum64-v2` (manifests written before v3): the same row hash without the finisher. Its sum
+ *   depends only on each column's multiset of values, so it cannot see values moved between rows; its
+ *   manifests are still compared, and the proof says it is the weak one (`proofLabel`).
+ * - `row-md5-sum64-v1` (PostgreSQL 13 or older, and every manifest written before v2): the first 64
+ *   bits of the md5 of the row's text form in UTF-8, `md5(convert_to(ROW(t.*)::text, 'UTF8'))`.
  *
  * The text form of a value depends on session settings (time zone, date and interval style, float
  * digits, bytea format, search_path for reg* types, the money locale), so both sides pin them
@@ -21,31 +26,52 @@
  * pg_dump starts, and a restored sequence must not be behind them.
  */
 
-import { type ColumnPlan, columnPlans, rowHashExpression } from './row-hash.ts';
-import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
+import { type ColumnPlan, columnPlans, finishedRowHash, rowHashExpression } from './row-hash.ts';
+import { type QuotedSql, quoteIdentifier, quoteLiteral, type Session } from './session.ts';
 import { dumpedRelationsFilter, inBatches, qualified, type TableName, tableKey } from './tables.ts';
 
 /** Names each checksum's definition in the manifest, so two definitions are never compared. */
-export const contentAlgorithms = ['row-md5-sum64-v1', 'row-hash-sum64-v2'] as const;
+export const contentAlgorithms = ['row-md5-sum64-v1', 'row-hash-sum64-v2', 'row-hash-sum64-v3'] as const;
 export type ContentAlgorithm = (typeof contentAlgorithms)[number];
 
-/** v2 needs `hash_record_extended`, new in PostgreSQL 14. */
+/** The algorithms that hash a row by its columns' stored values and record each table's column plan. */
+export const columnPlanAlgorithms: readonly string[] = ['row-hash-sum64-v2', 'row-hash-sum64-v3'];
+
+/** v2 and v3 need `hash_record_extended`, new in PostgreSQL 14. */
 const rowHashSince = 140000;
 
 /** The algorithm a new dump records on a server of `serverVersionNum`. */
 export function contentAlgorithmFor(serverVersionNum: number): ContentAlgorithm {
-  return serverVersionNum >= rowHashSince ? 'row-hash-sum64-v2' : 'row-md5-sum64-v1';
+  return serverVersionNum >= rowHashSince ? 'row-hash-sum64-v3' : 'row-md5-sum64-v1';
 }
 
 /**
  * The algorithm of a manifest's checksums (a string read from storage) if a server of
  * `serverVersionNum` can take them: undefined for an algorithm we do not know (a later one is never
- * compared across) or v2 on a server older than 14.
+ * compared across) or v2/v3 on a server older than 14.
  */
 export function takeableAlgorithm(algorithm: string, serverVersionNum: number): ContentAlgorithm | undefined {
   if (algorithm === 'row-md5-sum64-v1') return algorithm;
-  if (algorithm === 'row-hash-sum64-v2' && serverVersionNum >= rowHashSince) return algorithm;
+  if (
+    (algorithm === 'row-hash-sum64-v2' || algorithm === 'row-hash-sum64-v3') &&
+    serverVersionNum >= rowHashSince
+  )
+    return algorithm;
   return undefined;
+}
+
+/** The proof of a v2 manifest's checksums, which cannot see values moved between rows. */
+export const weakChecksumsLabel = 'checksums-v2 (weak: cannot see values moved between rows)';
+
+/**
+ * How a proof by checksums of `algorithm` is named where people read it (the verification record,
+ * status): each version with what it cannot see. v2 cannot see values moved between rows.
+ */
+export function checksumsProofLabel(algorithm: string | undefined): string {
+  if (algorithm === 'row-hash-sum64-v2') return weakChecksumsLabel;
+  if (algorithm === 'row-hash-sum64-v3') return 'checksums-v3';
+  if (algorithm === 'row-md5-sum64-v1') return 'checksums-v1';
+  return 'checksums';
 }
 
 /** The session settings that make every value's text form the same on both servers. */
@@ -70,7 +96,7 @@ export interface TableContent extends TableName {
   rows: number;
   /** The exact sum of the rows' 64-bit hashes, as a decimal string. */
   checksum: string;
-  /** v2: how each column was hashed. */
+  /** v2 and v3: how each column was hashed. */
   columns?: ColumnPlan;
 }
 
@@ -84,8 +110,8 @@ const rowHashConvertedToUtf8 =
 
 /**
  * Count and checksum of every table in `tables` under `algorithm`, on `session` as it is (snapshot,
- * pinned settings). Under v2, a table that has no plan in the catalog (it vanished) is left out, like
- * one whose count cannot be taken.
+ * pinned settings). Under v2 and v3, a table that has no plan in the catalog (it vanished) is left
+ * out, like one whose count cannot be taken.
  */
 export async function tableContent(
   session: Session,
@@ -94,7 +120,9 @@ export async function tableContent(
 ): Promise<TableContent[]> {
   const encoding = await session.query<{ server_encoding: string }>('SHOW server_encoding');
   const utf8Server = encoding.rows[0]?.server_encoding === 'UTF8';
-  const plans = algorithm === 'row-hash-sum64-v2' ? await columnPlans(session) : undefined;
+  const plans = columnPlanAlgorithms.includes(algorithm)
+    ? await columnPlans(session, algorithm === 'row-hash-sum64-v3')
+    : undefined;
   const planOf = (table: TableName) => plans?.get(tableKey(table)) ?? [];
   const hashOf = (table: TableName) =>
     plans
@@ -102,15 +130,17 @@ export async function tableContent(
       : utf8Server
         ? rowHashOfUtf8Text
         : rowHashConvertedToUtf8;
+  // ONLY: an inheritance parent's own rows, as pg_dump writes them; the ordinal maps rows back.
+  const relation = (table: TableName) =>
+    `ONLY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)} AS t`;
+  const sumOf = (table: TableName, i: number) =>
+    algorithm === 'row-hash-sum64-v3'
+      ? // OFFSET 0 keeps the subquery a subquery: pulled up, its hash would be computed twice per row.
+        `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${finishedRowHash('r.h' as QuotedSql)}), 0)::text AS s FROM (SELECT ${hashOf(table)} AS h FROM ${relation(table)} OFFSET 0) AS r`
+      : `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${hashOf(table)}), 0)::text AS s FROM ${relation(table)}`;
   const result: TableContent[] = [];
   for (const batch of inBatches(tables)) {
-    // ONLY: an inheritance parent's own rows, as pg_dump writes them; the ordinal maps rows back.
-    const sql = batch
-      .map(
-        (table, i) =>
-          `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${hashOf(table)}), 0)::text AS s FROM ONLY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)} AS t`,
-      )
-      .join(' UNION ALL ');
+    const sql = batch.map(sumOf).join(' UNION ALL ');
     const { rows } = await session.query<{ i: number; n: string; s: string }>(sql);
     for (const row of rows) {
       const table = batch[row.i];

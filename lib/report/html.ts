@@ -5,6 +5,7 @@
  * Content-Security-Policy forbids anything else, so it opens the same from a presigned S3 link, a
  * local file or an e-mail attachment.
  */
+import { proofWarning } from '../backup/manifest.ts';
 import { formatDuration } from '../drill/evidence.ts';
 import { formatBytes } from '../notify/messages.ts';
 import { escapeHtml, renderLineChart } from './chart.ts';
@@ -38,7 +39,11 @@ function facts(report: StatusReport): [string, string][] {
     ],
     [
       'Proof',
-      newest ? (newest.proof === 'checksums' ? 'row counts and content checksums' : 'row counts only') : '-',
+      newest
+        ? newest.proof === 'checksums'
+          ? `row counts and content checksums${proofWarning(newest.proofLabel)}`
+          : 'row counts only'
+        : '-',
     ],
     [
       'Last failure',

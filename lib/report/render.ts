@@ -4,6 +4,7 @@
  * Lambda's log pipeline turns them into metrics without an API call or extra permission).
  */
 import { makeBadge } from 'badge-maker';
+import { proofWarning } from '../backup/manifest.ts';
 import { formatDuration } from '../drill/evidence.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { StatusReport } from './status-report.ts';
@@ -46,7 +47,7 @@ export function renderStatusMarkdown(report: StatusReport): string {
     '| | |',
     '|---|---|',
     report.newestVerified
-      ? `| newest verified backup | ${report.newestVerified.backupId} (${report.newestVerified.createdAt}), ${formatBytes(report.newestVerified.bytes)}, proved: ${report.newestVerified.proof === 'checksums' ? 'row counts and content' : 'row counts'} |`
+      ? `| newest verified backup | ${report.newestVerified.backupId} (${report.newestVerified.createdAt}), ${formatBytes(report.newestVerified.bytes)}, proved: ${report.newestVerified.proof === 'checksums' ? `row counts and content${proofWarning(report.newestVerified.proofLabel)}` : 'row counts'} |`
       : '| newest verified backup | none |',
     `| age vs RPO | ${report.newestVerified ? `${report.newestVerified.ageHours} h` : '-'} / ${report.rpoHours} h: within ${yes(report.withinRpo)} |`,
     report.lastFailure

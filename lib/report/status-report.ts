@@ -9,7 +9,7 @@
 
 import { prices } from '../../config/prices.ts';
 import { type CatalogEntry, listBackups, readManifest, readVerification } from '../backup/catalog.ts';
-import { type ProofLevel, proofOf } from '../backup/manifest.ts';
+import { type ProofLevel, proofOf, verificationProofLabel } from '../backup/manifest.ts';
 import { newestDrillEvidence } from '../drill/evidence.ts';
 import { verificationErrorNames } from '../errors.ts';
 import type { ProviderStatus } from '../provider/render.ts';
@@ -35,6 +35,8 @@ export interface StatusReport {
     bytes: number;
     /** What its verification proved: every row count, or the content too. */
     proof: ProofLevel;
+    /** The proof as people read it: the checksums' version and what it cannot see (v2: moved values). */
+    proofLabel?: string;
   } | null;
   unverifiedSinceNewest: number;
   lastFailure: { at: string; stateMachine: string; error: string; cause: string } | null;
@@ -358,6 +360,7 @@ export async function buildStatusReport(
             ageHours,
             bytes: newest.dumpBytes ?? 0,
             proof: verification ? proofOf(verification) : 'counts',
+            proofLabel: verification ? verificationProofLabel(verification, manifest) : 'counts',
           }
         : null,
     unverifiedSinceNewest,

@@ -4,6 +4,7 @@
  */
 import { readManifest } from '../backup/catalog.ts';
 import { forDatabase } from '../backup/databases.ts';
+import { proofLabelOf } from '../backup/manifest.ts';
 import {
   type DrillEvidence,
   evidenceKeys,
@@ -91,6 +92,7 @@ export async function recordEvidenceStep(event: unknown, { runtime: stage }: Ste
     compare: {
       status: compare.status,
       proof: compare.proof,
+      proofLabel: proofLabelOf(compare.proof, manifest),
       tablesCompared: compare.tablesCompared,
       rowsCompared: compare.rowsCompared,
       differences,

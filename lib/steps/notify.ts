@@ -5,7 +5,7 @@
  */
 import { readManifest } from '../backup/catalog.ts';
 import { forDatabase } from '../backup/databases.ts';
-import type { CurrentVerification } from '../backup/manifest.ts';
+import { type CurrentVerification, proofLabelOf } from '../backup/manifest.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { successSubject, successText } from '../notify/messages.ts';
 import { pingHeartbeat, publish } from '../notify/publish.ts';
@@ -24,6 +24,7 @@ export async function notifyStep(event: unknown, { runtime: stage, logger }: Ste
     bytes: manifest.dump.bytes,
     restoreTarget: { kind: verify.target, serverVersion: verify.serverVersion },
     proof: verify.compare.proof,
+    proofLabel: proofLabelOf(verify.compare.proof, manifest),
     ...(verify.roles
       ? { roles: { globalsId: verify.roles.globalsId, ownership: verify.roles.ownership } }
       : {}),

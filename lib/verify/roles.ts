@@ -122,7 +122,8 @@ export async function replayGlobals(
       connection: target,
       stdin: 'pipe',
       stdout: 'ignore',
-      env: { PGOPTIONS: '-c createrole_self_grant=set,inherit' },
+      // createrole_self_grant is new in PostgreSQL 16: an older server refuses the connection over it.
+      env: serverVersionNum >= 160000 ? { PGOPTIONS: '-c createrole_self_grant=set,inherit' } : {},
       onStderrLine: (line) => {
         if (line.includes('ERROR:') && !benign.some((pattern) => pattern.test(line))) errors.push(line);
       },

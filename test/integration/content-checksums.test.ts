@@ -151,7 +151,7 @@ describe('content checksums', () => {
     expect(backup?.verified).toBe(true);
     const manifest = await readManifest(store, backup?.backupId ?? '');
     expect(manifest.content).toMatchObject({
-      algorithm: 'row-hash-sum64-v2',
+      algorithm: 'row-hash-sum64-v3',
       settings: { TimeZone: 'UTC', DateStyle: 'ISO, YMD', bytea_output: 'hex' },
       largeObjects: { count: 1 },
       sequences: expect.arrayContaining([
@@ -166,7 +166,8 @@ describe('content checksums', () => {
       ['parent', 0, true],
       ['typed_values', 2, true],
     ]);
-    // Each column hashed by its stored value only where that value is what a restore must reproduce.
+    // Each column hashed by its stored value only where that value is what a restore must reproduce,
+    // and the 64-bit ones (timestamp, timestamptz, time) whole, by their binary form (v3).
     expect(Object.fromEntries(manifest.tables.map((t) => [t.table, t.columns]))).toEqual({
       child: [
         ['a', 'value'],
@@ -187,8 +188,8 @@ describe('content checksums', () => {
         ['j', 'text'],
         ['n', 'numeric'],
         ['pairs', 'record'],
-        ['t', 'value'],
-        ['ts', 'value'],
+        ['t', 'binary'],
+        ['ts', 'binary'],
         ['tt', 'text'],
       ],
       no_key: [
@@ -205,12 +206,17 @@ describe('content checksums', () => {
         ['pad', 'record'],
         ['s', 'value'],
         ['t', 'record'],
-        ['tm', 'value'],
+        ['tm', 'binary'],
         ['u', 'value'],
       ],
     });
     const verification = await readVerification(store, manifest.backupId);
-    expect(verification).toMatchObject({ proof: 'checksums', tablesCompared: 5, rowsCompared: 10 });
+    expect(verification).toMatchObject({
+      proof: 'checksums',
+      proofLabel: 'checksums-v3',
+      tablesCompared: 5,
+      rowsCompared: 10,
+    });
     expect(execution.states.find((s) => s.name === 'Verify')?.output).toMatchObject({
       verify: { compare: { status: 'match', proof: 'checksums' } },
     });

@@ -22,7 +22,16 @@ export interface ReliabilityRecord {
   test: string;
   /** What was broken, in a few words (`wrong password`, `503 on every UploadPart`). */
   fault?: string;
-  area?: 'database' | 'object store' | 'staging' | 'scratch server' | 'worker' | 'time' | 'input' | 'secrets';
+  area?:
+    | 'database'
+    | 'object store'
+    | 'staging'
+    | 'scratch server'
+    | 'worker'
+    | 'time'
+    | 'input'
+    | 'secrets'
+    | 'content';
   expectedError?: string;
   /** Execution status and error name as observed. */
   observed?: string;

@@ -27,6 +27,7 @@ const testFiles = [
   'test/integration/restore-over-production.test.ts',
   'test/integration/restore-killed.test.ts',
   'test/integration/production-data-modes.test.ts',
+  'test/integration/corruptions.test.ts',
 ];
 
 interface RecordLine {
@@ -81,7 +82,7 @@ const retriesText = (retries: Record<string, number> | undefined) => {
   const entries = Object.entries(retries ?? {});
   return entries.length ? entries.map(([step, n]) => `${step} ${n}x`).join(', ') : 'none';
 };
-const areaOrder = ['database', 'object store', 'staging', 'time', 'input', 'secrets', 'pipeline'];
+const areaOrder = ['database', 'object store', 'staging', 'time', 'input', 'secrets', 'pipeline', 'content'];
 
 function render(records: Map<string, RecordLine>, jest: JestReport, exitCode: number): string {
   const statusOf = new Map<string, string>();
@@ -133,6 +134,18 @@ function render(records: Map<string, RecordLine>, jest: JestReport, exitCode: nu
     'there is whole by its manifest, except one the test damaged on purpose); staging untouched when the fault',
     'came before the restore (or still opted in); no scratch server process and no scratch directory left;',
     'the previous verified backup still the "latest".',
+    '',
+    'Area `content` is the corruption suite (test/integration/corruptions.test.ts): deliberate changes to a',
+    'restored copy of a production owned by a role without superuser, each of which the Verify comparison',
+    '(counts, content checksums, large objects, sequences, owners and grants) must catch; a miss fails the',
+    'test. What each checksum version can see: `row-hash-sum64-v3` (new manifests, PostgreSQL 14+) and',
+    '`row-md5-sum64-v1` (PostgreSQL 13 and older) see any change of a row, values moved between rows',
+    'included, short of a 64-bit coincidence; `row-hash-sum64-v2` (older manifests, labelled',
+    "`checksums-v2 (weak: cannot see values moved between rows)`) sees a changed multiset of a column's",
+    "values but misses moved values as often as the rows' hashes happen to wrap alike (the measured rate is",
+    'in the random permutations row), and does not see an int8, timestamp, timestamptz or time value changed',
+    'into one whose 32-bit halves xor alike (1 into 4,294,967,296): their hash functions fold them to 32 bits;',
+    'v3 hashes them whole by their binary form, v1 by their text.',
     '',
     ...(unrecorded.length
       ? [

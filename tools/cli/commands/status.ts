@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { proofWarning } from '../../../lib/backup/manifest.ts';
 import { reportStatus } from '../../../lib/commands/status.ts';
 import { formatDuration } from '../../../lib/drill/evidence.ts';
 import { InputValidationError } from '../../../lib/errors.ts';
@@ -93,7 +94,7 @@ export function statusLines(report: StatusReport, now: Date): string[] {
     report.summary,
     ...(newest
       ? [
-          `  proof         ${newest.proof === 'checksums' ? 'row counts and content checksums' : 'row counts only'}`,
+          `  proof         ${newest.proof === 'checksums' ? `row counts and content checksums${proofWarning(newest.proofLabel)}` : 'row counts only'}`,
         ]
       : []),
     `  last failure  ${failure ? `${failure.stateMachine} ${failure.error}, ${ago(failure.at, now)}: ${failure.cause.slice(0, 160)}` : 'none in 30 days'}`,

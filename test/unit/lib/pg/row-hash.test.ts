@@ -17,6 +17,19 @@ describe('columnHashOf()', () => {
     expect([1700, 701].map((oid) => columnHashOf(oid))).toEqual(['numeric', 'float8']);
   });
 
+  it('under v3, hashes int8, time, timestamp and timestamptz whole by their binary form, not folded to 32 bits', () => {
+    expect([20, 1083, 1114, 1184, 23, 1082, 2950].map((oid) => columnHashOf(oid, false, true))).toEqual([
+      'binary',
+      'binary',
+      'binary',
+      'binary',
+      'value',
+      'value',
+      'value',
+    ]);
+    expect(columnHashOf(1700, false, true)).toBe('numeric');
+  });
+
   it('casts other built-in types to text, but takes char(n), domains and user types by their output', () => {
     // text, varchar, jsonb, float4, interval, timetz, int4[]: built in, their cast is their output.
     expect([25, 1043, 3802, 700, 1186, 1266, 1007].map((oid) => columnHashOf(oid))).toEqual(
@@ -60,6 +73,20 @@ describe('rowHashExpression()', () => {
       `CASE WHEN t."f" = 'NaN'::pg_catalog.float8 THEN 'NaN'::pg_catalog.float8 ELSE t."f" END`,
     );
     expect(sql).toContain(`pg_catalog.convert_to((t."s")::pg_catalog.text, 'UTF8')`);
+  });
+
+  it('gathers the 64-bit columns of v3 into one record sent in binary', () => {
+    const sql = rowHashExpression(
+      [
+        ['at', 'binary'],
+        ['id', 'binary'],
+        ['n', 'value'],
+      ],
+      true,
+    );
+    expect(sql).toBe(
+      'pg_catalog.hash_record_extended(ROW(t."n", pg_catalog.record_send(ROW(t."at", t."id"))), 0)',
+    );
   });
 
   it('hashes a table without columns as zero: its count is all there is', () => {
