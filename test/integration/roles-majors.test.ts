@@ -13,9 +13,11 @@
  * The majors run one after the other (the CLI runs in this process with its environment); each major's
  * servers stop when it is done, except production 15, which the cross-major test reuses.
  */
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readManifest, readVerification, resolveBackupId } from '../../lib/backup/catalog.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
@@ -268,6 +270,25 @@ describe('production on PostgreSQL 15, a newer major where configured', () => {
       const restore = await cli('restore', 'latest', '--target-url', restoredUrl, '--with-roles');
       expectSucceeded(restore);
       expect(restore.stdout).toMatch(/owners and grants match/);
+
+      // By hand, as download says: the archive is pg_dump 18's, so pg_restore 18, never "15 or newer";
+      // the bundled pg_restore it offers runs as printed, from a shell.
+      const download = await cli('download', 'latest', '--out', join(stateDir, 'by-hand'));
+      expectSucceeded(download);
+      expect(download.stdout).toMatch(/with pg_restore 18 or newer \(pg_dump 18 wrote it/);
+      expect(download.stdout).not.toMatch(/pg_restore 15/);
+      const bundled = download.stdout.trim().split('\n').at(-1)?.trim() ?? '';
+      expect(bundled).toMatch(/ld-linux-.* --library-path .*\/bin\/pg_restore --no-owner /);
+      await sql(fresh.url('postgres'), 'CREATE DATABASE by_hand');
+      await promisify(execFile)('/bin/sh', [
+        '-c',
+        bundled.replace('postgresql://USER@HOST:5432/DB', fresh.url('by_hand')),
+      ]);
+      const [[counted]] = (await sql(
+        fresh.url('by_hand'),
+        'SELECT count(*)::int AS n FROM sales.orders',
+      )) as [[{ n: number }]];
+      expect(counted?.n).toBe(100);
 
       // What 17 added is not a difference; what was taken away is.
       const ownerUrl = urlAs(production, 'app_owner', 'owner-secret', 'shop');
