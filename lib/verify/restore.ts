@@ -65,9 +65,9 @@ export interface RestoreResult {
 }
 
 /**
- * What the restoring user owns in a schema it may not drop, as DROP statements: extensions kept there,
- * relations, routines and types (enums, domains, composite and range types), extension members left to
- * their extension. PostgreSQL 13 and 14 give `public` to the bootstrap superuser, so a database owner
+ * What the restoring user owns in a schema it may not drop (kind, name, order of dropping): extensions
+ * kept there, relations, routines and types (enums, domains, composite and range types), extension
+ * members left to their extension. PostgreSQL 13 and 14 give `public` to the bootstrap superuser, so a database owner
  * without superuser (a managed provider's user) can only empty it.
  */
 const ownedContentsSql = `
@@ -95,8 +95,7 @@ const ownedContentsSql = `
      AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
      AND pg_catalog.pg_has_role(t.typowner, 'USAGE')
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_type'::regclass
-                        AND d.objid = t.oid AND d.deptype = 'e')
-   ORDER BY 3, 2`;
+                        AND d.objid = t.oid AND d.deptype = 'e')`;
 
 /**
  * Empties the staging database: every non-system schema goes, `public` comes back empty, and so do
@@ -118,12 +117,13 @@ async function resetDatabase(session: Session, serverVersionNum: number): Promis
       continue;
     }
     // One at a time: dropping one (CASCADE) may already have taken the next with it.
-    const { rows: owned } = await session.query<{ kind: string; name: string }>(ownedContentsSql, [
-      quoteIdentifier(name),
-    ]);
-    for (const object of owned) {
-      await session.query(`DROP ${object.kind} IF EXISTS ${object.name} CASCADE`);
-    }
+    // The statements come from the catalog, names quoted by PostgreSQL itself (regclass, regprocedure,
+    // regtype, quote_ident): no value is pasted into SQL here.
+    const { rows: owned } = await session.query<{ statement: string }>(
+      `SELECT 'DROP ' || kind || ' IF EXISTS ' || name || ' CASCADE' AS statement FROM (${ownedContentsSql}) o ORDER BY rank, name`,
+      [quoteIdentifier(name)],
+    );
+    for (const { statement } of owned) await session.query(statement);
   }
   // As a new database has it: owned by pg_database_owner (PostgreSQL 15+) and usable by everyone.
   // pg_dump leaves a default public schema out of the dump, so nothing else would bring these back.
