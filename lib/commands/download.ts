@@ -7,6 +7,7 @@ import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readManifest, resolveBackupId } from '../backup/catalog.ts';
 import { InputValidationError } from '../errors.ts';
+import { availablePgBundles, loaderPath, programPath } from '../pg/client.ts';
 import type { Runtime } from '../runtime.ts';
 import { downloadVerified } from '../verify/restore.ts';
 
@@ -19,6 +20,23 @@ export interface DownloadOutcome {
   downloadSeconds: number;
   /** The PostgreSQL major the dump came from: restore into that major or a newer one. */
   sourceServerVersion: string;
+  /**
+   * The pg_dump major that wrote the archive: pg_restore must be that major or newer (pg_restore 15
+   * refuses a pg_dump 18 archive: `unsupported version (1.16) in file header`), whatever the source.
+   */
+  archiveClientMajor: number;
+  /** This machine's bundled pg_restore that reads it, run through the bundle's loader; absent if none. */
+  bundledPgRestore?: { version: string; argv: string[] };
+}
+
+/** The newest bundled client that reads a pg_dump `major` archive, as the argv prefix that runs it. */
+async function bundledPgRestore(major: number): Promise<DownloadOutcome['bundledPgRestore']> {
+  const bundle = (await availablePgBundles().catch(() => [])).filter((b) => b.major >= major).at(-1);
+  if (!bundle) return undefined;
+  return {
+    version: bundle.version,
+    argv: [loaderPath(bundle), '--library-path', join(bundle.dir, 'lib'), programPath(bundle, 'pg_restore')],
+  };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -60,6 +78,7 @@ export async function downloadBackup(
       options.onProgress && ((bytes) => options.onProgress?.(bytes, total)),
     );
     await rename(partial, dumpPath);
+    const pgRestore = await bundledPgRestore(manifest.client.bundleMajor);
     await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
     return {
       backupId,
@@ -69,6 +88,8 @@ export async function downloadBackup(
       sha256: manifest.dump.sha256,
       downloadSeconds,
       sourceServerVersion: manifest.source.serverVersion,
+      archiveClientMajor: manifest.client.bundleMajor,
+      ...(pgRestore ? { bundledPgRestore: pgRestore } : {}),
     };
   } finally {
     await rm(partial, { force: true });

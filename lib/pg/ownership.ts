@@ -1,8 +1,16 @@
 /**
  * Who owns each schema and relation pg_dump writes, and who was granted what on it: recorded in the
  * dump's snapshot (the manifest's `ownership`) and read again after a restore with roles, so owners
- * and grants are checked in the catalog instead of assumed. ACLs are compared as sets of their items:
- * a restore may list the same grants in another order.
+ * and grants are checked in the catalog instead of assumed.
+ *
+ * ACLs are compared by what they grant, never as text, because the same grants read differently across
+ * majors and restores: a restore may list them in another order; an ACL left at its default (NULL)
+ * means the owner's full rights, which a restore may spell out; and PostgreSQL 17 added MAINTAIN (`m`),
+ * which a 17+ server gives every table's owner (and `GRANT ALL`) by itself, so production 15 restored
+ * on 18 reads `arwdDxtm` where production had `arwdDxt`. So each ACL becomes the set of (grantee,
+ * grantor, privilege, grant option) it grants, the default expanded for the server that holds it, and
+ * privileges the source's major does not have are left out of both sides. Anything else that differs
+ * (a grant missing, added, with or without grant option, by another grantor) is a difference.
  */
 import { quoteIdentifier, type Session } from './session.ts';
 import { dumpedRelationsFilter } from './tables.ts';
@@ -39,20 +47,109 @@ export async function readOwnership(session: Session): Promise<Ownership[]> {
   return rows;
 }
 
-const aclItems = (acl: string | null) =>
-  acl === null
-    ? ''
-    : acl
-        .replace(/^\{|\}$/g, '')
-        .split(',')
-        .filter(Boolean)
-        .sort()
-        .join(',');
+/** One aclitem: `grantee=privileges/grantor`; an empty grantee is PUBLIC. */
+interface AclItem {
+  grantee: string;
+  privileges: string;
+  grantor: string;
+}
+
+/** A role name as aclitem writes it: double-quoted, quotes doubled, unless plain. */
+function aclName(text: string, at: number): { name: string; end: number } {
+  if (text[at] !== '"') {
+    let end = at;
+    while (end < text.length && text[end] !== '=' && text[end] !== '/') end++;
+    return { name: text.slice(at, end), end };
+  }
+  let name = '';
+  let i = at + 1;
+  while (i < text.length) {
+    if (text[i] === '"' && text[i + 1] === '"') {
+      name += '"';
+      i += 2;
+    } else if (text[i] === '"') {
+      return { name, end: i + 1 };
+    } else name += text[i++];
+  }
+  throw new Error(`unterminated role name in aclitem ${text}`);
+}
+
+function parseAclItem(text: string): AclItem {
+  const grantee = aclName(text, 0);
+  const slash = text.indexOf('/', grantee.end);
+  if (text[grantee.end] !== '=' || slash < 0) throw new Error(`not an aclitem: ${text}`);
+  return {
+    grantee: grantee.name,
+    privileges: text.slice(grantee.end + 1, slash),
+    grantor: aclName(text, slash + 1).name,
+  };
+}
+
+/** The items of an aclitem[] in its text form; an element with special characters is double-quoted. */
+export function parseAcl(acl: string): AclItem[] {
+  const body = acl.replace(/^\{/, '').replace(/\}$/, '');
+  const items: string[] = [];
+  let i = 0;
+  while (i < body.length) {
+    let item = '';
+    if (body[i] === '"') {
+      i++;
+      while (i < body.length && body[i] !== '"') {
+        if (body[i] === '\\') i++;
+        item += body[i++] ?? '';
+      }
+      i++;
+    } else {
+      while (i < body.length && body[i] !== ',') item += body[i++];
+    }
+    items.push(item);
+    i++; // the comma
+  }
+  return items.filter(Boolean).map(parseAclItem);
+}
+
+/** Which server_version_num introduced a privilege letter; absent: every major we restore has it. */
+const privilegeSince: Record<string, number> = { m: 170000 };
+
+/** What the owner holds while an ACL is NULL (acldefault): every privilege the kind of object has. */
+function ownerDefault(kind: string, serverVersionNum: number): string {
+  if (kind === 'schema') return 'UC';
+  if (kind === 'S') return 'rwU';
+  return serverVersionNum >= (privilegeSince.m ?? 0) ? 'arwdDxtm' : 'arwdDxt';
+}
+
+/** Each privilege an ACL grants, as `grantee/grantor/letter[*]`, only the source's major's privileges. */
+function grantsOf(o: Ownership, serverVersionNum: number, sourceVersionNum: number): Set<string> {
+  const items: AclItem[] =
+    o.acl === null
+      ? [{ grantee: o.owner, privileges: ownerDefault(o.kind, serverVersionNum), grantor: o.owner }]
+      : parseAcl(o.acl);
+  const grants = new Set<string>();
+  for (const item of items) {
+    for (const [, letter, option] of item.privileges.matchAll(/([A-Za-z])(\*?)/g)) {
+      if ((privilegeSince[letter ?? ''] ?? 0) > sourceVersionNum) continue;
+      grants.add(JSON.stringify([item.grantee, item.grantor, `${letter}${option}`]));
+    }
+  }
+  return grants;
+}
+
+const sameGrants = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((g) => b.has(g));
 
 const label = (o: Ownership) => (o.kind === 'schema' ? `schema ${o.schema}` : `${o.schema}.${o.name}`);
 
+/** The server_version_num of the recorded (source) server and of the restored (target) one. */
+export interface OwnershipVersions {
+  source: number;
+  target: number;
+}
+
 /** What differs between the recorded owners and grants and a restored database's, one line each. */
-export function compareOwnership(expected: readonly Ownership[], actual: readonly Ownership[]): string[] {
+export function compareOwnership(
+  expected: readonly Ownership[],
+  actual: readonly Ownership[],
+  versions: OwnershipVersions,
+): string[] {
   const restored = new Map(actual.map((o) => [`${o.kind}/${o.schema}/${o.name}`, o]));
   const differences: string[] = [];
   for (const want of expected) {
@@ -60,7 +157,12 @@ export function compareOwnership(expected: readonly Ownership[], actual: readonl
     if (!got) differences.push(`${label(want)}: missing`);
     else if (got.owner !== want.owner)
       differences.push(`${label(want)}: owner ${got.owner}, expected ${want.owner}`);
-    else if (aclItems(got.acl) !== aclItems(want.acl)) {
+    else if (
+      !sameGrants(
+        grantsOf(got, versions.target, versions.source),
+        grantsOf(want, versions.source, versions.source),
+      )
+    ) {
       differences.push(`${label(want)}: grants ${got.acl ?? 'default'}, expected ${want.acl ?? 'default'}`);
     }
   }
@@ -83,13 +185,7 @@ const alterKeyword = (kind: string) =>
 const order = ['r', 'p', 'f', 'v', 'm', 'S', 'schema'];
 
 const hasCreate = (acl: string | null, role: string) =>
-  aclItems(acl)
-    .split(',')
-    .some((item) => {
-      const [grantee, rest] = item.split('=');
-      const name = grantee?.replace(/^"|"$/g, '').replaceAll('""', '"');
-      return name === role && (rest?.split('/')[0] ?? '').includes('C');
-    });
+  acl !== null && parseAcl(acl).some((item) => item.grantee === role && item.privileges.includes('C'));
 
 /**
  * Gives restored objects the owners the manifest recorded, as a user who is no superuser can: after a

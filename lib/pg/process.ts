@@ -23,7 +23,7 @@ import {
   programPath,
 } from './client.ts';
 import type { PgConnection } from './connection.ts';
-import { serverPaths } from './server-bundle.ts';
+import { runsDirectly, serverPaths } from './server-bundle.ts';
 
 /** The programs of a server bundle (the scratch server): initdb, and postgres itself. */
 export type ServerProgram = 'postgres' | 'initdb';
@@ -110,7 +110,11 @@ export function startPgProcess(
   options: PgProcessOptions = {},
 ): PgProcess {
   const lib = join(bundle.dir, 'lib');
-  const child = spawn(loaderPath(bundle), ['--library-path', lib, pathOf(bundle, program), ...args], {
+  // An embedded-layout server bundle carries no loader: its programs find their libraries themselves.
+  const [command, argv] = runsDirectly(bundle)
+    ? [pathOf(bundle, program), args]
+    : [loaderPath(bundle), ['--library-path', lib, pathOf(bundle, program), ...args]];
+  const child = spawn(command, argv, {
     env: pgProgramEnvironment(bundle, options),
     stdio: [options.stdin ?? 'ignore', options.mergeStdout ? 'pipe' : (options.stdout ?? 'pipe'), 'pipe'],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),

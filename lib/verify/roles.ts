@@ -6,12 +6,15 @@
  * The replay runs the SQL with psql, statement by statement: a role that exists already is fine, and
  * what the target refuses (a non-superuser may not create a superuser role) is reported as skipped,
  * not fatal; the ownership check then says whether anything that matters went missing. Roles are
- * created without passwords (`--no-role-passwords`); the runbook says how to set them. The session
- * sets createrole_self_grant, so a target user with CREATEROLE but without superuser (the admin user a
- * managed provider gives you, PostgreSQL 16+) may make restored objects owned by the roles it creates.
+ * created without passwords (`--no-role-passwords`); the runbook says how to set them. A target user
+ * with CREATEROLE but without superuser (the admin user a managed provider gives you) must become a
+ * member of the roles it creates to hand restored objects to them: on PostgreSQL 16+ the session sets
+ * createrole_self_grant; before 16 that setting does not exist (the server refuses the connection if
+ * it is named), and the replay grants each role it created to the restoring user instead, which is
+ * what the setting does.
  */
 import { createHash } from 'node:crypto';
-import { type GlobalsRecord, globalsKeys } from '../backup/globals.ts';
+import { type GlobalsRecord, globalsKeys, rolesIn } from '../backup/globals.ts';
 import type { Manifest } from '../backup/manifest.ts';
 import {
   BackupNotFoundError,
@@ -24,7 +27,7 @@ import type { PgConnection } from '../pg/connection.ts';
 import { applyOwnership, compareOwnership, readOwnership } from '../pg/ownership.ts';
 import type { PgPrograms } from '../pg/process.ts';
 import { describeExit } from '../pg/process.ts';
-import type { Session } from '../pg/session.ts';
+import { quoteIdentifier, type Session, withSession } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { backupIdTime, isBackupId } from '../storage/keys.ts';
 
@@ -99,6 +102,34 @@ export function forReplay(sql: string, connectedAs: string): string {
     .replace(/^(GRANT .*?) GRANTED BY (?:"(?:[^"]|"")+"|\S+);$/gm, '$1;');
 }
 
+/** The server_version_num from which `createrole_self_grant` exists. */
+const createroleSelfGrantSince = 160000;
+
+/**
+ * Before PostgreSQL 16, what createrole_self_grant does, as SQL to run after the globals: each role the
+ * replay creates (one that does not exist yet) granted to the restoring user, unless it is a superuser
+ * (who needs no membership). Roles that exist already stay someone else's, as on 16+.
+ */
+async function selfGrantsBefore16(target: PgConnection, sql: string): Promise<string> {
+  const { superuser, existing } = await withSession(target, async (session) => ({
+    superuser: (
+      await session.query<{ rolsuper: boolean }>(
+        'SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user',
+      )
+    ).rows[0]?.rolsuper,
+    existing: new Set(
+      (await session.query<{ rolname: string }>('SELECT rolname FROM pg_catalog.pg_roles')).rows.map(
+        (r) => r.rolname,
+      ),
+    ),
+  }));
+  if (superuser) return '';
+  return rolesIn(sql)
+    .filter((role) => !existing.has(role))
+    .map((role) => `GRANT ${quoteIdentifier(role)} TO CURRENT_USER;\n`)
+    .join('');
+}
+
 const benign = [
   /^psql:.*ERROR:\s+role ".*" already exists$/,
   /^psql:.*ERROR:\s+tablespace ".*" already exists$/,
@@ -113,6 +144,8 @@ export async function replayGlobals(
 ): Promise<{ skipped: string[] }> {
   // psql 18 reads the \restrict lines pg_dumpall 18 writes; the bundle's client serves every server.
   const bundle = await programs.clientForServer(Math.max(serverVersionNum, 180000));
+  const selfGrant = serverVersionNum >= createroleSelfGrantSince;
+  const joins = selfGrant ? '' : await selfGrantsBefore16(target, sql);
   const errors: string[] = [];
   const psql = programs.start(
     bundle,
@@ -122,15 +155,15 @@ export async function replayGlobals(
       connection: target,
       stdin: 'pipe',
       stdout: 'ignore',
-      // createrole_self_grant is new in PostgreSQL 16: an older server refuses the connection over it.
-      env: serverVersionNum >= 160000 ? { PGOPTIONS: '-c createrole_self_grant=set,inherit' } : {},
+      // Only what the target knows: a setting it does not know in PGOPTIONS refuses the connection.
+      env: selfGrant ? { PGOPTIONS: '-c createrole_self_grant=set,inherit' } : {},
       onStderrLine: (line) => {
         if (line.includes('ERROR:') && !benign.some((pattern) => pattern.test(line))) errors.push(line);
       },
     },
   );
   psql.child.stdin?.on('error', () => undefined);
-  psql.child.stdin?.end(forReplay(sql, target.user));
+  psql.child.stdin?.end(`${forReplay(sql, target.user)}\n${joins}`);
   const exit = await psql.exit;
   if (exit.outcome !== 'ok') {
     throw new RestoreFailedError(`replaying the roles with psql failed: ${describeExit(exit)}`);
@@ -163,7 +196,13 @@ export async function handOverOwnership(
   if (!manifest.ownership)
     return { globalsId: roles.record.id, skipped: refusedBefore, ownership: 'not recorded' };
   const skipped = [...refusedBefore, ...(await applyOwnership(session, manifest.ownership))];
-  const differences = compareOwnership(manifest.ownership, await readOwnership(session));
+  const target = await session.query<{ version: string }>(
+    "SELECT current_setting('server_version_num') AS version",
+  );
+  const differences = compareOwnership(manifest.ownership, await readOwnership(session), {
+    source: manifest.source.serverVersionNum,
+    target: Number(target.rows[0]?.version),
+  });
   if (differences.length > 0) {
     throw new OwnershipMismatchError(
       `${differences.length} owner or grant difference(s) in ${where} after restoring ${manifest.backupId} with roles: ${differences.slice(0, 10).join('; ')}${skipped.length ? ` (refused: ${skipped.slice(0, 5).join(' | ')})` : ''}`,

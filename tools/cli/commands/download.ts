@@ -9,6 +9,10 @@ import { formatBytes } from '../../../lib/notify/messages.ts';
 import { type CommandContext, exitCodes, withTarget } from '../context.ts';
 import { progressLine } from '../progress.ts';
 
+/** A word for a POSIX shell: as is when plain, else single-quoted. */
+const shellQuote = (word: string) =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+
 export async function downloadCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
   if (!target) throw new InputValidationError('download needs a backup id or "latest"');
   const directory = resolve(typeof values.out === 'string' ? values.out : '.');
@@ -18,12 +22,19 @@ export async function downloadCommand({ place, target, values, out, deps }: Comm
       ...(progress ? { onProgress: (bytes: number, total: number) => progress.update(bytes, total) } : {}),
     });
     progress?.done();
+    const restoreArgs = `--no-owner --no-acl --jobs=4 --dbname='postgresql://USER@HOST:5432/DB' ${shellQuote(outcome.dumpPath)}`;
     out.print(
       [
         `${outcome.dumpPath}: ${formatBytes(outcome.bytes)}, SHA-256 ${outcome.sha256} matches its manifest.`,
         `Manifest: ${outcome.manifestPath} (PostgreSQL ${outcome.sourceServerVersion}; restore into that major or newer).`,
-        `Restore by hand (pg_restore ${outcome.sourceServerVersion.split('.')[0]} or newer, into an empty database):`,
-        `  pg_restore --no-owner --no-acl --jobs=4 --dbname='postgresql://USER@HOST:5432/DB' ${outcome.dumpPath}`,
+        `Restore by hand with pg_restore ${outcome.archiveClientMajor} or newer (pg_dump ${outcome.archiveClientMajor} wrote it; an older pg_restore cannot read it), into an empty database:`,
+        `  pg_restore ${restoreArgs}`,
+        ...(outcome.bundledPgRestore
+          ? [
+              `or with this checkout's bundled pg_restore ${outcome.bundledPgRestore.version} (its own loader and libraries):`,
+              `  ${outcome.bundledPgRestore.argv.map(shellQuote).join(' ')} ${restoreArgs}`,
+            ]
+          : []),
       ].join('\n'),
       outcome,
     );
