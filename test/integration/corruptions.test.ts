@@ -66,8 +66,14 @@ async function verdict(connection: PgConnection, manifest: Manifest): Promise<st
     return await withSession(connection, async (session) => {
       const compare = await compareRowCounts(session, manifest, { content: true });
       if (compare.proof !== 'checksums') return `proof was ${compare.proof}, not checksums`;
+      const target = await session.query<{ version: string }>(
+        "SELECT current_setting('server_version_num') AS version",
+      );
       const owners = manifest.ownership
-        ? compareOwnership(manifest.ownership, await readOwnership(session))
+        ? compareOwnership(manifest.ownership, await readOwnership(session), {
+            source: manifest.source.serverVersionNum,
+            target: Number(target.rows[0]?.version),
+          })
         : ['the manifest recorded no owners'];
       const differences = [...describeDifferences(compare), ...owners];
       return differences.length > 0 ? differences.join('; ') : undefined;
