@@ -23,6 +23,7 @@ const testFiles = [
   'test/integration/worker.test.ts',
   'test/integration/hostile-schemas.test.ts',
   'test/integration/row-security.test.ts',
+  'test/integration/dump-snapshot-guards.test.ts',
 ];
 
 interface RecordLine {

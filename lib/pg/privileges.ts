@@ -1,0 +1,62 @@
+/**
+ * Whether the connected role may read, in full, every table and sequence pg_dump reads. One query for
+ * `backupctl check` and the Dump step, so the nightly names the same tables and the same fix as the
+ * check run before it.
+ */
+import { quoteIdentifier, type Session } from './session.ts';
+import { dumpedRelationsFilter } from './tables.ts';
+
+/**
+ * `readable`: SELECT on the whole table (a column-level grant is not enough: pg_dump locks and copies the
+ * table). `row_security`: a policy would apply to the role (FORCE ROW LEVEL SECURITY, or RLS on a table
+ * it does not own) and it has no BYPASSRLS; pg_dump runs with row_security=off, so that table fails the
+ * dump instead of dumping only the rows a policy shows. A superuser bypasses both.
+ */
+const relationAccessSql = `
+  SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+         CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'SELECT')
+              ELSE has_table_privilege(c.oid, 'SELECT') END AS readable,
+         (c.relkind <> 'S' AND c.relrowsecurity
+           AND (c.relforcerowsecurity OR c.relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))
+           AND NOT (SELECT rolbypassrls OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)) AS row_security
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'S')
+     AND ${dumpedRelationsFilter}
+   ORDER BY 1, 2`;
+
+export interface RelationAccess {
+  /** How many tables and sequences pg_dump reads. */
+  relations: number;
+  /** Quoted `schema.name` of those the role may not SELECT. */
+  unreadable: string[];
+  /** Quoted `schema.name` of readable tables whose rows a policy would filter for the role. */
+  rowSecurity: string[];
+}
+
+interface RelationRow {
+  schema: string;
+  name: string;
+  kind: string;
+  readable: boolean;
+  row_security: boolean;
+}
+
+export async function readRelationAccess(session: Session): Promise<RelationAccess> {
+  const { rows } = await session.query<RelationRow>(relationAccessSql);
+  const name = (r: RelationRow) => `${quoteIdentifier(r.schema)}.${quoteIdentifier(r.name)}`;
+  return {
+    relations: rows.length,
+    unreadable: rows.filter((r) => !r.readable).map(name),
+    rowSecurity: rows.filter((r) => r.readable && r.row_security).map(name),
+  };
+}
+
+/** What to run so `user` may read `relations` (all, or a placeholder when there are many). */
+export function grantFix(user: string, relations: readonly string[] = []): string {
+  const what = relations.length > 0 && relations.length <= 10 ? relations.join(', ') : '<table>';
+  return `GRANT SELECT ON ${what} TO ${quoteIdentifier(user)} (as the owner), or back up as the owner`;
+}
+
+export const rowSecurityFix =
+  "back up as the tables' owner (without FORCE ROW LEVEL SECURITY), or give the role BYPASSRLS (the provider's admin role can)";
