@@ -14,10 +14,12 @@ import pg from 'pg';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { type DumpResult, dumpToStore } from '../../lib/backup/dump.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
-import { TableRewrittenDuringDumpError } from '../../lib/errors.ts';
+import { TableLockedError, TableRewrittenDuringDumpError } from '../../lib/errors.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { createRuntime } from '../../lib/runtime.ts';
+import { BackupStore } from '../../lib/storage/backup-store.ts';
+import { createS3Client } from '../../lib/storage/s3-client.ts';
 import {
   answerAlertsInEachTest,
   expectFailureAlert,
@@ -205,6 +207,81 @@ describe('the rewrite race', () => {
       observed: 'dumpToStore threw TableRewrittenDuringDumpError naming public.items, public.prices',
       invariants: ['nothing uploaded', 'no incomplete multipart upload'],
     });
+  });
+});
+
+describe('a migration arriving once the tables are locked', () => {
+  it('waits behind the dump, and pg_dump queued behind it gives up with TableLockedError naming it', async () => {
+    // The snapshot's session holds ACCESS SHARE from before pg_dump starts until it exits: an ALTER
+    // TABLE asking for ACCESS EXCLUSIVE in between waits, and PostgreSQL queues pg_dump's own LOCK TABLE
+    // behind that request. The dump must say so within its lock wait, not hang.
+    const url = await shopDatabase('race_queued');
+    const { settings, store } = await fixture.freshBucket({ PRODUCTION_DATABASE_URL: url });
+    const runtime = createRuntime(readRuntimeSettings(settings));
+    const migration = new pg.Client({ connectionString: url, application_name: 'queued-migration' });
+    const watcher = new pg.Client({ connectionString: url });
+    await migration.connect();
+    await watcher.connect();
+    const locks = async (granted: boolean, application: string) =>
+      (
+        await watcher.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.granted = $1 AND l.relation = 'prices'::regclass AND a.application_name = $2`,
+          [granted, application],
+        )
+      ).rows[0]?.n ?? 0;
+    const until = async (condition: () => Promise<boolean>) => {
+      while (!(await condition())) await new Promise((resolve) => setImmediate(resolve));
+    };
+    // The migration asks for its lock after the snapshot's session locked the tables and before
+    // pg_dump starts: the dump lists the bucket's stale uploads in between, and waits for it there.
+    let altered: Promise<unknown> | undefined;
+    const migrationQueued = (async () => {
+      await until(async () => (await locks(true, 'verified-pg-backups')) > 0);
+      altered = migration.query('ALTER TABLE prices ALTER COLUMN price TYPE bigint');
+      await until(async () => (await locks(false, 'queued-migration')) > 0);
+    })();
+    const gated = new (class extends BackupStore {
+      override async listIncompleteUploads(prefix: string) {
+        await migrationQueued;
+        return super.listIncompleteUploads(prefix);
+      }
+    })({
+      client: createS3Client({ endpoint: settings.AWS_ENDPOINT_URL_S3 }),
+      bucket: settings.BACKUP_BUCKET ?? '',
+    });
+    let outcome: unknown;
+    let priceType: string | undefined;
+    try {
+      outcome = await dumpToStore(
+        { compression: 'zstd:1', trigger: 'manual' },
+        {
+          store: gated,
+          connection: await runtime.productionConnection(),
+          programs: runtime.programs,
+          proof: 'counts',
+          lockWaitSeconds: 1,
+        },
+      ).catch((error: unknown) => error);
+      await altered;
+      priceType = (
+        await watcher.query<{ type: string }>(
+          "SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = 'prices'::regclass AND attname = 'price'",
+        )
+      ).rows[0]?.type;
+    } finally {
+      await altered?.catch(() => undefined);
+      await migration.end();
+      await watcher.end();
+    }
+
+    expect(outcome).toBeInstanceOf(TableLockedError);
+    expect((outcome as Error).message).toMatch(
+      /^pg_dump waited 1 s for a table lock and gave up: public\.prices is awaited \(ACCESS EXCLUSIVE\) by pid \d+ \(application 'queued-migration', active, transaction open \d+ s\), queued ahead of the dump$/,
+    );
+    expect(await store.listIncompleteUploads('')).toEqual([]);
+    // The migration was delayed by the dump, not lost: it ran once the dump let go.
+    expect(priceType).toBe('bigint');
   });
 });
 
