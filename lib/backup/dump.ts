@@ -173,6 +173,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       try {
         const measure = await measureInSnapshot(counter, snapshotId, {
           lockWaitSeconds,
+          tablesLockedByExporter: true,
           ...(deps.proof === 'checksums'
             ? { content: deps.contentAlgorithm ?? contentAlgorithmFor(identity.serverVersionNum) }
             : {}),

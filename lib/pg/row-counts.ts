@@ -91,14 +91,24 @@ export interface SnapshotMeasure {
 export async function measureInSnapshot(
   session: Session,
   snapshotId: string,
-  options: { lockWaitSeconds?: number; content?: ContentAlgorithm },
+  options: {
+    lockWaitSeconds?: number;
+    content?: ContentAlgorithm;
+    /**
+     * The session that exported the snapshot holds ACCESS SHARE on every table until this call has
+     * returned (the Dump step): locking again would only add one lock per table to the server's shared
+     * lock table (max_locks_per_transaction), and queue behind any ALTER TABLE waiting for that session.
+     */
+    tablesLockedByExporter?: boolean;
+  },
 ): Promise<SnapshotMeasure> {
   const lockWaitSeconds = options.lockWaitSeconds ?? defaultLockWaitSeconds;
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   try {
     await session.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
     const tables = await listTables(session);
-    await lockTablesForRead(session, tables, lockWaitSeconds, 'counting rows');
+    if (!options.tablesLockedByExporter)
+      await lockTablesForRead(session, tables, lockWaitSeconds, 'counting rows');
     if (!options.content) return { tables: await countRows(session, tables) };
     await pinContentSettings(session, 'LOCAL');
     return {
