@@ -9,6 +9,7 @@
  * The race is driven by events: the overlapping transaction commits once a backup session is seen
  * waiting for its lock in pg_locks.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
@@ -20,6 +21,7 @@ import { withSession } from '../../lib/pg/session.ts';
 import { createRuntime } from '../../lib/runtime.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import {
   answerAlertsInEachTest,
   expectFailureAlert,
@@ -36,9 +38,16 @@ const itemsAfter = 300;
 const pricesRows = 100;
 let fixture: PipelineFixture;
 
-/** `database` on the production server as its owner, who is no superuser. */
-function ownerUrl(database: string, user = owner, pw = password): string {
-  const url = new URL(fixture.environment.production?.url(database) ?? '');
+/** The fixture's production server (PostgreSQL 18), or the PostgreSQL 15 one a test started. */
+const production = () => {
+  if (!fixture.environment.production) throw new Error('the fixture started no production server');
+  return fixture.environment.production;
+};
+let production15: PostgresServer | undefined;
+
+/** `database` on a production server as its owner, who is no superuser. */
+function ownerUrl(database: string, user = owner, pw = password, server = production()): string {
+  const url = new URL(server.url(database));
   url.username = user;
   url.password = pw;
   return url.toString();
@@ -49,26 +58,35 @@ const as = (url: string, ...statements: string[]) =>
     for (const statement of statements) await session.query(statement);
   });
 
+/** The roles every test uses, on `server` as its superuser. */
+async function createRoles(server: PostgresServer): Promise<void> {
+  await as(
+    server.url(),
+    `CREATE ROLE ${owner} LOGIN PASSWORD '${password}' NOSUPERUSER NOBYPASSRLS`,
+    "CREATE ROLE guard_other LOGIN PASSWORD 'other-pw' NOSUPERUSER",
+  );
+}
+
 /** A fresh database owned by `owner`, its public schema usable by `owner` and `other`. */
-async function ownedDatabase(name: string): Promise<void> {
-  await fixture.productionSql(`CREATE DATABASE ${name} OWNER ${owner}`);
-  await fixture.sqlOn(name, `GRANT ALL ON SCHEMA public TO ${owner}, guard_other`);
+async function ownedDatabase(name: string, server = production()): Promise<void> {
+  await as(server.url(), `CREATE DATABASE ${name} OWNER ${owner}`);
+  await as(server.url(name), `GRANT ALL ON SCHEMA public TO ${owner}, guard_other`);
 }
 
 beforeAll(async () => {
   fixture = await startPipelineFixture();
-  await fixture.productionSql(`CREATE ROLE ${owner} LOGIN PASSWORD '${password}' NOSUPERUSER NOBYPASSRLS`);
-  await fixture.productionSql("CREATE ROLE guard_other LOGIN PASSWORD 'other-pw' NOSUPERUSER");
+  await createRoles(production());
 }, 240_000);
 
 afterAll(async () => {
+  await production15?.stop();
   await fixture?.stop();
 });
 
 /** `items` (200 rows) and `prices` (integer prices) in a new database of `owner`. */
-async function shopDatabase(name: string): Promise<string> {
-  await ownedDatabase(name);
-  const url = ownerUrl(name);
+async function shopDatabase(name: string, server = production()): Promise<string> {
+  await ownedDatabase(name, server);
+  const url = ownerUrl(name, owner, password, server);
   await as(
     url,
     'CREATE TABLE items (id int PRIMARY KEY, name text)',
@@ -172,42 +190,55 @@ describe('the rewrite race', () => {
     });
   });
 
-  it('fails with TableRewrittenDuringDumpError naming the tables when no new snapshot is allowed', async () => {
-    const url = await shopDatabase('race_named');
-    const { settings, store } = await fixture.freshBucket({ PRODUCTION_DATABASE_URL: url });
-    const runtime = createRuntime(readRuntimeSettings(settings));
-    const migration = await overlappingMigration(url);
-    let outcome: unknown;
-    try {
-      outcome = await dumpToStore(
-        { compression: 'zstd:1', trigger: 'manual' },
-        {
-          store,
-          connection: await runtime.productionConnection(),
-          programs: runtime.programs,
-          proof: 'checksums',
-          rewriteRetryDelaysMs: [],
-        },
-      ).catch((error: unknown) => error);
-      await migration.done;
-    } finally {
-      await migration.stop();
-    }
+  it.each([18, 15])(
+    'fails with TableRewrittenDuringDumpError naming the tables when no new snapshot is allowed (PostgreSQL %i)',
+    async (major) => {
+      let server = production();
+      if (major === 15) {
+        production15 = await startPostgresServer({
+          major: 15,
+          dataDir: join(fixture.stateDir, 'pg', 'guards-15'),
+        });
+        await createRoles(production15);
+        server = production15;
+      }
+      expect(server.major).toBe(major);
+      const url = await shopDatabase('race_named', server);
+      const { settings, store } = await fixture.freshBucket({ PRODUCTION_DATABASE_URL: url });
+      const runtime = createRuntime(readRuntimeSettings(settings));
+      const migration = await overlappingMigration(url);
+      let outcome: unknown;
+      try {
+        outcome = await dumpToStore(
+          { compression: 'zstd:1', trigger: 'manual' },
+          {
+            store,
+            connection: await runtime.productionConnection(),
+            programs: runtime.programs,
+            proof: 'checksums',
+            rewriteRetryDelaysMs: [],
+          },
+        ).catch((error: unknown) => error);
+        await migration.done;
+      } finally {
+        await migration.stop();
+      }
 
-    expect(outcome).toBeInstanceOf(TableRewrittenDuringDumpError);
-    expect((outcome as Error).message).toMatch(
-      /^public\.items, public\.prices were rewritten \(TRUNCATE, ALTER TABLE, VACUUM FULL or CLUSTER\) after the dump's snapshot was taken and before its tables were locked, 1 times in a row/,
-    );
-    expect(await store.list('')).toEqual([]);
-    expect(await store.listIncompleteUploads('')).toEqual([]);
-    recordReliability({
-      area: 'database',
-      fault: 'the same race with no new snapshot allowed (dumpToStore, no retry delays)',
-      expectedError: 'TableRewrittenDuringDumpError',
-      observed: 'dumpToStore threw TableRewrittenDuringDumpError naming public.items, public.prices',
-      invariants: ['nothing uploaded', 'no incomplete multipart upload'],
-    });
-  });
+      expect(outcome).toBeInstanceOf(TableRewrittenDuringDumpError);
+      expect((outcome as Error).message).toMatch(
+        /^public\.items, public\.prices were rewritten \(TRUNCATE, ALTER TABLE, VACUUM FULL or CLUSTER\) after the dump's snapshot was taken and before its tables were locked, 1 times in a row/,
+      );
+      expect(await store.list('')).toEqual([]);
+      expect(await store.listIncompleteUploads('')).toEqual([]);
+      recordReliability({
+        area: 'database',
+        fault: `the same race with no new snapshot allowed (dumpToStore, no retry delays), PostgreSQL ${major}`,
+        expectedError: 'TableRewrittenDuringDumpError',
+        observed: 'dumpToStore threw TableRewrittenDuringDumpError naming public.items, public.prices',
+        invariants: ['nothing uploaded', 'no incomplete multipart upload'],
+      });
+    },
+  );
 });
 
 describe('a migration arriving once the tables are locked', () => {
@@ -282,6 +313,14 @@ describe('a migration arriving once the tables are locked', () => {
     expect(await store.listIncompleteUploads('')).toEqual([]);
     // The migration was delayed by the dump, not lost: it ran once the dump let go.
     expect(priceType).toBe('bigint');
+    recordReliability({
+      area: 'database',
+      fault:
+        'an ALTER TABLE asks for ACCESS EXCLUSIVE after the dump locked its tables, before pg_dump locks them',
+      expectedError: 'TableLockedError',
+      observed: 'dumpToStore threw TableLockedError naming the queued session (lock wait 1 s)',
+      invariants: ['no incomplete multipart upload', 'the migration ran once the dump let go'],
+    });
   });
 });
 
