@@ -31,7 +31,13 @@ import {
 } from '../pg/content.ts';
 import { describeLockHolders } from '../pg/lock-holders.ts';
 import { readOwnership } from '../pg/ownership.ts';
-import { grantFix, type RelationAccess, readRelationAccess, rowSecurityFix } from '../pg/privileges.ts';
+import {
+  grantFix,
+  type RelationAccess,
+  readRelationAccess,
+  rowSecurityFix,
+  serverRefusal,
+} from '../pg/privileges.ts';
 import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
 import {
   defaultLockWaitSeconds,
@@ -400,7 +406,7 @@ async function exportLockedSnapshot(
       const ownership = await readOwnership(holder);
       const access = await readRelationAccess(holder);
       if (access.unreadable.length > 0 || access.rowSecurity.length > 0) {
-        throw accessError(deps.connection.user, access);
+        throw accessError(deps.connection.user, access, await serverRefusal(holder, access));
       }
       await lockTablesForRead(holder, await listTables(holder), lockWaitSeconds, 'the dump');
       const rewritten = await tablesRewrittenSinceSnapshot(holder);
@@ -430,16 +436,17 @@ async function exportLockedSnapshot(
  * What `backupctl check` says about the same relations, as a named error: unreadable ones first (the
  * GRANT to run), else those row-level security would filter.
  */
-function accessError(user: string, access: RelationAccess): BackupError {
+function accessError(user: string, access: RelationAccess, refusal: string | undefined): BackupError {
   const list = (names: string[]) => names.slice(0, 10).join(', ') + (names.length > 10 ? ', ...' : '');
+  const said = refusal ? ` (PostgreSQL: ${describeError(refusal)})` : '';
   if (access.unreadable.length > 0) {
     return new TablePrivilegeError(
-      `${quoteIdentifier(user)} may not read ${list(access.unreadable)}: ${grantFix(user, access.unreadable)}`,
+      `${quoteIdentifier(user)} may not read ${list(access.unreadable)}: ${grantFix(user, access.unreadable)}${said}`,
       { details: { tables: access.unreadable.slice(0, 50), rowSecurity: access.rowSecurity.slice(0, 50) } },
     );
   }
   return new TableRowSecurityError(
-    `row-level security applies to ${quoteIdentifier(user)} on ${list(access.rowSecurity)}: pg_dump would fail on ${access.rowSecurity.length === 1 ? 'it' : 'them'} rather than dump only the rows its policies show; ${rowSecurityFix}`,
+    `row-level security applies to ${quoteIdentifier(user)} on ${list(access.rowSecurity)}: pg_dump would fail on ${access.rowSecurity.length === 1 ? 'it' : 'them'} rather than dump only the rows its policies show; ${rowSecurityFix}${said}`,
     { details: { tables: access.rowSecurity.slice(0, 50) } },
   );
 }

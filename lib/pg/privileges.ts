@@ -30,6 +30,8 @@ export interface RelationAccess {
   relations: number;
   /** Quoted `schema.name` of those the role may not SELECT. */
   unreadable: string[];
+  /** The sequences among `unreadable`. */
+  unreadableSequences: string[];
   /** Quoted `schema.name` of readable tables whose rows a policy would filter for the role. */
   rowSecurity: string[];
 }
@@ -48,8 +50,33 @@ export async function readRelationAccess(session: Session): Promise<RelationAcce
   return {
     relations: rows.length,
     unreadable: rows.filter((r) => !r.readable).map(name),
+    unreadableSequences: rows.filter((r) => !r.readable && r.kind === 'S').map(name),
     rowSecurity: rows.filter((r) => r.readable && r.row_security).map(name),
   };
+}
+
+/**
+ * PostgreSQL's own refusal for the first relation `access` names, in the words pg_dump would have
+ * printed: its LOCK TABLE (a table), its read of a sequence, or its COPY under row_security=off (row
+ * security). Run in the transaction that found them, which the refusal aborts; undefined if the server
+ * did not refuse after all.
+ */
+export async function serverRefusal(session: Session, access: RelationAccess): Promise<string | undefined> {
+  const [unreadable] = access.unreadable;
+  const [filtered] = access.rowSecurity;
+  const probe =
+    unreadable === undefined
+      ? `SELECT 1 FROM ONLY ${filtered} LIMIT 0`
+      : access.unreadableSequences.includes(unreadable)
+        ? `SELECT last_value FROM ${unreadable}`
+        : `LOCK TABLE ONLY ${unreadable} IN ACCESS SHARE MODE`;
+  if (unreadable === undefined && filtered === undefined) return undefined;
+  try {
+    await session.query(probe);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /** What to run so `user` may read `relations` (all, or a placeholder when there are many). */

@@ -346,6 +346,8 @@ describe('privileges the backup role lacks', () => {
     expect(causeOf(execution)).toContain(
       `"guard_owner" may not read "public"."payroll", "public"."salaries": GRANT SELECT ON "public"."payroll", "public"."salaries" TO "guard_owner" (as the owner)`,
     );
+    // What pg_dump's LOCK TABLE would have been told, also for the column-level grant.
+    expect(causeOf(execution)).toContain('(PostgreSQL: permission denied for table payroll)');
     expect(alert).toContain('GRANT SELECT ON');
     expect(alert).not.toContain('TableLockedError');
     await expectNothingVerifiedOrLeftOver(store);
@@ -353,6 +355,29 @@ describe('privileges the backup role lacks', () => {
       area: 'database',
       fault: 'the backup role lacks SELECT on a table, and has a column-level grant only on another',
       invariants: ['not retried (verdict)', 'cause names the tables and the GRANT'],
+    });
+  });
+
+  it('names a sequence it cannot read, in the words pg_dump would have met', async () => {
+    await ownedDatabase('guard_sequence');
+    await as(ownerUrl('guard_sequence'), 'CREATE TABLE orders (id int)');
+    await as(ownerUrl('guard_sequence', 'guard_other', 'other-pw'), 'CREATE SEQUENCE invoice_numbers');
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('guard_sequence'),
+    });
+
+    const execution = await fixture.run(settings);
+
+    expectFailureAlert(execution, 'TablePrivilegeError', 'Dump');
+    expect(retriesOf(execution).Dump ?? 0).toBe(0);
+    expect(causeOf(execution)).toBe(
+      '"guard_owner" may not read "public"."invoice_numbers": GRANT SELECT ON "public"."invoice_numbers" TO "guard_owner" (as the owner), or back up as the owner (PostgreSQL: permission denied for sequence invoice_numbers)',
+    );
+    await expectNothingVerifiedOrLeftOver(store);
+    recordReliability({
+      area: 'database',
+      fault: 'the backup role lacks SELECT on a sequence',
+      invariants: ['not retried (verdict)', "cause names the sequence, the GRANT and PostgreSQL's refusal"],
     });
   });
 
@@ -376,6 +401,9 @@ describe('privileges the backup role lacks', () => {
       'row-level security applies to "guard_owner" on "public"."tenant_rows"',
     );
     expect(causeOf(execution)).toContain('BYPASSRLS');
+    expect(causeOf(execution)).toContain(
+      '(PostgreSQL: query would be affected by row-level security policy for table "tenant_rows")',
+    );
     await expectNothingVerifiedOrLeftOver(store);
     recordReliability({
       area: 'database',
