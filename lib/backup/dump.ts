@@ -373,6 +373,9 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
  */
 export const rewriteRetryDelaysMs: readonly number[] = [2_000, 10_000];
 
+/** The commands that give a table a new file, as the error names them (words in a message, not SQL). */
+const rewritingCommands = 'TRUNCATE, ALTER TABLE, VACUUM FULL or CLUSTER';
+
 interface LockedSnapshot {
   snapshotId: string;
   extensions: Manifest['extensions'];
@@ -419,7 +422,7 @@ async function exportLockedSnapshot(
       const wait = delays[attempt];
       if (wait === undefined) {
         throw new TableRewrittenDuringDumpError(
-          `${rewritten.join(', ')} ${rewritten.length === 1 ? 'was' : 'were'} rewritten (TRUNCATE, ALTER TABLE, VACUUM FULL or CLUSTER) after the dump's snapshot was taken and before its tables were locked, ${attempt + 1} times in a row; a dump would have read ${rewritten.length === 1 ? 'it' : 'them'} empty or incomplete`,
+          `${rewritten.join(', ')} ${rewritten.length === 1 ? 'was' : 'were'} rewritten (${rewritingCommands}) after the dump's snapshot was taken and before its tables were locked, ${attempt + 1} times in a row; a dump would have read ${rewritten.length === 1 ? 'it' : 'them'} empty or incomplete`,
           { details: { tables: rewritten.slice(0, 50), attempts: attempt + 1 } },
         );
       }
@@ -441,7 +444,10 @@ function accessError(user: string, access: RelationAccess, refusal: string | und
   const said = refusal ? ` (PostgreSQL: ${describeError(refusal)})` : '';
   if (access.unreadable.length > 0) {
     return new TablePrivilegeError(
-      `${quoteIdentifier(user)} may not read ${list(access.unreadable)}: ${grantFix(user, access.unreadable)}${said}`,
+      `${quoteIdentifier(user)} may not read ${list(access.unreadable)}: ${grantFix(
+        user,
+        access.refused.filter((r) => !r.readable),
+      )}${said}`,
       { details: { tables: access.unreadable.slice(0, 50), rowSecurity: access.rowSecurity.slice(0, 50) } },
     );
   }

@@ -25,15 +25,20 @@ const relationAccessSql = `
      AND ${dumpedRelationsFilter}
    ORDER BY 1, 2`;
 
+export interface RelationName {
+  schema: string;
+  name: string;
+}
+
 export interface RelationAccess {
   /** How many tables and sequences pg_dump reads. */
   relations: number;
   /** Quoted `schema.name` of those the role may not SELECT. */
   unreadable: string[];
-  /** The sequences among `unreadable`. */
-  unreadableSequences: string[];
   /** Quoted `schema.name` of readable tables whose rows a policy would filter for the role. */
   rowSecurity: string[];
+  /** The relations of `unreadable`, then those of `rowSecurity`, as names to build statements from. */
+  refused: (RelationName & { sequence: boolean; readable: boolean })[];
 }
 
 interface RelationRow {
@@ -46,12 +51,19 @@ interface RelationRow {
 
 export async function readRelationAccess(session: Session): Promise<RelationAccess> {
   const { rows } = await session.query<RelationRow>(relationAccessSql);
+  const unreadable = rows.filter((r) => !r.readable);
+  const filtered = rows.filter((r) => r.readable && r.row_security);
   const name = (r: RelationRow) => `${quoteIdentifier(r.schema)}.${quoteIdentifier(r.name)}`;
   return {
     relations: rows.length,
-    unreadable: rows.filter((r) => !r.readable).map(name),
-    unreadableSequences: rows.filter((r) => !r.readable && r.kind === 'S').map(name),
-    rowSecurity: rows.filter((r) => r.readable && r.row_security).map(name),
+    unreadable: unreadable.map(name),
+    rowSecurity: filtered.map(name),
+    refused: [...unreadable, ...filtered].map((r) => ({
+      schema: r.schema,
+      name: r.name,
+      sequence: r.kind === 'S',
+      readable: r.readable,
+    })),
   };
 }
 
@@ -62,15 +74,14 @@ export async function readRelationAccess(session: Session): Promise<RelationAcce
  * did not refuse after all.
  */
 export async function serverRefusal(session: Session, access: RelationAccess): Promise<string | undefined> {
-  const [unreadable] = access.unreadable;
-  const [filtered] = access.rowSecurity;
-  const probe =
-    unreadable === undefined
-      ? `SELECT 1 FROM ONLY ${filtered} LIMIT 0`
-      : access.unreadableSequences.includes(unreadable)
-        ? `SELECT last_value FROM ${unreadable}`
-        : `LOCK TABLE ONLY ${unreadable} IN ACCESS SHARE MODE`;
-  if (unreadable === undefined && filtered === undefined) return undefined;
+  const [first] = access.refused;
+  if (!first) return undefined;
+  const relation = `${quoteIdentifier(first.schema)}.${quoteIdentifier(first.name)}`;
+  const probe = first.readable
+    ? `SELECT 1 FROM ONLY ${relation} LIMIT 0`
+    : first.sequence
+      ? `SELECT last_value FROM ${relation}`
+      : `LOCK TABLE ONLY ${relation} IN ACCESS SHARE MODE`;
   try {
     await session.query(probe);
     return undefined;
@@ -79,10 +90,16 @@ export async function serverRefusal(session: Session, access: RelationAccess): P
   }
 }
 
-/** What to run so `user` may read `relations` (all, or a placeholder when there are many). */
-export function grantFix(user: string, relations: readonly string[] = []): string {
-  const what = relations.length > 0 && relations.length <= 10 ? relations.join(', ') : '<table>';
-  return `GRANT SELECT ON ${what} TO ${quoteIdentifier(user)} (as the owner), or back up as the owner`;
+/** What to run so `user` may read `relations`: one GRANT each, or a placeholder when there are many. */
+export function grantFix(user: string, relations: readonly RelationName[] = []): string {
+  if (relations.length === 0 || relations.length > 10) {
+    return `GRANT SELECT ON <table> TO ${quoteIdentifier(user)} (as the owner), or back up as the owner`;
+  }
+  const grants = relations.map(
+    (r) =>
+      `GRANT SELECT ON ${quoteIdentifier(r.schema)}.${quoteIdentifier(r.name)} TO ${quoteIdentifier(user)};`,
+  );
+  return `as the owner: ${grants.join(' ')} or back up as the owner`;
 }
 
 export const rowSecurityFix =

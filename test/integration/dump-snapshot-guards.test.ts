@@ -147,6 +147,13 @@ function causeOf(execution: Awaited<ReturnType<PipelineFixture['run']>>): string
   return (JSON.parse(execution.error?.cause ?? '{}') as { errorMessage?: string }).errorMessage ?? '';
 }
 
+/** The GRANT statements an error message tells the owner to run. */
+function grantsIn(message: string): string[] {
+  const grants = message.match(/GRANT SELECT ON [^;]+;/g) ?? [];
+  expect(grants.length).toBeGreaterThan(0);
+  return grants;
+}
+
 describe('the rewrite race', () => {
   it('never verifies a backup whose snapshot reads a table truncated or rewritten while the dump waited', async () => {
     const url = await shopDatabase('race_pipeline');
@@ -344,17 +351,24 @@ describe('privileges the backup role lacks', () => {
     const alert = expectFailureAlert(execution, 'TablePrivilegeError', 'Dump');
     expect(retriesOf(execution).Dump ?? 0).toBe(0);
     expect(causeOf(execution)).toContain(
-      `"guard_owner" may not read "public"."payroll", "public"."salaries": GRANT SELECT ON "public"."payroll", "public"."salaries" TO "guard_owner" (as the owner)`,
+      `"guard_owner" may not read "public"."payroll", "public"."salaries": as the owner: GRANT SELECT ON "public"."payroll" TO "guard_owner"; GRANT SELECT ON "public"."salaries" TO "guard_owner"; or back up as the owner`,
     );
     // What pg_dump's LOCK TABLE would have been told, also for the column-level grant.
     expect(causeOf(execution)).toContain('(PostgreSQL: permission denied for table payroll)');
     expect(alert).toContain('GRANT SELECT ON');
     expect(alert).not.toContain('TableLockedError');
     await expectNothingVerifiedOrLeftOver(store);
+    // The GRANTs the error names, run by the tables' owner, are what the next night needed.
+    await as(ownerUrl('guard_privileges', 'guard_other', 'other-pw'), ...grantsIn(causeOf(execution)));
+    expect((await fixture.run(settings)).status).toBe('SUCCEEDED');
     recordReliability({
       area: 'database',
       fault: 'the backup role lacks SELECT on a table, and has a column-level grant only on another',
-      invariants: ['not retried (verdict)', 'cause names the tables and the GRANT'],
+      invariants: [
+        'not retried (verdict)',
+        'cause names the tables and the GRANT',
+        'after the named GRANTs the next run verifies',
+      ],
     });
   });
 
@@ -371,13 +385,19 @@ describe('privileges the backup role lacks', () => {
     expectFailureAlert(execution, 'TablePrivilegeError', 'Dump');
     expect(retriesOf(execution).Dump ?? 0).toBe(0);
     expect(causeOf(execution)).toBe(
-      '"guard_owner" may not read "public"."invoice_numbers": GRANT SELECT ON "public"."invoice_numbers" TO "guard_owner" (as the owner), or back up as the owner (PostgreSQL: permission denied for sequence invoice_numbers)',
+      '"guard_owner" may not read "public"."invoice_numbers": as the owner: GRANT SELECT ON "public"."invoice_numbers" TO "guard_owner"; or back up as the owner (PostgreSQL: permission denied for sequence invoice_numbers)',
     );
     await expectNothingVerifiedOrLeftOver(store);
+    await as(ownerUrl('guard_sequence', 'guard_other', 'other-pw'), ...grantsIn(causeOf(execution)));
+    expect((await fixture.run(settings)).status).toBe('SUCCEEDED');
     recordReliability({
       area: 'database',
       fault: 'the backup role lacks SELECT on a sequence',
-      invariants: ['not retried (verdict)', "cause names the sequence, the GRANT and PostgreSQL's refusal"],
+      invariants: [
+        'not retried (verdict)',
+        "cause names the sequence, the GRANT and PostgreSQL's refusal",
+        'after the named GRANT the next run verifies',
+      ],
     });
   });
 
