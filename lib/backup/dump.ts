@@ -422,7 +422,7 @@ async function exportLockedSnapshot(
       const wait = delays[attempt];
       if (wait === undefined) {
         throw new TableRewrittenDuringDumpError(
-          `${rewritten.join(', ')} ${rewritten.length === 1 ? 'was' : 'were'} rewritten (${rewritingCommands}) after the dump's snapshot was taken and before its tables were locked, ${attempt + 1} times in a row; a dump would have read ${rewritten.length === 1 ? 'it' : 'them'} empty or incomplete`,
+          `${rewritten.join(', ')} ${rewritten.length === 1 ? 'was' : 'were'} rewritten (${rewritingCommands}) after the dump's snapshot was taken and before its tables were locked (${attempt + 1} ${attempt === 0 ? 'attempt' : 'attempts in a row'}); a dump would have read ${rewritten.length === 1 ? 'it' : 'them'} empty or incomplete`,
           { details: { tables: rewritten.slice(0, 50), attempts: attempt + 1 } },
         );
       }
