@@ -127,6 +127,36 @@ export class SnapshotError extends BackupError {
   readonly transient = true;
 }
 
+/**
+ * A table was rewritten (TRUNCATE, an ALTER TABLE that rewrites it, VACUUM FULL, CLUSTER) between the
+ * moment the dump's snapshot was taken and the moment its tables were locked, at every attempt the dump
+ * made. Rewrites are not MVCC-safe: the old snapshot would read the new file, so a truncated table would
+ * be dumped, counted and "verified" empty. The tables are named.
+ */
+export class TableRewrittenDuringDumpError extends BackupError {
+  override readonly name = 'TableRewrittenDuringDumpError';
+  readonly transient = false;
+}
+
+/**
+ * The backup role may not read a table or sequence pg_dump must read (no SELECT, or only a column-level
+ * grant, or no USAGE on its schema). The tables and the GRANT to run are named.
+ */
+export class TablePrivilegeError extends BackupError {
+  override readonly name = 'TablePrivilegeError';
+  readonly transient = false;
+}
+
+/**
+ * Row-level security applies to the backup role on a table (FORCE ROW LEVEL SECURITY, or RLS on a table
+ * it does not own, without BYPASSRLS): pg_dump runs with row_security=off and fails rather than dump
+ * only the rows a policy shows. The tables are named.
+ */
+export class TableRowSecurityError extends BackupError {
+  override readonly name = 'TableRowSecurityError';
+  readonly transient = false;
+}
+
 /** The object store failed or was unreachable (5xx, timeout, connection reset). */
 export class StorageUnavailableError extends BackupError {
   override readonly name = 'StorageUnavailableError';
@@ -312,6 +342,9 @@ export const errorCatalog = {
   DumpFailedError,
   TableLockedError,
   SnapshotError,
+  TableRewrittenDuringDumpError,
+  TablePrivilegeError,
+  TableRowSecurityError,
   StorageUnavailableError,
   BackupNotFoundError,
   ManifestInvalidError,

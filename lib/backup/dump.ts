@@ -8,6 +8,7 @@
  * an object; any failure aborts the multipart upload.
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BackupError,
   DumpFailedError,
@@ -16,6 +17,9 @@ import {
   StepTimeoutError,
   StorageUnavailableError,
   TableLockedError,
+  TablePrivilegeError,
+  TableRewrittenDuringDumpError,
+  TableRowSecurityError,
 } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import {
@@ -27,9 +31,28 @@ import {
 } from '../pg/content.ts';
 import { describeLockHolders } from '../pg/lock-holders.ts';
 import { readOwnership } from '../pg/ownership.ts';
+import {
+  grantFix,
+  type RelationAccess,
+  readRelationAccess,
+  rowSecurityFix,
+  serverRefusal,
+} from '../pg/privileges.ts';
 import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
-import { defaultLockWaitSeconds, measureInSnapshot, type SnapshotMeasure } from '../pg/row-counts.ts';
-import { installedExtensions, openSession, readServerIdentity } from '../pg/session.ts';
+import {
+  defaultLockWaitSeconds,
+  listTables,
+  measureInSnapshot,
+  type SnapshotMeasure,
+} from '../pg/row-counts.ts';
+import {
+  installedExtensions,
+  openSession,
+  quoteIdentifier,
+  readServerIdentity,
+  type Session,
+} from '../pg/session.ts';
+import { lockTablesForRead, tablesRewrittenSinceSnapshot } from '../pg/table-locks.ts';
 import { libpqTlsError } from '../pg/tls.ts';
 import { type ProgressLog, reportProgress } from '../progress.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
@@ -74,6 +97,8 @@ export interface DumpDependencies {
   withoutRowCounts?: boolean;
   /** Where the dump's progress goes (bytes written so far; lib/progress.ts). */
   log?: ProgressLog | undefined;
+  /** The waits before each new snapshot after a rewrite; default `rewriteRetryDelaysMs`. */
+  rewriteRetryDelaysMs?: readonly number[];
 }
 
 export interface DumpResult {
@@ -89,6 +114,8 @@ export interface DumpResult {
   serverVersion: string;
   warnings: number;
   abortedStaleUploads: number;
+  /** How many snapshots were dropped because a table was rewritten under them (`exportLockedSnapshot`). */
+  rewriteRetries: number;
   /** What a verification of this backup can prove: `checksums` when the manifest holds them. */
   proof: ProofLevel;
 }
@@ -138,24 +165,14 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     // Picks the client before anything is dumped: a server newer than every bundle fails here.
     const bundle = await deps.programs.clientForServer(identity.serverVersionNum);
 
-    let snapshotId: string;
-    let extensions: Manifest['extensions'];
-    let ownership: Manifest['ownership'];
-    let sequences: SequenceValue[] = [];
-    try {
-      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-      snapshotId = rows[0]?.id ?? '';
-      extensions = await installedExtensions(holder);
-      ownership = await readOwnership(holder);
-      // Not transactional: read now, before pg_dump reads them, so a restored one is never behind.
-      if (deps.proof === 'checksums') sequences = await sequenceValues(holder);
-    } catch (error) {
-      throw new SnapshotError(`could not export a snapshot: ${describeError(error)}`, { cause: error });
-    }
+    const lockWaitSeconds = deps.lockWaitSeconds ?? defaultLockWaitSeconds;
+    const { snapshotId, extensions, ownership, sequences, rewriteRetries } = await exportLockedSnapshot(
+      holder,
+      deps,
+      lockWaitSeconds,
+    );
 
     abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey, request.owner, startedAt);
-    const lockWaitSeconds = deps.lockWaitSeconds ?? defaultLockWaitSeconds;
     const countStarted = Date.now();
     let countSeconds = 0;
     const counting = (async (): Promise<SnapshotMeasure> => {
@@ -164,6 +181,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       try {
         const measure = await measureInSnapshot(counter, snapshotId, {
           lockWaitSeconds,
+          tablesLockedByExporter: true,
           ...(deps.proof === 'checksums'
             ? { content: deps.contentAlgorithm ?? contentAlgorithmFor(identity.serverVersionNum) }
             : {}),
@@ -183,6 +201,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     counting.catch(() => undefined);
 
     const dumpStarted = Date.now();
+    let statementTimedOut = false;
     let lockWaitTimedOut = false;
     const pgDump = deps.programs.start(
       bundle,
@@ -199,7 +218,10 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
         signal: deps.signal,
         tailLines: maxWarnings,
         onStderrLine: (line) => {
-          lockWaitTimedOut ||= isLockWaitTimeout(line);
+          // "Query was: LOCK TABLE" follows any error of pg_dump's lock phase; only after a statement
+          // timeout is it a lock wait (a missing privilege fails the same query at once).
+          statementTimedOut ||= /canceling statement due to statement timeout/.test(line);
+          lockWaitTimedOut ||= statementTimedOut && isLockQuery(line);
         },
       },
     );
@@ -340,6 +362,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       serverVersion: identity.serverVersion,
       warnings: warnings.length,
       abortedStaleUploads,
+      rewriteRetries,
     };
   } finally {
     await holder.end().catch(() => undefined);
@@ -347,9 +370,96 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 }
 
 /**
- * pg_dump --lock-wait-timeout gives up with a statement timeout on its LOCK TABLE (PostgreSQL 18:
- * "canceling statement due to statement timeout", then "Query was: LOCK TABLE ... IN ACCESS SHARE MODE").
+ * A new snapshot after a table was rewritten under the previous one: a migration that truncates or
+ * rewrites tables usually commits within seconds, so two more attempts spaced by a growing wait.
  */
-function isLockWaitTimeout(line: string): boolean {
+export const rewriteRetryDelaysMs: readonly number[] = [2_000, 10_000];
+
+/** The commands that give a table a new file, as the error names them (words in a message, not SQL). */
+const rewritingCommands = 'TRUNCATE, ALTER TABLE, VACUUM FULL or CLUSTER';
+
+interface LockedSnapshot {
+  snapshotId: string;
+  extensions: Manifest['extensions'];
+  ownership: Manifest['ownership'];
+  sequences: SequenceValue[];
+  rewriteRetries: number;
+}
+
+/**
+ * Exports the snapshot pg_dump will read on `holder` and, in that same transaction, locks every table
+ * pg_dump dumps, before pg_dump starts. From then on no table can be rewritten until the dump ends (the
+ * holder commits after pg_dump exits). A rewrite that committed between the export and the lock (a
+ * transaction already running `TRUNCATE` or `ALTER TABLE ... TYPE` when the backup began) would make the
+ * snapshot read the new, empty file: such a snapshot is dropped and a new one taken, and after
+ * `rewriteRetryDelaysMs` run out the dump fails with TableRewrittenDuringDumpError. Nothing has been
+ * uploaded yet, so there is nothing to abort. Tables the role cannot read in full fail first, with the
+ * query `backupctl check` runs.
+ */
+async function exportLockedSnapshot(
+  holder: Session,
+  deps: DumpDependencies,
+  lockWaitSeconds: number,
+): Promise<LockedSnapshot> {
+  const delays = deps.rewriteRetryDelaysMs ?? rewriteRetryDelaysMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+      const snapshotId = rows[0]?.id ?? '';
+      const extensions = await installedExtensions(holder);
+      const ownership = await readOwnership(holder);
+      const access = await readRelationAccess(holder);
+      if (access.unreadable.length > 0 || access.rowSecurity.length > 0) {
+        throw accessError(deps.connection.user, access, await serverRefusal(holder, access));
+      }
+      await lockTablesForRead(holder, await listTables(holder), lockWaitSeconds, 'the dump');
+      const rewritten = await tablesRewrittenSinceSnapshot(holder);
+      if (rewritten.length === 0) {
+        // Not transactional: read now, before pg_dump reads them, so a restored one is never behind.
+        const sequences = deps.proof === 'checksums' ? await sequenceValues(holder) : [];
+        return { snapshotId, extensions, ownership, sequences, rewriteRetries: attempt };
+      }
+      await holder.query('ROLLBACK');
+      const wait = delays[attempt];
+      if (wait === undefined) {
+        throw new TableRewrittenDuringDumpError(
+          `${rewritten.join(', ')} ${rewritten.length === 1 ? 'was' : 'were'} rewritten (${rewritingCommands}) after the dump's snapshot was taken and before its tables were locked (${attempt + 1} ${attempt === 0 ? 'attempt' : 'attempts in a row'}); a dump would have read ${rewritten.length === 1 ? 'it' : 'them'} empty or incomplete`,
+          { details: { tables: rewritten.slice(0, 50), attempts: attempt + 1 } },
+        );
+      }
+      await sleep(wait, undefined, deps.signal ? { signal: deps.signal } : {}).catch(() => undefined);
+      if (deps.signal?.aborted) throw new StepTimeoutError('dump stopped before the Lambda timeout');
+    } catch (error) {
+      if (error instanceof BackupError) throw error;
+      throw new SnapshotError(`could not export a snapshot: ${describeError(error)}`, { cause: error });
+    }
+  }
+}
+
+/**
+ * What `backupctl check` says about the same relations, as a named error: unreadable ones first (the
+ * GRANT to run), else those row-level security would filter.
+ */
+function accessError(user: string, access: RelationAccess, refusal: string | undefined): BackupError {
+  const list = (names: string[]) => names.slice(0, 10).join(', ') + (names.length > 10 ? ', ...' : '');
+  const said = refusal ? ` (PostgreSQL: ${describeError(refusal)})` : '';
+  if (access.unreadable.length > 0) {
+    return new TablePrivilegeError(
+      `${quoteIdentifier(user)} may not read ${list(access.unreadable)}: ${grantFix(
+        user,
+        access.refused.filter((r) => !r.readable),
+      )}${said}`,
+      { details: { tables: access.unreadable.slice(0, 50), rowSecurity: access.rowSecurity.slice(0, 50) } },
+    );
+  }
+  return new TableRowSecurityError(
+    `row-level security applies to ${quoteIdentifier(user)} on ${list(access.rowSecurity)}: pg_dump would fail on ${access.rowSecurity.length === 1 ? 'it' : 'them'} rather than dump only the rows its policies show; ${rowSecurityFix}${said}`,
+    { details: { tables: access.rowSecurity.slice(0, 50) } },
+  );
+}
+
+/** pg_dump's lock phase: "Query was: LOCK TABLE ... IN ACCESS SHARE MODE" under the failed query. */
+function isLockQuery(line: string): boolean {
   return /Query was: LOCK TABLE .* IN ACCESS SHARE MODE/.test(line);
 }

@@ -17,16 +17,15 @@ import { planDump } from '../backup/plan.ts';
 import { describeError } from '../errors.ts';
 import type { Message } from '../notify/publish.ts';
 import { describeConnection, type PgConnection } from '../pg/connection.ts';
+import { grantFix, readRelationAccess, rowSecurityFix } from '../pg/privileges.ts';
 import { availableServerBundles, serverForSource } from '../pg/server-bundle.ts';
 import {
   type InstalledExtension,
   installedExtensions,
-  quoteIdentifier,
   readServerIdentity,
   type ServerIdentity,
   withSession,
 } from '../pg/session.ts';
-import { dumpedRelationsFilter } from '../pg/tables.ts';
 import { providerCheckFor } from '../provider/provider-check.ts';
 import type { Runtime } from '../runtime.ts';
 import { assertProductionNotOptedIn } from '../verify/restore-target-guard.ts';
@@ -51,27 +50,6 @@ export interface CheckOptions {
 
 /** Lambda's largest /tmp: a verification on Lambda must fit it. */
 const lambdaEphemeralBytes = 10_240 * 1024 ** 2;
-
-const privilegesSql = `
-  SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
-         CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'SELECT')
-              ELSE has_table_privilege(c.oid, 'SELECT') END AS readable,
-         (c.relkind <> 'S' AND c.relrowsecurity
-           AND (c.relforcerowsecurity OR c.relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))
-           AND NOT (SELECT rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = current_user)) AS row_security
-    FROM pg_catalog.pg_class c
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relkind IN ('r', 'S')
-     AND ${dumpedRelationsFilter}
-   ORDER BY 1, 2`;
-
-interface Relation {
-  schema: string;
-  name: string;
-  kind: string;
-  readable: boolean;
-  row_security: boolean;
-}
 
 export async function runChecks(
   runtime: Pick<Runtime, 'settings' | 'store' | 'productionConnection' | 'programs' | 'renderApiKey'>,
@@ -107,17 +85,11 @@ export async function runChecks(
     }
   } else {
     await check('privileges', async () => {
-      const relations = await withSession(
-        reached,
-        async (session) => (await session.query<Relation>(privilegesSql)).rows,
-      );
-      const name = (r: Relation) => `${quoteIdentifier(r.schema)}.${quoteIdentifier(r.name)}`;
-      const unreadable = relations.filter((r) => !r.readable).map(name);
-      const filtered = relations.filter((r) => r.readable && r.row_security).map(name);
+      const { relations, unreadable, rowSecurity: filtered } = await withSession(reached, readRelationAccess);
       if (unreadable.length === 0 && filtered.length === 0) {
         return {
           status: 'pass',
-          detail: `${relations.length} tables and sequences readable in full by ${reached.user}`,
+          detail: `${relations} tables and sequences readable in full by ${reached.user}`,
         };
       }
       return {
@@ -127,14 +99,8 @@ export async function runChecks(
           ...(filtered.length ? [`row security would hide rows: ${filtered.slice(0, 10).join(', ')}`] : []),
         ].join('; '),
         fix: [
-          ...(unreadable.length
-            ? [
-                `GRANT SELECT ON <table> TO ${quoteIdentifier(reached.user)} (as the owner), or back up as the owner`,
-              ]
-            : []),
-          ...(filtered.length
-            ? ["back up as the tables' owner, or give the role BYPASSRLS (the provider's admin role can)"]
-            : []),
+          ...(unreadable.length ? [grantFix(reached.user)] : []),
+          ...(filtered.length ? [rowSecurityFix] : []),
         ].join('; '),
       };
     });

@@ -29,6 +29,20 @@ function isSslMode(value: string): value is SslMode {
 }
 
 /**
+ * A percent-decoded part of the URL. A malformed escape (`%zz`, a lone `%`) is a configuration error
+ * that names the part, never its value: the part may be the password.
+ */
+function decodePart(encoded: string, label: string, part: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new ConfigurationError(
+      `${label} has a malformed percent-escape in its ${part} (write a literal % as %25)`,
+    );
+  }
+}
+
+/**
  * Parses `postgres://user:password@host:port/database?sslmode=...`. `label` names the setting in
  * errors (e.g. `DATABASE_URL`), never the value.
  */
@@ -45,12 +59,12 @@ export function parseConnectionUrl(url: string, label: string): PgConnection {
     );
   }
   if (!parsed.hostname) throw new ConfigurationError(`${label} has no host`);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  const database = decodePart(parsed.pathname.replace(/^\//, ''), label, 'database name');
   if (!database) throw new ConfigurationError(`${label} has no database name (…/dbname)`);
   const port = parsed.port ? Number(parsed.port) : 5432;
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new ConfigurationError(`${label} has an invalid port`);
-  const user = decodeURIComponent(parsed.username);
+  const user = decodePart(parsed.username, label, 'user name');
   if (!user) throw new ConfigurationError(`${label} has no user name`);
 
   const known = new Set(['sslmode', 'sslrootcert']);
@@ -65,7 +79,7 @@ export function parseConnectionUrl(url: string, label: string): PgConnection {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port,
     user,
-    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    password: parsed.password ? decodePart(parsed.password, label, 'password') : undefined,
     database,
     sslmode,
     sslrootcert: parsed.searchParams.get('sslrootcert') ?? undefined,

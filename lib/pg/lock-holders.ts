@@ -1,6 +1,7 @@
 /**
  * Who holds the table locks a dump waits for: the sessions holding ACCESS EXCLUSIVE locks on tables of
- * the current database. Said in an alert so the operator can act at once. Only what identifies the
+ * the current database, and those waiting for one (PostgreSQL queues a later ACCESS SHARE request, such
+ * as pg_dump's, behind a waiting ACCESS EXCLUSIVE one). Said in an alert so the operator can act at once. Only what identifies the
  * session is read (pid, application, state, how long its transaction is open), never its query text:
  * that may carry data or a secret (`ALTER ROLE ... PASSWORD`).
  */
@@ -13,19 +14,22 @@ export interface LockHolder {
   application: string | null;
   state: string | null;
   transactionSeconds: number | null;
+  /** False for a session still waiting for its ACCESS EXCLUSIVE lock, queued ahead of the dump. */
+  granted: boolean;
 }
 
 const lockHoldersSql = `
   SELECT format('%I.%I', n.nspname, c.relname) AS table, l.pid, a.application_name AS application,
-         a.state, floor(extract(epoch FROM clock_timestamp() - a.xact_start))::int AS "transactionSeconds"
+         a.state, floor(extract(epoch FROM clock_timestamp() - a.xact_start))::int AS "transactionSeconds",
+         l.granted
     FROM pg_locks l
     JOIN pg_class c ON c.oid = l.relation
     JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-   WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'AccessExclusiveLock'
+   WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
      AND l.pid <> pg_backend_pid()
-   ORDER BY 1, 2
+   ORDER BY l.granted DESC, 1, 2
    LIMIT 10`;
 
 export async function findLockHolders(session: Session): Promise<LockHolder[]> {
@@ -45,7 +49,10 @@ export async function describeLockHolders(session: Session): Promise<string> {
           h.state ?? undefined,
           h.transactionSeconds === null ? undefined : `transaction open ${h.transactionSeconds} s`,
         ].filter(Boolean);
-        return `${h.table} is locked (ACCESS EXCLUSIVE) by pid ${h.pid}${facts.length ? ` (${facts.join(', ')})` : ''}`;
+        const who = `pid ${h.pid}${facts.length ? ` (${facts.join(', ')})` : ''}`;
+        return h.granted
+          ? `${h.table} is locked (ACCESS EXCLUSIVE) by ${who}`
+          : `${h.table} is awaited (ACCESS EXCLUSIVE) by ${who}, queued ahead of the dump`;
       })
       .join('; ');
   } catch (error) {

@@ -3,7 +3,6 @@
  * relations, so a partitioned table's rows are not counted twice), unlogged tables included, in every
  * schema but the system ones, excluding tables that belong to an extension (pg_dump skips their data).
  */
-import { TableLockedError } from '../errors.ts';
 import {
   type ContentAlgorithm,
   type LargeObjectContent,
@@ -11,9 +10,9 @@ import {
   pinContentSettings,
   tableContent,
 } from './content.ts';
-import { describeLockHolders } from './lock-holders.ts';
 import type { ColumnPlan } from './row-hash.ts';
 import { quoteIdentifier, quoteLiteral, type Session } from './session.ts';
+import { lockTablesForRead } from './table-locks.ts';
 import { dumpedRelationsFilter, inBatches, type TableName } from './tables.ts';
 
 export interface TableRowCount {
@@ -65,8 +64,9 @@ export const defaultLockWaitSeconds = 120;
  *
  * The tables are locked first (ACCESS SHARE, as pg_dump locks them), waiting at most
  * `lockWaitSeconds`: a table held by an ALTER TABLE or VACUUM FULL fails fast with TableLockedError
- * instead of stalling until the Lambda timeout, and once locked no rewrite can slip in between the
- * snapshot and the count (rewrites are not MVCC-safe: an old snapshot would see an empty table).
+ * instead of stalling until the Lambda timeout. Locking here does not make the snapshot safe from a
+ * rewrite that committed before the lock (lib/pg/table-locks.ts): the Dump step checks for those while
+ * the session that exported the snapshot holds the same locks, before pg_dump starts.
  */
 export async function countRowsInSnapshot(
   session: Session,
@@ -91,40 +91,31 @@ export interface SnapshotMeasure {
 export async function measureInSnapshot(
   session: Session,
   snapshotId: string,
-  options: { lockWaitSeconds?: number; content?: ContentAlgorithm },
+  options: {
+    lockWaitSeconds?: number;
+    content?: ContentAlgorithm;
+    /**
+     * The session that exported the snapshot holds ACCESS SHARE on every table until this call has
+     * returned (the Dump step): locking again would only add one lock per table to the server's shared
+     * lock table (max_locks_per_transaction), and queue behind any ALTER TABLE waiting for that session.
+     */
+    tablesLockedByExporter?: boolean;
+  },
 ): Promise<SnapshotMeasure> {
   const lockWaitSeconds = options.lockWaitSeconds ?? defaultLockWaitSeconds;
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-  let locked = false;
   try {
     await session.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
     const tables = await listTables(session);
-    await session.query(`SET LOCAL lock_timeout = ${quoteLiteral(`${lockWaitSeconds}s`)}`);
-    for (const batch of inBatches(tables)) {
-      const names = batch.map((t) => `ONLY ${quoteIdentifier(t.schema)}.${quoteIdentifier(t.table)}`);
-      await session.query(`LOCK TABLE ${names.join(', ')} IN ACCESS SHARE MODE`);
-    }
-    locked = true;
-    await session.query('SET LOCAL lock_timeout = 0');
+    if (!options.tablesLockedByExporter)
+      await lockTablesForRead(session, tables, lockWaitSeconds, 'counting rows');
     if (!options.content) return { tables: await countRows(session, tables) };
     await pinContentSettings(session, 'LOCAL');
     return {
       tables: await tableContent(session, tables, options.content),
       content: { algorithm: options.content, largeObjects: await largeObjectContent(session) },
     };
-  } catch (error) {
-    if (!locked && (error as { code?: string }).code === lockNotAvailable) {
-      await session.query('ROLLBACK').catch(() => undefined);
-      throw new TableLockedError(
-        `counting rows waited ${lockWaitSeconds} s for a table lock and gave up: ${await describeLockHolders(session)}`,
-        { cause: error, details: { lockWaitSeconds } },
-      );
-    }
-    throw error;
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
 }
-
-/** SQLSTATE lock_not_available: lock_timeout expired. */
-const lockNotAvailable = '55P03';

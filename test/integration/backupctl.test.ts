@@ -228,6 +228,10 @@ describe('backupctl', () => {
     expect((await run('list', '--colour')).code).toBe(exitCodes.usage);
     expect((await run('verify', 'not-an-id')).code).toBe(exitCodes.usage);
     expect((await run('restore', 'latest', '--target-url', 'mysql://x@y/z')).code).toBe(exitCodes.usage);
+    const malformed = await run('restore', 'latest', '--target-url', 'postgres://x:Pw%zzCanary@y/z');
+    expect(malformed.code).toBe(exitCodes.usage);
+    expect(malformed.stderr).toContain('ConfigurationError: --target-url has a malformed percent-escape');
+    expect(malformed.stdout + malformed.stderr).not.toContain('Canary');
   });
 
   it('prints every step log line with --verbose, as the local log file keeps it', async () => {

@@ -28,6 +28,7 @@ const testFiles = [
   'test/integration/restore-killed.test.ts',
   'test/integration/production-data-modes.test.ts',
   'test/integration/corruptions.test.ts',
+  'test/integration/dump-snapshot-guards.test.ts',
 ];
 
 interface RecordLine {

@@ -44,6 +44,10 @@ describe('parseConnectionUrl()', () => {
     [`postgres://:${secret}@db.example.com/shop`, 'has no user name'],
     [`postgres://app:${secret}@db.example.com/shop?sslmode=maybe`, 'unknown sslmode'],
     [`postgres://app:${secret}@db.example.com/shop?password=${secret}`, 'unsupported parameter "password"'],
+    [`postgres://app:${secret}%zz@db.example.com/shop`, 'malformed percent-escape in its password'],
+    [`postgres://app:${secret}%@db.example.com/shop`, 'malformed percent-escape in its password'],
+    [`postgres://app%e9:${secret}@db.example.com/shop`, 'malformed percent-escape in its user name'],
+    [`postgres://app:${secret}@db.example.com/sh%zzop`, 'malformed percent-escape in its database name'],
   ])('rejects %s naming the setting and never echoing the password', (url, reason) => {
     const error = parseError(url);
 
