@@ -9,6 +9,8 @@ export default {
     ],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // Every AWS request a step makes is checked against its role in the packaged template.
+  setupFilesAfterEnv: ['<rootDir>/test/support/iam/jest-setup.ts'],
   testTimeout: 120000,
   maxWorkers: 2,
 };
