@@ -9,6 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { Client } from '@smithy/core/client';
 import { type AwsCaller, awsCaller } from '../../../tools/local/aws-caller.ts';
+import { callsOf } from './calls.ts';
 import { account, keyArn, keyPolicy, roleOf, rolePolicies, stageResourcesOf } from './policies.ts';
 import { type AuthorizedRequest, authorizedRequests } from './requests.ts';
 
@@ -47,9 +48,19 @@ export async function evaluate(
   const policy = rolePolicies(stageResourcesOf(caller.settings))[role];
   if (!policy) throw new Error(`the template has no role ${role}`);
   const denials: Denial[] = [];
+  const calls = (callsOf as Record<string, Record<string, string>>)[caller.principal];
   for (const request of requests) {
     const result = await simulate(role, policy.document, request);
     if (result !== 'Allowed') denials.push({ principal: caller.principal, role, ...request, result });
+    else if (calls && !(request.action in calls)) {
+      // Allowed, but the table of calls says this function never asks for it: the table must follow.
+      denials.push({
+        principal: caller.principal,
+        role,
+        ...request,
+        result: 'allowed, but missing from test/support/iam/calls.ts',
+      });
+    }
   }
   return denials;
 }
@@ -91,41 +102,38 @@ export function takeDenials(): Denial[] {
   return recorded.splice(0);
 }
 
+/** Checks one request of an SDK client (`client` is the client instance) for the current caller. */
+export async function checkRequest(
+  client: object,
+  command: unknown,
+  defaultCaller?: AwsCaller,
+  report?: string,
+): Promise<void> {
+  const caller = awsCaller.getStore() ?? defaultCaller;
+  if (!caller) return;
+  const sent = command as { constructor: { name: string }; input: Record<string, unknown> };
+  const action = sent.constructor.name.replace(/Command$/, '');
+  const denials = await evaluate(caller, client.constructor.name, action, sent.input);
+  if (denials.length === 0) return;
+  recorded.push(...denials);
+  if (report) for (const denial of denials) appendFileSync(report, `${JSON.stringify(denial)}\n`);
+  throw accessDenied(denials);
+}
+
 let installed = false;
 
 /**
  * Checks every request an SDK client sends for a caller: the one tools/local/aws-caller.ts names
  * around a step, else `defaultCaller` (the worker process). Requests of no caller (a test's own
- * fixtures) go through unchecked. A client mocked with aws-sdk-client-mock replaces `send` itself, so
- * its requests never reach this check.
+ * fixtures) go through unchecked. A client mocked with aws-sdk-client-mock replaces `send` on its
+ * class; ./client-mock.ts checks those requests.
  */
 export function enforceIam(options: { defaultCaller?: AwsCaller; report?: string } = {}): void {
   if (installed) return;
   installed = true;
-  const send = Client.prototype.send as (
-    this: Client<never, never, never, never>,
-    ...args: unknown[]
-  ) => Promise<unknown>;
-  Client.prototype.send = async function checkedSend(
-    this: Client<never, never, never, never>,
-    ...args: unknown[]
-  ) {
-    const caller = awsCaller.getStore() ?? options.defaultCaller;
-    const command = args[0] as { constructor: { name: string }; input: Record<string, unknown> };
-    if (caller) {
-      const denials = await evaluate(
-        caller,
-        this.constructor.name,
-        command.constructor.name.replace(/Command$/, ''),
-        command.input,
-      );
-      if (denials.length > 0) {
-        recorded.push(...denials);
-        if (options.report)
-          for (const denial of denials) appendFileSync(options.report, `${JSON.stringify(denial)}\n`);
-        throw accessDenied(denials);
-      }
-    }
+  const send = Client.prototype.send as (this: object, ...args: unknown[]) => Promise<unknown>;
+  Client.prototype.send = async function checkedSend(this: object, ...args: unknown[]) {
+    await checkRequest(this, args[0], options.defaultCaller, options.report);
     return send.apply(this, args);
   } as typeof Client.prototype.send;
 }
