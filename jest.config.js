@@ -9,6 +9,10 @@ export default {
     ],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // Every AWS request a step makes is checked against its role in the packaged template.
+  setupFilesAfterEnv: ['<rootDir>/test/support/iam/jest-setup.ts'],
+  // Mocked clients' requests too (test/support/iam/client-mock.ts).
+  moduleNameMapper: { '^aws-sdk-client-mock$': '<rootDir>/test/support/iam/client-mock.ts' },
   testTimeout: 120000,
   maxWorkers: 2,
 };

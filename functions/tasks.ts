@@ -127,6 +127,12 @@ export interface FunctionSpec {
 }
 
 const decryptWithKey: Grant = { sid: 'DecryptWithBackupKey', actions: ['kms:Decrypt'], resources: ['key'] };
+/** Single PutObjects under SSE-KMS: S3 asks for a data key, and reads none back. */
+const generateDataKeys: Grant = {
+  sid: 'EncryptWithBackupKey',
+  actions: ['kms:GenerateDataKey'],
+  resources: ['key'],
+};
 const encryptWithKey: Grant = {
   sid: 'EncryptWithBackupKey',
   actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
@@ -217,7 +223,7 @@ export const functions = {
     grants: [
       readProductionSecret,
       { sid: 'WriteGlobals', actions: ['s3:PutObject'], resources: ['objects:globals/*'] },
-      encryptWithKey,
+      generateDataKeys,
     ],
   },
   // The quarterly drills' list: every database with backups in the bucket (it reads keys and one manifest).
@@ -275,6 +281,13 @@ export const functions = {
         sid: 'StreamDumpIntoIncoming',
         actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
         resources: ['objects:incoming/*'],
+      },
+      // Before pg_dump starts, the step aborts what an earlier attempt left in incoming/;
+      // S3 takes no s3:prefix condition on this action, so it is granted on the bucket.
+      {
+        sid: 'FindUnfinishedUploads',
+        actions: ['s3:ListBucketMultipartUploads'],
+        resources: ['bucket'],
       },
       encryptWithKey,
       readProductionSecret,
@@ -418,9 +431,8 @@ export const functions = {
     database: false,
     settings: ['summary'],
     grants: [
-      { sid: 'ReadDrillEvidence', actions: ['s3:GetObject'], resources: ['objects:drills/*'] },
       publishSummary,
-      // The encrypted topic needs data keys; evidence reads need Decrypt.
+      // The topic is encrypted under the stage key: a publisher needs GenerateDataKey and Decrypt.
       encryptWithKey,
       readSlackSecret,
     ],
@@ -534,8 +546,8 @@ export const functions = {
       },
       { sid: 'WriteStatusReport', actions: ['s3:PutObject'], resources: ['objects:status/*'] },
       encryptWithKey,
-      // Alerts only when the provider's own recovery is unavailable (Render, optional).
-      publishToAlertTopic('PublishProviderAlert'),
+      // Alerts only when the provider's own recovery is unavailable: only when Render is watched.
+      { ...publishToAlertTopic('PublishProviderAlert'), when: 'render' },
       {
         sid: 'ReadRenderApiKeySecret',
         actions: ['secretsmanager:GetSecretValue'],

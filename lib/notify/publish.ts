@@ -38,6 +38,15 @@ export interface Sent {
   webhook: boolean;
 }
 
+/**
+ * SNS refuses a Subject of 100 characters or more, or with line breaks or anything but ASCII; a
+ * subject naming a long database name would fail the step that sends it (a drill's subject reaches
+ * 100 with a 51-character name). Slack and the webhook get the subject whole.
+ */
+export function snsSubject(subject: string): string {
+  return subject.replace(/[^\x20-\x7e]/g, '?').slice(0, 99);
+}
+
 export async function publish(message: Message, channels: Channels): Promise<Sent> {
   const sent = { sns: false, slack: false, webhook: false };
   if (channels.sns) {
@@ -45,7 +54,7 @@ export async function publish(message: Message, channels: Channels): Promise<Sen
       await channels.sns.client.send(
         new PublishCommand({
           TopicArn: channels.sns.topicArn,
-          Subject: message.subject,
+          Subject: snsSubject(message.subject),
           Message: message.text,
         }),
       );

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { childMachineOf, machineNames } from '../../functions/tasks.ts';
+import { childMachineOf, functions, machineNames } from '../../functions/tasks.ts';
 import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
+import { roleResources } from '../support/iam/policies.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
@@ -62,10 +63,12 @@ function unzip(zip: Buffer, into: string): void {
 function roleStatements(roleId: string): Statement[] {
   const policies = resource(roleId).Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[];
   return policies.flatMap((p) =>
-    p.PolicyDocument.Statement.map((s) => {
+    p.PolicyDocument.Statement.flatMap((s) => {
       // The Slack statement is wrapped in Fn::If [UseSlack, statement, NoValue]; config/test.yml sets it.
+      // It names no VPC, so the network interface statements (Fn::If [UseVpc, ...]) are left out.
       const conditional = (s as { 'Fn::If'?: [string, Statement, unknown] })['Fn::If'];
-      return conditional ? conditional[1] : (s as Statement);
+      if (conditional?.[0] === 'UseVpc') return [];
+      return [conditional ? conditional[1] : (s as Statement)];
     }),
   );
 }
@@ -333,6 +336,8 @@ describe('packaged template', () => {
       expect(grants('DumpRole')).toEqual({
         's3:PutObject': [incoming],
         's3:AbortMultipartUpload': [incoming],
+        // The dump first aborts what an earlier attempt left in incoming/.
+        's3:ListBucketMultipartUploads': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
         'secretsmanager:GetSecretValue': [production],
@@ -420,8 +425,8 @@ describe('packaged template', () => {
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
       });
+      // It reads no evidence: everything it says comes in its input.
       expect(grants('DrillNotifyRole')).toEqual({
-        's3:GetObject': [drills],
         'sns:Publish': [{ Ref: 'SummaryTopic' }],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
@@ -485,6 +490,60 @@ describe('packaged template', () => {
     it('scopes ListBucket to the two prefixes', () => {
       const listing = roleStatements('PromoteRole').find((s) => list(s.Action).includes('s3:ListBucket'));
       expect(listing?.Condition).toEqual({ StringLike: { 's3:prefix': ['incoming/*', 'backups/*'] } });
+    });
+
+    it('publishes provider alerts from the status function only when Render is watched', () => {
+      const statements = (
+        resource('StatusRole').Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[]
+      ).flatMap((p) => p.PolicyDocument.Statement);
+      const publishing = statements.filter((statement) => JSON.stringify(statement).includes('sns:Publish'));
+      expect(publishing).toEqual([
+        {
+          'Fn::If': [
+            'UseRender',
+            expect.objectContaining({ Sid: 'PublishProviderAlert' }),
+            { Ref: 'AWS::NoValue' },
+          ],
+        },
+      ]);
+    });
+
+    it('gives functions in a VPC the network interface actions only, in their own policy, not the managed role', () => {
+      const vpcStatement = {
+        'Fn::If': [
+          'UseVpc',
+          {
+            Sid: 'ManageVpcNetworkInterfaces',
+            Effect: 'Allow',
+            Action: [
+              'ec2:CreateNetworkInterface',
+              'ec2:DescribeNetworkInterfaces',
+              'ec2:DescribeSubnets',
+              'ec2:DeleteNetworkInterface',
+              'ec2:AssignPrivateIpAddresses',
+              'ec2:UnassignPrivateIpAddresses',
+            ],
+            Resource: '*',
+          },
+          { Ref: 'AWS::NoValue' },
+        ],
+      };
+      // verify reaches a standing staging database in staging mode.
+      const joinVpc = ['listDatabases', 'globals', 'plan', 'dump', 'verify'];
+      for (const role of Object.values(template.Resources)) {
+        if (role.Type !== 'AWS::IAM::Role') continue;
+        // AWSLambdaVPCAccessExecutionRole would let a function write to every log group.
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      }
+      for (const key of Object.keys(functions).filter((key) => key !== 'restore')) {
+        const id = `${key[0]?.toUpperCase()}${key.slice(1)}Role`;
+        const statements = (
+          resource(id).Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[]
+        ).flatMap((p) => p.PolicyDocument.Statement);
+        expect(statements.filter((statement) => JSON.stringify(statement).includes('ec2:'))).toEqual(
+          joinVpc.includes(key) ? [vpcStatement] : [],
+        );
+      }
     });
 
     it('lets each function write only its own log group', () => {
@@ -601,8 +660,8 @@ describe('packaged template', () => {
           'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/production-AbCdEf',
         ],
         's3:PutObject': [sub('${BackupBucket.Arn}/globals/*')],
+        // Single PutObjects: S3 asks for a data key and reads none back.
         'kms:GenerateDataKey': [kmsKey],
-        'kms:Decrypt': [kmsKey],
       });
     });
 
@@ -1060,7 +1119,9 @@ describe('packaged template', () => {
       const stepPolicy = (role: string) =>
         (resource(role).Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[])
           .flatMap((p) => p.PolicyDocument.Statement)
-          .filter((statement) => (statement as Statement).Sid !== 'WriteOwnLogs');
+          .filter((statement) => (statement as Statement).Sid !== 'WriteOwnLogs')
+          // A function's VPC network interfaces; the worker's own (RunInVpc) are CodeBuild's.
+          .filter((statement) => !JSON.stringify(statement).includes('ManageVpcNetworkInterfaces'));
       for (const [key, role] of [
         ['dump', 'DumpRole'],
         ['verify', 'VerifyRole'],
@@ -1083,9 +1144,15 @@ describe('packaged template', () => {
         Resource: sub('${BackupBucket.Arn}/worker/*'),
       });
       expect(own.FetchWorkerBundle).toMatchObject({ Action: 'lambda:GetFunction' });
-      expect(JSON.stringify(own.FetchWorkerBundle?.Resource)).toContain(
-        'function:verified-pg-backups-test-worker*',
-      );
+      // The worker function and its versions only: `…-worker*` would match `…-workerResult` too.
+      expect(own.FetchWorkerBundle?.Resource).toEqual([
+        sub(
+          'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:verified-pg-backups-test-worker',
+        ),
+        sub(
+          'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:verified-pg-backups-test-worker:*',
+        ),
+      ]);
       expect(own.FetchPgLayers).toMatchObject({
         Action: 'lambda:GetLayerVersion',
         Resource: [{ Ref: 'PgClientLambdaLayer' }, { Ref: 'PgServerLambdaLayer' }],
@@ -1102,6 +1169,12 @@ describe('packaged template', () => {
       }
       const vpc = (policy('worker') as Json[]).find((s) => JSON.stringify(s).includes('RunInVpc'));
       expect(vpc).toMatchObject({ 'Fn::If': ['UseVpc', expect.anything(), { Ref: 'AWS::NoValue' }] });
+    });
+
+    it('holds exactly the roles the IAM-enforcing tests evaluate requests against (test/support/iam)', () => {
+      const roles = roleResources();
+      expect(Object.keys(roles).length).toBeGreaterThan(14);
+      for (const [id, role] of Object.entries(roles)) expect(resource(id)).toEqual(role);
     });
 
     it('carries its bundle in a function nothing invokes, whose role may only log', () => {

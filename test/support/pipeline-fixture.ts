@@ -22,6 +22,7 @@ import {
   runStateMachine,
   type TaskWrapper,
 } from '../../tools/local/state-machine-runner.ts';
+import { iamWorkerExecArgv } from './iam/jest-setup.ts';
 
 export type Wrapper = TaskWrapper;
 
@@ -134,6 +135,7 @@ export async function startPipelineFixture(options: { sampleScale?: number } = {
         settings,
         stateDir,
         retryIntervalMs: options.retryIntervalMs ?? 10,
+        workerExecArgv: iamWorkerExecArgv(),
       });
     },
     productionSql,

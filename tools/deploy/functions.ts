@@ -124,11 +124,27 @@ const lambdaTrust = {
   Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
 };
 
-/** ENI management for functions in a VPC (AWS managed policy; attached only when a VPC is configured). */
-const vpcAccess = {
+/**
+ * ENI management for functions in a VPC: the EC2 actions of AWS's AWSLambdaVPCAccessExecutionRole,
+ * without its logs:* on every log group (each function writes only its own). AWS documents these
+ * actions with Resource '*'. Only when config/<stage>.yml names a VPC.
+ */
+const vpcNetworkInterfaces = {
   'Fn::If': [
     'UseVpc',
-    [{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }],
+    {
+      Sid: 'ManageVpcNetworkInterfaces',
+      Effect: 'Allow',
+      Action: [
+        'ec2:CreateNetworkInterface',
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeSubnets',
+        'ec2:DeleteNetworkInterface',
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:UnassignPrivateIpAddresses',
+      ],
+      Resource: '*',
+    },
     noValue,
   ],
 };
@@ -145,13 +161,16 @@ function functionRole(key: FunctionKey, spec: FunctionSpec, facts: DeployFacts):
     Type: 'AWS::IAM::Role',
     Properties: {
       AssumeRolePolicyDocument: lambdaTrust,
-      ...(spec.database ? { ManagedPolicyArns: vpcAccess } : {}),
       Policies: [
         {
           PolicyName: key,
           PolicyDocument: {
             Version: '2012-10-17',
-            Statement: [logStatement(facts, key), ...spec.grants.map((grant) => statementOf(grant, facts))],
+            Statement: [
+              logStatement(facts, key),
+              ...spec.grants.map((grant) => statementOf(grant, facts)),
+              ...(spec.database ? [vpcNetworkInterfaces] : []),
+            ],
           },
         },
       ],

@@ -55,9 +55,16 @@ function workerRole(facts: DeployFacts): Json {
       Sid: 'FetchWorkerBundle',
       Effect: 'Allow',
       Action: 'lambda:GetFunction',
-      Resource: {
-        'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${functionName(facts, worker.key)}*`,
-      },
+      // The function and its qualified versions (`name:qualifier`), not every function whose name
+      // starts with it (`…-worker*` would match `…-workerResult` too).
+      Resource: [
+        {
+          'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${functionName(facts, worker.key)}`,
+        },
+        {
+          'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${functionName(facts, worker.key)}:*`,
+        },
+      ],
     },
     {
       Sid: 'FetchPgLayers',

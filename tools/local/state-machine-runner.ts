@@ -27,6 +27,7 @@ import type { StepHandler } from '../../lib/lambda/handler.ts';
 import type { LineSink } from '../../lib/logging.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
 import { createRuntime, type Runtime } from '../../lib/runtime.ts';
+import { awsCaller } from './aws-caller.ts';
 import { projectRoot } from './environment.ts';
 import { onShutdown } from './shutdown.ts';
 
@@ -77,6 +78,8 @@ export interface RunOptions {
   onLogLine?: LineSink;
   /** Called when a worker Task state starts its child process (tests stop or kill it). */
   onWorkerStarted?: (state: string, child: ChildProcess) => void;
+  /** Node options for the worker's child process (tests check its AWS requests: test/support/iam/). */
+  workerExecArgv?: string[];
 }
 
 /**
@@ -234,19 +237,27 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
         const topicArn = options.settings.ALERT_TOPIC_ARN;
         let messageId = 'local';
         if (topicArn) {
-          const result = await new SNSClient({ region: options.settings.AWS_REGION ?? 'us-east-1' }).send(
-            new PublishCommand({ TopicArn: topicArn, Subject, Message }),
+          const result = await awsCaller.run(
+            { principal: `state-machine:${options.machine}`, settings: options.settings },
+            () =>
+              new SNSClient({ region: options.settings.AWS_REGION ?? 'us-east-1' }).send(
+                new PublishCommand({ TopicArn: topicArn, Subject, Message }),
+              ),
           );
           messageId = result.MessageId ?? '';
         }
         // The alert relay's subscription, as on AWS: after the topic, and its failure is not the run's.
         const relay = (await loadStepHandler('alertRelay')).withDependencies({ runtime: runtimeFor, sink });
-        await relay({ Records: [{ Sns: { Subject, Message } }] }, {} as Context).catch((error: Error) =>
-          appendFile(
-            alertLog,
-            `${new Date().toISOString()} alert relay failed: ${error.name}: ${error.message}\n\n`,
-          ),
-        );
+        await awsCaller
+          .run({ principal: 'alertRelay', settings: options.settings }, () =>
+            relay({ Records: [{ Sns: { Subject, Message } }] }, {} as Context),
+          )
+          .catch((error: Error) =>
+            appendFile(
+              alertLog,
+              `${new Date().toISOString()} alert relay failed: ${error.name}: ${error.message}\n\n`,
+            ),
+          );
         return { MessageId: messageId };
       };
       continue;
@@ -256,7 +267,10 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       continue;
     }
     if (state.Resource === forgetSecretResource) {
-      overrides[name] = (input) => forgetSecret(input, options.settings);
+      overrides[name] = (input) =>
+        awsCaller.run({ principal: `state-machine:${options.machine}`, settings: options.settings }, () =>
+          forgetSecret(input, options.settings),
+        );
       continue;
     }
     const task = taskOf(options.machine, name);
@@ -272,6 +286,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
           sink,
           stateDir: options.stateDir,
           onStarted: (child) => options.onWorkerStarted?.(name, child),
+          execArgv: options.workerExecArgv ?? [],
         });
       overrides[name] = (input) => (wrapper ? wrapper(() => build(input), input) : build(input));
       continue;
@@ -279,11 +294,14 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
     const handler = (await loadStepHandler(task.function)).withDependencies({ runtime: runtimeFor, sink });
     const wrapper = options.wrap?.[name];
     overrides[name] = async (input) => {
+      // The handler's requests are the function's; a test's wrapper around it is not.
       const invoke = (context: Partial<Context> = {}) =>
-        handler(input, {
-          ...lambdaContext(task.function, state.TimeoutSeconds ?? 900),
-          ...context,
-        } as Context);
+        awsCaller.run({ principal: task.function, settings: options.settings }, () =>
+          handler(input, {
+            ...lambdaContext(task.function, state.TimeoutSeconds ?? 900),
+            ...context,
+          } as Context),
+        );
       try {
         return await (wrapper ? wrapper(invoke, input) : invoke());
       } catch (error) {
@@ -419,10 +437,12 @@ function runWorkerBuild(options: {
   sink: LineSink;
   stateDir: string;
   onStarted: (child: ChildProcess) => void;
+  execArgv: string[];
 }): Promise<unknown> {
   const id = `${localWorkerProject}:${randomUUID()}`;
   const startTime = Date.now();
-  const child = spawn(process.execPath, [join(projectRoot, 'functions', 'worker', 'handler.ts')], {
+  const entry = join(projectRoot, 'functions', 'worker', 'handler.ts');
+  const child = spawn(process.execPath, [...options.execArgv, entry], {
     env: {
       ...hostEnvironment(),
       ...options.environment,

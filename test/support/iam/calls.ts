@@ -1,0 +1,75 @@
+/**
+ * What each Lambda function's code asks of AWS, written down apart from its grants (functions/tasks.ts):
+ * test/unit/functions/calls.test.ts proves every role grants exactly these actions, and ./enforce.ts
+ * fails a test whose step makes a request this table does not list, so the table follows the code.
+ * `kms:*` rows are the key uses S3 and SNS make for the caller (SSE-KMS objects, the encrypted topics).
+ */
+import type { FunctionKey } from '../../../functions/tasks.ts';
+
+/** action -> why the code needs it. */
+type Calls = Record<string, string>;
+
+const readsObjects = { 's3:GetObject': 'GetObject/HeadObject', 'kms:Decrypt': 'reads SSE-KMS objects' };
+const writesObjects = { 's3:PutObject': 'PutObject', 'kms:GenerateDataKey': 'writes SSE-KMS objects' };
+const publishesToTopic = {
+  'sns:Publish': 'publish() to the topic',
+  'kms:GenerateDataKey': 'the topic is encrypted under the stage key',
+  'kms:Decrypt': 'the topic is encrypted under the stage key',
+};
+const secrets = { 'secretsmanager:GetSecretValue': 'connection URL, webhook or API key by reference' };
+
+export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
+  listDatabases: { ...secrets },
+  globals: { ...secrets, ...writesObjects },
+  listVaults: { 's3:ListBucket': 'lists backups/', ...readsObjects },
+  conclude: {},
+  plan: { ...secrets, 's3:ListBucket': 'finds the newest manifest', ...readsObjects },
+  dump: {
+    ...secrets,
+    ...writesObjects,
+    'kms:Decrypt': 'multipart uploads read the data key back',
+    's3:AbortMultipartUpload': 'aborts a failed or stale upload',
+    's3:ListBucketMultipartUploads': "finds an earlier attempt's upload in incoming/",
+  },
+  promote: {
+    ...readsObjects,
+    ...writesObjects,
+    's3:GetObjectTagging': 'reads the dump tags in incoming/',
+    's3:PutObjectTagging': 'tags the promoted dump',
+    's3:DeleteObject': 'removes the promoted objects from incoming/',
+    's3:AbortMultipartUpload': 'aborts a failed part-by-part copy',
+    's3:ListBucket': 'exists(): a missing key answers 404 only to a caller that may list',
+  },
+  checksum: { ...readsObjects },
+  verify: { ...readsObjects, ...secrets, 's3:ListBucket': "lists the night's globals/" },
+  notify: {
+    ...readsObjects,
+    ...writesObjects,
+    ...publishesToTopic,
+    ...secrets,
+    's3:PutObjectTagging': 'marks the dump verified',
+  },
+  drillSelectBackup: { 's3:ListBucket': 'lists backups/', ...readsObjects },
+  drillRestore: { ...readsObjects, 's3:ListBucket': "lists the night's globals/" },
+  drillRecordEvidence: { ...readsObjects, ...writesObjects },
+  drillNotify: { ...publishesToTopic, ...secrets },
+  workerResult: {
+    ...readsObjects,
+    's3:ListBucket': 'a missing result record answers 404 (not 403) only to a caller that may list',
+  },
+  retention: {
+    's3:ListBucket': 'lists backups/',
+    's3:GetObjectTagging': 'reads retention tags',
+    's3:PutObjectTagging': 'sets retention tags',
+  },
+  alertRelay: { ...secrets },
+  status: {
+    's3:ListBucket': 'lists backups/, drills/, status/',
+    ...readsObjects,
+    ...writesObjects,
+    ...publishesToTopic,
+    ...secrets,
+    'states:ListExecutions': "the stage's executions",
+    'states:GetExecutionHistory': 'why a failed execution failed',
+  },
+};
