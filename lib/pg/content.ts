@@ -26,8 +26,15 @@
  * pg_dump starts, and a restored sequence must not be behind them.
  */
 
-import { type ColumnPlan, columnPlans, finishedRowHash, rowHashExpression } from './row-hash.ts';
-import { type QuotedSql, quoteIdentifier, quoteLiteral, type Session } from './session.ts';
+import {
+  type ColumnPlan,
+  columnPlans,
+  finishedRowHash,
+  ownRows,
+  rowHashExpression,
+  subqueryRowHash,
+} from './row-hash.ts';
+import { quoteLiteral, type Session } from './session.ts';
 import { dumpedRelationsFilter, inBatches, qualified, type TableName, tableKey } from './tables.ts';
 
 /** Names each checksum's definition in the manifest, so two definitions are never compared. */
@@ -130,14 +137,12 @@ export async function tableContent(
       : utf8Server
         ? rowHashOfUtf8Text
         : rowHashConvertedToUtf8;
-  // ONLY: an inheritance parent's own rows, as pg_dump writes them; the ordinal maps rows back.
-  const relation = (table: TableName) =>
-    `ONLY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)} AS t`;
+  // The ordinal maps rows back to their tables.
   const sumOf = (table: TableName, i: number) =>
     algorithm === 'row-hash-sum64-v3'
       ? // OFFSET 0 keeps the subquery a subquery: pulled up, its hash would be computed twice per row.
-        `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${finishedRowHash('r.h' as QuotedSql)}), 0)::text AS s FROM (SELECT ${hashOf(table)} AS h FROM ${relation(table)} OFFSET 0) AS r`
-      : `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${hashOf(table)}), 0)::text AS s FROM ${relation(table)}`;
+        `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${finishedRowHash(subqueryRowHash)}), 0)::text AS s FROM (SELECT ${hashOf(table)} AS h FROM ${ownRows(table)} OFFSET 0) AS r`
+      : `SELECT ${i}::int AS i, count(*)::text AS n, coalesce(sum(${hashOf(table)}), 0)::text AS s FROM ${ownRows(table)}`;
   const result: TableContent[] = [];
   for (const batch of inBatches(tables)) {
     const sql = batch.map(sumOf).join(' UNION ALL ');

@@ -60,7 +60,7 @@
  * added or of another kind of type), reported as such.
  */
 import { type QuotedSql, quoteIdentifier, type Session } from './session.ts';
-import { dumpedRelationsFilter, tableKey } from './tables.ts';
+import { dumpedRelationsFilter, type TableName, tableKey } from './tables.ts';
 
 export const columnHashes = ['value', 'numeric', 'float8', 'text', 'record', 'binary'] as const;
 export type ColumnHash = (typeof columnHashes)[number];
@@ -167,6 +167,17 @@ export function rowHashExpression(plan: ColumnPlan, utf8Server: boolean): Quoted
   return (
     parts.length === 0 ? '0::pg_catalog.int8' : `pg_catalog.hash_record_extended(ROW(${parts.join(', ')}), 0)`
   ) as QuotedSql;
+}
+
+/** The row hash's column in the subquery that `finishedRowHash` sums over (`... AS h FROM ... ) AS r`). */
+export const subqueryRowHash = 'r.h' as QuotedSql;
+
+/**
+ * A table's own rows, aliased `t` as `rowHashExpression` expects: ONLY, an inheritance parent's own
+ * rows, as pg_dump writes them.
+ */
+export function ownRows(table: TableName): QuotedSql {
+  return `ONLY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)} AS t` as QuotedSql;
 }
 
 /**

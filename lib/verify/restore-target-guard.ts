@@ -235,7 +235,7 @@ export async function assertProductionNotOptedIn(session: Session): Promise<void
   }
   if (row.setting === restoreTargetValue) {
     throw new ProductionOptedInError(
-      `production database ${row.database} is opted in as a restore target (${restoreTargetSetting}). ` +
+      `production database ${quoteIdentifier(row.database)} is opted in as a restore target (${restoreTargetSetting}). ` +
         `A superuser must run: ALTER DATABASE ${quoteIdentifier(row.database)} RESET ${restoreTargetSetting}`,
     );
   }
