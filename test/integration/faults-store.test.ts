@@ -95,11 +95,12 @@ describe('object store faults mid-upload', () => {
 
   it('times out a stalled UploadPart instead of hanging, then gets past it', async () => {
     const { settings, baseline } = await faultyBucket({ big: true });
-    proxy.inject({ operation: 'UploadPart', nth: 2, times: 1, action: { kind: 'stall', ms: 600_000 } });
+    // Held until the client's 1.5 s socket timeout gives up on it: never answered.
+    proxy.inject({ operation: 'UploadPart', nth: 2, times: 1, action: { kind: 'hold' } });
 
     const execution = await fixture.run(settings);
 
-    expect(proxy.injected).toEqual([{ operation: 'UploadPart', action: 'stall' }]);
+    expect(proxy.injected).toEqual([{ operation: 'UploadPart', action: 'hold' }]);
     await expectRecovered(execution, baseline, {
       area: 'object store',
       fault: '2nd UploadPart never answered (socket timeout)',
