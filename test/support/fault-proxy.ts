@@ -60,7 +60,7 @@ export interface FaultProxy {
   /** Refuses every connection (the store is down) until `up()`. */
   down(): void;
   up(): void;
-  /** Drops all rules and counters. */
+  /** Drops all rules, counters and held requests (their connections are closed). */
   clear(): void;
   stop(): Promise<void>;
 }
@@ -91,7 +91,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const injected: FaultProxy['injected'] = [];
   const sockets = new Set<Socket>();
   let isDown = false;
-  const held: { operation: S3Operation; forward: () => void }[] = [];
+  const held: { operation: S3Operation; forward: () => void; drop: () => void }[] = [];
   let heldWaiters: ((operation: S3Operation) => void)[] = [];
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
@@ -145,6 +145,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         req.resume();
         forward(req, res);
       },
+      drop: () => req.socket.destroy(),
     });
     for (const waiter of heldWaiters.splice(0)) waiter(operation);
   });
@@ -188,7 +189,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       isDown = false;
     },
     clear() {
-      for (const request of held.splice(0)) request.forward();
+      // What a test left held is dropped, not forwarded: its client has moved on.
+      for (const request of held.splice(0)) request.drop();
       heldWaiters = [];
       rules = [];
       counts.clear();
@@ -196,7 +198,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       isDown = false;
     },
     async stop() {
-      held.length = 0;
+      for (const request of held.splice(0)) request.drop();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
     },
