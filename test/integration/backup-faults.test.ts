@@ -4,7 +4,9 @@
  * PostgreSQL than the client. Real servers, real S3 API, real ASL; only SNS is mocked (at the client).
  *
  * Mid-dump faults need a dump that lasts: `bigshop` holds one table of about 110 MB of md5 text
- * (pg_dump takes about 1 s with zstd and about 3 s with gzip on 2 cores).
+ * (pg_dump takes about 1 s with zstd and about 3 s with gzip on 2 cores). Each fault waits for the
+ * work it cuts to be observably under way (a COPY in pg_stat_activity, a part held at the fault proxy),
+ * never for a while (test/unit/test-timers.test.ts).
  */
 
 import { access, readdir } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import { withSession } from '../../lib/pg/session.ts';
 import { keys } from '../../lib/storage/keys.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
+import { startFaultProxy } from '../support/fault-proxy.ts';
 import {
   alerts,
   answerAlertsInEachTest,
@@ -25,6 +28,7 @@ import {
   expectNothingVerifiedOrLeftOver,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 answerAlertsInEachTest();
 
@@ -48,39 +52,44 @@ afterAll(async () => {
   await fixture?.stop();
 });
 
-const sleep = (ms: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
-
 describe('backup state machine under faults', () => {
   it('retries a dump whose connection is terminated mid-COPY, then alerts and leaves nothing behind', async () => {
     const { settings, store } = await fixture.freshBucket({
       PRODUCTION_DATABASE_URL: production.url(bigDatabase),
     });
+    // Every COPY of the dump is terminated as soon as it is seen in pg_stat_activity: the table's 110 MB
+    // keep each attempt's COPY there for a second or more, and a COPY that got away would make its
+    // attempt succeed and this test fail (three terminated dumps are asserted), never pass by chance.
     // A terminated backend stays in pg_stat_activity until it has exited, so it may be hit twice.
     const terminatedDumps = new Set<number>();
-    let polling = false;
-    const killer = setInterval(() => {
-      if (polling) return;
-      polling = true;
-      fixture
-        .productionSql<{ pid: number; killed: boolean }>(
-          `SELECT pid, pg_terminate_backend(pid) AS killed FROM pg_stat_activity
-            WHERE datname = $1 AND query ILIKE 'COPY%' AND pid <> pg_backend_pid()`,
-          [bigDatabase],
-        )
-        .then((rows) => {
-          for (const row of rows) if (row.killed) terminatedDumps.add(row.pid);
-        })
-        .catch(() => undefined)
-        .finally(() => {
-          polling = false;
-        });
-    }, 50);
+    const runEnded = new AbortController();
+    const terminating = (async () => {
+      while (!runEnded.signal.aborted) {
+        const killed = await waitFor(
+          'a COPY of the dump to terminate',
+          async () => {
+            const rows = await fixture
+              .productionSql<{ pid: number; killed: boolean }>(
+                `SELECT pid, pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+                  WHERE datname = $1 AND query ILIKE 'COPY%' AND pid <> pg_backend_pid()`,
+                [bigDatabase],
+              )
+              .catch(() => []);
+            const pids = rows.filter((row) => row.killed).map((row) => row.pid);
+            return pids.length > 0 ? pids : undefined;
+          },
+          { signal: runEnded.signal },
+        ).catch(() => [] as number[]);
+        for (const pid of killed) terminatedDumps.add(pid);
+      }
+    })();
 
     let execution: Awaited<ReturnType<typeof fixture.run>>;
     try {
       execution = await fixture.run(settings);
     } finally {
-      clearInterval(killer);
+      runEnded.abort('the run ended');
+      await terminating;
     }
 
     const message = expectFailureAlert(execution, 'DumpFailedError', 'Dump');
@@ -97,13 +106,18 @@ describe('backup state machine under faults', () => {
   });
 
   it('survives the S3 server going away mid-upload: the retry aborts the orphaned upload and the backup is verified', async () => {
-    const { settings, store } = await fixture.freshBucket({
-      PRODUCTION_DATABASE_URL: production.url(bigDatabase),
-      // gzip makes pg_dump the slow side, so parts reach the store one by one, well apart.
-      DUMP_COMPRESSION: 'gzip',
-    });
     const s3 = fixture.environment.s3;
     if (!s3) throw new Error('the fixture started no S3 server');
+    // The dump's traffic goes through the fault proxy, which holds its second part: the upload is
+    // then observably under way (its first part stored), and the server goes away before that part
+    // goes on, however fast pg_dump and the machine are.
+    const proxy = await startFaultProxy(s3.endpoint);
+    const bucket = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: production.url(bigDatabase),
+      AWS_ENDPOINT_URL_S3: proxy.endpoint,
+    });
+    const { settings, store } = bucket;
+    proxy.inject({ operation: 'UploadPart', nth: 2, times: 1, action: { kind: 'hold' } });
     const s3Directory = join(fixture.stateDir, 's3');
     // s3rver keeps an upload's parts in <bucket>/._S3rver_uploads/<uploadId>/<n>, <n>.md5 once stored.
     const uploadsDir = join(s3Directory, settings.BACKUP_BUCKET ?? '', '._S3rver_uploads');
@@ -121,26 +135,26 @@ describe('backup state machine under faults', () => {
     const firstAttemptDone = new Promise<void>((resolveDone) => {
       firstAttemptFailed = resolveDone;
     });
-    let runFinished = false;
+    const runEnded = new AbortController();
     const outage = (async () => {
-      while (!(await firstPartStored())) {
-        if (runFinished) return;
-        await sleep(20);
-      }
+      await proxy.whenHeld(runEnded.signal);
+      await waitFor('the first part of the upload stored', firstPartStored, { signal: runEnded.signal });
       await s3.stop();
+      proxy.release();
       // Back only once the attempt has failed, so its own abort could not reach the store either.
       await firstAttemptDone;
-      await sleep(500);
       restartedS3 = await startLocalS3Server({ directory: s3Directory, port: s3.port });
     })();
+    outage.catch(() => undefined);
 
     let execution: Awaited<ReturnType<typeof fixture.run>>;
     let firstError: unknown;
     try {
       execution = await fixture.run(settings, {
-        retryIntervalMs: 2_000,
         wrap: {
           Dump: async (next) => {
+            // The retry starts once the store is back, whatever the backoff on this machine.
+            if (firstError) await outage;
             try {
               return await next();
             } catch (error) {
@@ -154,10 +168,12 @@ describe('backup state machine under faults', () => {
         },
       });
     } finally {
-      runFinished = true;
+      runEnded.abort('the run ended');
       firstAttemptFailed();
-      await outage;
+      await outage.catch(() => undefined);
+      await proxy.stop();
     }
+    await outage;
 
     expect((firstError as Error).name).toBe('StorageUnavailableError');
     const dumps = execution.states.filter((s) => s.name === 'Dump');

@@ -21,6 +21,7 @@ import {
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { retriesOf } from '../support/reliability-recorder.ts';
 import { runWhileLocked } from '../support/table-lock.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 answerAlertsInEachTest();
 
@@ -84,28 +85,27 @@ describe('database faults', () => {
       DUMP_COMPRESSION: 'gzip',
     });
     const dataDir = join(fixture.stateDir, 'pg', 'production');
-    let restart: Promise<void> | undefined;
-    let polling = false;
-    const watcher = setInterval(() => {
-      if (polling || restart) return;
-      polling = true;
-      fixture
-        .productionSql<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'COPY%'`,
-          [bigDatabase],
-        )
-        .then(([row]) => {
-          if (!row?.n || restart) return;
-          restart = (async () => {
-            await production.stop();
-            restarted = await startPostgresServer({ dataDir, port: production.port });
-          })();
-        })
-        .catch(() => undefined)
-        .finally(() => {
-          polling = false;
-        });
-    }, 50);
+    // The server restarts once the dump's COPY is seen in pg_stat_activity: gzip over the big table keeps
+    // it there for seconds. A COPY that got away would make the first attempt succeed and the test fail
+    // (a failed first attempt is asserted), never pass by chance.
+    const runEnded = new AbortController();
+    const restart = waitFor(
+      "the dump's COPY on production",
+      async () => {
+        const [row] = await fixture
+          .productionSql<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'COPY%'`,
+            [bigDatabase],
+          )
+          .catch(() => []);
+        return (row?.n ?? 0) > 0;
+      },
+      { signal: runEnded.signal },
+    ).then(async () => {
+      await production.stop();
+      restarted = await startPostgresServer({ dataDir, port: production.port });
+    });
+    restart.catch(() => undefined);
 
     let firstError: Error | undefined;
     let execution: Awaited<ReturnType<typeof fixture.run>>;
@@ -125,12 +125,16 @@ describe('database faults', () => {
         },
       });
     } finally {
-      clearInterval(watcher);
-      await restart;
+      runEnded.abort('the run ended');
+      await restart.catch(() => undefined);
     }
     if (restarted) production = restarted;
 
-    expect(restart).toBeDefined();
+    await restart;
+    // Which of the dump's connections the restart breaks first is a race this test does not decide:
+    // pg_dump's COPY (DumpFailedError) or the snapshot session (DatabaseUnreachableError). What it
+    // proves is the recovery, either way. Each error on its own is proven elsewhere: a COPY terminated
+    // mid-dump in backup-faults.test.ts, an unreachable production in backup-pipeline.test.ts.
     expect(['DumpFailedError', 'DatabaseUnreachableError']).toContain(firstError?.name);
     expect(firstError?.message).toMatch(
       /terminating connection due to administrator command|server closed the connection|connection/,

@@ -25,6 +25,7 @@ import {
   seedVerifiedBackup,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+import { processAlive, signalIfAlive, signalPending, waitFor } from '../support/wait-for.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -82,21 +83,17 @@ async function vectorDatabase(): Promise<string> {
  * postmaster and the pg_restore processes restoring into it (other tests run restores at the same time).
  */
 async function postmasterDuringRestore(workDir: string): Promise<{ postmaster: number; restores: number[] }> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
+  return waitFor('a restore into a scratch server', async () => {
     const scratch = (await readdir(workDir).catch(() => [] as string[])).find((n) =>
       n.startsWith('scratch-'),
     );
-    if (scratch) {
-      const pid = await readFile(join(workDir, scratch, 'data', 'postmaster.pid'), 'utf8').catch(() => '');
-      const postmaster = Number(pid.split('\n')[0]);
-      const socket = postmaster > 0 ? await socketDirOf(postmaster) : undefined;
-      const restores = socket ? await pgRestorePids(socket) : [];
-      if (restores.length > 0) return { postmaster, restores };
-    }
-    await new Promise((next) => setTimeout(next, 20));
-  }
-  throw new Error('no restore into a scratch server seen within 30 s');
+    if (!scratch) return undefined;
+    const pid = await readFile(join(workDir, scratch, 'data', 'postmaster.pid'), 'utf8').catch(() => '');
+    const postmaster = Number(pid.split('\n')[0]);
+    const socket = postmaster > 0 ? await socketDirOf(postmaster) : undefined;
+    const restores = socket ? await pgRestorePids(socket) : [];
+    return restores.length > 0 ? { postmaster, restores } : undefined;
+  });
 }
 
 /** The unix socket directory a scratch postmaster listens in (its command line names it). */
@@ -197,19 +194,29 @@ describe('scratch server faults', () => {
     });
   });
 
+  // Mid-restore by construction: pg_restore, once seen restoring into the server (the big table's
+  // restore lasts seconds), is held (SIGSTOP) while the postmaster is killed, so it cannot finish first.
   it('fails named when the scratch server dies mid-restore, with its log', async () => {
     const { settings, baseline } = await faultyBucket({
       PRODUCTION_DATABASE_URL: fixture.environment.production?.url(bigDatabase) ?? '',
       DUMP_COMPRESSION: 'none',
     });
     const workDir = settings.WORK_DIR ?? '';
+    let killedMidRestore = false;
 
     const execution = await fixture.run(settings, {
       wrap: {
         Verify: async (next) => {
-          const killer = postmasterDuringRestore(workDir).then(({ postmaster }) =>
-            process.kill(postmaster, 'SIGKILL'),
-          );
+          const killer = postmasterDuringRestore(workDir).then(async ({ postmaster, restores }) => {
+            const held = restores.filter((pid) => signalIfAlive(pid, 'SIGSTOP'));
+            try {
+              killedMidRestore =
+                held.length > 0 && (await Promise.all(held.map(processAlive))).every(Boolean);
+              process.kill(postmaster, 'SIGKILL');
+            } finally {
+              for (const pid of held) signalIfAlive(pid, 'SIGCONT');
+            }
+          });
           try {
             return await next();
           } finally {
@@ -219,6 +226,7 @@ describe('scratch server faults', () => {
       },
     });
 
+    expect(killedMidRestore).toBe(true);
     await expectFaultContained(fixture, execution, baseline, {
       area: 'scratch server',
       fault: 'the scratch server is killed during pg_restore',
@@ -243,15 +251,20 @@ describe('scratch server faults', () => {
       wrap: {
         // The deadline is 20 s away: far enough for the server's start and the download even when
         // the other test worker loads both cores (6 s was not, in CI). pg_restore is held (SIGSTOP)
-        // from the moment it runs until the deadline has passed, so the deadline falls mid-restore
-        // whatever the machine's speed.
+        // from the moment it runs until the deadline's SIGTERM has reached it (pending, as the process
+        // is stopped), so the deadline falls mid-restore whatever the machine's speed.
         Verify: async (next) => {
           const started = Date.now();
           const holder = postmasterDuringRestore(workDir).then(async ({ restores: pids }) => {
             for (const pid of pids) process.kill(pid, 'SIGSTOP');
             pausedRestore = pids.length > 0;
-            await new Promise((wait) => setTimeout(wait, Math.max(0, started + 20_500 - Date.now())));
-            for (const pid of pids) process.kill(pid, 'SIGCONT');
+            await waitFor("the deadline's SIGTERM at pg_restore", async () => {
+              for (const pid of pids) {
+                if (!(await processAlive(pid)) || (await signalPending(pid, 'SIGTERM'))) return true;
+              }
+              return false;
+            });
+            for (const pid of pids) signalIfAlive(pid, 'SIGCONT');
           });
           try {
             return await next({ getRemainingTimeInMillis: () => started + 20_000 - Date.now() });

@@ -1,7 +1,8 @@
 /**
  * Fault matrix, staging and time: staging cannot be reached, and a step runs out of time. The timeout
  * case drives the real Dump handler (middy + the step's deadline signal) with a Lambda context that
- * has little time left, while the store holds the first part back, so the deadline falls mid-upload.
+ * has little time left, while the store holds the first part back until the step gives up on it, so
+ * the deadline falls mid-upload however fast the dump reaches that part.
  * (pg_restore errors, a row-count diff and staging = production: backup-faults/backup-pipeline.test.ts;
  * the scratch server's own faults: faults-scratch.test.ts.)
  */
@@ -82,26 +83,30 @@ describe('time faults', () => {
       DUMP_COMPRESSION: 'none',
       STEP_TIMEOUT_RESERVE_MS: '500',
     });
-    // 3 s left and a 0.5 s reserve: the deadline signal fires at 2.5 s. The store holds the first part
-    // back, so at that moment the multipart upload is open (checked at 2 s).
-    proxy.inject({ operation: 'UploadPart', nth: 1, times: 1, action: { kind: 'stall', ms: 8_000 } });
-    let openUploadsAtDeadline = -1;
+    // The store holds the first part until the step gives up on it, so the upload is observably open
+    // (CreateMultipartUpload done, a part in flight) from the moment the part arrives at the proxy until
+    // the deadline signal aborts it. 15 s left and a 0.5 s reserve: the signal fires at 14.5 s, time
+    // enough to reach the first part on a busy machine; the test asserts that it was reached before.
+    proxy.inject({ operation: 'UploadPart', nth: 1, times: 1, action: { kind: 'hold' } });
+    let openUploadsWhileHeld = -1;
+    let heldBeforeDeadline = false;
 
     const execution = await fixture.run(
       { ...settings, AWS_ENDPOINT_URL_S3: proxy.endpoint },
       {
         wrap: {
           Dump: async (next) => {
-            const deadline = Date.now() + 3_000;
-            const watch = setTimeout(() => {
-              store.listIncompleteUploads('incoming/').then((open) => {
-                openUploadsAtDeadline = open.length;
-              });
-            }, 2_000);
+            const deadline = Date.now() + 15_000;
+            const stepEnded = new AbortController();
+            const watch = proxy.whenHeld(stepEnded.signal).then(async () => {
+              heldBeforeDeadline = Date.now() < deadline - 500;
+              openUploadsWhileHeld = (await store.listIncompleteUploads('incoming/')).length;
+            });
             try {
               return await next({ getRemainingTimeInMillis: () => deadline - Date.now() });
             } finally {
-              clearTimeout(watch);
+              stepEnded.abort('the step ended');
+              await watch.catch(() => undefined);
             }
           },
         },
@@ -118,7 +123,11 @@ describe('time faults', () => {
       staging: 'untouched',
     });
     expect(proxy.count('CreateMultipartUpload')).toBe(1);
-    expect(openUploadsAtDeadline).toBe(1);
+    expect({ heldBeforeDeadline, openUploadsWhileHeld }).toEqual({
+      heldBeforeDeadline: true,
+      openUploadsWhileHeld: 1,
+    });
+    expect(proxy.injected).toEqual([{ operation: 'UploadPart', action: 'hold' }]);
     expect(proxy.count('AbortMultipartUpload')).toBeGreaterThanOrEqual(1);
     expect(await store.list('incoming/')).toEqual([]);
   });

@@ -8,7 +8,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DumpFailedError, StepTimeoutError, StorageUnavailableError } from '../../lib/errors.ts';
@@ -21,6 +20,7 @@ import {
 } from '../../lib/storage/multipart-writer.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const part = minPartSize;
 let s3: LocalS3Server;
@@ -311,8 +311,9 @@ describe('MultipartWriter', () => {
   describe('memory', () => {
     it('holds the source back while every buffer is busy and never allocates beyond its pool', async () => {
       const held: (() => void)[] = [];
+      let holding = true;
       const { store, bucket, client } = await freshBucket(async ({ command }) => {
-        if (command === 'UploadPart') await new Promise<void>((release) => held.push(release));
+        if (command === 'UploadPart' && holding) await new Promise<void>((release) => held.push(release));
       });
       const data = randomBytes(12 * part + 3);
       let pulled = 0;
@@ -333,23 +334,24 @@ describe('MultipartWriter', () => {
       const writer = new MultipartWriter(options);
       source.pipe(writer);
 
-      while (held.length < 2) await sleep(10);
-      // Time for an unbounded writer to drain the whole source; a bounded one stays put however long.
-      await sleep(300);
+      // Both slots busy, then either the source is held back (paused, its own buffer full, so nothing
+      // asks it for more) or an unbounded writer has drained it all: each is a state, not a moment.
+      await waitFor('two parts in flight', () => held.length >= 2);
+      await waitFor(
+        'the source held back or drained',
+        () =>
+          offset >= data.length ||
+          (source.readableFlowing === false && source.readableLength >= source.readableHighWaterMark),
+      );
       const pulledWhileHeld = pulled;
       expect(held).toHaveLength(2);
       // Two parts in flight, a third buffer full, plus what the streams' own buffers hold (≤ 64 KiB each).
       expect(pulledWhileHeld).toBeLessThanOrEqual(3 * part + 4 * 64 * 1024);
       expect(pulledWhileHeld).toBeGreaterThan(2 * part);
 
-      const releaser = setInterval(() => {
-        for (const release of held.splice(0)) release();
-      }, 5);
-      try {
-        await writer.done;
-      } finally {
-        clearInterval(releaser);
-      }
+      holding = false;
+      for (const release of held.splice(0)) release();
+      await writer.done;
 
       expect(writer.stats).toEqual({ buffersAllocated: 3, peakLiveBuffers: 3, poolSize: 3 });
       expect(sha256(await download(store, 'k'))).toBe(sha256(data));

@@ -27,6 +27,7 @@ import { availableServerBundles, type ServerBundle } from '../../lib/pg/server-b
 import { withSession } from '../../lib/pg/session.ts';
 import { liveScratchServers } from '../../lib/verify/scratch-registry.ts';
 import { removeAbandonedScratchServers, startScratchServer } from '../../lib/verify/scratch-server.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 let work: string;
@@ -151,7 +152,10 @@ describe('a scratch server', () => {
 
     expect(removed).toContain(started.directory);
     expect(existsSync(started.directory)).toBe(false);
-    await new Promise((settle) => setTimeout(settle, 500));
+    // Its last backends exit a moment after the postmaster: the check waits for them, bounded.
+    await waitFor('the abandoned server processes gone', async () =>
+      (await processesNaming(started.directory)).length === 0 ? true : undefined,
+    ).catch(() => undefined);
     expect(await processesNaming(started.directory)).toEqual([]);
     await rm(started.socket, { recursive: true, force: true });
   });

@@ -8,6 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { listBackups, readVerification } from '../../lib/backup/catalog.ts';
@@ -15,6 +16,7 @@ import { removeAbandonedScratchServers } from '../../lib/verify/scratch-server.t
 import { workerResultPrefix } from '../../lib/worker/result.ts';
 import { runLocalRestore } from '../../tools/local/run-restore.ts';
 import { stepLogPath } from '../../tools/local/state-machine-runner.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import {
   alerts,
   answerAlertsInEachTest,
@@ -24,6 +26,7 @@ import {
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { runWhileLocked } from '../support/table-lock.ts';
+import { processAlive, processesRunning, waitFor } from '../support/wait-for.ts';
 
 answerAlertsInEachTest();
 
@@ -44,18 +47,65 @@ async function faultyBucket(overrides: Record<string, string> = {}) {
   return { ...bucket, baseline: await captureBaseline(fixture, bucket.store) };
 }
 
-/** Whether `worker` (a process id) has a pg_restore child running: its own restore, not another test's. */
-async function restoreRunningUnder(worker: number): Promise<boolean> {
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!command.includes('pg_restore')) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    // Fields after the command name in parentheses: state, then the parent's pid.
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (parent === worker) return true;
+/** The scratch server under `workDir`: its socket directory (its postmaster's command line names it). */
+async function scratchSocketUnder(workDir: string): Promise<string | undefined> {
+  const scratch = (await readdir(workDir).catch(() => [] as string[])).find((n) => n.startsWith('scratch-'));
+  if (!scratch) return undefined;
+  const pid = await readFile(join(workDir, scratch, 'data', 'postmaster.pid'), 'utf8').catch(() => '');
+  const postmaster = Number(pid.split('\n')[0]);
+  if (!(postmaster > 0)) return undefined;
+  const command = await readFile(`/proc/${postmaster}/cmdline`, 'utf8').catch(() => '');
+  return /unix_socket_directories=([^\0]+)/.exec(command)?.[1];
+}
+
+/**
+ * Holds the restore of the worker's verification at its first catalog write, so the worker can be
+ * killed while pg_restore observably runs, however fast or busy the machine. The worker's download of
+ * the dump is held at the proxy (its scratch server is up and the database to restore into created);
+ * a session on that database then locks pg_class (a restore creates tables: it waits for the lock),
+ * and the download goes on. Resolves with the pg_restore processes under `worker` once they wait for
+ * the lock, and `release` ends the session.
+ */
+async function holdRestoreOfWorker(
+  proxy: FaultProxy,
+  workDir: string,
+  worker: number,
+): Promise<{ restores: number[]; release: () => Promise<void> }> {
+  await proxy.whenHeld();
+  const socket = await waitFor('the scratch server of the verification', () => scratchSocketUnder(workDir));
+  const onServer = { host: socket, port: 5432, user: 'postgres', application_name: 'restore-blocker' };
+  const listing = new pg.Client({ ...onServer, database: 'postgres' });
+  await listing.connect();
+  const { rows } = await listing.query<{ datname: string }>(
+    "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'",
+  );
+  await listing.end();
+  const blocker = new pg.Client({ ...onServer, database: rows[0]?.datname ?? '' });
+  // The scratch server may be killed under it: its end is not this test's error.
+  blocker.on('error', () => undefined);
+  const release = async () => {
+    proxy.release();
+    await blocker.query('ROLLBACK').catch(() => undefined);
+    await blocker.end().catch(() => undefined);
+  };
+  try {
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE pg_catalog.pg_class IN ACCESS EXCLUSIVE MODE');
+    proxy.release();
+    const restores = await waitFor('pg_restore of the worker waiting for the held lock', async () => {
+      const running = await processesRunning('pg_restore', worker);
+      if (running.length === 0) return undefined;
+      const { rows: waiting } = await blocker.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))',
+      );
+      return (waiting[0]?.n ?? 0) > 0 ? running : undefined;
+    });
+    return { restores, release };
+  } catch (error) {
+    await release();
+    throw error;
   }
-  return false;
 }
 
 describe('the worker', () => {
@@ -201,29 +251,55 @@ describe('worker faults', () => {
     );
   });
 
+  // The kill lands while pg_restore waits for a lock the test holds: mid-restore by construction, not a
+  // race with the restore's speed (which the restore of the small sample database won three times in four).
   it('names a worker killed mid-restore, without a result, and its leftovers go with the next run', async () => {
-    const { settings, baseline } = await faultyBucket({ VERIFY_VENUE: 'worker' });
+    const proxy = await startFaultProxy(fixture.environment.settings.AWS_ENDPOINT_URL_S3 ?? '');
+    const bucket = await faultyBucket({ VERIFY_VENUE: 'worker' });
+    const { baseline } = bucket;
+    const settings: Record<string, string> = { ...bucket.settings, AWS_ENDPOINT_URL_S3: proxy.endpoint };
     let killed = false;
     let killedMidRestore = false;
+    let killing: Promise<{ release: () => Promise<void> }> | undefined;
 
-    const execution = await fixture.run(settings, {
-      onWorkerStarted: (state, child) => {
-        if (state !== 'VerifyBuild') return;
-        void (async () => {
-          const deadline = Date.now() + 60_000;
-          while (!(await restoreRunningUnder(child.pid ?? -1)) && Date.now() < deadline) {
-            await new Promise((next) => setTimeout(next, 20));
-          }
-          killedMidRestore = Date.now() < deadline;
-          killed = child.kill('SIGKILL');
-        })();
-      },
-    });
+    let execution: Awaited<ReturnType<typeof fixture.run>>;
+    try {
+      execution = await fixture.run(settings, {
+        onWorkerStarted: (state, child) => {
+          if (state !== 'VerifyBuild') return;
+          // From here on the worker's download of the dump waits at the proxy until the lock is held.
+          proxy.inject({
+            operation: 'GetObject',
+            path: /\.dump$/,
+            nth: 1,
+            times: 1,
+            action: { kind: 'hold' },
+          });
+          killing = holdRestoreOfWorker(proxy, settings.WORK_DIR ?? '', child.pid ?? -1).then(
+            async (hold) => {
+              killed = child.kill('SIGKILL');
+              // Still there after the kill, waiting: the restore was under way when the worker died.
+              killedMidRestore = (await Promise.all(hold.restores.map(processAlive))).some(Boolean);
+              return hold;
+            },
+          );
+          // A failure to hold the restore is this test's failure, raised once the run has ended.
+          killing.catch(() => undefined);
+        },
+      });
+    } finally {
+      await (await killing?.catch(() => undefined))?.release();
+      await proxy.stop();
+    }
+    expect(killing).toBeDefined();
+    await killing;
     expect({ killed, killedMidRestore }).toEqual({ killed: true, killedMidRestore: true });
     // Killed outright, the worker could not remove its scratch server: the next one on the machine does
-    // (on AWS the build's container goes away with it).
+    // (on AWS the build's container goes away with it). Its pg_restore, orphaned, ends with the server.
     await removeAbandonedScratchServers(settings.WORK_DIR ?? '');
-    await new Promise((next) => setTimeout(next, 500));
+    await waitFor('the orphaned pg_restore and scratch server gone', async () =>
+      (await fixture.scratchLeftovers()).length === 0 ? true : undefined,
+    );
 
     await expectFaultContained(fixture, execution, baseline, {
       area: 'worker',

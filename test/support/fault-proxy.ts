@@ -1,8 +1,13 @@
 /**
  * A fault-injecting HTTP proxy in front of the local S3 API. Point AWS_ENDPOINT_URL_S3 at `endpoint` and
- * tell it what to break: answer the Nth matching request with a 5xx, stall it, reset its connection, or
- * refuse everything (the store is down). Everything else is forwarded unchanged, so the faults are the
- * ones a client of S3 really sees, whatever uploader sits on the other side.
+ * tell it what to break: answer the Nth matching request with a 5xx, hold it until the test lets it go
+ * (or its client gives up), reset its connection, or refuse everything (the store is down). Everything else is
+ * forwarded unchanged, so the faults are the ones a client of S3 really sees, whatever uploader sits on
+ * the other side.
+ *
+ * `hold` is the proxy's pause point: a test waits for `whenHeld()` (the request has arrived, so the
+ * client is observably at that point of its work), does what it must while the client waits, then
+ * `release()`s it. Nothing there depends on how fast the machine is.
  */
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -21,13 +26,15 @@ export type S3Operation =
 
 export type FaultAction =
   | { kind: 'status'; status: 500 | 503 }
-  /** Holds the request this long, then forwards it (a client without a timeout just waits). */
-  | { kind: 'stall'; ms: number }
+  /** Holds the request until `release()` (or until its client gives up and closes the socket). */
+  | { kind: 'hold' }
   /** Destroys the client's socket without an answer (ECONNRESET / socket hang up). */
   | { kind: 'reset' };
 
 export interface FaultRule {
   operation: S3Operation | 'any';
+  /** Only requests whose path (bucket and key) matches; every path when absent. */
+  path?: RegExp;
   /** The first matching request (1-based) that gets the fault. */
   nth: number;
   /** How many matching requests from the nth on get it; Infinity = every one until cleared. */
@@ -43,10 +50,17 @@ export interface FaultProxy {
   readonly injected: { operation: S3Operation; action: FaultAction['kind'] }[];
   /** Requests seen by operation (faulted or forwarded). */
   count(operation: S3Operation): number;
+  /**
+   * Resolves once a request is held by a `hold` rule (at once if one is held now), with its operation;
+   * rejects when `signal` fires first (the run ended without reaching the held request).
+   */
+  whenHeld(signal?: AbortSignal): Promise<S3Operation>;
+  /** Forwards every request held now; later matches of a `hold` rule are held again. */
+  release(): void;
   /** Refuses every connection (the store is down) until `up()`. */
   down(): void;
   up(): void;
-  /** Drops all rules and counters. */
+  /** Drops all rules, counters and held requests (their connections are closed). */
   clear(): void;
   stop(): Promise<void>;
 }
@@ -61,7 +75,8 @@ export function s3Operation(method: string, url: string, headers: IncomingMessag
   if (method === 'PUT' && searchParams.has('uploadId') && !headers['x-amz-copy-source']) return 'UploadPart';
   if (method === 'PUT' && headers['x-amz-copy-source']) return 'CopyObject';
   if (method === 'PUT' && !searchParams.has('tagging')) return 'PutObject';
-  if (method === 'GET' && ![...searchParams.keys()].length) return 'GetObject';
+  // The SDK names the operation in an `x-id` parameter; a GET with any other parameter is not GetObject.
+  if (method === 'GET' && [...searchParams.keys()].every((name) => name === 'x-id')) return 'GetObject';
   if (method === 'HEAD') return 'HeadObject';
   return 'Other';
 }
@@ -75,8 +90,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const counts = new Map<S3Operation, number>();
   const injected: FaultProxy['injected'] = [];
   const sockets = new Set<Socket>();
-  const timers = new Set<NodeJS.Timeout>();
   let isDown = false;
+  const held: { operation: S3Operation; forward: () => void; drop: () => void }[] = [];
+  let heldWaiters: ((operation: S3Operation) => void)[] = [];
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
     const upstream = request(
@@ -100,8 +116,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const operation = s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers);
     counts.set(operation, (counts.get(operation) ?? 0) + 1);
     let action: FaultAction | undefined;
+    const path = new URL(req.url ?? '/', 'http://proxy').pathname;
     for (const entry of rules) {
       if (entry.rule.operation !== 'any' && entry.rule.operation !== operation) continue;
+      if (entry.rule.path && !entry.rule.path.test(path)) continue;
       entry.seen += 1;
       const { nth, times } = entry.rule;
       if (!action && entry.seen >= nth && entry.seen < nth + times) action = entry.rule.action;
@@ -118,16 +136,18 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       res.end(errorBody(action.status));
       return;
     }
-    // A stalled answer: the body is held in the socket's buffers, the response comes late or never.
+    // A held answer: the body waits in the socket's buffers, the response comes late or never.
     req.pause();
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      if (!req.socket.destroyed) {
+    held.push({
+      operation,
+      forward: () => {
+        if (req.socket.destroyed) return;
         req.resume();
         forward(req, res);
-      }
-    }, action.ms);
-    timers.add(timer);
+      },
+      drop: () => req.socket.destroy(),
+    });
+    for (const waiter of heldWaiters.splice(0)) waiter(operation);
   });
   server.on('connection', (socket) => {
     if (isDown) {
@@ -148,6 +168,19 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       rules.push({ rule, seen: 0 });
     },
     count: (operation) => counts.get(operation) ?? 0,
+    whenHeld(signal) {
+      const now = held[0];
+      if (now) return Promise.resolve(now.operation);
+      return new Promise((resolveHeld, rejectHeld) => {
+        heldWaiters.push(resolveHeld);
+        signal?.addEventListener('abort', () => rejectHeld(new Error(`nothing held: ${signal.reason}`)), {
+          once: true,
+        });
+      });
+    },
+    release() {
+      for (const request of held.splice(0)) request.forward();
+    },
     down() {
       isDown = true;
       for (const socket of sockets) socket.destroy();
@@ -156,13 +189,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       isDown = false;
     },
     clear() {
+      // What a test left held is dropped, not forwarded: its client has moved on.
+      for (const request of held.splice(0)) request.drop();
+      heldWaiters = [];
       rules = [];
       counts.clear();
       injected.length = 0;
       isDown = false;
     },
     async stop() {
-      for (const timer of timers) clearTimeout(timer);
+      for (const request of held.splice(0)) request.drop();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
     },

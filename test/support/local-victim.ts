@@ -12,4 +12,5 @@ await startLocalEnvironment({
   need: { production: true, staging: false },
 });
 process.stdout.write('ready\n');
+// fixed-timer-allowed: keeps this process alive until a signal ends it; nothing waits on the timer.
 setInterval(() => undefined, 60_000);

@@ -25,6 +25,7 @@ import {
   recordReliability,
   retriesOf,
 } from './reliability-recorder.ts';
+import { waitFor } from './wait-for.ts';
 
 /** The SNS client as the state machine's native publish and the Notify step use it; reset per test. */
 export const sns = mockClient(SNSClient);
@@ -106,8 +107,8 @@ export async function seedVerifiedBackup(fixture: PipelineFixture, store: Backup
   const latest = await newestVerifiedBackup(store);
   if (!latest) throw new Error('the seeded bucket holds no verified backup');
   // Backup ids have one-second resolution: a run in the seed's own second could sort before it.
-  const wait = backupIdTime(latest.backupId).getTime() + 1000 - Date.now();
-  if (wait > 0) await new Promise((resolveWait) => setTimeout(resolveWait, wait));
+  const nextSecond = backupIdTime(latest.backupId).getTime() + 1000;
+  await waitFor("the clock past the seed's second", () => Date.now() >= nextSecond);
   return latest.backupId;
 }
 

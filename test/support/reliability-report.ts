@@ -13,6 +13,7 @@ const outDir = join(root, '.reliability');
 const recordsFile = join(outDir, 'records.jsonl');
 const jestFile = join(outDir, 'jest.json');
 const docFile = join(root, 'docs', 'reliability.md');
+const keptMarker = '<!-- Written by hand from here on: npm run reliability keeps it. -->';
 const testFiles = [
   'test/integration/faults-',
   'test/integration/backup-faults.test.ts',
@@ -167,6 +168,9 @@ const lines = existsSync(recordsFile)
       .map((line) => JSON.parse(line) as RecordLine)
   : [];
 const jest = JSON.parse(readFileSync(jestFile, 'utf8')) as JestReport;
-writeFileSync(docFile, `${render(merge(lines), jest, exitCode)}\n`);
+// Sections written by hand below the marker (how the suite was stress-tested) survive a new rendering.
+const previous = existsSync(docFile) ? readFileSync(docFile, 'utf8') : '';
+const kept = previous.includes(keptMarker) ? previous.slice(previous.indexOf(keptMarker)) : '';
+writeFileSync(docFile, `${render(merge(lines), jest, exitCode)}\n${kept ? `\n${kept.trimEnd()}\n` : ''}`);
 console.log(`wrote ${docFile}`);
 process.exitCode = exitCode;

@@ -19,4 +19,5 @@ const postmaster = Number(
 process.stdout.write(
   `${JSON.stringify({ directory: server.directory, socket: server.connection.host, postmaster })}\n`,
 );
+// fixed-timer-allowed: keeps this process alive until a signal ends it; nothing waits on the timer.
 setInterval(() => undefined, 60_000);
