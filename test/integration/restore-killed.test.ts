@@ -21,6 +21,7 @@ import { projectRoot } from '../../tools/local/environment.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { stepLogPath } from '../../tools/local/state-machine-runner.ts';
 import { runCli } from '../support/cli-run.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 let stateDir: string;
 let production: PostgresServer;
@@ -66,15 +67,6 @@ async function workersOf(pid: number): Promise<number[]> {
   return found;
 }
 const alive = async (pid: number) => (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')) !== '';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds = 120): Promise<T> {
-  for (const end = Date.now() + seconds * 1000; Date.now() < end; ) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((next) => setTimeout(next, 200));
-  }
-  throw new Error(`waited ${seconds} s for ${what}`);
-}
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'restore-killed-'));
@@ -129,7 +121,7 @@ describe('a restore whose CLI is killed with SIGKILL', () => {
       );
       const cliPid = cli.pid as number;
       // The worker's reset of the target waits for the lock: the restore is under way.
-      await until('the worker to wait for the lock', async () => {
+      await waitFor('the worker to wait for the lock', async () => {
         const [waiting] = await sql(
           target.url('restored'),
           "SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'in_use'::regclass",
@@ -146,7 +138,7 @@ describe('a restore whose CLI is killed with SIGKILL', () => {
       await holder.query('ROLLBACK');
 
       const workerPid = worker as number;
-      await until('the worker to stop', async () => ((await alive(workerPid)) ? undefined : true), 60);
+      await waitFor('the worker to stop', async () => !(await alive(workerPid)), { limitMs: 60_000 });
     } finally {
       await holder.end().catch(() => undefined);
       if (cli?.exitCode === null) cli.kill('SIGKILL');
