@@ -104,6 +104,10 @@ export const cloudRestoreInputSchema = z.strictObject({
   withRoles: z.boolean().optional(),
   /** Which database's backups (a stage with several); absent: the connection URL's. */
   database: databaseNameSchema.optional(),
+  /** Restore a backup that is not verified (lib/backup/catalog.ts says why it is not). */
+  allowUnverified: z.boolean().optional(),
+  /** Compare row counts only, even where the manifest recorded content checksums. */
+  countsOnly: z.boolean().optional(),
   trigger: z.enum(['manual', 'cli']).default('manual'),
   reason: executionInputSchema.shape.reason,
 });

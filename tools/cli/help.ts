@@ -39,10 +39,11 @@ export const commandHelp: Record<string, CommandHelp> = {
     examples: ['npx backupctl verify latest', 'npx backupctl verify 20261201T020000Z-a1b2c3 --stage prod'],
   },
   restore: {
-    synopsis: 'restore <id|latest> --target-url URL [--jobs N] [--with-roles] [--database NAME]',
+    synopsis:
+      'restore <id|latest> --target-url URL [--jobs N] [--with-roles] [--database NAME] [--allow-unverified] [--counts-only]',
     summary: [
       'restore on the worker into an opted-in database: checksum,',
-      'production guard, pg_restore -j, counts',
+      'production guard, pg_restore -j, counts and content checksums',
     ],
     details: [
       'The target database must have opted in (its owner runs',
@@ -50,6 +51,10 @@ export const commandHelp: Record<string, CommandHelp> = {
       'the URL travels as a secret of its own, never in the execution history.',
       "--with-roles (a new server): recreates the night's roles without passwords, restores with grants,",
       'gives every schema and relation its production owner and checks them (exit 3 if they differ).',
+      'The restored copy is compared like the nightly Verify: row counts and content checksums;',
+      '--counts-only compares row counts alone (and says so). A backup that is not verified (no valid',
+      'verification record, or a later check failed) is refused with the reason; --allow-unverified',
+      'restores it anyway and prints why it is unverified.',
     ],
     examples: [
       'npx backupctl restore latest --target-url postgresql://owner@new-host:5432/app',

@@ -19,6 +19,8 @@ export interface RestoreRequest {
   reason?: string | undefined;
   withRoles?: boolean | undefined;
   database?: string | undefined;
+  allowUnverified?: boolean | undefined;
+  countsOnly?: boolean | undefined;
 }
 
 export async function runLocalRestore(
@@ -43,6 +45,8 @@ export async function runLocalRestore(
         ...(request.jobs === undefined ? {} : { jobs: request.jobs }),
         ...(request.reason === undefined ? {} : { reason: request.reason }),
         ...(request.withRoles ? { withRoles: true } : {}),
+        ...(request.allowUnverified ? { allowUnverified: true } : {}),
+        ...(request.countsOnly ? { countsOnly: true } : {}),
         ...(request.database === undefined ? {} : { database: request.database }),
       },
       ...runSettings(environment, options),
