@@ -333,6 +333,8 @@ export const errorCatalog = {
   WorkerFailedError,
   WorkerResultInvalidError,
   OwnershipMismatchError,
+  VaultDatabaseMismatchError,
+  BackupUnverifiedError,
 } as const;
 
 export type ErrorName = keyof typeof errorCatalog;

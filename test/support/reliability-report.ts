@@ -149,6 +149,13 @@ const lines = existsSync(recordsFile)
       .map((line) => JSON.parse(line) as RecordLine)
   : [];
 const jest = JSON.parse(readFileSync(jestFile, 'utf8')) as JestReport;
-writeFileSync(docFile, `${render(merge(lines), jest, exitCode)}\n`);
+// Sections written by hand (cases proved by tests outside the fault matrix) follow this marker and
+// survive a regeneration.
+const handWrittenMarker = '<!-- hand-written below: kept by npm run reliability -->';
+const previous = existsSync(docFile) ? readFileSync(docFile, 'utf8') : '';
+const handWritten = previous.includes(handWrittenMarker)
+  ? `\n${previous.slice(previous.indexOf(handWrittenMarker)).trimEnd()}\n`
+  : '';
+writeFileSync(docFile, `${render(merge(lines), jest, exitCode)}\n${handWritten}`);
 console.log(`wrote ${docFile}`);
 process.exitCode = exitCode;

@@ -53,7 +53,11 @@ function summary(output: unknown): string {
   const compare = restore?.compare;
   return (
     `${restore?.backupId} restored into ${restore?.database} in ${Number(restore?.restoreSeconds).toFixed(1)} s; ` +
-    `${compare?.proof === 'checksums' ? 'row counts and content checksums' : 'row counts (only)'} ${compare?.status} (${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows).` +
+    `row counts ${compare?.status} (${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows)` +
+    (compare?.proof === 'checksums' ? `, content checksums ${compare.status}.` : '.') +
+    (compare?.proof === 'counts'
+      ? '\nContent NOT compared: row counts only (--counts-only, or the backup recorded no checksums).'
+      : '') +
     (restore?.skipped?.length
       ? `\nlatest passed by: ${restore.skipped.map((s) => `${s.backupId} (${s.reason})`).join('; ')}`
       : '') +
