@@ -51,17 +51,22 @@ interface RestoreOutput {
 function summary(output: unknown): string {
   const restore = (output as RestoreOutput | undefined)?.restore;
   const compare = restore?.compare;
+  // What was passed by, what was proved and whether the backup was verified come first; the last line
+  // stays the one scripts read: "<id> restored into <db> in N s; row counts match (...)."
+  const before = [
+    ...(restore?.skipped?.length
+      ? [`latest passed by: ${restore.skipped.map((s) => `${s.backupId} (${s.reason})`).join('; ')}`]
+      : []),
+    ...(restore?.unverified ? [`WARNING: restored an UNVERIFIED backup: ${restore.unverified}`] : []),
+    ...(compare?.proof === 'checksums' ? [`Content checksums ${compare.status} the manifest's.`] : []),
+    ...(compare?.proof === 'counts'
+      ? ['Content NOT compared: row counts only (--counts-only, or the backup recorded no checksums).']
+      : []),
+  ];
   return (
+    before.map((line) => `${line}\n`).join('') +
     `${restore?.backupId} restored into ${restore?.database} in ${Number(restore?.restoreSeconds).toFixed(1)} s; ` +
-    `row counts ${compare?.status} (${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows)` +
-    (compare?.proof === 'checksums' ? `, content checksums ${compare.status}.` : '.') +
-    (compare?.proof === 'counts'
-      ? '\nContent NOT compared: row counts only (--counts-only, or the backup recorded no checksums).'
-      : '') +
-    (restore?.skipped?.length
-      ? `\nlatest passed by: ${restore.skipped.map((s) => `${s.backupId} (${s.reason})`).join('; ')}`
-      : '') +
-    (restore?.unverified ? `\nWARNING: restored an UNVERIFIED backup: ${restore.unverified}` : '') +
+    `row counts ${compare?.status} (${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows).` +
     (restore?.roles
       ? `\nRoles from ${restore.roles.globalsId} (no passwords: set them with ALTER ROLE ... PASSWORD); owners and grants ${restore.roles.ownership}${restore.roles.skipped?.length ? `; the target refused ${restore.roles.skipped.length} statement(s): ${restore.roles.skipped.slice(0, 3).join(' | ')}` : ''}.`
       : '')
