@@ -5,7 +5,7 @@
  */
 import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readManifest, resolveBackupId } from '../backup/catalog.ts';
+import { resolveBackup, type SkippedBackup } from '../backup/catalog.ts';
 import { InputValidationError } from '../errors.ts';
 import type { Runtime } from '../runtime.ts';
 import { downloadVerified } from '../verify/restore.ts';
@@ -19,6 +19,8 @@ export interface DownloadOutcome {
   downloadSeconds: number;
   /** The PostgreSQL major the dump came from: restore into that major or a newer one. */
   sourceServerVersion: string;
+  /** `latest` only: the newer backups it passed by (unverified, a failed check, damaged), and why. */
+  skipped: SkippedBackup[];
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -38,8 +40,11 @@ export async function downloadBackup(
     onProgress?: (bytes: number, total: number) => void;
   } = {},
 ): Promise<DownloadOutcome> {
-  const backupId = await resolveBackupId(runtime.store, idOrLatest);
-  const manifest = await readManifest(runtime.store, backupId);
+  const {
+    backupId,
+    entry: { manifest },
+    skipped,
+  } = await resolveBackup(runtime.store, idOrLatest);
   await mkdir(directory, { recursive: true });
   const dumpPath = join(directory, `${backupId}.dump`);
   const manifestPath = join(directory, `${backupId}.manifest.json`);
@@ -68,6 +73,7 @@ export async function downloadBackup(
       sha256: manifest.dump.sha256,
       downloadSeconds,
       sourceServerVersion: manifest.source.serverVersion,
+      skipped,
     };
   } finally {
     await rm(partial, { force: true });

@@ -18,6 +18,7 @@ export async function downloadCommand({ place, target, values, out, deps }: Comm
       ...(progress ? { onProgress: (bytes: number, total: number) => progress.update(bytes, total) } : {}),
     });
     progress?.done();
+    for (const s of outcome.skipped) console.error(`latest passed by ${s.backupId}: ${s.reason}`);
     out.print(
       [
         `${outcome.dumpPath}: ${formatBytes(outcome.bytes)}, SHA-256 ${outcome.sha256} matches its manifest.`,
