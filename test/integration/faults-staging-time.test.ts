@@ -15,6 +15,7 @@ import {
   captureBaseline,
   expectFaultContained,
   seedVerifiedBackup,
+  vaultOfRun,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 
@@ -91,12 +92,17 @@ describe('time faults', () => {
       { ...settings, AWS_ENDPOINT_URL_S3: proxy.endpoint },
       {
         wrap: {
-          Dump: async (next) => {
+          Dump: async (next, event) => {
             const deadline = Date.now() + 3_000;
+            // The big database's vault: its own, since the seeded backup is the sample database's.
+            const scope = (event as { target?: { scope?: string | null } }).target?.scope ?? undefined;
             const watch = setTimeout(() => {
-              store.listIncompleteUploads('incoming/').then((open) => {
-                openUploadsAtDeadline = open.length;
-              });
+              store
+                .forScope(scope)
+                .listIncompleteUploads('incoming/')
+                .then((open) => {
+                  openUploadsAtDeadline = open.length;
+                });
             }, 2_000);
             try {
               return await next({ getRemainingTimeInMillis: () => deadline - Date.now() });
@@ -121,5 +127,6 @@ describe('time faults', () => {
     expect(openUploadsAtDeadline).toBe(1);
     expect(proxy.count('AbortMultipartUpload')).toBeGreaterThanOrEqual(1);
     expect(await store.list('incoming/')).toEqual([]);
+    expect(await vaultOfRun(execution, store).list('incoming/')).toEqual([]);
   });
 });
