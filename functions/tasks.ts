@@ -178,6 +178,24 @@ const readManifests: Grant = {
   actions: ['s3:GetObject'],
   resources: ['objects:backups/*.manifest.json'],
 };
+/** What later checks found about a backup (lib/backup/checks.ts): read by everything that judges one. */
+const checkRecords: GrantResource = 'objects:backups/*.checks.json';
+/** Which database a vault belongs to (lib/backup/vault.ts), at the top level and in each db=<name>/. */
+const vaultRecords: GrantResource[] = ['objects:backups/vault.json', 'objects:backups/db=*/vault.json'];
+const recordChecks: Grant[] = [
+  {
+    sid: 'RecordChecks',
+    actions: ['s3:GetObject', 's3:PutObject'],
+    resources: [checkRecords],
+  },
+  // Without ListBucket S3 answers 403 instead of 404 for a backup with no check record yet.
+  {
+    sid: 'SeeWhetherChecksExist',
+    actions: ['s3:ListBucket'],
+    resources: ['bucket'],
+    prefixes: ['backups/*'],
+  },
+];
 const readWebhookSecret: Grant = {
   sid: 'ReadAlertWebhookSecret',
   actions: ['secretsmanager:GetSecretValue'],
@@ -263,6 +281,8 @@ export const functions = {
       readProductionSecret,
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
       readManifests,
+      // Whose the top-level vault is: the URL's database gets a vault of its own when it is another's.
+      { sid: 'ReadVaultRecords', actions: ['s3:GetObject'], resources: vaultRecords },
       decryptWithKey,
       // Pings the heartbeat's /start.
       readHeartbeatSecret,
@@ -330,6 +350,8 @@ export const functions = {
         resources: ['bucket'],
         prefixes: ['incoming/*', 'backups/*'],
       },
+      // One vault, one database: read the vault's record, and write it when the first backup claims it.
+      { sid: 'ClaimVault', actions: ['s3:GetObject', 's3:PutObject'], resources: vaultRecords },
       encryptWithKey,
     ],
   },
@@ -340,7 +362,8 @@ export const functions = {
     pgPrograms: true,
     database: false,
     settings: [],
-    grants: [readBackups, decryptWithKey],
+    // A mismatch is recorded against the backup (lib/backup/checks.ts).
+    grants: [readBackups, ...recordChecks, encryptWithKey],
   },
   verify: {
     dir: 'verify',
@@ -393,7 +416,7 @@ export const functions = {
       {
         sid: 'ReadManifestsAndVerifications',
         actions: ['s3:GetObject'],
-        resources: ['objects:backups/*.manifest.json', 'objects:backups/*.verification.json'],
+        resources: ['objects:backups/*.manifest.json', 'objects:backups/*.verification.json', checkRecords],
       },
       decryptWithKey,
     ],
@@ -420,6 +443,8 @@ export const functions = {
     grants: [
       readManifests,
       { sid: 'WriteDrillEvidence', actions: ['s3:PutObject'], resources: ['objects:drills/*'] },
+      // A drill's verdict on the backup is recorded against it (lib/backup/checks.ts).
+      ...recordChecks,
       encryptWithKey,
     ],
   },
@@ -493,6 +518,13 @@ export const functions = {
     triggers: 'daily',
     grants: [
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      // Judges each backup as the catalog does (lib/backup/catalog.ts): its records, never the dump.
+      {
+        sid: 'ReadRecords',
+        actions: ['s3:GetObject'],
+        resources: ['objects:backups/*.manifest.json', 'objects:backups/*.verification.json', checkRecords],
+      },
+      decryptWithKey,
       {
         sid: 'MarkExpirable',
         actions: ['s3:GetObjectTagging', 's3:PutObjectTagging'],
@@ -541,6 +573,7 @@ export const functions = {
         resources: [
           'objects:backups/*.manifest.json',
           'objects:backups/*.verification.json',
+          checkRecords,
           'objects:drills/*.json',
         ],
       },

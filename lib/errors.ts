@@ -187,6 +187,25 @@ export class ArchiveUnreadableError extends BackupError {
   readonly transient = false;
 }
 
+/**
+ * A backup of one database would land in the vault of another: the vault's record (or, in a bucket
+ * written before vaults recorded their database, its newest manifest) names another database or another
+ * server. The message says which, and what to configure.
+ */
+export class VaultDatabaseMismatchError extends BackupError {
+  override readonly name = 'VaultDatabaseMismatchError';
+  readonly transient = false;
+}
+
+/**
+ * A restore was asked for a backup that is not verified (no valid verification record, or a later
+ * check failed). The message says why; `--allow-unverified` restores it anyway.
+ */
+export class BackupUnverifiedError extends BackupError {
+  override readonly name = 'BackupUnverifiedError';
+  readonly transient = false;
+}
+
 /** The restore target is the production server, or has not opted in to being overwritten. */
 export class ProductionTargetError extends BackupError {
   override readonly name = 'ProductionTargetError';
@@ -368,6 +387,8 @@ export const errorCatalog = {
   OwnershipMismatchError,
   ProductionOptedInError,
   LocalStateBusyError,
+  VaultDatabaseMismatchError,
+  BackupUnverifiedError,
 } as const;
 
 export type ErrorName = keyof typeof errorCatalog;

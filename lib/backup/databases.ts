@@ -9,7 +9,7 @@ import { BackupNotFoundError } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import type { Session } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
-import { listBackups, readManifest } from './catalog.ts';
+import { newestManifest } from './catalog.ts';
 
 /** Which database a step works on: its name, and its vault (null: the URL's database, top level). */
 export interface DatabaseTarget {
@@ -83,8 +83,7 @@ export async function listDatabases(
 export async function vaultOf(store: BackupStore, database: string): Promise<BackupStore> {
   const scopes = await store.databaseScopes();
   if (scopes.includes(database)) return store.forScope(database);
-  const newest = (await listBackups(store))[0];
-  const topLevel = newest ? (await readManifest(store, newest.backupId)).source.database : undefined;
+  const topLevel = (await newestManifest(store))?.source.database;
   if (topLevel === database) return store;
   const known = [...(topLevel ? [topLevel] : []), ...scopes];
   throw new BackupNotFoundError(

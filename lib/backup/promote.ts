@@ -8,6 +8,7 @@ import { BackupNotFoundError, ChecksumMismatchError } from '../errors.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { keys } from '../storage/keys.ts';
 import { parseManifest } from './manifest.ts';
+import { claimVault } from './vault.ts';
 
 export interface PromoteResult {
   backupId: string;
@@ -30,6 +31,8 @@ export async function promoteToVault(
     ? await store.getText(incomingManifestKey)
     : await store.getText(manifestKey);
   const manifest = parseManifest(manifestText, incomingPresent ? incomingManifestKey : manifestKey);
+  // One vault, one database: a backup of another database never lands here (lib/backup/vault.ts).
+  await claimVault(store, manifest);
 
   // A retry after the incoming dump was deleted finds the promoted copy already there.
   const incoming = incomingPresent ? await headIfExists(store, keys.incomingDump(backupId)) : undefined;

@@ -10,6 +10,8 @@
  * - the newest verified backup of its ISO week, for the last `weeklyWeeks` weeks;
  * - the newest verified backup of its month, for the last `monthlyMonths` months.
  * Everything else (old unverified dumps, verified ones the ladder lets go) is marked expirable.
+ * "Verified" is the catalog's one definition (lib/backup/catalog.ts): a backup whose later check failed
+ * is not, and a damaged one is not even listed.
  */
 import type { CatalogEntry } from './catalog.ts';
 
@@ -56,7 +58,7 @@ function monthsBetween(from: Date, to: Date): number {
 }
 
 export function planRetention(
-  entries: readonly CatalogEntry[],
+  entries: readonly Pick<CatalogEntry, 'backupId' | 'createdAt' | 'verified'>[],
   now: Date,
   policy: RetentionPolicy = defaultRetentionPolicy,
 ): RetentionDecision[] {

@@ -12,7 +12,7 @@
  *   alerts       only with `sendTestAlert`: a test message through the alert channels
  *   render       Render's own recovery, when a Render database is configured
  */
-import { listBackups, readManifest } from '../backup/catalog.ts';
+import { listBackups, newestManifest, readManifest } from '../backup/catalog.ts';
 import { planDump } from '../backup/plan.ts';
 import { describeError } from '../errors.ts';
 import type { Message } from '../notify/publish.ts';
@@ -150,8 +150,7 @@ export async function runChecks(
       };
     });
     await check('venues', async () => {
-      const newest = (await listBackups(runtime.store))[0];
-      const manifest = newest ? await readManifest(runtime.store, newest.backupId) : undefined;
+      const manifest = await newestManifest(runtime.store);
       const plan = planDump(server.databaseSizeBytes, runtime.settings, manifest);
       const dumpBytes = manifest?.dump.bytes ?? server.databaseSizeBytes;
       const verifyBytes = scratchSpaceFor(dumpBytes, server.databaseSizeBytes);

@@ -5,7 +5,7 @@
  */
 import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readManifest, resolveBackupId } from '../backup/catalog.ts';
+import { resolveBackup, type SkippedBackup } from '../backup/catalog.ts';
 import { InputValidationError } from '../errors.ts';
 import { availablePgBundles, loaderPath, programPath } from '../pg/client.ts';
 import type { Runtime } from '../runtime.ts';
@@ -27,6 +27,8 @@ export interface DownloadOutcome {
   archiveClientMajor: number;
   /** This machine's bundled pg_restore that reads it, run through the bundle's loader; absent if none. */
   bundledPgRestore?: { version: string; argv: string[] };
+  /** `latest` only: the newer backups it passed by (unverified, a failed check, damaged), and why. */
+  skipped: SkippedBackup[];
 }
 
 /** The newest bundled client that reads a pg_dump `major` archive, as the argv prefix that runs it. */
@@ -56,8 +58,11 @@ export async function downloadBackup(
     onProgress?: (bytes: number, total: number) => void;
   } = {},
 ): Promise<DownloadOutcome> {
-  const backupId = await resolveBackupId(runtime.store, idOrLatest);
-  const manifest = await readManifest(runtime.store, backupId);
+  const {
+    backupId,
+    entry: { manifest },
+    skipped,
+  } = await resolveBackup(runtime.store, idOrLatest);
   // Directories created here are this user's alone; the dump itself is written 0600 (downloadVerified).
   await mkdir(directory, { recursive: true, mode: 0o700 });
   const dumpPath = join(directory, `${backupId}.dump`);
@@ -90,6 +95,7 @@ export async function downloadBackup(
       sourceServerVersion: manifest.source.serverVersion,
       archiveClientMajor: manifest.client.bundleMajor,
       ...(pgRestore ? { bundledPgRestore: pgRestore } : {}),
+      skipped,
     };
   } finally {
     await rm(partial, { force: true });

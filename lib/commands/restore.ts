@@ -1,10 +1,13 @@
 /**
  * Use case: restore a backup into a database someone names (`backupctl restore --target-url`), then
- * count every table of the manifest there. The target must not be production and must have opted in
- * (lib/verify/restore-target-guard.ts); the dump is re-hashed while it downloads. The comparison is
- * data: the caller decides what a mismatch means (the CLI exits 3).
+ * compare it with the manifest as the nightly Verify does: every table's count and, where the dump
+ * recorded them, content checksums (counts alone only with `countsOnly`, which the result says). The
+ * target must not be production and must have opted in (lib/verify/restore-target-guard.ts); the dump
+ * is re-hashed while it downloads. A backup that is not verified (lib/backup/catalog.ts) is refused
+ * before anything is downloaded unless `allowUnverified`, and the result carries why it is not. The
+ * comparison is data: the caller decides what a mismatch means (the CLI exits 3).
  */
-import { readManifest, resolveBackupId } from '../backup/catalog.ts';
+import { requireVerified, resolveBackup, type SkippedBackup } from '../backup/catalog.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
 import type { ProgressLog } from '../progress.ts';
@@ -16,6 +19,10 @@ import { requireGlobals } from '../verify/roles.ts';
 export interface RestoreOutcome extends RestoreResult {
   backupId: string;
   compare: CompareResult;
+  /** Why the backup is not verified, when `allowUnverified` let it through. */
+  unverified?: string;
+  /** `latest` only: the newer backups it passed by, and why. */
+  skipped: SkippedBackup[];
 }
 
 export async function restoreBackup(
@@ -30,10 +37,15 @@ export async function restoreBackup(
     withRoles?: boolean | undefined;
     /** The operator's word that the target is not production, for when the servers cannot tell. */
     targetNotProduction?: boolean | undefined;
+    /** Restore a backup that is not verified (the outcome says why it is not). */
+    allowUnverified?: boolean | undefined;
+    /** Compare row counts only, even where the manifest recorded content checksums. */
+    countsOnly?: boolean | undefined;
   } = {},
 ): Promise<RestoreOutcome> {
-  const backupId = await resolveBackupId(runtime.store, idOrLatest);
-  const manifest = await readManifest(runtime.store, backupId);
+  const { backupId, entry, skipped } = await resolveBackup(runtime.store, idOrLatest);
+  requireVerified(entry, options.allowUnverified === true);
+  const { manifest } = entry;
   // The roles are the server's, kept once a night beside the top-level vault.
   const roles = options.withRoles
     ? await requireGlobals(runtime.store.forScope(undefined), new Date(manifest.createdAt))
@@ -49,6 +61,8 @@ export async function restoreBackup(
     log: options.log,
     guard: { production: runtime.productionConnection, targetNotProduction: options.targetNotProduction },
   });
-  const compare = await withSession(target, (session) => compareRowCounts(session, manifest));
-  return { backupId, ...restored, compare };
+  const compare = await withSession(target, (session) =>
+    compareRowCounts(session, manifest, { content: options.countsOnly !== true }),
+  );
+  return { backupId, ...restored, compare, skipped, ...(entry.verified ? {} : { unverified: entry.reason }) };
 }

@@ -4,10 +4,9 @@
  * and takes the tag off anything a rule keeps again (a policy that grew, a newer backup that failed).
  * Tags are merged, never replaced: `verified` and `backup-id` stay. Without `apply` it only reports.
  */
-import { listBackups } from '../backup/catalog.ts';
+import { type DamagedObject, readCatalog } from '../backup/catalog.ts';
 import { planRetention, type RetentionDecision, type RetentionPolicy } from '../backup/retention.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
-import { keys } from '../storage/keys.ts';
 
 export const expirableTag = 'expirable';
 
@@ -16,25 +15,22 @@ export interface RetentionOutcome {
   /** Objects tagged expirable by this pass, and objects whose tag it removed. */
   marked: string[];
   unmarked: string[];
-}
-
-function objectsOf(decision: RetentionDecision): string[] {
-  return [
-    keys.dump(decision.backupId),
-    keys.manifest(decision.backupId),
-    ...(decision.verified ? [keys.verification(decision.backupId)] : []),
-  ];
+  /** Objects that cannot be parsed or contradict their key: neither counted nor tagged, only listed. */
+  damaged: DamagedObject[];
 }
 
 export async function applyRetention(
   store: BackupStore,
   options: { now: Date; policy: RetentionPolicy; apply: boolean },
 ): Promise<RetentionOutcome> {
-  const decisions = planRetention(await listBackups(store), options.now, options.policy);
-  const outcome: RetentionOutcome = { decisions, marked: [], unmarked: [] };
+  // Judged by the catalog: a damaged or re-failed backup is never "the newest verified".
+  const catalog = await readCatalog(store);
+  const objects = new Map(catalog.backups.map((entry) => [entry.backupId, entry.objects]));
+  const decisions = planRetention(catalog.backups, options.now, options.policy);
+  const outcome: RetentionOutcome = { decisions, marked: [], unmarked: [], damaged: catalog.damaged };
   if (!options.apply) return outcome;
   for (const decision of decisions) {
-    for (const key of objectsOf(decision)) {
+    for (const key of objects.get(decision.backupId) ?? []) {
       const tags = await store.getTags(key);
       const marked = tags[expirableTag] === 'true';
       if (!decision.keep && !marked) {

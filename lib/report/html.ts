@@ -14,6 +14,7 @@ import type { OverallState, StatusReport } from './status-report.ts';
 const stateColours: Record<OverallState, string> = {
   ok: '#1a7f37',
   'last-run-failed': '#bc4c00',
+  'check-failed': '#cf222e',
   stale: '#cf222e',
   'no-verified-backup': '#cf222e',
 };

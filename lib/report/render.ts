@@ -23,6 +23,8 @@ export function badgeFor(report: StatusReport): { label: string; message: string
       return { label: 'backup', message: `verified ${age} ago`, color: 'brightgreen' };
     case 'last-run-failed':
       return { label: 'backup', message: `last run failed, verified ${age} ago`, color: 'orange' };
+    case 'check-failed':
+      return { label: 'backup', message: `a later check failed, verified ${age} ago`, color: 'red' };
     case 'stale':
       return { label: 'backup', message: `stale: verified ${age} ago`, color: 'red' };
     case 'no-verified-backup':

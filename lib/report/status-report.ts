@@ -4,11 +4,19 @@
  * BACKUP_STATUS.md and badge.svg, and published as metrics. `now` is an argument so tests can age it.
  *
  * The overall state, worst first: no verified backup at all; the newest verified backup is older than
- * the RPO (stale); the most recent backup run failed (still within the RPO); ok.
+ * the RPO (stale); a backup newer than the newest verified one failed a later check (a drill,
+ * `backupctl verify`, the Checksum step: check-failed); the most recent backup run failed (still within
+ * the RPO); ok. "Verified" is lib/backup/catalog.ts's one definition; damaged objects are listed, never fatal.
  */
 
 import { prices } from '../../config/prices.ts';
-import { type CatalogEntry, listBackups, readManifest, readVerification } from '../backup/catalog.ts';
+import {
+  type CatalogEntry,
+  type DamagedObject,
+  readCatalog,
+  readManifest,
+  readVerification,
+} from '../backup/catalog.ts';
 import { type ProofLevel, proofOf, verificationProofLabel } from '../backup/manifest.ts';
 import { newestDrillEvidence } from '../drill/evidence.ts';
 import { verificationErrorNames } from '../errors.ts';
@@ -19,7 +27,7 @@ import { type ExecutionSummary, readableCause } from './executions.ts';
 
 const dayMs = 86_400_000;
 
-export type OverallState = 'ok' | 'last-run-failed' | 'stale' | 'no-verified-backup';
+export type OverallState = 'ok' | 'last-run-failed' | 'check-failed' | 'stale' | 'no-verified-backup';
 
 export interface StatusReport {
   statusVersion: 1;
@@ -39,6 +47,10 @@ export interface StatusReport {
     proofLabel?: string;
   } | null;
   unverifiedSinceNewest: number;
+  /** Backups newer than the newest verified one whose later check failed (what `latest` passed by). */
+  failedChecks: { backupId: string; kind: string; checkedAt: string; reason: string }[];
+  /** Objects of the vault that cannot be parsed or contradict their key (skipped, listed here). */
+  damaged: DamagedObject[];
   lastFailure: { at: string; stateMachine: string; error: string; cause: string } | null;
   lastDrill: {
     drillId: string;
@@ -88,8 +100,9 @@ export interface DatabaseStatus {
 const severity: Record<OverallState, number> = {
   ok: 0,
   'last-run-failed': 1,
-  stale: 2,
-  'no-verified-backup': 3,
+  'check-failed': 2,
+  stale: 3,
+  'no-verified-backup': 4,
 };
 
 /** One database's line in the stage-wide report. */
@@ -120,7 +133,7 @@ export function withDatabases(report: StatusReport, databases: DatabaseStatus[])
     .filter((d) => d.state !== 'ok')
     .map(
       (d) =>
-        `Database ${d.database}: ${d.state === 'no-verified-backup' ? 'NO VERIFIED BACKUP' : d.state === 'stale' ? `STALE (${d.newestVerified?.ageHours} h)` : 'LAST RUN FAILED'}.`,
+        `Database ${d.database}: ${d.state === 'no-verified-backup' ? 'NO VERIFIED BACKUP' : d.state === 'stale' ? `STALE (${d.newestVerified?.ageHours} h)` : d.state === 'check-failed' ? 'CHECK FAILED' : 'LAST RUN FAILED'}.`,
     );
   return {
     ...report,
@@ -251,8 +264,17 @@ export async function buildStatusReport(
   },
 ): Promise<StatusReport> {
   const now = options.now.getTime();
-  const backups = await listBackups(store);
+  const catalog = await readCatalog(store);
+  const backups = catalog.backups;
   const newest = backups.find((b) => b.verified);
+  const failedChecks = backups
+    .filter((b) => b.failedCheck && (!newest || b.backupId > newest.backupId))
+    .map((b) => ({
+      backupId: b.backupId,
+      kind: b.failedCheck?.kind ?? 'verify',
+      checkedAt: b.failedCheck?.checkedAt ?? '',
+      reason: b.failedCheck?.reason ?? b.reason,
+    }));
   const unverifiedSinceNewest = backups.filter(
     (b) => !b.verified && (!newest || b.backupId > newest.backupId),
   ).length;
@@ -328,9 +350,11 @@ export async function buildStatusReport(
     ? 'no-verified-backup'
     : !withinRpo
       ? 'stale'
-      : lastBackupRun?.status === 'FAILED' || lastBackupRun?.status === 'TIMED_OUT'
-        ? 'last-run-failed'
-        : 'ok';
+      : failedChecks.length > 0
+        ? 'check-failed'
+        : lastBackupRun?.status === 'FAILED' || lastBackupRun?.status === 'TIMED_OUT'
+          ? 'last-run-failed'
+          : 'ok';
   const newestText = newest
     ? `newest verified backup ${newest.backupId} is ${ageHours?.toFixed(1)} h old`
     : '';
@@ -338,6 +362,7 @@ export async function buildStatusReport(
     'no-verified-backup': `NO VERIFIED BACKUP: nothing can be restored with confidence (RPO ${options.rpoHours} h).`,
     stale: `STALE: ${newestText} (RPO ${options.rpoHours} h).`,
     'last-run-failed': `LAST RUN FAILED (${lastFailure?.error}): ${newestText} (RPO ${options.rpoHours} h).`,
+    'check-failed': `CHECK FAILED: ${failedChecks.map((f) => `backup ${f.backupId} failed its ${f.kind} check`).join(', ')}; ${newestText} (RPO ${options.rpoHours} h).`,
     ok: `OK: ${newestText} (RPO ${options.rpoHours} h).`,
   }[state];
 
@@ -348,6 +373,9 @@ export async function buildStatusReport(
     summary: [
       summary,
       ...(unverifiedSinceNewest ? [`${unverifiedSinceNewest} newer backup(s) NOT verified.`] : []),
+      ...(catalog.damaged.length
+        ? [`${catalog.damaged.length} DAMAGED object(s) in the vault, skipped.`]
+        : []),
       ...(options.provider && !options.provider.ok ? [`Provider: ${options.provider.problem}.`] : []),
     ].join(' '),
     rpoHours: options.rpoHours,
@@ -364,6 +392,8 @@ export async function buildStatusReport(
           }
         : null,
     unverifiedSinceNewest,
+    failedChecks,
+    damaged: catalog.damaged.slice(0, 20),
     lastFailure,
     lastDrill,
     successRate30d,

@@ -3,6 +3,7 @@
  * RPO and RTO and the verdict over every check.
  */
 import { readManifest } from '../backup/catalog.ts';
+import { recordCheck } from '../backup/checks.ts';
 import { forDatabase } from '../backup/databases.ts';
 import { proofLabelOf } from '../backup/manifest.ts';
 import {
@@ -100,6 +101,15 @@ export async function recordEvidenceStep(event: unknown, { runtime: stage }: Ste
     sanity: sanity.checks,
     benignRestoreMessages: restore.benignMessages,
   };
+  // What the drill found about the backup itself (not the RTO: a slow restore is the venue's fault)
+  // is recorded against it: a failure takes it out of "latest" and turns the status red.
+  const backupFaults = failedChecks.filter((check) => !check.startsWith('observed RTO'));
+  await recordCheck(runtime.store, selected.backupId, {
+    kind: 'drill',
+    passed: backupFaults.length === 0 && input.checksum.status === 'match',
+    reason: backupFaults.length > 0 ? backupFaults.join('; ') : `drill ${selected.drillId} passed`,
+    ...(input.executionId ? { executionId: input.executionId } : {}),
+  });
   const jsonKey = evidenceKeys.json(selected.drillId, startedAt);
   const markdownKey = evidenceKeys.markdown(selected.drillId, startedAt);
   await runtime.store.putJson(jsonKey, evidence);

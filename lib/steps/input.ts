@@ -106,6 +106,10 @@ export const cloudRestoreInputSchema = z.strictObject({
   database: databaseNameSchema.optional(),
   /** The operator's word that the target is not production, for when the servers cannot tell. */
   targetNotProduction: z.boolean().optional(),
+  /** Restore a backup that is not verified (lib/backup/catalog.ts says why it is not). */
+  allowUnverified: z.boolean().optional(),
+  /** Compare row counts only, even where the manifest recorded content checksums. */
+  countsOnly: z.boolean().optional(),
   trigger: z.enum(['manual', 'cli']).default('manual'),
   reason: executionInputSchema.shape.reason,
 });

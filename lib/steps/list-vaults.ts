@@ -4,7 +4,7 @@
  * alone: a drill never connects to production.
  */
 import { z } from 'zod';
-import { listBackups, readManifest } from '../backup/catalog.ts';
+import { newestManifest } from '../backup/catalog.ts';
 import { drillInputSchema } from '../drill/input.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { parseInput } from './input.ts';
@@ -19,8 +19,8 @@ export async function listVaultsStep(event: unknown, { runtime }: StepContext) {
     'drills execution input',
   );
   const databases: string[] = [];
-  const newest = (await listBackups(runtime.store))[0];
-  if (newest) databases.push((await readManifest(runtime.store, newest.backupId)).source.database);
+  const newest = await newestManifest(runtime.store);
+  if (newest) databases.push(newest.source.database);
   databases.push(...(await runtime.store.databaseScopes()));
   return {
     trigger: input.trigger,

@@ -3,9 +3,10 @@
  * size and the newest backup's throughput, and decides where the dump runs (lib/backup/plan.ts) and
  * where Verify runs (VERIFY_VENUE). The decision and its reason stay in the execution history.
  */
-import { listBackups, readManifest } from '../backup/catalog.ts';
+import { newestManifest } from '../backup/catalog.ts';
 import { forDatabase, resolveDatabase } from '../backup/databases.ts';
 import { planDump } from '../backup/plan.ts';
+import { placeDatabase } from '../backup/vault.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { pingHeartbeat } from '../notify/publish.ts';
 import { readServerIdentity, withSession } from '../pg/session.ts';
@@ -19,10 +20,10 @@ export async function planStep(event: unknown, { runtime: stage, logger }: StepC
   // Which database, and its vault: every later step gets this target from the plan. The connection
   // (its TLS settled once) is the URL's, pointed at that database.
   const connection = await stage.productionConnection();
-  const target = resolveDatabase(connection.database, input.database);
+  // The URL's database keeps the top-level vault only while it is its own (lib/backup/vault.ts).
+  const target = await placeDatabase(stage.store, resolveDatabase(connection.database, input.database));
   const runtime = forDatabase(stage, target);
   const identity = await withSession({ ...connection, database: target.database }, readServerIdentity);
-  const newest = (await listBackups(runtime.store))[0];
-  const manifest = newest ? await readManifest(runtime.store, newest.backupId) : undefined;
+  const manifest = await newestManifest(runtime.store);
   return { ...planDump(identity.databaseSizeBytes, runtime.settings, manifest), target };
 }

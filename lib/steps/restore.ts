@@ -3,8 +3,9 @@
  * resolve the backup, read the target's URL from the secret the execution names and settle its TLS mode
  * once (lib/pg/tls.ts: node-postgres and pg_restore use the same), then the same restore as the local
  * CLI (lib/commands/restore.ts): the production guard and the target's opt-in first, the dump's SHA-256
- * checked before any statement reaches the target, pg_restore -j, and every table counted there. A
- * count that differs fails with RowCountMismatchError.
+ * checked before any statement reaches the target, pg_restore -j, and every table compared there like
+ * Verify (content checksums unless countsOnly). A difference fails with RowCountMismatchError or
+ * ContentMismatchError; an unverified backup without allowUnverified with BackupUnverifiedError.
  */
 
 import { vaultOf } from '../backup/databases.ts';
@@ -29,6 +30,8 @@ export async function restoreStep(event: unknown, { runtime, signal, logger }: S
     log: logger,
     withRoles: input.withRoles,
     targetNotProduction: input.targetNotProduction,
+    allowUnverified: input.allowUnverified,
+    countsOnly: input.countsOnly,
   });
   assertRestoreMatches(outcome.compare, outcome.backupId, `the target database ${outcome.database}`);
   return {
@@ -41,8 +44,11 @@ export async function restoreStep(event: unknown, { runtime, signal, logger }: S
     ...(outcome.roles ? { roles: outcome.roles } : {}),
     compare: {
       status: outcome.compare.status,
+      proof: outcome.compare.proof,
       tablesCompared: outcome.compare.tablesCompared,
       rowsCompared: outcome.compare.rowsCompared,
     },
+    ...(outcome.unverified ? { unverified: outcome.unverified } : {}),
+    ...(outcome.skipped.length ? { skipped: outcome.skipped.slice(0, 10) } : {}),
   };
 }

@@ -27,6 +27,7 @@ export async function retentionStep(_event: unknown, { runtime }: StepContext) {
       expirable: outcome.decisions.length - kept.length,
       marked: outcome.marked.length,
       unmarked: outcome.unmarked.length,
+      damaged: outcome.damaged.length,
       newestVerified: outcome.decisions.find((d) => d.verified)?.backupId ?? 'none',
     });
   }

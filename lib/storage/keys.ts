@@ -6,6 +6,8 @@
  *   backups/<yyyy>/<mm>/<dd>/<id>.dump                     promoted by Upload
  *   backups/<yyyy>/<mm>/<dd>/<id>.manifest.json           what the dump contains (row counts, SHA-256)
  *   backups/<yyyy>/<mm>/<dd>/<id>.verification.json       written only once restore + counts matched
+ *   backups/<yyyy>/<mm>/<dd>/<id>.checks.json             the last result of each later check (drill, verify)
+ *   backups/vault.json                                     which database (and server) the vault belongs to
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { InputValidationError } from '../errors.ts';
@@ -65,16 +67,32 @@ export const keys = {
   dump: (backupId: string) => `${datedPrefix(backupId)}.dump`,
   manifest: (backupId: string) => `${datedPrefix(backupId)}.manifest.json`,
   verification: (backupId: string) => `${datedPrefix(backupId)}.verification.json`,
+  checks: (backupId: string) => `${datedPrefix(backupId)}.checks.json`,
+  /** Every object of one backup starts with this (a listing of one backup's objects). */
+  backupPrefix: (backupId: string) => `${datedPrefix(backupId)}.`,
+  vault: 'backups/vault.json',
 };
 
 export const backupsPrefix = 'backups/';
 
 /** The backup id and kind of a key under backups/, or undefined for anything else. */
-export function parseBackupKey(
-  key: string,
-): { backupId: string; kind: 'dump' | 'manifest' | 'verification' } | undefined {
-  const match = /^backups\/\d{4}\/\d{2}\/\d{2}\/([^/]+)\.(dump|manifest\.json|verification\.json)$/.exec(key);
-  if (!match?.[1] || !match[2] || !isBackupId(match[1])) return undefined;
-  const kind = match[2] === 'dump' ? 'dump' : match[2] === 'manifest.json' ? 'manifest' : 'verification';
+export type BackupObjectKind = 'dump' | 'manifest' | 'verification' | 'checks';
+
+const kindOfSuffix: Record<string, BackupObjectKind> = {
+  dump: 'dump',
+  'manifest.json': 'manifest',
+  'verification.json': 'verification',
+  'checks.json': 'checks',
+};
+
+export function parseBackupKey(key: string): { backupId: string; kind: BackupObjectKind } | undefined {
+  const match =
+    /^backups\/\d{4}\/\d{2}\/\d{2}\/([^/]+)\.(dump|manifest\.json|verification\.json|checks\.json)$/.exec(
+      key,
+    );
+  const kind = match?.[2] === undefined ? undefined : kindOfSuffix[match[2]];
+  if (!match?.[1] || !kind || !isBackupId(match[1])) return undefined;
+  // A key in another date's folder than its id's contradicts itself.
+  if (key !== keys[kind](match[1])) return undefined;
   return { backupId: match[1], kind };
 }

@@ -330,6 +330,11 @@ describe('packaged template', () => {
       const dumps = sub('${BackupBucket.Arn}/backups/*.dump');
       const manifests = sub('${BackupBucket.Arn}/backups/*.manifest.json');
       const verifications = sub('${BackupBucket.Arn}/backups/*.verification.json');
+      const checks = sub('${BackupBucket.Arn}/backups/*.checks.json');
+      const vaults = [
+        sub('${BackupBucket.Arn}/backups/vault.json'),
+        sub('${BackupBucket.Arn}/backups/db=*/vault.json'),
+      ];
       const production = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/production-AbCdEf';
       const staging = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/staging-GhIjKl';
       const slack = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/slack-MnOpQr';
@@ -343,17 +348,24 @@ describe('packaged template', () => {
         'secretsmanager:GetSecretValue': [production],
       });
       expect(grants('PromoteRole')).toEqual({
-        's3:GetObject': [incoming, dumps, manifests],
+        's3:GetObject': [incoming, dumps, manifests, ...vaults],
         's3:GetObjectTagging': [incoming],
         's3:DeleteObject': [incoming],
-        's3:PutObject': [dumps, manifests],
+        's3:PutObject': [dumps, manifests, ...vaults],
         's3:AbortMultipartUpload': [dumps, manifests],
         's3:PutObjectTagging': [dumps],
         's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
       });
-      expect(grants('ChecksumRole')).toEqual({ 's3:GetObject': [backups], 'kms:Decrypt': [kmsKey] });
+      // A failed check is recorded against the backup (lib/backup/checks.ts).
+      expect(grants('ChecksumRole')).toEqual({
+        's3:GetObject': [backups, checks],
+        's3:PutObject': [checks],
+        's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
+        'kms:GenerateDataKey': [kmsKey],
+        'kms:Decrypt': [kmsKey],
+      });
       // Plan reads the database's size (the production secret) and the newest manifest's throughput.
       expect(grants('PlanRole')).toEqual({
         // The heartbeat's /start.
@@ -362,7 +374,7 @@ describe('packaged template', () => {
           'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
         ],
         's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
-        's3:GetObject': [manifests],
+        's3:GetObject': [manifests, ...vaults],
         'kms:Decrypt': [kmsKey],
       });
       expect(grants('WorkerResultRole')).toEqual({
@@ -405,12 +417,13 @@ describe('packaged template', () => {
       const backups = sub('${BackupBucket.Arn}/backups/*');
       const manifests = sub('${BackupBucket.Arn}/backups/*.manifest.json');
       const verifications = sub('${BackupBucket.Arn}/backups/*.verification.json');
+      const checks = sub('${BackupBucket.Arn}/backups/*.checks.json');
       const drills = sub('${BackupBucket.Arn}/drills/*');
       const bucket = { 'Fn::GetAtt': ['BackupBucket', 'Arn'] };
       const slack = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/slack-MnOpQr';
       expect(grants('DrillSelectBackupRole')).toEqual({
         's3:ListBucket': [bucket],
-        's3:GetObject': [manifests, verifications],
+        's3:GetObject': [manifests, verifications, checks],
         'kms:Decrypt': [kmsKey],
       });
       // The drill restores onto a scratch server of its own: it reads no database secret at all.
@@ -420,8 +433,9 @@ describe('packaged template', () => {
         'kms:Decrypt': [kmsKey],
       });
       expect(grants('DrillRecordEvidenceRole')).toEqual({
-        's3:GetObject': [manifests],
-        's3:PutObject': [drills],
+        's3:GetObject': [manifests, checks],
+        's3:PutObject': [drills, checks],
+        's3:ListBucket': [bucket],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
       });
@@ -434,7 +448,7 @@ describe('packaged template', () => {
       });
       expect(grants('StatusRole')).toEqual({
         's3:ListBucket': [bucket],
-        's3:GetObject': [manifests, verifications, sub('${BackupBucket.Arn}/drills/*.json')],
+        's3:GetObject': [manifests, verifications, checks, sub('${BackupBucket.Arn}/drills/*.json')],
         's3:PutObject': [sub('${BackupBucket.Arn}/status/*')],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
@@ -462,6 +476,13 @@ describe('packaged template', () => {
     it('lets the retention pass read keys and set tags under backups/, and nothing else, daily', () => {
       expect(grants('RetentionRole')).toEqual({
         's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
+        // The catalog's judgement of each backup: its records, never its dump.
+        's3:GetObject': [
+          sub('${BackupBucket.Arn}/backups/*.manifest.json'),
+          sub('${BackupBucket.Arn}/backups/*.verification.json'),
+          sub('${BackupBucket.Arn}/backups/*.checks.json'),
+        ],
+        'kms:Decrypt': [kmsKey],
         's3:GetObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
         's3:PutObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
       });

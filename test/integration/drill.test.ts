@@ -6,6 +6,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
+import { resolveBackupId } from '../../lib/backup/catalog.ts';
 import { type DrillEvidence, parseEvidence } from '../../lib/drill/evidence.ts';
 import { RestoreFailedError } from '../../lib/errors.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
@@ -156,6 +157,14 @@ describe('drill state machine', () => {
     expect(alert?.subject).toBe('Restore drill FAILED');
     expect(alert?.message).toContain('failed in step RestoreAndCheck');
     expect(alert?.message).toContain('DrillCheckFailedError');
+    // Recorded against the backup: it is no longer "latest" until a drill of it passes again.
+    await expect(resolveBackupId(store, 'latest')).rejects.toThrow('there is no verified backup yet');
+    const again = await drill(
+      { DRILL_SANITY_CHECKS: recentOrders },
+      { input: { trigger: 'manual', backupId } },
+    );
+    expect(again.status).toBe('SUCCEEDED');
+    expect(await resolveBackupId(store, 'latest')).toBe(backupId);
   });
 
   it('alerts when the restore itself fails, with nothing left behind', async () => {

@@ -23,6 +23,7 @@ import {
   captureBaseline,
   expectFaultContained,
   seedVerifiedBackup,
+  vaultOfRun,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { processAlive, signalIfAlive, signalPending, waitFor } from '../support/wait-for.ts';
@@ -132,8 +133,10 @@ describe('scratch server faults', () => {
       retries: 0,
       staging: 'untouched',
     });
-    const newest = (await listBackups(store))[0]?.backupId ?? '';
-    const manifest = await readManifest(store, newest);
+    // The vector database's backups have a vault of their own (the seeded one is the sample's).
+    const vault = vaultOfRun(execution, store);
+    const newest = (await listBackups(vault))[0]?.backupId ?? '';
+    const manifest = await readManifest(vault, newest);
     expect(manifest.extensions?.map((e) => e.name)).toEqual(expect.arrayContaining(['plpgsql', 'vector']));
 
     // With the extension configured the same database verifies.

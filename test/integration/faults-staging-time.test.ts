@@ -16,6 +16,7 @@ import {
   captureBaseline,
   expectFaultContained,
   seedVerifiedBackup,
+  vaultOfRun,
 } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 
@@ -95,12 +96,14 @@ describe('time faults', () => {
       { ...settings, AWS_ENDPOINT_URL_S3: proxy.endpoint },
       {
         wrap: {
-          Dump: async (next) => {
+          Dump: async (next, event) => {
             const deadline = Date.now() + 15_000;
             const stepEnded = new AbortController();
+            // The big database's vault: its own, since the seeded backup is the sample database's.
+            const scope = (event as { target?: { scope?: string | null } }).target?.scope ?? undefined;
             const watch = proxy.whenHeld(stepEnded.signal).then(async () => {
               heldBeforeDeadline = Date.now() < deadline - 500;
-              openUploadsWhileHeld = (await store.listIncompleteUploads('incoming/')).length;
+              openUploadsWhileHeld = (await store.forScope(scope).listIncompleteUploads('incoming/')).length;
             });
             try {
               return await next({ getRemainingTimeInMillis: () => deadline - Date.now() });
@@ -130,5 +133,6 @@ describe('time faults', () => {
     expect(proxy.injected).toEqual([{ operation: 'UploadPart', action: 'hold' }]);
     expect(proxy.count('AbortMultipartUpload')).toBeGreaterThanOrEqual(1);
     expect(await store.list('incoming/')).toEqual([]);
+    expect(await vaultOfRun(execution, store).list('incoming/')).toEqual([]);
   });
 });

@@ -12,9 +12,10 @@ import { listBackups, newestVerifiedBackup } from '../../lib/backup/catalog.ts';
 import { defaultRetentionPolicy } from '../../lib/backup/retention.ts';
 import { applyRetention, expirableTag } from '../../lib/commands/retention.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
-import { backupsPrefix, keys, newBackupId } from '../../lib/storage/keys.ts';
+import { backupIdTime, backupsPrefix, keys, newBackupId } from '../../lib/storage/keys.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
+import { exampleManifest, exampleVerification } from '../support/status-fixture.ts';
 
 const now = new Date('2026-12-01T12:00:00Z');
 const day = 86_400_000;
@@ -42,10 +43,11 @@ async function freshStore(): Promise<BackupStore> {
 /** A nightly backup as Promote and Notify leave it: dump, manifest, and (verified) the record and tag. */
 async function night(store: BackupStore, daysAgo: number, verified: boolean): Promise<string> {
   const backupId = newBackupId(new Date(Date.UTC(2026, 11, 1, 2, 0, 0) - daysAgo * day));
+  const manifest = exampleManifest(backupId, backupIdTime(backupId), 'dump bytes'.length);
   await store.putObject(keys.dump(backupId), 'dump bytes', 'application/octet-stream');
-  await store.putObject(keys.manifest(backupId), '{}', 'application/json');
+  await store.putJson(keys.manifest(backupId), manifest);
   await store.setTags(keys.dump(backupId), { 'backup-id': backupId, verified: String(verified) });
-  if (verified) await store.putObject(keys.verification(backupId), '{}', 'application/json');
+  if (verified) await store.putJson(keys.verification(backupId), exampleVerification(manifest));
   return backupId;
 }
 

@@ -10,9 +10,10 @@ import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups } from '../../lib/backup/catalog.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
-import { keys } from '../../lib/storage/keys.ts';
+import { backupIdTime, keys } from '../../lib/storage/keys.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
+import { exampleManifest } from '../support/status-fixture.ts';
 
 let s3: LocalS3Server;
 let dir: string;
@@ -32,7 +33,10 @@ const second = '20261201T020500Z-bbbbbb';
 
 async function putBackup(store: BackupStore, backupId: string, body: string) {
   await store.putObject(keys.dump(backupId), body, 'application/octet-stream');
-  await store.putJson(keys.manifest(backupId), { backupId });
+  await store.putJson(
+    keys.manifest(backupId),
+    exampleManifest(backupId, backupIdTime(backupId), body.length),
+  );
 }
 
 describe('database vaults in one bucket', () => {

@@ -144,6 +144,18 @@ async function stagingFingerprint(fixture: PipelineFixture): Promise<string[] | 
   }
 }
 
+/**
+ * The vault the run wrote into: the Plan step gives a database whose top-level vault belongs to another
+ * database a vault of its own (lib/backup/vault.ts), as when a test seeds the sample database's backup
+ * and then backs up another database of the server into the same bucket.
+ */
+export function vaultOfRun(execution: ExecutionRecord, store: BackupStore): BackupStore {
+  const state = execution.states.find((s) => s.name === 'Plan');
+  const scope = (state?.output as { plan?: { target?: { scope?: string | null } } } | undefined)?.plan?.target
+    ?.scope;
+  return scope ? store.forScope(scope) : store;
+}
+
 export async function captureBaseline(fixture: PipelineFixture, store: BackupStore): Promise<Baseline> {
   return {
     store,
@@ -204,6 +216,20 @@ export async function expectFaultContained(
   }
   for (const [key] of baseline.vault) expect(vault.map((o) => o.key)).toContain(key);
   expect(await store.listIncompleteUploads('')).toEqual([]);
+  // The run's own vault, when the Plan gave its database one: nothing verified, nothing partial there either.
+  const own = vaultOfRun(execution, store);
+  if (own !== store) {
+    const objects = await own.list(backupsPrefix);
+    expect(objects.filter((o) => o.key.endsWith('.verification.json'))).toEqual([]);
+    for (const object of objects.filter((o) => o.key.endsWith('.dump'))) {
+      expect((await own.getTags(object.key)).verified).not.toBe('true');
+      const parsed = parseBackupKey(object.key);
+      const manifest = parseManifest(await own.getText(keys.manifest(parsed?.backupId ?? '')), object.key);
+      expect(object.bytes).toBe(manifest.dump.bytes);
+    }
+    expect(await own.listIncompleteUploads('')).toEqual([]);
+    expect(await newestVerifiedBackup(own)).toBeUndefined();
+  }
   expect((await newestVerifiedBackup(store))?.backupId).toBe(baseline.latest);
   const newest = (await listBackups(store))[0];
   if (newest && newest.backupId !== baseline.latest) expect(newest.verified).toBe(false);
@@ -248,7 +274,7 @@ export async function expectRecovered(
   baseline: Baseline,
   expected: { area: NonNullable<ReliabilityRecord['area']>; fault: string; retriedBy: string },
 ): Promise<void> {
-  const { store } = baseline;
+  const store = vaultOfRun(execution, baseline.store);
   expect(execution.error).toBeUndefined();
   expect(execution.status).toBe('SUCCEEDED');
   const latest = await newestVerifiedBackup(store);

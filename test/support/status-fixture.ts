@@ -16,23 +16,14 @@ function idAt(time: Date, suffix: string): string {
     .replace(/\.\d{3}Z$/, 'Z')}-${suffix}`;
 }
 
-/** A promoted backup as the pipeline leaves it: dump + manifest, and a verification record if verified. */
-export async function putBackup(
-  store: BackupStore,
-  options: {
-    now: Date;
-    hoursAgo: number;
-    bytes: number;
-    verified: boolean;
-    dumpSeconds?: number;
-    restoreSeconds?: number;
-    databaseBytes?: number;
-  },
-): Promise<string> {
-  const { now, hoursAgo, bytes, verified } = options;
-  const createdAt = new Date(now.getTime() - hoursAgo * hour);
-  const backupId = idAt(createdAt, (100000 + hoursAgo).toString(16).slice(-6).padStart(6, '0'));
-  const manifest: Manifest = {
+/** A schema-valid manifest of a dump of `bytes` bytes (the catalog trusts contents, not keys). */
+export function exampleManifest(
+  backupId: string,
+  createdAt: Date,
+  bytes: number,
+  options: { dumpSeconds?: number; databaseBytes?: number; database?: string } = {},
+): Manifest {
+  return {
     manifestVersion: 1,
     backupId,
     createdAt: createdAt.toISOString(),
@@ -40,7 +31,7 @@ export async function putBackup(
     source: {
       host: 'db.example',
       port: 5432,
-      database: 'shop',
+      database: options.database ?? 'shop',
       serverVersion: '17.4',
       serverVersionNum: 170004,
       systemIdentifier: null,
@@ -60,21 +51,48 @@ export async function putBackup(
     tables: [{ schema: 'public', table: 'orders', rows: 10 }],
     warnings: [],
   };
+}
+
+/** A verification record that proves `manifest` (version 1: counts, staging). */
+export function exampleVerification(manifest: Manifest, restoreSeconds = 42): Verification {
+  return {
+    verificationVersion: 1,
+    backupId: manifest.backupId,
+    verifiedAt: manifest.createdAt,
+    sha256: manifest.dump.sha256,
+    bytes: manifest.dump.bytes,
+    restoreSeconds,
+    tablesCompared: 1,
+    rowsCompared: 10,
+    stagingServerVersion: '17.4',
+    benignRestoreMessages: [],
+  };
+}
+
+/** A promoted backup as the pipeline leaves it: dump + manifest, and a verification record if verified. */
+export async function putBackup(
+  store: BackupStore,
+  options: {
+    now: Date;
+    hoursAgo: number;
+    bytes: number;
+    verified: boolean;
+    dumpSeconds?: number;
+    restoreSeconds?: number;
+    databaseBytes?: number;
+  },
+): Promise<string> {
+  const { now, hoursAgo, bytes, verified } = options;
+  const createdAt = new Date(now.getTime() - hoursAgo * hour);
+  const backupId = idAt(createdAt, (100000 + hoursAgo).toString(16).slice(-6).padStart(6, '0'));
+  const manifest = exampleManifest(backupId, createdAt, bytes, {
+    ...(options.dumpSeconds === undefined ? {} : { dumpSeconds: options.dumpSeconds }),
+    ...(options.databaseBytes === undefined ? {} : { databaseBytes: options.databaseBytes }),
+  });
   await store.putObject(keys.dump(backupId), 'x'.repeat(bytes), 'application/octet-stream');
   await store.putJson(keys.manifest(backupId), manifest);
   if (verified) {
-    const verification: Verification = {
-      verificationVersion: 1,
-      backupId,
-      verifiedAt: createdAt.toISOString(),
-      sha256: manifest.dump.sha256,
-      bytes,
-      restoreSeconds: options.restoreSeconds ?? 42,
-      tablesCompared: 1,
-      rowsCompared: 10,
-      stagingServerVersion: '17.4',
-      benignRestoreMessages: [],
-    };
+    const verification = exampleVerification(manifest, options.restoreSeconds ?? 42);
     await store.putJson(keys.verification(backupId), verification);
   }
   return backupId;

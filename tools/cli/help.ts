@@ -40,10 +40,10 @@ export const commandHelp: Record<string, CommandHelp> = {
   },
   restore: {
     synopsis:
-      'restore <id|latest> --target-url URL [--jobs N] [--with-roles] [--database NAME] [--target-not-production]',
+      'restore <id|latest> --target-url URL [--jobs N] [--with-roles] [--database NAME] [--target-not-production] [--allow-unverified] [--counts-only]',
     summary: [
       'restore on the worker into an opted-in database: checksum,',
-      'production guard, pg_restore -j, counts',
+      'production guard, pg_restore -j, counts and content checksums',
     ],
     details: [
       'The target database must have opted in (its owner runs',
@@ -53,6 +53,10 @@ export const commandHelp: Record<string, CommandHelp> = {
       'gives every schema and relation its production owner and checks them (exit 3 if they differ).',
       '--target-not-production: your word that the target is another server, used only when the servers',
       'cannot tell (pg_control_system() not granted and production unreachable); never against evidence.',
+      'The restored copy is compared like the nightly Verify: row counts and content checksums;',
+      '--counts-only compares row counts alone (and says so). A backup that is not verified (no valid',
+      'verification record, or a later check failed) is refused with the reason; --allow-unverified',
+      'restores it anyway and prints why it is unverified.',
     ],
     examples: [
       'npx backupctl restore latest --target-url postgresql://owner@new-host:5432/app',

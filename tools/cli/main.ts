@@ -32,7 +32,15 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
   list: { options: ['database'], load: async () => (await import('./commands/list.ts')).listCommand },
   verify: { options: ['database'], load: async () => (await import('./commands/verify.ts')).verifyCommand },
   restore: {
-    options: ['target-url', 'jobs', 'with-roles', 'database', 'target-not-production'],
+    options: [
+      'target-url',
+      'jobs',
+      'with-roles',
+      'database',
+      'target-not-production',
+      'allow-unverified',
+      'counts-only',
+    ],
     load: async () => (await import('./commands/restore.ts')).restoreCommand,
   },
   download: {
@@ -110,6 +118,8 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
         'all-databases': { type: 'boolean' },
         'with-roles': { type: 'boolean' },
         'target-not-production': { type: 'boolean' },
+        'allow-unverified': { type: 'boolean' },
+        'counts-only': { type: 'boolean' },
         open: { type: 'boolean' },
         link: { type: 'boolean' },
         apply: { type: 'boolean' },

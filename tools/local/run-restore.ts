@@ -21,6 +21,8 @@ export interface RestoreRequest {
   withRoles?: boolean | undefined;
   targetNotProduction?: boolean | undefined;
   database?: string | undefined;
+  allowUnverified?: boolean | undefined;
+  countsOnly?: boolean | undefined;
 }
 
 export async function runLocalRestore(
@@ -45,6 +47,8 @@ export async function runLocalRestore(
       ...(request.reason === undefined ? {} : { reason: request.reason }),
       ...(request.withRoles ? { withRoles: true } : {}),
       ...(request.targetNotProduction ? { targetNotProduction: true } : {}),
+      ...(request.allowUnverified ? { allowUnverified: true } : {}),
+      ...(request.countsOnly ? { countsOnly: true } : {}),
       ...(request.database === undefined ? {} : { database: request.database }),
     },
     ...run,

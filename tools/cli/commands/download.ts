@@ -22,6 +22,7 @@ export async function downloadCommand({ place, target, values, out, deps }: Comm
       ...(progress ? { onProgress: (bytes: number, total: number) => progress.update(bytes, total) } : {}),
     });
     progress?.done();
+    for (const s of outcome.skipped) console.error(`latest passed by ${s.backupId}: ${s.reason}`);
     const restoreArgs = `--no-owner --no-acl --jobs=4 --dbname='postgresql://USER@HOST:5432/DB' ${shellQuote(outcome.dumpPath)}`;
     out.print(
       [

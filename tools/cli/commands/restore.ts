@@ -15,9 +15,11 @@ import {
   DeleteSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { requireVerified, resolveBackup } from '../../../lib/backup/catalog.ts';
 import { vaultOf } from '../../../lib/backup/databases.ts';
 import { describeError, InputValidationError } from '../../../lib/errors.ts';
 import { parseConnectionUrl } from '../../../lib/pg/connection.ts';
+import type { BackupStore } from '../../../lib/storage/backup-store.ts';
 import { serviceName } from '../../aws/stage.ts';
 import { runLocalRestore } from '../../local/run-restore.ts';
 import {
@@ -39,21 +41,47 @@ interface RestoreOutput {
     backupId?: string;
     database?: string;
     restoreSeconds?: number;
-    compare?: { status?: string; tablesCompared?: number; rowsCompared?: number };
+    compare?: { status?: string; proof?: string; tablesCompared?: number; rowsCompared?: number };
     roles?: { globalsId?: string; skipped?: string[]; ownership?: string };
+    unverified?: string;
+    skipped?: { backupId: string; reason: string }[];
   };
 }
 
 function summary(output: unknown): string {
   const restore = (output as RestoreOutput | undefined)?.restore;
   const compare = restore?.compare;
+  // What was passed by, what was proved and whether the backup was verified come first; the last line
+  // stays the one scripts read: "<id> restored into <db> in N s; row counts match (...)."
+  const before = [
+    ...(restore?.skipped?.length
+      ? [`latest passed by: ${restore.skipped.map((s) => `${s.backupId} (${s.reason})`).join('; ')}`]
+      : []),
+    ...(restore?.unverified ? [`WARNING: restored an UNVERIFIED backup: ${restore.unverified}`] : []),
+    ...(compare?.proof === 'checksums' ? [`Content checksums ${compare.status} the manifest's.`] : []),
+    ...(compare?.proof === 'counts'
+      ? ['Content NOT compared: row counts only (--counts-only, or the backup recorded no checksums).']
+      : []),
+  ];
   return (
+    before.map((line) => `${line}\n`).join('') +
     `${restore?.backupId} restored into ${restore?.database} in ${Number(restore?.restoreSeconds).toFixed(1)} s; ` +
     `row counts ${compare?.status} (${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows).` +
     (restore?.roles
       ? `\nRoles from ${restore.roles.globalsId} (no passwords: set them with ALTER ROLE ... PASSWORD); owners and grants ${restore.roles.ownership}${restore.roles.skipped?.length ? `; the target refused ${restore.roles.skipped.length} statement(s): ${restore.roles.skipped.slice(0, 3).join(' | ')}` : ''}.`
       : '')
   );
+}
+
+/**
+ * Before anything starts: an unverified backup needs --allow-unverified (BackupUnverifiedError says
+ * why it is unverified); with it, the reason is printed before the restore begins. The Restore step
+ * checks again: it is what a direct execution goes through.
+ */
+async function checkVerified(store: BackupStore, target: string, allowUnverified: boolean): Promise<void> {
+  const { entry } = await resolveBackup(store, target);
+  requireVerified(entry, allowUnverified);
+  if (!entry.verified) console.error(`WARNING: ${entry.backupId} is not verified: ${entry.reason}`);
 }
 
 export async function restoreCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
@@ -68,11 +96,15 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
   parseConnectionUrl(targetUrl, '--target-url');
   const withRoles = values['with-roles'] === true;
   const targetNotProduction = values['target-not-production'] === true;
+  const allowUnverified = values['allow-unverified'] === true;
+  const countsOnly = values['counts-only'] === true;
   const request = {
     backupId: target,
     jobs,
     ...(withRoles ? { withRoles } : {}),
     ...(targetNotProduction ? { targetNotProduction } : {}),
+    ...(allowUnverified ? { allowUnverified } : {}),
+    ...(countsOnly ? { countsOnly } : {}),
     ...(place.database === undefined ? {} : { database: place.database }),
   };
 
@@ -97,6 +129,7 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
       const store = localStore(environment);
       const vault = place.database === undefined ? store : await vaultOf(store, place.database);
       await checkBackupExists(vault, target, 'backupctl list');
+      await checkVerified(vault, target, allowUnverified);
       return finish(
         await runLocalRestore(environment, { ...request, targetUrl }, localRunOutput(out, values, 'restore')),
       );
@@ -105,9 +138,10 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
 
   const { settings } = place;
   // Before the target's secret is created or anything started.
-  await withTarget(place, deps, ({ runtime }) =>
-    checkBackupExists(runtime.store, target, `backupctl list --stage ${settings.stage}`),
-  );
+  await withTarget(place, deps, async ({ runtime }) => {
+    await checkBackupExists(runtime.store, target, `backupctl list --stage ${settings.stage}`);
+    await checkVerified(runtime.store, target, allowUnverified);
+  });
   const secrets = (deps.secrets ?? ((region: string) => new SecretsManagerClient({ region })))(
     settings.region,
   );

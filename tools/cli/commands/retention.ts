@@ -28,6 +28,7 @@ export async function retentionCommand({ place, values, out, deps }: CommandCont
     const lines = outcome.decisions.map(
       (d) => `${d.backupId}  ${d.keep ? 'keep  ' : 'EXPIRE'}  ${d.reasons.join('; ')}`,
     );
+    lines.push(...outcome.damaged.map((d) => `DAMAGED  ${d.key}: ${d.reason} (neither counted nor marked)`));
     const expiring = outcome.decisions.filter((d) => !d.keep).length;
     lines.push(
       values.apply === true

@@ -56,7 +56,8 @@ export async function statusCommand({ place, values, out, deps }: CommandContext
       );
     }
     out.print([...statusLines(report, now), ...extra].join('\n'), values.open || values.link ? data : report);
-    return report.withinRpo ? exitCodes.ok : exitCodes.failed;
+    // A backup that failed a later check is red even within the RPO: the last good one is older than it looks.
+    return report.withinRpo && report.state !== 'check-failed' ? exitCodes.ok : exitCodes.failed;
   });
 }
 
@@ -77,6 +78,7 @@ function openInBrowser(file: string): void {
 const stateWords: Record<StatusReport['state'], string> = {
   ok: 'ok',
   'last-run-failed': 'LAST RUN FAILED',
+  'check-failed': 'CHECK FAILED',
   stale: 'STALE',
   'no-verified-backup': 'NO VERIFIED BACKUP',
 };
@@ -97,6 +99,10 @@ export function statusLines(report: StatusReport, now: Date): string[] {
           `  proof         ${newest.proof === 'checksums' ? `row counts and content checksums${proofWarning(newest.proofLabel)}` : 'row counts only'}`,
         ]
       : []),
+    ...report.failedChecks.map(
+      (f) => `  check failed  ${f.backupId}: ${f.kind} ${ago(f.checkedAt, now)}: ${f.reason.slice(0, 160)}`,
+    ),
+    ...report.damaged.map((d) => `  DAMAGED       ${d.key}: ${d.reason.slice(0, 160)}`),
     `  last failure  ${failure ? `${failure.stateMachine} ${failure.error}, ${ago(failure.at, now)}: ${failure.cause.slice(0, 160)}` : 'none in 30 days'}`,
     `  last drill    ${drill ? `${drill.drillId} ${drill.passed ? 'PASSED' : 'FAILED'}, RTO ${formatDuration(drill.observedRtoSeconds)} (target ${drill.targetRtoHours} h), ${ago(drill.at, now)}` : 'none yet: run `backupctl drill`'}`,
     `  30 days       ${runs.runs} run(s), ${runs.succeeded} ${runs.source === 'executions' ? 'succeeded' : 'verified'}${

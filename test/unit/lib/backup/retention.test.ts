@@ -7,7 +7,10 @@ const now = new Date('2026-12-01T12:00:00Z');
 const day = 86_400_000;
 
 /** A nightly backup `daysAgo` days before `now`, at 02:00 UTC. */
-function night(daysAgo: number, verified: boolean): CatalogEntry {
+function night(
+  daysAgo: number,
+  verified: boolean,
+): Pick<CatalogEntry, 'backupId' | 'createdAt' | 'dumpBytes' | 'hasManifest' | 'verified'> {
   const createdAt = new Date(Date.UTC(2026, 11, 1, 2, 0, 0) - daysAgo * day);
   return { backupId: newBackupId(createdAt), createdAt, dumpBytes: 100, hasManifest: true, verified };
 }
