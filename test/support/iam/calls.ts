@@ -40,7 +40,11 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
     's3:AbortMultipartUpload': 'aborts a failed part-by-part copy',
     's3:ListBucket': 'exists(): a missing key answers 404 only to a caller that may list',
   },
-  checksum: { ...readsObjects },
+  checksum: {
+    ...readsObjects,
+    ...writesObjects,
+    's3:ListBucket': 'a backup with no check record yet answers 404 (not 403) only to a caller that may list',
+  },
   verify: { ...readsObjects, ...secrets, 's3:ListBucket': "lists the night's globals/" },
   notify: {
     ...readsObjects,
@@ -51,7 +55,11 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
   },
   drillSelectBackup: { 's3:ListBucket': 'lists backups/', ...readsObjects },
   drillRestore: { ...readsObjects, 's3:ListBucket': "lists the night's globals/" },
-  drillRecordEvidence: { ...readsObjects, ...writesObjects },
+  drillRecordEvidence: {
+    ...readsObjects,
+    ...writesObjects,
+    's3:ListBucket': 'a backup with no check record yet answers 404 (not 403) only to a caller that may list',
+  },
   drillNotify: { ...publishesToTopic, ...secrets },
   workerResult: {
     ...readsObjects,
@@ -59,6 +67,7 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
   },
   retention: {
     's3:ListBucket': 'lists backups/',
+    ...readsObjects,
     's3:GetObjectTagging': 'reads retention tags',
     's3:PutObjectTagging': 'sets retention tags',
   },
