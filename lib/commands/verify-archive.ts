@@ -5,8 +5,9 @@
  * ChecksumMismatchError only where the caller decides so (`assertArchiveIntact`).
  */
 import { readManifest } from '../backup/catalog.ts';
+import { type CheckKind, recordCheck } from '../backup/checks.ts';
 import type { Manifest } from '../backup/manifest.ts';
-import { ChecksumMismatchError } from '../errors.ts';
+import { ArchiveUnreadableError, ChecksumMismatchError } from '../errors.ts';
 import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
 import { keys } from '../storage/keys.ts';
@@ -36,6 +37,36 @@ export async function verifyArchive(
     log,
   );
   return { backupId, manifest, ...result };
+}
+
+/**
+ * `verifyArchive`, its verdict recorded against the backup as a check of `kind` (lib/backup/checks.ts):
+ * a mismatch or an unreadable archive takes the backup out of "latest" and turns the status red; a pass
+ * clears an earlier failure of that kind. Faults of the machinery (the store unreachable) record nothing.
+ */
+export async function verifyArchiveAndRecord(
+  runtime: Pick<Runtime, 'store' | 'programs'>,
+  backupId: string,
+  kind: CheckKind,
+  signal?: AbortSignal,
+  log?: ProgressLog,
+): Promise<ArchiveVerification> {
+  const verification = await verifyArchive(runtime, backupId, signal, log).catch(async (error) => {
+    if (error instanceof ArchiveUnreadableError) {
+      await recordCheck(runtime.store, backupId, { kind, passed: false, reason: error.message });
+    }
+    throw error;
+  });
+  const { status, expected, actual } = verification;
+  await recordCheck(runtime.store, backupId, {
+    kind,
+    passed: status === 'match',
+    reason:
+      status === 'match'
+        ? `SHA-256 ${actual.sha256} matches`
+        : `stored dump has SHA-256 ${actual.sha256} (${actual.bytes} bytes), the manifest ${expected.sha256} (${expected.bytes} bytes)`,
+  });
+  return verification;
 }
 
 export function assertArchiveIntact(verification: ArchiveVerification): void {

@@ -1,7 +1,6 @@
 /** `backupctl verify <id|latest>`: re-hash the stored dump and read its archive, on this machine. */
 import { resolveBackup } from '../../../lib/backup/catalog.ts';
-import { recordCheck } from '../../../lib/backup/checks.ts';
-import { verifyArchive } from '../../../lib/commands/verify-archive.ts';
+import { verifyArchiveAndRecord } from '../../../lib/commands/verify-archive.ts';
 import { InputValidationError } from '../../../lib/errors.ts';
 import { type CommandContext, exitCodes, withTarget } from '../context.ts';
 import { stepProgress } from '../progress.ts';
@@ -12,22 +11,15 @@ export async function verifyCommand({ place, target, out, deps }: CommandContext
     const { backupId, skipped } = await resolveBackup(runtime.store, target);
     for (const s of skipped) console.error(`latest passed by ${s.backupId}: ${s.reason}`);
     const progress = stepProgress({ json: out.json });
-    const { manifest: _manifest, ...result } = await verifyArchive(
+    // Recorded against the backup: a mismatch takes it out of "latest" and turns the status red.
+    const { manifest: _manifest, ...result } = await verifyArchiveAndRecord(
       runtime,
       backupId,
+      'verify',
       undefined,
       progress.log,
     );
     progress.finish();
-    // Recorded against the backup: a mismatch takes it out of "latest" and turns the status red.
-    await recordCheck(runtime.store, backupId, {
-      kind: 'verify',
-      passed: result.status === 'match',
-      reason:
-        result.status === 'match'
-          ? `SHA-256 ${result.actual.sha256} matches`
-          : `stored dump has SHA-256 ${result.actual.sha256} (${result.actual.bytes} bytes), the manifest ${result.expected.sha256} (${result.expected.bytes} bytes)`,
-    });
     out.print(
       result.status === 'match'
         ? `${backupId}: SHA-256 matches (${result.actual.sha256}), archive readable (${result.archiveEntries} entries).`
