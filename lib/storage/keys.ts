@@ -39,21 +39,33 @@ export function backupIdOwnedBy(backupId: string, owner: string): boolean {
   return isBackupId(backupId) && backupId.slice(-6, -2) === ownerTag(owner);
 }
 
+/** The instant an id's digits name, or undefined when they name none (month 13, 30 February, 24:00). */
+function instantOf(value: string): Date | undefined {
+  const [, year, month, day, hour, minute, second] = backupIdPattern.exec(value) ?? [];
+  if (year === undefined) return undefined;
+  const iso = `${year}-${month}-${day}T${hour}:${minute}:${second}`;
+  const instant = new Date(`${iso}Z`);
+  // Date rolls an impossible day over into the next month; the round trip says whether it did.
+  return !Number.isNaN(instant.getTime()) && instant.toISOString().startsWith(iso) ? instant : undefined;
+}
+
 export function isBackupId(value: string): boolean {
-  return backupIdPattern.test(value);
+  return instantOf(value) !== undefined;
+}
+
+function invalidBackupId(field: string): InputValidationError {
+  return new InputValidationError(`${field} must look like 20260102T030405Z-a1b2c3`, { details: { field } });
 }
 
 export function assertBackupId(value: string, field = 'backupId'): string {
-  if (!isBackupId(value)) {
-    throw new InputValidationError(`${field} must look like 20260102T030405Z-a1b2c3`, { details: { field } });
-  }
+  if (!isBackupId(value)) throw invalidBackupId(field);
   return value;
 }
 
 export function backupIdTime(backupId: string): Date {
-  const match = backupIdPattern.exec(assertBackupId(backupId));
-  const [, year, month, day, hour, minute, second] = match ?? [];
-  return new Date(`${year}-${month}-${day}T${hour}:${minute}:${second}Z`);
+  const instant = instantOf(backupId);
+  if (!instant) throw invalidBackupId('backupId');
+  return instant;
 }
 
 function datedPrefix(backupId: string): string {

@@ -227,6 +227,9 @@ describe('backupctl', () => {
     expect((await run('restore', 'latest')).code).toBe(exitCodes.usage);
     expect((await run('list', '--colour')).code).toBe(exitCodes.usage);
     expect((await run('verify', 'not-an-id')).code).toBe(exitCodes.usage);
+    const impossible = await run('verify', '20261399T999999Z-abcdef');
+    expect(impossible.code).toBe(exitCodes.usage);
+    expect(impossible.stderr).toContain('InputValidationError');
     expect((await run('restore', 'latest', '--target-url', 'mysql://x@y/z')).code).toBe(exitCodes.usage);
     const malformed = await run('restore', 'latest', '--target-url', 'postgres://x:Pw%zzCanary@y/z');
     expect(malformed.code).toBe(exitCodes.usage);

@@ -22,6 +22,21 @@ describe('newBackupId()', () => {
   });
 });
 
+describe('isBackupId()', () => {
+  it('refuses an id whose time does not exist, as a named input error rather than a RangeError', () => {
+    for (const impossible of [
+      '20261399T999999Z-abcdef',
+      '20260230T120000Z-abcdef',
+      '20260101T240000Z-abcdef',
+    ]) {
+      expect(isBackupId(impossible)).toBe(false);
+      expect(() => assertBackupId(impossible)).toThrow(InputValidationError);
+      expect(() => keys.dump(impossible)).toThrow(InputValidationError);
+    }
+    expect(isBackupId('20240229T235959Z-abcdef')).toBe(true);
+  });
+});
+
 describe('backup ids of an execution', () => {
   it('carry the owner tag, so a retry can tell its own orphans from a concurrent execution', () => {
     const now = new Date('2026-01-02T03:04:05Z');
