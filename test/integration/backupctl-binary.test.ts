@@ -54,6 +54,23 @@ describe('bin/backupctl.js', () => {
     expect(backupctl('frobnicate').stderr).toMatch(/^unknown command "frobnicate"\n/);
   });
 
+  it('answers an unknown option in one line with the option it meant and where help is, exit 2', () => {
+    const typo = backupctl('list', '--josn');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toBe(
+      'backupctl: unknown option --josn: did you mean --json? (backupctl help list shows its options)\n',
+    );
+    const unknown = backupctl('status', '--frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe(
+      'backupctl: unknown option --frobnicate (backupctl help status shows its options)\n',
+    );
+    const missing = backupctl('list', '--stage');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toContain('--stage');
+  });
+
   it('names missing AWS credentials as a configuration error with the fix, exit 2', () => {
     const result = backupctl('list', '--stage', 'test');
     expect(result.code).toBe(2);

@@ -164,24 +164,40 @@ export function commandHelpText(name: string): string | undefined {
 }
 
 /** The known command closest to a mistyped one (at most two edits away, or the one it starts). */
-export function suggestCommand(name: string): string | undefined {
-  let best: { command: string; distance: number } | undefined;
-  for (const command of Object.keys(commandHelp)) {
-    const distance = command.startsWith(name) && name.length >= 2 ? 0 : editDistance(name, command);
-    if (distance <= 2 && (!best || distance < best.distance)) best = { command, distance };
+/** The candidate closest to `name`: a prefix of two characters or more, or within two edits. */
+function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = candidate.startsWith(name) && name.length >= 2 ? 0 : editDistance(name, candidate);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { candidate, distance };
   }
-  return best?.command;
+  return best?.candidate;
 }
 
+export function suggestCommand(name: string): string | undefined {
+  return closest(name, Object.keys(commandHelp));
+}
+
+/** The option (without dashes) a mistyped `--name` meant, from `options`. */
+export function suggestOption(name: string, options: Iterable<string>): string | undefined {
+  return closest(name, options);
+}
+
+/** Edits between a and b, a swap of two neighbours counting as one (`josn` is one edit from `json`). */
 function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= a.length; i++) {
-    const current = [i];
+    const row = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+      const above = rows[i - 1] ?? [];
+      let best = Math.min((above[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (above[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, (rows[i - 2]?.[j - 2] ?? 0) + 1);
+      }
+      row[j] = best;
     }
-    previous = current;
+    rows.push(row);
   }
-  return previous[b.length] ?? 0;
+  return rows[a.length]?.[b.length] ?? 0;
 }

@@ -7,11 +7,11 @@
  * against a deployed stage.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { BackupError, describeError } from '../../lib/errors.ts';
 import type { CliDependencies, CommandContext, Output, Values } from './context.ts';
 import { exitCodes } from './exit-codes.ts';
-import { commandHelpText, suggestCommand, usageText } from './help.ts';
+import { commandHelp, commandHelpText, suggestCommand, suggestOption, usageText } from './help.ts';
 
 export type { CliDependencies };
 export { exitCodes };
@@ -96,6 +96,56 @@ function awsCredentialsProblem(error: unknown): string | undefined {
   return undefined;
 }
 
+/** Every option of every command: parseArgs checks them, and a typo is matched against them. */
+const cliOptions = {
+  json: { type: 'boolean' },
+  local: { type: 'boolean' },
+  stage: { type: 'string' },
+  region: { type: 'string' },
+  reason: { type: 'string' },
+  compression: { type: 'string' },
+  'target-url': { type: 'string' },
+  jobs: { type: 'string' },
+  out: { type: 'string' },
+  write: { type: 'boolean' },
+  database: { type: 'string' },
+  'all-databases': { type: 'boolean' },
+  'with-roles': { type: 'boolean' },
+  'target-not-production': { type: 'boolean' },
+  'allow-unverified': { type: 'boolean' },
+  'counts-only': { type: 'boolean' },
+  open: { type: 'boolean' },
+  link: { type: 'boolean' },
+  apply: { type: 'boolean' },
+  since: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  'send-test-alert': { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+} as const satisfies ParseArgsConfig['options'];
+
+/**
+ * One line for what parseArgs refused: the option a typo meant, and where the command's options are
+ * listed (a whole usage page would scroll the suggestion off an 80x24 terminal).
+ */
+function parseErrorLine(error: unknown, argv: readonly string[]): string {
+  const command = argv.find((arg) => !arg.startsWith('-'));
+  const help =
+    command !== undefined && command in commandHelp
+      ? `backupctl help ${command} shows its options`
+      : 'backupctl --help shows the commands';
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  const unknown =
+    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && error instanceof Error
+      ? /Unknown option '(-{1,2}[^']+)'/.exec(error.message)?.[1]
+      : undefined;
+  if (unknown) {
+    const suggestion = suggestOption(unknown.replace(/^-+/, ''), Object.keys(cliOptions));
+    return `unknown option ${unknown}${suggestion ? `: did you mean --${suggestion}?` : ''} (${help})`;
+  }
+  return `${(error instanceof Error ? error.message : String(error)).split('. ')[0]} (${help})`;
+}
+
 export async function main(argv: string[], deps: CliDependencies = {}): Promise<number> {
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -103,35 +153,10 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: {
-        json: { type: 'boolean' },
-        local: { type: 'boolean' },
-        stage: { type: 'string' },
-        region: { type: 'string' },
-        reason: { type: 'string' },
-        compression: { type: 'string' },
-        'target-url': { type: 'string' },
-        jobs: { type: 'string' },
-        out: { type: 'string' },
-        write: { type: 'boolean' },
-        database: { type: 'string' },
-        'all-databases': { type: 'boolean' },
-        'with-roles': { type: 'boolean' },
-        'target-not-production': { type: 'boolean' },
-        'allow-unverified': { type: 'boolean' },
-        'counts-only': { type: 'boolean' },
-        open: { type: 'boolean' },
-        link: { type: 'boolean' },
-        apply: { type: 'boolean' },
-        since: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-        'send-test-alert': { type: 'boolean' },
-        verbose: { type: 'boolean', short: 'v' },
-      },
+      options: cliOptions,
     });
   } catch (error) {
-    console.error(`${describeError(error)}\n\n${usageText()}`);
+    console.error(`backupctl: ${parseErrorLine(error, argv)}`);
     return exitCodes.usage;
   }
   const { positionals } = parsed;
