@@ -633,7 +633,10 @@ describe('backupctl list / status / verify --stage', () => {
 
 describe('backupctl --stage validation', () => {
   it.each([
-    [['backup', '--stage', 'test', '--colour'], /Unknown option '--colour'/],
+    [
+      ['backup', '--stage', 'test', '--colour'],
+      /^backupctl: unknown option --colour \(backupctl help backup/,
+    ],
     [
       ['backup', '--stage', 'test', '--local'],
       /InputValidationError: --local and --stage exclude each other/,

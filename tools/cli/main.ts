@@ -134,16 +134,19 @@ function parseErrorLine(error: unknown, argv: readonly string[]): string {
     command !== undefined && command in commandHelp
       ? `backupctl help ${command} shows its options`
       : 'backupctl --help shows the commands';
-  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  // Duck-typed: an error from node:util may come from another realm (Jest's VM) than this module's Error.
+  const { code, message } = (typeof error === 'object' && error !== null ? error : {}) as {
+    code?: unknown;
+    message?: unknown;
+  };
+  const text = typeof message === 'string' ? message : String(error);
   const unknown =
-    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && error instanceof Error
-      ? /Unknown option '(-{1,2}[^']+)'/.exec(error.message)?.[1]
-      : undefined;
+    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /Unknown option '(-{1,2}[^']+)'/.exec(text)?.[1] : undefined;
   if (unknown) {
     const suggestion = suggestOption(unknown.replace(/^-+/, ''), Object.keys(cliOptions));
     return `unknown option ${unknown}${suggestion ? `: did you mean --${suggestion}?` : ''} (${help})`;
   }
-  return `${(error instanceof Error ? error.message : String(error)).split('. ')[0]} (${help})`;
+  return `${text.split('. ')[0]} (${help})`;
 }
 
 export async function main(argv: string[], deps: CliDependencies = {}): Promise<number> {
