@@ -15,7 +15,7 @@
 import { listBackups, newestManifest, readManifest } from '../backup/catalog.ts';
 import { planDump } from '../backup/plan.ts';
 import { describeError } from '../errors.ts';
-import type { Message } from '../notify/publish.ts';
+import type { Message, Sent } from '../notify/publish.ts';
 import { describeConnection, type PgConnection } from '../pg/connection.ts';
 import { grantFix, readRelationAccess, rowSecurityFix } from '../pg/privileges.ts';
 import { availableServerBundles, serverForSource } from '../pg/server-bundle.ts';
@@ -43,7 +43,8 @@ export interface CheckResult {
 export interface CheckOptions {
   now: Date;
   sendTestAlert: boolean;
-  publish: (message: Message) => Promise<unknown>;
+  /** Sends through the alert channels; says which carried it (none configured: every flag false). */
+  publish: (message: Message) => Promise<Sent>;
   /** On a stage, the scratch server is the deployed layer of this major, not a bundle on this machine. */
   deployedScratchMajor?: number;
 }
@@ -178,12 +179,23 @@ export async function runChecks(
   });
   if (options.sendTestAlert) {
     await check('alerts', async () => {
-      await options.publish({
+      const sent = await options.publish({
         subject: 'verified-pg-backups: test alert from backupctl check',
         text: `A test message sent by \`backupctl check --send-test-alert\` at ${options.now.toISOString()}. Nothing failed.`,
         details: { kind: 'notice' },
       });
-      return { status: 'pass', detail: 'test message sent through every configured alert channel' };
+      const carried = Object.entries(sent)
+        .filter(([, delivered]) => delivered)
+        .map(([channel]) => channel);
+      if (carried.length === 0) {
+        // A failure would reach nobody either: that is the finding, not a pass.
+        return {
+          status: 'fail',
+          detail: 'no alert channel is configured: a failed night would reach nobody',
+          fix: 'set ALERT_TOPIC_ARN (SNS e-mail), SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL (on a stage: alerts in config/<stage>.yml)',
+        };
+      }
+      return { status: 'pass', detail: `test message sent through ${carried.join(', ')}` };
     });
   } else {
     results.push({ name: 'alerts', status: 'skip', detail: 'add --send-test-alert to send a test message' });

@@ -92,6 +92,21 @@ describe('backupctl check', () => {
     delete process.env.SLACK_WEBHOOK_URL;
   });
 
+  it('fails the test alert when no channel would carry it, naming the settings, and sends nothing', async () => {
+    for (const name of ['SLACK_WEBHOOK_URL', 'ALERT_WEBHOOK_URL', 'ALERT_TOPIC_ARN'])
+      delete process.env[name];
+    const result = await run('check', '--send-test-alert', '--json');
+
+    expect(result.code).toBe(exitCodes.failed);
+    const report = JSON.parse(result.stdout) as {
+      checks: { name: string; status: string; detail: string; fix?: string }[];
+    };
+    const alerts = report.checks.find((c) => c.name === 'alerts');
+    expect(alerts).toMatchObject({ status: 'fail', detail: expect.stringContaining('no alert channel') });
+    expect(alerts?.fix).toContain('SLACK_WEBHOOK_URL');
+    expect(receiver.requests).toEqual([]);
+  });
+
   it('fails the privileges check for a role that cannot read everything, naming the tables and the fix', async () => {
     const reader = new URL(production.url('app'));
     reader.username = 'backup_reader';
