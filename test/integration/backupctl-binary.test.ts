@@ -4,7 +4,7 @@
  * Start-up time is measured in the notes and docs, not asserted here.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -31,6 +31,25 @@ describe('bin/backupctl.js', () => {
       version: string;
     };
     expect(backupctl('--version')).toMatchObject({ code: 0, stdout: `backupctl ${version}\n` });
+  });
+
+  it("runs under the machine's own Node.js too (Node 20 hands over to the project's pinned Node 22)", () => {
+    const { version } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => existsSync(path));
+    expect(systemNode).toBeDefined();
+    const result = spawnSync(systemNode as string, [join(projectRoot, 'bin', 'backupctl.js'), '--version'], {
+      cwd: tmpdir(),
+      env: { PATH: '/usr/bin:/bin', HOME: home },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect({ code: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({
+      code: 0,
+      stdout: `backupctl ${version}\n`,
+      stderr: '',
+    });
   });
 
   it('has a page per command with examples, as `help <command>` and `<command> --help`', () => {
