@@ -14,13 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
-import { openSession, type Session, withSession } from '../../lib/pg/session.ts';
+import { openSession, type Session } from '../../lib/pg/session.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { exitCodes } from '../../tools/cli/main.ts';
 import { projectRoot } from '../../tools/local/environment.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { stepLogPath } from '../../tools/local/state-machine-runner.ts';
 import { runCli } from '../support/cli-run.ts';
+import { sql, urlAs } from '../support/sql.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 let stateDir: string;
@@ -28,19 +29,6 @@ let production: PostgresServer;
 let target: PostgresServer;
 const savedEnv = { ...process.env };
 const targetPassword = 'target-CANARY-4f1e';
-
-function urlAs(server: PostgresServer, user: string, password: string, database: string): string {
-  const url = new URL(server.url(database));
-  url.username = user;
-  url.password = password;
-  return url.toString();
-}
-const sql = (url: string, ...statements: string[]) =>
-  withSession(parseConnectionUrl(url, 'test'), async (session) => {
-    const results = [];
-    for (const statement of statements) results.push((await session.query(statement)).rows);
-    return results;
-  });
 
 /** Every file under `dir` whose content holds `text`. */
 async function filesHolding(dir: string, text: string): Promise<string[]> {

@@ -8,32 +8,16 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { parseConnectionUrl } from '../../lib/pg/connection.ts';
-import { withSession } from '../../lib/pg/session.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { exitCodes } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { runCli } from '../support/cli-run.ts';
+import { sql, urlAs } from '../support/sql.ts';
 
 let stateDir: string;
 let production: PostgresServer;
 let fresh: PostgresServer;
 const savedEnv = { ...process.env };
-
-function urlAs(server: PostgresServer, user: string, password: string, database: string): string {
-  const url = new URL(server.url(database));
-  url.username = user;
-  url.password = password;
-  return url.toString();
-}
-
-async function sql(url: string, ...statements: string[]): Promise<Record<string, unknown>[][]> {
-  return withSession(parseConnectionUrl(url, 'test'), async (session) => {
-    const results = [];
-    for (const statement of statements) results.push((await session.query(statement)).rows);
-    return results;
-  });
-}
 
 const cli = (...argv: string[]) => runCli(argv);
 

@@ -36,26 +36,12 @@ import {
   startPostgresServer,
 } from '../../tools/local/postgres-server.ts';
 import { type CliRun, runCli } from '../support/cli-run.ts';
+import { sql, urlAs } from '../support/sql.ts';
 
 let stateDir: string;
 const savedEnv = { ...process.env };
 const running = new Set<PostgresServer>();
 let production15: PostgresServer | undefined;
-
-function urlAs(server: PostgresServer, user: string, password: string, database: string): string {
-  const url = new URL(server.url(database));
-  url.username = user;
-  url.password = password;
-  return url.toString();
-}
-
-async function sql(url: string, ...statements: string[]): Promise<Record<string, unknown>[][]> {
-  return withSession(parseConnectionUrl(url, 'test'), async (session) => {
-    const results = [];
-    for (const statement of statements) results.push((await session.query(statement)).rows);
-    return results;
-  });
-}
 
 const cli = (...argv: string[]) => runCli(argv);
 
