@@ -281,9 +281,11 @@ export async function runPgRestore(
   const code = exit.exitCode;
   if (!restoreSucceeded(messages, code)) {
     const first = messages.fatal.slice(0, 5).map((m) => describeError(m));
+    const unexplained = (messages.unexplained ?? []).slice(0, 5).map((m) => describeError(m));
+    const shown = first.length > 0 ? first : unexplained.map((m) => `unaccounted for: ${m}`);
     throw new RestoreFailedError(
-      `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${first.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`,
-      { details: { exitCode: code, errors: first, benign: messages.benign.length } },
+      `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${shown.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`,
+      { details: { exitCode: code, errors: first, unexplained, benign: messages.benign.length } },
     );
   }
   return { restoreSeconds: (Date.now() - started) / 1000, benignMessages: [...new Set(messages.benign)] };

@@ -57,8 +57,60 @@ describe('classifyRestoreOutput()', () => {
       ),
     );
 
-    expect(messages).toEqual({ benign: [], fatal: [] });
+    expect(messages).toMatchObject({ benign: [], fatal: [] });
+    expect(messages.unexplained).toEqual(['ERROR: this line does not come from pg_restore']);
     expect(restoreSucceeded(messages, 0)).toBe(true);
+  });
+});
+
+describe('classifyRestoreOutput() with pg_restore --jobs workers writing at once', () => {
+  // Each worker writes "pg_restore: ", "error: " and the message as separate writes to the same
+  // stderr, so two workers failing together interleave them. Seen in CI restoring into 14, -j 2.
+  it('reads a benign error whose prefix another worker interleaved as that same benign error', () => {
+    const messages = classifyRestoreOutput(
+      lines(
+        'pg_restore: error: pg_restore:could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"',
+        'error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"',
+        'pg_restore: detail: Command was: SET transaction_timeout = 0;',
+        'pg_restore: detail: Command was: SET transaction_timeout = 0;',
+        'pg_restore: warning: errors ignored on restore: 2',
+      ),
+    );
+
+    expect(new Set(messages.benign)).toEqual(
+      new Set([
+        'could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"',
+      ]),
+    );
+    expect(messages.fatal).toEqual([]);
+    expect(restoreSucceeded(messages, 1)).toBe(true);
+  });
+
+  it('still finds a fatal error whose prefix landed on the line of another worker', () => {
+    const messages = classifyRestoreOutput(
+      lines(
+        'pg_restore: error: pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"',
+        'could not execute query: ERROR:  relation "categories" does not exist',
+        'pg_restore: warning: errors ignored on restore: 2',
+      ),
+    );
+
+    expect(messages.fatal).toEqual(['could not execute query: ERROR:  relation "categories" does not exist']);
+    expect(restoreSucceeded(messages, 1)).toBe(false);
+  });
+
+  it('fails exit code 1 when a line it cannot account for came with the benign errors', () => {
+    const messages = classifyRestoreOutput(
+      lines(
+        transactionTimeout,
+        'could not read from input file: end of file',
+        'errors ignored on restore: 2',
+      ),
+    );
+
+    expect(messages.fatal).toEqual([]);
+    expect(messages.unexplained).toEqual(['could not read from input file: end of file']);
+    expect(restoreSucceeded(messages, 1)).toBe(false);
   });
 });
 
