@@ -5,6 +5,8 @@
  * the drill's built-in check must say it was empty instead of paging. The stage connects as the
  * databases' owner, never a superuser; `postgres` is not even the owner's.
  */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest, readVerification } from '../../lib/backup/catalog.ts';
@@ -12,7 +14,9 @@ import { newestDrillEvidence } from '../../lib/drill/evidence.ts';
 import { builtInSanityChecks, runSanityChecks } from '../../lib/drill/sanity.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
+import { exitCodes } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { runCli } from '../support/cli-run.ts';
 import { alerts, answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { sql, urlAs } from '../support/sql.ts';
@@ -148,6 +152,34 @@ describe('configured sanity checks', () => {
     );
     expect(ambiguous.states.some((s) => s.name === 'RecordEvidence')).toBe(false);
     expect(await fixture.scratchLeftovers()).toEqual([]);
+  });
+});
+
+describe('backupctl drill in local mode', () => {
+  const savedEnv = { ...process.env };
+  afterAll(() => {
+    process.env = savedEnv;
+  });
+
+  it("does not apply the sample shop's checks to another database's backup in the local bucket", async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'empty-cli-'));
+    await chmod(stateDir, 0o755);
+    process.env.BACKUP_LOCAL_STATE_DIR = stateDir;
+    process.env.BACKUP_SAMPLE_SCALE = '0.02';
+    try {
+      process.env.DATABASE_URL = ownerUrl('app');
+      expect((await runCli(['backup'])).code).toBe(exitCodes.ok);
+
+      // Without DATABASE_URL the local defaults are the sample shop's; the bucket holds app.
+      delete process.env.DATABASE_URL;
+      const drill = await runCli(['drill']);
+
+      expect([drill.code, drill.stderr]).toEqual([exitCodes.ok, '']);
+      expect(drill.stdout).toMatch(/RestoreAndCheck .* sanity 1\/1 passed/);
+      expect(drill.stdout).toMatch(/Drill passed\. Evidence: drills\/\S+/);
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
 
