@@ -15,7 +15,11 @@ import { builtInSanityChecks, runSanityChecks } from '../../lib/drill/sanity.ts'
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { exitCodes } from '../../tools/cli/main.ts';
-import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import {
+  type LocalMajor,
+  type PostgresServer,
+  startPostgresServer,
+} from '../../tools/local/postgres-server.ts';
 import { runCli } from '../support/cli-run.ts';
 import { alerts, answerAlertsInEachTest } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
@@ -113,6 +117,54 @@ describe('an empty database', () => {
     expect(alerts().filter((a) => a.subject.includes('FAILED'))).toEqual([]);
     expect(await fixture.scratchLeftovers()).toEqual([]);
   });
+});
+
+describe('an empty database on older majors', () => {
+  // 13: `public` belongs to the bootstrap superuser; 15: to pg_database_owner. The owner is neither.
+  it.each([13, 15] as LocalMajor[])(
+    'backs up, verifies and drills green on PostgreSQL %i with `all`',
+    async (major) => {
+      const older = await startPostgresServer({
+        major,
+        dataDir: join(fixture.stateDir, 'pg', `owner-${major}`),
+      });
+      try {
+        await sql(
+          older.url('postgres'),
+          "CREATE ROLE owner LOGIN PASSWORD 'owner-password' NOSUPERUSER NOCREATEDB NOCREATEROLE",
+          'CREATE DATABASE blank OWNER owner',
+        );
+        const { settings, store } = await fixture.freshBucket({
+          PRODUCTION_DATABASE_URL: urlAs(older, 'owner', 'owner-password', 'blank'),
+          DATABASES: 'all',
+        });
+
+        const night = await fixture.run(settings, { machine: 'nightly', input: { trigger: 'schedule' } });
+        const drills = await fixture.run(settings, { machine: 'drills', input: { trigger: 'schedule' } });
+
+        expect([night.status, night.error, drills.status, drills.error]).toEqual([
+          'SUCCEEDED',
+          undefined,
+          'SUCCEEDED',
+          undefined,
+        ]);
+        for (const vault of [store, store.forScope('postgres')]) {
+          const evidence = await newestDrillEvidence(vault);
+          expect(evidence).toMatchObject({
+            passed: true,
+            backup: { sourceServerVersion: expect.stringMatching(new RegExp(`^${major}\\.`)) },
+            restoreTarget: { serverVersion: expect.stringMatching(new RegExp(`^${major}\\.`)) },
+          });
+          expect(evidence?.sanity.map((check) => [check.name, check.passed])).toEqual([
+            ['restored database is empty, as its manifest lists no tables', true],
+          ]);
+        }
+        expect(alerts().filter((a) => a.subject.includes('FAILED'))).toEqual([]);
+      } finally {
+        await older.stop();
+      }
+    },
+  );
 });
 
 describe('configured sanity checks', () => {
