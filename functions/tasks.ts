@@ -430,7 +430,8 @@ export const functions = {
     pgServer: true,
     database: false,
     worker: 'worker',
-    settings: ['scratchServer', 'restoreJobs', 'workDir', 'sanityChecks'],
+    // `databases`: which database a sanity check without its own `database` is for (lib/drill/sanity.ts).
+    settings: ['scratchServer', 'restoreJobs', 'workDir', 'sanityChecks', 'databases'],
     grants: [readBackups, readGlobals, listGlobals, decryptWithKey],
   },
   drillRecordEvidence: {

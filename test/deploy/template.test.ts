@@ -1021,6 +1021,8 @@ describe('packaged template', () => {
         expect.objectContaining({ name: 'restored database has tables', atLeast: 1 }),
       ]);
       expect(template.Conditions.UseDrillSanityChecks).toEqual({ 'Fn::Equals': ['true', 'true'] });
+      // Which database a check without its own `database` is for: the stage's one (lib/drill/sanity.ts).
+      expect(env('DrillRestore').DATABASES).toBe('url');
       for (const name of Object.keys(functionRoles)) {
         const variables = env(`${name[0]?.toUpperCase()}${name.slice(1)}`);
         expect(Object.keys(variables).filter((key) => key.endsWith('_URL') || key === 'AWS_REGION')).toEqual(

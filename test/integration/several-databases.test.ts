@@ -236,9 +236,10 @@ describe('a stage with several databases', () => {
       PRODUCTION_DATABASE_URL: ownerUrl('app'),
       DATABASES: 'all',
       EXCLUDE_DATABASES: 'analytics,postgres',
-      // Written for the URL's database; the stage's other databases get the built-in check.
+      // Written for app, and saying so (a stage with several databases must): the others get the
+      // built-in check.
       DRILL_SANITY_CHECKS: JSON.stringify([
-        { name: 'all orders restored', sql: 'SELECT count(*) FROM orders', atLeast: 500 },
+        { name: 'all orders restored', database: 'app', sql: 'SELECT count(*) FROM orders', atLeast: 500 },
       ]),
     });
 

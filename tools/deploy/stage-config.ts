@@ -10,7 +10,7 @@ import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { compressionPattern, defaultCompression, proofLevels } from '../../lib/backup/manifest.ts';
 import { bucketNamePattern } from '../../lib/config.ts';
-import { parseSanityChecks } from '../../lib/drill/sanity.ts';
+import { parseSanityChecks, sanityChecksProblem } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { postgresIdPattern } from '../../lib/provider/render.ts';
 import { scheduleIntervalHours } from './schedule.ts';
@@ -265,8 +265,9 @@ export const stageConfigSchema = z.strictObject({
     z
       .strictObject({
         /**
-         * The drill's sanity queries (lib/drill/sanity.ts validates them, the same check the drill runs).
-         * Empty means the built-in check that the restored database holds tables.
+         * The drill's sanity queries (lib/drill/sanity.ts validates them, the same check the drill runs),
+         * each for the database its `database` names (required where `databases.backup` is several).
+         * A database no check is for gets the built-in check: it holds the tables its manifest lists.
          */
         sanityChecks: z
           .array(z.unknown())
@@ -309,6 +310,13 @@ function checkConsistency(config: StageConfig): { field: string; message: string
       message: `runs a backup at most every ${Number.isFinite(interval) ? `${round(interval)} h` : 'once in five weeks'}, longer than the RPO of ${config.targets.rpoHours} h (targets.rpoHours): the schedule cannot meet it`,
     };
   }
+  // A check for no database in particular where several are backed up, or for one never backed up.
+  const sanity = sanityChecksProblem(
+    parseSanityChecks(JSON.stringify(config.drill.sanityChecks), 'drill.sanityChecks'),
+    config.databases.backup,
+    { field: 'drill.sanityChecks', unused: { excluded: config.databases.exclude } },
+  );
+  if (sanity) return sanity;
   if (config.verification.target === 'staging' && !config.databases.stagingSecretArn) {
     return {
       field: 'databases.stagingSecretArn',
