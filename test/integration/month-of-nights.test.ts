@@ -105,6 +105,20 @@ function expectNoFalseAlarm(month: Month, database: string): void {
       state: 'ok',
     });
   }
+  // Retention after each night keeps that night's backup as the newest verified and finds nothing damaged.
+  for (const night of month.nights) {
+    const backupId = (night.execution?.output as { conclusion?: { databases?: { backupId?: string }[] } })
+      ?.conclusion?.databases?.[0]?.backupId;
+    expect({
+      day: night.day,
+      newest: night.retention?.newestVerified,
+      damaged: night.retention?.damaged,
+    }).toEqual({
+      day: night.day,
+      newest: backupId,
+      damaged: 0,
+    });
+  }
   expect(month.mornings.length).toBe(month.nights.length);
   for (const morning of month.mornings) {
     expect({

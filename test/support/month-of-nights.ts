@@ -83,7 +83,18 @@ export interface NightRecord {
   execution?: ExecutionRecord;
   /** The status function's verdict right after the night (it runs after every execution). */
   state?: string;
+  /** The retention function's pass after the night (top-level vault). */
+  retention?: RetentionOutcome;
   sent: Sent[];
+}
+
+/** The figures the retention function returns for a vault. */
+export interface RetentionOutcome {
+  backups: number;
+  kept: number;
+  expirable: number;
+  damaged: number;
+  newestVerified: string;
 }
 
 export interface MorningRecord {
@@ -294,8 +305,8 @@ export async function startMonth(options: {
       });
       const { state } = await runStatus();
       clock.setTo(new Date(at + 3 * hourMs));
-      await retention({}, {} as Context);
-      const record = { day, execution, state, sent: take() };
+      const pass = (await retention({}, {} as Context)) as RetentionOutcome;
+      const record = { day, execution, state, retention: pass, sent: take() };
       nights.push(record);
       return record;
     },
