@@ -25,6 +25,7 @@ import type { Context } from 'aws-lambda';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import { readLocalExecutions } from '../../lib/report/executions.ts';
 import { createRuntime, type Runtime } from '../../lib/runtime.ts';
+import { awsCaller } from '../../tools/local/aws-caller.ts';
 import {
   type ExecutionRecord,
   loadStepHandler,
@@ -188,6 +189,9 @@ export async function startMonth(options: {
     runtime: () => runtime,
     sink: () => undefined,
   });
+  // Each function's AWS requests are checked against its own role (test/support/iam/), as the runner's are.
+  const as = <T>(principal: 'status' | 'retention' | 'alertRelay', call: () => Promise<T>) =>
+    awsCaller.run({ principal, settings }, call);
   const nights: NightRecord[] = [];
   const mornings: MorningRecord[] = [];
   const calendar: string[] = [];
@@ -262,14 +266,14 @@ export async function startMonth(options: {
         StateChangeTime: new Date(hour).toISOString(),
       });
       await sns.send(new PublishCommand({ TopicArn: alertTopicArn, Subject, Message }));
-      await relay({ Records: [{ Sns: { Subject, Message } }] }, {} as Context);
+      await as('alertRelay', () => relay({ Records: [{ Sns: { Subject, Message } }] }, {} as Context));
     }
   };
   const runStatus = async () => {
     await evaluateAlarmUntil(clock.now().getTime());
     metricLines.length = 0;
     const executions = await readLocalExecutions(stateDir);
-    const report = (await status({ executions }, {} as Context)) as {
+    const report = (await as('status', () => status({ executions }, {} as Context))) as {
       state: string;
       summary: string;
       withinRpo: boolean;
@@ -305,7 +309,7 @@ export async function startMonth(options: {
       });
       const { state } = await runStatus();
       clock.setTo(new Date(at + 3 * hourMs));
-      const pass = (await retention({}, {} as Context)) as RetentionOutcome;
+      const pass = (await as('retention', () => retention({}, {} as Context))) as RetentionOutcome;
       const record = { day, execution, state, retention: pass, sent: take() };
       nights.push(record);
       return record;
