@@ -1,7 +1,8 @@
 /**
  * A month of nights (issue 32, "No false alarms"): a healthy stage never pages, and every real failure
  * pages once, naming the database, the step and the cause, with the status red until the next good
- * night.
+ * night. One known gap is asserted as it is today, so that its fix shows: a failed night also trips
+ * the age alarm three hours later (a second page, without the cause; see the last test).
  *
  * Real parts throughout (test/support/month-of-nights.ts): the nightly state machine and the backup
  * machine it starts, run locally with the real handlers; production databases owned by roles without
@@ -11,20 +12,20 @@
  * modelled as CloudWatch evaluates it. The clock is injected (`Runtime.now`, the runner's `now`): each
  * night starts at 02:00 UTC of its simulated day.
  *
- * What is simulated. One night costs a few seconds (2.5-9 s measured here, most of it the scratch
- * restore), so 35 nights for each setup would take minutes. Every setup keeps the month's calendar
- * (September 2026, 35 days from the 1st) and runs the nights that matter; the clock jumps over the quiet
- * nights between them, whose mornings are not checked and whose hours the alarm does not evaluate
- * (`Month.calendar()`, asserted below, says which day was run, missed or jumped):
+ * What is simulated. One night costs a few seconds (2-9 s measured on a shared 2-core machine, most
+ * of it the scratch restore), so 35 nights for each setup would take minutes. Every setup keeps the
+ * month's calendar (September 2026, 35 days from the 1st) and runs the nights that matter; the clock
+ * jumps over the quiet nights between them, whose mornings are not checked and whose hours the alarm
+ * does not evaluate (`Month.calendar()`, asserted below, says which day was run, missed or jumped):
  * - one database, a healthy month: nights 1, 2, 16, 31 and 35 (the first nights, mid-month, the day
  *   the first backup falls out of the 30 daily days of retention, the month's end);
  * - a Render-like owner granting to other roles: nights 1 and 2, a table and a grant added between;
  * - a week with no writes at all: nights 1, 2, 3 and 7;
  * - one transient outage of the store, absorbed by the Promote state's Retry: nights 1 and 2;
- * - the same month with one real failure of each kind: nights 1, 7 (a dump that fails: a table the
- *   backup role may not read), 8, 14 (a restore that differs: a stored generated column over a function
- *   that reads TimeZone), 15, 20, 21 (missed: the schedule did not fire) and 22; the alarm's hours are
- *   evaluated from night 20 to night 22.
+ * - the same month with one real failure of each kind: nights 6, 7 (a dump that fails: a table the
+ *   backup role may not read), 8, 13, 14 (a restore that differs: a stored generated column over a
+ *   function that reads TimeZone), 15, 20, 21 (missed: the schedule did not fire) and 22. The night
+ *   before each event is run, so the age alarm sees the ages a real month would have.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
