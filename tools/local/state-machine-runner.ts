@@ -82,7 +82,8 @@ export interface RunOptions {
   workerExecArgv?: string[];
   /**
    * The clock of the run: the execution's start and stop times and every step's `Runtime.now` (tests
-   * simulate many nights on a clock they move). A worker build, a process of its own, keeps the real one.
+   * simulate many nights on a clock they move). A worker build, a process of its own, keeps the real one,
+   * and so does `$$.Execution.StartTime` (aws-local-stepfunctions sets it; only the drill reads it).
    */
   now?: () => Date;
 }
