@@ -19,7 +19,7 @@ export async function notifyStep(event: unknown, { runtime: stage, logger }: Ste
   const verification: CurrentVerification = {
     verificationVersion: 2,
     backupId,
-    verifiedAt: new Date().toISOString(),
+    verifiedAt: runtime.now().toISOString(),
     sha256: manifest.dump.sha256,
     bytes: manifest.dump.bytes,
     // Both majors side by side: a scratch server newer than production is said, not implied.

@@ -18,7 +18,7 @@ export async function retentionStep(_event: unknown, { runtime }: StepContext) {
   const vaults = [store, ...(await store.databaseScopes()).map((scope) => store.forScope(scope))];
   const databases = [];
   for (const vault of vaults) {
-    const outcome = await applyRetention(vault, { now: new Date(), apply: true, policy });
+    const outcome = await applyRetention(vault, { now: runtime.now(), apply: true, policy });
     const kept = outcome.decisions.filter((d) => d.keep);
     databases.push({
       vault: vault.scope ?? 'top-level',
