@@ -101,7 +101,7 @@ export function classifyRestoreLine(line: string, messages: RestoreMessages): vo
 }
 
 /** SQL names as pg_dump writes them: plain, schema-qualified, or double-quoted. */
-const name = String.raw`(?:"(?:[^"]|"")+"|[^\s"(;,]+)(?:\.(?:"(?:[^"]|"")+"|[^\s"(;,]+))*`;
+const name = '(?:"(?:[^"]|"")+"|[^\\s"(;,]+)(?:\\.(?:"(?:[^"]|"")+"|[^\\s"(;,]+))*';
 const objectPatterns: [RegExp, (m: RegExpExecArray) => string][] = [
   [
     new RegExp(`^Command was: CREATE (?:UNIQUE )?INDEX (${name}) ON (?:ONLY )?(${name})`),
