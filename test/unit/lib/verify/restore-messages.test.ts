@@ -272,20 +272,20 @@ describe('explainRestoreFailure()', () => {
     ).toMatchObject({ kind: 'out-of-memory', object: 'index big_payload on public.big' });
   });
 
-  it('names a crash the server log shows (a backend killed, as by the OOM killer)', () => {
+  it('names a crash the server log shows (18: a backend killed with SIGKILL, as by the OOM killer)', () => {
     expect(
       explain(
         ['pg_restore: error: error returned by PQputCopyData: server closed the connection unexpectedly'],
         [
-          '2026-12-07 07:35:37.639 UTC [19174] LOG:  server process (PID 19647) was terminated by signal 9: Killed',
-          '2026-12-07 07:35:37.639 UTC [19174] DETAIL:  Failed process was running: COPY public.big (id, payload) FROM stdin;',
-          '2026-12-07 07:35:37.640 UTC [19174] LOG:  terminating any other active server processes',
+          '2026-12-07 08:14:05.101 UTC [25791] LOG:  client backend (PID 25853) was terminated by signal 9: Killed',
+          '2026-12-07 08:14:05.101 UTC [25791] DETAIL:  Failed process was running: COPY public.events (id, payload) FROM stdin;',
+          '2026-12-07 08:14:05.101 UTC [25791] LOG:  terminating any other active server processes',
         ],
       ),
     ).toEqual({
       kind: 'server-crashed',
       evidence: [
-        'LOG: server process (PID 19647) was terminated by signal 9: Killed',
+        'LOG: client backend (PID 25853) was terminated by signal 9: Killed',
         'LOG: terminating any other active server processes',
       ],
     });
