@@ -148,8 +148,8 @@ describe('restoreSucceeded()', () => {
 /**
  * Each cause from lines pg_restore and the server really wrote (captured on this machine on
  * 2026-12-07: restores into scratch servers 13, 15 and 18 whose data directory sat on a 120 MB tmpfs or
- * ext4 loop file system, into a server without pg_trgm, into one without the granted role, and with
- * the restoring backend terminated mid-COPY).
+ * ext4 loop file system, into a server without pg_trgm, into one without the granted role, into one
+ * under an address-space limit, with the restoring backend terminated or killed mid-COPY).
  */
 describe('explainRestoreFailure()', () => {
   const explain = (stderr: (string | string[])[], log: string[] = []) =>
@@ -260,16 +260,22 @@ describe('explainRestoreFailure()', () => {
     });
   });
 
-  it('names a backend out of memory and what it was building', () => {
-    // PostgreSQL's words for a failed allocation (mcxt.c); not captured here (no way to cap the
-    // server's memory in this sandbox), so the line is as the source writes it.
+  it('names a backend out of memory and what it was building (18, a parallel index build)', () => {
+    // Captured with the scratch server under a 1.25 GB address-space limit (ulimit -v), restoring
+    // an index over 3,000,000 rows with the scratch server's maintenance_work_mem.
     expect(
       explain([
         'pg_restore: error: could not execute query: ERROR:  out of memory',
-        'DETAIL:  Failed on request of size 268435456 in memory context "TupleSort main".',
+        'DETAIL:  Failed on request of size 48 in memory context "Caller tuples".',
+        'CONTEXT:  parallel worker',
         'Command was: CREATE INDEX big_payload ON public.big USING btree (payload);',
+        'pg_restore: warning: errors ignored on restore: 2',
       ]),
-    ).toMatchObject({ kind: 'out-of-memory', object: 'index big_payload on public.big' });
+    ).toEqual({
+      kind: 'out-of-memory',
+      evidence: 'could not execute query: ERROR:  out of memory',
+      object: 'index big_payload on public.big',
+    });
   });
 
   it('names a crash the server log shows (18: a backend killed with SIGKILL, as by the OOM killer)', () => {
