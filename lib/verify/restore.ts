@@ -384,7 +384,7 @@ async function namedRestoreFailure(
     case 'role-missing': {
       const refused = (venue.refused ?? []).filter((line) => line.includes(cause.role));
       return new RestoreFailedError(
-        `the backup grants to role ${cause.role}${cause.object ? ` (on ${cause.object})` : ''}, which ${where} does not have${
+        `the restore needs role ${cause.role}${cause.object ? ` (for ${cause.object})` : ''}, which ${where} does not have${
           refused.length > 0 ? `: the roles replay was refused ${refused.slice(0, 3).join(' | ')}` : ''
         }. Create the role there (or replay the night's roles as a user with CREATEROLE), or restore without roles (${failed})`,
         { details: { ...details, role: cause.role } },

@@ -197,7 +197,7 @@ describe('a failed restore names its cause', () => {
 
       expect(error).toMatchObject({ name: 'RestoreFailedError' });
       expect((error as Error).message).toMatch(
-        /^the backup grants to role causes_reader \(on table public\.docs\), which the scratch server \(PostgreSQL 18\.\d+\) does not have\. Create the role there/,
+        /^the restore needs role causes_reader \(for table public\.docs\), which the scratch server \(PostgreSQL 18\.\d+\) does not have\. Create the role there/,
       );
     } finally {
       await server.stop();
