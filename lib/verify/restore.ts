@@ -343,9 +343,11 @@ async function explainWithLog(
 
 /** Each error with the object it was about, where pg_restore said. */
 function withObjects(messages: RestoreMessages, count: number): string[] {
-  return messages.fatal
-    .slice(0, count)
-    .map((m, i) => describeError(messages.objects?.[i] ? `${m} (${messages.objects[i]})` : m));
+  return messages.fatal.slice(0, count).map((m, i) => {
+    const object = messages.objects?.[i];
+    // A COPY's error names its table already.
+    return describeError(object && !m.startsWith('COPY failed') ? `${m} (${object})` : m);
+  });
 }
 
 /**
