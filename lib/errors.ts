@@ -240,6 +240,16 @@ export class InsufficientSpaceError extends BackupError {
 }
 
 /**
+ * The disk of the verifying step filled up after the space check before initdb had passed: the restore
+ * (a table, an index, WAL) or the dump's download grew into it. `details` carries the sizes: the free
+ * bytes at the start, the database's size from the manifest, the dump's size and what the check asked.
+ */
+export class ScratchDiskFullError extends BackupError {
+  override readonly name = 'ScratchDiskFullError';
+  readonly transient = false;
+}
+
+/**
  * The scratch server could not be created or started, or died while the backup was restored into it.
  * The message carries the last lines of the server's log (which never hold a secret: it is ours).
  */
@@ -374,6 +384,7 @@ export const errorCatalog = {
   StagingBusyError,
   ExtensionMissingError,
   InsufficientSpaceError,
+  ScratchDiskFullError,
   ScratchServerError,
   ScratchServerVersionError,
   RowCountMismatchError,
