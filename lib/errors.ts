@@ -322,6 +322,17 @@ export class ProviderExportStaleError extends BackupError {
 }
 
 /**
+ * Render's newest export failed the second-line drill (`backupctl drill --render`): its signed link was
+ * refused (expired), it is not a gzip'd tar of a PostgreSQL directory-format archive, it is truncated,
+ * it restored with errors, or its tables or row counts differ from our nearest verified backup beyond
+ * the stated drift. Our own line's status is unaffected; the cause says which.
+ */
+export class ProviderDrillFailedError extends BackupError {
+  override readonly name = 'ProviderDrillFailedError';
+  readonly transient = false;
+}
+
+/**
  * A step ran on the long-running worker (CodeBuild) and the build ended without a result record:
  * killed, out of memory, stopped at its timeout, or it could not start. The cause names the build, its
  * status and phase; nothing it did is marked verified.
@@ -404,6 +415,7 @@ export const errorCatalog = {
   ProviderBackupError,
   ProviderRecoveryWindowError,
   ProviderExportStaleError,
+  ProviderDrillFailedError,
   WorkerFailedError,
   WorkerResultInvalidError,
   OwnershipMismatchError,

@@ -204,6 +204,26 @@ function withFindings(
   };
 }
 
+/**
+ * Render's newest export with its signed download link, for the second-line drill only: the link is
+ * handed to the download and never stored, logged or returned by anything else.
+ */
+export async function newestRenderExport(
+  options: Omit<RenderCheckOptions, 'now'>,
+): Promise<{ id: string; createdAt: string; url: string } | undefined> {
+  if (!postgresIdPattern.test(options.postgresId)) {
+    throw new ConfigurationError('RENDER_POSTGRES_ID must be a Render Postgres id such as dpg-…', {
+      details: { field: 'RENDER_POSTGRES_ID' },
+    });
+  }
+  const path = `/postgres/${encodeURIComponent(options.postgresId)}/export`;
+  const exports = parseResponse(exportsSchema, await getJson(path, { ...options, now: new Date() }), path);
+  const newest = exports.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))[0];
+  if (!newest) return undefined;
+  if (!newest.url) throw new ProviderBackupError(`Render's newest export ${newest.id} has no download link`);
+  return { id: newest.id, createdAt: new Date(newest.createdAt).toISOString(), url: newest.url };
+}
+
 /** A check that could not be made: reported (and alerted on), never thrown. */
 export function failedProviderStatus(
   postgresId: string,

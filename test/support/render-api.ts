@@ -3,6 +3,7 @@
  * docs/render-api.md): `GET /v1/postgres/{id}` -> the instance, `/recovery` -> {recoveryStatus,
  * startsAt}, `/export` -> [{id, createdAt, url}]; errors as {id, message}; a wrong key is 401, an id
  * it does not know 404. `faults` are answered first, one per request, to play an outage or a 429.
+ * `/exports/<name>?sig=...` stands for the signed download links and serves `download`.
  */
 import { type HttpsReceiver, type Reply, startHttpsReceiver } from './https-receiver.ts';
 
@@ -14,6 +15,8 @@ export interface RenderApiState {
   exports: Reply;
   /** Replies given before anything else, one per request (an outage, a rate limit). */
   faults: Reply[];
+  /** What the signed export links (`/exports/...`, any query) serve: the bytes or a refusal. */
+  download?: Reply;
 }
 
 export interface RenderApi {
@@ -50,6 +53,8 @@ export async function startRenderApi(initial: RenderApiState): Promise<RenderApi
     const { state } = api;
     const fault = state.faults.shift();
     if (fault) return fault;
+    // The signed links: storage behind them takes no API key; the signature is in the query.
+    if (request.path.startsWith('/exports/')) return state.download ?? { status: 404 };
     if (request.authorization !== `Bearer ${state.apiKey}`) {
       return json(401, { id: 'unauthorized', message: 'Authorization information is missing or invalid.' });
     }
