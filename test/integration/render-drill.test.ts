@@ -144,6 +144,18 @@ describe('backupctl drill --render', () => {
     expect(record.problem).toContain('tables of ours missing from the export: public.customers');
   }, 180_000);
 
+  it('fails naming a table whose row count drifted beyond the allowance for the time between the two', async () => {
+    // Minutes apart: 1 % of 500 rows per hour allows one row, not 100.
+    await sql(production.url('shop'), 'INSERT INTO orders SELECT i, i FROM generate_series(501, 600) i');
+    serveExport(await makeExport('grown'));
+    const result = await drill();
+    const record = JSON.parse(result.stdout) as Record;
+    expect(result.code).toBe(exitCodes.failed);
+    expect(record.problem).toMatch(
+      /row counts beyond 1 %\/h over [\d.]+ h: public\.orders ours 500, Render 600/,
+    );
+  }, 180_000);
+
   it('fails by name on a corrupt export, a truncated one and an expired link, without the link', async () => {
     const cases: [Buffer | string, number, RegExp][] = [
       ['this is not an archive', 200, /not a gzip'd archive/],
