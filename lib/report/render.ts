@@ -123,7 +123,7 @@ export function providerFacts(provider: ProviderStatus): { name: string; value: 
     { name: 'recovery window', value: window, failing: kinds.has('recovery-window') },
     {
       name: 'newest logical export',
-      value: `${newest ? `${newest.id} of ${newest.createdAt} (${newest.ageHours} h old)` : 'none'}; the plan wants one newer than ${provider.maxExportAgeHours} h`,
+      value: `${newest ? `${newest.id} of ${newest.createdAt} (${newest.ageHours} h old)` : provider.recoveryStatus === null ? 'unknown (the check failed)' : 'none'}; the plan wants one newer than ${provider.maxExportAgeHours} h`,
       failing: kinds.has('export-stale'),
     },
     { name: 'checked', value: provider.checkedAt, failing: false },

@@ -315,6 +315,9 @@ describe('Render provider backups', () => {
     expect(alerts.map((a) => a.subject).slice(1)).toEqual([
       '[prod] Render backups need attention: check failed',
     ]);
+    expect(await store.getText(statusKeys.markdown)).toContain(
+      '| newest logical export | unknown (the check failed); the plan wants one newer than 26 h | ok |',
+    );
     render.reset({
       ...withRecoverySince('2026-11-21T06:00:00Z'),
       exports: json(200, [{ id: 'exp-old', createdAt: '2026-11-21T06:00:00Z', url: signedExportUrl }]),
