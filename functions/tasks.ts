@@ -580,8 +580,15 @@ export const functions = {
       },
       { sid: 'WriteStatusReport', actions: ['s3:PutObject'], resources: ['objects:status/*'] },
       encryptWithKey,
-      // Alerts only when the provider's own recovery is unavailable: only when Render is watched.
+      // Alerts on Render's findings: only when Render is watched.
       { ...publishToAlertTopic('PublishProviderAlert'), when: 'render' },
+      {
+        // Which standing findings (short window, stale export) were already alerted (lib/provider/alerts.ts).
+        sid: 'ReadProviderAlertState',
+        actions: ['s3:GetObject'],
+        resources: ['objects:status/provider-alerts.json'],
+        when: 'render',
+      },
       {
         sid: 'ReadRenderApiKeySecret',
         actions: ['secretsmanager:GetSecretValue'],

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { compressionPattern, defaultCompression, proofLevels } from './backup/manifest.ts';
 import { ConfigurationError } from './errors.ts';
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
-import { postgresIdPattern } from './provider/render.ts';
+import { postgresIdPattern, renderPlanDefaults } from './provider/render.ts';
 
 const optionalText = z.string().trim().min(1).optional();
 
@@ -143,6 +143,13 @@ export const runtimeSettingsSchema = z.object({
   RENDER_API_KEY: optionalText,
   RENDER_API_KEY_SECRET_ARN: optionalText,
   RENDER_API_URL: z.url().optional(),
+  /** What the plan needs of Render's line: days of point-in-time recovery, and the newest export's age. */
+  RENDER_MIN_RECOVERY_DAYS: z.coerce.number().positive().max(365).default(renderPlanDefaults.minRecoveryDays),
+  RENDER_MAX_EXPORT_AGE_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(8760)
+    .default(renderPlanDefaults.maxExportAgeHours),
   /** JSON list of drill sanity checks (lib/drill/sanity.ts validates it when a drill runs). */
   DRILL_SANITY_CHECKS: optionalText,
   /**

@@ -312,6 +312,37 @@ export class ProviderBackupError extends BackupError {
 }
 
 /**
+ * Render's point-in-time recovery window is shorter than the plan needs (`render.minRecoveryDays`,
+ * default 7): a Hobby workspace keeps 3 days, Professional and higher 7, and a database (or a plan
+ * upgrade) younger than the window has not filled it yet. Our own verified backups are unaffected; the
+ * second line covers fewer days than promised. Alerted once when it starts, not on every status run.
+ */
+export class ProviderRecoveryWindowError extends BackupError {
+  override readonly name = 'ProviderRecoveryWindowError';
+  readonly transient = false;
+}
+
+/**
+ * Render's newest logical export is older than `render.maxExportAgeHours`, or there is none (Render
+ * keeps exports 7 days). Alerted once when it starts, not on every status run.
+ */
+export class ProviderExportStaleError extends BackupError {
+  override readonly name = 'ProviderExportStaleError';
+  readonly transient = false;
+}
+
+/**
+ * Render's newest export failed the second-line drill (`backupctl drill --render`): its signed link was
+ * refused (expired), it is not a gzip'd tar of a PostgreSQL directory-format archive, it is truncated,
+ * it restored with errors, or its tables or row counts differ from our nearest verified backup beyond
+ * the stated drift. Our own line's status is unaffected; the cause says which.
+ */
+export class ProviderDrillFailedError extends BackupError {
+  override readonly name = 'ProviderDrillFailedError';
+  readonly transient = false;
+}
+
+/**
  * A step ran on the long-running worker (CodeBuild) and the build ended without a result record:
  * killed, out of memory, stopped at its timeout, or it could not start. The cause names the build, its
  * status and phase; nothing it did is marked verified.
@@ -393,6 +424,9 @@ export const errorCatalog = {
   NotificationError,
   DrillCheckFailedError,
   ProviderBackupError,
+  ProviderRecoveryWindowError,
+  ProviderExportStaleError,
+  ProviderDrillFailedError,
   WorkerFailedError,
   WorkerResultInvalidError,
   OwnershipMismatchError,

@@ -448,7 +448,14 @@ describe('packaged template', () => {
       });
       expect(grants('StatusRole')).toEqual({
         's3:ListBucket': [bucket],
-        's3:GetObject': [manifests, verifications, checks, sub('${BackupBucket.Arn}/drills/*.json')],
+        // The last: which of Render's standing findings were alerted (config/test.yml watches Render).
+        's3:GetObject': [
+          manifests,
+          verifications,
+          checks,
+          sub('${BackupBucket.Arn}/drills/*.json'),
+          sub('${BackupBucket.Arn}/status/provider-alerts.json'),
+        ],
         's3:PutObject': [sub('${BackupBucket.Arn}/status/*')],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
@@ -890,6 +897,11 @@ describe('packaged template', () => {
         ],
       });
       expect(env.ALERT_TOPIC_ARN).toEqual({ Ref: 'AlertTopic' });
+      // The plan's defaults: 7 days of point-in-time recovery, an export at most 26 h old.
+      expect(env.RENDER_MIN_RECOVERY_DAYS).toEqual({ 'Fn::If': ['UseRender', '7', { Ref: 'AWS::NoValue' }] });
+      expect(env.RENDER_MAX_EXPORT_AGE_HOURS).toEqual({
+        'Fn::If': ['UseRender', '26', { Ref: 'AWS::NoValue' }],
+      });
     });
   });
 

@@ -191,6 +191,8 @@ export async function withTarget<T>(
         ? {
             RENDER_POSTGRES_ID: settings.config.render.postgresId,
             RENDER_API_KEY_SECRET_ARN: settings.config.render.apiKeySecretArn,
+            RENDER_MIN_RECOVERY_DAYS: String(settings.config.render.minRecoveryDays),
+            RENDER_MAX_EXPORT_AGE_HOURS: String(settings.config.render.maxExportAgeHours),
           }
         : {}),
       ...stageSettings,

@@ -20,6 +20,7 @@ import {
   worker,
 } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
+import { renderPlanDefaults } from '../../lib/provider/render.ts';
 import type { StageConfig } from './stage-config.ts';
 
 type Json = Record<string, unknown>;
@@ -483,6 +484,14 @@ export function environmentOf(settings: readonly Setting[], facts: DeployFacts):
           facts.config.render?.apiKeySecretArn ?? 'none',
         );
         env.RENDER_POSTGRES_ID = ifConfigured('UseRender', facts.config.render?.postgresId ?? 'none');
+        env.RENDER_MIN_RECOVERY_DAYS = ifConfigured(
+          'UseRender',
+          String(facts.config.render?.minRecoveryDays ?? renderPlanDefaults.minRecoveryDays),
+        );
+        env.RENDER_MAX_EXPORT_AGE_HOURS = ifConfigured(
+          'UseRender',
+          String(facts.config.render?.maxExportAgeHours ?? renderPlanDefaults.maxExportAgeHours),
+        );
         break;
     }
   }

@@ -12,7 +12,7 @@ import { compressionPattern, defaultCompression, proofLevels } from '../../lib/b
 import { bucketNamePattern } from '../../lib/config.ts';
 import { parseSanityChecks, sanityChecksProblem } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
-import { postgresIdPattern } from '../../lib/provider/render.ts';
+import { postgresIdPattern, renderPlanDefaults } from '../../lib/provider/render.ts';
 import { scheduleIntervalHours } from './schedule.ts';
 
 const round = (hours: number) => Math.round(hours * 100) / 100;
@@ -239,6 +239,10 @@ export const stageConfigSchema = z.strictObject({
       .strictObject({
         apiKeySecretArn: secretArn,
         postgresId: z.string().regex(postgresIdPattern, 'must be a Render Postgres id such as dpg-…'),
+        /** The plan's days of point-in-time recovery: a shorter window is ProviderRecoveryWindowError. */
+        minRecoveryDays: z.number().positive().max(365).default(renderPlanDefaults.minRecoveryDays),
+        /** Hours after which Render's newest export is stale (ProviderExportStaleError). */
+        maxExportAgeHours: z.number().positive().max(8760).default(renderPlanDefaults.maxExportAgeHours),
       })
       .optional(),
   ),

@@ -166,6 +166,8 @@ export async function startLocalEnvironment(
       'RENDER_POSTGRES_ID',
       'RENDER_API_KEY',
       'RENDER_API_URL',
+      'RENDER_MIN_RECOVERY_DAYS',
+      'RENDER_MAX_EXPORT_AGE_HOURS',
     ] as const) {
       const value = env[name];
       if (value) settings[name] = value;

@@ -75,6 +75,8 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
   status: {
     's3:ListBucket': 'lists backups/, drills/, status/',
     ...readsObjects,
+    's3:GetObject':
+      "records, and which of Render's standing findings were alerted (status/provider-alerts.json)",
     ...writesObjects,
     ...publishesToTopic,
     ...secrets,
