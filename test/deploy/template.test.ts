@@ -368,11 +368,7 @@ describe('packaged template', () => {
       });
       // Plan reads the database's size (the production secret) and the newest manifest's throughput.
       expect(grants('PlanRole')).toEqual({
-        // The heartbeat's /start.
-        'secretsmanager:GetSecretValue': [
-          production,
-          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
-        ],
+        'secretsmanager:GetSecretValue': [production],
         's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
         's3:GetObject': [manifests, ...vaults],
         'kms:Decrypt': [kmsKey],
@@ -406,8 +402,11 @@ describe('packaged template', () => {
         'sns:Publish': [{ Ref: 'SummaryTopic' }],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [slack],
+      });
+      // The night's one heartbeat ping, and nothing else (the backup executions ping none).
+      expect(grants('HeartbeatRole')).toEqual({
         'secretsmanager:GetSecretValue': [
-          slack,
           'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
         ],
       });
@@ -672,6 +671,7 @@ describe('packaged template', () => {
         { 'Fn::GetAtt': ['ListDatabasesLambdaFunction', 'Arn'] },
         { 'Fn::GetAtt': ['GlobalsLambdaFunction', 'Arn'] },
         { 'Fn::GetAtt': ['ConcludeLambdaFunction', 'Arn'] },
+        { 'Fn::GetAtt': ['HeartbeatLambdaFunction', 'Arn'] },
       ]);
     });
 
@@ -938,8 +938,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 18 functions, the worker bundle's function, 5 state machines and the worker's builds.
-      expect(groups.length).toBe(25);
+      // 19 functions, the worker bundle's function, 5 state machines and the worker's builds.
+      expect(groups.length).toBe(26);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });

@@ -23,6 +23,7 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
   globals: { ...secrets, ...writesObjects },
   listVaults: { 's3:ListBucket': 'lists backups/', ...readsObjects },
   conclude: {},
+  heartbeat: { ...secrets },
   plan: { ...secrets, 's3:ListBucket': 'finds the newest manifest', ...readsObjects },
   dump: {
     ...secrets,
