@@ -254,7 +254,12 @@ export const functions = {
     settings: ['databases'],
     grants: [
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
-      readManifests,
+      // Judges each vault as the catalog does: one awaiting its first verified backup is not drilled yet.
+      {
+        sid: 'ReadRecords',
+        actions: ['s3:GetObject'],
+        resources: ['objects:backups/*.manifest.json', 'objects:backups/*.verification.json', checkRecords],
+      },
       decryptWithKey,
     ],
   },

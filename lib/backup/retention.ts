@@ -13,7 +13,7 @@
  * "Verified" is the catalog's one definition (lib/backup/catalog.ts): a backup whose later check failed
  * is not, and a damaged one is not even listed.
  */
-import type { CatalogEntry } from './catalog.ts';
+import { type CatalogEntry, newestVerifiedOf } from './catalog.ts';
 
 export interface RetentionPolicy {
   keepLastVerified: number;
@@ -64,7 +64,8 @@ export function planRetention(
 ): RetentionDecision[] {
   const newestFirst = [...entries].sort((a, b) => b.backupId.localeCompare(a.backupId));
   const verified = newestFirst.filter((entry) => entry.verified);
-  const newestVerified = verified[0];
+  // The catalog's one reading of "the newest verified backup" (status, drills and the alarm share it).
+  const newestVerified = newestVerifiedOf(newestFirst);
   const lastN = new Set(verified.slice(0, policy.keepLastVerified).map((entry) => entry.backupId));
   const weekly = new Map<string, string>();
   const monthly = new Map<string, string>();

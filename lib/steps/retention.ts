@@ -3,6 +3,7 @@
  * the bucket's lifecycle rule deletes, and never the newest verified backup (lib/backup/retention.ts),
  * in every database's vault.
  */
+import { newestVerifiedOf } from '../backup/catalog.ts';
 import { applyRetention } from '../commands/retention.ts';
 import type { StepContext } from '../lambda/handler.ts';
 
@@ -28,7 +29,7 @@ export async function retentionStep(_event: unknown, { runtime }: StepContext) {
       marked: outcome.marked.length,
       unmarked: outcome.unmarked.length,
       damaged: outcome.damaged.length,
-      newestVerified: outcome.decisions.find((d) => d.verified)?.backupId ?? 'none',
+      newestVerified: newestVerifiedOf(outcome.decisions)?.backupId ?? 'none',
     });
   }
   const [top] = databases;
