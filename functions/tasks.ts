@@ -518,8 +518,9 @@ export const functions = {
       },
     ],
   },
-  // Daily: marks what the retention policy lets go as expirable, the only objects the lifecycle rule
-  // deletes, and never the newest verified backup. It reads keys and tags, never a backup's content.
+  // Daily: marks what the retention policy lets go as expirable, the only objects the lifecycle rules
+  // delete, and never the newest verified backup; then the globals/ no kept backup needs. It reads keys,
+  // records and tags, never a backup's content or the roles' SQL.
   retention: {
     dir: 'retention',
     step: 'retention',
@@ -529,7 +530,13 @@ export const functions = {
     settings: ['retention'],
     triggers: 'daily',
     grants: [
-      { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      // The nights' globals/ too: they go only when no kept backup of any vault needs them.
+      {
+        sid: 'ListBackupsAndGlobals',
+        actions: ['s3:ListBucket'],
+        resources: ['bucket'],
+        prefixes: ['backups/*', 'globals/*'],
+      },
       // Judges each backup as the catalog does (lib/backup/catalog.ts): its records, never the dump.
       {
         sid: 'ReadRecords',
@@ -540,7 +547,7 @@ export const functions = {
       {
         sid: 'MarkExpirable',
         actions: ['s3:GetObjectTagging', 's3:PutObjectTagging'],
-        resources: ['objects:backups/*'],
+        resources: ['objects:backups/*', 'objects:globals/*'],
       },
     ],
   },

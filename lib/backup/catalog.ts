@@ -55,6 +55,8 @@ export interface CatalogEntry {
   /** Every object of this backup in the vault (vault keys). */
   objects: string[];
   manifest: Manifest;
+  /** The globals/ record (the night's roles) its verification replayed, when it was verified with roles. */
+  globalsId?: string | undefined;
 }
 
 /** An object that cannot be parsed or contradicts its key: listed, never trusted, never fatal. */
@@ -146,6 +148,7 @@ async function judge(
 
   let reason = 'no verification record';
   let verified = false;
+  let globalsId: string | undefined;
   if (objects.has('verification')) {
     const key = keys.verification(backupId);
     const record = await readOrUndefined(store, key);
@@ -155,6 +158,7 @@ async function judge(
         const problem = verificationProblem(verification, manifest);
         verified = problem === undefined;
         reason = problem ?? `verified ${verification.verifiedAt} (${proofOf(verification)})`;
+        if ('roles' in verification) globalsId = verification.roles?.globalsId;
       } catch (error) {
         reason = `its verification record is unreadable: ${describeError(error)}`;
       }
@@ -202,6 +206,7 @@ async function judge(
       failedCheck: failed,
       objects: [...objects.values()].map((object) => object.key).sort(),
       manifest,
+      ...(globalsId ? { globalsId } : {}),
     },
   };
 }

@@ -183,6 +183,16 @@ describe('packaged template', () => {
           ExpirationInDays: 1,
         },
       ]);
+      // The nights' roles likewise: only what the retention pass marked.
+      expect(rules.filter((rule) => rule.Prefix === 'globals/')).toEqual([
+        {
+          Id: 'ExpireGlobalsMarkedByRetention',
+          Status: 'Enabled',
+          Prefix: 'globals/',
+          TagFilters: [{ Key: 'expirable', Value: 'true' }],
+          ExpirationInDays: 1,
+        },
+      ]);
       expect(rules.filter((rule) => !rule.Prefix && rule.ExpirationInDays !== undefined)).toEqual([]);
       expect(rules).toEqual(
         expect.arrayContaining([
@@ -482,8 +492,9 @@ describe('packaged template', () => {
           sub('${BackupBucket.Arn}/backups/*.checks.json'),
         ],
         'kms:Decrypt': [kmsKey],
-        's3:GetObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
-        's3:PutObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
+        // The nights' globals/ too (lib/backup/retention.ts, planGlobalsRetention).
+        's3:GetObjectTagging': [sub('${BackupBucket.Arn}/backups/*'), sub('${BackupBucket.Arn}/globals/*')],
+        's3:PutObjectTagging': [sub('${BackupBucket.Arn}/backups/*'), sub('${BackupBucket.Arn}/globals/*')],
       });
       const rules = rulesTargeting({ 'Fn::GetAtt': ['RetentionLambdaFunction', 'Arn'] });
       expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['cron(30 5 * * ? *)']);
