@@ -87,7 +87,7 @@ export type Setting =
   | 'summary'
   /** The Slack webhook, the generic webhook and the heartbeat: the alert relay's channels. */
   | 'relay'
-  /** HEARTBEAT_SECRET_ARN: the healthchecks-style check pinged at start and on success. */
+  /** HEARTBEAT_SECRET_ARN: the healthchecks-style check, pinged once a night (and /fail by the relay). */
   | 'heartbeat'
   /** PROOF_LEVEL: what Dump records and Verify compares (counts, or content checksums too). */
   | 'proof'
@@ -254,7 +254,12 @@ export const functions = {
     settings: ['databases'],
     grants: [
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
-      readManifests,
+      // Judges each vault as the catalog does: one awaiting its first verified backup is not drilled yet.
+      {
+        sid: 'ReadRecords',
+        actions: ['s3:GetObject'],
+        resources: ['objects:backups/*.manifest.json', 'objects:backups/*.verification.json', checkRecords],
+      },
       decryptWithKey,
     ],
   },
@@ -269,6 +274,16 @@ export const functions = {
     settings: [],
     grants: [],
   },
+  // The night's one heartbeat ping (success, or fail), after Conclude or the night's own failure.
+  heartbeat: {
+    dir: 'heartbeat',
+    step: 'heartbeat',
+    sizing: { memoryMb: 128, ephemeralStorageMb: 512, timeoutSeconds: 30 },
+    pgPrograms: false,
+    database: false,
+    settings: ['heartbeat'],
+    grants: [readHeartbeatSecret],
+  },
   // Decides where the dump runs from the production database's size and the newest dump's throughput.
   plan: {
     dir: 'plan',
@@ -276,7 +291,7 @@ export const functions = {
     sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 120 },
     pgPrograms: false,
     database: true,
-    settings: ['productionSecret', 'venues', 'heartbeat'],
+    settings: ['productionSecret', 'venues'],
     grants: [
       readProductionSecret,
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
@@ -284,8 +299,6 @@ export const functions = {
       // Whose the top-level vault is: the URL's database gets a vault of its own when it is another's.
       { sid: 'ReadVaultRecords', actions: ['s3:GetObject'], resources: vaultRecords },
       decryptWithKey,
-      // Pings the heartbeat's /start.
-      readHeartbeatSecret,
     ],
   },
   dump: {
@@ -383,7 +396,7 @@ export const functions = {
     sizing: 'notify',
     pgPrograms: false,
     database: false,
-    settings: ['summary', 'heartbeat'],
+    settings: ['summary'],
     grants: [
       readManifests,
       {
@@ -397,7 +410,6 @@ export const functions = {
       // S3 writes and the encrypted topic both need data keys.
       encryptWithKey,
       readSlackSecret,
-      readHeartbeatSecret,
     ],
   },
   // The restore drill: onto a scratch server of its own, never a database of the user's; nothing here
@@ -507,8 +519,9 @@ export const functions = {
       },
     ],
   },
-  // Daily: marks what the retention policy lets go as expirable, the only objects the lifecycle rule
-  // deletes, and never the newest verified backup. It reads keys and tags, never a backup's content.
+  // Daily: marks what the retention policy lets go as expirable, the only objects the lifecycle rules
+  // delete, and never the newest verified backup; then the globals/ no kept backup needs. It reads keys,
+  // records and tags, never a backup's content or the roles' SQL.
   retention: {
     dir: 'retention',
     step: 'retention',
@@ -518,7 +531,13 @@ export const functions = {
     settings: ['retention'],
     triggers: 'daily',
     grants: [
-      { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      // The nights' globals/ too: they go only when no kept backup of any vault needs them.
+      {
+        sid: 'ListBackupsAndGlobals',
+        actions: ['s3:ListBucket'],
+        resources: ['bucket'],
+        prefixes: ['backups/*', 'globals/*'],
+      },
       // Judges each backup as the catalog does (lib/backup/catalog.ts): its records, never the dump.
       {
         sid: 'ReadRecords',
@@ -529,7 +548,7 @@ export const functions = {
       {
         sid: 'MarkExpirable',
         actions: ['s3:GetObjectTagging', 's3:PutObjectTagging'],
-        resources: ['objects:backups/*'],
+        resources: ['objects:backups/*', 'objects:globals/*'],
       },
     ],
   },
@@ -671,6 +690,20 @@ export const tasks: readonly TaskSpec[] = [
     function: 'conclude',
     venue: 'lambda',
     figure: ({ conclusion }) => `${conclusion?.verified} verified, ${conclusion?.failed} failed`,
+  },
+  {
+    machine: 'nightly',
+    state: 'Heartbeat',
+    function: 'heartbeat',
+    venue: 'lambda',
+    figure: ({ heartbeat }) => `${heartbeat?.signal}: ${heartbeat?.heartbeat}`,
+  },
+  {
+    machine: 'nightly',
+    state: 'HeartbeatFail',
+    function: 'heartbeat',
+    venue: 'lambda',
+    figure: ({ heartbeat }) => `${heartbeat?.signal}: ${heartbeat?.heartbeat}`,
   },
   {
     machine: 'drills',

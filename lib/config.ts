@@ -97,7 +97,7 @@ export const runtimeSettingsSchema = z.object({
   /** A generic webhook for failures (JSON POST): a secret too. */
   ALERT_WEBHOOK_URL: secretHttpsUrl,
   ALERT_WEBHOOK_SECRET_ARN: optionalText,
-  /** healthchecks.io-style check URL: pinged at `/start`, on success, and at `/fail`. A secret. */
+  /** healthchecks.io-style check URL: pinged once a night, on success or at `/fail`. A secret. */
   HEARTBEAT_URL: secretHttpsUrl,
   HEARTBEAT_SECRET_ARN: optionalText,
   DUMP_COMPRESSION: z

@@ -183,6 +183,16 @@ describe('packaged template', () => {
           ExpirationInDays: 1,
         },
       ]);
+      // The nights' roles likewise: only what the retention pass marked.
+      expect(rules.filter((rule) => rule.Prefix === 'globals/')).toEqual([
+        {
+          Id: 'ExpireGlobalsMarkedByRetention',
+          Status: 'Enabled',
+          Prefix: 'globals/',
+          TagFilters: [{ Key: 'expirable', Value: 'true' }],
+          ExpirationInDays: 1,
+        },
+      ]);
       expect(rules.filter((rule) => !rule.Prefix && rule.ExpirationInDays !== undefined)).toEqual([]);
       expect(rules).toEqual(
         expect.arrayContaining([
@@ -368,11 +378,7 @@ describe('packaged template', () => {
       });
       // Plan reads the database's size (the production secret) and the newest manifest's throughput.
       expect(grants('PlanRole')).toEqual({
-        // The heartbeat's /start.
-        'secretsmanager:GetSecretValue': [
-          production,
-          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
-        ],
+        'secretsmanager:GetSecretValue': [production],
         's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
         's3:GetObject': [manifests, ...vaults],
         'kms:Decrypt': [kmsKey],
@@ -406,8 +412,11 @@ describe('packaged template', () => {
         'sns:Publish': [{ Ref: 'SummaryTopic' }],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [slack],
+      });
+      // The night's one heartbeat ping, and nothing else (the backup executions ping none).
+      expect(grants('HeartbeatRole')).toEqual({
         'secretsmanager:GetSecretValue': [
-          slack,
           'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
         ],
       });
@@ -490,8 +499,9 @@ describe('packaged template', () => {
           sub('${BackupBucket.Arn}/backups/*.checks.json'),
         ],
         'kms:Decrypt': [kmsKey],
-        's3:GetObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
-        's3:PutObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
+        // The nights' globals/ too (lib/backup/retention.ts, planGlobalsRetention).
+        's3:GetObjectTagging': [sub('${BackupBucket.Arn}/backups/*'), sub('${BackupBucket.Arn}/globals/*')],
+        's3:PutObjectTagging': [sub('${BackupBucket.Arn}/backups/*'), sub('${BackupBucket.Arn}/globals/*')],
       });
       const rules = rulesTargeting({ 'Fn::GetAtt': ['RetentionLambdaFunction', 'Arn'] });
       expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['cron(30 5 * * ? *)']);
@@ -679,6 +689,7 @@ describe('packaged template', () => {
         { 'Fn::GetAtt': ['ListDatabasesLambdaFunction', 'Arn'] },
         { 'Fn::GetAtt': ['GlobalsLambdaFunction', 'Arn'] },
         { 'Fn::GetAtt': ['ConcludeLambdaFunction', 'Arn'] },
+        { 'Fn::GetAtt': ['HeartbeatLambdaFunction', 'Arn'] },
       ]);
     });
 
@@ -950,8 +961,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 18 functions, the worker bundle's function, 5 state machines and the worker's builds.
-      expect(groups.length).toBe(25);
+      // 19 functions, the worker bundle's function, 5 state machines and the worker's builds.
+      expect(groups.length).toBe(26);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });

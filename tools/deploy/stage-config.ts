@@ -215,7 +215,7 @@ export const stageConfigSchema = z.strictObject({
         slackWebhookSecretArn: secretArn.optional(),
         /** Failures and alarms as JSON to any https endpoint (the URL in the secret). */
         webhookSecretArn: secretArn.optional(),
-        /** A healthchecks.io-style check URL in the secret: pinged at /start, on success and at /fail. */
+        /** A healthchecks.io-style check URL in the secret: pinged once a night (success or /fail). */
         heartbeatSecretArn: secretArn.optional(),
         /**
          * Hours past the schedule's interval before the backup-age alarm fires: a night that runs late
