@@ -7,7 +7,7 @@
  * The chart is drawn 340 units wide and shown at most 340 px wide: on a 390 px phone it is shown at its
  * own size, so its 12-unit text stays 12 px; a desktop shows two side by side. Charting libraries
  * (Chart.js, ECharts) draw on a canvas from JavaScript and would have to be inlined whole (200 KB and
- * more) into a page whose Content-Security-Policy forbids scripts (docs/status-page.md).
+ * more) into a page whose Content-Security-Policy forbids scripts (docs/architecture.md, status page).
  */
 
 export interface Series {
