@@ -102,7 +102,7 @@ th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #d0d7de;vertical-a
 th{font-weight:600}
 table.facts th{width:34%}
 /* Backup ids, causes and URLs have no spaces: they may break anywhere rather than widen the page. */
-table.facts td,td.reason,small{overflow-wrap:anywhere}
+table.facts td,table.databases td,td.reason,small{overflow-wrap:anywhere}
 td.size,td.date span{white-space:nowrap}
 small{color:#57606a;white-space:normal}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:8px;justify-items:center}

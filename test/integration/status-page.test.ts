@@ -348,12 +348,16 @@ describe('status page', () => {
     });
     await publishStatus(store, { now, rpoHours: 24, rtoHours: 2, stage: 'prod', log: () => undefined });
 
-    const top = await open(await store.presignedGetUrl(statusKeys.html, 600));
+    const phone = { width: 390, height: 844 };
+    const top = await open(await store.presignedGetUrl(statusKeys.html, 600), phone);
     const own = await open(await store.forScope('crm').presignedGetUrl(statusKeys.html, 600));
+    const topWidth = await top.page.evaluate<number>('document.documentElement.scrollWidth');
     await top.page.close();
     await own.page.close();
 
     expect(top.facts.heading).toBe('Backup status: shop, crm');
     expect(own.facts.heading).toBe('Backup status: crm');
+    // The databases table, with its backup ids, fits a phone too.
+    expect(topWidth).toBeLessThanOrEqual(390);
   });
 });
