@@ -123,7 +123,9 @@ export function renderLineChart(options: ChartOptions): string {
       const lines = tick.lines
         .map((line, i) => `<tspan x="${tx}" dy="${i === 0 ? 0 : 13}">${escapeHtml(line)}</tspan>`)
         .join('');
-      return `<line x1="${tx}" x2="${tx}" y1="${plotBottom}" y2="${plotBottom + 4}" class="tick"/><text x="${tx}" y="${plotBottom + 16}" text-anchor="middle" class="axis x-tick">${lines}</text>`;
+      // A label at the right edge ends at its tick rather than being cut off by the chart's edge.
+      const anchor = x(tick.at) + Math.max(...tick.lines.map(textWidth)) / 2 > width ? 'end' : 'middle';
+      return `<line x1="${tx}" x2="${tx}" y1="${plotBottom}" y2="${plotBottom + 4}" class="tick"/><text x="${tx}" y="${plotBottom + 16}" text-anchor="${anchor}" class="axis x-tick">${lines}</text>`;
     })
     .join('');
   const axis = `<line x1="${left}" x2="${width - right}" y1="${plotBottom}" y2="${plotBottom}" class="axis-line"/>`;
