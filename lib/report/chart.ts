@@ -80,11 +80,14 @@ export function timeTicks(from: number, to: number): { at: number; lines: string
 }
 
 const width = 340;
-const height = 220;
-const left = 62;
+const left = 68;
 const right = 12;
-const top = 26;
-const plotBottom = 150;
+/** The title's band; the failure labels' rows (up to three) go below it, above the plot. */
+const titleBand = 26;
+const labelRow = 13;
+const plotHeight = 124;
+/** Below the plot: two lines of tick labels and up to two of legend. */
+const belowPlot = 70;
 const fixed = (n: number) => n.toFixed(1);
 /** About how wide 12 px system-ui text is, for laying out labels without measuring them. */
 const textWidth = (text: string) => text.length * 6.6;
@@ -92,9 +95,10 @@ const textWidth = (text: string) => text.length * 6.6;
 export function renderLineChart(options: ChartOptions): string {
   const points = options.series.flatMap((s) => s.points);
   const markers = options.markers ?? [];
-  const head = `<svg class="chart" role="img" aria-label="${escapeHtml(options.title)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg"><title>${escapeHtml(options.title)}</title><text x="${left}" y="17" class="chart-title">${escapeHtml(options.title)}</text>`;
+  const head = (height: number) =>
+    `<svg class="chart" role="img" aria-label="${escapeHtml(options.title)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg"><title>${escapeHtml(options.title)}</title><text x="${left}" y="17" class="chart-title">${escapeHtml(options.title)}</text>`;
   if (points.length === 0 && markers.length === 0) {
-    return `${head}<text x="${width / 2}" y="${(top + plotBottom) / 2}" text-anchor="middle" class="empty">no data yet</text></svg>`;
+    return `${head(titleBand + plotHeight + belowPlot)}<text x="${width / 2}" y="${titleBand + plotHeight / 2}" text-anchor="middle" class="empty">no data yet</text></svg>`;
   }
   const times = [...points.map((p) => p.at), ...markers.map((m) => m.at)];
   let from = options.span?.from ?? Math.min(...times);
@@ -109,6 +113,25 @@ export function renderLineChart(options: ChartOptions): string {
   const plotLeft = left + 6;
   const plotRight = width - right - 6;
   const x = (at: number) => plotLeft + ((at - from) / (to - from)) * (plotRight - plotLeft);
+
+  // Each failure label goes right of its mark (left of it near the right edge), on the first of three
+  // rows where it overlaps no other; one that fits none is left to its mark's <title>.
+  const labelledUntil = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
+  const placed = [...markers]
+    .sort((a, b) => a.at - b.at)
+    .map((m) => {
+      const mx = x(m.at);
+      const labelWidth = textWidth(m.label);
+      const anchorEnd = mx + 3 + labelWidth > width - right;
+      const start = anchorEnd ? mx - 3 - labelWidth : mx + 3;
+      const row = labelledUntil.findIndex((until) => start > until + 4 && start >= left);
+      if (row >= 0) labelledUntil[row] = start + labelWidth;
+      return { ...m, mx, anchorEnd, row };
+    });
+  const rows = Math.max(0, ...placed.map((p) => p.row + 1));
+  const top = titleBand + rows * labelRow + (rows ? 4 : 0);
+  const plotBottom = top + plotHeight;
+  const height = plotBottom + belowPlot;
   const y = (value: number) => plotBottom - (value / maxValue) * (plotBottom - top);
 
   const grid = [0, 0.5, 1]
@@ -132,24 +155,15 @@ export function renderLineChart(options: ChartOptions): string {
   const limit = options.limit
     ? `<line x1="${left}" x2="${width - right}" y1="${fixed(y(options.limit.value))}" y2="${fixed(y(options.limit.value))}" class="limit"/><text x="${width - right}" y="${fixed(y(options.limit.value) - 4)}" text-anchor="end" class="axis limit-label">${escapeHtml(options.limit.label)}</text>`
     : '';
-  // Labels of close marks go on the next of three rows; one that fits none is left to its <title>.
-  const labelledUntil = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
-  const marks = [...markers]
-    .sort((a, b) => a.at - b.at)
-    .map((m) => {
-      const mx = x(m.at);
-      // Right of its mark, or left of it near the right edge.
-      const labelWidth = textWidth(m.label);
-      const anchorEnd = mx + 3 + labelWidth > width - right;
-      const start = anchorEnd ? mx - 3 - labelWidth : mx + 3;
-      const row = labelledUntil.findIndex((until) => start > until + 4 && start >= left);
-      if (row >= 0) labelledUntil[row] = start + labelWidth;
-      const label =
-        row >= 0
-          ? `<text x="${fixed(anchorEnd ? mx - 3 : mx + 3)}" y="${top + 10 + row * 13}" text-anchor="${anchorEnd ? 'end' : 'start'}" class="axis failure-label">${escapeHtml(m.label)}</text>`
-          : '';
-      return `<g class="failure" data-error="${escapeHtml(m.label)}"><title>${escapeHtml(m.title)}</title><line x1="${fixed(mx)}" x2="${fixed(mx)}" y1="${top}" y2="${plotBottom}" class="failure-line"/><text x="${fixed(mx)}" y="${plotBottom - 3}" text-anchor="middle" class="failure-mark">✕</text>${label}</g>`;
-    })
+  const marks = placed
+    .map(
+      (m) =>
+        `<g class="failure" data-error="${escapeHtml(m.label)}"><title>${escapeHtml(m.title)}</title><line x1="${fixed(m.mx)}" x2="${fixed(m.mx)}" y1="${titleBand}" y2="${plotBottom}" class="failure-line"/><text x="${fixed(m.mx)}" y="${plotBottom - 3}" text-anchor="middle" class="failure-mark">✕</text>${
+          m.row >= 0
+            ? `<text x="${fixed(m.anchorEnd ? m.mx - 3 : m.mx + 3)}" y="${titleBand + 10 + m.row * labelRow}" text-anchor="${m.anchorEnd ? 'end' : 'start'}" class="axis failure-label">${escapeHtml(m.label)}</text>`
+            : ''
+        }</g>`,
+    )
     .join('');
   const lines = options.series
     .map((s) => {
@@ -185,5 +199,5 @@ export function renderLineChart(options: ChartOptions): string {
       return svg;
     })
     .join('');
-  return `${head}${grid}${axis}${ticks}${limit}${marks}${lines}${legend}</svg>`;
+  return `${head(height)}${grid}${axis}${ticks}${limit}${marks}${lines}${legend}</svg>`;
 }

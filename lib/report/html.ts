@@ -112,7 +112,7 @@ small{color:#57606a;white-space:normal}
 .grid{stroke:#d0d7de;stroke-width:1}
 .axis-line,.tick{stroke:#57606a;stroke-width:1}
 .limit{stroke:#cf222e;stroke-width:1.5;stroke-dasharray:5 3}
-.limit-label,.failure-label{fill:#cf222e;paint-order:stroke;stroke:#fff;stroke-width:3px}
+.limit-label,.failure-label{fill:#cf222e}
 .failure-line{stroke:#cf222e;stroke-width:1;stroke-dasharray:2 2}
 .failure-mark{fill:#cf222e;font-size:12px;font-weight:700}
 .unverified{color:#cf222e}
