@@ -8,7 +8,7 @@ import { proofWarning } from '../backup/manifest.ts';
 import { formatDuration } from '../drill/evidence.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { ProviderStatus } from '../provider/render.ts';
-import type { StatusReport } from './status-report.ts';
+import { growthHistoryDaysNeeded, type StatusReport } from './status-report.ts';
 
 export const statusKeys = {
   json: 'status/status.json',
@@ -33,6 +33,20 @@ export function badgeFor(report: StatusReport): { label: string; message: string
   }
 }
 
+/** Growth as people read it: a rate only from a week of backups or more. */
+export function growthWords(report: Pick<StatusReport, 'growthBytesPerDay' | 'growthHistoryDays'>): string {
+  const growth = report.growthBytesPerDay;
+  if (growth === null) {
+    return `not enough history (${report.growthHistoryDays} of ${growthHistoryDaysNeeded} days)`;
+  }
+  return `${formatBytes(Math.abs(growth))}/day ${growth < 0 ? 'shrinking' : 'growing'} (over ${report.growthHistoryDays} days)`;
+}
+
+/** The databases a report covers, by name, for titles. */
+export function databaseNames(report: Pick<StatusReport, 'databases'>): string {
+  return report.databases.map((d) => d.database ?? '(top level)').join(', ');
+}
+
 export function renderBadge(report: StatusReport): string {
   return makeBadge(badgeFor(report));
 }
@@ -41,7 +55,7 @@ export function renderStatusMarkdown(report: StatusReport): string {
   const yes = (ok: boolean) => (ok ? 'yes' : '**NO**');
   const rate = report.successRate30d;
   const lines = [
-    '# Backup status',
+    report.databases.length > 0 ? `# Backup status: ${databaseNames(report)}` : '# Backup status',
     '',
     `**${report.summary}**`,
     '',
@@ -60,7 +74,7 @@ export function renderStatusMarkdown(report: StatusReport): string {
       ? `| last drill | ${report.lastDrill.drillId} ${report.lastDrill.passed ? 'passed' : '**FAILED**'}; RTO ${formatDuration(report.lastDrill.observedRtoSeconds)} / ${report.lastDrill.targetRtoHours} h: within ${yes(report.lastDrill.withinRto)} |`
       : '| last drill | none yet |',
     `| success rate (30 days) | ${rate.rate === null ? 'no runs' : `${(rate.rate * 100).toFixed(1)} % (${rate.succeeded}/${rate.runs} from ${rate.source})`} |`,
-    `| storage growth | ${formatBytes(Math.abs(report.growthBytesPerDay))}/day ${report.growthBytesPerDay < 0 ? 'shrinking' : 'growing'} |`,
+    `| storage growth | ${growthWords(report)} |`,
     `| projected storage (30 days) | ${formatBytes(report.projected30DayStorageBytes)} |`,
     `| estimated AWS cost per month | ${report.estimatedMonthlyCost ? `$${report.estimatedMonthlyCost.totalUsd.toFixed(2)} at list prices (${report.estimatedMonthlyCost.pricesChecked}; config/prices.ts), without NAT gateway and data transfer` : '-'} |`,
     '',

@@ -60,7 +60,15 @@ export interface StatusReport {
   failedChecks: { backupId: string; kind: string; checkedAt: string; reason: string }[];
   /** Objects of the vault that cannot be parsed or contradict their key (skipped, listed here). */
   damaged: DamagedObject[];
+  /** The newest failed backup run (backup or nightly machine); restores and drills are in `lastRuns`. */
   lastFailure: { at: string; stateMachine: string; error: string; cause: string } | null;
+  /**
+   * The newest run of the other machines, each its own line: a refused manual restore
+   * (ProductionTargetError) or a failed drill says nothing about the backups.
+   */
+  lastRuns: { restore: RunOutcome | null; drill: RunOutcome | null };
+  /** Failed backup runs of the last 90 days, oldest first, with the backup they left when there is one. */
+  failedRuns: FailedRun[];
   lastDrill: {
     drillId: string;
     at: string;
@@ -74,7 +82,10 @@ export interface StatusReport {
   sizeTrend: { backupId: string; createdAt: string; bytes: number }[];
   /** One entry per backup of the last 90 days, oldest first: what the status page charts. */
   nights: Night[];
-  growthBytesPerDay: number;
+  /** Dump growth per day over the last 30 days; null with less than a week of history. */
+  growthBytesPerDay: number | null;
+  /** How many days the backups behind `growthBytesPerDay` span. */
+  growthHistoryDays: number;
   projected30DayStorageBytes: number;
   /** What a month of nights costs on AWS at list prices (lib/report/cost.ts); null before the first backup. */
   estimatedMonthlyCost: CostEstimate | null;
@@ -183,10 +194,31 @@ export function withDatabases(report: StatusReport, databases: DatabaseStatus[])
   };
 }
 
+export interface RunOutcome {
+  at: string;
+  stateMachine: string;
+  status: ExecutionSummary['status'];
+  error: string | null;
+  cause: string | null;
+}
+
+export interface FailedRun {
+  at: string;
+  stateMachine: string;
+  error: string;
+  cause: string;
+  /** The backup the run stored before failing (its id's time falls within the run), if any. */
+  backupId: string | null;
+}
+
 export interface Night {
   backupId: string;
   createdAt: string;
   verified: boolean;
+  /** What its verification proved; null when not verified. */
+  proof: ProofLevel | null;
+  /** Why it is not verified (the catalog's reason); null when verified. */
+  reason: string | null;
   dumpBytes: number;
   /** From the manifest; null when the manifest cannot be read (the night is still listed). */
   databaseBytes: number | null;
@@ -225,6 +257,8 @@ async function readNights(store: BackupStore, backups: CatalogEntry[], now: numb
             backupId: b.backupId,
             createdAt: b.createdAt.toISOString(),
             verified: b.verified,
+            proof: b.verified && verification ? proofOf(verification) : null,
+            reason: b.verified ? null : b.reason,
             dumpBytes: b.dumpBytes ?? 0,
             databaseBytes: manifest?.source.databaseSizeBytes ?? null,
             dumpSeconds: manifest?.timings.dumpSeconds ?? null,
@@ -253,6 +287,65 @@ export function growthPerDay(points: { at: number; bytes: number }[]): number {
     denominator += dx * dx;
   });
   return denominator === 0 ? 0 : numerator / denominator;
+}
+
+/** Growth needs a week of backups: two backups seconds apart extrapolate noise to MiB a day. */
+export const growthHistoryDaysNeeded = 7;
+
+export function growthOverHistory(points: { at: number; bytes: number }[]): {
+  bytesPerDay: number | null;
+  days: number;
+} {
+  const times = points.map((p) => p.at);
+  const days = times.length ? round((Math.max(...times) - Math.min(...times)) / dayMs, 1) : 0;
+  return { bytesPerDay: days >= growthHistoryDaysNeeded ? growthPerDay(points) : null, days };
+}
+
+/** Machines whose runs are backups: the nightly fan-out and the backup machine it starts per database. */
+const backupMachines = ['backup', 'nightly'];
+const failed = (e: ExecutionSummary) => e.status !== 'SUCCEEDED' && e.status !== 'RUNNING';
+const newestFirst = (a: ExecutionSummary, b: ExecutionSummary) => b.startedAt.localeCompare(a.startedAt);
+const causeOf = (e: ExecutionSummary) => readableCause(e.error?.cause ?? '').slice(0, 1000);
+
+/** The newest finished run of `machines`, whatever its outcome. */
+function lastRunOf(executions: ExecutionSummary[], machines: string[]): RunOutcome | null {
+  const run = executions
+    .filter((e) => machines.includes(e.stateMachine) && e.status !== 'RUNNING')
+    .sort(newestFirst)[0];
+  return run
+    ? {
+        at: run.stoppedAt ?? run.startedAt,
+        stateMachine: run.stateMachine,
+        status: run.status,
+        error: run.error?.name ?? (failed(run) ? run.status : null),
+        cause: run.error ? causeOf(run) : null,
+      }
+    : null;
+}
+
+/**
+ * Failed backup runs, oldest first. A nightly run that failed because a backup run it started failed is
+ * that backup's failure, listed once; each is tied to the backup whose id's time falls within it.
+ */
+function failedBackupRuns(executions: ExecutionSummary[], nights: Night[]): FailedRun[] {
+  const runs = executions.filter((e) => backupMachines.includes(e.stateMachine) && failed(e));
+  const within = (e: ExecutionSummary, at: string) =>
+    Date.parse(e.startedAt) <= Date.parse(at) && Date.parse(at) <= Date.parse(e.stoppedAt ?? e.startedAt);
+  return runs
+    .filter(
+      (e) =>
+        e.stateMachine === 'backup' ||
+        !runs.some((child) => child.stateMachine === 'backup' && within(e, child.startedAt)),
+    )
+    .sort((a, b) => a.startedAt.localeCompare(b.startedAt))
+    .map((e) => ({
+      at: e.stoppedAt ?? e.startedAt,
+      stateMachine: e.stateMachine,
+      error: e.error?.name ?? e.status,
+      cause: causeOf(e),
+      backupId:
+        e.stateMachine === 'backup' ? (nights.find((n) => within(e, n.createdAt))?.backupId ?? null) : null,
+    }));
 }
 
 /**
@@ -324,7 +417,10 @@ export async function buildStatusReport(
     createdAt: b.createdAt.toISOString(),
     bytes: b.dumpBytes ?? 0,
   }));
-  const growth = growthPerDay(recent.map((b) => ({ at: b.createdAt.getTime(), bytes: b.dumpBytes ?? 0 })));
+  const growthHistory = growthOverHistory(
+    recent.map((b) => ({ at: b.createdAt.getTime(), bytes: b.dumpBytes ?? 0 })),
+  );
+  const growth = growthHistory.bytesPerDay ?? 0;
   const latestBytes = newest?.dumpBytes ?? sizeTrend.at(-1)?.bytes ?? 0;
   // With 30 days of retention and one backup a day, the bucket then holds the next 30 backups.
   let projected = 0;
@@ -348,18 +444,18 @@ export async function buildStatusReport(
         };
   successRate30d.rate = successRate30d.runs ? round(successRate30d.succeeded / successRate30d.runs, 4) : null;
 
-  const failures = (options.executions ?? [])
-    .filter((e) => e.status !== 'SUCCEEDED' && e.status !== 'RUNNING')
-    .sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-  const lastFailed = failures[0];
+  const lastFailed = (options.executions ?? [])
+    .filter((e) => backupMachines.includes(e.stateMachine) && failed(e))
+    .sort(newestFirst)[0];
   const lastFailure = lastFailed
     ? {
         at: lastFailed.stoppedAt ?? lastFailed.startedAt,
         stateMachine: lastFailed.stateMachine,
         error: lastFailed.error?.name ?? lastFailed.status,
-        cause: readableCause(lastFailed.error?.cause ?? '').slice(0, 1000),
+        cause: causeOf(lastFailed),
       }
     : null;
+  const nights = await readNights(store, backups, now);
   const lastBackupRun = [...backupRuns].sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
 
   const drill = await newestDrillEvidence(store);
@@ -436,11 +532,20 @@ export async function buildStatusReport(
     failedChecks,
     damaged: catalog.damaged.slice(0, 20),
     lastFailure,
+    lastRuns: {
+      restore: lastRunOf(options.executions ?? [], ['restore']),
+      drill: lastRunOf(options.executions ?? [], ['drill', 'drills']),
+    },
+    failedRuns: failedBackupRuns(
+      (options.executions ?? []).filter((e) => now - Date.parse(e.startedAt) <= nightsShown * dayMs),
+      nights,
+    ),
     lastDrill,
     successRate30d,
     sizeTrend,
-    nights: await readNights(store, backups, now),
-    growthBytesPerDay: Math.round(growth),
+    nights,
+    growthBytesPerDay: growthHistory.bytesPerDay === null ? null : Math.round(growthHistory.bytesPerDay),
+    growthHistoryDays: growthHistory.days,
     projected30DayStorageBytes: Math.round(projected),
     estimatedMonthlyCost: latestManifest
       ? estimateMonthlyCost(

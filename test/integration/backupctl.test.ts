@@ -182,7 +182,8 @@ describe('backupctl', () => {
     expect(report.state).toBe('ok');
     const html = await readFile(file, 'utf8');
     expect(html).toContain('data-state="ok"');
-    expect(html.match(/<svg class="chart"/g)).toHaveLength(2);
+    // One chart per measure: dump size, database size, durations, age vs RPO (issue 29).
+    expect(html.match(/<svg class="chart"/g)).toHaveLength(4);
 
     // A link to the local S3 API would die with the command: --link is for a stage.
     const linked = await run('status', '--link');

@@ -72,9 +72,10 @@ describe('status report', () => {
       },
     });
     expect(report.sizeTrend.map((s) => s.bytes)).toEqual([1000, 1100, 1200]);
-    expect(report.growthBytesPerDay).toBe(100);
-    // The next 30 daily backups: 1200 + 100 * d for d = 1..30.
-    expect(report.projected30DayStorageBytes).toBe(30 * 1200 + 100 * ((30 * 31) / 2));
+    // Two days of backups are not enough history for a growth rate (issue 29: two backups seconds apart
+    // gave "187.5 MiB/day"); the projection then assumes none. A week's rate: the next test.
+    expect(report.growthBytesPerDay).toBeNull();
+    expect(report.projected30DayStorageBytes).toBe(30 * 1200);
     expect(badgeFor(report)).toEqual({ label: 'backup', message: 'verified 1 h ago', color: 'brightgreen' });
     // The month's cost from what the bucket holds (3,300 bytes) and the newest night's timings.
     expect(report.estimatedMonthlyCost?.items.find((i) => i.name === 'S3 storage')?.basis).toMatch(
@@ -87,6 +88,18 @@ describe('status report', () => {
     expect(renderStatusMarkdown(report)).toMatch(
       /\| estimated AWS cost per month \| \$\d+\.\d\d at list prices/,
     );
+  });
+
+  it('projects storage from a week of growth', async () => {
+    const store = await freshStore();
+    for (let day = 8; day >= 0; day--) await putBackup(store, day * 24 + 1, 1200 - day * 100, true);
+
+    const report = await buildStatusReport(store, options);
+
+    expect(report).toMatchObject({ growthBytesPerDay: 100, growthHistoryDays: 8 });
+    // The next 30 daily backups: 1200 + 100 * d for d = 1..30.
+    expect(report.projected30DayStorageBytes).toBe(30 * 1200 + 100 * ((30 * 31) / 2));
+    expect(renderStatusMarkdown(report)).toContain('| storage growth | 100 B/day growing (over 8 days) |');
   });
 
   it('reports a backup older than the RPO as STALE with a red badge', async () => {
@@ -133,7 +146,8 @@ describe('status report', () => {
       withinRpo: false,
       newestVerified: null,
       successRate30d: { runs: 0, rate: null, source: 'bucket' },
-      growthBytesPerDay: 0,
+      growthBytesPerDay: null,
+      growthHistoryDays: 0,
       projected30DayStorageBytes: 0,
     });
     expect(report.metrics).toEqual({ VerificationFailures: 0 });

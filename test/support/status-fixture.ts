@@ -80,6 +80,8 @@ export async function putBackup(
     dumpSeconds?: number;
     restoreSeconds?: number;
     databaseBytes?: number;
+    /** The database the manifest names (the fixture's default: shop). */
+    database?: string;
   },
 ): Promise<string> {
   const { now, hoursAgo, bytes, verified } = options;
@@ -88,6 +90,7 @@ export async function putBackup(
   const manifest = exampleManifest(backupId, createdAt, bytes, {
     ...(options.dumpSeconds === undefined ? {} : { dumpSeconds: options.dumpSeconds }),
     ...(options.databaseBytes === undefined ? {} : { databaseBytes: options.databaseBytes }),
+    ...(options.database === undefined ? {} : { database: options.database }),
   });
   await store.putObject(keys.dump(backupId), 'x'.repeat(bytes), 'application/octet-stream');
   await store.putJson(keys.manifest(backupId), manifest);
@@ -104,14 +107,20 @@ export function execution(options: {
   status: 'SUCCEEDED' | 'FAILED';
   error?: string;
   cause?: string;
+  /** Which state machine ran (backup when absent): restore, drill, nightly... */
+  stateMachine?: string;
+  /** How long the run took, in minutes (none when absent: it stopped as it started). */
+  minutes?: number;
 }): ExecutionSummary {
   const { now, hoursAgo, status, error } = options;
+  const stateMachine = options.stateMachine ?? 'backup';
   const startedAt = new Date(now.getTime() - hoursAgo * hour).toISOString();
+  const stoppedAt = new Date(now.getTime() - hoursAgo * hour + (options.minutes ?? 0) * 60_000).toISOString();
   return {
-    executionArn: `arn:aws:states:local:000000000000:execution:backup:${hoursAgo}`,
-    stateMachine: 'backup',
+    executionArn: `arn:aws:states:local:000000000000:execution:${stateMachine}:${hoursAgo}`,
+    stateMachine,
     startedAt,
-    stoppedAt: startedAt,
+    stoppedAt,
     status,
     input: { trigger: 'schedule' },
     states: [],

@@ -16,7 +16,7 @@ import { formatDuration } from '../../../lib/drill/evidence.ts';
 import { InputValidationError } from '../../../lib/errors.ts';
 import { formatBytes } from '../../../lib/notify/messages.ts';
 import { renderStatusHtml } from '../../../lib/report/html.ts';
-import { statusKeys } from '../../../lib/report/render.ts';
+import { growthWords, statusKeys } from '../../../lib/report/render.ts';
 import type { StatusReport } from '../../../lib/report/status-report.ts';
 import { type CommandContext, exitCodes, withTarget } from '../context.ts';
 
@@ -107,7 +107,7 @@ export function statusLines(report: StatusReport, now: Date): string[] {
     `  last drill    ${drill ? `${drill.drillId} ${drill.passed ? 'PASSED' : 'FAILED'}, RTO ${formatDuration(drill.observedRtoSeconds)} (target ${drill.targetRtoHours} h), ${ago(drill.at, now)}` : 'none yet: run `backupctl drill`'}`,
     `  30 days       ${runs.runs} run(s), ${runs.succeeded} ${runs.source === 'executions' ? 'succeeded' : 'verified'}${
       sizes.length > 0
-        ? `; dump ${formatBytes(sizes[0]?.bytes ?? 0)} → ${formatBytes(sizes.at(-1)?.bytes ?? 0)}, growth ${formatBytes(Math.abs(report.growthBytesPerDay))}/day${report.growthBytesPerDay < 0 ? ' (shrinking)' : ''}`
+        ? `; dump ${formatBytes(sizes[0]?.bytes ?? 0)} → ${formatBytes(sizes.at(-1)?.bytes ?? 0)}, growth ${growthWords(report)}`
         : ''
     }`,
     ...(report.databases.length > 1
