@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compressionPattern, defaultCompression, proofLevels } from './backup/manifest.ts';
+import { defaultVenues, dumpVenues, venues } from './backup/plan.ts';
 import { ConfigurationError } from './errors.ts';
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
 import { postgresIdPattern } from './provider/render.ts';
@@ -149,14 +150,17 @@ export const runtimeSettingsSchema = z.object({
    * Where the dump runs: `auto` (the Plan step estimates from the database's size whether it fits one
    * Lambda with margin, else the worker), or always `lambda` / `worker` (lib/backup/plan.ts).
    */
-  DUMP_VENUE: z.enum(['auto', 'lambda', 'worker']).default('auto'),
+  DUMP_VENUE: z.enum(dumpVenues).default(defaultVenues.dump),
   /**
    * What Dump records and Verify compares: `checksums` (every table's content, large objects and
    * sequences, besides the counts) or `counts` only. Drills compare content whenever it was recorded.
    */
   PROOF_LEVEL: z.enum(proofLevels).default('checksums'),
-  /** Where Verify and the drill's RestoreAndCheck run their scratch server. */
-  VERIFY_VENUE: z.enum(['lambda', 'worker']).default('lambda'),
+  /**
+   * Where Verify and the drill's RestoreAndCheck run their scratch server: the worker unless set
+   * (local runs set `lambda`, in-process, unless told otherwise: tools/local/environment.ts).
+   */
+  VERIFY_VENUE: z.enum(venues).default(defaultVenues.verify),
   /** The dump Lambda's timeout, for the Plan step's estimate (serverless.yml sets the deployed one). */
   DUMP_LAMBDA_TIMEOUT_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
   /** The retention pass (lib/backup/retention.ts): what it keeps whatever the age. */

@@ -8,7 +8,21 @@
  */
 import type { Manifest } from './manifest.ts';
 
-export type Venue = 'lambda' | 'worker';
+export const venues = ['lambda', 'worker'] as const;
+export type Venue = (typeof venues)[number];
+export const dumpVenues = ['auto', ...venues] as const;
+
+/**
+ * Where steps run when the stage config (or a local caller) says nothing: the one copy of these
+ * defaults (lib/config.ts and tools/deploy/stage-config.ts take them from here). Verification runs on
+ * the worker: it needs the dump plus 1.25 times the database plus 1.25 GiB of disk, so Lambda's
+ * 10 GiB of /tmp and 15 minutes hold only a database of a few GiB (docs/architecture.md, "Where it
+ * runs"), and PostgreSQL inside Lambda is not proven on AWS.
+ */
+export const defaultVenues = { dump: 'auto', verify: 'worker' } as const satisfies {
+  dump: (typeof dumpVenues)[number];
+  verify: Venue;
+};
 
 /**
  * Without history: 25 MiB of database per second, an eighth of what the benchmark measured on 2 cores

@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { compressionPattern, defaultCompression, proofLevels } from '../../lib/backup/manifest.ts';
+import { defaultVenues, dumpVenues, venues } from '../../lib/backup/plan.ts';
 import { bucketNamePattern } from '../../lib/config.ts';
 import { parseSanityChecks } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
@@ -126,8 +127,8 @@ export const stageConfigSchema = z.strictObject({
   venues: section(
     z
       .strictObject({
-        dump: z.enum(['auto', 'lambda', 'worker']).default('auto'),
-        verify: z.enum(['lambda', 'worker']).default('worker'),
+        dump: z.enum(dumpVenues).default(defaultVenues.dump),
+        verify: z.enum(venues).default(defaultVenues.verify),
       })
       .prefault({}),
   ),

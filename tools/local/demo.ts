@@ -2,6 +2,7 @@
  * `npm run demo`: one verified backup on this machine, with real PostgreSQL servers, a real S3 API and
  * the real state machine. Exits 0 only when the backup is verified.
  */
+import { defaultVenues } from '../../lib/backup/plan.ts';
 import { describeError } from '../../lib/errors.ts';
 import { startLocalEnvironment } from './environment.ts';
 import { runLocalBackup } from './run-backup.ts';
@@ -22,7 +23,7 @@ async function main(): Promise<number> {
       {
         onState: (state) => console.log(`  ${formatStateLine('backup', state)}`),
         // As a deployed stage does by default: Verify on the worker (here a child process).
-        settings: { VERIFY_VENUE: process.env.VERIFY_VENUE ?? 'worker' },
+        settings: { VERIFY_VENUE: process.env.VERIFY_VENUE ?? defaultVenues.verify },
       },
     );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);

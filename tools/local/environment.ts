@@ -22,6 +22,8 @@ export const defaultStateDir = join(projectRoot, '.local');
 export const localBucket = 'local-backups';
 const productionDatabase = 'shop';
 const stagingDatabase = 'staging';
+/** Where local runs verify unless VERIFY_VENUE says otherwise (the product's default is the worker). */
+export const localVerifyVenue = 'lambda';
 
 export const sampleSanityChecks = [
   { name: 'orders restored', sql: 'SELECT count(*) FROM orders', atLeast: 1 },
@@ -139,6 +141,9 @@ export async function startLocalEnvironment(
     // generic default unless DRILL_SANITY_CHECKS says more.
     if (!env.DATABASE_URL) settings.DRILL_SANITY_CHECKS = JSON.stringify(sampleSanityChecks);
     if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
+    // Locally the Lambda venue is this process: the fast path most tests and runs take. The default
+    // (the worker, as on a stage) is one setting away, and the demo and the worker tests take it.
+    settings.VERIFY_VENUE = localVerifyVenue;
     for (const name of [
       'DATABASES',
       'EXCLUDE_DATABASES',
