@@ -17,6 +17,7 @@
  */
 import { formatDuration } from '../lib/drill/evidence.ts';
 import { formatBytes } from '../lib/notify/messages.ts';
+import type { SettingGroup } from '../lib/settings.ts';
 
 export type MachineName = 'backup' | 'drill' | 'restore' | 'nightly' | 'drills';
 
@@ -72,36 +73,11 @@ export interface Grant {
 /** Sizing keys of config/<stage>.yml `steps:` (memory and ephemeral storage of the function). */
 export type SizingKey = 'dump' | 'promote' | 'checksum' | 'verify' | 'notify';
 
-/** Settings a function gets beyond the provider-wide ones (serverless.yml `provider.environment`). */
-export type Setting =
-  | 'productionSecret'
-  /** VERIFY_TARGET, and the staging secret when it is `staging`. */
-  | 'verifyTarget'
-  /** SCRATCH_EXTENSIONS: which build of the scratch server to start. */
-  | 'scratchServer'
-  | 'restoreJobs'
-  | 'workDir'
-  /** ALERT_TOPIC_ARN: things to act on (the alert relay carries them on to Slack and the webhook). */
-  | 'alerts'
-  /** SUMMARY_TOPIC_ARN and the Slack webhook: success summaries. */
-  | 'summary'
-  /** The Slack webhook, the generic webhook and the heartbeat: the alert relay's channels. */
-  | 'relay'
-  /** HEARTBEAT_SECRET_ARN: the healthchecks-style check pinged at start and on success. */
-  | 'heartbeat'
-  /** PROOF_LEVEL: what Dump records and Verify compares (counts, or content checksums too). */
-  | 'proof'
-  | 'sanityChecks'
-  | 'stage'
-  | 'render'
-  /** DUMP_VENUE, VERIFY_VENUE and the dump Lambda's timeout, for the Plan step and SelectBackup. */
-  | 'venues'
-  /** RETENTION_*: what the retention pass keeps. */
-  | 'retention'
-  /** <MACHINE>_STATE_MACHINE_ARN of the state machines: the status report reads their history. */
-  | 'stateMachines'
-  /** DATABASES, EXCLUDE_DATABASES, DATABASE_CONCURRENCY: which databases the nightly run backs up. */
-  | 'databases';
+/**
+ * Settings a function gets beyond the provider-wide ones: the groups of lib/settings.ts, where each
+ * setting names the groups it belongs to.
+ */
+export type Setting = Exclude<SettingGroup, 'all'>;
 
 export interface FunctionSpec {
   /** functions/<dir>/handler.ts exports `handler = stepHandler('<key>', <step>)` from lib/steps/<step>.ts. */

@@ -6,23 +6,12 @@
  * Lambda's budget: a dump that outgrows the estimate still finishes there, and the next night's plan
  * learns from it. `DUMP_VENUE` may force either venue.
  */
+import type { RuntimeSettings } from '../config.ts';
 import type { Manifest } from './manifest.ts';
 
 export const venues = ['lambda', 'worker'] as const;
 export type Venue = (typeof venues)[number];
 export const dumpVenues = ['auto', ...venues] as const;
-
-/**
- * Where steps run when the stage config (or a local caller) says nothing: the one copy of these
- * defaults (lib/config.ts and tools/deploy/stage-config.ts take them from here). Verification runs on
- * the worker: it needs the dump plus 1.25 times the database plus 1.25 GiB of disk, so Lambda's
- * 10 GiB of /tmp and 15 minutes hold only a database of a few GiB (docs/architecture.md, "Where it
- * runs"), and PostgreSQL inside Lambda is not proven on AWS.
- */
-export const defaultVenues = { dump: 'auto', verify: 'worker' } as const satisfies {
-  dump: (typeof dumpVenues)[number];
-  verify: Venue;
-};
 
 /**
  * Without history: 25 MiB of database per second, an eighth of what the benchmark measured on 2 cores
@@ -44,12 +33,10 @@ export interface DumpPlan {
   reason: string;
 }
 
-export interface PlanSettings {
-  DUMP_VENUE: 'auto' | Venue;
-  VERIFY_VENUE: Venue;
-  DUMP_LAMBDA_TIMEOUT_SECONDS: number;
-  STEP_TIMEOUT_RESERVE_MS: number;
-}
+export type PlanSettings = Pick<
+  RuntimeSettings,
+  'DUMP_VENUE' | 'VERIFY_VENUE' | 'DUMP_LAMBDA_TIMEOUT_SECONDS' | 'STEP_TIMEOUT_RESERVE_MS'
+>;
 
 /**
  * Database bytes per second of a past dump step; undefined when its manifest cannot tell. The step

@@ -2,8 +2,8 @@
  * `npm run demo`: one verified backup on this machine, with real PostgreSQL servers, a real S3 API and
  * the real state machine. Exits 0 only when the backup is verified.
  */
-import { defaultVenues } from '../../lib/backup/plan.ts';
 import { describeError } from '../../lib/errors.ts';
+import { defaultOf } from '../../lib/settings.ts';
 import { startLocalEnvironment } from './environment.ts';
 import { runLocalBackup } from './run-backup.ts';
 import { formatStateLine } from './state-lines.ts';
@@ -13,18 +13,18 @@ async function main(): Promise<number> {
   console.log(
     'Starting local services (embedded PostgreSQL for production, local S3 API); Verify runs on the local worker and starts its own scratch server…',
   );
-  const environment = await startLocalEnvironment({ onProgress: (message) => console.log(`  ${message}`) });
+  // As a deployed stage does by default: Verify on the worker (here a child process).
+  const environment = await startLocalEnvironment({
+    verifyVenue: defaultOf('VERIFY_VENUE'),
+    onProgress: (message) => console.log(`  ${message}`),
+  });
   try {
     console.log(`State directory: ${environment.stateDir}\n`);
     console.log('Running statemachines/backup.asl.json:');
     const execution = await runLocalBackup(
       environment,
       { trigger: 'manual', reason: 'npm run demo' },
-      {
-        onState: (state) => console.log(`  ${formatStateLine('backup', state)}`),
-        // As a deployed stage does by default: Verify on the worker (here a child process).
-        settings: { VERIFY_VENUE: process.env.VERIFY_VENUE ?? defaultVenues.verify },
-      },
+      { onState: (state) => console.log(`  ${formatStateLine('backup', state)}`) },
     );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (execution.status === 'SUCCEEDED') {
