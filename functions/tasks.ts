@@ -16,18 +16,12 @@
  * Plain data only: tools/deploy loads this file while packaging, without the step code.
  */
 import { formatDuration } from '../lib/drill/evidence.ts';
+import type { MachineName } from '../lib/machines.ts';
 import { formatBytes } from '../lib/notify/messages.ts';
 import type { SettingGroup } from '../lib/settings.ts';
 
-export type MachineName = 'backup' | 'drill' | 'restore' | 'nightly' | 'drills';
-
-export const machineNames: readonly MachineName[] = ['backup', 'drill', 'restore', 'nightly', 'drills'];
-
-/** The machines that run another machine once per database (states:startExecution.sync:2). */
-export const childMachineOf: Partial<Record<MachineName, MachineName>> = {
-  nightly: 'backup',
-  drills: 'drill',
-};
+// The machine list lives in lib/machines.ts; the Task table's readers take it from here too.
+export { childMachineOf, type MachineName, machineNames } from '../lib/machines.ts';
 
 /**
  * Where a Task state runs: a Lambda invocation, or a build of the long-running worker (CodeBuild via

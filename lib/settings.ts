@@ -15,6 +15,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compressionPattern, defaultCompression, proofLevels } from './backup/manifest.ts';
 import { dumpVenues, venues } from './backup/plan.ts';
+import { type MachineName, machineNames, stateMachineResourceOf } from './machines.ts';
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
 import { postgresIdPattern } from './provider/render.ts';
 
@@ -127,9 +128,19 @@ const stateMachineArn = z
   )
   .optional();
 
-/** The stage's state machines (set on the status function): the status report reads their history. */
-const stateMachineRow = (resource: string) =>
-  ({ schema: stateMachineArn, groups: ['stateMachines'], stage: { ref: resource } }) as const;
+/**
+ * `<MACHINE>_STATE_MACHINE_ARN` of each machine of lib/machines.ts (set on the status function): the
+ * status report reads their history.
+ */
+const stateMachineRow = (machine: MachineName) =>
+  ({
+    schema: stateMachineArn,
+    groups: ['stateMachines'],
+    stage: { ref: stateMachineResourceOf(machine) },
+  }) as const satisfies SettingRow;
+const stateMachineRows = Object.fromEntries(
+  machineNames.map((machine) => [`${machine.toUpperCase()}_STATE_MACHINE_ARN`, stateMachineRow(machine)]),
+) as Record<`${Uppercase<MachineName>}_STATE_MACHINE_ARN`, ReturnType<typeof stateMachineRow>>;
 
 export const settings = {
   BACKUP_BUCKET: {
@@ -404,11 +415,7 @@ export const settings = {
     groups: ['retention'],
     stage: { config: 'retention.monthlyMonths' },
   },
-  BACKUP_STATE_MACHINE_ARN: stateMachineRow('BackupStateMachine'),
-  DRILL_STATE_MACHINE_ARN: stateMachineRow('DrillStateMachine'),
-  RESTORE_STATE_MACHINE_ARN: stateMachineRow('RestoreStateMachine'),
-  NIGHTLY_STATE_MACHINE_ARN: stateMachineRow('NightlyStateMachine'),
-  DRILLS_STATE_MACHINE_ARN: stateMachineRow('DrillsStateMachine'),
+  ...stateMachineRows,
   /**
    * Local runs only: a directory of secret files, so `local:<name>` can stand for a Secrets Manager
    * ARN where a secret travels by reference (the cloud restore's target). Never set on AWS.

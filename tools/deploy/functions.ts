@@ -19,6 +19,7 @@ import {
   worker,
 } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
+import { stateMachineResourceOf } from '../../lib/machines.ts';
 import { type SettingGroup, type SettingName, type StageFill, settingRows } from '../../lib/settings.ts';
 import { configFillValue, type StageConfig } from './stage-config.ts';
 
@@ -69,7 +70,7 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
         'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${restoreSecretPrefix(facts)}*`,
       };
     case 'stateMachines':
-      return machineNames.map((machine) => ({ Ref: `${pascal(machine)}StateMachine` }));
+      return machineNames.map((machine) => ({ Ref: stateMachineResourceOf(machine) }));
     case 'executions':
       return machineNames.map((machine) => ({
         'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${facts.service}-${facts.stage}-${machine}:*`,
@@ -237,7 +238,7 @@ function startWorkerBuilds(): Json[] {
 function startChildExecutions(machine: MachineName): Json[] {
   const child = childMachineOf[machine];
   if (!child) return [];
-  const id = `${pascal(child)}StateMachine`;
+  const id = stateMachineResourceOf(child);
   return [
     {
       Sid: `Run${pascal(child)}Executions`,
@@ -339,8 +340,8 @@ export function functionResources(facts: DeployFacts): { Resources: Json; extens
   for (const [key, spec] of entries()) resources[roleIdOf(key)] = functionRole(key, spec, facts);
   resources[carrierRoleId] = carrierRole(facts);
   for (const machine of machineNames) {
-    resources[`${pascal(machine)}StateMachineRole`] = stateMachineRole(machine, facts);
-    resources[`${pascal(machine)}StateMachineLogGroup`] = {
+    resources[`${stateMachineResourceOf(machine)}Role`] = stateMachineRole(machine, facts);
+    resources[`${stateMachineResourceOf(machine)}LogGroup`] = {
       Type: 'AWS::Logs::LogGroup',
       Properties: {
         LogGroupName: `/aws/vendedlogs/states/${facts.service}-${facts.stage}-${machine}`,
@@ -478,7 +479,7 @@ function eventsOf(spec: FunctionSpec, facts: DeployFacts): unknown[] | undefined
           'detail-type': ['Step Functions Execution Status Change'],
           detail: {
             status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'],
-            stateMachineArn: machineNames.map((machine) => ({ Ref: `${pascal(machine)}StateMachine` })),
+            stateMachineArn: machineNames.map((machine) => ({ Ref: stateMachineResourceOf(machine) })),
           },
         },
       },
