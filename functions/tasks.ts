@@ -525,7 +525,7 @@ export const functions = {
     sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
     pgPrograms: false,
     database: false,
-    settings: ['stage', 'alerts', 'render', 'stateMachines'],
+    settings: ['stage', 'alerts', 'render', 'stateMachines', 'prices'],
     triggers: 'hourly-and-after-executions',
     grants: [
       // The last 30 days of executions and the causes of the failed ones (lib/aws/executions.ts).

@@ -18,6 +18,7 @@ import { dumpVenues, venues } from './backup/plan.ts';
 import { type MachineName, machineNames, stateMachineResourceOf } from './machines.ts';
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
 import { postgresIdPattern } from './provider/render.ts';
+import { priceTableSchema } from './report/cost.ts';
 
 /** Which functions get a setting on AWS: `all` of them (serverless.yml's provider environment and the worker), or those whose row in functions/tasks.ts lists the group. */
 export type SettingGroup =
@@ -49,7 +50,9 @@ export type SettingGroup =
   /** <MACHINE>_STATE_MACHINE_ARN of the state machines: the status report reads their history. */
   | 'stateMachines'
   /** DATABASES, EXCLUDE_DATABASES, DATABASE_CONCURRENCY: which databases the nightly run backs up. */
-  | 'databases';
+  | 'databases'
+  /** PRICE_TABLE: the AWS list prices of the status report's cost estimate. */
+  | 'prices';
 
 /**
  * How a deployed stage fills a setting (plain data; tools/deploy/functions.ts resolves it):
@@ -58,7 +61,7 @@ export type SettingGroup =
  *   the list is empty; with `when`, set only under that CloudFormation condition;
  * - `ref`: a resource of the stack; `fixed`: a constant;
  * - `deploy`: a value only the packaging knows (the KMS key, RESTORE_JOBS from the verify memory, the
- *   stage's name, the dump Lambda's timeout from the Task's).
+ *   stage's name, the dump Lambda's timeout from the Task's, config/prices.ts as JSON).
  */
 export type StageFill =
   | {
@@ -75,7 +78,7 @@ export type StageFill =
     }
   | { ref: string }
   | { fixed: string }
-  | { deploy: 'kmsKeyArn' | 'restoreJobs' | 'stage' | 'dumpLambdaTimeout' };
+  | { deploy: 'kmsKeyArn' | 'restoreJobs' | 'stage' | 'dumpLambdaTimeout' | 'prices' };
 
 export interface SettingRow {
   /** What the variable must hold, and its default when unset (one copy: the stage config takes it too). */
@@ -347,6 +350,26 @@ export const settings = {
     stage: { config: 'render.apiKeySecretArn', when: 'UseRender' },
   },
   RENDER_API_URL: { schema: z.url().optional(), local: 'passThrough' },
+  /**
+   * The AWS list prices of the status report's cost estimate, as JSON (config/prices.ts, which lib/
+   * may not import: the deploy sets it from there, the CLI passes the table itself). Unset: no estimate.
+   */
+  PRICE_TABLE: {
+    schema: z
+      .string()
+      .transform((text, context) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          context.addIssue({ code: 'custom', message: 'must be JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(priceTableSchema)
+      .optional(),
+    groups: ['prices'],
+    stage: { deploy: 'prices' },
+  },
   /** JSON list of drill sanity checks (lib/drill/sanity.ts validates it when a drill runs). */
   DRILL_SANITY_CHECKS: {
     schema: optionalText,

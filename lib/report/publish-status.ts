@@ -9,6 +9,7 @@ import { createMetrics, type LineSink } from '../logging.ts';
 import type { Message } from '../notify/publish.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
+import type { PriceTable } from './cost.ts';
 import type { ExecutionSummary } from './executions.ts';
 import { renderStatusHtml } from './html.ts';
 import { renderBadge, renderStatusMarkdown, statusKeys } from './render.ts';
@@ -73,6 +74,8 @@ export async function publishStatus(
     rtoHours: number;
     stage: string;
     executions?: ExecutionSummary[];
+    /** AWS list prices for the cost estimate (config/prices.ts, handed in by the caller). */
+    prices?: PriceTable;
     /** Reads the provider's own backup state, when one is configured. */
     checkProvider?: () => Promise<ProviderStatus>;
     /** Sends an alert (SNS / Slack); used when the provider's recovery is not available. */

@@ -9,7 +9,6 @@
  * the RPO); ok. "Verified" is lib/backup/catalog.ts's one definition; damaged objects are listed, never fatal.
  */
 
-import { prices } from '../../config/prices.ts';
 import {
   type CatalogEntry,
   type DamagedObject,
@@ -22,7 +21,7 @@ import { newestDrillEvidence } from '../drill/evidence.ts';
 import { verificationErrorNames } from '../errors.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
-import { type CostEstimate, estimateMonthlyCost } from './cost.ts';
+import { type CostEstimate, estimateMonthlyCost, type PriceTable } from './cost.ts';
 import { type ExecutionSummary, readableCause } from './executions.ts';
 
 const dayMs = 86_400_000;
@@ -261,6 +260,8 @@ export async function buildStatusReport(
     rtoHours: number;
     executions?: ExecutionSummary[];
     provider?: ProviderStatus;
+    /** AWS list prices (config/prices.ts, which lib/ may not import): without them no cost estimate. */
+    prices?: PriceTable;
   },
 ): Promise<StatusReport> {
   const now = options.now.getTime();
@@ -401,23 +402,24 @@ export async function buildStatusReport(
     nights: await readNights(store, backups, now),
     growthBytesPerDay: Math.round(growth),
     projected30DayStorageBytes: Math.round(projected),
-    estimatedMonthlyCost: latestManifest
-      ? estimateMonthlyCost(
-          {
-            storedBytes: backups.reduce((sum, b) => sum + (b.dumpBytes ?? 0), 0),
-            growthBytesPerDay: growth,
-            nightlyDumpBytes: latestManifest.dump.bytes,
-            dumpSeconds: latestManifest.timings.dumpSeconds,
-            verifySeconds: verification
-              ? verification.restoreSeconds +
-                ('downloadSeconds' in verification
-                  ? verification.downloadSeconds + verification.compareSeconds
-                  : 0)
-              : 0,
-          },
-          prices,
-        )
-      : null,
+    estimatedMonthlyCost:
+      latestManifest && options.prices
+        ? estimateMonthlyCost(
+            {
+              storedBytes: backups.reduce((sum, b) => sum + (b.dumpBytes ?? 0), 0),
+              growthBytesPerDay: growth,
+              nightlyDumpBytes: latestManifest.dump.bytes,
+              dumpSeconds: latestManifest.timings.dumpSeconds,
+              verifySeconds: verification
+                ? verification.restoreSeconds +
+                  ('downloadSeconds' in verification
+                    ? verification.downloadSeconds + verification.compareSeconds
+                    : 0)
+                : 0,
+            },
+            options.prices,
+          )
+        : null,
     databases: [],
     provider: options.provider ?? null,
     metrics: {

@@ -5,6 +5,7 @@
  * machines' roles that may invoke exactly their functions, the VPC attachments and the dashboard's step
  * durations. Adding a Task changes none of this code.
  */
+import { prices } from '../../config/prices.ts';
 import {
   childMachineOf,
   type FunctionKey,
@@ -406,6 +407,8 @@ function stageValue(name: SettingName, fill: StageFill, facts: DeployFacts): unk
         return facts.stage;
       case 'dumpLambdaTimeout':
         return String(timeoutOf('dump', functions.dump, facts, `config/${facts.stage}.yml`));
+      case 'prices':
+        return JSON.stringify(prices);
     }
   }
   const text = configFillValue(facts.config, name, fill);

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import ts from 'typescript';
+import { prices } from '../../../config/prices.ts';
 import { readRuntimeSettings } from '../../../lib/config.ts';
 import {
   defaultOf,
@@ -94,6 +95,13 @@ describe('lib/settings.ts', () => {
       if (name === 'BACKUP_BUCKET') continue;
       expect({ name, value: unset[name] }).toEqual({ name, value: defaultOf(name) });
     }
+  });
+
+  it('reads the price table the deploy sets for the status function, and names a broken one', () => {
+    const read = (text: string) => readRuntimeSettings({ BACKUP_BUCKET: 'backups-test', PRICE_TABLE: text });
+    expect(read(JSON.stringify(prices)).PRICE_TABLE).toEqual(prices);
+    expect(() => read('{"checked": "x"}')).toThrow(/PRICE_TABLE/);
+    expect(() => read('not json')).toThrow(/environment variable PRICE_TABLE must be JSON/);
   });
 
   it('fills on AWS exactly the settings some function gets, and passes local ones through', () => {
