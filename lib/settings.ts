@@ -13,12 +13,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { compressionPattern, defaultCompression, proofLevels } from './backup/manifest.ts';
+import { defaultCompression, proofLevels } from './backup/manifest.ts';
 import { dumpVenues, venues } from './backup/plan.ts';
 import { type MachineName, machineNames, stateMachineResourceOf } from './machines.ts';
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
 import { postgresIdPattern } from './provider/render.ts';
 import { priceTableSchema } from './report/cost.ts';
+import { compressionSchema } from './schemas.ts';
 
 /** Which functions get a setting on AWS: `all` of them (serverless.yml's provider environment and the worker), or those whose row in functions/tasks.ts lists the group. */
 export type SettingGroup =
@@ -250,10 +251,7 @@ export const settings = {
     stage: { config: 'alerts.heartbeatSecretArn', when: 'UseHeartbeat' },
   },
   DUMP_COMPRESSION: {
-    schema: z
-      .string()
-      .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
-      .default(defaultCompression),
+    schema: compressionSchema.default(defaultCompression),
     groups: ['all'],
     stage: { config: 'compression' },
     local: 'passThrough',

@@ -8,11 +8,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { compressionPattern, proofLevels } from '../../lib/backup/manifest.ts';
+import { proofLevels } from '../../lib/backup/manifest.ts';
 import { dumpVenues, venues } from '../../lib/backup/plan.ts';
 import { parseSanityChecks } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { postgresIdPattern } from '../../lib/provider/render.ts';
+import { compressionSchema } from '../../lib/schemas.ts';
 import {
   bucketNamePattern,
   defaultOf,
@@ -213,10 +214,7 @@ export const stageConfigSchema = z.strictObject({
       'must be cron(...) or rate(...)',
     )
     .default('cron(0 3 1 1,4,7,10 ? *)'),
-  compression: z
-    .string()
-    .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
-    .default(defaultOf('DUMP_COMPRESSION')),
+  compression: compressionSchema.default(defaultOf('DUMP_COMPRESSION')),
   alerts: section(
     z
       .strictObject({
