@@ -3,8 +3,8 @@
  * how a deployed stage fills it and whether local runs pass the caller's value through. Everything
  * else derives from this table: the runtime schema (lib/config.ts), the groups a function row lists
  * (functions/tasks.ts), the Lambda and worker environments (tools/deploy/functions.ts, worker.ts),
- * serverless.yml's provider environment, the local pass-through (tools/local/environment.ts) and the
- * stage config's defaults (tools/deploy/stage-config.ts). test/unit/lib/settings.test.ts fails when a
+ * serverless.yml's provider environment, the local pass-through (tools/local/environment.ts), the
+ * stage config's defaults and the CLI's runtime for a stage (tools/deploy/stage-config.ts). test/unit/lib/settings.test.ts fails when a
  * setting's name is declared anywhere else.
  *
  * Adding a setting: one row here (and its use). A setting every function needs takes `groups: ['all']`;
@@ -21,7 +21,10 @@ import { postgresIdPattern } from './provider/render.ts';
 import { priceTableSchema } from './report/cost.ts';
 import { compressionSchema } from './schemas.ts';
 
-/** Which functions get a setting on AWS: `all` of them (serverless.yml's provider environment and the worker), or those whose row in functions/tasks.ts lists the group. */
+/**
+ * Which functions get a setting on AWS: `all` of them (serverless.yml's provider environment and the
+ * worker), or those whose row in functions/tasks.ts lists the group.
+ */
 export type SettingGroup =
   | 'all'
   | 'productionSecret'

@@ -3,9 +3,16 @@
  * below is one setting as config/<stage>.yml spells it and as the functions read it. VERIFY_VENUE once
  * defaulted to `lambda` at run time and to `worker` in the stage config.
  */
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { readRuntimeSettings } from '../../../../lib/config.ts';
-import { parseStageConfig, type StageConfig } from '../../../../tools/deploy/stage-config.ts';
+import { settingRows } from '../../../../lib/settings.ts';
+import {
+  configFillValue,
+  loadStageConfig,
+  parseStageConfig,
+  type StageConfig,
+} from '../../../../tools/deploy/stage-config.ts';
 
 const productionArn = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod-db-AbCdEf';
 const stage = parseStageConfig({ databases: { productionSecretArn: productionArn } }, 'config/test.yml');
@@ -32,5 +39,18 @@ const pairs: [keyof typeof runtime, (config: StageConfig) => unknown][] = [
 describe('defaults', () => {
   it.each(pairs)('%s means the same unset at run time as left out of the stage config', (name, ofStage) => {
     expect({ name, value: runtime[name] }).toEqual({ name, value: ofStage(stage) });
+  });
+});
+
+describe('stage fills', () => {
+  it('name fields config/test.yml has (a misspelt path would leave a setting unset on AWS)', () => {
+    const config = loadStageConfig('test', join(import.meta.dirname, '..', '..', '..', '..'));
+    for (const [name, row] of settingRows()) {
+      if (!row.stage || !('config' in row.stage)) continue;
+      expect({ name, value: configFillValue(config, name, row.stage) }).toEqual({
+        name,
+        value: expect.any(String),
+      });
+    }
   });
 });
