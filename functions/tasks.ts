@@ -224,7 +224,12 @@ export const functions = {
     settings: ['databases'],
     grants: [
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
-      readManifests,
+      // Judges each vault as the catalog does: one awaiting its first verified backup is not drilled yet.
+      {
+        sid: 'ReadRecords',
+        actions: ['s3:GetObject'],
+        resources: ['objects:backups/*.manifest.json', 'objects:backups/*.verification.json', checkRecords],
+      },
       decryptWithKey,
     ],
   },
@@ -239,6 +244,16 @@ export const functions = {
     settings: [],
     grants: [],
   },
+  // The night's one heartbeat ping (success, or fail), after Conclude or the night's own failure.
+  heartbeat: {
+    dir: 'heartbeat',
+    step: 'heartbeat',
+    sizing: { memoryMb: 128, ephemeralStorageMb: 512, timeoutSeconds: 30 },
+    pgPrograms: false,
+    database: false,
+    settings: ['heartbeat'],
+    grants: [readHeartbeatSecret],
+  },
   // Decides where the dump runs from the production database's size and the newest dump's throughput.
   plan: {
     dir: 'plan',
@@ -246,7 +261,7 @@ export const functions = {
     sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 120 },
     pgPrograms: false,
     database: true,
-    settings: ['productionSecret', 'venues', 'heartbeat'],
+    settings: ['productionSecret', 'venues'],
     grants: [
       readProductionSecret,
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
@@ -254,8 +269,6 @@ export const functions = {
       // Whose the top-level vault is: the URL's database gets a vault of its own when it is another's.
       { sid: 'ReadVaultRecords', actions: ['s3:GetObject'], resources: vaultRecords },
       decryptWithKey,
-      // Pings the heartbeat's /start.
-      readHeartbeatSecret,
     ],
   },
   dump: {
@@ -353,7 +366,7 @@ export const functions = {
     sizing: 'notify',
     pgPrograms: false,
     database: false,
-    settings: ['summary', 'heartbeat'],
+    settings: ['summary'],
     grants: [
       readManifests,
       {
@@ -367,7 +380,6 @@ export const functions = {
       // S3 writes and the encrypted topic both need data keys.
       encryptWithKey,
       readSlackSecret,
-      readHeartbeatSecret,
     ],
   },
   // The restore drill: onto a scratch server of its own, never a database of the user's; nothing here
@@ -400,7 +412,8 @@ export const functions = {
     pgServer: true,
     database: false,
     worker: 'worker',
-    settings: ['scratchServer', 'restoreJobs', 'workDir', 'sanityChecks'],
+    // `databases`: which database a sanity check without its own `database` is for (lib/drill/sanity.ts).
+    settings: ['scratchServer', 'restoreJobs', 'workDir', 'sanityChecks', 'databases'],
     grants: [readBackups, readGlobals, listGlobals, decryptWithKey],
   },
   drillRecordEvidence: {
@@ -476,8 +489,9 @@ export const functions = {
       },
     ],
   },
-  // Daily: marks what the retention policy lets go as expirable, the only objects the lifecycle rule
-  // deletes, and never the newest verified backup. It reads keys and tags, never a backup's content.
+  // Daily: marks what the retention policy lets go as expirable, the only objects the lifecycle rules
+  // delete, and never the newest verified backup; then the globals/ no kept backup needs. It reads keys,
+  // records and tags, never a backup's content or the roles' SQL.
   retention: {
     dir: 'retention',
     step: 'retention',
@@ -487,7 +501,13 @@ export const functions = {
     settings: ['retention'],
     triggers: 'daily',
     grants: [
-      { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      // The nights' globals/ too: they go only when no kept backup of any vault needs them.
+      {
+        sid: 'ListBackupsAndGlobals',
+        actions: ['s3:ListBucket'],
+        resources: ['bucket'],
+        prefixes: ['backups/*', 'globals/*'],
+      },
       // Judges each backup as the catalog does (lib/backup/catalog.ts): its records, never the dump.
       {
         sid: 'ReadRecords',
@@ -498,7 +518,7 @@ export const functions = {
       {
         sid: 'MarkExpirable',
         actions: ['s3:GetObjectTagging', 's3:PutObjectTagging'],
-        resources: ['objects:backups/*'],
+        resources: ['objects:backups/*', 'objects:globals/*'],
       },
     ],
   },
@@ -549,8 +569,15 @@ export const functions = {
       },
       { sid: 'WriteStatusReport', actions: ['s3:PutObject'], resources: ['objects:status/*'] },
       encryptWithKey,
-      // Alerts only when the provider's own recovery is unavailable: only when Render is watched.
+      // Alerts on Render's findings: only when Render is watched.
       { ...publishToAlertTopic('PublishProviderAlert'), when: 'render' },
+      {
+        // Which standing findings (short window, stale export) were already alerted (lib/provider/alerts.ts).
+        sid: 'ReadProviderAlertState',
+        actions: ['s3:GetObject'],
+        resources: ['objects:status/provider-alerts.json'],
+        when: 'render',
+      },
       {
         sid: 'ReadRenderApiKeySecret',
         actions: ['secretsmanager:GetSecretValue'],
@@ -633,6 +660,20 @@ export const tasks: readonly TaskSpec[] = [
     function: 'conclude',
     venue: 'lambda',
     figure: ({ conclusion }) => `${conclusion?.verified} verified, ${conclusion?.failed} failed`,
+  },
+  {
+    machine: 'nightly',
+    state: 'Heartbeat',
+    function: 'heartbeat',
+    venue: 'lambda',
+    figure: ({ heartbeat }) => `${heartbeat?.signal}: ${heartbeat?.heartbeat}`,
+  },
+  {
+    machine: 'nightly',
+    state: 'HeartbeatFail',
+    function: 'heartbeat',
+    venue: 'lambda',
+    figure: ({ heartbeat }) => `${heartbeat?.signal}: ${heartbeat?.heartbeat}`,
   },
   {
     machine: 'drills',

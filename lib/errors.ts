@@ -240,6 +240,16 @@ export class InsufficientSpaceError extends BackupError {
 }
 
 /**
+ * The disk of the verifying step filled up after the space check before initdb had passed: the restore
+ * (a table, an index, WAL) or the dump's download grew into it. `details` carries the sizes: the free
+ * bytes at the start, the database's size from the manifest, the dump's size and what the check asked.
+ */
+export class ScratchDiskFullError extends BackupError {
+  override readonly name = 'ScratchDiskFullError';
+  readonly transient = false;
+}
+
+/**
  * The scratch server could not be created or started, or died while the backup was restored into it.
  * The message carries the last lines of the server's log (which never hold a secret: it is ours).
  */
@@ -298,6 +308,37 @@ export class DrillCheckFailedError extends BackupError {
  */
 export class ProviderBackupError extends BackupError {
   override readonly name = 'ProviderBackupError';
+  readonly transient = false;
+}
+
+/**
+ * Render's point-in-time recovery window is shorter than the plan needs (`render.minRecoveryDays`,
+ * default 7): a Hobby workspace keeps 3 days, Professional and higher 7, and a database (or a plan
+ * upgrade) younger than the window has not filled it yet. Our own verified backups are unaffected; the
+ * second line covers fewer days than promised. Alerted once when it starts, not on every status run.
+ */
+export class ProviderRecoveryWindowError extends BackupError {
+  override readonly name = 'ProviderRecoveryWindowError';
+  readonly transient = false;
+}
+
+/**
+ * Render's newest logical export is older than `render.maxExportAgeHours`, or there is none (Render
+ * keeps exports 7 days). Alerted once when it starts, not on every status run.
+ */
+export class ProviderExportStaleError extends BackupError {
+  override readonly name = 'ProviderExportStaleError';
+  readonly transient = false;
+}
+
+/**
+ * Render's newest export failed the second-line drill (`backupctl drill --render`): its signed link was
+ * refused (expired), it is not a gzip'd tar of a PostgreSQL directory-format archive, it is truncated,
+ * it restored with errors, or its tables or row counts differ from our nearest verified backup beyond
+ * the stated drift. Our own line's status is unaffected; the cause says which.
+ */
+export class ProviderDrillFailedError extends BackupError {
+  override readonly name = 'ProviderDrillFailedError';
   readonly transient = false;
 }
 
@@ -374,6 +415,7 @@ export const errorCatalog = {
   StagingBusyError,
   ExtensionMissingError,
   InsufficientSpaceError,
+  ScratchDiskFullError,
   ScratchServerError,
   ScratchServerVersionError,
   RowCountMismatchError,
@@ -382,6 +424,9 @@ export const errorCatalog = {
   NotificationError,
   DrillCheckFailedError,
   ProviderBackupError,
+  ProviderRecoveryWindowError,
+  ProviderExportStaleError,
+  ProviderDrillFailedError,
   WorkerFailedError,
   WorkerResultInvalidError,
   OwnershipMismatchError,

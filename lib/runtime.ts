@@ -61,6 +61,11 @@ export interface Runtime {
    * set (the status function on AWS); undefined otherwise.
    */
   executionHistory(since: Date): Promise<ExecutionSummary[] | undefined>;
+  /**
+   * The time as the steps see it: backup ids, verification and globals records, the status report's
+   * ages and retention's cut-offs all read it here, so a test can run many nights on a clock it moves.
+   */
+  now(): Date;
 }
 
 /** The PostgreSQL programs: the bundles this machine has (or the one PG_CLIENT_DIR names). */
@@ -120,6 +125,8 @@ async function secretHttpsUrl(
 export interface RuntimeOptions {
   /** Where the TLS fallback is logged; default a Powertools logger on stdout/stderr. */
   logger?: Pick<Logger, 'warn'>;
+  /** The clock the steps read (`Runtime.now`); the machine's own by default. */
+  now?: () => Date;
 }
 
 function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runtime {
@@ -245,6 +252,7 @@ function buildRuntime(settings: RuntimeSettings, options: RuntimeOptions): Runti
       );
     },
     programs: pgProgramsFor(settings.PG_CLIENT_DIR),
+    now: options.now ?? (() => new Date()),
   };
 }
 

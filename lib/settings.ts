@@ -17,7 +17,7 @@ import { defaultCompression, proofLevels } from './backup/manifest.ts';
 import { dumpVenues, venues } from './backup/plan.ts';
 import { type MachineName, machineNames, stateMachineResourceOf } from './machines.ts';
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
-import { postgresIdPattern } from './provider/render.ts';
+import { postgresIdPattern, renderPlanDefaults } from './provider/render.ts';
 import { priceTableSchema } from './report/cost.ts';
 import { compressionSchema } from './schemas.ts';
 
@@ -40,7 +40,7 @@ export type SettingGroup =
   | 'summary'
   /** The Slack webhook, the generic webhook and the heartbeat: the alert relay's channels. */
   | 'relay'
-  /** HEARTBEAT_SECRET_ARN: the healthchecks-style check pinged at start and on success. */
+  /** HEARTBEAT_SECRET_ARN: the healthchecks-style check, pinged once a night (and /fail by the relay). */
   | 'heartbeat'
   /** PROOF_LEVEL: what Dump records and Verify compares (counts, or content checksums too). */
   | 'proof'
@@ -246,7 +246,7 @@ export const settings = {
     groups: ['relay'],
     stage: { config: 'alerts.webhookSecretArn', when: 'UseAlertWebhook' },
   },
-  /** healthchecks.io-style check URL: pinged at `/start`, on success, and at `/fail`. A secret. */
+  /** healthchecks.io-style check URL: pinged once a night, on success or at `/fail`. A secret. */
   HEARTBEAT_URL: { schema: secretHttpsUrl, local: 'passThrough' },
   HEARTBEAT_SECRET_ARN: {
     schema: optionalText,
@@ -351,6 +351,19 @@ export const settings = {
     stage: { config: 'render.apiKeySecretArn', when: 'UseRender' },
   },
   RENDER_API_URL: { schema: z.url().optional(), local: 'passThrough' },
+  /** What the plan needs of Render's line: days of point-in-time recovery, and the newest export's age. */
+  RENDER_MIN_RECOVERY_DAYS: {
+    schema: z.coerce.number().positive().max(365).default(renderPlanDefaults.minRecoveryDays),
+    groups: ['render'],
+    stage: { config: 'render.minRecoveryDays', when: 'UseRender' },
+    local: 'passThrough',
+  },
+  RENDER_MAX_EXPORT_AGE_HOURS: {
+    schema: z.coerce.number().positive().max(8760).default(renderPlanDefaults.maxExportAgeHours),
+    groups: ['render'],
+    stage: { config: 'render.maxExportAgeHours', when: 'UseRender' },
+    local: 'passThrough',
+  },
   /**
    * The AWS list prices of the status report's cost estimate, as JSON (config/prices.ts, which lib/
    * may not import: the deploy sets it from there, the CLI passes the table itself). Unset: no estimate.

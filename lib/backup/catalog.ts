@@ -24,6 +24,7 @@ import {
   type BackupObjectKind,
   backupIdTime,
   backupsPrefix,
+  isBackupId,
   keys,
   parseBackupKey,
 } from '../storage/keys.ts';
@@ -54,6 +55,8 @@ export interface CatalogEntry {
   /** Every object of this backup in the vault (vault keys). */
   objects: string[];
   manifest: Manifest;
+  /** The globals/ record (the night's roles) its verification replayed, when it was verified with roles. */
+  globalsId?: string | undefined;
 }
 
 /** An object that cannot be parsed or contradicts its key: listed, never trusted, never fatal. */
@@ -145,6 +148,7 @@ async function judge(
 
   let reason = 'no verification record';
   let verified = false;
+  let globalsId: string | undefined;
   if (objects.has('verification')) {
     const key = keys.verification(backupId);
     const record = await readOrUndefined(store, key);
@@ -154,6 +158,7 @@ async function judge(
         const problem = verificationProblem(verification, manifest);
         verified = problem === undefined;
         reason = problem ?? `verified ${verification.verifiedAt} (${proofOf(verification)})`;
+        if ('roles' in verification) globalsId = verification.roles?.globalsId;
       } catch (error) {
         reason = `its verification record is unreadable: ${describeError(error)}`;
       }
@@ -201,6 +206,7 @@ async function judge(
       failedCheck: failed,
       objects: [...objects.values()].map((object) => object.key).sort(),
       manifest,
+      ...(globalsId ? { globalsId } : {}),
     },
   };
 }
@@ -242,12 +248,19 @@ export async function listBackups(store: BackupStore): Promise<CatalogEntry[]> {
   return (await readCatalog(store)).backups;
 }
 
+/** The newest verified of `backups`, in any order: the catalog's rule, also for retention's plain entries. */
+export function newestVerifiedOf<T extends Pick<CatalogEntry, 'backupId' | 'verified'>>(
+  backups: readonly T[],
+): T | undefined {
+  return backups.filter((b) => b.verified).sort((a, b) => b.backupId.localeCompare(a.backupId))[0];
+}
+
 /** The newest verified backup, and the newer ones passed by (unverified, failed a check, damaged). */
 export function newestVerifiedIn(catalog: Catalog): {
   entry: CatalogEntry | undefined;
   skipped: SkippedBackup[];
 } {
-  const entry = catalog.backups.find((b) => b.verified);
+  const entry = newestVerifiedOf(catalog.backups);
   const newer = (backupId: string | undefined) =>
     backupId !== undefined && (entry === undefined || backupId > entry.backupId);
   const skipped = [
@@ -259,6 +272,53 @@ export function newestVerifiedIn(catalog: Catalog): {
       .map((d) => ({ backupId: d.backupId ?? d.key, reason: `damaged: ${d.key} ${d.reason}` })),
   ].sort((a, b) => b.backupId.localeCompare(a.backupId));
   return { entry, skipped };
+}
+
+/**
+ * How fresh one vault (one database) is: the one reading of "the newest verified backup" that the age
+ * alarm's metric, status, the drills and retention share. A stage is as fresh as its stalest vault.
+ *
+ * The age counts from the newest verified backup; before a vault's first verified backup, from its
+ * first backup (its oldest one, damaged or not): a database added tonight is `awaitingFirst`,
+ * said to have no verified backup yet but not stale and not a page, until that age passes the RPO, and
+ * from then on it is as stale as a database whose backups stopped. Retention keeps every backup of a
+ * vault with no verified one, so its first backup, and its age, stay put. An empty vault has no age.
+ */
+export interface VaultFreshness {
+  entry: CatalogEntry | undefined;
+  skipped: SkippedBackup[];
+  /** Where the age counts from; undefined for a vault with no backup at all. */
+  since: Date | undefined;
+  /** Hours since `since`, rounded to 0.01; undefined with it. */
+  ageHours: number | undefined;
+  /** No verified backup yet, and the first backup is not older than the RPO: new, not stale. */
+  awaitingFirst: boolean;
+}
+
+export function vaultFreshness(catalog: Catalog, now: Date, rpoHours: number): VaultFreshness {
+  const { entry, skipped } = newestVerifiedIn(catalog);
+  const firstBackup = [
+    ...catalog.backups.map((b) => b.backupId),
+    ...catalog.damaged.flatMap((d) => d.backupId ?? []),
+  ]
+    .filter(isBackupId)
+    .sort()[0];
+  const since = entry ? entry.createdAt : firstBackup !== undefined ? backupIdTime(firstBackup) : undefined;
+  const ageHours = since ? Math.round((now.getTime() - since.getTime()) / 36_000) / 100 : undefined;
+  return {
+    entry,
+    skipped,
+    since,
+    ageHours,
+    awaitingFirst: !entry && ageHours !== undefined && ageHours <= rpoHours,
+  };
+}
+
+/** Words for a vault with no verified backup, for summaries and errors. */
+export function noVerifiedBackupText(freshness: { ageHours: number | null | undefined }): string {
+  return freshness.ageHours === undefined || freshness.ageHours === null
+    ? 'no backup at all'
+    : `its first backup is ${freshness.ageHours} h old`;
 }
 
 export async function newestVerifiedBackup(store: BackupStore): Promise<CatalogEntry | undefined> {

@@ -14,7 +14,7 @@ import { describeExit } from '../pg/process.ts';
 import { openSession, readServerIdentity } from '../pg/session.ts';
 import { libpqTlsError } from '../pg/tls.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
-import { backupIdTime, newBackupId } from '../storage/keys.ts';
+import { backupIdTime, isBackupId, newBackupId } from '../storage/keys.ts';
 
 export interface GlobalsRecord {
   globalsVersion: 1;
@@ -27,6 +27,29 @@ export interface GlobalsRecord {
   roles: string[];
   /** pg_dumpall's messages about what it could not read (the provider's restrictions). */
   skipped: string[];
+}
+
+/** Where the nights' globals are kept, at the top of the bucket, for every database of the server. */
+export const globalsPrefix = 'globals/';
+
+/** The id of a globals/ key (`globals/<yyyy>/<mm>/<dd>/<id>.sql` or `.json`), or undefined. */
+export function globalsIdOf(key: string): string | undefined {
+  const id = /^globals\/\d{4}\/\d{2}\/\d{2}\/([^/]+)\.(?:sql|json)$/.exec(key)?.[1];
+  return id !== undefined && isBackupId(id) ? id : undefined;
+}
+
+/**
+ * The night's globals of a backup made at `createdAt`, among `ids`: the newest taken at or before it,
+ * else the oldest after it. The rule a restore with roles picks by (lib/verify/roles.ts, globalsFor),
+ * so retention keeps exactly what a restore of a kept backup will ask for.
+ */
+export function nightGlobalsId(ids: readonly string[], createdAt: Date): string | undefined {
+  const sorted = [...ids].sort();
+  const at = createdAt.getTime();
+  return (
+    sorted.filter((id) => backupIdTime(id).getTime() <= at).at(-1) ??
+    sorted.find((id) => backupIdTime(id).getTime() > at)
+  );
 }
 
 export function globalsKeys(id: string): { sql: string; record: string } {

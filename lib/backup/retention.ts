@@ -11,9 +11,13 @@
  * - the newest verified backup of its month, for the last `monthlyMonths` months.
  * Everything else (old unverified dumps, verified ones the ladder lets go) is marked expirable.
  * "Verified" is the catalog's one definition (lib/backup/catalog.ts): a backup whose later check failed
- * is not, and a damaged one is not even listed.
+ * is not, and a damaged one is not even listed. The nights' globals/ follow the backups they serve
+ * (planGlobalsRetention, below).
  */
-import type { CatalogEntry } from './catalog.ts';
+
+import { backupIdTime } from '../storage/keys.ts';
+import { type CatalogEntry, newestVerifiedOf } from './catalog.ts';
+import { nightGlobalsId } from './globals.ts';
 
 export interface RetentionPolicy {
   keepLastVerified: number;
@@ -64,7 +68,8 @@ export function planRetention(
 ): RetentionDecision[] {
   const newestFirst = [...entries].sort((a, b) => b.backupId.localeCompare(a.backupId));
   const verified = newestFirst.filter((entry) => entry.verified);
-  const newestVerified = verified[0];
+  // The catalog's one reading of "the newest verified backup" (status, drills and the alarm share it).
+  const newestVerified = newestVerifiedOf(newestFirst);
   const lastN = new Set(verified.slice(0, policy.keepLastVerified).map((entry) => entry.backupId));
   const weekly = new Map<string, string>();
   const monthly = new Map<string, string>();
@@ -102,5 +107,55 @@ export function planRetention(
       );
     }
     return { backupId: entry.backupId, createdAt: entry.createdAt, verified: entry.verified, keep, reasons };
+  });
+}
+
+/** A globals/ record (one night's roles) and whether it stays. */
+export interface GlobalsDecision {
+  id: string;
+  keep: boolean;
+  reasons: string[];
+}
+
+/**
+ * Which globals/ records may go. They have no lifecycle of their own: the retention pass marks them
+ * like backups, after every vault's pass, from the backups those passes keep (in every vault: one
+ * night's roles serve every database of the server). A record is kept when it is
+ * - the newest one;
+ * - the night's globals of a kept backup: the one a restore with roles would replay for it
+ *   (lib/backup/globals.ts, nightGlobalsId), so that choice never changes when the rest go;
+ * - named by a kept backup's verification record (what its verification replayed);
+ * - younger than `dailyDays`, like every backup: a night whose backups are not promoted yet keeps its
+ *   roles, and with Object Lock nothing the lock still holds is marked (`dailyDays >= retentionDays`).
+ * Everything else is marked expirable.
+ */
+export function planGlobalsRetention(
+  ids: readonly string[],
+  kept: readonly Pick<CatalogEntry, 'backupId' | 'createdAt' | 'globalsId'>[],
+  now: Date,
+  dailyDays: number,
+): GlobalsDecision[] {
+  const newestFirst = [...new Set(ids)].sort().reverse();
+  const needs = new Map<string, string[]>();
+  const need = (id: string | undefined, why: string) => {
+    if (id !== undefined) needs.set(id, [...(needs.get(id) ?? []), why]);
+  };
+  for (const backup of kept) {
+    need(nightGlobalsId(newestFirst, backup.createdAt), `the roles of kept backup ${backup.backupId}`);
+    need(backup.globalsId, `replayed by the verification of kept backup ${backup.backupId}`);
+  }
+  return newestFirst.map((id, index) => {
+    const ageDays = (now.getTime() - backupIdTime(id).getTime()) / dayMs;
+    const reasons = [
+      ...(index === 0 ? ['the newest globals'] : []),
+      ...(ageDays < dailyDays ? [`younger than ${dailyDays} days`] : []),
+      ...(needs.get(id) ?? []),
+    ];
+    const keep = reasons.length > 0;
+    return {
+      id,
+      keep,
+      reasons: keep ? reasons : [`no kept backup needs it (${Math.floor(ageDays)} days old)`],
+    };
   });
 }

@@ -27,6 +27,7 @@ import {
   withSession,
 } from '../pg/session.ts';
 import { providerCheckFor } from '../provider/provider-check.ts';
+import type { ProviderFinding, ProviderStatus } from '../provider/render.ts';
 import type { Runtime } from '../runtime.ts';
 import { assertProductionNotOptedIn } from '../verify/restore-target-guard.ts';
 import { scratchSpaceFor } from '../verify/scratch-server.ts';
@@ -38,6 +39,8 @@ export interface CheckResult {
   detail: string;
   /** What to change, for a failed check. */
   fix?: string;
+  /** The catalog name of a failed check's cause, when it is one (ConfigurationError: exit 2). */
+  errorName?: string;
 }
 
 export interface CheckOptions {
@@ -204,17 +207,46 @@ export async function runChecks(
   if (provider) {
     await check('render', async () => {
       const status = await provider();
-      return status.ok
-        ? { status: 'pass', detail: `Render point-in-time recovery ${status.recoveryStatus}` }
-        : {
-            status: 'fail',
-            detail: status.problem ?? 'not usable',
-            fix: 'see BACKUP_RUNBOOK.md, ProviderBackupError',
-          };
+      const seen = renderSeen(status);
+      if (status.ok) return { status: 'pass', detail: seen };
+      const configuration = status.findings.find((f) => f.error === 'ConfigurationError');
+      return {
+        status: 'fail',
+        detail: [status.instance ? seen : null, ...status.findings.map((f) => `${f.error}: ${f.message}`)]
+          .filter(Boolean)
+          .join('; '),
+        fix: status.findings.map((f) => renderFixes[f.error]).join('; '),
+        ...(configuration ? { errorName: configuration.error } : {}),
+      };
     });
   }
   return results;
 }
+
+/** What Render's API showed: whether the key reads the instance, its plan, the window, the exports. */
+function renderSeen(status: ProviderStatus): string {
+  const instance = status.instance;
+  const plan = instance?.plan ? `plan ${instance.plan}` : 'plan not stated';
+  const version = instance?.version ? `, PostgreSQL ${instance.version}` : '';
+  const window =
+    status.recoveryWindowDays === null
+      ? `point-in-time recovery ${status.recoveryStatus ?? 'unknown'}`
+      : `point-in-time recovery ${status.recoveryStatus}, ${status.recoveryWindowDays} days (plan needs ${status.minRecoveryDays})`;
+  const newest = status.newestExport;
+  const exports = newest
+    ? `newest export ${newest.ageHours} h old (limit ${status.maxExportAgeHours} h)`
+    : `no export (limit ${status.maxExportAgeHours} h)`;
+  return `the API key reads ${status.postgresId} (${plan}${version}); ${window}; ${exports}`;
+}
+
+const renderFixes: Record<ProviderFinding['error'], string> = {
+  ConfigurationError: 'set the setting the message names (BACKUP_RUNBOOK.md, ConfigurationError)',
+  ProviderBackupError: 'see BACKUP_RUNBOOK.md, ProviderBackupError',
+  ProviderRecoveryWindowError:
+    "move the Render workspace to a plan that keeps render.minRecoveryDays, or lower it to the plan's window (BACKUP_RUNBOOK.md, ProviderRecoveryWindowError)",
+  ProviderExportStaleError:
+    'make a Render export (Dashboard > Recovery > Export, or POST /v1/postgres/{id}/export) and find why the scheduled one stopped (BACKUP_RUNBOOK.md, ProviderExportStaleError)',
+};
 
 /** The runbook's advice for a named error, in one line. */
 function hintOf(error: unknown): string {

@@ -14,6 +14,7 @@ import {
   describeError,
   ExtensionMissingError,
   RestoreFailedError,
+  ScratchDiskFullError,
   ScratchServerError,
 } from '../errors.ts';
 import { withDatabase } from '../pg/connection.ts';
@@ -185,7 +186,9 @@ async function verifyOnScratch<Checks>(
         compareIn(session, manifest, options),
       );
     } catch (error) {
-      // A restore error is about the backup only while the server is up; a dead server is the cause.
+      // A restore error is about the backup only while the server is up; a dead server is the cause,
+      // unless the disk it died of is (a PANIC on a full disk can end the server).
+      if (error instanceof ScratchDiskFullError) throw error;
       if (server.alive()) throw (await withoutTimeZoneDatabase(server, error)) ?? error;
       throw new ScratchServerError(
         `the scratch server (PostgreSQL ${server.version}) died during the verification: ${server.logTail(6).join(' | ') || 'no log output'}`,

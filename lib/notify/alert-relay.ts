@@ -123,11 +123,14 @@ function parseAlarm(text: string): Alarm | undefined {
   };
 }
 
-/** Whether the healthchecks-style heartbeat should hear `fail`: the backup failed or its alarms fired. */
-export function isBackupFailure(message: Message): boolean {
+/**
+ * Whether the healthchecks-style heartbeat should hear `fail` from the relay: only when the backup-age
+ * alarm fires (the stage has had no verified backup for too long, whatever ran). A failed night pings
+ * `fail` itself, once, from its Heartbeat state (lib/steps/heartbeat.ts); a failed backup execution is
+ * one database of a night, or an on-demand run, and the backup executions' own alarms are per
+ * execution too: pinging for them would make the check's state the last execution's, not the night's.
+ */
+export function heartbeatHearsFail(message: Message): boolean {
   const details = message.details;
-  if (details?.kind === 'failure') return details.stateMachine === 'backup';
-  if (details?.kind === 'alarm')
-    return /-backup-(age-above-rpo|execution-failed|execution-timed-out)$/.test(details.alarm ?? '');
-  return false;
+  return details?.kind === 'alarm' && /-backup-age-above-rpo$/.test(details.alarm ?? '');
 }

@@ -102,11 +102,15 @@ async function post(label: string, url: string, body: unknown, channels: Channel
   if (status >= 300) throw new NotificationError(`${label} answered HTTP ${status}`);
 }
 
-export type HeartbeatSignal = 'start' | 'success' | 'fail';
+/**
+ * The night's verdict. healthchecks.io's `/start` is not sent: the check is pinged once a night, after
+ * all its databases (lib/steps/heartbeat.ts), and a start per database would restart its timer mid-night.
+ */
+export type HeartbeatSignal = 'success' | 'fail';
 
 /**
- * Pings `<url>/start`, `<url>` or `<url>/fail` (healthchecks.io's convention). A heartbeat that cannot
- * be reached must never fail a backup: the answer is whether it was delivered, and the caller logs it.
+ * Pings `<url>` or `<url>/fail` (healthchecks.io's convention). A heartbeat that cannot be reached
+ * must never fail a backup: the answer is whether it was delivered, and the caller logs it.
  */
 export async function pingHeartbeat(
   url: string | undefined,

@@ -14,6 +14,10 @@ export function providerCheckFor(
 ): (() => Promise<ProviderStatus>) | undefined {
   const postgresId = runtime.settings.RENDER_POSTGRES_ID;
   if (!postgresId) return undefined;
+  const plan = {
+    minRecoveryDays: runtime.settings.RENDER_MIN_RECOVERY_DAYS,
+    maxExportAgeHours: runtime.settings.RENDER_MAX_EXPORT_AGE_HOURS,
+  };
   return async () => {
     let apiKey: string | undefined;
     try {
@@ -23,6 +27,8 @@ export function providerCheckFor(
         postgresId,
         now,
         `the Render API key could not be read: ${describeError(error)}`,
+        { kind: 'check-failed', error: 'ProviderBackupError' },
+        plan,
       );
     }
     if (!apiKey) {
@@ -30,12 +36,15 @@ export function providerCheckFor(
         postgresId,
         now,
         'RENDER_POSTGRES_ID is set but neither RENDER_API_KEY nor RENDER_API_KEY_SECRET_ARN',
+        undefined,
+        plan,
       );
     }
     return checkRenderBackups({
       apiKey,
       postgresId,
       now,
+      ...plan,
       ...(runtime.settings.RENDER_API_URL ? { baseUrl: runtime.settings.RENDER_API_URL } : {}),
     });
   };

@@ -9,6 +9,7 @@ import { proofWarning } from '../backup/manifest.ts';
 import { formatDuration } from '../drill/evidence.ts';
 import { formatBytes } from '../notify/messages.ts';
 import { escapeHtml, renderLineChart } from './chart.ts';
+import { providerFacts } from './render.ts';
 import type { OverallState, StatusReport } from './status-report.ts';
 
 const stateColours: Record<OverallState, string> = {
@@ -101,6 +102,22 @@ function databaseTable(report: StatusReport): string {
   return `<h2>Databases</h2>\n<table class="databases"><tr><th>database</th><th>state</th><th>newest verified backup</th></tr>${rows}</table>`;
 }
 
+/** Render's line (when watched): each fact against the plan, the failing ones in red. */
+function providerTable(report: StatusReport): string {
+  const provider = report.provider;
+  if (!provider) return '';
+  const rows = [
+    ...providerFacts(provider).map(
+      (fact) =>
+        `<tr${fact.failing ? ' class="unverified"' : ''}><th>${escapeHtml(fact.name)}</th><td>${escapeHtml(fact.value)}</td></tr>`,
+    ),
+    ...provider.findings.map(
+      (f) => `<tr class="unverified"><th>${escapeHtml(f.error)}</th><td>${escapeHtml(f.message)}</td></tr>`,
+    ),
+  ].join('');
+  return `<h2>Render's own backups (the second line, ${escapeHtml(provider.postgresId)})</h2>\n<table class="provider">${rows}</table>`;
+}
+
 export function renderStatusHtml(report: StatusReport): string {
   const nights = report.nights;
   const at = (n: { createdAt: string }) => Date.parse(n.createdAt);
@@ -164,6 +181,7 @@ export function renderStatusHtml(report: StatusReport): string {
 <p class="verdict" data-state="${escapeHtml(report.state)}" style="background:${stateColours[report.state]}">${escapeHtml(report.summary)}</p>
 <table class="facts">${rows}</table>
 ${databaseTable(report)}
+${providerTable(report)}
 <h2>Last ${nights.length} backup(s), 90 days</h2>
 ${sizes}
 ${durations}

@@ -7,6 +7,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { createMetrics, type LineSink } from '../logging.ts';
 import type { Message } from '../notify/publish.ts';
+import { alertOnProvider } from '../provider/alerts.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import type { PriceTable } from './cost.ts';
@@ -53,19 +54,6 @@ export function emitStatusMetrics(report: StatusReport, stage: string, sink?: Li
   publish();
 }
 
-const providerNames: Record<ProviderStatus['provider'], string> = { render: 'Render' };
-
-export function providerAlert(provider: ProviderStatus, stage: string): Message {
-  return {
-    subject: `[${stage}] ${providerNames[provider.provider]} backups need attention: ${provider.recoveryStatus ?? 'check failed'}`,
-    text: [
-      `ProviderBackupError: ${provider.problem}`,
-      `Database: ${providerNames[provider.provider]} ${provider.postgresId}; checked ${provider.checkedAt}.`,
-      'Our own verified backups are unaffected; see status/BACKUP_STATUS.md and BACKUP_RUNBOOK.md.',
-    ].join('\n'),
-  };
-}
-
 export async function publishStatus(
   store: BackupStore,
   options: {
@@ -78,7 +66,10 @@ export async function publishStatus(
     prices?: PriceTable;
     /** Reads the provider's own backup state, when one is configured. */
     checkProvider?: () => Promise<ProviderStatus>;
-    /** Sends an alert (SNS / Slack); used when the provider's recovery is not available. */
+    /**
+     * Sends an alert (SNS / Slack) on the provider's findings: every run for an unavailable recovery or
+     * a failed check, once per start for a short window or a stale export (lib/provider/alerts.ts).
+     */
     alert?: (message: Message) => Promise<unknown>;
     /** Where the EMF line goes; stdout (CloudWatch Logs on Lambda) when absent. */
     log?: LineSink;
@@ -90,6 +81,8 @@ export async function publishStatus(
   for (const vault of vaults) await writeStatusReport(vault.store, vault.report);
   await writeStatusReport(store, report);
   emitStatusMetrics(report, options.stage, options.log);
-  if (provider && !provider.ok && options.alert) await options.alert(providerAlert(provider, options.stage));
+  if (provider && options.alert) {
+    await alertOnProvider(store, provider, options.stage, options.alert);
+  }
   return report;
 }

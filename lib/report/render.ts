@@ -7,6 +7,7 @@ import { makeBadge } from 'badge-maker';
 import { proofWarning } from '../backup/manifest.ts';
 import { formatDuration } from '../drill/evidence.ts';
 import { formatBytes } from '../notify/messages.ts';
+import type { ProviderStatus } from '../provider/render.ts';
 import type { StatusReport } from './status-report.ts';
 
 export const statusKeys = {
@@ -77,24 +78,7 @@ export function renderStatusMarkdown(report: StatusReport): string {
       '',
     );
   }
-  const provider = report.provider;
-  if (provider) {
-    const exportText = provider.newestExport
-      ? `${provider.newestExport.id} of ${provider.newestExport.createdAt} (${provider.newestExport.ageHours} h old)`
-      : 'none';
-    lines.push(
-      `## Provider backups (${provider.provider} \`${provider.postgresId}\`)`,
-      '',
-      '| | |',
-      '|---|---|',
-      `| point-in-time recovery | ${provider.recoveryStatus ?? 'unknown'}: ok ${yes(provider.ok)} |`,
-      `| recovery window starts | ${provider.recoveryWindowStartsAt ?? '-'} |`,
-      `| newest logical export | ${exportText} |`,
-      `| checked | ${provider.checkedAt} |`,
-      ...(provider.problem ? [`| problem | ${provider.problem.replaceAll('|', '/')} |`] : []),
-      '',
-    );
-  }
+  if (report.provider) lines.push(...providerMarkdown(report.provider));
   if (report.sizeTrend.length > 0) {
     lines.push(
       '## Size trend (30 days)',
@@ -106,4 +90,57 @@ export function renderStatusMarkdown(report: StatusReport): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Render's line, each fact judged against the plan; a failing one reads **NO**. */
+export function providerFacts(provider: ProviderStatus): { name: string; value: string; failing: boolean }[] {
+  const kinds = new Set(provider.findings.map((f) => f.kind));
+  const instance = provider.instance;
+  const window =
+    provider.recoveryWindowDays === null
+      ? `unknown; the plan needs ${provider.minRecoveryDays} days`
+      : `${provider.recoveryWindowDays} days (since ${provider.recoveryWindowStartsAt}); the plan needs ${provider.minRecoveryDays}`;
+  const newest = provider.newestExport;
+  return [
+    {
+      name: 'instance the key reads',
+      value: instance
+        ? [
+            instance.name,
+            instance.plan && `plan ${instance.plan}`,
+            instance.version && `PostgreSQL ${instance.version}`,
+          ]
+            .filter(Boolean)
+            .join(', ') || 'yes'
+        : 'not read',
+      failing: instance === null,
+    },
+    {
+      name: 'point-in-time recovery',
+      value: `${provider.recoveryStatus ?? 'unknown'}`,
+      failing: provider.recoveryStatus !== 'AVAILABLE',
+    },
+    { name: 'recovery window', value: window, failing: kinds.has('recovery-window') },
+    {
+      name: 'newest logical export',
+      value: `${newest ? `${newest.id} of ${newest.createdAt} (${newest.ageHours} h old)` : provider.recoveryStatus === null ? 'unknown (the check failed)' : 'none'}; the plan wants one newer than ${provider.maxExportAgeHours} h`,
+      failing: kinds.has('export-stale'),
+    },
+    { name: 'checked', value: provider.checkedAt, failing: false },
+  ];
+}
+
+function providerMarkdown(provider: ProviderStatus): string[] {
+  const cell = (text: string) => text.replaceAll('|', '/').replaceAll('\n', ' ');
+  return [
+    `## Provider backups (${provider.provider} \`${provider.postgresId}\`): the second line`,
+    '',
+    '| | | |',
+    '|---|---|---|',
+    ...providerFacts(provider).map(
+      (fact) => `| ${fact.name} | ${cell(fact.value)} | ${fact.failing ? '**NO**' : 'ok'} |`,
+    ),
+    ...provider.findings.map((f) => `| problem | \`${f.error}\` ${cell(f.message)} | **NO** |`),
+    '',
+  ];
 }

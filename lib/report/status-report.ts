@@ -12,9 +12,11 @@
 import {
   type CatalogEntry,
   type DamagedObject,
+  noVerifiedBackupText,
   readCatalog,
   readManifest,
   readVerification,
+  vaultFreshness,
 } from '../backup/catalog.ts';
 import { type ProofLevel, proofOf, verificationProofLabel } from '../backup/manifest.ts';
 import { newestDrillEvidence } from '../drill/evidence.ts';
@@ -45,6 +47,13 @@ export interface StatusReport {
     /** The proof as people read it: the checksums' version and what it cannot see (v2: moved values). */
     proofLabel?: string;
   } | null;
+  /**
+   * The age the alarm sees for this vault (lib/backup/catalog.ts, vaultFreshness): since the newest
+   * verified backup, or, before the first, since the first backup; null for an empty vault.
+   */
+  ageHours: number | null;
+  /** No verified backup yet, and the first backup is not older than the RPO: new, not stale. */
+  awaitingFirstVerifiedBackup: boolean;
   unverifiedSinceNewest: number;
   /** Backups newer than the newest verified one whose later check failed (what `latest` passed by). */
   failedChecks: { backupId: string; kind: string; checkedAt: string; reason: string }[];
@@ -94,6 +103,12 @@ export interface DatabaseStatus {
   state: OverallState;
   withinRpo: boolean;
   newestVerified: { backupId: string; createdAt: string; ageHours: number } | null;
+  /** What the age alarm sees for this database (StatusReport.ageHours). */
+  ageHours: number | null;
+  /** A database added lately whose first backup is not verified yet: said, not counted as stale. */
+  awaitingFirstVerifiedBackup: boolean;
+  /** Its most recent backup run failed. */
+  lastRunFailed: boolean;
 }
 
 const severity: Record<OverallState, number> = {
@@ -105,7 +120,12 @@ const severity: Record<OverallState, number> = {
 };
 
 /** One database's line in the stage-wide report. */
-export function databaseStatus(report: StatusReport, database: string | null, vault: string): DatabaseStatus {
+export function databaseStatus(
+  report: StatusReport,
+  database: string | null,
+  vault: string,
+  lastRunFailed = report.state === 'last-run-failed',
+): DatabaseStatus {
   const newest = report.newestVerified;
   return {
     database,
@@ -115,30 +135,49 @@ export function databaseStatus(report: StatusReport, database: string | null, va
     newestVerified: newest
       ? { backupId: newest.backupId, createdAt: newest.createdAt, ageHours: newest.ageHours }
       : null,
+    ageHours: report.ageHours,
+    awaitingFirstVerifiedBackup: report.awaitingFirstVerifiedBackup,
+    lastRunFailed,
   };
 }
 
 /**
+ * What a database makes of the stage: its own state, except that a database still awaiting its first
+ * verified backup (added lately, lib/backup/catalog.ts) is not a stage without backups: it counts as
+ * fine unless its run failed.
+ */
+function stageStateOf(database: DatabaseStatus): OverallState {
+  if (database.state !== 'no-verified-backup' || !database.awaitingFirstVerifiedBackup) return database.state;
+  return database.lastRunFailed ? 'last-run-failed' : 'ok';
+}
+
+function databaseNote(d: DatabaseStatus): string | undefined {
+  const age = noVerifiedBackupText(d);
+  if (d.state === 'no-verified-backup') {
+    return d.awaitingFirstVerifiedBackup
+      ? `Database ${d.database}: no verified backup yet (${age}${d.lastRunFailed ? '; its last run FAILED' : ''}).`
+      : `Database ${d.database}: NO VERIFIED BACKUP (${age}).`;
+  }
+  if (d.state === 'ok') return undefined;
+  return `Database ${d.database}: ${d.state === 'stale' ? `STALE (${d.newestVerified?.ageHours} h)` : d.state === 'check-failed' ? 'CHECK FAILED' : 'LAST RUN FAILED'}.`;
+}
+
+/**
  * The top-level report of a stage with several databases: its own figures, with the state, the summary
- * and the RPO verdict of the worst database, so the badge and the alarm see a failing one.
+ * and the RPO verdict of the worst database, so the badge and the alarm see a failing one. A database
+ * awaiting its first verified backup is named in the summary without turning the stage red.
  */
 export function withDatabases(report: StatusReport, databases: DatabaseStatus[]): StatusReport {
-  const others = databases.slice(1);
-  const worst = others.reduce<DatabaseStatus | undefined>(
-    (a, b) => (severity[b.state] > severity[a?.state ?? report.state] ? b : a),
-    undefined,
+  const state = databases.reduce<OverallState>(
+    (worst, d) => (severity[stageStateOf(d)] > severity[worst] ? stageStateOf(d) : worst),
+    'ok',
   );
-  const notes = others
-    .filter((d) => d.state !== 'ok')
-    .map(
-      (d) =>
-        `Database ${d.database}: ${d.state === 'no-verified-backup' ? 'NO VERIFIED BACKUP' : d.state === 'stale' ? `STALE (${d.newestVerified?.ageHours} h)` : d.state === 'check-failed' ? 'CHECK FAILED' : 'LAST RUN FAILED'}.`,
-    );
+  const notes = databases.slice(1).flatMap((d) => databaseNote(d) ?? []);
   return {
     ...report,
     databases,
-    state: worst ? worst.state : report.state,
-    withinRpo: databases.every((d) => d.withinRpo),
+    state,
+    withinRpo: databases.every((d) => d.withinRpo || d.awaitingFirstVerifiedBackup),
     summary: [report.summary, ...notes].join(' '),
   };
 }
@@ -243,12 +282,11 @@ export async function buildStageReport(
     });
   }
   const report = withDatabases(top, [...top.databases, ...vaults.flatMap((v) => v.report.databases)]);
-  // The alarm watches the oldest newest-verified backup of all databases; absent when one has none.
-  const ages = report.databases.map((d) => d.newestVerified?.ageHours);
+  // The alarm watches the stalest database (lib/backup/catalog.ts, vaultFreshness: a database with no
+  // verified backup yet counts from its first backup); absent only when no vault has any age at all.
+  const ages = report.databases.flatMap((d) => (d.ageHours === null ? [] : [d.ageHours]));
   const { BackupAgeHours: _age, ...metrics } = report.metrics;
-  report.metrics = ages.every((age) => age !== undefined)
-    ? { ...metrics, BackupAgeHours: Math.max(...(ages as number[])) }
-    : metrics;
+  report.metrics = ages.length > 0 ? { ...metrics, BackupAgeHours: Math.max(...ages) } : metrics;
   return { report, vaults };
 }
 
@@ -267,7 +305,8 @@ export async function buildStatusReport(
   const now = options.now.getTime();
   const catalog = await readCatalog(store);
   const backups = catalog.backups;
-  const newest = backups.find((b) => b.verified);
+  const freshness = vaultFreshness(catalog, options.now, options.rpoHours);
+  const newest = freshness.entry;
   const failedChecks = backups
     .filter((b) => b.failedCheck && (!newest || b.backupId > newest.backupId))
     .map((b) => ({
@@ -392,6 +431,8 @@ export async function buildStatusReport(
             proofLabel: verification ? verificationProofLabel(verification, manifest) : 'counts',
           }
         : null,
+    ageHours: freshness.ageHours ?? null,
+    awaitingFirstVerifiedBackup: freshness.awaitingFirst,
     unverifiedSinceNewest,
     failedChecks,
     damaged: catalog.damaged.slice(0, 20),
@@ -423,7 +464,7 @@ export async function buildStatusReport(
     databases: [],
     provider: options.provider ?? null,
     metrics: {
-      ...(ageHours !== undefined ? { BackupAgeHours: ageHours } : {}),
+      ...(freshness.ageHours !== undefined ? { BackupAgeHours: freshness.ageHours } : {}),
       ...(manifest ? { DumpBytes: manifest.dump.bytes, DumpSeconds: manifest.timings.dumpSeconds } : {}),
       ...(verification ? { RestoreSeconds: verification.restoreSeconds } : {}),
       VerificationFailures: verificationFailures,
@@ -431,6 +472,7 @@ export async function buildStatusReport(
     },
   };
   const database = latestManifest?.source.database ?? store.scope ?? null;
-  report.databases = [databaseStatus(report, database, store.scope ?? 'top-level')];
+  const lastRunFailed = lastBackupRun?.status === 'FAILED' || lastBackupRun?.status === 'TIMED_OUT';
+  report.databases = [databaseStatus(report, database, store.scope ?? 'top-level', lastRunFailed)];
   return report;
 }

@@ -1,12 +1,12 @@
 /**
  * The alert relay (subscribed to the alert topic): every failure and alarm the topic carries goes on to
- * Slack and the generic webhook with its step, error name and cause, and a backup failure pings the
+ * Slack and the generic webhook with its step, error name and cause, and the backup-age alarm pings the
  * heartbeat's `/fail`. A delivery that fails throws, so Lambda retries the SNS event and the relay's
  * error alarm tells the e-mail subscribers that Slack is not hearing about failures.
  */
 import { z } from 'zod';
 import type { StepContext } from '../lambda/handler.ts';
-import { isBackupFailure, relayMessage } from '../notify/alert-relay.ts';
+import { heartbeatHearsFail, relayMessage } from '../notify/alert-relay.ts';
 import { pingHeartbeat, publish } from '../notify/publish.ts';
 import { parseInput } from './input.ts';
 
@@ -32,9 +32,9 @@ export async function alertRelayStep(event: unknown, { runtime, logger }: StepCo
   for (const { Sns } of Records) {
     const message = relayMessage(Sns.Subject ?? undefined, Sns.Message, runtime.settings.STAGE);
     const sent = await publish(message, channels);
-    const heartbeat = isBackupFailure(message)
+    const heartbeat = heartbeatHearsFail(message)
       ? await pingHeartbeat(heartbeatUrl, 'fail', channels.fetch)
-      : 'not-a-backup-failure';
+      : 'not-the-age-alarm';
     if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
     relayed.push({ kind: message.details?.kind ?? 'notice', ...sent, heartbeat });
   }

@@ -8,19 +8,24 @@ import { readManifest } from '../backup/catalog.ts';
 import { forDatabase } from '../backup/databases.ts';
 import { verifyBackup } from '../commands/verify-backup.ts';
 import { drillRestoreEventSchema } from '../drill/input.ts';
-import { parseSanityChecks, runSanityChecks } from '../drill/sanity.ts';
+import { parseSanityChecks, runSanityChecks, sanityChecksFor } from '../drill/sanity.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { parseInput } from './input.ts';
 
 export async function drillRestoreStep(event: unknown, { runtime: stage, signal, logger }: StepContext) {
   const { backupId, target } = parseInput(drillRestoreEventSchema, event, 'RestoreAndCheck step event');
   const runtime = forDatabase(stage, target);
-  // A malformed DRILL_SANITY_CHECKS fails here, before anything is downloaded or started. The
-  // configured checks are written for the connection URL's database; the stage's other databases get
-  // the built-in one (their tables are not the checks' tables).
+  // A malformed or ambiguous DRILL_SANITY_CHECKS fails here, before anything is downloaded or started.
+  // Each configured check runs on the database it is for; a database none is for gets the built-in
+  // check against its manifest's table count (an empty `postgres` passes with 0).
   const configured = parseSanityChecks(runtime.settings.DRILL_SANITY_CHECKS);
-  const checks = target?.scope ? parseSanityChecks(undefined) : configured;
   const manifest = await readManifest(runtime.store, backupId);
+  const checks = sanityChecksFor(
+    configured,
+    { database: target?.database ?? manifest.source.database, urlDatabase: !target?.scope },
+    runtime.settings,
+    manifest.tables.length,
+  );
   const outcome = await verifyBackup(runtime, manifest, {
     target: 'scratch',
     signal,

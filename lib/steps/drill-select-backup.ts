@@ -1,5 +1,14 @@
-/** The SelectBackup state of the drill: the newest verified backup, or the id given; mints the drill id. */
-import { newestVerifiedBackup, readManifest, resolveBackupId } from '../backup/catalog.ts';
+/**
+ * The SelectBackup state of the drill: the newest verified backup (lib/backup/catalog.ts,
+ * vaultFreshness: the reading status and the age alarm share), or the id given; mints the drill id.
+ */
+import {
+  noVerifiedBackupText,
+  readCatalog,
+  readManifest,
+  resolveBackupId,
+  vaultFreshness,
+} from '../backup/catalog.ts';
 import { vaultOf } from '../backup/databases.ts';
 import { drillInputSchema, selectEventSchema } from '../drill/input.ts';
 import { BackupNotFoundError } from '../errors.ts';
@@ -13,14 +22,18 @@ export async function selectBackupStep(event: unknown, { runtime }: StepContext)
   const started = startedAt ? new Date(startedAt) : new Date();
   // A named database's vault, found from the bucket (the drill never connects to production).
   const store = input.database === undefined ? runtime.store : await vaultOf(runtime.store, input.database);
-  const backupId =
-    input.backupId === 'latest'
-      ? (await newestVerifiedBackup(store))?.backupId
-      : await resolveBackupId(store, input.backupId);
-  if (!backupId) {
-    throw new BackupNotFoundError(
-      `there is no verified backup to drill with${input.database ? ` of database ${input.database}` : ''}`,
-    );
+  let backupId: string;
+  if (input.backupId === 'latest') {
+    const freshness = vaultFreshness(await readCatalog(store), started, runtime.settings.RPO_HOURS);
+    if (!freshness.entry) {
+      const which = input.database ? `database ${input.database}` : 'the database';
+      throw new BackupNotFoundError(
+        `there is no verified backup to drill with: ${which} has no verified backup yet (${noVerifiedBackupText(freshness)})`,
+      );
+    }
+    backupId = freshness.entry.backupId;
+  } else {
+    backupId = await resolveBackupId(store, input.backupId);
   }
   const database = input.database ?? (await readManifest(store, backupId)).source.database;
   const drillId = newBackupId(started);

@@ -23,6 +23,7 @@ export async function dumpStep(event: unknown, { runtime: stage, signal, logger 
       proof: runtime.settings.PROOF_LEVEL,
       signal,
       log: logger,
+      now: runtime.now,
     },
   );
 }

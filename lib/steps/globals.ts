@@ -17,6 +17,7 @@ export async function globalsStep(event: unknown, { runtime }: StepContext) {
     connection: await runtime.productionConnection(),
     programs: runtime.programs,
     owner: executionId,
+    now: runtime.now,
   });
   const { roles, skipped, ...figures } = record;
   return { ...figures, roles: roles.length, skipped: skipped.length };

@@ -1,10 +1,13 @@
 /**
  * The quarterly drills' first state: every database with backups in the bucket (the top-level vault's
  * and each db=<name> vault), each to be drilled in a drill execution of its own. Read from the bucket
- * alone: a drill never connects to production.
+ * alone: a drill never connects to production. A database still awaiting its first verified backup
+ * (added lately, lib/backup/catalog.ts vaultFreshness) is listed apart and not drilled: there is
+ * nothing to drill yet, and a failed drill would page for a database that is new, not broken. One
+ * unverified for longer than the RPO is drilled, and its drill fails naming why.
  */
 import { z } from 'zod';
-import { newestManifest } from '../backup/catalog.ts';
+import { newestManifest, readCatalog, vaultFreshness } from '../backup/catalog.ts';
 import { drillInputSchema } from '../drill/input.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { parseInput } from './input.ts';
@@ -18,13 +21,23 @@ export async function listVaultsStep(event: unknown, { runtime }: StepContext) {
     execution,
     'drills execution input',
   );
+  const { store, settings } = runtime;
+  const vaults: { database: string; store: typeof store }[] = [];
+  const newest = await newestManifest(store);
+  if (newest) vaults.push({ database: newest.source.database, store });
+  for (const scope of await store.databaseScopes())
+    vaults.push({ database: scope, store: store.forScope(scope) });
+  const now = runtime.now();
   const databases: string[] = [];
-  const newest = await newestManifest(runtime.store);
-  if (newest) databases.push(newest.source.database);
-  databases.push(...(await runtime.store.databaseScopes()));
+  const awaitingFirstVerifiedBackup: string[] = [];
+  for (const vault of vaults) {
+    const freshness = vaultFreshness(await readCatalog(vault.store), now, settings.RPO_HOURS);
+    (freshness.awaitingFirst ? awaitingFirstVerifiedBackup : databases).push(vault.database);
+  }
   return {
     trigger: input.trigger,
-    concurrency: runtime.settings.DATABASE_CONCURRENCY,
+    concurrency: settings.DATABASE_CONCURRENCY,
     databases: databases.map((database) => ({ ...input, database })),
+    awaitingFirstVerifiedBackup,
   };
 }

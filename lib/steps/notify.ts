@@ -1,25 +1,26 @@
 /**
  * The Notify state: record the verification beside the manifest (where it was restored, what was
  * proved), tag the dump verified, publish the success summary (to the summary topic and Slack, never
- * the alert topic) and ping the heartbeat. Runs only after Verify matched.
+ * the alert topic). Runs only after Verify matched. It does not ping the heartbeat: the nightly run
+ * does, once for all its databases (lib/steps/heartbeat.ts).
  */
 import { readManifest } from '../backup/catalog.ts';
 import { forDatabase } from '../backup/databases.ts';
 import { type CurrentVerification, proofLabelOf } from '../backup/manifest.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { successSubject, successText } from '../notify/messages.ts';
-import { pingHeartbeat, publish } from '../notify/publish.ts';
+import { publish } from '../notify/publish.ts';
 import { keys } from '../storage/keys.ts';
 import { notifyEventSchema, parseInput } from './input.ts';
 
-export async function notifyStep(event: unknown, { runtime: stage, logger }: StepContext) {
+export async function notifyStep(event: unknown, { runtime: stage }: StepContext) {
   const { backupId, executionId, verify, target } = parseInput(notifyEventSchema, event, 'Notify step event');
   const runtime = forDatabase(stage, target);
   const manifest = await readManifest(runtime.store, backupId);
   const verification: CurrentVerification = {
     verificationVersion: 2,
     backupId,
-    verifiedAt: new Date().toISOString(),
+    verifiedAt: runtime.now().toISOString(),
     sha256: manifest.dump.sha256,
     bytes: manifest.dump.bytes,
     // Both majors side by side: a scratch server newer than production is said, not implied.
@@ -57,7 +58,5 @@ export async function notifyStep(event: unknown, { runtime: stage, logger }: Ste
     { subject: successSubject(summary), text: successText(summary), details: { kind: 'summary' } },
     channels,
   );
-  const heartbeat = await pingHeartbeat(await runtime.heartbeatUrl(), 'success', channels.fetch);
-  if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
-  return { backupId, verified: true, notified: sent, heartbeat };
+  return { backupId, verified: true, notified: sent };
 }

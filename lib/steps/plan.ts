@@ -8,15 +8,12 @@ import { forDatabase, resolveDatabase } from '../backup/databases.ts';
 import { planDump } from '../backup/plan.ts';
 import { placeDatabase } from '../backup/vault.ts';
 import type { StepContext } from '../lambda/handler.ts';
-import { pingHeartbeat } from '../notify/publish.ts';
 import { readServerIdentity, withSession } from '../pg/session.ts';
 import { dumpEventSchema, executionInputSchema, parseInput } from './input.ts';
 
-export async function planStep(event: unknown, { runtime: stage, logger }: StepContext) {
+export async function planStep(event: unknown, { runtime: stage }: StepContext) {
   const { execution } = parseInput(dumpEventSchema, event, 'Plan step event');
   const input = parseInput(executionInputSchema, execution, 'execution input');
-  const heartbeat = await pingHeartbeat(await stage.heartbeatUrl(), 'start');
-  if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
   // Which database, and its vault: every later step gets this target from the plan. The connection
   // (its TLS settled once) is the URL's, pointed at that database.
   const connection = await stage.productionConnection();

@@ -20,7 +20,7 @@ const dayMs = 86_400_000;
 
 export async function statusStep(event: unknown, { runtime, sink }: StepContext) {
   const passed = parseInput(statusEventSchema, event ?? {}, 'status event').executions;
-  const now = new Date();
+  const now = runtime.now();
   const executions = (await runtime.executionHistory(new Date(now.getTime() - 30 * dayMs))) ?? passed;
   const report = await reportStatus(runtime, {
     now,

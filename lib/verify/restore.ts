@@ -10,7 +10,7 @@
  *   then the database is emptied and restored into.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -19,10 +19,15 @@ import type { Manifest } from '../backup/manifest.ts';
 import {
   BackupError,
   ChecksumMismatchError,
+  DatabaseUnreachableError,
   describeError,
+  ExtensionMissingError,
   RestoreFailedError,
+  ScratchDiskFullError,
+  ScratchServerError,
   StepTimeoutError,
 } from '../errors.ts';
+import { formatBytes } from '../notify/messages.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import type { PgPrograms } from '../pg/process.ts';
 import { openSession, quoteIdentifier, type Session, withSession } from '../pg/session.ts';
@@ -30,9 +35,16 @@ import { type ProgressLog, progressIntervalMs, reportProgress } from '../progres
 import type { BackupStore } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { keys } from '../storage/keys.ts';
-import { classifyRestoreLine, type RestoreMessages, restoreSucceeded } from './restore-messages.ts';
+import {
+  classifyRestoreLine,
+  explainRestoreFailure,
+  type RestoreFailureCause,
+  type RestoreMessages,
+  restoreSucceeded,
+} from './restore-messages.ts';
 import { assertSafeRestoreTarget, type RestoreGuardOptions } from './restore-target-guard.ts';
 import { handOverOwnership, type NightGlobals, type RolesOutcome, replayGlobals } from './roles.ts';
+import { scratchSpaceFor } from './scratch-server.ts';
 import { acquireStagingLease, type LeaseOwner, leaseSchema, releaseStagingLease } from './staging-lease.ts';
 
 export type RestorePrograms = PgPrograms<'pg_restore' | 'psql'>;
@@ -233,6 +245,190 @@ function watchDatabaseSize(target: PgConnection, sourceBytes: number, log: Progr
   };
 }
 
+/** The disk the dump and, for a scratch server, the restored data go to: the verifying step's own. */
+export interface WorkDisk {
+  directory: string;
+  /** Free bytes there before anything was written (a scratch server measures it before initdb). */
+  freeBytesAtStart: number | undefined;
+}
+
+/** Where pg_restore restores into, so that a failure names the place and says what to do there. */
+export interface RestoreVenue {
+  /** As an alert names it: `the scratch server (PostgreSQL 18.6)`, `the target database staging`. */
+  name: string;
+  /** A scratch server of ours: its log says why a connection was lost, and its disk is the step's. */
+  scratch?: { logTail: (lines?: number) => string[]; disk: WorkDisk };
+  /** What the roles replay could not do (a role it could not create is why a grant then fails). */
+  refused?: string[];
+}
+
+async function freeBytesNow(directory: string): Promise<number | undefined> {
+  return statfs(directory).then(
+    (stats) => Number(stats.bavail) * Number(stats.bsize),
+    () => undefined,
+  );
+}
+
+/** The step's disk filled up: the sizes that were known, PostgreSQL's words, and what to do. */
+async function diskFullError(
+  manifest: Manifest,
+  disk: WorkDisk,
+  during: 'the download' | 'the restore',
+  evidence: string,
+  options: { cause?: unknown; object?: string | undefined } = {},
+): Promise<ScratchDiskFullError> {
+  const { cause, object } = options;
+  const requiredBytes = scratchSpaceFor(manifest.dump.bytes, manifest.source.databaseSizeBytes);
+  const freeNow = await freeBytesNow(disk.directory);
+  const sizes = [
+    ...(disk.freeBytesAtStart === undefined
+      ? []
+      : [`${formatBytes(disk.freeBytesAtStart)} free at the start`]),
+    ...(freeNow === undefined ? [] : [`${formatBytes(freeNow)} free now`]),
+    `the database ${formatBytes(manifest.source.databaseSizeBytes)} in the manifest`,
+    `the dump ${formatBytes(manifest.dump.bytes)}`,
+    `the space check asked for ${formatBytes(requiredBytes)}`,
+  ];
+  return new ScratchDiskFullError(
+    `the disk of ${disk.directory} filled up during ${during} of ${manifest.backupId}${object ? `, at ${object}` : ''} (${sizes.join(', ')}): ${describeError(evidence)}. Give verification more disk: a larger worker.computeType on the worker, steps.verify.ephemeralStorageMb (up to 10240) on Lambda, or WORK_DIR on a larger file system. The backup itself is stored and unharmed`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      details: {
+        directory: disk.directory,
+        during,
+        ...(object ? { object } : {}),
+        freeBytesAtStart: disk.freeBytesAtStart,
+        freeBytesNow: freeNow,
+        databaseSizeBytes: manifest.source.databaseSizeBytes,
+        dumpBytes: manifest.dump.bytes,
+        requiredBytes,
+        evidence: describeError(evidence),
+      },
+    },
+  );
+}
+
+/** A download that ran out of space (ENOSPC) is the step's disk filling up, not a broken store. */
+async function downloadInto(
+  manifest: Manifest,
+  path: string,
+  disk: WorkDisk,
+  deps: Pick<RestoreDependencies, 'store' | 'signal' | 'log'>,
+): Promise<number> {
+  try {
+    return await downloadWithProgress(manifest, path, deps);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+    throw await diskFullError(manifest, disk, 'the download', describeError(error), { cause: error });
+  }
+}
+
+/**
+ * The cause, with the scratch server's log. A lost connection is often a crash the log tells of
+ * (a PANIC on a full disk): its lines come through another pipe than pg_restore's exit, so they get a
+ * moment (at most a second) to arrive before the lost connection is taken as the cause.
+ */
+async function explainWithLog(
+  messages: RestoreMessages,
+  venue: RestoreVenue | undefined,
+): Promise<RestoreFailureCause | undefined> {
+  const scratch = venue?.scratch;
+  let cause = explainRestoreFailure(messages, scratch?.logTail(200));
+  for (let waited = 0; scratch && cause?.kind === 'connection-lost' && waited < 1_000; waited += 50) {
+    await new Promise((next) => setTimeout(next, 50));
+    cause = explainRestoreFailure(messages, scratch.logTail(200));
+  }
+  return cause;
+}
+
+/** Each error with the object it was about, where pg_restore said. */
+function withObjects(messages: RestoreMessages, count: number): string[] {
+  return messages.fatal.slice(0, count).map((m, i) => {
+    const object = messages.objects?.[i];
+    // A COPY's error names its table already.
+    return describeError(object && !m.startsWith('COPY failed') ? `${m} (${object})` : m);
+  });
+}
+
+/**
+ * The named error for a restore whose cause is known: the alert then says what happened and what to
+ * do, instead of a list of errors to decode. `failed` says how pg_restore ended and its first errors.
+ */
+async function namedRestoreFailure(
+  cause: RestoreFailureCause,
+  manifest: Manifest,
+  venue: RestoreVenue,
+  failed: string,
+  details: Record<string, unknown>,
+): Promise<Error> {
+  const where = venue.name;
+  const on = (object: string | undefined) => (object ? ` restoring ${object}` : '');
+  switch (cause.kind) {
+    case 'disk-full':
+      if (venue.scratch) {
+        return diskFullError(manifest, venue.scratch.disk, 'the restore', cause.evidence, {
+          object: cause.object,
+        });
+      }
+      return new RestoreFailedError(
+        `${where} ran out of disk space${on(cause.object)}: ${describeError(cause.evidence)}. Give that server more disk, then restore again; the backup is not at fault (${failed})`,
+        { details: { ...details, cause: 'disk full' } },
+      );
+    case 'extension-missing':
+      return new ExtensionMissingError(
+        `the backup uses extension ${cause.extension}, which ${where} does not offer (${describeError(cause.evidence)}). ${
+          venue.scratch
+            ? 'Add it to `verification: { extensions: [...] }` in config/<stage>.yml (pgvector, postgis; locally SCRATCH_EXTENSIONS), or verify this database on staging'
+            : 'Install the package that provides it on that server, then restore again'
+        }`,
+        { details: { ...details, missing: [cause.extension] } },
+      );
+    case 'role-missing': {
+      const refused = (venue.refused ?? []).filter((line) => line.includes(cause.role));
+      return new RestoreFailedError(
+        `the restore needs role ${cause.role}${cause.object ? ` (for ${cause.object})` : ''}, which ${where} does not have${
+          refused.length > 0 ? `: the roles replay was refused ${refused.slice(0, 3).join(' | ')}` : ''
+        }. Create the role there (or replay the night's roles as a user with CREATEROLE), or restore without roles (${failed})`,
+        { details: { ...details, role: cause.role } },
+      );
+    }
+    case 'out-of-memory': {
+      const message = `${where} ran out of memory${on(cause.object)}: ${describeError(cause.evidence)}`;
+      return venue.scratch
+        ? new ScratchServerError(
+            `${message}. Give verification more memory (a larger worker.computeType; steps.verify.memoryMb on Lambda) or fewer RESTORE_JOBS; the backup is not at fault`,
+            { details },
+          )
+        : new RestoreFailedError(
+            `${message}. Give that server more memory, or restore with fewer RESTORE_JOBS; the backup is not at fault (${failed})`,
+            { details },
+          );
+    }
+    case 'server-crashed':
+      return new ScratchServerError(
+        `${where} crashed during the restore and restarted: ${cause.evidence
+          .slice(0, 4)
+          .map((line) => describeError(line))
+          .join(' | ')}${
+          cause.evidence.some((line) => /signal 9\b/.test(line))
+            ? ' (a process killed with signal 9: most likely the kernel’s out-of-memory killer; give verification more memory)'
+            : ''
+        }; the backup is not at fault (${failed})`,
+        { details: { ...details, log: cause.evidence } },
+      );
+    case 'connection-lost':
+      return venue.scratch
+        ? new ScratchServerError(
+            `pg_restore lost its connection to ${where}: ${describeError(cause.evidence)}; its log: ${venue.scratch.logTail(6).join(' | ') || 'nothing'} (${failed})`,
+            { details },
+          )
+        : new DatabaseUnreachableError(
+            `pg_restore lost its connection to ${where} mid-restore: ${describeError(cause.evidence)}. The server restarted, failed over or ended the session; the backup is not at fault (${failed})`,
+            { details },
+          );
+  }
+}
+
 /**
  * pg_restore of a downloaded dump into `target`, without owners or grants (the roles of production
  * need not exist there). Returns the benign messages; anything else fails with RestoreFailedError.
@@ -245,6 +441,8 @@ export async function runPgRestore(
     extraArgs?: string[];
     /** Keep the grants (the roles exist on the target); default `--no-acl`. Owners never come along. */
     withGrants?: boolean;
+    /** Where the restore goes, for naming a failure's cause. */
+    venue?: RestoreVenue;
   },
 ): Promise<{ restoreSeconds: number; benignMessages: string[] }> {
   // The client must read the archive (made by bundleMajor) and talk to the target server.
@@ -280,13 +478,14 @@ export async function runPgRestore(
   if (exit.outcome === 'aborted') throw new StepTimeoutError('restore stopped before the Lambda timeout');
   const code = exit.exitCode;
   if (!restoreSucceeded(messages, code)) {
-    const first = messages.fatal.slice(0, 5).map((m) => describeError(m));
+    const first = withObjects(messages, 5);
     const unexplained = (messages.unexplained ?? []).slice(0, 5).map((m) => describeError(m));
     const shown = first.length > 0 ? first : unexplained.map((m) => `unaccounted for: ${m}`);
-    throw new RestoreFailedError(
-      `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${shown.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`,
-      { details: { exitCode: code, errors: first, unexplained, benign: messages.benign.length } },
-    );
+    const failed = `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${shown.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`;
+    const details = { exitCode: code, errors: first, unexplained, benign: messages.benign.length };
+    const cause = await explainWithLog(messages, deps.venue);
+    if (cause && deps.venue) throw await namedRestoreFailure(cause, manifest, deps.venue, failed, details);
+    throw new RestoreFailedError(failed, { details });
   }
   return { restoreSeconds: (Date.now() - started) / 1000, benignMessages: [...new Set(messages.benign)] };
 }
@@ -310,7 +509,15 @@ async function downloadWithProgress(
  */
 export async function restoreToScratch(
   manifest: Manifest,
-  server: { connection: PgConnection; version: string; major: number; directory: string },
+  server: {
+    connection: PgConnection;
+    version: string;
+    major: number;
+    directory: string;
+    /** The server's log and the free space before initdb: a failure's cause is read from them. */
+    logTail?: (lines?: number) => string[];
+    freeBytesAtStart?: number;
+  },
   database: string,
   deps: Pick<RestoreDependencies, 'store' | 'programs' | 'jobs' | 'signal' | 'log' | 'roles'>,
 ): Promise<RestoreResult> {
@@ -321,8 +528,13 @@ export async function restoreToScratch(
   const dumpDir = join(server.directory, 'download');
   await mkdir(dumpDir, { mode: 0o700 });
   const dumpPath = join(dumpDir, 'backup.dump');
-  const downloadSeconds = await downloadWithProgress(manifest, dumpPath, deps);
+  const disk: WorkDisk = { directory: server.directory, freeBytesAtStart: server.freeBytesAtStart };
+  const downloadSeconds = await downloadInto(manifest, dumpPath, disk, deps);
   const target = { ...server.connection, database, serverVersionNum: server.major * 10_000 };
+  const venue: RestoreVenue = {
+    name: `the scratch server (PostgreSQL ${server.version})`,
+    scratch: { logTail: server.logTail ?? (() => []), disk },
+  };
   try {
     // The night's roles first, where the run kept them: owners and grants are then restored and checked.
     const replayed = deps.roles
@@ -331,6 +543,7 @@ export async function restoreToScratch(
     const restored = await runPgRestore(manifest, dumpPath, target, {
       ...deps,
       withGrants: replayed !== undefined,
+      venue: { ...venue, refused: replayed?.skipped ?? [] },
     });
     const roles =
       replayed && deps.roles
@@ -362,6 +575,7 @@ export async function restoreToStaging(
 ): Promise<RestoreResult> {
   const session = await openSession(deps.target);
   const workDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'restore-'));
+  const freeBytesAtStart = await freeBytesNow(workDir);
   let leased = false;
   try {
     const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source, deps.guard);
@@ -370,7 +584,12 @@ export async function restoreToStaging(
       leased = true;
     }
     const dumpPath = join(workDir, 'backup.dump');
-    const downloadSeconds = await downloadWithProgress(manifest, dumpPath, deps);
+    const downloadSeconds = await downloadInto(
+      manifest,
+      dumpPath,
+      { directory: workDir, freeBytesAtStart },
+      deps,
+    );
     const resetStarted = Date.now();
     await resetDatabase(session, identity.serverVersionNum);
     const resetSeconds = (Date.now() - resetStarted) / 1000;
@@ -386,7 +605,12 @@ export async function restoreToStaging(
       manifest,
       dumpPath,
       { ...deps.target, database: identity.database, serverVersionNum: identity.serverVersionNum },
-      { ...deps, extraArgs: ['--clean', '--if-exists'], withGrants: replayed !== undefined },
+      {
+        ...deps,
+        extraArgs: ['--clean', '--if-exists'],
+        withGrants: replayed !== undefined,
+        venue: { name: `the target database ${identity.database}`, refused: replayed?.skipped ?? [] },
+      },
     );
     // Owners as a non-superuser can give them, after the restore; then checked against the manifest.
     const roles =

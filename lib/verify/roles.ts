@@ -135,6 +135,82 @@ const benign = [
   /^psql:.*ERROR:\s+tablespace ".*" already exists$/,
 ];
 
+const roleName = '(?:"(?:[^"]|"")+"|[^\\s";,]+)';
+/** Role attributes as pg_dumpall writes them; PASSWORD and VALID UNTIL carry values and are never shown. */
+const attribute = /^(?:NO)?(?:SUPERUSER|CREATEDB|CREATEROLE|INHERIT|LOGIN|REPLICATION|BYPASSRLS)$/;
+/**
+ * Each kind of statement the replay runs, and the words that describe one: the kind and the names, as
+ * parts joined with spaces (a description, never SQL that runs).
+ */
+const statementKinds: [RegExp, (m: RegExpExecArray) => (string | undefined)[]][] = [
+  [new RegExp(`^CREATE ROLE (${roleName})`), (m) => ['CREATE ROLE', m[1]]],
+  [
+    new RegExp(`^ALTER ROLE (${roleName}) WITH (.*);$`),
+    (m) => ['ALTER ROLE', m[1], 'WITH', ...(m[2] ?? '').split(/\s+/).filter((word) => attribute.test(word))],
+  ],
+  [
+    new RegExp(`^ALTER ROLE (${roleName}) (?:IN DATABASE (${roleName}) )?(SET|RESET) ([\\w.]+)`),
+    (m) => ['ALTER ROLE', m[1], ...(m[2] ? ['IN DATABASE', m[2]] : []), m[3], m[4]],
+  ],
+  [
+    new RegExp(`^GRANT (${roleName}(?:, ${roleName})*) TO (${roleName}(?:, ${roleName})*)`),
+    (m) => ['GRANT', m[1], 'TO', m[2]],
+  ],
+  [new RegExp(`^COMMENT ON ROLE (${roleName})`), (m) => ['COMMENT ON ROLE', m[1]]],
+  [new RegExp(`^SECURITY LABEL FOR \\S+ ON ROLE (${roleName})`), (m) => ['SECURITY LABEL ON ROLE', m[1]]],
+  [
+    new RegExp(`^(CREATE|ALTER|COMMENT ON|GRANT .* ON) TABLESPACE (${roleName})`),
+    (m) => [m[1]?.startsWith('GRANT') ? 'GRANT ON' : m[1], 'TABLESPACE', m[2]],
+  ],
+];
+
+/**
+ * What a statement of the replay was, for saying what the target refused: its kind and the roles (or
+ * tablespace) it names, never its text (a role setting may hold a value someone considers secret).
+ */
+export function describeReplayStatement(statement: string): string {
+  const text = statement.trim();
+  for (const [pattern, describe] of statementKinds) {
+    const match = pattern.exec(text);
+    if (match) return describe(match).join(' ');
+  }
+  return ['a', ...text.split(/\s+/).slice(0, 2), 'statement'].join(' ').replace(/; statement$/, ' statement');
+}
+
+/**
+ * The statement of `script` that psql's `psql:<stdin>:N:` points at: psql names the line it had read
+ * when the statement ended, so the statement runs back to the line after the previous one that ended.
+ */
+export function replayStatementAt(script: string, line: number): string | undefined {
+  const lines = script.split('\n');
+  if (line < 1 || line > lines.length) return undefined;
+  let first = line - 1;
+  const ended = (text: string) =>
+    text.trimEnd().endsWith(';') || text.trim() === '' || text.startsWith('--') || text.startsWith('\\');
+  while (first > 0 && !ended(lines[first - 1] ?? '')) first--;
+  return lines.slice(first, line).join(' ');
+}
+
+/**
+ * psql's errors of the replay as `<statement kind and role>: <error> (<detail>)`. psql writes the
+ * error on a line of its own, `psql:<stdin>:N: ERROR:  ...`, and its DETAIL on the next.
+ */
+function describeRefusals(script: string, stderr: string[]): string[] {
+  const refused: string[] = [];
+  for (const [i, line] of stderr.entries()) {
+    if (!line.includes('ERROR:') || benign.some((pattern) => pattern.test(line))) continue;
+    const error = /^(?:psql:[^:]*:(\d+): )?.*?ERROR:\s+(.*)$/.exec(line) ?? [];
+    const statement = error[1] ? replayStatementAt(script, Number(error[1])) : undefined;
+    const detail = /^DETAIL:\s+(.*)$/.exec(stderr[i + 1] ?? '')?.[1];
+    refused.push(
+      describeError(
+        `${statement === undefined ? '' : `${describeReplayStatement(statement)}: `}${error[2]}${detail ? ` (${detail})` : ''}`,
+      ),
+    );
+  }
+  return refused;
+}
+
 /** Creates the roles (and their settings and memberships) on the target; returns what it refused. */
 export async function replayGlobals(
   target: PgConnection,
@@ -146,7 +222,8 @@ export async function replayGlobals(
   const bundle = await programs.clientForServer(Math.max(serverVersionNum, 180000));
   const selfGrant = serverVersionNum >= createroleSelfGrantSince;
   const joins = selfGrant ? '' : await selfGrantsBefore16(target, sql);
-  const errors: string[] = [];
+  const stderr: string[] = [];
+  const script = `${forReplay(sql, target.user)}\n${joins}`;
   const psql = programs.start(
     bundle,
     'psql',
@@ -158,19 +235,18 @@ export async function replayGlobals(
       // Only what the target knows: a setting it does not know in PGOPTIONS refuses the connection.
       env: selfGrant ? { PGOPTIONS: '-c createrole_self_grant=set,inherit' } : {},
       onStderrLine: (line) => {
-        if (line.includes('ERROR:') && !benign.some((pattern) => pattern.test(line))) errors.push(line);
+        // Bounded: an error and its detail each; a replay of thousands of refused roles keeps the first.
+        if (stderr.length < 400) stderr.push(line);
       },
     },
   );
   psql.child.stdin?.on('error', () => undefined);
-  psql.child.stdin?.end(`${forReplay(sql, target.user)}\n${joins}`);
+  psql.child.stdin?.end(script);
   const exit = await psql.exit;
   if (exit.outcome !== 'ok') {
     throw new RestoreFailedError(`replaying the roles with psql failed: ${describeExit(exit)}`);
   }
-  return {
-    skipped: errors.map((line) => describeError(line.replace(/^psql:<stdin>:\d+: /, ''))).slice(0, 50),
-  };
+  return { skipped: describeRefusals(script, stderr).slice(0, 50) };
 }
 
 /** What a restore with roles came to: the globals used, what the target refused, the owners' check. */

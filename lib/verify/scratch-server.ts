@@ -49,6 +49,8 @@ export interface ScratchServer {
   readonly major: number;
   /** The server's own directory: its data and anything the verification downloads live here. */
   readonly directory: string;
+  /** Free bytes where the directory went, before initdb: what a disk that filled up had to start with. */
+  readonly freeBytesAtStart: number;
   /** The last lines the server logged (startup, errors, its shutdown). */
   logTail(lines?: number): string[];
   /** False once the postmaster has exited (killed, out of memory, crashed). */
@@ -128,8 +130,8 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
   const base = baseFor([...(options.workDir ? [options.workDir] : []), tmpdir()], user);
   await removeAbandonedScratchServers(base);
 
+  const free = await (options.freeBytes ?? freeBytesOf)(base);
   if (options.requiredBytes !== undefined) {
-    const free = await (options.freeBytes ?? freeBytesOf)(base);
     if (free < options.requiredBytes) {
       throw new InsufficientSpaceError(
         `${base} has ${formatBytes(free)} free; verifying this backup needs ${formatBytes(options.requiredBytes)} (dump, restored data, WAL and a margin; docs/architecture.md). Give the worker or function more disk, or set WORK_DIR to a larger file system`,
@@ -166,6 +168,7 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
     version: bundle.version,
     major: bundle.major,
     directory,
+    freeBytesAtStart: free,
     logTail: (lines = 10) => log.slice(-lines),
     alive: () =>
       postgres !== undefined && postgres.child.exitCode === null && postgres.child.signalCode === null,

@@ -173,6 +173,27 @@ describe('stage config', () => {
         { drill: { sanityChecks: [{ name: 'n', sql: 'SELECT 1' }] } },
         'drill.sanityChecks',
       ],
+      [
+        'drill sanity check without its database where several are backed up',
+        {
+          databases: { ...base.databases, backup: 'all' },
+          drill: {
+            sanityChecks: [
+              { name: 'n', database: 'app', sql: 'SELECT 1', atLeast: 1 },
+              { name: 'm', sql: 'SELECT 1', atLeast: 1 },
+            ],
+          },
+        },
+        'drill.sanityChecks[1].database',
+      ],
+      [
+        'drill sanity check for a database not backed up',
+        {
+          databases: { ...base.databases, backup: ['app', 'queue'] },
+          drill: { sanityChecks: [{ name: 'n', database: 'ap', sql: 'SELECT 1', atLeast: 1 }] },
+        },
+        'drill.sanityChecks[0].database',
+      ],
       ['compression', { compression: 'zstd:99' }, 'compression'],
       ['alert e-mail', { alerts: { emails: ['not-an-address'] } }, 'alerts.emails.0'],
       ['KMS key', { kms: { keyArn: 'alias/backups' } }, 'kms.keyArn'],
@@ -214,6 +235,26 @@ describe('stage config', () => {
       const config = parseStageConfig(base, 'x');
       expect(config.drillSchedule).toBe('cron(0 3 1 1,4,7,10 ? *)');
       expect(config.drill.sanityChecks).toEqual([]);
+    });
+
+    it('takes a sanity check without its database where one database is backed up', () => {
+      const check = { name: 'n', sql: 'SELECT 1', atLeast: 1 };
+      expect(parseStageConfig({ ...base, drill: { sanityChecks: [check] } }, 'x').drill.sanityChecks).toEqual(
+        [check],
+      );
+      const one = { ...base, databases: { ...base.databases, backup: ['app'] } };
+      expect(parseStageConfig({ ...one, drill: { sanityChecks: [check] } }, 'x').drill.sanityChecks).toEqual([
+        check,
+      ]);
+      const error = errorOf(() =>
+        parseStageConfig(
+          { ...base, databases: { ...base.databases, backup: 'all' }, drill: { sanityChecks: [check] } },
+          'x',
+        ),
+      );
+      expect(error.message).toBe(
+        'x: drill.sanityChecks[0].database: is missing: sanity check "n" must name the database it checks, as this stage backs up several (all)',
+      );
     });
 
     it('accepts a schedule within the RPO: weekdays only with a 72 h RPO', () => {

@@ -184,6 +184,16 @@ describe('packaged template', () => {
           ExpirationInDays: 1,
         },
       ]);
+      // The nights' roles likewise: only what the retention pass marked.
+      expect(rules.filter((rule) => rule.Prefix === 'globals/')).toEqual([
+        {
+          Id: 'ExpireGlobalsMarkedByRetention',
+          Status: 'Enabled',
+          Prefix: 'globals/',
+          TagFilters: [{ Key: 'expirable', Value: 'true' }],
+          ExpirationInDays: 1,
+        },
+      ]);
       expect(rules.filter((rule) => !rule.Prefix && rule.ExpirationInDays !== undefined)).toEqual([]);
       expect(rules).toEqual(
         expect.arrayContaining([
@@ -377,11 +387,7 @@ describe('packaged template', () => {
       });
       // Plan reads the database's size (the production secret) and the newest manifest's throughput.
       expect(grants('PlanRole')).toEqual({
-        // The heartbeat's /start.
-        'secretsmanager:GetSecretValue': [
-          production,
-          'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
-        ],
+        'secretsmanager:GetSecretValue': [production],
         's3:ListBucket': [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }],
         's3:GetObject': [manifests, ...vaults],
         'kms:Decrypt': [kmsKey],
@@ -415,8 +421,11 @@ describe('packaged template', () => {
         'sns:Publish': [{ Ref: 'SummaryTopic' }],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
+        'secretsmanager:GetSecretValue': [slack],
+      });
+      // The night's one heartbeat ping, and nothing else (the backup executions ping none).
+      expect(grants('HeartbeatRole')).toEqual({
         'secretsmanager:GetSecretValue': [
-          slack,
           'arn:aws:secretsmanager:eu-central-1:123456789012:secret:test/heartbeat-CdEfGh',
         ],
       });
@@ -457,7 +466,14 @@ describe('packaged template', () => {
       });
       expect(grants('StatusRole')).toEqual({
         's3:ListBucket': [bucket],
-        's3:GetObject': [manifests, verifications, checks, sub('${BackupBucket.Arn}/drills/*.json')],
+        // The last: which of Render's standing findings were alerted (config/test.yml watches Render).
+        's3:GetObject': [
+          manifests,
+          verifications,
+          checks,
+          sub('${BackupBucket.Arn}/drills/*.json'),
+          sub('${BackupBucket.Arn}/status/provider-alerts.json'),
+        ],
         's3:PutObject': [sub('${BackupBucket.Arn}/status/*')],
         'kms:GenerateDataKey': [kmsKey],
         'kms:Decrypt': [kmsKey],
@@ -492,8 +508,9 @@ describe('packaged template', () => {
           sub('${BackupBucket.Arn}/backups/*.checks.json'),
         ],
         'kms:Decrypt': [kmsKey],
-        's3:GetObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
-        's3:PutObjectTagging': [sub('${BackupBucket.Arn}/backups/*')],
+        // The nights' globals/ too (lib/backup/retention.ts, planGlobalsRetention).
+        's3:GetObjectTagging': [sub('${BackupBucket.Arn}/backups/*'), sub('${BackupBucket.Arn}/globals/*')],
+        's3:PutObjectTagging': [sub('${BackupBucket.Arn}/backups/*'), sub('${BackupBucket.Arn}/globals/*')],
       });
       const rules = rulesTargeting({ 'Fn::GetAtt': ['RetentionLambdaFunction', 'Arn'] });
       expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['cron(30 5 * * ? *)']);
@@ -681,6 +698,7 @@ describe('packaged template', () => {
         { 'Fn::GetAtt': ['ListDatabasesLambdaFunction', 'Arn'] },
         { 'Fn::GetAtt': ['GlobalsLambdaFunction', 'Arn'] },
         { 'Fn::GetAtt': ['ConcludeLambdaFunction', 'Arn'] },
+        { 'Fn::GetAtt': ['HeartbeatLambdaFunction', 'Arn'] },
       ]);
     });
 
@@ -899,6 +917,11 @@ describe('packaged template', () => {
         ],
       });
       expect(env.ALERT_TOPIC_ARN).toEqual({ Ref: 'AlertTopic' });
+      // The plan's defaults: 7 days of point-in-time recovery, an export at most 26 h old.
+      expect(env.RENDER_MIN_RECOVERY_DAYS).toEqual({ 'Fn::If': ['UseRender', '7', { Ref: 'AWS::NoValue' }] });
+      expect(env.RENDER_MAX_EXPORT_AGE_HOURS).toEqual({
+        'Fn::If': ['UseRender', '26', { Ref: 'AWS::NoValue' }],
+      });
     });
   });
 
@@ -947,8 +970,8 @@ describe('packaged template', () => {
 
     it('sets a retention on every log group', () => {
       const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      // 18 functions, the worker bundle's function, 5 state machines and the worker's builds.
-      expect(groups.length).toBe(25);
+      // 19 functions, the worker bundle's function, 5 state machines and the worker's builds.
+      expect(groups.length).toBe(26);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
     });
   });
@@ -1030,6 +1053,8 @@ describe('packaged template', () => {
         expect.objectContaining({ name: 'restored database has tables', atLeast: 1 }),
       ]);
       expect(template.Conditions.UseDrillSanityChecks).toEqual({ 'Fn::Equals': ['true', 'true'] });
+      // Which database a check without its own `database` is for: the stage's one (lib/drill/sanity.ts).
+      expect(env('DrillRestore').DATABASES).toBe('url');
       for (const name of Object.keys(functionRoles)) {
         const variables = env(`${name[0]?.toUpperCase()}${name.slice(1)}`);
         expect(Object.keys(variables).filter((key) => key.endsWith('_URL') || key === 'AWS_REGION')).toEqual(

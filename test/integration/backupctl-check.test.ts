@@ -14,6 +14,7 @@ import { exitCodes } from '../../tools/cli/main.ts';
 import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { runCli } from '../support/cli-run.ts';
 import { type HttpsReceiver, startHttpsReceiver } from '../support/https-receiver.ts';
+import { json, startRenderApi } from '../support/render-api.ts';
 
 let stateDir: string;
 let production: PostgresServer;
@@ -158,6 +159,68 @@ describe('backupctl check', () => {
     } finally {
       await asOwner('COMMENT ON DATABASE app IS NULL');
       delete process.env.DATABASE_URL;
+    }
+  });
+
+  it('says what the Render API key sees, fails a short window, and exits 2 naming the setting for a refused key', async () => {
+    const day = 86_400_000;
+    const key = 'rnd_CANARYcheckKey42';
+    const render = await startRenderApi({
+      apiKey: key,
+      postgresId: 'dpg-check0001',
+      instance: { name: 'shop-db', plan: 'pro_4gb', version: '16' },
+      recovery: json(200, {
+        recoveryStatus: 'AVAILABLE',
+        startsAt: new Date(Date.now() - 7.5 * day).toISOString(),
+      }),
+      exports: json(200, [
+        {
+          id: 'exp-1',
+          createdAt: new Date(Date.now() - 2 * 3_600_000).toISOString(),
+          url: 'https://exports.example/x?sig=CANARYlink',
+        },
+      ]),
+      faults: [],
+    });
+    Object.assign(process.env, {
+      RENDER_POSTGRES_ID: 'dpg-check0001',
+      RENDER_API_KEY: key,
+      RENDER_API_URL: render.baseUrl,
+    });
+    try {
+      const good = await run('check');
+      expect(good.code).toBe(exitCodes.ok);
+      expect(good.stdout).toMatch(
+        /^✔ render +the API key reads dpg-check0001 \(plan pro_4gb, PostgreSQL 16\); point-in-time recovery AVAILABLE, 7\.5 days \(plan needs 7\); newest export 2 h old \(limit 26 h\)$/m,
+      );
+
+      render.reset({
+        recovery: json(200, {
+          recoveryStatus: 'AVAILABLE',
+          startsAt: new Date(Date.now() - 3 * day).toISOString(),
+        }),
+      });
+      const hobby = await run('check');
+      expect(hobby.code).toBe(exitCodes.failed);
+      expect(hobby.stdout).toMatch(
+        /^✘ render +.*ProviderRecoveryWindowError: Render keeps 3 days; the plan needs 7/m,
+      );
+      expect(hobby.stdout).toMatch(
+        /fix: move the Render workspace to a plan that keeps render\.minRecoveryDays/,
+      );
+
+      render.reset({ apiKey: 'rnd_another' });
+      const refused = await run('check');
+      expect(refused.code).toBe(exitCodes.usage);
+      expect(refused.stdout).toMatch(
+        /^✘ render +ConfigurationError: Render API .* answered 401 .*RENDER_API_KEY/m,
+      );
+      for (const output of [good, hobby, refused]) {
+        expect(output.stdout + output.stderr).not.toContain('CANARY');
+      }
+    } finally {
+      for (const name of ['RENDER_POSTGRES_ID', 'RENDER_API_KEY', 'RENDER_API_URL']) delete process.env[name];
+      await render.stop();
     }
   });
 

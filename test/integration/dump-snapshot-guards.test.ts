@@ -21,7 +21,7 @@ import { withSession } from '../../lib/pg/session.ts';
 import { createRuntime } from '../../lib/runtime.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
-import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { localMajors, type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import {
   answerAlertsInEachTest,
   expectFailureAlert,
@@ -38,12 +38,13 @@ const itemsAfter = 300;
 const pricesRows = 100;
 let fixture: PipelineFixture;
 
-/** The fixture's production server (PostgreSQL 18), or the PostgreSQL 15 one a test started. */
+/** The fixture's production server (PostgreSQL 18). */
 const production = () => {
   if (!fixture.environment.production) throw new Error('the fixture started no production server');
   return fixture.environment.production;
 };
-let production15: PostgresServer | undefined;
+/** Production servers of the other majors, started by the test that needs them. */
+const otherProductions: PostgresServer[] = [];
 
 /** `database` on a production server as its owner, who is no superuser. */
 function ownerUrl(database: string, user = owner, pw = password, server = production()): string {
@@ -79,7 +80,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await production15?.stop();
+  for (const server of otherProductions) await server.stop();
   await fixture?.stop();
 });
 
@@ -197,17 +198,17 @@ describe('the rewrite race', () => {
     });
   });
 
-  it.each([18, 15])(
+  it.each(localMajors)(
     'fails with TableRewrittenDuringDumpError naming the tables when no new snapshot is allowed (PostgreSQL %i)',
     async (major) => {
       let server = production();
-      if (major === 15) {
-        production15 = await startPostgresServer({
-          major: 15,
-          dataDir: join(fixture.stateDir, 'pg', 'guards-15'),
+      if (server.major !== major) {
+        server = await startPostgresServer({
+          major,
+          dataDir: join(fixture.stateDir, 'pg', `guards-${major}`),
         });
-        await createRoles(production15);
-        server = production15;
+        otherProductions.push(server);
+        await createRoles(server);
       }
       expect(server.major).toBe(major);
       const url = await shopDatabase('race_named', server);

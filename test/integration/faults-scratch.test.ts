@@ -1,11 +1,11 @@
 /**
  * Fault matrix, the scratch server: an extension the server lacks, too little disk, a server that cannot
- * be created, one that dies mid-restore, the deadline mid-restore, a backup of a newer major than any
+ * be created, one that dies mid-restore, a disk that fills up mid-restore, the deadline mid-restore, a backup of a newer major than any
  * server available, and a machine without a time zone database. Each is a named error with an alert carrying the cause, nothing is marked
  * verified, and no scratch server or directory is left behind (expectFaultContained checks all of it).
  */
 import { execFile } from 'node:child_process';
-import { chmod, cp, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readdir, readFile, realpath, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,7 +25,7 @@ import {
   seedVerifiedBackup,
   vaultOfRun,
 } from '../support/pipeline-assertions.ts';
-import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
+import { type PipelineFixture, scratchLeftovers, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { processAlive, signalIfAlive, signalPending, waitFor } from '../support/wait-for.ts';
 
 const execFileAsync = promisify(execFile);
@@ -239,6 +239,71 @@ describe('scratch server faults', () => {
       retries: 0,
       staging: 'untouched',
     });
+  });
+
+  // A file system of its own for the scratch server: ext4 in a sparse 2 GiB loop file, enough for
+  // the space check (dump + 1.25 × database + 1.25 GiB). Once pg_restore runs it is held (SIGSTOP)
+  // while a file takes all but 8 MiB of the disk (what a wrong estimate or another tenant leaves),
+  // then let go: the events table's COPY (about 80 MB) meets a full disk, as PostgreSQL reports it.
+  it('names a disk that fills up during the restore, with the sizes, after the space check passed', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'scratch-disk-'));
+    await chmod(base, 0o755);
+    const image = join(base, 'disk.img');
+    const workDir = join(base, 'disk');
+    await execFileAsync('truncate', ['-s', '2G', image]);
+    await execFileAsync('mkfs.ext4', ['-q', '-F', '-m', '0', image]);
+    await execFileAsync('mkdir', [workDir]);
+    await execFileAsync('mount', ['-o', 'loop', image, workDir]);
+    try {
+      await chmod(workDir, 0o755);
+      const { settings, baseline } = await faultyBucket({
+        PRODUCTION_DATABASE_URL: fixture.environment.production?.url(bigDatabase) ?? '',
+        DUMP_COMPRESSION: 'none',
+        WORK_DIR: workDir,
+      });
+      let filledMidRestore = false;
+
+      const execution = await fixture.run(settings, {
+        wrap: {
+          Verify: async (next) => {
+            const filler = postmasterDuringRestore(workDir).then(async ({ restores }) => {
+              const held = restores.filter((pid) => signalIfAlive(pid, 'SIGSTOP'));
+              try {
+                const free = await statfs(workDir);
+                const bytes = Number(free.bavail) * Number(free.bsize) - 8 * 1024 ** 2;
+                await execFileAsync('fallocate', ['-l', String(bytes), join(workDir, 'filler')]);
+                filledMidRestore = held.length > 0;
+              } finally {
+                for (const pid of held) signalIfAlive(pid, 'SIGCONT');
+              }
+            });
+            try {
+              return await next();
+            } finally {
+              await filler.catch(() => undefined);
+            }
+          },
+        },
+      });
+
+      expect(filledMidRestore).toBe(true);
+      const cause = await expectFaultContained(fixture, execution, baseline, {
+        area: 'scratch server',
+        fault:
+          'the disk fills up during pg_restore (ext4 loop file system, all but 8 MiB taken once pg_restore runs)',
+        error: 'ScratchDiskFullError',
+        step: 'Verify',
+        cause:
+          /the disk of .*\/disk\/scratch-\w+ filled up during the restore of \S+(, at table events)? \(\d+\.\d GiB free at the start, [\d.]+ \w+ free now, the database [\d.]+ MiB in the manifest, the dump [\d.]+ MiB, the space check asked for [\d.]+ GiB\): .*(could not extend file|No space left on device).*worker\.computeType/,
+        retries: 0,
+        staging: 'untouched',
+      });
+      expect(cause).not.toMatch(/RestoreFailedError/);
+      expect(await scratchLeftovers(workDir)).toEqual([]);
+    } finally {
+      await execFileAsync('umount', [workDir]);
+      await rm(base, { recursive: true, force: true });
+    }
   });
 
   it('stops at the deadline mid-restore: StepTimeoutError, the server and its files gone', async () => {

@@ -1,6 +1,6 @@
 /**
- * A real HTTPS endpoint standing in for Slack, a generic webhook and a healthchecks.io check: it
- * records every request and answers with `status`. Its certificate is made by openssl for 127.0.0.1
+ * A real HTTPS endpoint standing in for Slack, a generic webhook, a healthchecks.io check and Render's
+ * API: it records every request and answers with `status`, or with what `respond` returns. Its certificate is made by openssl for 127.0.0.1
  * and trusted by this process only while the receiver runs (tls.setDefaultCACertificates), so the
  * product's plain `fetch` and its https-only URL checks are exercised unchanged.
  */
@@ -16,6 +16,14 @@ export interface ReceivedRequest {
   method: string;
   path: string;
   body: string;
+  /** The Authorization header, when one was sent. */
+  authorization?: string;
+}
+
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
 }
 
 export interface HttpsReceiver {
@@ -23,6 +31,8 @@ export interface HttpsReceiver {
   requests: ReceivedRequest[];
   /** The HTTP status every request gets (200 unless a test sets another). */
   status: number;
+  /** Answers a request itself, e.g. like an API; `status` is the answer when it is unset. */
+  respond?: (request: ReceivedRequest) => Reply;
   stop(): Promise<void>;
 }
 
@@ -54,15 +64,21 @@ export async function startHttpsReceiver(): Promise<HttpsReceiver> {
   const trusted = tls.getCACertificates('default');
   tls.setDefaultCACertificates([...trusted, cert]);
 
-  const receiver = { requests: [] as ReceivedRequest[], status: 200 };
+  const receiver: { requests: ReceivedRequest[]; status: number; respond?: (r: ReceivedRequest) => Reply } = {
+    requests: [],
+    status: 200,
+  };
   const server: Server = createServer({ cert, key }, (request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => {
       body += chunk.toString();
     });
     request.on('end', () => {
-      receiver.requests.push({ method: request.method ?? '', path: request.url ?? '', body });
-      response.writeHead(receiver.status).end();
+      const received: ReceivedRequest = { method: request.method ?? '', path: request.url ?? '', body };
+      if (request.headers.authorization) received.authorization = request.headers.authorization;
+      receiver.requests.push(received);
+      const reply = receiver.respond?.(received) ?? { status: receiver.status };
+      response.writeHead(reply.status, reply.headers).end(reply.body);
     });
   });
   await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));

@@ -116,11 +116,15 @@ export const commandHelp: Record<string, CommandHelp> = {
     examples: ['npx backupctl check', 'npx backupctl check --stage prod --send-test-alert'],
   },
   drill: {
-    synopsis: 'drill [id|latest] [--reason TEXT] [--database NAME | --all-databases]',
+    synopsis:
+      'drill [id|latest] [--reason TEXT] [--database NAME | --all-databases] | drill --render --local',
     summary: ['restore drill into a fresh database, with evidence'],
     details: [
       'Restores onto a fresh scratch server, compares counts and content, runs the sanity checks and',
       'records the observed RTO and RPO under drills/.',
+      "--render (local only): downloads Render's newest export through its signed link (streamed,",
+      'SHA-256 recorded), restores it on a scratch server and compares its tables, row counts and',
+      'extensions with our nearest verified backup; the record goes to provider/render/drills/.',
     ],
     examples: ['npx backupctl drill', 'npx backupctl drill latest --stage prod --reason "quarterly"'],
   },

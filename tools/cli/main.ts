@@ -57,7 +57,7 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
   },
   audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
   drill: {
-    options: ['reason', 'database', 'all-databases'],
+    options: ['reason', 'database', 'all-databases', 'render'],
     load: async () => (await import('./commands/drill.ts')).drillCommand,
   },
   check: {
@@ -110,6 +110,7 @@ const cliOptions = {
   write: { type: 'boolean' },
   database: { type: 'string' },
   'all-databases': { type: 'boolean' },
+  render: { type: 'boolean' },
   'with-roles': { type: 'boolean' },
   'target-not-production': { type: 'boolean' },
   'allow-unverified': { type: 'boolean' },

@@ -10,7 +10,7 @@ import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { proofLevels } from '../../lib/backup/manifest.ts';
 import { dumpVenues, venues } from '../../lib/backup/plan.ts';
-import { parseSanityChecks } from '../../lib/drill/sanity.ts';
+import { parseSanityChecks, sanityChecksProblem } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { postgresIdPattern } from '../../lib/provider/render.ts';
 import { compressionSchema } from '../../lib/schemas.ts';
@@ -226,7 +226,7 @@ export const stageConfigSchema = z.strictObject({
         slackWebhookSecretArn: secretArn.optional(),
         /** Failures and alarms as JSON to any https endpoint (the URL in the secret). */
         webhookSecretArn: secretArn.optional(),
-        /** A healthchecks.io-style check URL in the secret: pinged at /start, on success and at /fail. */
+        /** A healthchecks.io-style check URL in the secret: pinged once a night (success or /fail). */
         heartbeatSecretArn: secretArn.optional(),
         /**
          * Hours past the schedule's interval before the backup-age alarm fires: a night that runs late
@@ -250,6 +250,10 @@ export const stageConfigSchema = z.strictObject({
       .strictObject({
         apiKeySecretArn: secretArn,
         postgresId: z.string().regex(postgresIdPattern, 'must be a Render Postgres id such as dpg-…'),
+        /** The plan's days of point-in-time recovery: a shorter window is ProviderRecoveryWindowError. */
+        minRecoveryDays: z.number().positive().max(365).default(defaultOf('RENDER_MIN_RECOVERY_DAYS')),
+        /** Hours after which Render's newest export is stale (ProviderExportStaleError). */
+        maxExportAgeHours: z.number().positive().max(8760).default(defaultOf('RENDER_MAX_EXPORT_AGE_HOURS')),
       })
       .optional(),
   ),
@@ -276,8 +280,9 @@ export const stageConfigSchema = z.strictObject({
     z
       .strictObject({
         /**
-         * The drill's sanity queries (lib/drill/sanity.ts validates them, the same check the drill runs).
-         * Empty means the built-in check that the restored database holds tables.
+         * The drill's sanity queries (lib/drill/sanity.ts validates them, the same check the drill runs),
+         * each for the database its `database` names (required where `databases.backup` is several).
+         * A database no check is for gets the built-in check: it holds the tables its manifest lists.
          */
         sanityChecks: z
           .array(z.unknown())
@@ -372,6 +377,13 @@ function checkConsistency(config: StageConfig): { field: string; message: string
       message: `runs a backup at most every ${Number.isFinite(interval) ? `${round(interval)} h` : 'once in five weeks'}, longer than the RPO of ${config.targets.rpoHours} h (targets.rpoHours): the schedule cannot meet it`,
     };
   }
+  // A check for no database in particular where several are backed up, or for one never backed up.
+  const sanity = sanityChecksProblem(
+    parseSanityChecks(JSON.stringify(config.drill.sanityChecks), 'drill.sanityChecks'),
+    config.databases.backup,
+    { field: 'drill.sanityChecks', unused: { excluded: config.databases.exclude } },
+  );
+  if (sanity) return sanity;
   if (config.verification.target === 'staging' && !config.databases.stagingSecretArn) {
     return {
       field: 'databases.stagingSecretArn',

@@ -27,10 +27,12 @@ const stagingDatabase = 'staging';
 /** Where local runs verify unless VERIFY_VENUE says otherwise (the product's default is the worker). */
 export const localVerifyVenue: RuntimeSettings['VERIFY_VENUE'] = 'lambda';
 
+/** What the sample shop's owner would check; named for the shop, so a drill of any other database skips them. */
 export const sampleSanityChecks = [
-  { name: 'orders restored', sql: 'SELECT count(*) FROM orders', atLeast: 1 },
+  { name: 'orders restored', database: productionDatabase, sql: 'SELECT count(*) FROM orders', atLeast: 1 },
   {
     name: 'every order line has its order',
+    database: productionDatabase,
     sql: 'SELECT count(*) FROM order_lines l WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = l.order_id)',
     equals: 0,
   },
@@ -141,8 +143,9 @@ export async function startLocalEnvironment(
     // as it creates a Secrets Manager secret on a stage: the URL never enters the execution input.
     settings.LOCAL_SECRETS_DIR = join(stateDir, 'secrets');
     if (productionUrl) settings.PRODUCTION_DATABASE_URL = productionUrl;
-    // The seeded sample shop is checked for what its owner would check; a real database keeps the
-    // generic default unless DRILL_SANITY_CHECKS says more.
+    // The seeded sample shop is checked for what its owner would check; the checks name it, so a drill
+    // of whatever else the bucket holds runs the built-in check instead. A real database keeps the
+    // built-in check unless DRILL_SANITY_CHECKS says more.
     if (!env.DATABASE_URL) settings.DRILL_SANITY_CHECKS = JSON.stringify(sampleSanityChecks);
     if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
     // Locally the Lambda venue is this process: the fast path most tests and runs take. The default

@@ -80,6 +80,12 @@ export interface RunOptions {
   onWorkerStarted?: (state: string, child: ChildProcess) => void;
   /** Node options for the worker's child process (tests check its AWS requests: test/support/iam/). */
   workerExecArgv?: string[];
+  /**
+   * The clock of the run: the execution's start and stop times and every step's `Runtime.now` (tests
+   * simulate many nights on a clock they move). A worker build, a process of its own, keeps the real one,
+   * and so does `$$.Execution.StartTime` (aws-local-stepfunctions sets it; only the drill reads it).
+   */
+  now?: () => Date;
 }
 
 /**
@@ -216,11 +222,12 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
   const executionArn = `arn:aws:states:local:000000000000:execution:${options.machine}:${randomUUID()}`;
   const states = definition.States as Record<string, StateDefinition>;
   const alertLog = join(options.stateDir, 'alerts.log');
+  const now = options.now ?? (() => new Date());
 
   // Built on first use, inside a step: bad settings fail that step with ConfigurationError, as on Lambda.
   let runtime: Runtime | undefined;
   const runtimeFor = () => {
-    runtime ??= createRuntime(readRuntimeSettings(options.settings));
+    runtime ??= createRuntime(readRuntimeSettings(options.settings), { now });
     return runtime;
   };
   const sink = stepLogSink(options.stateDir, options.onLogLine);
@@ -233,7 +240,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       overrides[name] = async (input) => {
         const { Subject, Message } = input as { Subject: string; Message: string };
         await mkdir(options.stateDir, { recursive: true });
-        await appendFile(alertLog, `${new Date().toISOString()} ${Subject}\n${Message}\n\n`);
+        await appendFile(alertLog, `${now().toISOString()} ${Subject}\n${Message}\n\n`);
         const topicArn = options.settings.ALERT_TOPIC_ARN;
         let messageId = 'local';
         if (topicArn) {
@@ -310,7 +317,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
     };
   }
 
-  const startedAt = new Date();
+  const startedAt = now();
   const records: StateRecord[] = [];
   const progress: StateProgress = { entered: new Map(), failure: new Map(), caught: new Set() };
   const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
@@ -347,7 +354,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
     stateMachine: options.machine,
     input: options.input,
     startedAt: startedAt.toISOString(),
-    stoppedAt: new Date().toISOString(),
+    stoppedAt: now().toISOString(),
     status: failure ? 'FAILED' : 'SUCCEEDED',
     ...(failure ? { error: failure } : { output }),
     states: records,

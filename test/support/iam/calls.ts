@@ -23,6 +23,7 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
   globals: { ...secrets, ...writesObjects },
   listVaults: { 's3:ListBucket': 'lists backups/', ...readsObjects },
   conclude: {},
+  heartbeat: { ...secrets },
   plan: { ...secrets, 's3:ListBucket': 'finds the newest manifest', ...readsObjects },
   dump: {
     ...secrets,
@@ -66,7 +67,7 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
     's3:ListBucket': 'a missing result record answers 404 (not 403) only to a caller that may list',
   },
   retention: {
-    's3:ListBucket': 'lists backups/',
+    's3:ListBucket': 'lists backups/ and globals/',
     ...readsObjects,
     's3:GetObjectTagging': 'reads retention tags',
     's3:PutObjectTagging': 'sets retention tags',
@@ -75,6 +76,8 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
   status: {
     's3:ListBucket': 'lists backups/, drills/, status/',
     ...readsObjects,
+    's3:GetObject':
+      "records, and which of Render's standing findings were alerted (status/provider-alerts.json)",
     ...writesObjects,
     ...publishesToTopic,
     ...secrets,

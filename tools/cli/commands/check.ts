@@ -1,6 +1,7 @@
 /**
  * `backupctl check [--local|--stage s] [--send-test-alert]`: is this setup ready for its first night?
- * One line per check with ✔, ✘ (and what to change) or – (skipped); exit 0 only when none failed.
+ * One line per check with ✔, ✘ (and what to change) or – (skipped); exit 0 only when none failed, 2
+ * when one failed on a setting (a Render key or id that Render refuses).
  */
 
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -68,5 +69,8 @@ export async function checkCommand({ place, values, out, deps }: CommandContext)
     passed: failed === 0,
     checks: results,
   });
+  // A wrong Render key or id is a setting to fix, as a malformed one is: exit 2, like any ConfigurationError.
+  if (results.some((r) => r.status === 'fail' && r.errorName === 'ConfigurationError'))
+    return exitCodes.usage;
   return failed ? exitCodes.failed : exitCodes.ok;
 }

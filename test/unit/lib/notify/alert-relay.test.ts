@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { isBackupFailure, relayMessage } from '../../../../lib/notify/alert-relay.ts';
+import { heartbeatHearsFail, relayMessage } from '../../../../lib/notify/alert-relay.ts';
 
 const arn = 'arn:aws:states:eu-central-1:123456789012:execution:verified-pg-backups-prod-drill:quarterly-1';
 
@@ -30,7 +30,7 @@ describe('relayMessage', () => {
       cause: 'public.orders: 10 != 9',
     });
     expect(message.text.split('\n').at(-1)).toContain('See BACKUP_RUNBOOK.md');
-    expect(isBackupFailure(message)).toBe(false);
+    expect(heartbeatHearsFail(message)).toBe(false);
   });
 
   it('keeps a cause that spans lines or is not JSON as it is', () => {
@@ -50,18 +50,21 @@ describe('relayMessage', () => {
       text: 'recovery NOT_AVAILABLE',
       details: { kind: 'notice', stage: 'prod' },
     });
-    expect(isBackupFailure(message)).toBe(false);
+    expect(heartbeatHearsFail(message)).toBe(false);
   });
 
-  it('counts only the backup alarms as backup failures', () => {
+  // A failed night pings /fail from its own Heartbeat state; the relay adds one only for the age alarm.
+  it('pings the heartbeat /fail only for the backup-age alarm, never for a backup execution', () => {
     const alarm = (name: string, state = 'ALARM') =>
       relayMessage(
         'ALARM',
         JSON.stringify({ AlarmName: name, NewStateValue: state, NewStateReason: 'r' }),
         'p',
       );
-    expect(isBackupFailure(alarm('verified-pg-backups-p-backup-execution-timed-out'))).toBe(true);
-    expect(isBackupFailure(alarm('verified-pg-backups-p-backup-execution-timed-out', 'OK'))).toBe(false);
-    expect(isBackupFailure(alarm('verified-pg-backups-p-drill-execution-failed'))).toBe(false);
+    expect(heartbeatHearsFail(alarm('verified-pg-backups-p-backup-age-above-rpo'))).toBe(true);
+    expect(heartbeatHearsFail(alarm('verified-pg-backups-p-backup-age-above-rpo', 'OK'))).toBe(false);
+    expect(heartbeatHearsFail(alarm('verified-pg-backups-p-backup-execution-timed-out'))).toBe(false);
+    expect(heartbeatHearsFail(alarm('verified-pg-backups-p-backup-execution-failed'))).toBe(false);
+    expect(heartbeatHearsFail(alarm('verified-pg-backups-p-drill-execution-failed'))).toBe(false);
   });
 });
