@@ -16,17 +16,12 @@
  * Plain data only: tools/deploy loads this file while packaging, without the step code.
  */
 import { formatDuration } from '../lib/drill/evidence.ts';
+import type { MachineName } from '../lib/machines.ts';
 import { formatBytes } from '../lib/notify/messages.ts';
+import type { SettingGroup } from '../lib/settings.ts';
 
-export type MachineName = 'backup' | 'drill' | 'restore' | 'nightly' | 'drills';
-
-export const machineNames: readonly MachineName[] = ['backup', 'drill', 'restore', 'nightly', 'drills'];
-
-/** The machines that run another machine once per database (states:startExecution.sync:2). */
-export const childMachineOf: Partial<Record<MachineName, MachineName>> = {
-  nightly: 'backup',
-  drills: 'drill',
-};
+// The machine list lives in lib/machines.ts; the Task table's readers take it from here too.
+export { childMachineOf, type MachineName, machineNames } from '../lib/machines.ts';
 
 /**
  * Where a Task state runs: a Lambda invocation, or a build of the long-running worker (CodeBuild via
@@ -72,36 +67,11 @@ export interface Grant {
 /** Sizing keys of config/<stage>.yml `steps:` (memory and ephemeral storage of the function). */
 export type SizingKey = 'dump' | 'promote' | 'checksum' | 'verify' | 'notify';
 
-/** Settings a function gets beyond the provider-wide ones (serverless.yml `provider.environment`). */
-export type Setting =
-  | 'productionSecret'
-  /** VERIFY_TARGET, and the staging secret when it is `staging`. */
-  | 'verifyTarget'
-  /** SCRATCH_EXTENSIONS: which build of the scratch server to start. */
-  | 'scratchServer'
-  | 'restoreJobs'
-  | 'workDir'
-  /** ALERT_TOPIC_ARN: things to act on (the alert relay carries them on to Slack and the webhook). */
-  | 'alerts'
-  /** SUMMARY_TOPIC_ARN and the Slack webhook: success summaries. */
-  | 'summary'
-  /** The Slack webhook, the generic webhook and the heartbeat: the alert relay's channels. */
-  | 'relay'
-  /** HEARTBEAT_SECRET_ARN: the healthchecks-style check, pinged once a night (and /fail by the relay). */
-  | 'heartbeat'
-  /** PROOF_LEVEL: what Dump records and Verify compares (counts, or content checksums too). */
-  | 'proof'
-  | 'sanityChecks'
-  | 'stage'
-  | 'render'
-  /** DUMP_VENUE, VERIFY_VENUE and the dump Lambda's timeout, for the Plan step and SelectBackup. */
-  | 'venues'
-  /** RETENTION_*: what the retention pass keeps. */
-  | 'retention'
-  /** <MACHINE>_STATE_MACHINE_ARN of the state machines: the status report reads their history. */
-  | 'stateMachines'
-  /** DATABASES, EXCLUDE_DATABASES, DATABASE_CONCURRENCY: which databases the nightly run backs up. */
-  | 'databases';
+/**
+ * Settings a function gets beyond the provider-wide ones: the groups of lib/settings.ts, where each
+ * setting names the groups it belongs to.
+ */
+export type Setting = Exclude<SettingGroup, 'all'>;
 
 export interface FunctionSpec {
   /** functions/<dir>/handler.ts exports `handler = stepHandler('<key>', <step>)` from lib/steps/<step>.ts. */
@@ -575,7 +545,7 @@ export const functions = {
     sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
     pgPrograms: false,
     database: false,
-    settings: ['stage', 'alerts', 'render', 'stateMachines'],
+    settings: ['stage', 'alerts', 'render', 'stateMachines', 'prices'],
     triggers: 'hourly-and-after-executions',
     grants: [
       // The last 30 days of executions and the causes of the failed ones (lib/aws/executions.ts).

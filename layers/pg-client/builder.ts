@@ -33,6 +33,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PgClientBuildError } from '../../lib/errors.ts';
+import { pgPrograms } from '../../lib/pg/client.ts';
 import { serverBundleName } from '../../lib/pg/server-bundle.ts';
 import { extractDeb, writeZip, type ZipEntry } from './archive.ts';
 import {
@@ -56,8 +57,6 @@ export type BundleArch = (typeof bundleArchs)[number];
 
 /** The Debian suite that carries each client major. */
 export const suiteForMajor: Record<ClientMajor, string> = { 17: 'trixie', 18: 'forky' };
-
-export const programs = ['pg_dump', 'pg_restore', 'pg_dumpall', 'psql'] as const;
 
 /**
  * The server bundle (the scratch server a verification restores into): PostgreSQL majors with a Debian
@@ -403,7 +402,7 @@ async function assembleClient(
   );
   const placer = new ElfPlacer(root, bundle, arch);
   const programDir = join(root, 'usr/lib/postgresql', String(major), 'bin');
-  for (const program of programs) {
+  for (const program of pgPrograms) {
     // pg_dumpall sits beside a pg_dump wrapper, because it runs whatever `pg_dump` is next to itself.
     await placer.place(
       join(programDir, program),
@@ -503,7 +502,7 @@ export function loaderCommand(bundleDir: string, arch: BundleArch, programPath: 
 
 export async function programVersions(bundleDir: string, arch: BundleArch): Promise<Record<string, string>> {
   const versions: Record<string, string> = {};
-  for (const program of programs) {
+  for (const program of pgPrograms) {
     const path = join(bundleDir, program === 'pg_dumpall' ? 'libexec' : 'bin', program);
     const [command, args] = loaderCommand(bundleDir, arch, path);
     const { stdout } = await execFileAsync(command, [...args, '--version'], { env: {} });

@@ -3,15 +3,13 @@
  * read from Step Functions itself: what the audit and the status report are built from.
  */
 import { ListExecutionsCommand, type ListExecutionsCommandOutput } from '@aws-sdk/client-sfn';
+import { type MachineName, machineNames } from '../machines.ts';
 import type { ExecutionSummary } from '../report/executions.ts';
 import { HistoryReader, readHistory } from './history.ts';
 import { type CallOptions, forEachPage, type SfnApi } from './sfn.ts';
 
-export const stateMachineKinds = ['backup', 'drill', 'restore', 'nightly', 'drills'] as const;
-export type StateMachineKind = (typeof stateMachineKinds)[number];
-
 /** A stage's state machines; one deployed before the per-database runs existed has only the first three. */
-export type StageMachineArns = Record<Exclude<StateMachineKind, 'nightly' | 'drills'>, string> & {
+export type StageMachineArns = Record<Exclude<MachineName, 'nightly' | 'drills'>, string> & {
   nightly?: string;
   drills?: string;
 };
@@ -36,7 +34,7 @@ export async function readStageExecutions(
   } = {},
 ): Promise<ExecutionSummary[]> {
   const summaries: ExecutionSummary[] = [];
-  for (const kind of stateMachineKinds) {
+  for (const kind of machineNames) {
     const arn = arns[kind];
     if (!arn) continue;
     for (const item of await listExecutionsSince(api, arn, since, options)) {
@@ -78,7 +76,7 @@ async function listExecutionsSince(
 }
 
 /** A run summarized from ListExecutions alone: no trigger, no states. */
-function listedOnly(kind: StateMachineKind, item: ListedExecution): ExecutionSummary {
+function listedOnly(kind: MachineName, item: ListedExecution): ExecutionSummary {
   return {
     executionArn: item.executionArn ?? '',
     stateMachine: kind,
@@ -91,7 +89,7 @@ function listedOnly(kind: StateMachineKind, item: ListedExecution): ExecutionSum
 
 async function summarize(
   api: SfnApi,
-  kind: StateMachineKind,
+  kind: MachineName,
   item: ListedExecution,
   options: CallOptions,
 ): Promise<ExecutionSummary> {

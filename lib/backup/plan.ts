@@ -6,9 +6,12 @@
  * Lambda's budget: a dump that outgrows the estimate still finishes there, and the next night's plan
  * learns from it. `DUMP_VENUE` may force either venue.
  */
+import type { RuntimeSettings } from '../config.ts';
 import type { Manifest } from './manifest.ts';
 
-export type Venue = 'lambda' | 'worker';
+export const venues = ['lambda', 'worker'] as const;
+export type Venue = (typeof venues)[number];
+export const dumpVenues = ['auto', ...venues] as const;
 
 /**
  * Without history: 25 MiB of database per second, an eighth of what the benchmark measured on 2 cores
@@ -30,12 +33,10 @@ export interface DumpPlan {
   reason: string;
 }
 
-export interface PlanSettings {
-  DUMP_VENUE: 'auto' | Venue;
-  VERIFY_VENUE: Venue;
-  DUMP_LAMBDA_TIMEOUT_SECONDS: number;
-  STEP_TIMEOUT_RESERVE_MS: number;
-}
+export type PlanSettings = Pick<
+  RuntimeSettings,
+  'DUMP_VENUE' | 'VERIFY_VENUE' | 'DUMP_LAMBDA_TIMEOUT_SECONDS' | 'STEP_TIMEOUT_RESERVE_MS'
+>;
 
 /**
  * Database bytes per second of a past dump step; undefined when its manifest cannot tell. The step

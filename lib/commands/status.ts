@@ -6,6 +6,7 @@
 import type { LineSink } from '../logging.ts';
 import type { Message } from '../notify/publish.ts';
 import { providerCheckFor } from '../provider/provider-check.ts';
+import type { PriceTable } from '../report/cost.ts';
 import type { ExecutionSummary } from '../report/executions.ts';
 import { publishStatus } from '../report/publish-status.ts';
 import { buildStageReport, type StatusReport } from '../report/status-report.ts';
@@ -20,6 +21,8 @@ export interface StatusOptions {
   alert?: ((message: Message) => Promise<unknown>) | undefined;
   /** Where the EMF metrics line goes when written; stdout when absent. */
   metricsSink?: LineSink | undefined;
+  /** AWS list prices (config/prices.ts, handed in by the caller): without them no cost estimate. */
+  prices?: PriceTable | undefined;
 }
 
 export async function reportStatus(
@@ -32,6 +35,7 @@ export async function reportStatus(
     rpoHours: runtime.settings.RPO_HOURS,
     rtoHours: runtime.settings.RTO_HOURS,
     ...(options.executions ? { executions: options.executions } : {}),
+    ...(options.prices ? { prices: options.prices } : {}),
   };
   if (!options.write) {
     const provider = checkProvider ? await checkProvider() : undefined;

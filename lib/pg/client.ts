@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { PgClientMissingError, PgClientVersionError } from '../errors.ts';
 import { libpqEnvironment, type PgConnection } from './connection.ts';
 
+/** The client programs a bundle carries: the one list, which layers/pg-client builds from too. */
 export const pgPrograms = ['pg_dump', 'pg_restore', 'pg_dumpall', 'psql'] as const;
 export type PgProgram = (typeof pgPrograms)[number];
 export type PgBundleArch = 'x86_64' | 'arm64';

@@ -5,20 +5,27 @@
  * a 1 GB Lambda, the verification on the worker's arm SMALL build), and leaves out a NAT gateway and
  * data transfer, which depend on the network the user chose.
  */
-export interface PriceTable {
+import { z } from 'zod';
+
+const price = z.number().nonnegative();
+
+/** The list prices the estimate needs (config/prices.ts; the status function gets them as PRICE_TABLE). */
+export const priceTableSchema = z.strictObject({
   /** When and where the prices were read. */
-  checked: string;
-  s3StandardGbMonth: number;
-  s3PutPer1000: number;
-  s3GetPer1000: number;
-  lambdaGbSecond: number;
-  codebuildMinuteArmSmall: number;
-  stepFunctionsTransition: number;
-  kmsKeyMonth: number;
-  cloudwatchAlarmMonth: number;
-  cloudwatchDashboardMonth: number;
-  secretsManagerSecretMonth: number;
-}
+  checked: z.string(),
+  s3StandardGbMonth: price,
+  s3PutPer1000: price,
+  s3GetPer1000: price,
+  lambdaGbSecond: price,
+  codebuildMinuteArmSmall: price,
+  stepFunctionsTransition: price,
+  kmsKeyMonth: price,
+  cloudwatchAlarmMonth: price,
+  cloudwatchDashboardMonth: price,
+  secretsManagerSecretMonth: price,
+});
+
+export type PriceTable = z.infer<typeof priceTableSchema>;
 
 export interface CostInputs {
   /** Bytes of every dump the bucket holds now, and how fast that grows per day. */

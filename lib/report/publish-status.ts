@@ -10,6 +10,7 @@ import type { Message } from '../notify/publish.ts';
 import { alertOnProvider } from '../provider/alerts.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
+import type { PriceTable } from './cost.ts';
 import type { ExecutionSummary } from './executions.ts';
 import { renderStatusHtml } from './html.ts';
 import { renderBadge, renderStatusMarkdown, statusKeys } from './render.ts';
@@ -61,6 +62,8 @@ export async function publishStatus(
     rtoHours: number;
     stage: string;
     executions?: ExecutionSummary[];
+    /** AWS list prices for the cost estimate (config/prices.ts, handed in by the caller). */
+    prices?: PriceTable;
     /** Reads the provider's own backup state, when one is configured. */
     checkProvider?: () => Promise<ProviderStatus>;
     /**

@@ -9,7 +9,6 @@
  * the RPO); ok. "Verified" is lib/backup/catalog.ts's one definition; damaged objects are listed, never fatal.
  */
 
-import { prices } from '../../config/prices.ts';
 import {
   type CatalogEntry,
   type DamagedObject,
@@ -24,7 +23,7 @@ import { newestDrillEvidence } from '../drill/evidence.ts';
 import { verificationErrorNames } from '../errors.ts';
 import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
-import { type CostEstimate, estimateMonthlyCost } from './cost.ts';
+import { type CostEstimate, estimateMonthlyCost, type PriceTable } from './cost.ts';
 import { type ExecutionSummary, readableCause } from './executions.ts';
 
 const dayMs = 86_400_000;
@@ -392,6 +391,8 @@ export async function buildStatusReport(
     rtoHours: number;
     executions?: ExecutionSummary[];
     provider?: ProviderStatus;
+    /** AWS list prices (config/prices.ts, which lib/ may not import): without them no cost estimate. */
+    prices?: PriceTable;
   },
 ): Promise<StatusReport> {
   const now = options.now.getTime();
@@ -547,23 +548,24 @@ export async function buildStatusReport(
     growthBytesPerDay: growthHistory.bytesPerDay === null ? null : Math.round(growthHistory.bytesPerDay),
     growthHistoryDays: growthHistory.days,
     projected30DayStorageBytes: Math.round(projected),
-    estimatedMonthlyCost: latestManifest
-      ? estimateMonthlyCost(
-          {
-            storedBytes: backups.reduce((sum, b) => sum + (b.dumpBytes ?? 0), 0),
-            growthBytesPerDay: growth,
-            nightlyDumpBytes: latestManifest.dump.bytes,
-            dumpSeconds: latestManifest.timings.dumpSeconds,
-            verifySeconds: verification
-              ? verification.restoreSeconds +
-                ('downloadSeconds' in verification
-                  ? verification.downloadSeconds + verification.compareSeconds
-                  : 0)
-              : 0,
-          },
-          prices,
-        )
-      : null,
+    estimatedMonthlyCost:
+      latestManifest && options.prices
+        ? estimateMonthlyCost(
+            {
+              storedBytes: backups.reduce((sum, b) => sum + (b.dumpBytes ?? 0), 0),
+              growthBytesPerDay: growth,
+              nightlyDumpBytes: latestManifest.dump.bytes,
+              dumpSeconds: latestManifest.timings.dumpSeconds,
+              verifySeconds: verification
+                ? verification.restoreSeconds +
+                  ('downloadSeconds' in verification
+                    ? verification.downloadSeconds + verification.compareSeconds
+                    : 0)
+                : 0,
+            },
+            options.prices,
+          )
+        : null,
     databases: [],
     provider: options.provider ?? null,
     metrics: {

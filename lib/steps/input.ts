@@ -4,8 +4,9 @@
  * InputValidationError naming the field, before anything touches a database or the bucket.
  */
 import { z } from 'zod';
-import { compressionPattern, proofLevels } from '../backup/manifest.ts';
+import { proofLevels } from '../backup/manifest.ts';
 import { InputValidationError } from '../errors.ts';
+import { backupIdSchema, compressionSchema } from '../schemas.ts';
 import { isBackupId } from '../storage/keys.ts';
 
 /** A PostgreSQL database name: 1-63 bytes. */
@@ -32,10 +33,7 @@ export const executionInputSchema = z.strictObject({
       'must be one line without control characters',
     )
     .optional(),
-  compression: z
-    .string()
-    .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
-    .optional(),
+  compression: compressionSchema.optional(),
 });
 export type ExecutionInput = z.infer<typeof executionInputSchema>;
 
@@ -46,7 +44,7 @@ export const dumpEventSchema = z.strictObject({
 });
 
 export const backupIdEventSchema = z.strictObject({
-  backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),
+  backupId: backupIdSchema,
   target: databaseTargetSchema.optional(),
 });
 
@@ -57,7 +55,7 @@ export const restoreEventSchema = backupIdEventSchema.extend({
 
 /** Notify runs only after Verify matched; anything else here is a wiring fault. */
 export const notifyEventSchema = z.strictObject({
-  backupId: z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3'),
+  backupId: backupIdSchema,
   target: databaseTargetSchema.optional(),
   executionId: z.string().optional(),
   dump: z.unknown(),

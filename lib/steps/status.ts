@@ -28,6 +28,7 @@ export async function statusStep(event: unknown, { runtime, sink }: StepContext)
     write: true,
     alert: async (message) => publish(message, await runtime.channels('alert')),
     metricsSink: sink,
+    prices: runtime.settings.PRICE_TABLE,
   });
   return {
     state: report.state,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { prices } from '../../config/prices.ts';
 import { childMachineOf, functions, machineNames } from '../../functions/tasks.ts';
 import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
 import { roleResources } from '../support/iam/policies.ts';
@@ -257,6 +258,14 @@ describe('packaged template', () => {
       (resource(`${name}LambdaFunction`).Properties.Environment as { Variables: Json }).Variables;
     expect(env('Notify').SUMMARY_TOPIC_ARN).toEqual({ Ref: 'SummaryTopic' });
     expect(env('Notify').ALERT_TOPIC_ARN).toBeUndefined();
+  });
+
+  it("gives the status function config/prices.ts's table for its cost estimate, and no other function", () => {
+    const env = (name: string) =>
+      (resource(`${name}LambdaFunction`).Properties.Environment as { Variables: Json } | undefined)
+        ?.Variables;
+    expect(JSON.parse(String(env('Status')?.PRICE_TABLE))).toEqual(prices);
+    expect(env('Notify')?.PRICE_TABLE).toBeUndefined();
   });
 
   it('relays the alert topic to Slack and the webhook: a Lambda subscription after the e-mail ones', () => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { prices } from '../../config/prices.ts';
 import { publishStatus } from '../../lib/report/publish-status.ts';
 import { badgeFor, renderStatusMarkdown, statusKeys } from '../../lib/report/render.ts';
 import { buildStatusReport } from '../../lib/report/status-report.ts';
@@ -42,7 +43,7 @@ const putBackup = (store: BackupStore, hoursAgo: number, bytes: number, verified
 const execution = (hoursAgo: number, status: 'SUCCEEDED' | 'FAILED', error?: string) =>
   fixtureExecution({ now, hoursAgo, status, ...(error ? { error } : {}) });
 
-const options = { now, rpoHours: 24, rtoHours: 2 };
+const options = { now, rpoHours: 24, rtoHours: 2, prices };
 
 describe('status report', () => {
   it('reports a fresh verified backup as OK with a green badge, size trend and projection', async () => {

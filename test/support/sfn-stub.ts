@@ -19,7 +19,6 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import type { MachineName } from '../../functions/tasks.ts';
-import type { StateMachineKind } from '../../lib/aws/executions.ts';
 import type { SfnApi, SfnCommand } from '../../lib/aws/sfn.ts';
 import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 import { everyState, loadAsl } from './definitions.ts';
@@ -164,7 +163,7 @@ export interface StubExecution {
 export class SfnStub implements SfnApi {
   readonly calls: SfnCommand[] = [];
   readonly executions: StubExecution[] = [];
-  readonly machines: Record<StateMachineKind, string>;
+  readonly machines: Record<MachineName, string>;
   bucketTag: string | undefined;
   throttle: Partial<Record<string, number>> = {};
   pageSize = 4;
@@ -189,11 +188,7 @@ export class SfnStub implements SfnApi {
     return this.calls.map((c) => c.constructor.name);
   }
 
-  add(
-    kind: StateMachineKind,
-    events: HistoryEvent[],
-    name = `run-${this.executions.length + 1}`,
-  ): StubExecution {
+  add(kind: MachineName, events: HistoryEvent[], name = `run-${this.executions.length + 1}`): StubExecution {
     const execution = {
       executionArn: this.machines[kind].replace(':stateMachine:', ':execution:') + `:${name}`,
       stateMachineArn: this.machines[kind],
@@ -264,7 +259,7 @@ export class SfnStub implements SfnApi {
       const events = this.onStart?.(JSON.parse(command.input.input ?? '{}')) ?? [];
       const kind =
         (Object.entries(this.machines).find(([, arn]) => arn === command.input.stateMachineArn)?.[0] as
-          | StateMachineKind
+          | MachineName
           | undefined) ?? 'backup';
       const execution = this.add(kind, events, command.input.name);
       this.#revealed.set(execution.executionArn, 1);

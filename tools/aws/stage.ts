@@ -10,9 +10,10 @@ import {
   ListTagsForResourceCommand,
   type ListTagsForResourceCommandOutput,
 } from '@aws-sdk/client-sfn';
-import { type StageMachineArns, type StateMachineKind, stateMachineKinds } from '../../lib/aws/executions.ts';
+import type { StageMachineArns } from '../../lib/aws/executions.ts';
 import { type CallOptions, callSfn, type SfnApi } from '../../lib/aws/sfn.ts';
 import { ConfigurationError, InputValidationError } from '../../lib/errors.ts';
+import { type MachineName, machineNames } from '../../lib/machines.ts';
 import { loadStageConfig, type StageConfig } from '../deploy/stage-config.ts';
 
 export const serviceName = 'verified-pg-backups';
@@ -42,7 +43,7 @@ export function loadStageSettings(stage: string, root: string, region?: string):
   return { stage, region: region ?? config.region, config };
 }
 
-export function stateMachineName(stage: string, kind: StateMachineKind): string {
+export function stateMachineName(stage: string, kind: MachineName): string {
   return `${serviceName}-${stage}-${kind}`;
 }
 
@@ -69,8 +70,8 @@ export class DeployedStage {
   /** The stage's state machines' ARNs, found by exact name (ListStateMachines, every page). */
   async stateMachineArns(): Promise<StageMachineArns> {
     if (this.#arns) return this.#arns;
-    const wanted = new Map(stateMachineKinds.map((kind) => [stateMachineName(this.stage, kind), kind]));
-    const found: Partial<Record<StateMachineKind, string>> = {};
+    const wanted = new Map(machineNames.map((kind) => [stateMachineName(this.stage, kind), kind]));
+    const found: Partial<Record<MachineName, string>> = {};
     let nextToken: string | undefined;
     do {
       const page = await callSfn<ListStateMachinesCommandOutput>(
@@ -83,11 +84,9 @@ export class DeployedStage {
         if (kind && machine.stateMachineArn) found[kind] = machine.stateMachineArn;
       }
       nextToken = page.nextToken;
-    } while (nextToken && stateMachineKinds.some((kind) => !found[kind]));
+    } while (nextToken && machineNames.some((kind) => !found[kind]));
     // A stage deployed before the nightly run existed still works; its backups start one by one.
-    const missing = stateMachineKinds.filter(
-      (kind) => kind !== 'nightly' && kind !== 'drills' && !found[kind],
-    );
+    const missing = machineNames.filter((kind) => kind !== 'nightly' && kind !== 'drills' && !found[kind]);
     if (missing.length > 0 || !found.backup || !found.drill || !found.restore) {
       throw new ConfigurationError(
         `stage "${this.stage}" is not deployed in ${this.region}: no state machine named ${missing

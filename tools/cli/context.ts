@@ -22,6 +22,7 @@ import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
 import type { LogsApi } from '../aws/step-progress.ts';
+import { settingsFromStageConfig } from '../deploy/stage-config.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { Terminal } from './progress.ts';
@@ -185,16 +186,7 @@ export async function withTarget<T>(
       BACKUP_BUCKET: bucket,
       AWS_REGION: settings.region,
       STAGE: settings.stage,
-      RPO_HOURS: String(settings.config.targets.rpoHours),
-      RTO_HOURS: String(settings.config.targets.rtoHours),
-      ...(settings.config.render
-        ? {
-            RENDER_POSTGRES_ID: settings.config.render.postgresId,
-            RENDER_API_KEY_SECRET_ARN: settings.config.render.apiKeySecretArn,
-            RENDER_MIN_RECOVERY_DAYS: String(settings.config.render.minRecoveryDays),
-            RENDER_MAX_EXPORT_AGE_HOURS: String(settings.config.render.maxExportAgeHours),
-          }
-        : {}),
+      ...settingsFromStageConfig(settings.config, ['all', 'render']),
       ...stageSettings,
     }),
   );

@@ -5,7 +5,6 @@
  */
 
 import type { MachineName } from '../../functions/tasks.ts';
-import type { StateMachineKind } from '../../lib/aws/executions.ts';
 import type { StageExecution } from '../../lib/aws/history.ts';
 import { executionConsoleUrl, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
@@ -35,7 +34,7 @@ export interface StageRunOptions {
 
 export async function followOnStage(
   settings: StageSettings,
-  kind: StateMachineKind,
+  kind: MachineName,
   input: unknown,
   options: StageRunOptions,
 ): Promise<StageExecution | 'interrupted'> {

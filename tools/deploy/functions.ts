@@ -5,6 +5,7 @@
  * machines' roles that may invoke exactly their functions, the VPC attachments and the dashboard's step
  * durations. Adding a Task changes none of this code.
  */
+import { prices } from '../../config/prices.ts';
 import {
   childMachineOf,
   type FunctionKey,
@@ -15,13 +16,13 @@ import {
   logicalIdOf,
   type MachineName,
   machineNames,
-  type Setting,
   tasks,
   worker,
 } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
-import { renderPlanDefaults } from '../../lib/provider/render.ts';
-import type { StageConfig } from './stage-config.ts';
+import { stateMachineResourceOf } from '../../lib/machines.ts';
+import { type SettingGroup, type SettingName, type StageFill, settingRows } from '../../lib/settings.ts';
+import { configFillValue, type StageConfig } from './stage-config.ts';
 
 type Json = Record<string, unknown>;
 const noValue = { Ref: 'AWS::NoValue' };
@@ -70,7 +71,7 @@ function resolveResource(resource: GrantResource, facts: DeployFacts): unknown {
         'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${restoreSecretPrefix(facts)}*`,
       };
     case 'stateMachines':
-      return machineNames.map((machine) => ({ Ref: `${pascal(machine)}StateMachine` }));
+      return machineNames.map((machine) => ({ Ref: stateMachineResourceOf(machine) }));
     case 'executions':
       return machineNames.map((machine) => ({
         'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${facts.service}-${facts.stage}-${machine}:*`,
@@ -238,7 +239,7 @@ function startWorkerBuilds(): Json[] {
 function startChildExecutions(machine: MachineName): Json[] {
   const child = childMachineOf[machine];
   if (!child) return [];
-  const id = `${pascal(child)}StateMachine`;
+  const id = stateMachineResourceOf(child);
   return [
     {
       Sid: `Run${pascal(child)}Executions`,
@@ -340,8 +341,8 @@ export function functionResources(facts: DeployFacts): { Resources: Json; extens
   for (const [key, spec] of entries()) resources[roleIdOf(key)] = functionRole(key, spec, facts);
   resources[carrierRoleId] = carrierRole(facts);
   for (const machine of machineNames) {
-    resources[`${pascal(machine)}StateMachineRole`] = stateMachineRole(machine, facts);
-    resources[`${pascal(machine)}StateMachineLogGroup`] = {
+    resources[`${stateMachineResourceOf(machine)}Role`] = stateMachineRole(machine, facts);
+    resources[`${stateMachineResourceOf(machine)}LogGroup`] = {
       Type: 'AWS::Logs::LogGroup',
       Properties: {
         LogGroupName: `/aws/vendedlogs/states/${facts.service}-${facts.stage}-${machine}`,
@@ -392,110 +393,52 @@ function carrierRole(facts: DeployFacts): Json {
   };
 }
 
-export function environmentOf(settings: readonly Setting[], facts: DeployFacts): Json {
-  const env: Json = {};
-  const ifConfigured = (condition: string, value: string) => ({ 'Fn::If': [condition, value, noValue] });
-  const slackSecret = ifConfigured('UseSlack', facts.config.alerts.slackWebhookSecretArn ?? 'none');
-  const heartbeatSecret = ifConfigured('UseHeartbeat', facts.config.alerts.heartbeatSecretArn ?? 'none');
-  for (const setting of settings) {
-    switch (setting) {
-      case 'productionSecret':
-        env.PRODUCTION_DATABASE_SECRET_ARN = facts.config.databases.productionSecretArn;
-        break;
-      case 'databases': {
-        const { backup, exclude, concurrency } = facts.config.databases;
-        env.DATABASES = Array.isArray(backup) ? backup.join(',') : backup;
-        env.EXCLUDE_DATABASES = exclude.join(',');
-        env.DATABASE_CONCURRENCY = String(concurrency);
-        break;
-      }
-      case 'verifyTarget':
-        env.VERIFY_TARGET = facts.config.verification.target;
-        env.STAGING_DATABASE_SECRET_ARN = ifConfigured(
-          'UseStaging',
-          facts.config.databases.stagingSecretArn ?? 'none',
-        );
-        break;
-      case 'scratchServer':
-        if (facts.config.verification.extensions.length > 0) {
-          env.SCRATCH_EXTENSIONS = facts.config.verification.extensions.join(',');
-        }
-        break;
+/** One setting's value on a deployed stage (lib/settings.ts, its `stage` fill); undefined: unset. */
+function stageValue(name: SettingName, fill: StageFill, facts: DeployFacts): unknown {
+  if ('ref' in fill) return { Ref: fill.ref };
+  if ('fixed' in fill) return fill.fixed;
+  if ('deploy' in fill) {
+    switch (fill.deploy) {
+      case 'kmsKeyArn':
+        return facts.kmsKeyArn;
       case 'restoreJobs':
-        env.RESTORE_JOBS = facts.restoreJobs;
-        break;
-      case 'workDir':
-        env.WORK_DIR = '/tmp';
-        break;
-      case 'alerts':
-        env.ALERT_TOPIC_ARN = { Ref: 'AlertTopic' };
-        break;
-      case 'summary':
-        env.SUMMARY_TOPIC_ARN = { Ref: 'SummaryTopic' };
-        env.SLACK_WEBHOOK_SECRET_ARN = slackSecret;
-        break;
-      case 'relay':
-        env.SLACK_WEBHOOK_SECRET_ARN = slackSecret;
-        env.ALERT_WEBHOOK_SECRET_ARN = ifConfigured(
-          'UseAlertWebhook',
-          facts.config.alerts.webhookSecretArn ?? 'none',
-        );
-        env.HEARTBEAT_SECRET_ARN = heartbeatSecret;
-        break;
-      case 'heartbeat':
-        env.HEARTBEAT_SECRET_ARN = heartbeatSecret;
-        break;
-      case 'proof':
-        env.PROOF_LEVEL = facts.config.verification.proof;
-        break;
-      case 'sanityChecks':
-        // Unset without configured checks: the drill then runs its built-in one (lib/drill/sanity.ts).
-        env.DRILL_SANITY_CHECKS = ifConfigured(
-          'UseDrillSanityChecks',
-          JSON.stringify(facts.config.drill.sanityChecks),
-        );
-        break;
+        return facts.restoreJobs;
       case 'stage':
-        env.STAGE = facts.stage;
-        break;
-      case 'venues':
-        env.DUMP_VENUE = facts.config.venues.dump;
-        env.VERIFY_VENUE = facts.config.venues.verify;
-        env.DUMP_LAMBDA_TIMEOUT_SECONDS = String(
-          timeoutOf('dump', functions.dump, facts, `config/${facts.stage}.yml`),
-        );
-        break;
-      case 'retention':
-        env.RETENTION_KEEP_LAST_VERIFIED = String(facts.config.retention.keepLastVerified);
-        env.RETENTION_DAILY_DAYS = String(
-          facts.config.retention.dailyDays ?? facts.config.bucket.retentionDays,
-        );
-        env.RETENTION_WEEKLY_WEEKS = String(facts.config.retention.weeklyWeeks);
-        env.RETENTION_MONTHLY_MONTHS = String(facts.config.retention.monthlyMonths);
-        break;
-      case 'stateMachines':
-        for (const machine of machineNames) {
-          env[`${machine.toUpperCase()}_STATE_MACHINE_ARN`] = { Ref: `${pascal(machine)}StateMachine` };
-        }
-        break;
-      case 'render':
-        env.RENDER_API_KEY_SECRET_ARN = ifConfigured(
-          'UseRender',
-          facts.config.render?.apiKeySecretArn ?? 'none',
-        );
-        env.RENDER_POSTGRES_ID = ifConfigured('UseRender', facts.config.render?.postgresId ?? 'none');
-        env.RENDER_MIN_RECOVERY_DAYS = ifConfigured(
-          'UseRender',
-          String(facts.config.render?.minRecoveryDays ?? renderPlanDefaults.minRecoveryDays),
-        );
-        env.RENDER_MAX_EXPORT_AGE_HOURS = ifConfigured(
-          'UseRender',
-          String(facts.config.render?.maxExportAgeHours ?? renderPlanDefaults.maxExportAgeHours),
-        );
-        break;
+        return facts.stage;
+      case 'dumpLambdaTimeout':
+        return String(timeoutOf('dump', functions.dump, facts, `config/${facts.stage}.yml`));
+      case 'prices':
+        return JSON.stringify(prices);
     }
   }
+  const text = configFillValue(facts.config, name, fill);
+  // CloudFormation needs a value in both branches, even the one the condition leaves out.
+  return fill.when ? { 'Fn::If': [fill.when, text ?? 'none', noValue] } : text;
+}
+
+/**
+ * The environment of a function that gets these groups of settings (lib/settings.ts); on the worker,
+ * with the settings whose row says how the worker differs.
+ */
+export function environmentOf(
+  groups: readonly SettingGroup[],
+  facts: DeployFacts,
+  venue: 'lambda' | 'worker' = 'lambda',
+): Json {
+  const env: Json = {};
+  for (const [name, row] of settingRows()) {
+    const fill = venue === 'worker' && row.worker ? row.worker : row.stage;
+    const wanted = row.groups?.some((group) => groups.includes(group)) || (venue === 'worker' && row.worker);
+    if (!fill || fill === 'unset' || !wanted) continue;
+    const value = stageValue(name, fill, facts);
+    if (value !== undefined) env[name] = value;
+  }
   return env;
+}
+
+/** serverless.yml's provider environment: the settings every function gets. */
+export function providerEnvironment(facts: DeployFacts): Json {
+  return { ...environmentOf(['all'], facts), NODE_OPTIONS: '--enable-source-maps' };
 }
 
 /** The Lambda timeout: the shortest TimeoutSeconds of the Task states it serves, or a configured one. */
@@ -539,7 +482,7 @@ function eventsOf(spec: FunctionSpec, facts: DeployFacts): unknown[] | undefined
           'detail-type': ['Step Functions Execution Status Change'],
           detail: {
             status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'],
-            stateMachineArn: machineNames.map((machine) => ({ Ref: `${pascal(machine)}StateMachine` })),
+            stateMachineArn: machineNames.map((machine) => ({ Ref: stateMachineResourceOf(machine) })),
           },
         },
       },

@@ -10,7 +10,13 @@ import { type MachineName, machineNames } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { serverBundleName } from '../../lib/pg/server-bundle.ts';
 import { serviceName } from '../aws/stage.ts';
-import { type DeployFacts, dashboardFunctions, functionResources, serverlessFunctions } from './functions.ts';
+import {
+  type DeployFacts,
+  dashboardFunctions,
+  functionResources,
+  providerEnvironment,
+  serverlessFunctions,
+} from './functions.ts';
 import { scheduleIntervalHours } from './schedule.ts';
 import { loadStageConfig, type StageConfig, stageConfigPath } from './stage-config.ts';
 import { workerResources } from './worker.ts';
@@ -111,7 +117,6 @@ export function serverlessSettings(stage: string, root: string) {
     // Without configured checks the variable stays unset and the drill runs its built-in check.
     useDrillSanityChecks: config.drill.sanityChecks.length > 0 ? 'true' : 'false',
     drillSanityChecks: JSON.stringify(config.drill.sanityChecks),
-    compression: config.compression,
     alertSubscriptions: config.alerts.emails.map((email) => ({ Endpoint: email, Protocol: 'email' })),
     slackWebhookSecretArn: config.alerts.slackWebhookSecretArn ?? 'none',
     useSlack: config.alerts.slackWebhookSecretArn === undefined ? 'false' : 'true',
@@ -130,12 +135,12 @@ export function serverlessSettings(stage: string, root: string) {
     // The longest gap between two scheduled backups plus the grace: a late night does not page, a
     // night without a verified backup does within about an hour after that (the alarm's period).
     ageAlarmHours: scheduleIntervalHours(config.schedule) + config.alerts.ageAlarmGraceHours,
-    rtoHours: config.targets.rtoHours,
     restoreJobs,
     logRetentionDays: config.logRetentionDays,
     useVpc: config.vpc === undefined ? 'false' : 'true',
     vpcSubnetIds: config.vpc?.subnetIds ?? [],
     vpcSecurityGroupIds: config.vpc?.securityGroupIds ?? [],
+    environment: providerEnvironment(facts),
     functions: serverlessFunctions(facts, file),
     functionResources: withWorker(functionResources(facts), facts),
     // The dashboard's step-duration lines, one per backup function (its CloudWatch metric names).

@@ -8,11 +8,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { compressionPattern, defaultCompression, proofLevels } from '../../lib/backup/manifest.ts';
-import { bucketNamePattern } from '../../lib/config.ts';
+import { proofLevels } from '../../lib/backup/manifest.ts';
+import { dumpVenues, venues } from '../../lib/backup/plan.ts';
 import { parseSanityChecks, sanityChecksProblem } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
-import { postgresIdPattern, renderPlanDefaults } from '../../lib/provider/render.ts';
+import { postgresIdPattern } from '../../lib/provider/render.ts';
+import { compressionSchema } from '../../lib/schemas.ts';
+import {
+  bucketNamePattern,
+  defaultOf,
+  type SettingGroup,
+  type SettingName,
+  type StageFill,
+  settingRows,
+} from '../../lib/settings.ts';
 import { scheduleIntervalHours } from './schedule.ts';
 
 const round = (hours: number) => Math.round(hours * 100) / 100;
@@ -82,7 +91,7 @@ export const stageConfigSchema = z.strictObject({
             )
             .min(1),
         ])
-        .default('url'),
+        .default(defaultOf('DATABASES')),
       /** Left out of `backup: all`. */
       exclude: z
         .array(
@@ -93,7 +102,7 @@ export const stageConfigSchema = z.strictObject({
         )
         .default([]),
       /** How many databases are backed up at a time (2 by default): the load on the production server. */
-      concurrency: z.number().int().min(1).max(10).default(2),
+      concurrency: z.number().int().min(1).max(10).default(defaultOf('DATABASE_CONCURRENCY')),
     },
     { error: (issue) => (issue.input === undefined ? 'is required' : 'must be a mapping') },
   ),
@@ -105,7 +114,7 @@ export const stageConfigSchema = z.strictObject({
   verification: section(
     z
       .strictObject({
-        target: z.enum(['scratch', 'staging']).default('scratch'),
+        target: z.enum(['scratch', 'staging']).default(defaultOf('VERIFY_TARGET')),
         /** The scratch server's PostgreSQL major: production's, or newer (a dump restores into a newer major). */
         serverMajor: z.union([z.literal(15), z.literal(17), z.literal(18)]).default(18),
         extensions: z.array(z.enum(['pgvector', 'postgis'])).default([]),
@@ -114,7 +123,7 @@ export const stageConfigSchema = z.strictObject({
          * verification compares content, not only counts; `counts` skips that cost (docs/performance.md).
          * Drills compare content whenever a backup has it.
          */
-        proof: z.enum(proofLevels).default('checksums'),
+        proof: z.enum(proofLevels).default(defaultOf('PROOF_LEVEL')),
       })
       .prefault({}),
   ),
@@ -126,8 +135,8 @@ export const stageConfigSchema = z.strictObject({
   venues: section(
     z
       .strictObject({
-        dump: z.enum(['auto', 'lambda', 'worker']).default('auto'),
-        verify: z.enum(['lambda', 'worker']).default('worker'),
+        dump: z.enum(dumpVenues).default(defaultOf('DUMP_VENUE')),
+        verify: z.enum(venues).default(defaultOf('VERIFY_VENUE')),
       })
       .prefault({}),
   ),
@@ -170,10 +179,15 @@ export const stageConfigSchema = z.strictObject({
   retention: section(
     z
       .strictObject({
-        keepLastVerified: z.number().int().min(1).max(1000).default(7),
+        keepLastVerified: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(defaultOf('RETENTION_KEEP_LAST_VERIFIED')),
         dailyDays: z.number().int().min(1).max(36_500).optional(),
-        weeklyWeeks: z.number().int().min(0).max(520).default(8),
-        monthlyMonths: z.number().int().min(0).max(1200).default(12),
+        weeklyWeeks: z.number().int().min(0).max(520).default(defaultOf('RETENTION_WEEKLY_WEEKS')),
+        monthlyMonths: z.number().int().min(0).max(1200).default(defaultOf('RETENTION_MONTHLY_MONTHS')),
       })
       .prefault({}),
   ),
@@ -200,10 +214,7 @@ export const stageConfigSchema = z.strictObject({
       'must be cron(...) or rate(...)',
     )
     .default('cron(0 3 1 1,4,7,10 ? *)'),
-  compression: z
-    .string()
-    .regex(compressionPattern, 'must be none, gzip[:1-9], lz4[:1-12] or zstd[:1-22]')
-    .default(defaultCompression),
+  compression: compressionSchema.default(defaultOf('DUMP_COMPRESSION')),
   alerts: section(
     z
       .strictObject({
@@ -228,8 +239,8 @@ export const stageConfigSchema = z.strictObject({
   targets: section(
     z
       .strictObject({
-        rpoHours: z.number().positive().max(8760).default(24),
-        rtoHours: z.number().positive().max(8760).default(2),
+        rpoHours: z.number().positive().max(8760).default(defaultOf('RPO_HOURS')),
+        rtoHours: z.number().positive().max(8760).default(defaultOf('RTO_HOURS')),
       })
       .prefault({}),
   ),
@@ -240,9 +251,9 @@ export const stageConfigSchema = z.strictObject({
         apiKeySecretArn: secretArn,
         postgresId: z.string().regex(postgresIdPattern, 'must be a Render Postgres id such as dpg-…'),
         /** The plan's days of point-in-time recovery: a shorter window is ProviderRecoveryWindowError. */
-        minRecoveryDays: z.number().positive().max(365).default(renderPlanDefaults.minRecoveryDays),
+        minRecoveryDays: z.number().positive().max(365).default(defaultOf('RENDER_MIN_RECOVERY_DAYS')),
         /** Hours after which Render's newest export is stale (ProviderExportStaleError). */
-        maxExportAgeHours: z.number().positive().max(8760).default(renderPlanDefaults.maxExportAgeHours),
+        maxExportAgeHours: z.number().positive().max(8760).default(defaultOf('RENDER_MAX_EXPORT_AGE_HOURS')),
       })
       .optional(),
   ),
@@ -297,6 +308,58 @@ export const stageConfigSchema = z.strictObject({
 });
 
 export type StageConfig = z.infer<typeof stageConfigSchema>;
+
+type ConfigFill = Extract<StageFill, { config: unknown }>;
+
+/** A field of a stage config by its dotted path; a path the config does not have is a bug in the table. */
+function configValue(config: StageConfig, path: string, setting: string): unknown {
+  let value: unknown = config;
+  for (const key of path.split('.')) {
+    if (value === undefined) return undefined;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new ConfigurationError(
+        `lib/settings.ts: ${setting} is filled from ${path}, not a stage config field`,
+      );
+    }
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+/**
+ * A setting as a stage config fills it (lib/settings.ts, its `config` fill): the first of its fields
+ * that is set, numbers as text, lists joined with commas or as JSON; undefined when unset.
+ */
+export function configFillValue(
+  config: StageConfig,
+  name: SettingName,
+  fill: ConfigFill,
+): string | undefined {
+  const paths: readonly string[] = typeof fill.config === 'string' ? [fill.config] : fill.config;
+  const value = paths.map((path) => configValue(config, path, name)).find((v) => v !== undefined);
+  if (value === undefined) return undefined;
+  if (fill.unsetWhenEmpty && Array.isArray(value) && value.length === 0) return undefined;
+  if (fill.json) return JSON.stringify(value);
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+/**
+ * The settings of these groups that the stage config alone decides, as the CLI's runtime for a stage
+ * needs them (the deployed functions get the same values, tools/deploy/functions.ts).
+ */
+export function settingsFromStageConfig(
+  config: StageConfig,
+  groups: readonly SettingGroup[],
+): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [name, row] of settingRows()) {
+    if (!row.stage || !('config' in row.stage) || !row.groups?.some((group) => groups.includes(group)))
+      continue;
+    const value = configFillValue(config, name, row.stage);
+    if (value !== undefined) values[name] = value;
+  }
+  return values;
+}
 
 /** What the schema alone cannot say: a staging target needs the staging secret. */
 function checkConsistency(config: StageConfig): { field: string; message: string } | undefined {

@@ -150,28 +150,20 @@ function workerRole(facts: DeployFacts): Json {
   };
 }
 
-/** The worker's environment: every setting its functions get on Lambda, as plain-text variables. */
+/**
+ * The worker's environment: every setting its functions get on Lambda, as the worker's rows of
+ * lib/settings.ts say, as plain-text variables.
+ */
 function workerEnvironment(facts: DeployFacts): Json[] {
   const settings = [
     ...new Set(workerFunctions().flatMap((key) => (functions[key] as FunctionSpec).settings)),
   ];
   const env: Json = {
-    BACKUP_BUCKET: { Ref: 'BackupBucket' },
-    KMS_KEY_ID: facts.kmsKeyArn,
-    DUMP_COMPRESSION: facts.config.compression,
-    RPO_HOURS: String(facts.config.targets.rpoHours),
-    RTO_HOURS: String(facts.config.targets.rtoHours),
-    // The step stops and cleans up this long before the build's own timeout.
-    STEP_TIMEOUT_RESERVE_MS: '60000',
+    ...environmentOf(['all', ...settings], facts, 'worker'),
     WORKER_FUNCTION: functionName(facts, worker.key),
     WORKER_TIMEOUT_SECONDS: String(facts.config.worker.timeoutMinutes * 60),
     NODE_OPTIONS: '--enable-source-maps',
-    ...environmentOf(settings, facts),
-    // CodeBuild's disk is the work directory; restores there use the build's CPUs.
-    WORK_DIR: '/tmp',
   };
-  // pg_restore -j follows the build's CPUs (the default), not the verify Lambda's memory.
-  delete env.RESTORE_JOBS;
   // Secret ARNs and the like are references, never secrets: CodeBuild shows plain-text variables in the
   // build's details and Step Functions' history.
   return Object.entries(env).map(([name, value]) =>

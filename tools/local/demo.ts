@@ -3,6 +3,7 @@
  * the real state machine. Exits 0 only when the backup is verified.
  */
 import { describeError } from '../../lib/errors.ts';
+import { defaultOf } from '../../lib/settings.ts';
 import { startLocalEnvironment } from './environment.ts';
 import { runLocalBackup } from './run-backup.ts';
 import { formatStateLine } from './state-lines.ts';
@@ -12,18 +13,18 @@ async function main(): Promise<number> {
   console.log(
     'Starting local services (embedded PostgreSQL for production, local S3 API); Verify runs on the local worker and starts its own scratch server…',
   );
-  const environment = await startLocalEnvironment({ onProgress: (message) => console.log(`  ${message}`) });
+  // As a deployed stage does by default: Verify on the worker (here a child process).
+  const environment = await startLocalEnvironment({
+    verifyVenue: defaultOf('VERIFY_VENUE'),
+    onProgress: (message) => console.log(`  ${message}`),
+  });
   try {
     console.log(`State directory: ${environment.stateDir}\n`);
     console.log('Running statemachines/backup.asl.json:');
     const execution = await runLocalBackup(
       environment,
       { trigger: 'manual', reason: 'npm run demo' },
-      {
-        onState: (state) => console.log(`  ${formatStateLine('backup', state)}`),
-        // As a deployed stage does by default: Verify on the worker (here a child process).
-        settings: { VERIFY_VENUE: process.env.VERIFY_VENUE ?? 'worker' },
-      },
+      { onState: (state) => console.log(`  ${formatStateLine('backup', state)}`) },
     );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (execution.status === 'SUCCEEDED') {

@@ -9,8 +9,10 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { RuntimeSettings } from '../../lib/config.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { quoteIdentifier, withSession } from '../../lib/pg/session.ts';
+import { localPassThrough } from '../../lib/settings.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { type PostgresServer, startPostgresServer } from './postgres-server.ts';
 import { type LocalS3Server, startLocalS3Server } from './s3-server.ts';
@@ -22,6 +24,8 @@ export const defaultStateDir = join(projectRoot, '.local');
 export const localBucket = 'local-backups';
 const productionDatabase = 'shop';
 const stagingDatabase = 'staging';
+/** Where local runs verify unless VERIFY_VENUE says otherwise (the product's default is the worker). */
+export const localVerifyVenue: RuntimeSettings['VERIFY_VENUE'] = 'lambda';
 
 /** What the sample shop's owner would check; named for the shop, so a drill of any other database skips them. */
 export const sampleSanityChecks = [
@@ -42,6 +46,8 @@ export interface LocalEnvironmentOptions {
   sampleScale?: number;
   /** Start only what these commands need; a staging server only when asked for. */
   need?: { production?: boolean; staging?: boolean };
+  /** Where to verify when VERIFY_VENUE does not say: in-process unless asked (localVerifyVenue). */
+  verifyVenue?: RuntimeSettings['VERIFY_VENUE'];
   onProgress?: (message: string) => void;
 }
 
@@ -142,33 +148,10 @@ export async function startLocalEnvironment(
     // built-in check unless DRILL_SANITY_CHECKS says more.
     if (!env.DATABASE_URL) settings.DRILL_SANITY_CHECKS = JSON.stringify(sampleSanityChecks);
     if (stagingUrl) settings.STAGING_DATABASE_URL = stagingUrl;
-    for (const name of [
-      'DATABASES',
-      'EXCLUDE_DATABASES',
-      'DATABASE_CONCURRENCY',
-      'DUMP_VENUE',
-      'VERIFY_VENUE',
-      'VERIFY_TARGET',
-      'SCRATCH_EXTENSIONS',
-      'PG_SERVER_DIR',
-      'DUMP_COMPRESSION',
-      'PROOF_LEVEL',
-      'DUMP_LOCK_WAIT_SECONDS',
-      'RESTORE_JOBS',
-      'ALERT_TOPIC_ARN',
-      'SUMMARY_TOPIC_ARN',
-      'SLACK_WEBHOOK_URL',
-      'ALERT_WEBHOOK_URL',
-      'HEARTBEAT_URL',
-      'RPO_HOURS',
-      'RTO_HOURS',
-      'DRILL_SANITY_CHECKS',
-      'RENDER_POSTGRES_ID',
-      'RENDER_API_KEY',
-      'RENDER_API_URL',
-      'RENDER_MIN_RECOVERY_DAYS',
-      'RENDER_MAX_EXPORT_AGE_HOURS',
-    ] as const) {
+    // Locally the Lambda venue is this process: the fast path most tests and runs take. The default
+    // (the worker, as on a stage) is one setting away, and the demo and the worker tests take it.
+    settings.VERIFY_VENUE = options.verifyVenue ?? localVerifyVenue;
+    for (const name of localPassThrough()) {
       const value = env[name];
       if (value) settings[name] = value;
     }

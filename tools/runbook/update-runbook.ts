@@ -9,8 +9,8 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSfnClient } from '../../lib/aws/sfn.ts';
-import { bucketNamePattern } from '../../lib/config.ts';
 import { describeError, InputValidationError } from '../../lib/errors.ts';
+import { bucketNamePattern } from '../../lib/settings.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { DeployedStage, loadStageSettings } from '../aws/stage.ts';

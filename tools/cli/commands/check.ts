@@ -10,6 +10,7 @@ import { readRuntimeSettings } from '../../../lib/config.ts';
 import { publish } from '../../../lib/notify/publish.ts';
 import { createRuntime } from '../../../lib/runtime.ts';
 import { DeployedStage, serviceName } from '../../aws/stage.ts';
+import { settingsFromStageConfig } from '../../deploy/stage-config.ts';
 import { type CommandContext, callOptions, exitCodes, sfnFor, withLocal, withTarget } from '../context.ts';
 
 const marks = { pass: '✔', fail: '✘', skip: '–' } as const;
@@ -55,11 +56,7 @@ export async function checkCommand({ place, values, out, deps }: CommandContext)
             });
           },
         }),
-      {
-        PRODUCTION_DATABASE_SECRET_ARN: config.databases.productionSecretArn,
-        DUMP_VENUE: config.venues.dump,
-        VERIFY_VENUE: config.venues.verify,
-      },
+      settingsFromStageConfig(config, ['productionSecret', 'venues']),
     );
   }
   const width = Math.max(...results.map((r) => r.name.length));

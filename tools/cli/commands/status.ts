@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { prices } from '../../../config/prices.ts';
 import { proofWarning } from '../../../lib/backup/manifest.ts';
 import { reportStatus } from '../../../lib/commands/status.ts';
 import { formatDuration } from '../../../lib/drill/evidence.ts';
@@ -37,6 +38,7 @@ export async function statusCommand({ place, values, out, deps }: CommandContext
       executions: await executions(new Date(now.getTime() - 30 * 86_400_000)),
       write,
       metricsSink: () => undefined,
+      prices,
     });
     const extra: string[] = [];
     const data: { report: StatusReport; file?: string; link?: string } = { report };
