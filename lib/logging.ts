@@ -36,6 +36,42 @@ class SinkLogger extends Logger {
   }
 }
 
+/**
+ * The ids that join a line to a night: the execution, the backup and the database, wherever the event
+ * names them. Every Task state passes `executionId` ($$.Execution.Id; test/unit/statemachines checks
+ * it); the rest sit where the steps' events keep them: the backup's id at the top or in a drill's
+ * `selected`, the database in `target` (set by Plan and SelectBackup) or in the execution input. The
+ * alert relay's SNS event carries no fields of ours: its message names the execution it reports (the
+ * NotifyFailure states write `... execution <arn> failed ...`), an alarm's names none.
+ */
+export function logKeysOf(event: unknown): Record<string, string> {
+  const fields = asFields(event);
+  const selected = asFields(fields.selected);
+  const execution = asFields(fields.execution);
+  const target = asFields(fields.target ?? selected.target);
+  const keys: Record<string, string> = {};
+  for (const [key, value] of [
+    ['executionId', fields.executionId ?? executionIdInAlert(fields)],
+    ['backupId', fields.backupId ?? selected.backupId],
+    ['database', target.database ?? execution.database],
+    ['drillId', selected.drillId],
+  ] as const) {
+    if (typeof value === 'string' && value.length > 0 && value.length <= 2048) keys[key] = value;
+  }
+  return keys;
+}
+
+const asFields = (value: unknown): Record<string, unknown> =>
+  value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+
+const executionArnPattern = /arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_.:-]+[A-Za-z0-9_-]/;
+
+function executionIdInAlert(fields: Record<string, unknown>): string | undefined {
+  const records = Array.isArray(fields.Records) ? fields.Records : [];
+  const message = asFields(asFields(records[0]).Sns).Message;
+  return typeof message === 'string' ? executionArnPattern.exec(message)?.[0] : undefined;
+}
+
 export function createLogger(sink?: LineSink): Logger {
   const options = { serviceName, logLevel: 'INFO' as const };
   return sink ? new SinkLogger(sink, options) : new Logger(options);

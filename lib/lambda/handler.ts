@@ -23,7 +23,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { describeError, StepTimeoutError } from '../errors.ts';
-import { createLogger, type LineSink } from '../logging.ts';
+import { createLogger, type LineSink, logKeysOf } from '../logging.ts';
 import { type Runtime, runtimeFromEnvironment } from '../runtime.ts';
 
 export interface StepContext {
@@ -66,21 +66,6 @@ export function deadlineSignal(
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
-/** The ids in a step's event that join its log lines to an execution and a backup. */
-function idsOf(event: unknown): Record<string, string> {
-  const fields = (event ?? {}) as Record<string, unknown>;
-  const selected = (fields.selected ?? {}) as Record<string, unknown>;
-  const ids: Record<string, string> = {};
-  for (const [key, value] of [
-    ['executionId', fields.executionId],
-    ['backupId', fields.backupId ?? selected.backupId],
-    ['drillId', selected.drillId],
-  ] as const) {
-    if (typeof value === 'string') ids[key] = value;
-  }
-  return ids;
-}
-
 /** The step's key figures: the scalar fields of its result (outputs are secret-free by design). */
 export function keyFigures(result: unknown): Record<string, string | number | boolean> {
   if (!result || typeof result !== 'object') return {};
@@ -102,7 +87,7 @@ export function stepHandler<T>(
   const handler = middy<unknown, T, Error, Context>({ timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) => {
-      logger.appendKeys({ step: functionKey, ...idsOf(event) });
+      logger.appendKeys({ step: functionKey, ...logKeysOf(event) });
       logger.info('step started');
       const started = Date.now();
       const seconds = () => Math.round(Date.now() - started) / 1000;
