@@ -10,7 +10,7 @@
 
 import type { LogItem } from '@aws-lambda-powertools/logger';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 export const serviceName = 'verified-pg-backups';
 export const metricsNamespace = 'VerifiedPgBackups';
@@ -98,4 +98,31 @@ export function createMetrics(stage: string, sink?: LineSink) {
       metrics.clearMetrics();
     },
   };
+}
+
+/** The metrics every step invocation publishes, under the Stage and Step dimensions. */
+export const stepMetricNames = { duration: 'StepDuration', bytes: 'StepBytes' } as const;
+
+/**
+ * One EMF line per step invocation: how long it took (milliseconds), and how many bytes it moved when
+ * it moved data (the dump's size, the promoted copy, the roles record). The line also carries the
+ * invocation's ids and outcome as properties, so Logs Insights joins it to the step's log lines and the
+ * dashboard can plot each step's duration over the nights.
+ */
+export function publishStepMetrics(options: {
+  stage: string;
+  step: string;
+  durationMs: number;
+  bytes?: number | undefined;
+  outcome: 'succeeded' | 'failed';
+  keys: Record<string, string>;
+  sink?: LineSink | undefined;
+}): void {
+  const { metrics, publish } = createMetrics(options.stage, options.sink);
+  metrics.addDimension('Step', options.step);
+  metrics.addMetric(stepMetricNames.duration, MetricUnit.Milliseconds, options.durationMs);
+  if (options.bytes !== undefined) metrics.addMetric(stepMetricNames.bytes, MetricUnit.Bytes, options.bytes);
+  for (const [key, value] of Object.entries(options.keys)) metrics.addMetadata(key, value);
+  metrics.addMetadata('outcome', options.outcome);
+  publish();
 }

@@ -12,7 +12,9 @@
  *   the step is still stopping its child processes and removing its scratch server;
  * - logs one JSON line when the step starts and one when it ends (Powertools Logger, with the Lambda
  *   context injected by its middy middleware): execution id, backup id, step, key figures or the error
- *   name;
+ *   name; every line the step writes in between carries the same ids (lib/logging.ts logKeysOf);
+ * - publishes one metric line when it ends (Powertools Metrics, EMF): its duration and the bytes it
+ *   moved, under the Stage and Step dimensions;
  * - lets errors leave with their catalog name, which the state machine's Retry/Catch match on.
  *
  * The local runner and the worker call the very same handler, built with `withDependencies` from the
@@ -23,7 +25,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { describeError, StepTimeoutError } from '../errors.ts';
-import { createLogger, type LineSink, logKeysOf } from '../logging.ts';
+import { createLogger, type LineSink, logKeysOf, publishStepMetrics } from '../logging.ts';
 import { type Runtime, runtimeFromEnvironment } from '../runtime.ts';
 
 export interface StepContext {
@@ -77,6 +79,17 @@ export function keyFigures(result: unknown): Record<string, string | number | bo
   return figures;
 }
 
+/**
+ * The bytes a step moved, when its result says: the top-level `bytes` of the dump (what it wrote), of
+ * Promote (what it copied) and of Globals (the roles record). WorkerResult hands on the output of a
+ * step that ran on the worker, whose own invocation there published its bytes already.
+ */
+function bytesMoved(functionKey: string, result: unknown): number | undefined {
+  if (functionKey === 'workerResult' || !result || typeof result !== 'object') return undefined;
+  const bytes = (result as { bytes?: unknown }).bytes;
+  return typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0 ? bytes : undefined;
+}
+
 export function stepHandler<T>(
   functionKey: string,
   step: Step<T>,
@@ -87,13 +100,16 @@ export function stepHandler<T>(
   const handler = middy<unknown, T, Error, Context>({ timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) => {
-      logger.appendKeys({ step: functionKey, ...logKeysOf(event) });
+      const keys = logKeysOf(event);
+      logger.appendKeys({ step: functionKey, ...keys });
       logger.info('step started');
       const started = Date.now();
       const seconds = () => Math.round(Date.now() - started) / 1000;
       let deadline: ReturnType<typeof deadlineSignal> | undefined;
+      let built: Runtime | undefined;
+      let outcome: { result: T } | { error: unknown } | undefined;
       try {
-        const built = runtime();
+        built = runtime();
         deadline = deadlineSignal(context, built.settings.STEP_TIMEOUT_RESERVE_MS);
         const result = await step(event, {
           runtime: built,
@@ -101,9 +117,11 @@ export function stepHandler<T>(
           logger,
           sink: dependencies.sink,
         });
+        outcome = { result };
         logger.info('step succeeded', { seconds: seconds(), figures: keyFigures(result) });
         return result;
       } catch (error) {
+        outcome = { error };
         logger.error('step failed', {
           seconds: seconds(),
           errorName: error instanceof Error ? error.name : 'Error',
@@ -112,6 +130,18 @@ export function stepHandler<T>(
         throw error;
       } finally {
         deadline?.clear();
+        // Without settings there is no stage to publish under; the failed line above says why.
+        if (built) {
+          publishStepMetrics({
+            stage: built.settings.STAGE,
+            step: functionKey,
+            durationMs: Date.now() - started,
+            bytes: outcome && 'result' in outcome ? bytesMoved(functionKey, outcome.result) : undefined,
+            outcome: outcome && 'result' in outcome ? 'succeeded' : 'failed',
+            keys,
+            sink: dependencies.sink,
+          });
+        }
       }
     });
   return Object.assign(handler as unknown as (event: unknown, context: Context) => Promise<T>, {

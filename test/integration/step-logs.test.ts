@@ -2,7 +2,8 @@
  * Logs that join up: every JSON line a step, the worker or the alert relay writes during real runs of
  * the state machines (a night on Lambda, a night on the worker, a drill, a failed run and its alert)
  * names the execution it belongs to, and the backup and database wherever the step's input has them,
- * so on-call can pull one night's lines by execution id.
+ * so on-call can pull one night's lines by execution id. Each step invocation, on Lambda or on the worker,
+ * also publishes exactly one duration metric with the Stage and Step dimensions (embedded metric format).
  */
 import { readFile } from 'node:fs/promises';
 import { PublishCommand } from '@aws-sdk/client-sns';
@@ -50,6 +51,7 @@ afterAll(async () => {
 
 /** Log lines, not EMF metric objects (those carry `_aws`). */
 const logLines = () => lines.filter((line) => !('_aws' in line));
+const metricLines = () => lines.filter((line) => '_aws' in line);
 
 describe('the step log of real runs', () => {
   it('covers the steps, the worker and the alert relay', () => {
@@ -99,5 +101,20 @@ describe('the step log of real runs', () => {
         (typeof line.backupId !== 'string' || typeof line.database !== 'string'),
     );
     expect(missing.map((line) => `${line.step}: ${line.message}`)).toEqual([]);
+  });
+
+  it('has exactly one duration metric per step invocation, under the Stage and Step dimensions', () => {
+    const invocations = logLines()
+      .filter((line) => line.message === 'step started')
+      .map((line) => `${line.executionId} ${line.step}`)
+      .sort();
+    const durations = metricLines().filter((line) => 'StepDuration' in line);
+    expect(durations.map((line) => `${line.executionId} ${line.Step}`).sort()).toEqual(invocations);
+    for (const line of durations) {
+      expect(line).toMatchObject({ Stage: 'local', StepDuration: expect.any(Number) });
+      expect(line._aws).toMatchObject({ CloudWatchMetrics: [{ Dimensions: [['Stage', 'Step']] }] });
+    }
+    const bytes = metricLines().filter((line) => 'StepBytes' in line);
+    expect([...new Set(bytes.map((line) => line.Step))].sort()).toEqual(['dump', 'globals', 'promote']);
   });
 });
