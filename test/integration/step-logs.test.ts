@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { stepLogPath } from '../../tools/local/state-machine-runner.ts';
+import { documentedQueries, fieldsOf } from '../support/logs-insights.ts';
 import { sns } from '../support/pipeline-assertions.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 
@@ -116,5 +117,14 @@ describe('the step log of real runs', () => {
     }
     const bytes = metricLines().filter((line) => 'StepBytes' in line);
     expect([...new Set(bytes.map((line) => line.Step))].sort()).toEqual(['dump', 'globals', 'promote']);
+  });
+
+  it("holds every field docs/logs.md's Logs Insights queries read", () => {
+    const written = new Set(lines.flatMap((line) => Object.keys(line)));
+    const queries = documentedQueries();
+    expect(queries).toHaveLength(3);
+    for (const { title, query } of queries) {
+      expect([title, fieldsOf(query).filter((field) => !written.has(field))]).toEqual([title, []]);
+    }
   });
 });
