@@ -96,7 +96,7 @@ export function stepHandler<T>(
   dependencies: Partial<StepDependencies> = {},
 ): StepHandler<T> {
   const logger = createLogger(dependencies.sink);
-  const runtime = dependencies.runtime ?? (() => runtimeFromEnvironment());
+  const runtime = dependencies.runtime ?? (() => runtimeFromEnvironment(process.env, { logger }));
   const handler = middy<unknown, T, Error, Context>({ timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) => {
@@ -107,7 +107,7 @@ export function stepHandler<T>(
       const seconds = () => Math.round(Date.now() - started) / 1000;
       let deadline: ReturnType<typeof deadlineSignal> | undefined;
       let built: Runtime | undefined;
-      let outcome: { result: T } | { error: unknown } | undefined;
+      let succeeded: { result: T } | undefined;
       try {
         built = runtime();
         deadline = deadlineSignal(context, built.settings.STEP_TIMEOUT_RESERVE_MS);
@@ -117,11 +117,10 @@ export function stepHandler<T>(
           logger,
           sink: dependencies.sink,
         });
-        outcome = { result };
+        succeeded = { result };
         logger.info('step succeeded', { seconds: seconds(), figures: keyFigures(result) });
         return result;
       } catch (error) {
-        outcome = { error };
         logger.error('step failed', {
           seconds: seconds(),
           errorName: error instanceof Error ? error.name : 'Error',
@@ -130,17 +129,22 @@ export function stepHandler<T>(
         throw error;
       } finally {
         deadline?.clear();
-        // Without settings there is no stage to publish under; the failed line above says why.
+        // Without settings there is no stage to publish under; the failed line above says why. A metric
+        // that cannot be published is a warning: it never turns a step's outcome into another.
         if (built) {
-          publishStepMetrics({
-            stage: built.settings.STAGE,
-            step: functionKey,
-            durationMs: Date.now() - started,
-            bytes: outcome && 'result' in outcome ? bytesMoved(functionKey, outcome.result) : undefined,
-            outcome: outcome && 'result' in outcome ? 'succeeded' : 'failed',
-            keys,
-            sink: dependencies.sink,
-          });
+          try {
+            publishStepMetrics({
+              stage: built.settings.STAGE,
+              step: functionKey,
+              durationMs: Date.now() - started,
+              bytes: succeeded ? bytesMoved(functionKey, succeeded.result) : undefined,
+              outcome: succeeded ? 'succeeded' : 'failed',
+              keys,
+              sink: dependencies.sink,
+            });
+          } catch (error) {
+            logger.warn('step metrics not published', { errorMessage: describeError(error) });
+          }
         }
       }
     });
