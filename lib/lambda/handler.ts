@@ -81,7 +81,7 @@ export function keyFigures(result: unknown): Record<string, string | number | bo
 
 /**
  * The bytes a step moved, when its result says: the top-level `bytes` of the dump (what it wrote), of
- * Promote (what it copied) and of Globals (the roles record). WorkerResult hands on the output of a
+ * Promote (what it copied), of Checksum (what it read back) and of Globals (the roles record). WorkerResult hands on the output of a
  * step that ran on the worker, whose own invocation there published its bytes already.
  */
 function bytesMoved(functionKey: string, result: unknown): number | undefined {
