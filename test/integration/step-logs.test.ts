@@ -116,7 +116,12 @@ describe('the step log of real runs', () => {
       expect(line._aws).toMatchObject({ CloudWatchMetrics: [{ Dimensions: [['Stage', 'Step']] }] });
     }
     const bytes = metricLines().filter((line) => 'StepBytes' in line);
-    expect([...new Set(bytes.map((line) => line.Step))].sort()).toEqual(['checksum', 'dump', 'globals', 'promote']);
+    expect([...new Set(bytes.map((line) => line.Step))].sort()).toEqual([
+      'checksum',
+      'dump',
+      'globals',
+      'promote',
+    ]);
   });
 
   it("holds every field docs/logs.md's Logs Insights queries read", () => {
