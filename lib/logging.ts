@@ -10,7 +10,7 @@
 
 import type { LogItem } from '@aws-lambda-powertools/logger';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 export const serviceName = 'verified-pg-backups';
 export const metricsNamespace = 'VerifiedPgBackups';
@@ -34,6 +34,42 @@ class SinkLogger extends Logger {
   protected override createLogger(options?: ConstructorParameters<typeof Logger>[0]): Logger {
     return new SinkLogger(this.#sink, options);
   }
+}
+
+/**
+ * The ids that join a line to a night: the execution, the backup and the database, wherever the event
+ * names them. Every Task state passes `executionId` ($$.Execution.Id; test/unit/statemachines checks
+ * it); the rest sit where the steps' events keep them: the backup's id at the top or in a drill's
+ * `selected`, the database in `target` (set by Plan and SelectBackup) or in the execution input. The
+ * alert relay's SNS event carries no fields of ours: its message names the execution it reports (the
+ * NotifyFailure states write `... execution <arn> failed ...`), an alarm's names none.
+ */
+export function logKeysOf(event: unknown): Record<string, string> {
+  const fields = asFields(event);
+  const selected = asFields(fields.selected);
+  const execution = asFields(fields.execution);
+  const target = asFields(fields.target ?? selected.target);
+  const keys: Record<string, string> = {};
+  for (const [key, value] of [
+    ['executionId', fields.executionId ?? executionIdInAlert(fields)],
+    ['backupId', fields.backupId ?? selected.backupId],
+    ['database', target.database ?? execution.database],
+    ['drillId', selected.drillId],
+  ] as const) {
+    if (typeof value === 'string' && value.length > 0 && value.length <= 2048) keys[key] = value;
+  }
+  return keys;
+}
+
+const asFields = (value: unknown): Record<string, unknown> =>
+  value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+
+const executionArnPattern = /arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_.:-]+[A-Za-z0-9_-]/;
+
+function executionIdInAlert(fields: Record<string, unknown>): string | undefined {
+  const records = Array.isArray(fields.Records) ? fields.Records : [];
+  const message = asFields(asFields(records[0]).Sns).Message;
+  return typeof message === 'string' ? executionArnPattern.exec(message)?.[0] : undefined;
 }
 
 export function createLogger(sink?: LineSink): Logger {
@@ -62,4 +98,31 @@ export function createMetrics(stage: string, sink?: LineSink) {
       metrics.clearMetrics();
     },
   };
+}
+
+/** The metrics every step invocation publishes, under the Stage and Step dimensions. */
+export const stepMetricNames = { duration: 'StepDuration', bytes: 'StepBytes' } as const;
+
+/**
+ * One EMF line per step invocation: how long it took (milliseconds), and how many bytes it moved when
+ * it moved data (the dump's size, the promoted copy, the roles record). The line also carries the
+ * invocation's ids and outcome as properties, so Logs Insights joins it to the step's log lines and the
+ * dashboard can plot each step's duration over the nights.
+ */
+export function publishStepMetrics(options: {
+  stage: string;
+  step: string;
+  durationMs: number;
+  bytes?: number | undefined;
+  outcome: 'succeeded' | 'failed';
+  keys: Record<string, string>;
+  sink?: LineSink | undefined;
+}): void {
+  const { metrics, publish } = createMetrics(options.stage, options.sink);
+  metrics.addDimension('Step', options.step);
+  metrics.addMetric(stepMetricNames.duration, MetricUnit.Milliseconds, options.durationMs);
+  if (options.bytes !== undefined) metrics.addMetric(stepMetricNames.bytes, MetricUnit.Bytes, options.bytes);
+  for (const [key, value] of Object.entries(options.keys)) metrics.addMetadata(key, value);
+  metrics.addMetadata('outcome', options.outcome);
+  publish();
 }

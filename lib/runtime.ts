@@ -276,11 +276,17 @@ export function createRuntime(settings: RuntimeSettings, options: RuntimeOptions
   return buildRuntime(settings, options);
 }
 
-/** On Lambda: the settings in the function's environment, read and checked once per container. */
-export function runtimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): Runtime {
+/**
+ * On Lambda: the settings in the function's environment, read and checked once per container. The step
+ * handler passes its own logger, so the runtime's warnings carry the invocation's ids like its lines.
+ */
+export function runtimeFromEnvironment(
+  env: NodeJS.ProcessEnv = process.env,
+  options: Pick<RuntimeOptions, 'logger'> = {},
+): Runtime {
   const settings = readRuntimeSettings(env);
   const fingerprint = JSON.stringify(settings);
-  if (cached?.fingerprint !== fingerprint) cached = { fingerprint, runtime: buildRuntime(settings, {}) };
+  if (cached?.fingerprint !== fingerprint) cached = { fingerprint, runtime: buildRuntime(settings, options) };
   return cached.runtime;
 }
 

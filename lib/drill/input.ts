@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { proofLevels } from '../backup/manifest.ts';
-import { databaseNameSchema, databaseTargetSchema } from '../steps/input.ts';
+import { databaseNameSchema, databaseTargetSchema, executionIdField } from '../steps/input.ts';
 import { isBackupId } from '../storage/keys.ts';
 
 const backupId = z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3');
@@ -51,7 +51,11 @@ export const selectedSchema = z.object({
   target: databaseTargetSchema.optional(),
 });
 
-export const drillRestoreEventSchema = z.strictObject({ backupId, target: databaseTargetSchema.optional() });
+export const drillRestoreEventSchema = z.strictObject({
+  backupId,
+  target: databaseTargetSchema.optional(),
+  executionId: executionIdField,
+});
 
 /** RestoreAndCheck's output: where and how fast it restored, and every check's result as data. */
 export const restoredSchema = z.object({
@@ -97,6 +101,7 @@ export type EvidenceEvent = z.infer<typeof evidenceEventSchema>;
 export const drillNotifyEventSchema = z.strictObject({
   backupId,
   target: databaseTargetSchema.optional(),
+  executionId: executionIdField,
   evidence: z.object({
     drillId: z.string(),
     evidenceKey: z.string(),

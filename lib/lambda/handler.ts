@@ -12,7 +12,9 @@
  *   the step is still stopping its child processes and removing its scratch server;
  * - logs one JSON line when the step starts and one when it ends (Powertools Logger, with the Lambda
  *   context injected by its middy middleware): execution id, backup id, step, key figures or the error
- *   name;
+ *   name; every line the step writes in between carries the same ids (lib/logging.ts logKeysOf);
+ * - publishes one metric line when it ends (Powertools Metrics, EMF): its duration and the bytes it
+ *   moved, under the Stage and Step dimensions;
  * - lets errors leave with their catalog name, which the state machine's Retry/Catch match on.
  *
  * The local runner and the worker call the very same handler, built with `withDependencies` from the
@@ -23,7 +25,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { describeError, StepTimeoutError } from '../errors.ts';
-import { createLogger, type LineSink } from '../logging.ts';
+import { createLogger, type LineSink, logKeysOf, publishStepMetrics } from '../logging.ts';
 import { type Runtime, runtimeFromEnvironment } from '../runtime.ts';
 
 export interface StepContext {
@@ -66,21 +68,6 @@ export function deadlineSignal(
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
-/** The ids in a step's event that join its log lines to an execution and a backup. */
-function idsOf(event: unknown): Record<string, string> {
-  const fields = (event ?? {}) as Record<string, unknown>;
-  const selected = (fields.selected ?? {}) as Record<string, unknown>;
-  const ids: Record<string, string> = {};
-  for (const [key, value] of [
-    ['executionId', fields.executionId],
-    ['backupId', fields.backupId ?? selected.backupId],
-    ['drillId', selected.drillId],
-  ] as const) {
-    if (typeof value === 'string') ids[key] = value;
-  }
-  return ids;
-}
-
 /** The step's key figures: the scalar fields of its result (outputs are secret-free by design). */
 export function keyFigures(result: unknown): Record<string, string | number | boolean> {
   if (!result || typeof result !== 'object') return {};
@@ -92,23 +79,37 @@ export function keyFigures(result: unknown): Record<string, string | number | bo
   return figures;
 }
 
+/**
+ * The bytes a step moved, when its result says: the top-level `bytes` of the dump (what it wrote), of
+ * Promote (what it copied), of Checksum (what it read back) and of Globals (the roles record). WorkerResult hands on the output of a
+ * step that ran on the worker, whose own invocation there published its bytes already.
+ */
+function bytesMoved(functionKey: string, result: unknown): number | undefined {
+  if (functionKey === 'workerResult' || !result || typeof result !== 'object') return undefined;
+  const bytes = (result as { bytes?: unknown }).bytes;
+  return typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0 ? bytes : undefined;
+}
+
 export function stepHandler<T>(
   functionKey: string,
   step: Step<T>,
   dependencies: Partial<StepDependencies> = {},
 ): StepHandler<T> {
   const logger = createLogger(dependencies.sink);
-  const runtime = dependencies.runtime ?? (() => runtimeFromEnvironment());
+  const runtime = dependencies.runtime ?? (() => runtimeFromEnvironment(process.env, { logger }));
   const handler = middy<unknown, T, Error, Context>({ timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) => {
-      logger.appendKeys({ step: functionKey, ...idsOf(event) });
+      const keys = logKeysOf(event);
+      logger.appendKeys({ step: functionKey, ...keys });
       logger.info('step started');
       const started = Date.now();
       const seconds = () => Math.round(Date.now() - started) / 1000;
       let deadline: ReturnType<typeof deadlineSignal> | undefined;
+      let built: Runtime | undefined;
+      let succeeded: { result: T } | undefined;
       try {
-        const built = runtime();
+        built = runtime();
         deadline = deadlineSignal(context, built.settings.STEP_TIMEOUT_RESERVE_MS);
         const result = await step(event, {
           runtime: built,
@@ -116,6 +117,7 @@ export function stepHandler<T>(
           logger,
           sink: dependencies.sink,
         });
+        succeeded = { result };
         logger.info('step succeeded', { seconds: seconds(), figures: keyFigures(result) });
         return result;
       } catch (error) {
@@ -127,6 +129,23 @@ export function stepHandler<T>(
         throw error;
       } finally {
         deadline?.clear();
+        // Without settings there is no stage to publish under; the failed line above says why. A metric
+        // that cannot be published is a warning: it never turns a step's outcome into another.
+        if (built) {
+          try {
+            publishStepMetrics({
+              stage: built.settings.STAGE,
+              step: functionKey,
+              durationMs: Date.now() - started,
+              bytes: succeeded ? bytesMoved(functionKey, succeeded.result) : undefined,
+              outcome: succeeded ? 'succeeded' : 'failed',
+              keys,
+              sink: dependencies.sink,
+            });
+          } catch (error) {
+            logger.warn('step metrics not published', { errorMessage: describeError(error) });
+          }
+        }
       }
     });
   return Object.assign(handler as unknown as (event: unknown, context: Context) => Promise<T>, {

@@ -10,7 +10,8 @@ export async function checksumStep(event: unknown, { runtime: stage, signal, log
   // Recorded against the backup (lib/backup/checks.ts): a mismatch takes it out of "latest".
   const verification = await verifyArchiveAndRecord(runtime, backupId, 'checksum', signal, logger);
   assertArchiveIntact(verification);
-  // The manifest stays in the bucket: step outputs carry figures, not the per-table list.
-  const { manifest: _manifest, ...result } = verification;
-  return result;
+  // The manifest stays in the bucket: step outputs carry figures, not the per-table list. `bytes`: the
+  // whole stored dump was read to hash it (the step's StepBytes metric, lib/lambda/handler.ts).
+  const { manifest, ...result } = verification;
+  return { ...result, bytes: manifest.dump.bytes };
 }

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { StepContext } from '../lambda/handler.ts';
 import { readableCause } from '../report/executions.ts';
-import { parseInput } from './input.ts';
+import { executionIdField, parseInput } from './input.ts';
 
 const resultSchema = z.object({
   database: z.string(),
@@ -17,6 +17,7 @@ const resultSchema = z.object({
 });
 
 const concludeEventSchema = z.strictObject({
+  executionId: executionIdField,
   databases: z.array(resultSchema),
   /** The Globals state's record, or its caught error ({Error, Cause}). */
   globals: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),

@@ -37,27 +37,32 @@ export const executionInputSchema = z.strictObject({
 });
 export type ExecutionInput = z.infer<typeof executionInputSchema>;
 
+/**
+ * The execution's id ($$.Execution.Id), which every Task state passes: the step handler puts it on
+ * each log line (lib/logging.ts logKeysOf), and a few steps also record it.
+ */
+export const executionIdField = z.string().max(2048).optional();
+
 export const dumpEventSchema = z.strictObject({
   execution: z.unknown(),
-  executionId: z.string().optional(),
+  executionId: executionIdField,
   target: databaseTargetSchema.optional(),
 });
 
 export const backupIdEventSchema = z.strictObject({
   backupId: backupIdSchema,
   target: databaseTargetSchema.optional(),
+  executionId: executionIdField,
 });
 
 /** The execution id names the holder of the staging lease in a StagingBusyError. */
-export const restoreEventSchema = backupIdEventSchema.extend({
-  executionId: z.string().max(2048).optional(),
-});
+export const restoreEventSchema = backupIdEventSchema;
 
 /** Notify runs only after Verify matched; anything else here is a wiring fault. */
 export const notifyEventSchema = z.strictObject({
   backupId: backupIdSchema,
   target: databaseTargetSchema.optional(),
-  executionId: z.string().optional(),
+  executionId: executionIdField,
   dump: z.unknown(),
   checksum: z.unknown(),
   verify: z.object({
@@ -114,5 +119,5 @@ export const cloudRestoreInputSchema = z.strictObject({
 
 export const cloudRestoreEventSchema = z.strictObject({
   execution: z.unknown(),
-  executionId: z.string().max(2048).optional(),
+  executionId: executionIdField,
 });

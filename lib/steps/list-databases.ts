@@ -9,9 +9,9 @@ import { z } from 'zod';
 import { listDatabases } from '../backup/databases.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { withSession } from '../pg/session.ts';
-import { executionInputSchema, parseInput } from './input.ts';
+import { executionIdField, executionInputSchema, parseInput } from './input.ts';
 
-const nightlyEventSchema = z.strictObject({ execution: z.unknown() });
+const nightlyEventSchema = z.strictObject({ execution: z.unknown(), executionId: executionIdField });
 
 export async function listDatabasesStep(event: unknown, { runtime }: StepContext) {
   const { execution } = parseInput(nightlyEventSchema, event, 'ListDatabases step event');

@@ -10,9 +10,9 @@ import { z } from 'zod';
 import { newestManifest, readCatalog, vaultFreshness } from '../backup/catalog.ts';
 import { drillInputSchema } from '../drill/input.ts';
 import type { StepContext } from '../lambda/handler.ts';
-import { parseInput } from './input.ts';
+import { executionIdField, parseInput } from './input.ts';
 
-const listVaultsEventSchema = z.strictObject({ execution: z.unknown() });
+const listVaultsEventSchema = z.strictObject({ execution: z.unknown(), executionId: executionIdField });
 
 export async function listVaultsStep(event: unknown, { runtime }: StepContext) {
   const { execution } = parseInput(listVaultsEventSchema, event, 'ListVaults step event');

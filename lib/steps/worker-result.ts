@@ -10,12 +10,13 @@ import { parseStoredRecord } from '../backup/manifest.ts';
 import { BackupNotFoundError, WorkerFailedError, WorkerResultInvalidError } from '../errors.ts';
 import type { StepContext } from '../lambda/handler.ts';
 import { errorFromRecord, type WorkerResult, workerResultKey, workerResultSchema } from '../worker/result.ts';
-import { parseInput } from './input.ts';
+import { executionIdField, parseInput } from './input.ts';
 
 export const workerResultEventSchema = z.strictObject({
   task: z.string().min(1).max(100),
   state: z.string().min(1).max(100),
   executionName: z.string().min(1).max(200),
+  executionId: executionIdField,
   build: z.union([
     z.object({ id: z.string().min(1), status: z.string() }),
     z.object({ Error: z.string(), Cause: z.string().optional() }),

@@ -11,7 +11,7 @@ import { appendFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { ConfigurationError, describeError, WorkerFailedError } from '../errors.ts';
 import type { StepHandler } from '../lambda/handler.ts';
-import { createLogger } from '../logging.ts';
+import { createLogger, logKeysOf } from '../logging.ts';
 import { runtimeFromEnvironment } from '../runtime.ts';
 import { stopScratchServersOnSignals } from '../verify/scratch-registry.ts';
 import { readWorkerRequest, runWorkerTask, writeWorkerResult } from './run.ts';
@@ -70,6 +70,8 @@ async function main(handlers: WorkerHandlers): Promise<number> {
     logger.error('worker request unusable', { errorMessage: describeError(error) });
     return 1;
   }
+  // Every line of this build names its execution, backup and database, as the step's own lines do.
+  logger.appendKeys({ ...logKeysOf(request.event), task: request.task, buildId: request.buildId });
   const stop = stopWithParent(process.env);
   const result = await runWorkerTask(request, handlers, stop);
   if (stop?.aborted) {

@@ -1300,3 +1300,25 @@ describe('packaged template', () => {
     });
   });
 });
+
+describe('docs/deploy.md', () => {
+  it("lists the template's alarms by name, no other, and states no count of them that could drift", () => {
+    // The stage of config/test.yml: every alarm name starts with the service and stage.
+    const prefix = 'verified-pg-backups-test-';
+    const inTemplate = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => String(r.Properties.AlarmName))
+      .sort();
+    expect(inTemplate.length).toBeGreaterThan(0);
+    expect(inTemplate.filter((name) => !name.startsWith(prefix))).toEqual([]);
+    const doc = readFileSync(join(root, 'docs', 'deploy.md'), 'utf8');
+    const start = doc.indexOf('### Alarms');
+    const section = doc.slice(start, doc.indexOf('\n#', start + 1));
+    const listed = [...section.matchAll(/^\| `<service>-<stage>-([a-z0-9-]+)` \|/gm)].map((m) => m[1]);
+    expect(listed.map((name) => `${prefix}${name}`).sort()).toEqual(inTemplate);
+    const counted = [
+      ...doc.matchAll(/\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten) (?:CloudWatch )?alarms\b/gi),
+    ];
+    expect(counted.map((m) => m[0])).toEqual([]);
+  });
+});
