@@ -17,6 +17,8 @@ const heartbeatEventSchema = z.strictObject({
   conclusion: z.looseObject({ failed: z.number().int().min(0) }).optional(),
   /** The nightly state that failed before there was a conclusion. */
   failedState: z.string().optional(),
+  /** The nightly execution ($$.Execution.Id), for the log lines. */
+  executionId: z.string().optional(),
 });
 
 /** The night's signal: success needs a conclusion with nothing failed. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
 import { type MachineName, machineNames } from '../../../functions/tasks.ts';
-import { runtimeSettingsSchema } from '../../../lib/config.ts';
+import { runtimeSettingsSchema } from '../../../lib/settings.ts';
 import { stageConfigSchema } from '../../../tools/deploy/stage-config.ts';
 import { type AslState, loadAsl } from '../../support/definitions.ts';
 
