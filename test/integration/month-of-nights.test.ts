@@ -82,11 +82,10 @@ async function monthOf(name: string, url: string, overrides: Record<string, stri
   return startMonth({ settings, stateDir, receiver, start: monthStart });
 }
 
-/** A night as it should go: verified, one summary, one heartbeat start and one success, nothing else. */
+/** A night as it should go: verified, one summary, one heartbeat success (after Conclude), nothing else. */
 function quietNight(database: string) {
   return [
     expect.stringMatching(new RegExp(`^summary topic: Backup verified: ${database} \\d{8}T02\\d{4}Z-`)),
-    'heartbeat: /ping/month/start',
     expect.stringMatching(new RegExp(`^slack: \\*Backup verified: ${database} `)),
     'heartbeat: /ping/month',
   ];
@@ -329,7 +328,6 @@ describe('the same month with one real failure of each kind', () => {
     const morning = (day: number) => month.mornings.find((m) => m.day === day);
     const failurePage = (error: string, step: string) => [
       'alert topic: Backup FAILED - not verified',
-      'heartbeat: /ping/month/start',
       `slack: *[local] Backup FAILED - not verified: ${error} in ${step} (database month_fail)*`,
       expect.stringMatching(
         new RegExp(`^webhook: .*"database":"month_fail","step":"${step}","error":"${error}"`),
