@@ -19,7 +19,8 @@
  * jumps over the quiet nights between them, whose mornings are not checked and whose hours the alarm
  * does not evaluate (`Month.calendar()`, asserted below, says which day was run, missed or jumped):
  * - one database, a healthy month: nights 1, 2, 16, 31 and 35 (the first nights, mid-month, the day
- *   the first backup falls out of the 30 daily days of retention, the month's end);
+ *   the first backup falls out of the 30 daily days of retention, the month's end), and a backup
+ *   started by hand on day 16 (no heartbeat);
  * - a Render-like owner granting to other roles: nights 1 and 2, a table and a grant added between;
  * - a week with no writes at all: nights 1, 2, 3 and 7;
  * - one transient outage of the store, absorbed by the Promote state's Retry: nights 1 and 2;
@@ -177,9 +178,18 @@ describe('a month without faults never pages', () => {
     );
     const month = await monthOf('one', url);
 
-    await runNights(month, [1, 2, 16, 31, 35], (day) =>
-      sql(url, `INSERT INTO orders (total, at) SELECT i, now() FROM generate_series(1, ${10 * day}) AS i`),
-    );
+    const traffic = (day: number) =>
+      sql(url, `INSERT INTO orders (total, at) SELECT i, now() FROM generate_series(1, ${10 * day}) AS i`);
+    await runNights(month, [1, 2, 16], traffic);
+    // Someone backs up by hand on day 16 at 14:00: a summary, and no heartbeat (the check watches the schedule).
+    const byHand = await month.onDemand(16, 14);
+    await runNights(month, [31, 35], traffic);
+
+    expect(byHand.execution.status).toBe('SUCCEEDED');
+    expect(digest(byHand.sent)).toEqual([
+      expect.stringMatching(/^summary topic: Backup verified: month_one \d{8}T14\d{4}Z-/),
+      expect.stringMatching(/^slack: \*Backup verified: month_one /),
+    ]);
 
     expect(calendarOf(month)).toBe(
       '1 2 . . . . . . . . . . . . . 16 . . . . . . . . . . . . . . 31 . . . 35',

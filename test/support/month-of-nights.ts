@@ -115,6 +115,13 @@ export interface RetentionOutcome {
   newestVerified: string;
 }
 
+/** A backup started by hand during the day: the backup machine alone, as `backupctl backup` starts it. */
+export interface OnDemandRecord {
+  day: number;
+  execution: ExecutionRecord;
+  sent: Sent[];
+}
+
 export interface MorningRecord {
   day: number;
   state: string;
@@ -141,6 +148,11 @@ export interface Month {
    * after every execution) and the retention function (03:00).
    */
   night(day: number, options?: { wrap?: Partial<Record<string, TaskWrapper>> }): Promise<NightRecord>;
+  /**
+   * A backup started by hand at `hour` of `day` (the day of the last night run): the backup machine with
+   * `trigger: manual`, then the status function as after every execution.
+   */
+  onDemand(day: number, hour: number): Promise<OnDemandRecord>;
   /** A night that did not happen (the schedule did not fire): only the hours pass, and the alarm sees them. */
   missNight(day: number): NightRecord;
   /**
@@ -352,6 +364,23 @@ export async function startMonth(options: {
       const record = { day, execution, state, retention: pass, sent: take() };
       nights.push(record);
       return record;
+    },
+    async onDemand(day, hour) {
+      if (calendar.length !== day) throw new Error(`day ${day} is not the day of the last night`);
+      const at = dayStart(day).getTime() + hour * hourMs;
+      await evaluateAlarmUntil(at);
+      clock.setTo(new Date(at));
+      const execution = await runStateMachine({
+        machine: 'backup',
+        input: { trigger: 'manual' },
+        settings,
+        stateDir,
+        retryIntervalMs: 10,
+        workerExecArgv: iamWorkerExecArgv(),
+        now: clock.now,
+      });
+      await runStatus();
+      return { day, execution, sent: take() };
     },
     missNight(day) {
       jumpTo(day);
