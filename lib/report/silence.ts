@@ -40,8 +40,9 @@ const ended = (e: ExecutionSummary) => e.status === 'FAILED' || e.status === 'TI
 /**
  * Hours of silence of the stalest database; undefined when no database has any figure yet (the
  * alarm's missing data is breaching). An alert counts for the database its execution names; the
- * nightly run's own failure alert (no list of databases, no conclusion) counts for every database,
- * and so does a backup execution naming none when the stage has only one database.
+ * nightly run's own failure alert (no list of databases, no conclusion) counts for every database.
+ * With one database, every backup alert counts for it, also before its first manifest names it (a
+ * first night that fails pages once, by its alert, and not again as missing data).
  */
 export function silenceHours(
   databases: DatabaseStatus[],
@@ -67,7 +68,7 @@ export function silenceHours(
       (a) =>
         a.database === undefined ||
         a.database === d.database ||
-        (a.database === null && databases.length === 1),
+        (databases.length === 1 && (a.database === null || d.database === null)),
     );
     const alertHours =
       own.length > 0 ? (now.getTime() - Math.max(...own.map((a) => a.at))) / hourMs : undefined;

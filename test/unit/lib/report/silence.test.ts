@@ -66,6 +66,11 @@ describe('silence', () => {
       expect(silenceHours(databases, [failed('nightly', 3, 'succeeded')], now)).toBe(3);
     });
 
+    it("counts a stage's first failed night, before any manifest names its database", () => {
+      const unnamed = { ...database('shop', null), database: null };
+      expect(silenceHours([unnamed], [failed('backup', 3, 'succeeded', 'shop')], now)).toBe(3);
+    });
+
     it('is absent when no database has any figure, so the missing datapoint breaches', () => {
       expect(silenceHours([database('shop', null)], [], now)).toBeUndefined();
     });
