@@ -536,8 +536,8 @@ export const functions = {
     grants: [readSlackSecret, readWebhookSecret, readHeartbeatSecret],
   },
   // Rewrites status/status.json, status/BACKUP_STATUS.md, status/badge.svg and the status page
-  // status/index.html and publishes the VerifiedPgBackups/BackupAgeHours metric the BackupAgeAlarm
-  // watches: hourly (so a silent schedule still shows up as a stale backup) and whenever an execution of a state machine ends; either way
+  // status/index.html and publishes the VerifiedPgBackups metrics the alarms watch (SilenceHours,
+  // UndeliveredFailureAlerts, read from the executions' history it already lists) and the dashboard's: hourly (so a silent schedule still shows up as a stale backup) and whenever an execution of a state machine ends; either way
   // from the executions it lists itself.
   status: {
     dir: 'status',

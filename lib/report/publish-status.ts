@@ -31,6 +31,8 @@ type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
 
 const metricUnits: Record<string, Unit> = {
   BackupAgeHours: MetricUnit.NoUnit,
+  SilenceHours: MetricUnit.NoUnit,
+  UndeliveredFailureAlerts: MetricUnit.Count,
   DumpBytes: MetricUnit.Bytes,
   BackupSizeBytes: MetricUnit.Bytes,
   DumpSeconds: MetricUnit.Seconds,
@@ -40,8 +42,9 @@ const metricUnits: Record<string, Unit> = {
 };
 
 /**
- * The report's figures as metrics under the Stage dimension. BackupAgeHours is absent when nothing is
- * verified, so the alarm's "missing data is breaching" fires. BackupSizeBytes is what the dashboard
+ * The report's figures as metrics under the Stage dimension. SilenceHours (what the age alarm watches,
+ * lib/report/silence.ts) is absent when no database has any figure yet, so the alarm's "missing data is
+ * breaching" fires. BackupSizeBytes is what the dashboard
  * plots; it is the same figure as DumpBytes.
  */
 export function emitStatusMetrics(report: StatusReport, stage: string, sink?: LineSink): void {

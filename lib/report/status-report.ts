@@ -25,6 +25,7 @@ import type { ProviderStatus } from '../provider/render.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { type CostEstimate, estimateMonthlyCost, type PriceTable } from './cost.ts';
 import { type ExecutionSummary, readableCause } from './executions.ts';
+import { withSilenceMetrics } from './silence.ts';
 
 const dayMs = 86_400_000;
 
@@ -97,6 +98,10 @@ export interface StatusReport {
   provider: ProviderStatus | null;
   metrics: {
     BackupAgeHours?: number;
+    /** What the age alarm watches: hours since the stage last said anything (lib/report/silence.ts). */
+    SilenceHours?: number;
+    /** Failed backup and drill runs of the last 24 h whose failure alert was not published. */
+    UndeliveredFailureAlerts?: number;
     DumpBytes?: number;
     DumpSeconds?: number;
     RestoreSeconds?: number;
@@ -359,7 +364,7 @@ export async function buildStageReport(
 ): Promise<{ report: StatusReport; vaults: { store: BackupStore; report: StatusReport }[] }> {
   const top = await buildStatusReport(store, options);
   const scopes = store.scope === undefined ? await store.databaseScopes() : [];
-  if (scopes.length === 0) return { report: top, vaults: [] };
+  if (scopes.length === 0) return { report: withSilenceMetrics(top, options), vaults: [] };
   const backupRuns = (options.executions ?? []).filter((e) => e.stateMachine === 'backup');
   const attributable = backupRuns.every(
     (e) => typeof (e.input as { database?: unknown })?.database === 'string',
@@ -380,7 +385,7 @@ export async function buildStageReport(
   const ages = report.databases.flatMap((d) => (d.ageHours === null ? [] : [d.ageHours]));
   const { BackupAgeHours: _age, ...metrics } = report.metrics;
   report.metrics = ages.length > 0 ? { ...metrics, BackupAgeHours: Math.max(...ages) } : metrics;
-  return { report, vaults };
+  return { report: withSilenceMetrics(report, options), vaults };
 }
 
 export async function buildStatusReport(

@@ -926,11 +926,12 @@ describe('packaged template', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms when no backup was verified for the schedule interval plus the grace, and when nothing reports', () => {
-      // A nightly schedule (24 h) plus alerts.ageAlarmGraceHours (2): a late night does not page.
+    it('alarms when a database was silent (no verified backup, no delivered failure alert) for the schedule interval plus the grace, and when nothing reports', () => {
+      // A nightly schedule (24 h) plus alerts.ageAlarmGraceHours (2): a late night does not page. A failed
+      // night does not either: its failure alert resets the silence (lib/report/silence.ts).
       expect(resource('BackupAgeAlarm').Properties).toMatchObject({
         Namespace: 'VerifiedPgBackups',
-        MetricName: 'BackupAgeHours',
+        MetricName: 'SilenceHours',
         Period: 3600,
         EvaluationPeriods: 1,
         Threshold: 26,
@@ -941,25 +942,40 @@ describe('packaged template', () => {
     });
 
     it.each([
-      ['BackupExecutionsFailedAlarm', 'ExecutionsFailed'],
-      ['BackupExecutionsTimedOutAlarm', 'ExecutionsTimedOut'],
-    ])('%s watches %s of the backup state machine', (id, metric) => {
+      ['BackupExecutionsTimedOutAlarm', 'ExecutionsTimedOut', 'BackupStateMachine'],
+      ['DrillExecutionsTimedOutAlarm', 'ExecutionsTimedOut', 'DrillStateMachine'],
+    ])('%s pages on %s of %s (no alert state ran)', (id, metric, machine) => {
       expect(resource(id).Properties).toMatchObject({
         Namespace: 'AWS/States',
         MetricName: metric,
-        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'BackupStateMachine' } }],
+        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: machine } }],
         AlarmActions: [{ Ref: 'AlertTopic' }],
       });
     });
 
     it.each([
-      ['DrillExecutionsFailedAlarm', 'ExecutionsFailed'],
-      ['DrillExecutionsTimedOutAlarm', 'ExecutionsTimedOut'],
-    ])('%s watches %s of the drill state machine', (id, metric) => {
-      expect(resource(id).Properties).toMatchObject({
+      ['BackupExecutionsFailedAlarm', 'BackupStateMachine'],
+      ['DrillExecutionsFailedAlarm', 'DrillStateMachine'],
+    ])('%s counts failed executions of %s for the dashboard, without paging a second time', (id, machine) => {
+      // The execution's own failure alert paged, naming the database, step and cause.
+      const properties = resource(id).Properties;
+      expect(properties).toMatchObject({
         Namespace: 'AWS/States',
-        MetricName: metric,
-        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'DrillStateMachine' } }],
+        MetricName: 'ExecutionsFailed',
+        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: machine } }],
+      });
+      expect(properties.AlarmActions).toBeUndefined();
+    });
+
+    it('pages for a failed backup or drill whose failure alert was not published', () => {
+      expect(resource('FailureAlertUndeliveredAlarm').Properties).toMatchObject({
+        Namespace: 'VerifiedPgBackups',
+        MetricName: 'UndeliveredFailureAlerts',
+        Statistic: 'Maximum',
+        Period: 3600,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
         AlarmActions: [{ Ref: 'AlertTopic' }],
       });
     });

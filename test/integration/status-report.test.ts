@@ -177,12 +177,16 @@ describe('status report', () => {
       _aws: { CloudWatchMetrics: [{ Namespace: 'VerifiedPgBackups', Dimensions: [['Stage']] }] },
       Stage: 'prod',
       BackupAgeHours: 3,
+      // What the age alarm watches: with no failure alert, the same age (lib/report/silence.ts).
+      SilenceHours: 3,
       DumpBytes: 2048,
       BackupSizeBytes: 2048,
       RestoreSeconds: 42,
       VerificationFailures: 0,
     });
     const names = emf._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name);
-    expect(names).toEqual(expect.arrayContaining(['BackupAgeHours', 'DumpSeconds', 'VerificationFailures']));
+    expect(names).toEqual(
+      expect.arrayContaining(['BackupAgeHours', 'SilenceHours', 'DumpSeconds', 'VerificationFailures']),
+    );
   });
 });

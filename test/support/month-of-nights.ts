@@ -10,16 +10,19 @@
  * the night's clock is the simulated night plus the real time elapsed since it began, so the states of
  * one night keep their real order and durations.
  *
- * The backup-age alarm (tools/deploy/resources/monitoring.yml) is CloudWatch's, not ours, so it is
- * modelled here as CloudWatch evaluates it: one datapoint per hour, the Maximum of the BackupAgeHours
- * the status function published in that hour (it runs hourly; between two runs of the pipeline the
- * bucket does not change, so each hour's age is the last published age plus the hours since), a
- * missing datapoint breaching, threshold `schedule gap + grace` (24 + 2 h), GreaterThanThreshold, one
- * period. A change of state publishes to the alert topic (AlarmActions and OKActions) and reaches the
+ * The backup-age alarm (tools/deploy/resources/monitoring.yml, BackupAgeAlarm) is CloudWatch's, not
+ * ours, so it is modelled here as CloudWatch evaluates it: one datapoint per hour, the Maximum of the
+ * metric the alarm names in monitoring.yml (SilenceHours) as the status function published it in that hour (lib/report/silence.ts: since the later of
+ * the newest verified backup and the newest delivered failure alert; it runs hourly, and between two
+ * runs of the pipeline neither the bucket nor the executions change, so each hour's silence is the last
+ * published one plus the hours since), a missing datapoint breaching, threshold `schedule gap + grace`
+ * (24 + 2 h), GreaterThanThreshold, one period. A change of state publishes to the alert topic (AlarmActions and OKActions) and reaches the
  * alert relay, as on AWS. The stage's life begins with the first night: the hours before its first
  * status report are not evaluated (on AWS, with missing data breaching, a stage deployed before its
  * first verified backup is in ALARM until then).
  */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
 import { readRuntimeSettings } from '../../lib/config.ts';
@@ -38,6 +41,20 @@ import { alerts } from './pipeline-assertions.ts';
 import { alertTopicArn, summaryTopicArn } from './pipeline-fixture.ts';
 
 const hourMs = 3_600_000;
+
+/**
+ * The metric BackupAgeAlarm watches, read from the deployed template's source, so the model follows
+ * the alarm: pointed back at BackupAgeHours, the month's failed nights page twice again.
+ */
+async function ageAlarmMetric(): Promise<string> {
+  const monitoring = await readFile(
+    fileURLToPath(new URL('../../tools/deploy/resources/monitoring.yml', import.meta.url)),
+    'utf8',
+  );
+  const metric = /\n {2}BackupAgeAlarm:\n(?: {4,}.*\n)*? {6}MetricName: (\w+)\n/.exec(monitoring)?.[1];
+  if (!metric) throw new Error('monitoring.yml has no BackupAgeAlarm with a MetricName');
+  return metric;
+}
 const dayMs = 24 * hourMs;
 
 /** The settings that send a stage's Slack, webhook and heartbeat messages to `receiver`. */
@@ -98,6 +115,13 @@ export interface RetentionOutcome {
   newestVerified: string;
 }
 
+/** A backup started by hand during the day: the backup machine alone, as `backupctl backup` starts it. */
+export interface OnDemandRecord {
+  day: number;
+  execution: ExecutionRecord;
+  sent: Sent[];
+}
+
 export interface MorningRecord {
   day: number;
   state: string;
@@ -105,6 +129,10 @@ export interface MorningRecord {
   withinRpo: boolean;
   /** The BackupAgeHours metric the status function published; undefined when it published none. */
   backupAgeHours: number | undefined;
+  /** The SilenceHours metric the age alarm watches; undefined when it published none. */
+  silenceHours: number | undefined;
+  /** The UndeliveredFailureAlerts metric (failed runs whose alert did not get out). */
+  undeliveredFailureAlerts: number | undefined;
   /** What left the stage since the night before (the alarm's messages among them). */
   sent: Sent[];
 }
@@ -120,6 +148,11 @@ export interface Month {
    * after every execution) and the retention function (03:00).
    */
   night(day: number, options?: { wrap?: Partial<Record<string, TaskWrapper>> }): Promise<NightRecord>;
+  /**
+   * A backup started by hand at `hour` of `day` (the day of the last night run): the backup machine with
+   * `trigger: manual`, then the status function as after every execution.
+   */
+  onDemand(day: number, hour: number): Promise<OnDemandRecord>;
   /** A night that did not happen (the schedule did not fire): only the hours pass, and the alarm sees them. */
   missNight(day: number): NightRecord;
   /**
@@ -174,11 +207,12 @@ export async function startMonth(options: {
 }): Promise<Month> {
   const { settings, stateDir, receiver, start } = options;
   const ageAlarmHours = options.ageAlarmHours ?? 26;
+  const alarmMetric = await ageAlarmMetric();
   const clock = simulatedClock(start);
   const runtime: Runtime = createRuntime(readRuntimeSettings(settings), { now: clock.now });
   const metricLines: string[] = [];
   const sink = (line: string) => {
-    if (line.includes('"BackupAgeHours"') || line.includes('"_aws"')) metricLines.push(line);
+    if (line.includes('"_aws"')) metricLines.push(line);
   };
   const status = (await loadStepHandler('status')).withDependencies({ runtime: () => runtime, sink });
   const retention = (await loadStepHandler('retention')).withDependencies({
@@ -234,8 +268,8 @@ export async function startMonth(options: {
     return sent;
   };
 
-  // The age alarm: the last published age and when, and the hours evaluated so far.
-  let published: { at: number; ageHours: number | undefined } | undefined;
+  // The age alarm: the last published silence and when, and the hours evaluated so far.
+  let published: { at: number; watched: number | undefined } | undefined;
   let evaluatedUntil = start.getTime();
   let alarm: AlarmState = 'OK';
   const alarmName = `verified-pg-backups-${runtime.settings.STAGE}-backup-age-above-rpo`;
@@ -249,7 +283,7 @@ export async function startMonth(options: {
     for (let hour = evaluatedUntil + hourMs; hour <= until; hour += hourMs) {
       evaluatedUntil = hour;
       const age =
-        published?.ageHours === undefined ? undefined : published.ageHours + (hour - published.at) / hourMs;
+        published?.watched === undefined ? undefined : published.watched + (hour - published.at) / hourMs;
       const next: AlarmState = age === undefined || age > ageAlarmHours ? 'ALARM' : 'OK';
       if (next === alarm) continue;
       alarm = next;
@@ -260,7 +294,7 @@ export async function startMonth(options: {
       const Subject = `${next}: "${alarmName}" in US East (N. Virginia)`;
       const Message = JSON.stringify({
         AlarmName: alarmName,
-        AlarmDescription: `No verified backup for ${ageAlarmHours} h.`,
+        AlarmDescription: `Silence: for ${ageAlarmHours} h a database has had neither a verified backup nor a delivered failure alert.`,
         NewStateValue: next,
         NewStateReason: `Threshold Crossed: ${reason}.`,
         StateChangeTime: new Date(hour).toISOString(),
@@ -278,10 +312,27 @@ export async function startMonth(options: {
       summary: string;
       withinRpo: boolean;
     };
-    const metrics = metricLines.map((line) => JSON.parse(line) as { BackupAgeHours?: number });
+    const metrics = metricLines.map(
+      (line) =>
+        JSON.parse(line) as Record<string, number | undefined> & {
+          BackupAgeHours?: number;
+          SilenceHours?: number;
+          UndeliveredFailureAlerts?: number;
+        },
+    );
     const ageHours = metrics.find((m) => m.BackupAgeHours !== undefined)?.BackupAgeHours;
-    published = { at: clock.now().getTime(), ageHours };
-    return { ...report, backupAgeHours: ageHours };
+    const silenceHours = metrics.find((m) => m.SilenceHours !== undefined)?.SilenceHours;
+    const watched = metrics.find((m) => m[alarmMetric] !== undefined)?.[alarmMetric];
+    const undelivered = metrics.find(
+      (m) => m.UndeliveredFailureAlerts !== undefined,
+    )?.UndeliveredFailureAlerts;
+    published = { at: clock.now().getTime(), watched };
+    return {
+      ...report,
+      backupAgeHours: ageHours,
+      silenceHours,
+      undeliveredFailureAlerts: undelivered,
+    };
   };
 
   const dayStart = (day: number) => new Date(start.getTime() + (day - 1) * dayMs);
@@ -313,6 +364,23 @@ export async function startMonth(options: {
       const record = { day, execution, state, retention: pass, sent: take() };
       nights.push(record);
       return record;
+    },
+    async onDemand(day, hour) {
+      if (calendar.length !== day) throw new Error(`day ${day} is not the day of the last night`);
+      const at = dayStart(day).getTime() + hour * hourMs;
+      await evaluateAlarmUntil(at);
+      clock.setTo(new Date(at));
+      const execution = await runStateMachine({
+        machine: 'backup',
+        input: { trigger: 'manual' },
+        settings,
+        stateDir,
+        retryIntervalMs: 10,
+        workerExecArgv: iamWorkerExecArgv(),
+        now: clock.now,
+      });
+      await runStatus();
+      return { day, execution, sent: take() };
     },
     missNight(day) {
       jumpTo(day);
