@@ -8,7 +8,8 @@
  * the next run's cleanup of abandoned servers do this job.
  */
 
-type Cleanup = () => Promise<void>;
+/** Told which signal stopped the process (a run records it: tools/local/state-machine-runner.ts). */
+type Cleanup = (signal: NodeJS.Signals) => Promise<void>;
 
 const cleanups = new Set<Cleanup>();
 let installed = false;
@@ -30,7 +31,7 @@ export function stopOnSignals(onStopping: (signal: NodeJS.Signals) => void = () 
       if (stopping) process.exit(exitCodes[signal]);
       stopping = true;
       onStopping(signal);
-      Promise.allSettled([...cleanups].map((cleanup) => cleanup())).finally(() =>
+      Promise.allSettled([...cleanups].map((cleanup) => cleanup(signal))).finally(() =>
         process.exit(exitCodes[signal]),
       );
     });

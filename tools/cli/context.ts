@@ -23,6 +23,7 @@ import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
 import type { LogsApi } from '../aws/step-progress.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
+import { onShutdown } from '../local/shutdown.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { Terminal } from './progress.ts';
 
@@ -76,8 +77,12 @@ export function exitCodeFor(error: unknown): number {
 export function exitCodeForExecution(execution: {
   status: string;
   error?: { name: string } | undefined;
+  interruptedBy?: string | undefined;
 }): number {
   if (execution.status === 'SUCCEEDED') return exitCodes.ok;
+  // A local run stopped by a signal exits as a shell reports that signal.
+  if (execution.interruptedBy === 'SIGINT') return exitCodes.interrupted;
+  if (execution.interruptedBy === 'SIGTERM') return exitCodes.terminated;
   return verificationErrorNames.includes(execution.error?.name ?? '')
     ? exitCodes.verificationFailed
     : exitCodes.failed;
@@ -85,6 +90,18 @@ export function exitCodeForExecution(execution: {
 
 export function failureText(error: { name: string; cause: string } | undefined): string {
   return `${error?.name}: ${readableCause(error?.cause ?? '')}`;
+}
+
+/**
+ * `<What> interrupted by SIGTERM during Dump; nothing after it ran.` for a local run a signal stopped,
+ * undefined for any other: an interrupted run never reads as verified, nor as a failure of the pipeline.
+ */
+export function interruptedText(
+  what: string,
+  execution: { status: string; interruptedBy?: string | undefined; error?: { cause: string } | undefined },
+): string | undefined {
+  if (execution.status !== 'ABORTED' || !execution.interruptedBy) return undefined;
+  return `${what} interrupted by ${execution.error?.cause}. \`backupctl audit\` lists the run.`;
 }
 
 /** --local or --stage, checked before anything starts: the stage's config is read and validated here. */
@@ -127,9 +144,18 @@ export async function withLocal<T>(
   work: (environment: LocalEnvironment) => Promise<T>,
 ): Promise<T> {
   const environment = await startLocalEnvironment({ need });
+  const working = work(environment);
+  // Told to stop (Ctrl-C, `kill`), the process exits once the command has said how its run ended.
+  const forget = onShutdown(() =>
+    working.then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   try {
-    return await work(environment);
+    return await working;
   } finally {
+    forget();
     await environment.stop();
   }
 }

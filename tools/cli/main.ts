@@ -3,7 +3,7 @@
  * one file in commands/, and what they do lives in lib/commands/ (shared with the Lambda steps).
  * Exit codes (documented in README and the runbook): 0 ok, 1 failed, 2 usage or configuration error,
  * 3 verification failed (checksum, archive, counts, content); 130 when Ctrl-C stopped following an execution on
- * a stage (the execution keeps running). `--local` runs against local services, `--stage <stage>`
+ * a stage (the execution keeps running), 130 / 143 when Ctrl-C / `kill` stopped a local run where it was. `--local` runs against local services, `--stage <stage>`
  * against a deployed stage.
  */
 import { readFileSync } from 'node:fs';

@@ -7,7 +7,9 @@ import { onShutdown as registerCleanup, stopOnSignals } from '../../lib/shutdown
 // Its import registers this process's scratch servers as a cleanup too.
 import '../../lib/verify/scratch-registry.ts';
 
-export function onShutdown(cleanup: () => Promise<void>): () => void {
-  stopOnSignals((signal) => console.error(`\n${signal}: stopping the local servers before exiting…`));
+export function onShutdown(cleanup: (signal: NodeJS.Signals) => Promise<void>): () => void {
+  stopOnSignals((signal) =>
+    console.error(`\n${signal}: stopping the run where it is, then the local servers, before exiting…`),
+  );
   return registerCleanup(cleanup);
 }

@@ -6,6 +6,7 @@ import {
   exitCodeForExecution,
   exitCodes,
   failureText,
+  interruptedText,
   sfnFor,
   type Values,
   withLocal,
@@ -33,9 +34,12 @@ function verdict(
     status: string;
     output?: unknown;
     error?: { name: string; cause: string } | undefined;
+    interruptedBy?: string;
     states?: { name: string; status: string; output?: unknown }[];
   },
 ) {
+  const interrupted = interruptedText('Backup', execution);
+  if (interrupted) return interrupted;
   const databases = concludedDatabases(execution);
   if (databases) return databaseLines(databases, (d) => `${d.backupId} verified`, 'FAILED');
   if (execution.status === 'SUCCEEDED') {

@@ -10,6 +10,7 @@ import {
   exitCodeForExecution,
   exitCodes,
   failureText,
+  interruptedText,
   localStore,
   sfnFor,
   type Values,
@@ -53,8 +54,14 @@ export async function drillCommand({ place, target, values, out, deps }: Command
     status: string;
     output?: unknown;
     error?: { name: string; cause: string };
+    interruptedBy?: string;
     states?: { name: string; status: string; output?: unknown }[];
   }) => {
+    const interrupted = interruptedText('Drill', execution);
+    if (interrupted) {
+      out.print(interrupted, execution);
+      return exitCodeForExecution(execution);
+    }
     const databases = concludedDatabases(execution);
     if (all && databases) {
       out.print(
