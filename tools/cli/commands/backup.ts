@@ -1,5 +1,7 @@
 /** `backupctl backup`: run the backup state machine locally, or start and follow it on a stage. */
+import { newestManifest } from '../../../lib/backup/catalog.ts';
 import { executionInputSchema, parseInput } from '../../../lib/steps/input.ts';
+import type { BackupStore } from '../../../lib/storage/backup-store.ts';
 import { runLocalMachine } from '../../local/run-backup.ts';
 import {
   type CommandContext,
@@ -7,11 +9,13 @@ import {
   exitCodes,
   failureText,
   interruptedText,
+  localStore,
   sfnFor,
   type Values,
   withLocal,
 } from '../context.ts';
-import { concludedDatabases, databaseLines, localRunOutput } from '../run-output.ts';
+import type { LastDump } from '../progress.ts';
+import { concludedDatabases, databaseLines, localNotice, localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 function backupInput(values: Values, trigger: 'cli' | 'manual', database: string | undefined) {
@@ -65,14 +69,29 @@ export async function backupCommand({ place, values, out, deps }: CommandContext
     return exitCodeForExecution(execution);
   }
   const input = backupInput(values, 'cli', place.database);
-  return withLocal({}, async (environment) => {
-    const execution = await runLocalMachine(
-      machine,
-      environment,
-      input,
-      localRunOutput(out, values, machine),
-    );
-    out.print(verdict(place.kind, execution), execution);
-    return exitCodeForExecution(execution);
-  });
+  return withLocal(
+    {},
+    async (environment) => {
+      const lastDump =
+        machine === 'backup' && place.database === undefined
+          ? await lastDumpOf(localStore(environment))
+          : undefined;
+      const execution = await runLocalMachine(
+        machine,
+        environment,
+        input,
+        localRunOutput(out, values, machine, lastDump),
+      );
+      out.print(verdict(place.kind, execution), execution);
+      return exitCodeForExecution(execution);
+    },
+    localNotice(out),
+  );
+}
+
+/** The newest backup's dump and database sizes: what the progress line estimates tonight's dump from. */
+async function lastDumpOf(store: BackupStore): Promise<LastDump | undefined> {
+  const manifest = await newestManifest(store).catch(() => undefined);
+  if (!manifest) return undefined;
+  return { bytes: manifest.dump.bytes, databaseBytes: manifest.source.databaseSizeBytes };
 }
