@@ -24,6 +24,7 @@ import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/sta
 import type { LogsApi } from '../aws/step-progress.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
 import { onShutdown } from '../local/shutdown.ts';
+import type { Paint } from './colour.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { Terminal } from './progress.ts';
 
@@ -45,11 +46,15 @@ export interface CliDependencies {
   logs?: (region: string) => LogsApi;
   /** Where progress lines are drawn; process.stderr when absent. */
   terminal?: Terminal;
+  /** false: never colour (tests compare the printed text); otherwise as stdout, NO_COLOR and FORCE_COLOR say. */
+  colour?: boolean;
 }
 
 export interface Output {
   json: boolean;
   print(human: string, data: unknown): void;
+  /** Colour for human output on stdout (tools/cli/colour.ts); plain with --json or off a terminal. */
+  paint: Paint;
 }
 
 export type Values = Record<string, string | boolean | undefined>;
@@ -90,6 +95,16 @@ export function exitCodeForExecution(execution: {
 
 export function failureText(error: { name: string; cause: string } | undefined): string {
   return `${error?.name}: ${readableCause(error?.cause ?? '')}`;
+}
+
+/** A run's last line in bold: green when it succeeded, yellow when a signal stopped it, red otherwise. */
+export function paintVerdict(
+  out: Output,
+  execution: { status: string; interruptedBy?: string | undefined },
+  text: string,
+): string {
+  if (execution.status === 'SUCCEEDED') return out.paint(['bold', 'green'], text);
+  return out.paint(['bold', execution.interruptedBy ? 'yellow' : 'red'], text);
 }
 
 /**

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { BackupError, describeError } from '../../lib/errors.ts';
+import { painter } from './colour.ts';
 import type { CliDependencies, CommandContext, Output, Values } from './context.ts';
 import { exitCodes } from './exit-codes.ts';
 import { commandHelp, commandHelpText, suggestCommand, suggestOption, usageText } from './help.ts';
@@ -168,6 +169,7 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
   const out: Output = {
     json,
     print: (human, data) => console.log(json ? JSON.stringify(data, null, 2) : human),
+    paint: painter(!json && deps.colour !== false),
   };
   const [name, target, ...rest] = positionals;
   if (values.version) {

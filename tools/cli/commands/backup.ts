@@ -10,6 +10,7 @@ import {
   failureText,
   interruptedText,
   localStore,
+  paintVerdict,
   sfnFor,
   type Values,
   withLocal,
@@ -65,7 +66,7 @@ export async function backupCommand({ place, values, out, deps }: CommandContext
       json: out.json,
     });
     if (execution === 'interrupted') return exitCodes.interrupted;
-    out.print(verdict(place.kind, execution), execution);
+    out.print(paintVerdict(out, execution, verdict(place.kind, execution)), execution);
     return exitCodeForExecution(execution);
   }
   const input = backupInput(values, 'cli', place.database);
@@ -82,7 +83,7 @@ export async function backupCommand({ place, values, out, deps }: CommandContext
         input,
         localRunOutput(out, values, machine, lastDump),
       );
-      out.print(verdict(place.kind, execution), execution);
+      out.print(paintVerdict(out, execution, verdict(place.kind, execution)), execution);
       return exitCodeForExecution(execution);
     },
     localNotice(out),

@@ -12,6 +12,7 @@ import {
   failureText,
   interruptedText,
   localStore,
+  paintVerdict,
   sfnFor,
   type Values,
   withLocal,
@@ -59,7 +60,7 @@ export async function drillCommand({ place, target, values, out, deps }: Command
   }) => {
     const interrupted = interruptedText('Drill', execution);
     if (interrupted) {
-      out.print(interrupted, execution);
+      out.print(paintVerdict(out, execution, interrupted), execution);
       return exitCodeForExecution(execution);
     }
     const databases = concludedDatabases(execution);
@@ -74,9 +75,13 @@ export async function drillCommand({ place, target, values, out, deps }: Command
       execution.output as { evidence?: { evidenceKey: string; markdownKey: string } } | undefined
     )?.evidence;
     out.print(
-      execution.status === 'SUCCEEDED'
-        ? `Drill passed. Evidence: ${evidence?.evidenceKey} and ${evidence?.markdownKey}`
-        : `Drill FAILED: ${failureText(execution.error)}`,
+      paintVerdict(
+        out,
+        execution,
+        execution.status === 'SUCCEEDED'
+          ? `Drill passed. Evidence: ${evidence?.evidenceKey} and ${evidence?.markdownKey}`
+          : `Drill FAILED: ${failureText(execution.error)}`,
+      ),
       execution,
     );
     return exitCodeForExecution(execution);
