@@ -22,6 +22,13 @@ export function onShutdown(cleanup: Cleanup): () => void {
   };
 }
 
+let stoppingOn: NodeJS.Signals | undefined;
+
+/** The signal this process is stopping on, once one came: work about to start must not start. */
+export function stoppingSignal(): NodeJS.Signals | undefined {
+  return stoppingOn;
+}
+
 export function stopOnSignals(onStopping: (signal: NodeJS.Signals) => void = () => undefined): void {
   if (installed) return;
   installed = true;
@@ -30,6 +37,7 @@ export function stopOnSignals(onStopping: (signal: NodeJS.Signals) => void = () 
     process.on(signal, () => {
       if (stopping) process.exit(exitCodes[signal]);
       stopping = true;
+      stoppingOn = signal;
       onStopping(signal);
       Promise.allSettled([...cleanups].map((cleanup) => cleanup(signal))).finally(() =>
         process.exit(exitCodes[signal]),

@@ -4,6 +4,9 @@
  * left the servers running, holding their data directories for every later run.
  */
 import { onShutdown as registerCleanup, stopOnSignals } from '../../lib/shutdown.ts';
+
+export { stoppingSignal } from '../../lib/shutdown.ts';
+
 // Its import registers this process's scratch servers as a cleanup too.
 import '../../lib/verify/scratch-registry.ts';
 

@@ -29,7 +29,7 @@ import type { StateRecord } from '../../lib/report/executions.ts';
 import { createRuntime, type Runtime } from '../../lib/runtime.ts';
 import { awsCaller } from './aws-caller.ts';
 import { projectRoot } from './environment.ts';
-import { onShutdown } from './shutdown.ts';
+import { onShutdown, stoppingSignal } from './shutdown.ts';
 
 /**
  * Runs around one Task state's handler, for tests that inject a fault: `next` invokes the real
@@ -382,11 +382,17 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
   })();
   // Ctrl-C or `kill`: no state after the running one starts (the execution is aborted, as StopExecution
   // does on AWS), its record is saved as ABORTED, and only then does the process exit (lib/shutdown.ts).
-  const forget = onShutdown(async (signal) => {
+  const stop = (signal: NodeJS.Signals) => {
     interrupted = { signal, state: running };
     execution.abort();
+  };
+  const forget = onShutdown(async (signal) => {
+    stop(signal);
     await finished.catch(() => undefined);
   });
+  // A signal that came while the run was being set up: it stops before its first state.
+  const early = stoppingSignal();
+  if (early) stop(early);
   try {
     return await finished;
   } finally {
