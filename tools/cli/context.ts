@@ -157,10 +157,9 @@ export function placeOf(values: Values, deps: CliDependencies): Place {
 export async function withLocal<T>(
   need: { production?: boolean; staging?: boolean },
   work: (environment: LocalEnvironment) => Promise<T>,
-  /** Told what starts (the local servers, a first run's seeding) before it does. */
+  /** Told what the local environment does on the way (a first run's seeding). */
   onProgress?: (message: string) => void,
 ): Promise<T> {
-  onProgress?.('Starting the local servers…');
   const environment = await startLocalEnvironment({ need, ...(onProgress ? { onProgress } : {}) });
   const working = work(environment);
   // Told to stop (Ctrl-C, `kill`), the process exits once the command has said how its run ended.

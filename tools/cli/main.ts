@@ -25,14 +25,16 @@ type Run = (context: CommandContext) => Promise<number>;
  * Each command, the options it reads (anything else is a mistake, not something to ignore) and its
  * code, loaded only when it runs: `--help` and `--version` never load the AWS SDK or the pg client.
  */
-const commands: Record<string, { options: string[]; load: () => Promise<Run> }> = {
+const commands: Record<string, { options: string[]; load: () => Promise<Run>; localRun?: true }> = {
   backup: {
+    localRun: true,
     options: ['reason', 'compression', 'database', 'all-databases'],
     load: async () => (await import('./commands/backup.ts')).backupCommand,
   },
   list: { options: ['database'], load: async () => (await import('./commands/list.ts')).listCommand },
   verify: { options: ['database'], load: async () => (await import('./commands/verify.ts')).verifyCommand },
   restore: {
+    localRun: true,
     options: [
       'target-url',
       'jobs',
@@ -58,6 +60,7 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
   },
   audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
   drill: {
+    localRun: true,
     options: ['reason', 'database', 'all-databases'],
     load: async () => (await import('./commands/drill.ts')).drillCommand,
   },
@@ -210,6 +213,11 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
   if (rest.length > 0) {
     console.error(`unexpected arguments: ${rest.join(' ')}\n\n${commandHelpText(name)}`);
     return exitCodes.usage;
+  }
+  // A local run's first line comes now, not after seconds of loading its modules and starting servers;
+  // like the progress line, only on a terminal (a script's or cron's stderr stays quiet).
+  if (command.localRun && values.stage === undefined && !json && process.stderr.isTTY) {
+    console.error('Starting the local servers…');
   }
   const { exitCodeFor, placeOf } = await import('./context.ts');
   try {

@@ -34,12 +34,12 @@ export function localRunOutput(
 }
 
 /**
- * What a local run says while the local servers start (the first line comes at once, not after them),
- * on stderr; nothing with --json.
+ * What a local run says while the local servers start (a first run's seeding), on stderr when it is a
+ * terminal, as the progress line; nothing with --json.
  */
 export function localNotice(out: Output): (message: string) => void {
   return (message) => {
-    if (!out.json) console.error(message);
+    if (!out.json && process.stderr.isTTY) console.error(message);
   };
 }
 
