@@ -12,6 +12,12 @@ export interface ProgressEvent {
   bytes: number;
   /** The size the work heads for, when known (the manifest's dump size, the database's size). */
   totalBytes?: number;
+  /**
+   * For a dump, whose compressed size is unknown until it ends: the database's size. A reader that
+   * knows the last dump estimates this one from it (its size, scaled by the database's growth), and
+   * without one uses the database's size itself (tools/cli/progress.ts).
+   */
+  databaseBytes?: number;
 }
 
 export interface ProgressReporter {
@@ -25,12 +31,15 @@ export interface ProgressLog {
 
 export const progressIntervalMs = 2000;
 
+/** `total`: the size the work heads for, or (a dump) the database's size it reads. */
 export function reportProgress(
   log: ProgressLog | undefined,
   phase: ProgressPhase,
-  totalBytes?: number,
+  total?: number | { databaseBytes: number },
   now: () => number = Date.now,
 ): ProgressReporter {
+  const totalBytes = typeof total === 'number' ? total : undefined;
+  const databaseBytes = typeof total === 'object' ? total.databaseBytes : undefined;
   let last = Number.NEGATIVE_INFINITY;
   let bytes = 0;
   let logged = -1;
@@ -38,7 +47,12 @@ export function reportProgress(
     logged = bytes;
     last = now();
     log?.info('progress', {
-      progress: { phase, bytes, ...(totalBytes !== undefined ? { totalBytes } : {}) },
+      progress: {
+        phase,
+        bytes,
+        ...(totalBytes !== undefined ? { totalBytes } : {}),
+        ...(databaseBytes !== undefined ? { databaseBytes } : {}),
+      },
     });
   };
   return {
@@ -64,6 +78,7 @@ export function progressFromLogLine(line: string): ProgressEvent | undefined {
       phase: event.phase as ProgressPhase,
       bytes: event.bytes,
       ...(typeof event.totalBytes === 'number' ? { totalBytes: event.totalBytes } : {}),
+      ...(typeof event.databaseBytes === 'number' ? { databaseBytes: event.databaseBytes } : {}),
     };
   } catch {
     return undefined;

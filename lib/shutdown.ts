@@ -8,7 +8,8 @@
  * the next run's cleanup of abandoned servers do this job.
  */
 
-type Cleanup = () => Promise<void>;
+/** Told which signal stopped the process (a run records it: tools/local/state-machine-runner.ts). */
+type Cleanup = (signal: NodeJS.Signals) => Promise<void>;
 
 const cleanups = new Set<Cleanup>();
 let installed = false;
@@ -21,6 +22,13 @@ export function onShutdown(cleanup: Cleanup): () => void {
   };
 }
 
+let stoppingOn: NodeJS.Signals | undefined;
+
+/** The signal this process is stopping on, once one came: work about to start must not start. */
+export function stoppingSignal(): NodeJS.Signals | undefined {
+  return stoppingOn;
+}
+
 export function stopOnSignals(onStopping: (signal: NodeJS.Signals) => void = () => undefined): void {
   if (installed) return;
   installed = true;
@@ -29,8 +37,9 @@ export function stopOnSignals(onStopping: (signal: NodeJS.Signals) => void = () 
     process.on(signal, () => {
       if (stopping) process.exit(exitCodes[signal]);
       stopping = true;
+      stoppingOn = signal;
       onStopping(signal);
-      Promise.allSettled([...cleanups].map((cleanup) => cleanup())).finally(() =>
+      Promise.allSettled([...cleanups].map((cleanup) => cleanup(signal))).finally(() =>
         process.exit(exitCodes[signal]),
       );
     });

@@ -16,7 +16,7 @@ export type StageMachineArns = Record<Exclude<MachineName, 'nightly' | 'drills'>
 
 /**
  * Every execution of the state machines started at or after `since`, newest first, as the summaries
- * the audit and the status report read. Only the input's trigger and database name are kept and no
+ * the audit and the status report read. Only the input's trigger, reason and database name are kept and no
  * step output: the audit shows what the local one shows, never execution data that may carry
  * database details.
  */
@@ -100,7 +100,11 @@ async function summarize(
   });
   await readHistory(api, reader, options);
   const e = reader.execution;
-  const { trigger, database } = (e.input ?? {}) as { trigger?: unknown; database?: unknown };
+  const { trigger, reason, database } = (e.input ?? {}) as {
+    trigger?: unknown;
+    reason?: unknown;
+    database?: unknown;
+  };
   const stoppedAt = e.stoppedAt ?? item.stopDate?.toISOString();
   return {
     executionArn: e.executionArn,
@@ -109,7 +113,13 @@ async function summarize(
     ...(stoppedAt ? { stoppedAt } : {}),
     status: e.status,
     ...(typeof trigger === 'string'
-      ? { input: { trigger, ...(typeof database === 'string' ? { database } : {}) } }
+      ? {
+          input: {
+            trigger,
+            ...(typeof reason === 'string' ? { reason } : {}),
+            ...(typeof database === 'string' ? { database } : {}),
+          },
+        }
       : {}),
     ...(e.error ? { error: e.error } : {}),
     states: e.states.map(({ output: _output, ...state }) => state),

@@ -237,8 +237,8 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     );
     const body = hashing.stream;
     pgDump.child.stdout?.pipe(body);
-    // The compressed size is unknown until the end: bytes, rate and elapsed time, no percentage.
-    const progress = reportProgress(deps.log, 'dump');
+    // The compressed size is unknown until the end: the database's size lets a reader estimate it.
+    const progress = reportProgress(deps.log, 'dump', { databaseBytes: identity.databaseSizeBytes });
     let written = 0;
     pgDump.child.stdout?.on('data', (chunk: Buffer) => {
       written += chunk.length;

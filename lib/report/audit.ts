@@ -24,6 +24,8 @@ export interface AuditEntry {
   startedAt: string;
   stoppedAt: string | undefined;
   trigger: string;
+  /** The operator's `--reason` for a manual run (backup, drill, restore), when given. */
+  reason: string | undefined;
   status: string;
   error: { name: string; cause: string } | undefined;
   steps: { name: string; status: string; durationMs: number; error?: string }[];
@@ -39,6 +41,7 @@ export function auditEntries(executions: ExecutionSummary[], since: Date): Audit
       startedAt: e.startedAt,
       stoppedAt: e.stoppedAt,
       trigger: e.stateMachine === 'drill' ? `drill (${triggerOf(e)})` : triggerOf(e),
+      reason: reasonOf(e),
       status: e.status,
       error: e.error ? { name: e.error.name, cause: readableCause(e.error.cause) } : undefined,
       steps: e.states.map((s) => ({
@@ -50,6 +53,11 @@ export function auditEntries(executions: ExecutionSummary[], since: Date): Audit
     }));
 }
 
+function reasonOf(execution: ExecutionSummary): string | undefined {
+  const reason = (execution.input as { reason?: unknown } | undefined)?.reason;
+  return typeof reason === 'string' && reason.trim() !== '' ? reason : undefined;
+}
+
 export function renderAudit(entries: AuditEntry[]): string {
   if (entries.length === 0) return 'No executions in this period.';
   return entries
@@ -59,8 +67,9 @@ export function renderAudit(entries: AuditEntry[]): string {
         (s) =>
           `    ${s.name.padEnd(20)} ${s.status.padEnd(9)} ${(s.durationMs / 1000).toFixed(1).padStart(7)} s${s.error ? `  ${s.error}` : ''}`,
       );
+      const reason = e.reason === undefined ? [] : [`    reason: ${e.reason.split('\n')[0]}`];
       const failure = e.error ? [`    cause: ${e.error.name}: ${e.error.cause.split('\n')[0]}`] : [];
-      return [head, ...steps, ...failure].join('\n');
+      return [head, ...reason, ...steps, ...failure].join('\n');
     })
     .join('\n\n');
 }

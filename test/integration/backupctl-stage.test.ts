@@ -469,8 +469,10 @@ describe('backupctl audit --stage', () => {
     expect(human.stdout).toContain(
       'cause: ChecksumMismatchError: stored object sha256 differs from the manifest',
     );
-    // Nothing of the execution data beyond the trigger: no reason, no keys, no database details.
-    expect(human.stdout + result.stdout).not.toMatch(/reason|dumpKey|backups\/\d{4}|"input"/);
+    // The operator's --reason is shown (issue 29: the audit dropped it); nothing else of the execution
+    // data beyond the trigger: no keys, no database details.
+    expect(human.stdout).toMatch(/trigger: manual .*:manual-2\n {4}reason: test\n/);
+    expect(human.stdout + result.stdout).not.toMatch(/dumpKey|backups\/\d{4}|"input"/);
   });
 });
 

@@ -21,7 +21,8 @@ export async function runCli(argv: string[], deps?: CliDependencies): Promise<Cl
     .spyOn(console, 'error')
     .mockImplementation((line: unknown) => void err.push(String(line)));
   try {
-    const code = await main(argv, deps);
+    // Captured text is compared as text: no colour, whatever terminal the tests run in.
+    const code = await main(argv, { colour: false, ...deps });
     return { code, lines: out, stdout: out.join('\n'), stderr: err.join('\n') };
   } finally {
     log.mockRestore();

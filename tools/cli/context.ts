@@ -24,6 +24,8 @@ import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/sta
 import type { LogsApi } from '../aws/step-progress.ts';
 import { settingsFromStageConfig } from '../deploy/stage-config.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
+import { onShutdown } from '../local/shutdown.ts';
+import type { Paint } from './colour.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { Terminal } from './progress.ts';
 
@@ -45,11 +47,15 @@ export interface CliDependencies {
   logs?: (region: string) => LogsApi;
   /** Where progress lines are drawn; process.stderr when absent. */
   terminal?: Terminal;
+  /** false: never colour (tests compare the printed text); otherwise as stdout, NO_COLOR and FORCE_COLOR say. */
+  colour?: boolean;
 }
 
 export interface Output {
   json: boolean;
   print(human: string, data: unknown): void;
+  /** Colour for human output on stdout (tools/cli/colour.ts); plain with --json or off a terminal. */
+  paint: Paint;
 }
 
 export type Values = Record<string, string | boolean | undefined>;
@@ -77,8 +83,12 @@ export function exitCodeFor(error: unknown): number {
 export function exitCodeForExecution(execution: {
   status: string;
   error?: { name: string } | undefined;
+  interruptedBy?: string | undefined;
 }): number {
   if (execution.status === 'SUCCEEDED') return exitCodes.ok;
+  // A local run stopped by a signal exits as a shell reports that signal.
+  if (execution.interruptedBy === 'SIGINT') return exitCodes.interrupted;
+  if (execution.interruptedBy === 'SIGTERM') return exitCodes.terminated;
   return verificationErrorNames.includes(execution.error?.name ?? '')
     ? exitCodes.verificationFailed
     : exitCodes.failed;
@@ -86,6 +96,28 @@ export function exitCodeForExecution(execution: {
 
 export function failureText(error: { name: string; cause: string } | undefined): string {
   return `${error?.name}: ${readableCause(error?.cause ?? '')}`;
+}
+
+/** A run's last line in bold: green when it succeeded, yellow when a signal stopped it, red otherwise. */
+export function paintVerdict(
+  out: Output,
+  execution: { status: string; interruptedBy?: string | undefined },
+  text: string,
+): string {
+  if (execution.status === 'SUCCEEDED') return out.paint(['bold', 'green'], text);
+  return out.paint(['bold', execution.interruptedBy ? 'yellow' : 'red'], text);
+}
+
+/**
+ * `<What> interrupted by SIGTERM during Dump; nothing after it ran.` for a local run a signal stopped,
+ * undefined for any other: an interrupted run never reads as verified, nor as a failure of the pipeline.
+ */
+export function interruptedText(
+  what: string,
+  execution: { status: string; interruptedBy?: string | undefined; error?: { cause: string } | undefined },
+): string | undefined {
+  if (execution.status !== 'ABORTED' || !execution.interruptedBy) return undefined;
+  return `${what} interrupted by ${execution.error?.cause}. \`backupctl audit\` lists the run.`;
 }
 
 /** --local or --stage, checked before anything starts: the stage's config is read and validated here. */
@@ -126,11 +158,22 @@ export function placeOf(values: Values, deps: CliDependencies): Place {
 export async function withLocal<T>(
   need: { production?: boolean; staging?: boolean },
   work: (environment: LocalEnvironment) => Promise<T>,
+  /** Told what the local environment does on the way (a first run's seeding). */
+  onProgress?: (message: string) => void,
 ): Promise<T> {
-  const environment = await startLocalEnvironment({ need });
+  const environment = await startLocalEnvironment({ need, ...(onProgress ? { onProgress } : {}) });
+  const working = work(environment);
+  // Told to stop (Ctrl-C, `kill`), the process exits once the command has said how its run ended.
+  const forget = onShutdown(() =>
+    working.then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   try {
-    return await work(environment);
+    return await working;
   } finally {
+    forget();
     await environment.stop();
   }
 }

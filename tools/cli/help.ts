@@ -136,7 +136,8 @@ const where = `Where: --local (default: local services, .local/ state) or --stag
 Options: --json (machine-readable output), --verbose (local runs: print each step's JSON log line;
   they are kept in .local/logs/steps.log either way), --help, --version
 Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 verification failed;
-  130: stopped following with Ctrl-C (the execution on AWS keeps running)`;
+  130 Ctrl-C, 143 kill: a local run stopped where it was (audit lists it); with --stage, 130 only
+  stopped following (the execution on AWS keeps running)`;
 
 export function usageText(): string {
   const width = Math.max(...Object.values(commandHelp).map((c) => c.synopsis.length)) + 1;

@@ -3,12 +3,13 @@
  * one file in commands/, and what they do lives in lib/commands/ (shared with the Lambda steps).
  * Exit codes (documented in README and the runbook): 0 ok, 1 failed, 2 usage or configuration error,
  * 3 verification failed (checksum, archive, counts, content); 130 when Ctrl-C stopped following an execution on
- * a stage (the execution keeps running). `--local` runs against local services, `--stage <stage>`
+ * a stage (the execution keeps running), 130 / 143 when Ctrl-C / `kill` stopped a local run where it was. `--local` runs against local services, `--stage <stage>`
  * against a deployed stage.
  */
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { BackupError, describeError } from '../../lib/errors.ts';
+import { painter } from './colour.ts';
 import type { CliDependencies, CommandContext, Output, Values } from './context.ts';
 import { exitCodes } from './exit-codes.ts';
 import { commandHelp, commandHelpText, suggestCommand, suggestOption, usageText } from './help.ts';
@@ -24,14 +25,16 @@ type Run = (context: CommandContext) => Promise<number>;
  * Each command, the options it reads (anything else is a mistake, not something to ignore) and its
  * code, loaded only when it runs: `--help` and `--version` never load the AWS SDK or the pg client.
  */
-const commands: Record<string, { options: string[]; load: () => Promise<Run> }> = {
+const commands: Record<string, { options: string[]; load: () => Promise<Run>; localRun?: true }> = {
   backup: {
+    localRun: true,
     options: ['reason', 'compression', 'database', 'all-databases'],
     load: async () => (await import('./commands/backup.ts')).backupCommand,
   },
   list: { options: ['database'], load: async () => (await import('./commands/list.ts')).listCommand },
   verify: { options: ['database'], load: async () => (await import('./commands/verify.ts')).verifyCommand },
   restore: {
+    localRun: true,
     options: [
       'target-url',
       'jobs',
@@ -57,6 +60,7 @@ const commands: Record<string, { options: string[]; load: () => Promise<Run> }> 
   },
   audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
   drill: {
+    localRun: true,
     options: ['reason', 'database', 'all-databases', 'render'],
     load: async () => (await import('./commands/drill.ts')).drillCommand,
   },
@@ -169,6 +173,7 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
   const out: Output = {
     json,
     print: (human, data) => console.log(json ? JSON.stringify(data, null, 2) : human),
+    paint: painter(!json && deps.colour !== false),
   };
   const [name, target, ...rest] = positionals;
   if (values.version) {
@@ -209,6 +214,11 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
   if (rest.length > 0) {
     console.error(`unexpected arguments: ${rest.join(' ')}\n\n${commandHelpText(name)}`);
     return exitCodes.usage;
+  }
+  // A local run's first line comes now, not after seconds of loading its modules and starting servers;
+  // like the progress line, only on a terminal (a script's or cron's stderr stays quiet).
+  if (command.localRun && values.stage === undefined && !json && process.stderr.isTTY) {
+    console.error('Starting the local servers…');
   }
   const { exitCodeFor, placeOf } = await import('./context.ts');
   try {

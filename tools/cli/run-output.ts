@@ -5,7 +5,7 @@
 import type { MachineName } from '../../functions/tasks.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
 import type { Output, Values } from './context.ts';
-import { stepProgress } from './progress.ts';
+import { type LastDump, stepProgress } from './progress.ts';
 import { printState } from './stage-run.ts';
 
 /**
@@ -17,18 +17,29 @@ export function localRunOutput(
   out: Output,
   values: Values,
   machine: MachineName,
+  lastDump?: LastDump,
 ): { onState: (state: StateRecord) => void; onLogLine: (line: string) => void } {
   const print = printState(out, machine);
   if (values.verbose) {
     return { onState: print, onLogLine: (line) => console.error(line) };
   }
-  const progress = stepProgress({ json: out.json });
+  const progress = stepProgress({ json: out.json, lastDump });
   return {
     onState: (state) => {
       progress.finish();
       print(state);
     },
     onLogLine: (line) => progress.onLogLine(line),
+  };
+}
+
+/**
+ * What a local run says while the local servers start (a first run's seeding), on stderr when it is a
+ * terminal, as the progress line; nothing with --json.
+ */
+export function localNotice(out: Output): (message: string) => void {
+  return (message) => {
+    if (!out.json && process.stderr.isTTY) console.error(message);
   };
 }
 

@@ -13,6 +13,7 @@ import { followExecution, startExecution } from '../aws/follow.ts';
 import { DeployedStage, type StageSettings } from '../aws/stage.ts';
 import { createLogsClient, type LogsApi, stageProgressReader } from '../aws/step-progress.ts';
 import { formatStateLine } from '../local/state-lines.ts';
+import { paintMark } from './colour.ts';
 import type { Output } from './context.ts';
 import { stepProgress, type Terminal } from './progress.ts';
 
@@ -104,6 +105,6 @@ export async function followOnStage(
 /** Prints each state's line as it ends (not with --json, where only the final result is printed). */
 export function printState(out: Output, machine: MachineName) {
   return (state: StateRecord) => {
-    if (!out.json) console.log(formatStateLine(machine, state));
+    if (!out.json) console.log(formatStateLine(machine, state, (mark) => paintMark(out.paint, mark)));
   };
 }

@@ -4,10 +4,15 @@
  * left the servers running, holding their data directories for every later run.
  */
 import { onShutdown as registerCleanup, stopOnSignals } from '../../lib/shutdown.ts';
+
+export { stoppingSignal } from '../../lib/shutdown.ts';
+
 // Its import registers this process's scratch servers as a cleanup too.
 import '../../lib/verify/scratch-registry.ts';
 
-export function onShutdown(cleanup: () => Promise<void>): () => void {
-  stopOnSignals((signal) => console.error(`\n${signal}: stopping the local servers before exiting…`));
+export function onShutdown(cleanup: (signal: NodeJS.Signals) => Promise<void>): () => void {
+  stopOnSignals((signal) =>
+    console.error(`\n${signal}: stopping the run where it is, then the local servers, before exiting…`),
+  );
   return registerCleanup(cleanup);
 }

@@ -11,8 +11,13 @@ export function keyFigure(machine: MachineName, state: StateRecord): string {
   return taskOf(machine, state.name)?.figure(output) ?? '';
 }
 
-export function formatStateLine(machine: MachineName, state: StateRecord): string {
+/** `paint` colours the mark on a terminal (tools/cli/colour.ts); plain text without it. */
+export function formatStateLine(
+  machine: MachineName,
+  state: StateRecord,
+  paint: (mark: string) => string = (mark) => mark,
+): string {
   const mark = { succeeded: '✔', failed: '✘', retried: '↻', caught: '✘' }[state.status];
   const seconds = `${(state.durationMs / 1000).toFixed(1)} s`.padStart(8);
-  return `${mark} ${state.name.padEnd(18)}${seconds}  ${keyFigure(machine, state)}`;
+  return `${paint(mark)} ${state.name.padEnd(18)}${seconds}  ${keyFigure(machine, state)}`;
 }

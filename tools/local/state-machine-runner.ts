@@ -29,7 +29,7 @@ import type { StateRecord } from '../../lib/report/executions.ts';
 import { createRuntime, type Runtime } from '../../lib/runtime.ts';
 import { awsCaller } from './aws-caller.ts';
 import { projectRoot } from './environment.ts';
-import { onShutdown } from './shutdown.ts';
+import { onShutdown, stoppingSignal } from './shutdown.ts';
 
 /**
  * Runs around one Task state's handler, for tests that inject a fault: `next` invokes the real
@@ -57,9 +57,12 @@ export interface ExecutionRecord {
   input: unknown;
   startedAt: string;
   stoppedAt: string;
-  status: 'SUCCEEDED' | 'FAILED';
+  /** ABORTED: a signal stopped the run (error `Interrupted`, naming the signal and the state it stopped). */
+  status: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   output?: unknown;
   error?: { name: string; cause: string };
+  /** The signal that stopped the run, when one did (the CLI exits as a shell reports it). */
+  interruptedBy?: NodeJS.Signals;
   states: StateRecord[];
 }
 
@@ -332,8 +335,12 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       },
     } as never,
   });
+  // The state running now: a signal stops the run there and names it.
+  let running: string | undefined;
+  let interrupted: { signal: NodeJS.Signals; state: string | undefined } | undefined;
   const logging = (async () => {
     for await (const event of execution.eventLogs as AsyncGenerator<ExecutionEvent>) {
+      if (event.type === 'StateEntered') running = event.state?.name;
       const record = toStateRecord(event, progress);
       if (record) {
         records.push(record);
@@ -341,31 +348,66 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       }
     }
   })();
-  let output: unknown;
-  let failure: { name: string; cause: string } | undefined;
-  try {
-    output = await execution.result;
-  } catch (error) {
-    failure = executionFailure(error);
-  }
-  await logging.catch(() => undefined);
-  const record: ExecutionRecord = {
-    executionArn,
-    stateMachine: options.machine,
-    input: options.input,
-    startedAt: startedAt.toISOString(),
-    stoppedAt: now().toISOString(),
-    status: failure ? 'FAILED' : 'SUCCEEDED',
-    ...(failure ? { error: failure } : { output }),
-    states: records,
+  const finished = (async (): Promise<ExecutionRecord> => {
+    let output: unknown;
+    let failure: { name: string; cause: string } | undefined;
+    try {
+      output = await execution.result;
+    } catch (error) {
+      failure = executionFailure(error);
+    }
+    await logging.catch(() => undefined);
+    const record: ExecutionRecord = {
+      executionArn,
+      stateMachine: options.machine,
+      input: options.input,
+      startedAt: startedAt.toISOString(),
+      stoppedAt: now().toISOString(),
+      status: interrupted ? 'ABORTED' : failure ? 'FAILED' : 'SUCCEEDED',
+      ...(interrupted
+        ? {
+            error: {
+              name: 'Interrupted',
+              cause: `${interrupted.signal} during ${interrupted.state ?? 'the start'}; nothing after it ran`,
+            },
+            interruptedBy: interrupted.signal,
+          }
+        : failure
+          ? { error: failure }
+          : { output }),
+      states: records,
+    };
+    await saveExecution(options.stateDir, record);
+    return record;
+  })();
+  // Ctrl-C or `kill`: no state after the running one starts (the execution is aborted, as StopExecution
+  // does on AWS), its record is saved as ABORTED, and only then does the process exit (lib/shutdown.ts).
+  const stop = (signal: NodeJS.Signals) => {
+    interrupted = { signal, state: running };
+    execution.abort();
   };
-  const historyDir = join(options.stateDir, 'executions');
+  const forget = onShutdown(async (signal) => {
+    stop(signal);
+    await finished.catch(() => undefined);
+  });
+  // A signal that came while the run was being set up: it stops before its first state.
+  const early = stoppingSignal();
+  if (early) stop(early);
+  try {
+    return await finished;
+  } finally {
+    forget();
+  }
+}
+
+/** Every execution's record, for `backupctl audit` and the status report (lib/report/executions.ts). */
+async function saveExecution(stateDir: string, record: ExecutionRecord): Promise<void> {
+  const historyDir = join(stateDir, 'executions');
   await mkdir(historyDir, { recursive: true });
   await writeFile(
-    join(historyDir, `${record.startedAt.replace(/[:.]/g, '-')}-${options.machine}.json`),
+    join(historyDir, `${record.startedAt.replace(/[:.]/g, '-')}-${record.stateMachine}.json`),
     `${JSON.stringify(record, null, 2)}\n`,
   );
-  return record;
 }
 
 /**

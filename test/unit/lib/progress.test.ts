@@ -67,8 +67,8 @@ describe('stepProgress', () => {
     expect(written.filter((text) => text !== '\n').map((text) => text.replace('\r\u001b[K', ''))).toEqual([
       'dumping 3.0 MiB, 0 B/s, 0 s elapsed',
       'dumping 3.0 MiB, 0 B/s, 0 s elapsed',
-      'restoring 2.0 MiB of 8.0 MiB (25%), 0 B/s, 0 s elapsed',
-      'restoring 2.0 MiB of 8.0 MiB (25%), 0 B/s, 0 s elapsed',
+      'restoring 2.0 MiB of about 8.0 MiB (25%), 0 B/s, 0 s elapsed',
+      'restoring 2.0 MiB of about 8.0 MiB (25%), 0 B/s, 0 s elapsed',
     ]);
     expect(written.filter((text) => text === '\n')).toHaveLength(2);
   });

@@ -1,16 +1,22 @@
 /** `backupctl backup`: run the backup state machine locally, or start and follow it on a stage. */
+import { newestManifest } from '../../../lib/backup/catalog.ts';
 import { executionInputSchema, parseInput } from '../../../lib/steps/input.ts';
+import type { BackupStore } from '../../../lib/storage/backup-store.ts';
 import { runLocalMachine } from '../../local/run-backup.ts';
 import {
   type CommandContext,
   exitCodeForExecution,
   exitCodes,
   failureText,
+  interruptedText,
+  localStore,
+  paintVerdict,
   sfnFor,
   type Values,
   withLocal,
 } from '../context.ts';
-import { concludedDatabases, databaseLines, localRunOutput } from '../run-output.ts';
+import type { LastDump } from '../progress.ts';
+import { concludedDatabases, databaseLines, localNotice, localRunOutput } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 function backupInput(values: Values, trigger: 'cli' | 'manual', database: string | undefined) {
@@ -33,9 +39,12 @@ function verdict(
     status: string;
     output?: unknown;
     error?: { name: string; cause: string } | undefined;
+    interruptedBy?: string;
     states?: { name: string; status: string; output?: unknown }[];
   },
 ) {
+  const interrupted = interruptedText('Backup', execution);
+  if (interrupted) return interrupted;
   const databases = concludedDatabases(execution);
   if (databases) return databaseLines(databases, (d) => `${d.backupId} verified`, 'FAILED');
   if (execution.status === 'SUCCEEDED') {
@@ -57,18 +66,33 @@ export async function backupCommand({ place, values, out, deps }: CommandContext
       json: out.json,
     });
     if (execution === 'interrupted') return exitCodes.interrupted;
-    out.print(verdict(place.kind, execution), execution);
+    out.print(paintVerdict(out, execution, verdict(place.kind, execution)), execution);
     return exitCodeForExecution(execution);
   }
   const input = backupInput(values, 'cli', place.database);
-  return withLocal({}, async (environment) => {
-    const execution = await runLocalMachine(
-      machine,
-      environment,
-      input,
-      localRunOutput(out, values, machine),
-    );
-    out.print(verdict(place.kind, execution), execution);
-    return exitCodeForExecution(execution);
-  });
+  return withLocal(
+    {},
+    async (environment) => {
+      const lastDump =
+        machine === 'backup' && place.database === undefined
+          ? await lastDumpOf(localStore(environment))
+          : undefined;
+      const execution = await runLocalMachine(
+        machine,
+        environment,
+        input,
+        localRunOutput(out, values, machine, lastDump),
+      );
+      out.print(paintVerdict(out, execution, verdict(place.kind, execution)), execution);
+      return exitCodeForExecution(execution);
+    },
+    localNotice(out),
+  );
+}
+
+/** The newest backup's dump and database sizes: what the progress line estimates tonight's dump from. */
+async function lastDumpOf(store: BackupStore): Promise<LastDump | undefined> {
+  const manifest = await newestManifest(store).catch(() => undefined);
+  if (!manifest) return undefined;
+  return { bytes: manifest.dump.bytes, databaseBytes: manifest.source.databaseSizeBytes };
 }

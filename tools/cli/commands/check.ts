@@ -11,6 +11,7 @@ import { publish } from '../../../lib/notify/publish.ts';
 import { createRuntime } from '../../../lib/runtime.ts';
 import { DeployedStage, serviceName } from '../../aws/stage.ts';
 import { settingsFromStageConfig } from '../../deploy/stage-config.ts';
+import { paintMark } from '../colour.ts';
 import { type CommandContext, callOptions, exitCodes, sfnFor, withLocal, withTarget } from '../context.ts';
 
 const marks = { pass: '✔', fail: '✘', skip: '–' } as const;
@@ -62,10 +63,13 @@ export async function checkCommand({ place, values, out, deps }: CommandContext)
   const width = Math.max(...results.map((r) => r.name.length));
   const lines = results.map(
     (r) =>
-      `${marks[r.status]} ${r.name.padEnd(width)}  ${r.detail}${r.fix ? `\n  ${' '.repeat(width)}  fix: ${r.fix}` : ''}`,
+      `${paintMark(out.paint, marks[r.status])} ${r.name.padEnd(width)}  ${r.detail}${r.fix ? `\n  ${' '.repeat(width)}  fix: ${r.fix}` : ''}`,
   );
   const failed = results.filter((r) => r.status === 'fail').length;
-  out.print([...lines, '', failed ? `${failed} check(s) failed.` : 'Every check passed.'].join('\n'), {
+  const verdict = failed
+    ? out.paint(['bold', 'red'], `${failed} check(s) failed.`)
+    : out.paint(['bold', 'green'], 'Every check passed.');
+  out.print([...lines, '', verdict].join('\n'), {
     passed: failed === 0,
     checks: results,
   });

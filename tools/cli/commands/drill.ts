@@ -14,7 +14,9 @@ import {
   exitCodeForExecution,
   exitCodes,
   failureText,
+  interruptedText,
   localStore,
+  paintVerdict,
   sfnFor,
   type Values,
   withLocal,
@@ -115,8 +117,14 @@ export async function drillCommand(context: CommandContext): Promise<number> {
     status: string;
     output?: unknown;
     error?: { name: string; cause: string };
+    interruptedBy?: string;
     states?: { name: string; status: string; output?: unknown }[];
   }) => {
+    const interrupted = interruptedText('Drill', execution);
+    if (interrupted) {
+      out.print(paintVerdict(out, execution, interrupted), execution);
+      return exitCodeForExecution(execution);
+    }
     const databases = concludedDatabases(execution);
     if (all && databases) {
       out.print(
@@ -129,9 +137,13 @@ export async function drillCommand(context: CommandContext): Promise<number> {
       execution.output as { evidence?: { evidenceKey: string; markdownKey: string } } | undefined
     )?.evidence;
     out.print(
-      execution.status === 'SUCCEEDED'
-        ? `Drill passed. Evidence: ${evidence?.evidenceKey} and ${evidence?.markdownKey}`
-        : `Drill FAILED: ${failureText(execution.error)}`,
+      paintVerdict(
+        out,
+        execution,
+        execution.status === 'SUCCEEDED'
+          ? `Drill passed. Evidence: ${evidence?.evidenceKey} and ${evidence?.markdownKey}`
+          : `Drill FAILED: ${failureText(execution.error)}`,
+      ),
       execution,
     );
     return exitCodeForExecution(execution);

@@ -57,7 +57,11 @@ export async function statusCommand({ place, values, out, deps }: CommandContext
         `Status page (link valid ${linkHours} h, anyone holding it can read the page): ${data.link}`,
       );
     }
-    out.print([...statusLines(report, now), ...extra].join('\n'), values.open || values.link ? data : report);
+    const [summary, ...facts] = statusLines(report, now);
+    // The verdict first, as a heading: green when within the RPO and nothing failed, else red.
+    const good = report.withinRpo && report.state === 'ok';
+    const heading = out.paint(['bold', good ? 'green' : 'red'], summary ?? '');
+    out.print([heading, ...facts, ...extra].join('\n'), values.open || values.link ? data : report);
     // A backup that failed a later check is red even within the RPO: the last good one is older than it looks.
     return report.withinRpo && report.state !== 'check-failed' ? exitCodes.ok : exitCodes.failed;
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { formatProgress, progressLine } from '../../../../tools/cli/progress.ts';
+import { expectedDumpBytes, formatProgress, progressLine } from '../../../../tools/cli/progress.ts';
 
 const MiB = 1024 ** 2;
 
@@ -8,6 +8,18 @@ describe('formatProgress', () => {
     expect(formatProgress({ label: 'downloading', bytes: 300 * MiB, total: 1200 * MiB, seconds: 10 })).toBe(
       'downloading 300.0 MiB of 1.2 GiB (25%), 30.0 MiB/s, 10 s elapsed, about 30 s left',
     );
+  });
+
+  it('never passes 100 % past an estimate: it says "finishing" instead of a time left', () => {
+    expect(
+      formatProgress({ label: 'restoring', bytes: 30 * MiB, total: 20 * MiB, estimated: true, seconds: 10 }),
+    ).toBe('restoring 30.0 MiB of about 20.0 MiB (100%), 3.0 MiB/s, 10 s elapsed, finishing');
+  });
+
+  it("estimates a dump from the last dump's size scaled by the database's growth, else the database's size", () => {
+    expect(expectedDumpBytes(200 * MiB, { bytes: 10 * MiB, databaseBytes: 100 * MiB })).toBe(20 * MiB);
+    expect(expectedDumpBytes(200 * MiB)).toBe(200 * MiB);
+    expect(expectedDumpBytes(200 * MiB, { bytes: 10 * MiB, databaseBytes: 0 })).toBe(200 * MiB);
   });
 
   it('leaves out what it cannot know', () => {
