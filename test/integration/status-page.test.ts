@@ -132,20 +132,25 @@ const fortyNightsRuns = [
   execution({ now, hoursAgo: 4, status: 'FAILED', error: 'ContentMismatchError', cause: markup }),
 ];
 
+/** The status page of forty nights (and their runs), published to a fresh bucket: its presigned link. */
+async function fortyNightsPage(): Promise<string> {
+  const store = await freshStore();
+  await putFortyNights(store);
+  await publishStatus(store, {
+    now,
+    rpoHours: 24,
+    rtoHours: 2,
+    stage: 'prod',
+    log: () => undefined,
+    executions: fortyNightsRuns,
+  });
+  return store.presignedGetUrl(statusKeys.html, 600);
+}
+
 describe('status page', () => {
   // One chart per measure replaced the two shared ones: the dump line lay flat on the database's axis.
   it('renders 40 nights with one chart per measure through a presigned link, with no request of its own', async () => {
-    const store = await freshStore();
-    await putFortyNights(store);
-    await publishStatus(store, {
-      now,
-      rpoHours: 24,
-      rtoHours: 2,
-      stage: 'prod',
-      log: () => undefined,
-      executions: fortyNightsRuns,
-    });
-    const url = await store.presignedGetUrl(statusKeys.html, 600);
+    const url = await fortyNightsPage();
 
     const { page, consoleErrors, requests, facts } = await open(url);
     const screenshot = join(artifacts, 'status-page.png');
@@ -223,17 +228,7 @@ describe('status page', () => {
   });
 
   it('reads on a 390 px phone: no sideways scrolling, chart text of 10 px or more', async () => {
-    const store = await freshStore();
-    await putFortyNights(store);
-    await publishStatus(store, {
-      now,
-      rpoHours: 24,
-      rtoHours: 2,
-      stage: 'prod',
-      log: () => undefined,
-      executions: fortyNightsRuns,
-    });
-    const url = await store.presignedGetUrl(statusKeys.html, 600);
+    const url = await fortyNightsPage();
 
     const { page, consoleErrors, requests } = await open(url, { width: 390, height: 844 });
     const screenshot = join(artifacts, 'status-page-390.png');
