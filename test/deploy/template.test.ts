@@ -1277,13 +1277,15 @@ describe('packaged template', () => {
       expect(allowed['codebuild:StartBuild']).toEqual([{ 'Fn::GetAtt': ['WorkerProject', 'Arn'] }]);
     });
 
-    it('alarms on failed builds and failed restores, and expires result records after a week', () => {
+    it('counts failed builds without paging (their run pages), alarms on failed restores, and expires result records after a week', () => {
+      // Every build is a `.sync` task of a state machine: a failed build fails its run, which pages
+      // through the run's own alert (or RestoreExecutionsFailedAlarm); a second page would say less.
       expect(resource('WorkerBuildsFailedAlarm').Properties).toMatchObject({
         Namespace: 'AWS/CodeBuild',
         MetricName: 'FailedBuilds',
         Dimensions: [{ Name: 'ProjectName', Value: 'verified-pg-backups-test-worker' }],
-        AlarmActions: [{ Ref: 'AlertTopic' }],
       });
+      expect(resource('WorkerBuildsFailedAlarm').Properties.AlarmActions).toBeUndefined();
       expect(resource('RestoreExecutionsFailedAlarm').Properties).toMatchObject({
         Namespace: 'AWS/States',
         MetricName: 'ExecutionsFailed',

@@ -238,7 +238,7 @@ export function workerResources(facts: DeployFacts): Json {
       Properties: {
         AlarmName: `${name}-build-failed`,
         AlarmDescription:
-          'A worker build failed without a result (killed, out of memory, timed out) or could not start. The state machine alert names the step; see BACKUP_RUNBOOK.md (WorkerFailedError).',
+          'Dashboard only: a worker build failed without a result (killed, out of memory, timed out) or could not start. Its run already paged through its own alert, which names the step; see BACKUP_RUNBOOK.md (WorkerFailedError).',
         Namespace: 'AWS/CodeBuild',
         MetricName: 'FailedBuilds',
         Dimensions: [{ Name: 'ProjectName', Value: name }],
@@ -248,7 +248,8 @@ export function workerResources(facts: DeployFacts): Json {
         Threshold: 0,
         ComparisonOperator: 'GreaterThanThreshold',
         TreatMissingData: 'notBreaching',
-        AlarmActions: [{ Ref: 'AlertTopic' }],
+        // No AlarmActions: every build is a `.sync` task, so its failure fails the run that started it,
+        // and that run pages with the step and the cause (NotifyFailure, or RestoreExecutionsFailedAlarm).
       },
     },
   };
