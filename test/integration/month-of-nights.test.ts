@@ -24,6 +24,8 @@
  * - a Render-like owner granting to other roles: nights 1 and 2, a table and a grant added between;
  * - a week with no writes at all: nights 1, 2, 3 and 7;
  * - one transient outage of the store, absorbed by the Promote state's Retry: nights 1 and 2;
+ * - several databases (`DATABASES=all`, the server's empty `postgres` among them) on a server of their
+ *   own, and a database created on day 10: nights 1, 2, 10 and 11;
  * - the same month with one real failure of each kind: nights 6, 7 (a dump that fails: a table the
  *   backup role may not read), 8, 13, 14 (a restore that differs: a stored generated column over a
  *   function that reads TimeZone), 15, 20, 21 (missed: the schedule did not fire) and 22. The night
@@ -33,7 +35,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { backupIdTime } from '../../lib/storage/keys.ts';
-import type { PostgresServer } from '../../tools/local/postgres-server.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { type HttpsReceiver, startHttpsReceiver } from '../support/https-receiver.ts';
 import { channelsOf, digest, type Month, pages, startMonth } from '../support/month-of-nights.ts';
@@ -280,6 +282,105 @@ describe('a month without faults never pages', () => {
     } finally {
       proxy.up();
       await proxy.stop();
+    }
+  });
+});
+
+describe('a month of several databases never pages', () => {
+  it("`all` with the server's empty postgres database, and a database added mid-month", async () => {
+    // A server of its own, so `all` means this stage's databases only (the owner has no superuser).
+    const server = await startPostgresServer({
+      major: 18,
+      dataDir: join(fixture.stateDir, 'pg', 'month-all'),
+    });
+    try {
+      await sql(
+        server.url(),
+        "CREATE ROLE month_all_owner LOGIN PASSWORD 'month_all_owner-pw' NOSUPERUSER CREATEDB NOCREATEROLE",
+        'CREATE DATABASE app OWNER month_all_owner',
+        'CREATE DATABASE queue OWNER month_all_owner',
+      );
+      const app = urlAs(server, 'month_all_owner', 'month_all_owner-pw', 'app');
+      await sql(
+        app,
+        'CREATE TABLE orders (id serial PRIMARY KEY, total numeric)',
+        'INSERT INTO orders (total) VALUES (1), (2)',
+      );
+      await sql(
+        urlAs(server, 'month_all_owner', 'month_all_owner-pw', 'queue'),
+        'CREATE TABLE jobs (id serial PRIMARY KEY, kind text)',
+      );
+      const month = await monthOf('all', app, { DATABASES: 'all' });
+
+      await runNights(month, [1, 2]);
+      // Day 10: the owner creates a database during the day; that night backs it up for the first time.
+      await sql(app, 'CREATE DATABASE later');
+      await sql(
+        urlAs(server, 'month_all_owner', 'month_all_owner-pw', 'later'),
+        'CREATE TABLE notes (id int PRIMARY KEY, body text)',
+        "INSERT INTO notes VALUES (1, 'first')",
+      );
+      await runNights(month, [10, 11]);
+
+      expect(calendarOf(month)).toBe('1 2 . . . . . . . 10 11');
+      expect(pages(month.sent()).map((sent) => `${sent.channel}: ${sent.text}`)).toEqual([]);
+      const databasesOf = (day: number) =>
+        (
+          (
+            month.nights.find((n) => n.day === day)?.execution?.output as {
+              conclusion?: { databases?: { database?: string; status?: string }[] };
+            }
+          )?.conclusion?.databases ?? []
+        )
+          .map((d) => `${d.database}: ${d.status}`)
+          .sort();
+      for (const night of month.nights) {
+        const databases =
+          night.day < 10 ? ['app', 'postgres', 'queue'] : ['app', 'later', 'postgres', 'queue'];
+        expect({
+          day: night.day,
+          status: night.execution?.status,
+          databases: databasesOf(night.day),
+        }).toEqual({
+          day: night.day,
+          status: 'SUCCEEDED',
+          databases: databases.map((database) => `${database}: verified`),
+        });
+        // One summary per database on the topic and in Slack, and the night's one heartbeat success.
+        const sent = digest(night.sent).map(String);
+        expect({ day: night.day, count: sent.length }).toEqual({
+          day: night.day,
+          count: 2 * databases.length + 1,
+        });
+        expect(sent).toEqual(
+          expect.arrayContaining([
+            ...databases.map((database) =>
+              expect.stringMatching(new RegExp(`^slack: \\*Backup verified: ${database} `)),
+            ),
+            ...databases.map((database) =>
+              expect.stringMatching(
+                new RegExp(`^summary topic: Backup verified: ${database} \\d{8}T02\\d{4}Z-`),
+              ),
+            ),
+            'heartbeat: /ping/month',
+          ]),
+        );
+      }
+      for (const morning of month.mornings) {
+        expect({
+          day: morning.day,
+          state: morning.state,
+          withinRpo: morning.withinRpo,
+          sent: morning.sent,
+        }).toEqual({
+          day: morning.day,
+          state: 'ok',
+          withinRpo: true,
+          sent: [],
+        });
+      }
+    } finally {
+      await server.stop();
     }
   });
 });
