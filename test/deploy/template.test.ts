@@ -3,11 +3,11 @@
  * generated CloudFormation template. Takes ~15 s, most of it esbuild and zipping.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { prices } from '../../config/prices.ts';
 import { childMachineOf, functions, machineNames } from '../../functions/tasks.ts';
 import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
@@ -15,6 +15,8 @@ import { roleResources } from '../support/iam/policies.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
+/** The packager's own temporary files (a bundle directory per function), removed with the package. */
+const packagerTmp = mkdtempSync(join(tmpdir(), 'sls-tmp-'));
 
 type Json = Record<string, unknown>;
 interface Resource {
@@ -126,13 +128,18 @@ beforeAll(() => {
     {
       cwd: root,
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir() },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), TMPDIR: packagerTmp },
       timeout: 600_000,
     },
   );
   if (result.status !== 0) throw new Error(`packaging failed:\n${result.stdout}\n${result.stderr}`);
   template = JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8'));
 }, 600_000);
+
+afterAll(() => {
+  rmSync(outDir, { recursive: true, force: true });
+  rmSync(packagerTmp, { recursive: true, force: true });
+});
 
 describe('packaged template', () => {
   describe('backup bucket', () => {
