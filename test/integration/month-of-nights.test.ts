@@ -95,6 +95,21 @@ function quietNight(database: string) {
   ];
 }
 
+/** A morning as it should be after a good night: green, within the RPO, nothing sent. */
+function expectGreenMorning(morning: Month['mornings'][number]): void {
+  expect({
+    day: morning.day,
+    state: morning.state,
+    withinRpo: morning.withinRpo,
+    sent: morning.sent,
+  }).toEqual({
+    day: morning.day,
+    state: 'ok',
+    withinRpo: true,
+    sent: [],
+  });
+}
+
 /** No page all month, every night verified and quiet, every morning green. */
 function expectNoFalseAlarm(month: Month, database: string): void {
   expect(pages(month.sent()).map((s) => `${s.channel}: ${s.text}`)).toEqual([]);
@@ -131,17 +146,7 @@ function expectNoFalseAlarm(month: Month, database: string): void {
   }
   expect(month.mornings.length).toBe(month.nights.length);
   for (const morning of month.mornings) {
-    expect({
-      day: morning.day,
-      state: morning.state,
-      withinRpo: morning.withinRpo,
-      sent: morning.sent,
-    }).toEqual({
-      day: morning.day,
-      state: 'ok',
-      withinRpo: true,
-      sent: [],
-    });
+    expectGreenMorning(morning);
     // The night's backup, as old as 08:00 makes it (to 0.05 h: the report rounds, the clock runs on).
     const at = month.dayStart(morning.day).getTime() + 8 * 3_600_000;
     const age = (at - backupIdTime(backupIdOf(morning.day)).getTime()) / 3_600_000;
@@ -367,17 +372,7 @@ describe('a month of several databases never pages', () => {
         );
       }
       for (const morning of month.mornings) {
-        expect({
-          day: morning.day,
-          state: morning.state,
-          withinRpo: morning.withinRpo,
-          sent: morning.sent,
-        }).toEqual({
-          day: morning.day,
-          state: 'ok',
-          withinRpo: true,
-          sent: [],
-        });
+        expectGreenMorning(morning);
       }
     } finally {
       await server.stop();
