@@ -24,7 +24,7 @@ import { defaultCompression } from '../lib/backup/manifest.ts';
 import { promoteToVault } from '../lib/backup/promote.ts';
 import { resolvePgBundle } from '../lib/pg/client.ts';
 import { parseConnectionUrl } from '../lib/pg/connection.ts';
-import { contentAlgorithmFor } from '../lib/pg/content.ts';
+import { type ContentAlgorithm, contentAlgorithmFor } from '../lib/pg/content.ts';
 import { availableServerBundles } from '../lib/pg/server-bundle.ts';
 import { withSession } from '../lib/pg/session.ts';
 import { BackupStore } from '../lib/storage/backup-store.ts';
@@ -584,7 +584,7 @@ async function scalingRun(options: {
   const runtimeSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
   const table = [
     '| Database | a. limit s | c. dumpToStore s | c/a | c throughput MiB/s (DB size) | Programs + Node CPU s | Node peak RSS MiB | pg_dump peak RSS MiB | Output MiB |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...points.map(
       (p, i) =>
         `| ${formatSize(p.databaseBytes)} | ${p.limit.wallSeconds.toFixed(2)} | ${p.ours.wallSeconds.toFixed(2)} | ${(
@@ -809,6 +809,8 @@ async function contentRun(options: {
     databaseBytes: number;
     dumpCounts: ScenarioSummary;
     dumpChecksums: ScenarioSummary;
+    /** The same dump step with the v2 row hash (no finisher): what v3's finisher costs. */
+    dumpChecksumsV2: ScenarioSummary;
     verifyCounts: ScenarioSummary;
     verifyChecksums: ScenarioSummary;
   }
@@ -818,13 +820,14 @@ async function contentRun(options: {
     await chmod(workDir, 0o755);
     const { ctx, stop } = await startContext(targetBytes, options.major, workDir);
     try {
-      const dumpTask = (proof: 'counts' | 'checksums') => () =>
+      const dumpTask = (proof: 'counts' | 'checksums', contentAlgorithm?: ContentAlgorithm) => () =>
         ({
           kind: 'ours',
           databaseUrl: ctx.dataset.url,
           s3: ctx.s3,
           compression: defaultCompression,
           proof,
+          ...(contentAlgorithm ? { contentAlgorithm } : {}),
         }) as const;
       const dumps: ScenarioSpec[] = [
         { id: 'dump-counts', label: `dump step ${defaultCompression}, counts`, task: dumpTask('counts') },
@@ -832,6 +835,11 @@ async function contentRun(options: {
           id: 'dump-checksums',
           label: `dump step ${defaultCompression}, counts + content checksums`,
           task: dumpTask('checksums'),
+        },
+        {
+          id: 'dump-checksums-v2',
+          label: `dump step ${defaultCompression}, counts + content checksums row-hash-sum64-v2`,
+          task: dumpTask('checksums', 'row-hash-sum64-v2'),
         },
       ];
       log(`${formatSize(ctx.dataset.databaseBytes)}: the dump to verify (with checksums) + promote`);
@@ -864,6 +872,7 @@ async function contentRun(options: {
         databaseBytes: ctx.dataset.databaseBytes,
         dumpCounts: get('dump-counts'),
         dumpChecksums: get('dump-checksums'),
+        dumpChecksumsV2: get('dump-checksums-v2'),
         verifyCounts: get('verify-counts'),
         verifyChecksums: get('verify-checksums'),
       });
@@ -885,6 +894,14 @@ async function contentRun(options: {
         return counts ? [run.wallSeconds / counts.wallSeconds - 1] : [];
       }),
     );
+  // v3 against v2, the same way: each round's v3 dump over the same round's v2 dump.
+  const v3OverV2 = (p: ContentPoint) =>
+    median(
+      p.dumpChecksums.runs.flatMap((run) => {
+        const v2 = p.dumpChecksumsV2.runs.find((other) => other.round === run.round);
+        return v2 ? [run.wallSeconds / v2.wallSeconds - 1] : [];
+      }),
+    );
   const extraOfMedians = (p: ContentPoint) => p.dumpChecksums.wallSeconds / p.dumpCounts.wallSeconds - 1;
   const rssDelta = (p: ContentPoint) =>
     ((p.dumpChecksums.nodePeakRssBytes ?? 0) - (p.dumpCounts.nodePeakRssBytes ?? 0)) / MiB;
@@ -898,6 +915,17 @@ async function contentRun(options: {
       pass: points.every((p) => extra(p) <= 0.25),
     },
     {
+      name: 'v3 (non-linear finisher) costs ≤ 5% of the dump step over v2',
+      goal: '≤ +5% at every size',
+      measured: points
+        .map(
+          (p) =>
+            `${formatSize(p.databaseBytes)} ${(v3OverV2(p) * 100).toFixed(1)}% (counting session ${detail(p.dumpChecksumsV2, 'countSeconds').toFixed(2)} s v2, ${detail(p.dumpChecksums, 'countSeconds').toFixed(2)} s v3)`,
+        )
+        .join(', '),
+      pass: points.every((p) => v3OverV2(p) <= 0.05),
+    },
+    {
       name: 'Node RSS unchanged (the hashing runs in PostgreSQL)',
       goal: 'within 10 MiB',
       measured: points.map((p) => `${formatSize(p.databaseBytes)} ${rssDelta(p).toFixed(0)} MiB`).join(', '),
@@ -905,17 +933,17 @@ async function contentRun(options: {
     },
   ];
   const table = [
-    '| Database | Dump, counts s | Dump, checksums s | Extra, same round (of medians) | Counting session s (counts / checksums) | Verify, counts s | Verify, checksums s | Compare s (counts / checksums) | Node RSS MiB (counts / checksums) |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| Database | Dump, counts s | Dump, checksums v2 s | Dump, checksums s | Extra, same round (of medians) | Counting session s (counts / checksums) | Verify, counts s | Verify, checksums s | Compare s (counts / checksums) | Node RSS MiB (counts / checksums) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...points.map(
       (p) =>
-        `| ${formatSize(p.databaseBytes)} | ${p.dumpCounts.wallSeconds.toFixed(2)} | ${p.dumpChecksums.wallSeconds.toFixed(2)} | ${(extra(p) * 100).toFixed(0)}% (${(extraOfMedians(p) * 100).toFixed(0)}%) | ${detail(p.dumpCounts, 'countSeconds').toFixed(2)} / ${detail(p.dumpChecksums, 'countSeconds').toFixed(2)} | ${p.verifyCounts.wallSeconds.toFixed(2)} | ${p.verifyChecksums.wallSeconds.toFixed(2)} | ${detail(p.verifyCounts, 'compareSeconds').toFixed(2)} / ${detail(p.verifyChecksums, 'compareSeconds').toFixed(2)} | ${((p.dumpCounts.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.dumpChecksums.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} |`,
+        `| ${formatSize(p.databaseBytes)} | ${p.dumpCounts.wallSeconds.toFixed(2)} | ${p.dumpChecksumsV2.wallSeconds.toFixed(2)} | ${p.dumpChecksums.wallSeconds.toFixed(2)} | ${(extra(p) * 100).toFixed(0)}% (${(extraOfMedians(p) * 100).toFixed(0)}%) | ${detail(p.dumpCounts, 'countSeconds').toFixed(2)} / ${detail(p.dumpChecksums, 'countSeconds').toFixed(2)} | ${p.verifyCounts.wallSeconds.toFixed(2)} | ${p.verifyChecksums.wallSeconds.toFixed(2)} | ${detail(p.verifyCounts, 'compareSeconds').toFixed(2)} / ${detail(p.verifyChecksums, 'compareSeconds').toFixed(2)} | ${((p.dumpCounts.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.dumpChecksums.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} |`,
     ),
   ].join('\n');
   const finishedAt = new Date();
   const markdown = `## Content checksums ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
 
-The dump step (${defaultCompression}) with counts only and with content checksums (${contentAlgorithmFor(options.major * 10_000)}), then the verify leg on a
+The dump step (${defaultCompression}) with counts only, with content checksums row-hash-sum64-v2 and with the default ${contentAlgorithmFor(options.major * 10_000)}, then the verify leg on a
 scratch server comparing counts only and counts + content, on the same dump; ${options.rounds} rounds per size,
 order alternating, medians (RSS: worst round; extra: the median of each round's checksums run over the same
 round's counts run). PostgreSQL ${options.major} on the same ${cores} cores; load average

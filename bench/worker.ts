@@ -20,6 +20,7 @@ import { verifyBackup } from '../lib/commands/verify-backup.ts';
 import { readRuntimeSettings } from '../lib/config.ts';
 import type { PgBundle } from '../lib/pg/client.ts';
 import { type PgConnection, parseConnectionUrl } from '../lib/pg/connection.ts';
+import type { ContentAlgorithm } from '../lib/pg/content.ts';
 import { describeExit, type PgExit, startPgProcess } from '../lib/pg/process.ts';
 import { countRowsInSnapshot } from '../lib/pg/row-counts.ts';
 import { availableServerBundles, serverForSource } from '../lib/pg/server-bundle.ts';
@@ -43,6 +44,8 @@ export type WorkerTask =
       upload?: UploadVariant;
       /** `checksums`: the dump step with content checksums (the product's default); else counts only. */
       proof?: ProofLevel;
+      /** The checksums' algorithm when not the newest (the v2 against v3 comparison). */
+      contentAlgorithm?: ContentAlgorithm;
     }
   | { kind: 'ours-without-counts'; databaseUrl: string; s3: S3Target; compression: string }
   | { kind: 'counts'; databaseUrl: string }
@@ -232,7 +235,13 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
       return async () => {
         const result = await dumpToStore(
           { compression: task.compression, trigger: 'manual', reason: 'benchmark' },
-          { store, connection, programs, proof: task.proof ?? 'counts' },
+          {
+            store,
+            connection,
+            programs,
+            proof: task.proof ?? 'counts',
+            ...(task.contentAlgorithm ? { contentAlgorithm: task.contentAlgorithm } : {}),
+          },
         );
         const manifestKey = keys.incomingManifest(result.backupId);
         const manifest = parseManifest(await store.getText(manifestKey), manifestKey);
