@@ -584,7 +584,7 @@ async function scalingRun(options: {
   const runtimeSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
   const table = [
     '| Database | a. limit s | c. dumpToStore s | c/a | c throughput MiB/s (DB size) | Programs + Node CPU s | Node peak RSS MiB | pg_dump peak RSS MiB | Output MiB |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...points.map(
       (p, i) =>
         `| ${formatSize(p.databaseBytes)} | ${p.limit.wallSeconds.toFixed(2)} | ${p.ours.wallSeconds.toFixed(2)} | ${(
@@ -811,6 +811,8 @@ async function contentRun(options: {
     dumpChecksums: ScenarioSummary;
     /** The same dump step with the v2 row hash (no finisher): what v3's finisher costs. */
     dumpChecksumsV2: ScenarioSummary;
+    /** The same dump step with v3 by a scan of production (CHECKSUM_SOURCE=scan). */
+    dumpChecksumsV3: ScenarioSummary;
     verifyCounts: ScenarioSummary;
     verifyChecksums: ScenarioSummary;
   }
@@ -840,6 +842,11 @@ async function contentRun(options: {
           id: 'dump-checksums-v2',
           label: `dump step ${defaultCompression}, counts + content checksums row-hash-sum64-v2`,
           task: dumpTask('checksums', 'row-hash-sum64-v2'),
+        },
+        {
+          id: 'dump-checksums-v3',
+          label: `dump step ${defaultCompression}, counts + content checksums row-hash-sum64-v3 (scan)`,
+          task: dumpTask('checksums', 'row-hash-sum64-v3'),
         },
       ];
       log(`${formatSize(ctx.dataset.databaseBytes)}: the dump to verify (with checksums) + promote`);
@@ -873,6 +880,7 @@ async function contentRun(options: {
         dumpCounts: get('dump-counts'),
         dumpChecksums: get('dump-checksums'),
         dumpChecksumsV2: get('dump-checksums-v2'),
+        dumpChecksumsV3: get('dump-checksums-v3'),
         verifyCounts: get('verify-counts'),
         verifyChecksums: get('verify-checksums'),
       });
@@ -894,14 +902,16 @@ async function contentRun(options: {
         return counts ? [run.wallSeconds / counts.wallSeconds - 1] : [];
       }),
     );
-  // v3 against v2, the same way: each round's v3 dump over the same round's v2 dump.
-  const v3OverV2 = (p: ContentPoint) =>
+  // One scenario against another, the same way: each round's run over the same round's other run.
+  const sameRound = (runs: ScenarioSummary, against: ScenarioSummary) =>
     median(
-      p.dumpChecksums.runs.flatMap((run) => {
-        const v2 = p.dumpChecksumsV2.runs.find((other) => other.round === run.round);
-        return v2 ? [run.wallSeconds / v2.wallSeconds - 1] : [];
+      runs.runs.flatMap((run) => {
+        const other = against.runs.find((o) => o.round === run.round);
+        return other ? [run.wallSeconds / other.wallSeconds - 1] : [];
       }),
     );
+  const v3OverV2 = (p: ContentPoint) => sameRound(p.dumpChecksumsV3, p.dumpChecksumsV2);
+  const v4OverV3 = (p: ContentPoint) => sameRound(p.dumpChecksums, p.dumpChecksumsV3);
   const extraOfMedians = (p: ContentPoint) => p.dumpChecksums.wallSeconds / p.dumpCounts.wallSeconds - 1;
   const rssDelta = (p: ContentPoint) =>
     ((p.dumpChecksums.nodePeakRssBytes ?? 0) - (p.dumpCounts.nodePeakRssBytes ?? 0)) / MiB;
@@ -920,10 +930,21 @@ async function contentRun(options: {
       measured: points
         .map(
           (p) =>
-            `${formatSize(p.databaseBytes)} ${(v3OverV2(p) * 100).toFixed(1)}% (counting session ${detail(p.dumpChecksumsV2, 'countSeconds').toFixed(2)} s v2, ${detail(p.dumpChecksums, 'countSeconds').toFixed(2)} s v3)`,
+            `${formatSize(p.databaseBytes)} ${(v3OverV2(p) * 100).toFixed(1)}% (counting session ${detail(p.dumpChecksumsV2, 'countSeconds').toFixed(2)} s v2, ${detail(p.dumpChecksumsV3, 'countSeconds').toFixed(2)} s v3)`,
         )
         .join(', '),
       pass: points.every((p) => v3OverV2(p) <= 0.05),
+    },
+    {
+      name: 'v4 (from the dump stream, production read once) faster than v3 (a scan of production)',
+      goal: 'v4 < v3 at every size',
+      measured: points
+        .map(
+          (p) =>
+            `${formatSize(p.databaseBytes)} ${(v4OverV3(p) * 100).toFixed(1)}% (snapshot session ${detail(p.dumpChecksums, 'countSeconds').toFixed(2)} s v4, ${detail(p.dumpChecksumsV3, 'countSeconds').toFixed(2)} s v3)`,
+        )
+        .join(', '),
+      pass: points.every((p) => v4OverV3(p) < 0),
     },
     {
       name: 'Node RSS unchanged (the hashing runs in PostgreSQL)',
@@ -933,17 +954,17 @@ async function contentRun(options: {
     },
   ];
   const table = [
-    '| Database | Dump, counts s | Dump, checksums v2 s | Dump, checksums s | Extra, same round (of medians) | Counting session s (counts / checksums) | Verify, counts s | Verify, checksums s | Compare s (counts / checksums) | Node RSS MiB (counts / checksums) |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| Database | Dump, counts s | Dump, v2 scan s | Dump, v3 scan s | Dump, v4 stream (default) s | Extra of v4, same round (of medians) | Counting session s (counts / checksums) | Verify, counts s | Verify, checksums s | Compare s (counts / checksums) | Node RSS MiB (counts / checksums) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...points.map(
       (p) =>
-        `| ${formatSize(p.databaseBytes)} | ${p.dumpCounts.wallSeconds.toFixed(2)} | ${p.dumpChecksumsV2.wallSeconds.toFixed(2)} | ${p.dumpChecksums.wallSeconds.toFixed(2)} | ${(extra(p) * 100).toFixed(0)}% (${(extraOfMedians(p) * 100).toFixed(0)}%) | ${detail(p.dumpCounts, 'countSeconds').toFixed(2)} / ${detail(p.dumpChecksums, 'countSeconds').toFixed(2)} | ${p.verifyCounts.wallSeconds.toFixed(2)} | ${p.verifyChecksums.wallSeconds.toFixed(2)} | ${detail(p.verifyCounts, 'compareSeconds').toFixed(2)} / ${detail(p.verifyChecksums, 'compareSeconds').toFixed(2)} | ${((p.dumpCounts.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.dumpChecksums.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} |`,
+        `| ${formatSize(p.databaseBytes)} | ${p.dumpCounts.wallSeconds.toFixed(2)} | ${p.dumpChecksumsV2.wallSeconds.toFixed(2)} | ${p.dumpChecksumsV3.wallSeconds.toFixed(2)} | ${p.dumpChecksums.wallSeconds.toFixed(2)} | ${(extra(p) * 100).toFixed(0)}% (${(extraOfMedians(p) * 100).toFixed(0)}%) | ${detail(p.dumpCounts, 'countSeconds').toFixed(2)} / ${detail(p.dumpChecksums, 'countSeconds').toFixed(2)} | ${p.verifyCounts.wallSeconds.toFixed(2)} | ${p.verifyChecksums.wallSeconds.toFixed(2)} | ${detail(p.verifyCounts, 'compareSeconds').toFixed(2)} / ${detail(p.verifyChecksums, 'compareSeconds').toFixed(2)} | ${((p.dumpCounts.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.dumpChecksums.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} |`,
     ),
   ].join('\n');
   const finishedAt = new Date();
   const markdown = `## Content checksums ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
 
-The dump step (${defaultCompression}) with counts only, with content checksums row-hash-sum64-v2 and with the default ${contentAlgorithmFor(options.major * 10_000)}, then the verify leg on a
+The dump step (${defaultCompression}) with counts only, with content checksums by a scan (row-hash-sum64-v2, and ${contentAlgorithmFor(options.major * 10_000)}) and from the dump stream (copy-text-murmur3-sum64-v4, the default), then the verify leg on a
 scratch server comparing counts only and counts + content, on the same dump; ${options.rounds} rounds per size,
 order alternating, medians (RSS: worst round; extra: the median of each round's checksums run over the same
 round's counts run). PostgreSQL ${options.major} on the same ${cores} cores; load average

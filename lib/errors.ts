@@ -181,7 +181,10 @@ export class ChecksumMismatchError extends BackupError {
   readonly transient = false;
 }
 
-/** `pg_restore --list` could not read the archive. */
+/**
+ * `pg_restore --list` could not read the archive, or the stream reader of the content proof could not
+ * (lib/pg/archive-stream.ts; the Dump step then falls back to a scan and never raises it).
+ */
 export class ArchiveUnreadableError extends BackupError {
   override readonly name = 'ArchiveUnreadableError';
   readonly transient = false;

@@ -13,7 +13,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { defaultCompression, proofLevels } from './backup/manifest.ts';
+import { checksumSources, defaultCompression, proofLevels } from './backup/manifest.ts';
 import { dumpVenues, venues } from './backup/plan.ts';
 import { type MachineName, machineNames, stateMachineResourceOf } from './machines.ts';
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
@@ -410,6 +410,18 @@ export const settings = {
     schema: z.enum(proofLevels).default('checksums'),
     groups: ['proof'],
     stage: { config: 'verification.proof' },
+    local: 'passThrough',
+  },
+  /**
+   * Where Dump takes the content checksums from: `stream` (the rows pg_dump writes, hashed as they pass
+   * to the store, so production is read once: copy-text-murmur3-sum64-v4) or `scan` (a second read of
+   * every table in the dump's snapshot, independent of pg_dump's output: row-hash-sum64-v3). An lz4
+   * dump always scans. docs/reliability.md says what each can see, docs/performance.md what each costs.
+   */
+  CHECKSUM_SOURCE: {
+    schema: z.enum(checksumSources).default('stream'),
+    groups: ['proof'],
+    stage: { config: 'verification.checksumSource' },
     local: 'passThrough',
   },
   /**

@@ -52,6 +52,7 @@ import {
   readServerIdentity,
   type Session,
 } from '../pg/session.ts';
+import { type BesideStream, measureBesideStream } from '../pg/stream-content.ts';
 import { lockTablesForRead, tablesRewrittenSinceSnapshot } from '../pg/table-locks.ts';
 import { libpqTlsError } from '../pg/tls.ts';
 import { type ProgressLog, reportProgress } from '../progress.ts';
@@ -59,7 +60,8 @@ import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
 import { assertProductionNotOptedIn } from '../verify/restore-target-guard.ts';
-import { type Manifest, manifestProof, type ProofLevel } from './manifest.ts';
+import { type ChecksumSource, type Manifest, manifestProof, type ProofLevel } from './manifest.ts';
+import { digestBeside, proofFromStream, streamableCompression } from './stream-proof.ts';
 
 export interface DumpRequest {
   compression: string;
@@ -86,10 +88,17 @@ export interface DumpDependencies {
    */
   proof: ProofLevel;
   /**
-   * The checksums' algorithm; default the newest the server supports (`contentAlgorithmFor`). The
-   * benchmark and the tests of manifests written before v2 ask for v1.
+   * The algorithm of checksums taken by a scan; default the newest the server supports
+   * (`contentAlgorithmFor`). The benchmark and the tests of manifests written before v4 ask for v1 to v3.
    */
   contentAlgorithm?: ContentAlgorithm;
+  /**
+   * Where the checksums come from: `stream` (default), the rows pg_dump writes, hashed as they pass to
+   * the store (`copy-text-murmur3-sum64-v4`: production is read once); `scan`, a second read of every
+   * table in the dump's snapshot, independent of pg_dump's output (`contentAlgorithm`). A `contentAlgorithm`
+   * or an lz4 dump means a scan.
+   */
+  checksumSource?: ChecksumSource;
   /**
    * The benchmark's "without counts" scenario: the same dump and upload with no counting session and
    * no manifest. Without a manifest the dump can never be promoted, let alone verified.
@@ -173,21 +182,22 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     );
 
     abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey, request.owner, startedAt);
+    const scanAlgorithm = deps.contentAlgorithm ?? contentAlgorithmFor(identity.serverVersionNum);
+    // v4 (the default): the rows are hashed from the dump stream; production is not scanned again.
+    const streamed =
+      deps.proof === 'checksums' &&
+      !deps.withoutRowCounts &&
+      (deps.checksumSource ?? 'stream') === 'stream' &&
+      deps.contentAlgorithm === undefined &&
+      streamableCompression(request.compression);
     const countStarted = Date.now();
     let countSeconds = 0;
-    const counting = (async (): Promise<SnapshotMeasure> => {
-      if (deps.withoutRowCounts) return { tables: [] };
+    const inSnapshot = async <T>(measure: (counter: Session) => Promise<T>): Promise<T> => {
       const counter = await openSession(deps.connection);
       try {
-        const measure = await measureInSnapshot(counter, snapshotId, {
-          lockWaitSeconds,
-          tablesLockedByExporter: true,
-          ...(deps.proof === 'checksums'
-            ? { content: deps.contentAlgorithm ?? contentAlgorithmFor(identity.serverVersionNum) }
-            : {}),
-        });
+        const result = await measure(counter);
         countSeconds = (Date.now() - countStarted) / 1000;
-        return measure;
+        return result;
       } catch (error) {
         if (error instanceof BackupError) throw error;
         throw new SnapshotError(`counting rows in snapshot failed: ${describeError(error)}`, {
@@ -196,7 +206,20 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       } finally {
         await counter.end().catch(() => undefined);
       }
-    })();
+    };
+    const scanInSnapshot = (content: ContentAlgorithm | undefined) =>
+      inSnapshot((counter) =>
+        measureInSnapshot(counter, snapshotId, {
+          lockWaitSeconds,
+          tablesLockedByExporter: true,
+          ...(content ? { content } : {}),
+        }),
+      );
+    const counting: Promise<SnapshotMeasure | BesideStream> = deps.withoutRowCounts
+      ? Promise.resolve({ tables: [] })
+      : streamed
+        ? inSnapshot((counter) => measureBesideStream(counter, snapshotId, scanAlgorithm))
+        : scanInSnapshot(deps.proof === 'checksums' ? scanAlgorithm : undefined);
     // Counting runs beside the dump; a rejection is awaited below, never left unhandled.
     counting.catch(() => undefined);
 
@@ -237,6 +260,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     );
     const body = hashing.stream;
     pgDump.child.stdout?.pipe(body);
+    const digesting = streamed ? digestBeside(pgDump.child.stdout) : undefined;
     // The compressed size is unknown until the end: the database's size lets a reader estimate it.
     const progress = reportProgress(deps.log, 'dump', { databaseBytes: identity.databaseSizeBytes });
     let written = 0;
@@ -300,8 +324,17 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 
     // Without counts there is no manifest, so Promote never promotes this dump; the dump role may not
     // delete, and the incoming/ lifecycle rule removes the object after a day.
-    const { tables, content } = await counting;
+    const measured = await counting;
+    const proven =
+      'settings' in measured && digesting ? proofFromStream(measured, await digesting) : undefined;
+    // The stream could not be read (a table without its data block, an archive this reader does not
+    // know): the same snapshot is still held, so the checksums are taken by a scan instead.
+    const scanned =
+      'settings' in measured ? (proven?.content ? undefined : await scanInSnapshot(scanAlgorithm)) : measured;
+    if (proven && !proven.content) warnings.push(`content checksums taken by a scan: ${proven.reason}`);
     await holder.query('COMMIT').catch(() => undefined);
+    const tables = proven?.content ? proven.tables : (scanned?.tables ?? []);
+    const content = scanned?.content;
 
     const { sha256, bytes } = hashing.result();
     const finishedAt = now();
@@ -332,16 +365,18 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
         countSeconds,
       },
       tables,
-      ...(content
-        ? {
-            content: {
-              algorithm: content.algorithm,
-              settings: { ...contentSettings },
-              largeObjects: content.largeObjects,
-              sequences,
-            },
-          }
-        : {}),
+      ...(proven?.content
+        ? { content: { ...proven.content, sequences } }
+        : content
+          ? {
+              content: {
+                algorithm: content.algorithm,
+                settings: { ...contentSettings },
+                largeObjects: content.largeObjects,
+                sequences,
+              },
+            }
+          : {}),
       extensions,
       ownership,
       warnings,

@@ -5,8 +5,9 @@
  */
 import { z } from 'zod';
 import { ManifestInvalidError } from '../errors.ts';
-import { checksumsProofLabel, weakChecksumsLabel } from '../pg/content.ts';
+import { checksumsProofLabel, columnPlanAlgorithms, weakChecksumsLabel } from '../pg/content.ts';
 import { columnHashes } from '../pg/row-hash.ts';
+import { streamContentAlgorithm } from '../pg/stream-content.ts';
 
 /**
  * pg_dump's compression when none is configured. zstd level 1, not 3: on the benchmark's 1 GiB
@@ -63,8 +64,21 @@ const manifestFields = z.strictObject({
         .string()
         .regex(/^-?\d{1,40}$/)
         .optional(),
-      /** With content checksums v2 or v3: how each column was hashed, by name (lib/pg/row-hash.ts). */
+      /**
+       * With content checksums v2 or v3 (or a v4 manifest's scan): how each column was hashed, by name
+       * (lib/pg/row-hash.ts).
+       */
       columns: z.array(z.tuple([z.string(), z.enum(columnHashes)])).optional(),
+      /**
+       * v4: the columns of pg_dump's COPY with their types, in its order (the restored side is copied out
+       * the same way, and a column missing, added or of another type is named).
+       */
+      copyColumns: z.array(z.tuple([z.string(), z.string()])).optional(),
+      /** v4, a table with a generated column: its checksum by a scan under `content.scanAlgorithm`. */
+      scanChecksum: z
+        .string()
+        .regex(/^-?\d{1,40}$/)
+        .optional(),
     }),
   ),
   /**
@@ -74,6 +88,8 @@ const manifestFields = z.strictObject({
   content: z
     .strictObject({
       algorithm: z.string(),
+      /** v4: the scan's algorithm for what the stream cannot show (generated columns). */
+      scanAlgorithm: z.string().optional(),
       settings: z.record(z.string(), z.string()),
       largeObjects: z.strictObject({
         count: z.number().int().nonnegative(),
@@ -119,8 +135,28 @@ const manifestFields = z.strictObject({
 });
 
 export const manifestSchema = manifestFields.superRefine((manifest, context) => {
-  // A v2 or v3 checksum is only comparable with the plan it was taken under.
   const algorithm = manifest.content?.algorithm;
+  // v4: every checksum is over pg_dump's COPY columns, which the restored side must copy out alike; a
+  // table's scan checksum (a generated column) is only comparable with the plan it was taken under.
+  if (algorithm === streamContentAlgorithm) {
+    const scanNeedsPlan = columnPlanAlgorithms.includes(manifest.content?.scanAlgorithm ?? '');
+    manifest.tables.forEach((t, index) => {
+      if (t.checksum !== undefined && t.copyColumns === undefined)
+        context.addIssue({
+          code: 'custom',
+          path: ['tables', index, 'copyColumns'],
+          message: `a ${algorithm} checksum needs the COPY columns it was taken over`,
+        });
+      if (t.scanChecksum !== undefined && scanNeedsPlan && t.columns === undefined)
+        context.addIssue({
+          code: 'custom',
+          path: ['tables', index, 'columns'],
+          message: 'a scan checksum needs the column plan it was taken under',
+        });
+    });
+    return;
+  }
+  // A v2 or v3 checksum is only comparable with the plan it was taken under.
   if (algorithm !== 'row-hash-sum64-v2' && algorithm !== 'row-hash-sum64-v3') return;
   const index = manifest.tables.findIndex((t) => t.checksum !== undefined && t.columns === undefined);
   if (index >= 0) {
@@ -182,6 +218,10 @@ const verificationV1Schema = z.strictObject({
 /** How much a verification proved: every table's row count, or also every table's content. */
 export const proofLevels = ['counts', 'checksums'] as const;
 export type ProofLevel = (typeof proofLevels)[number];
+
+/** Where content checksums come from: the dump's own stream (read once) or a scan of the snapshot. */
+export const checksumSources = ['stream', 'scan'] as const;
+export type ChecksumSource = (typeof checksumSources)[number];
 
 /**
  * Verification evidence written beside the manifest once a restore matched it. Version 2 says where the

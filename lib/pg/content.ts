@@ -77,6 +77,7 @@ export const weakChecksumsLabel = 'checksums-v2 (weak: cannot see values moved b
 export function checksumsProofLabel(algorithm: string | undefined): string {
   if (algorithm === 'row-hash-sum64-v2') return weakChecksumsLabel;
   if (algorithm === 'row-hash-sum64-v3') return 'checksums-v3';
+  if (algorithm === 'copy-text-murmur3-sum64-v4') return 'checksums-v4';
   if (algorithm === 'row-md5-sum64-v1') return 'checksums-v1';
   return 'checksums';
 }

@@ -199,6 +199,11 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** A comma-separated list of quoted identifiers (a column list). */
+export function quoteIdentifiers(names: readonly string[]): string {
+  return names.map(quoteIdentifier).join(', ');
+}
+
 export interface InstalledExtension {
   name: string;
   version: string;

@@ -21,6 +21,7 @@ export async function dumpStep(event: unknown, { runtime: stage, signal, logger 
       programs: runtime.programs,
       lockWaitSeconds: runtime.settings.DUMP_LOCK_WAIT_SECONDS,
       proof: runtime.settings.PROOF_LEVEL,
+      checksumSource: runtime.settings.CHECKSUM_SOURCE,
       signal,
       log: logger,
       now: runtime.now,

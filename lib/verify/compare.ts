@@ -6,7 +6,7 @@
  * it is recorded. No row data ever enters a result: tables are named, values are not.
  */
 import { type Manifest, manifestProof, type ProofLevel } from '../backup/manifest.ts';
-import { ContentMismatchError, RowCountMismatchError } from '../errors.ts';
+import { ContentMismatchError, ManifestInvalidError, RowCountMismatchError } from '../errors.ts';
 import {
   type ContentAlgorithm,
   largeObjectContent,
@@ -18,6 +18,7 @@ import {
 import { countRows, listTables } from '../pg/row-counts.ts';
 import { planDifferences } from '../pg/row-hash.ts';
 import type { Session } from '../pg/session.ts';
+import { type CopyTextSettings, digestRestoredTables, streamContentAlgorithm } from '../pg/stream-content.ts';
 import { qualified, tableKey } from '../pg/tables.ts';
 import { leaseSchema } from './staging-lease.ts';
 
@@ -93,13 +94,21 @@ export async function compareRowCounts(
 /**
  * The manifest's checksum algorithm if this server can take it: one we know (a later one is never
  * compared across) and the server supports (v2 needs PostgreSQL 14; a restore target may be older).
+ * v4 is hashed here, in Node, on any server; its scan of tables with generated columns needs the scan's
+ * algorithm to be takeable too.
  */
 async function comparableAlgorithm(
   session: Session,
   manifest: Manifest,
-): Promise<ContentAlgorithm | undefined> {
+): Promise<ContentAlgorithm | typeof streamContentAlgorithm | undefined> {
   const { rows } = await session.query<{ n: string }>("SELECT current_setting('server_version_num') AS n");
-  return takeableAlgorithm(manifest.content?.algorithm ?? '', Number(rows[0]?.n ?? 0));
+  const server = Number(rows[0]?.n ?? 0);
+  const algorithm = manifest.content?.algorithm ?? '';
+  if (algorithm !== streamContentAlgorithm) return takeableAlgorithm(algorithm, server);
+  const scans = manifest.tables.some((t) => t.scanChecksum !== undefined);
+  const scanAlgorithm = manifest.content?.scanAlgorithm;
+  if (scans && (scanAlgorithm === undefined || !takeableAlgorithm(scanAlgorithm, server))) return undefined;
+  return streamContentAlgorithm;
 }
 
 /**
@@ -109,23 +118,48 @@ async function compareContent(
   session: Session,
   manifest: Manifest,
   comparable: Manifest['tables'],
-  algorithm: ContentAlgorithm,
+  algorithm: ContentAlgorithm | typeof streamContentAlgorithm,
 ): Promise<string[]> {
   const recorded = manifest.content;
   if (!recorded) return [];
+  const differences: string[] = [];
+  if (algorithm === streamContentAlgorithm) {
+    const settings = copySettingsOf(recorded.settings);
+    const streamed = comparable.flatMap((t) => (t.copyColumns ? [{ ...t, copyColumns: t.copyColumns }] : []));
+    const restored = await digestRestoredTables(session, streamed, settings);
+    for (const table of streamed) {
+      const columns = restored.columns.get(tableKey(table));
+      const actual = restored.digests.get(tableKey(table));
+      if (columns) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
+      else if (actual?.checksum !== table.checksum || actual?.rows !== table.rows)
+        differences.push(`${qualified(table)}: content differs`);
+    }
+  }
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   try {
     await pinContentSettings(session, 'LOCAL');
-    const actual = new Map((await tableContent(session, comparable, algorithm)).map((t) => [tableKey(t), t]));
-    const differences: string[] = [];
-    for (const table of comparable) {
-      if (table.checksum === undefined) continue;
-      const restored = actual.get(tableKey(table));
-      const columns =
-        table.columns && restored?.columns ? planDifferences(table.columns, restored.columns) : [];
-      if (columns.length > 0) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
-      else if (restored?.checksum !== table.checksum)
-        differences.push(`${qualified(table)}: content differs`);
+    const scanAlgorithm =
+      algorithm === streamContentAlgorithm
+        ? takeableAlgorithm(recorded.scanAlgorithm ?? '', Number.MAX_SAFE_INTEGER)
+        : algorithm;
+    const scanned = comparable.filter((t) =>
+      algorithm === streamContentAlgorithm ? t.scanChecksum !== undefined : t.checksum !== undefined,
+    );
+    if (scanAlgorithm && scanned.length > 0) {
+      const actual = new Map(
+        (await tableContent(session, scanned, scanAlgorithm)).map((t) => [tableKey(t), t]),
+      );
+      for (const table of scanned) {
+        const expected = algorithm === streamContentAlgorithm ? table.scanChecksum : table.checksum;
+        const restored = actual.get(tableKey(table));
+        const columns =
+          table.columns && restored?.columns ? planDifferences(table.columns, restored.columns) : [];
+        if (columns.length > 0) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
+        else if (restored?.checksum !== expected)
+          differences.push(
+            `${qualified(table)}: content differs${algorithm === streamContentAlgorithm ? ' (generated columns)' : ''}`,
+          );
+      }
     }
     const objects = await largeObjectContent(session);
     if (
@@ -141,6 +175,21 @@ async function compareContent(
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
+}
+
+/** A v4 manifest's recorded COPY-text settings; a missing one is a manifest this code did not write. */
+function copySettingsOf(settings: Record<string, string>): CopyTextSettings & { client_encoding: string } {
+  const read = (name: string) => {
+    const value = settings[name];
+    if (value === undefined) throw new ManifestInvalidError(`the manifest's content settings lack ${name}`);
+    return value;
+  };
+  return {
+    TimeZone: read('TimeZone'),
+    bytea_output: read('bytea_output'),
+    lc_monetary: read('lc_monetary'),
+    client_encoding: read('client_encoding'),
+  };
 }
 
 /** The differences as people read them, the first few of each kind. */

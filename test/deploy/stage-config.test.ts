@@ -57,6 +57,7 @@ describe('stage config', () => {
         serverMajor: 18,
         extensions: [],
         proof: 'checksums',
+        checksumSource: 'stream',
       });
     });
 

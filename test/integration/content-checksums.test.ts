@@ -141,6 +141,7 @@ describe('content checksums', () => {
   it('verifies edge values, a table without a key holding equal rows, large objects and sequences, as a non-superuser owner', async () => {
     const { settings, store } = await fixture.freshBucket({
       PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
+      CHECKSUM_SOURCE: 'scan',
     });
 
     const execution = await fixture.run(settings);
@@ -221,6 +222,55 @@ describe('content checksums', () => {
       verify: { compare: { status: 'match', proof: 'checksums' } },
     });
     // No row data in the manifest: names, counts and sums only.
+    expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é|Straße|happy/);
+  });
+
+  it("verifies the same values from the dump stream by default (v4): every table hashed from the rows pg_dump wrote, under production's own settings", async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
+    });
+
+    const execution = await fixture.run(settings);
+
+    expect(execution.error).toBeUndefined();
+    expect(execution.status).toBe('SUCCEEDED');
+    const [backup] = await listBackups(store);
+    expect(backup?.verified).toBe(true);
+    const manifest = await readManifest(store, backup?.backupId ?? '');
+    expect(manifest.content).toMatchObject({
+      algorithm: 'copy-text-murmur3-sum64-v4',
+      scanAlgorithm: 'row-hash-sum64-v3',
+      // What pg_dump leaves to the database (it pins DateStyle, IntervalStyle and float digits itself).
+      settings: {
+        TimeZone: 'Asia/Kolkata',
+        bytea_output: 'escape',
+        lc_monetary: 'C',
+        client_encoding: 'UTF8',
+      },
+      largeObjects: { count: 1 },
+    });
+    expect(manifest.warnings).toEqual([]);
+    expect(
+      manifest.tables.map((t) => [t.table, t.rows, /^\d+$/.test(t.checksum ?? ''), t.scanChecksum]),
+    ).toEqual([
+      ['child', 1, true, undefined],
+      ['edge_values', 4, true, undefined],
+      ['no_key', 3, true, undefined],
+      ['parent', 0, true, undefined],
+      ['typed_values', 2, true, undefined],
+    ]);
+    // The child's columns in production's order, which the restore changes (a, c, b after it).
+    expect(manifest.tables.find((t) => t.table === 'child')?.copyColumns).toEqual([
+      ['a', 'integer'],
+      ['b', 'text'],
+      ['c', 'integer'],
+    ]);
+    expect(await readVerification(store, manifest.backupId)).toMatchObject({
+      proof: 'checksums',
+      proofLabel: 'checksums-v4',
+      tablesCompared: 5,
+      rowsCompared: 10,
+    });
     expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é|Straße|happy/);
   });
 

@@ -11,9 +11,11 @@
  * Verify step's comparison on it: `compareRowCounts` with content (counts, checksums, large objects,
  * sequences) and the owners' and grants' check `handOverOwnership` ends with (`compareOwnership`).
  *
- * Beside the verdict under the manifest's own checksums (row-hash-sum64-v3 on 14 and later,
- * row-md5-sum64-v1 on 13, which has no hash_record_extended), each case says what a v2 manifest of the
- * same production would have said (14 and later): a figure for the report, not an assertion.
+ * Every case must be caught twice: under the manifest's own checksums (copy-text-murmur3-sum64-v4, taken
+ * from the dump stream, the default) and under the scan's (row-hash-sum64-v3 on 14 and later,
+ * row-md5-sum64-v1 on 13, which has no hash_record_extended; CHECKSUM_SOURCE=scan), taken on production
+ * in SQL as the Dump step's scan takes them. Each case also says what a v2 manifest of the same
+ * production would have said (14 and later): a figure for the report, not an assertion.
  *
  * A randomized trial then permutes one column of 2,000 small tables (2-20 rows) in SQL and compares both
  * row hashes' sums before and after: v3 must miss none; v2's misses are reported.
@@ -27,6 +29,7 @@ import { readRuntimeSettings } from '../../lib/config.ts';
 import { describeError } from '../../lib/errors.ts';
 import { type PgConnection, parseConnectionUrl } from '../../lib/pg/connection.ts';
 import {
+  type ContentAlgorithm,
   checksumsProofLabel,
   contentAlgorithmFor,
   pinContentSettings,
@@ -36,6 +39,7 @@ import { compareOwnership, readOwnership } from '../../lib/pg/ownership.ts';
 import { type ColumnPlan, finishedRowHash, rowHashExpression } from '../../lib/pg/row-hash.ts';
 import { availableServerBundles, serverForSource } from '../../lib/pg/server-bundle.ts';
 import { type QuotedSql, quoteIdentifier, withSession } from '../../lib/pg/session.ts';
+import { streamContentAlgorithm } from '../../lib/pg/stream-content.ts';
 import { createRuntime } from '../../lib/runtime.ts';
 import { compareRowCounts, describeDifferences } from '../../lib/verify/compare.ts';
 import { restoreToScratch } from '../../lib/verify/restore.ts';
@@ -96,6 +100,8 @@ describe.each(localMajors)('a PostgreSQL %i production', (major) => {
   let production: PostgresServer;
   let scratch: ScratchServer | undefined;
   let manifest: Manifest;
+  /** The same production's checksums by the scan (CHECKSUM_SOURCE=scan): v3, or v1 on 13. */
+  let scanManifest: Manifest;
   /**
    * The same production's checksums under row-hash-sum64-v2, as a manifest written before v3; none on
    * 13, where v2 never existed.
@@ -141,30 +147,34 @@ describe.each(localMajors)('a PostgreSQL %i production', (major) => {
     const [backup] = await listBackups(store);
     expect(backup?.verified).toBe(true);
     manifest = await readManifest(store, backup?.backupId ?? '');
-    expect(manifest.content?.algorithm).toBe(contentAlgorithmFor(major * 10_000));
+    expect(manifest.content?.algorithm).toBe(streamContentAlgorithm);
+    expect(manifest.content?.scanAlgorithm).toBe(contentAlgorithmFor(major * 10_000));
     expect(manifest.source.serverVersion).toMatch(new RegExp(`^${major}\\.`));
 
     const content = manifest.content;
     if (!content) throw new Error('the backup has no content checksums');
-    const v2Tables =
-      major < 14
-        ? undefined
-        : await withSession(parseConnectionUrl(ownerUrl(), 'owner'), async (session) => {
-            await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-            await pinContentSettings(session, 'LOCAL');
-            return tableContent(session, manifest.tables, 'row-hash-sum64-v2');
-          });
-    v2Manifest = v2Tables && {
-      ...manifest,
-      content: { ...content, algorithm: 'row-hash-sum64-v2' },
-      tables: v2Tables.map(({ schema, table, rows, checksum, columns }) => ({
-        schema,
-        table,
-        rows,
-        ...(checksum === undefined ? {} : { checksum }),
-        ...(columns ? { columns } : {}),
-      })),
+    /** A manifest of the same production whose checksums a scan took under `algorithm`. */
+    const scannedManifest = async (algorithm: ContentAlgorithm): Promise<Manifest> => {
+      const tables = await withSession(parseConnectionUrl(ownerUrl(), 'owner'), async (session) => {
+        await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+        await pinContentSettings(session, 'LOCAL');
+        return tableContent(session, manifest.tables, algorithm);
+      });
+      const { scanAlgorithm: _, ...scanContent } = content;
+      return {
+        ...manifest,
+        content: { ...scanContent, algorithm },
+        tables: tables.map(({ schema, table, rows, checksum, columns }) => ({
+          schema,
+          table,
+          rows,
+          ...(checksum === undefined ? {} : { checksum }),
+          ...(columns ? { columns } : {}),
+        })),
+      };
     };
+    scanManifest = await scannedManifest(contentAlgorithmFor(major * 10_000));
+    v2Manifest = major < 14 ? undefined : await scannedManifest('row-hash-sum64-v2');
 
     // The restored copy the cases corrupt: restored as the Verify step restores, and kept.
     const runtime = createRuntime(readRuntimeSettings(settings));
@@ -212,6 +222,7 @@ describe.each(localMajors)('a PostgreSQL %i production', (major) => {
 
   it('verifies the untouched restored copy, as its superuser and as production’s owner', async () => {
     expect(await verdict(scratchAs(restored), manifest)).toBeUndefined();
+    expect(await verdict(scratchAs(restored), scanManifest)).toBeUndefined();
     if (v2Manifest) expect(await verdict(scratchAs(restored), v2Manifest)).toBeUndefined();
     const asOwner = await withClone('untouched', [largeObjectsToOwner], () =>
       verdict(scratchAs('untouched', corruptionRoles.owner), manifest),
@@ -223,21 +234,24 @@ describe.each(localMajors)('a PostgreSQL %i production', (major) => {
     const name = `case_${i}`;
     const statements = corruption.asOwner ? [largeObjectsToOwner, ...corruption.change] : corruption.change;
     const user = corruption.asOwner ? corruptionRoles.owner : undefined;
-    const [own, v2] = await withClone(name, statements, async () => [
+    const [own, scan, v2] = await withClone(name, statements, async () => [
       await verdict(scratchAs(name, user), manifest),
+      await verdict(scratchAs(name, user), scanManifest),
       v2Manifest ? await verdict(scratchAs(name, user), v2Manifest) : 'not measured',
     ]);
     const algorithm = manifest.content?.algorithm;
+    const scanAlgorithm = scanManifest.content?.algorithm;
     const v2Said = v2Manifest ? (v2 ? 'caught' : 'missed') : 'n/a';
     report.push(
-      `PG${major} ${corruption.name}: ${algorithm} ${own ? 'caught' : 'MISSED'}, v2 ${v2Said}${own ? ` (${own.slice(0, 120)})` : ''}`,
+      `PG${major} ${corruption.name}: ${algorithm} ${own ? 'caught' : 'MISSED'}, ${scanAlgorithm} ${scan ? 'caught' : 'MISSED'}, v2 ${v2Said}${own ? ` (${own.slice(0, 120)})` : ''}`,
     );
     expect([corruption.name, own === undefined ? 'missed' : 'caught']).toEqual([corruption.name, 'caught']);
+    expect([corruption.name, scan === undefined ? 'missed' : 'caught']).toEqual([corruption.name, 'caught']);
     recordReliability({
       area: 'content',
       fault: `PostgreSQL ${major} production, restored copy: ${corruption.name}`,
       expectedError: 'verification fails',
-      observed: `caught under ${algorithm}${v2 ? '' : '; v2 would have missed it'}`,
+      observed: `caught under ${algorithm} and under ${scanAlgorithm}${v2 ? '' : '; v2 would have missed it'}`,
       invariants: [`what verification said: ${own?.slice(0, 160)}`],
     });
   });

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { proofLevels } from '../../lib/backup/manifest.ts';
+import { checksumSources, proofLevels } from '../../lib/backup/manifest.ts';
 import { dumpVenues, venues } from '../../lib/backup/plan.ts';
 import { parseSanityChecks, sanityChecksProblem } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
@@ -124,6 +124,11 @@ export const stageConfigSchema = z.strictObject({
          * Drills compare content whenever a backup has it.
          */
         proof: z.enum(proofLevels).default(defaultOf('PROOF_LEVEL')),
+        /**
+         * `stream` (default): checksums from the rows pg_dump writes, production read once; `scan`: a
+         * second read of every table in the dump's snapshot, independent of pg_dump (docs/reliability.md).
+         */
+        checksumSource: z.enum(checksumSources).default(defaultOf('CHECKSUM_SOURCE')),
       })
       .prefault({}),
   ),

@@ -12,7 +12,7 @@ import { describe, expect, it } from '@jest/globals';
 import ts from 'typescript';
 
 const root = join(import.meta.dirname, '..', '..', '..');
-const quotingHelpers = new Set(['quoteIdentifier', 'quoteLiteral']);
+const quotingHelpers = new Set(['quoteIdentifier', 'quoteIdentifiers', 'quoteLiteral']);
 /** The only files that may cast to QuotedSql: each builds it from quoted names and constants alone. */
 const quotedSqlBuilders = new Set(['lib/pg/row-hash.ts']);
 const isQuotedSql = (type: ts.Type) => type.aliasSymbol?.name === 'QuotedSql';

@@ -1,0 +1,258 @@
+/**
+ * The content checksum of a table from its COPY text, as pg_dump writes it (`copy-text-murmur3-sum64-v4`):
+ * each row (one line: COPY's text format escapes every newline inside a value) is hashed with
+ * MurmurHash3 x86_128 (seed 0, the first 64 bits of its output, little-endian), and the table's
+ * checksum is the sum of its rows' hashes modulo 2^64, with the row count.
+ *
+ * A sum, so the order of the rows does not matter (a restored heap need not keep the dump's order); a
+ * non-linear hash per row, so values moved between rows change the sum (unlike `row-hash-sum64-v2`,
+ * whose row hash is linear in its columns' hashes): two different multisets of rows give the same sum
+ * with a probability of about 2^-64 for rows that hash at random. Equal rows add up, never cancel.
+ *
+ * MurmurHash3 is not a cryptographic hash: someone who can write chosen rows into production could
+ * craft a collision; this checksum proves a restore, not the absence of an adversary (the dump's SHA-256
+ * proves the file). Written here with 32-bit integer arithmetic because a hash per row through
+ * node:crypto costs a call per row, several times slower on rows of a few dozen bytes (docs/performance.md).
+ */
+
+const c1 = 0x239b961b;
+const c2 = 0xab0e9789;
+const c3 = 0x38b34ae5;
+const c4 = 0xa1e38b93;
+const two32 = 2 ** 32;
+
+function fmix32(input: number): number {
+  let h = input;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
+
+function rotl(x: number, r: number): number {
+  return (x << r) | (x >>> (32 - r));
+}
+
+/** The first 64 bits of MurmurHash3_x86_128(bytes[start, end), seed) as [low, high] unsigned words. */
+export function murmur3x86x128First64(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  seed = 0,
+): [number, number] {
+  const length = end - start;
+  let h1 = seed | 0;
+  let h2 = seed | 0;
+  let h3 = seed | 0;
+  let h4 = seed | 0;
+  const blocksEnd = start + (length & ~15);
+  let i = start;
+  for (; i < blocksEnd; i += 16) {
+    let k1 =
+      (bytes[i] as number) |
+      ((bytes[i + 1] as number) << 8) |
+      ((bytes[i + 2] as number) << 16) |
+      ((bytes[i + 3] as number) << 24);
+    let k2 =
+      (bytes[i + 4] as number) |
+      ((bytes[i + 5] as number) << 8) |
+      ((bytes[i + 6] as number) << 16) |
+      ((bytes[i + 7] as number) << 24);
+    let k3 =
+      (bytes[i + 8] as number) |
+      ((bytes[i + 9] as number) << 8) |
+      ((bytes[i + 10] as number) << 16) |
+      ((bytes[i + 11] as number) << 24);
+    let k4 =
+      (bytes[i + 12] as number) |
+      ((bytes[i + 13] as number) << 8) |
+      ((bytes[i + 14] as number) << 16) |
+      ((bytes[i + 15] as number) << 24);
+
+    k1 = Math.imul(k1, c1);
+    k1 = rotl(k1, 15);
+    k1 = Math.imul(k1, c2);
+    h1 ^= k1;
+    h1 = rotl(h1, 19);
+    h1 = (h1 + h2) | 0;
+    h1 = (Math.imul(h1, 5) + 0x561ccd1b) | 0;
+
+    k2 = Math.imul(k2, c2);
+    k2 = rotl(k2, 16);
+    k2 = Math.imul(k2, c3);
+    h2 ^= k2;
+    h2 = rotl(h2, 17);
+    h2 = (h2 + h3) | 0;
+    h2 = (Math.imul(h2, 5) + 0x0bcaa747) | 0;
+
+    k3 = Math.imul(k3, c3);
+    k3 = rotl(k3, 17);
+    k3 = Math.imul(k3, c4);
+    h3 ^= k3;
+    h3 = rotl(h3, 15);
+    h3 = (h3 + h4) | 0;
+    h3 = (Math.imul(h3, 5) + 0x96cd1c35) | 0;
+
+    k4 = Math.imul(k4, c4);
+    k4 = rotl(k4, 18);
+    k4 = Math.imul(k4, c1);
+    h4 ^= k4;
+    h4 = rotl(h4, 13);
+    h4 = (h4 + h1) | 0;
+    h4 = (Math.imul(h4, 5) + 0x32ac3b17) | 0;
+  }
+
+  const tail = length & 15;
+  let k1 = 0;
+  let k2 = 0;
+  let k3 = 0;
+  let k4 = 0;
+  const at = (n: number) => bytes[i + n] as number;
+  if (tail >= 13) {
+    if (tail >= 15) k4 ^= at(14) << 16;
+    if (tail >= 14) k4 ^= at(13) << 8;
+    k4 ^= at(12);
+    k4 = Math.imul(k4, c4);
+    k4 = rotl(k4, 18);
+    k4 = Math.imul(k4, c1);
+    h4 ^= k4;
+  }
+  if (tail >= 9) {
+    if (tail >= 12) k3 ^= at(11) << 24;
+    if (tail >= 11) k3 ^= at(10) << 16;
+    if (tail >= 10) k3 ^= at(9) << 8;
+    k3 ^= at(8);
+    k3 = Math.imul(k3, c3);
+    k3 = rotl(k3, 17);
+    k3 = Math.imul(k3, c4);
+    h3 ^= k3;
+  }
+  if (tail >= 5) {
+    if (tail >= 8) k2 ^= at(7) << 24;
+    if (tail >= 7) k2 ^= at(6) << 16;
+    if (tail >= 6) k2 ^= at(5) << 8;
+    k2 ^= at(4);
+    k2 = Math.imul(k2, c2);
+    k2 = rotl(k2, 16);
+    k2 = Math.imul(k2, c3);
+    h2 ^= k2;
+  }
+  if (tail >= 1) {
+    if (tail >= 4) k1 ^= at(3) << 24;
+    if (tail >= 3) k1 ^= at(2) << 16;
+    if (tail >= 2) k1 ^= at(1) << 8;
+    k1 ^= at(0);
+    k1 = Math.imul(k1, c1);
+    k1 = rotl(k1, 15);
+    k1 = Math.imul(k1, c2);
+    h1 ^= k1;
+  }
+
+  h1 ^= length;
+  h2 ^= length;
+  h3 ^= length;
+  h4 ^= length;
+  h1 = (h1 + h2) | 0;
+  h1 = (h1 + h3) | 0;
+  h1 = (h1 + h4) | 0;
+  h2 = (h2 + h1) | 0;
+  h3 = (h3 + h1) | 0;
+  h4 = (h4 + h1) | 0;
+  h1 = fmix32(h1);
+  h2 = fmix32(h2);
+  h3 = fmix32(h3);
+  h4 = fmix32(h4);
+  h1 = (h1 + h2) | 0;
+  h1 = (h1 + h3) | 0;
+  h1 = (h1 + h4) | 0;
+  h2 = (h2 + h1) | 0;
+  return [h1 >>> 0, h2 >>> 0];
+}
+
+const newline = 0x0a;
+/** Carries are folded back below 2^32 well before a double loses integer precision (2^53). */
+const foldAt = 2 ** 52;
+
+/**
+ * The running checksum of one table's COPY text, fed in chunks that may cut a row anywhere. Memory: one
+ * partial row at most (a single row of COPY text can be large: a 1 GB value is one row).
+ */
+export class CopyRowDigest {
+  private low = 0;
+  private high = 0;
+  private partial: Buffer[] = [];
+  private terminated = false;
+  private trailing = false;
+  rows = 0;
+
+  /**
+   * `archive`: the text is a pg_dump archive's data block, which ends with COPY's end-of-data line
+   * (`\.`) and blank lines after it (pg_dump's own); the rows end there, and the text is complete only
+   * with it. Otherwise (COPY TO STDOUT over the protocol) every line is a row.
+   */
+  private readonly archive: boolean;
+
+  constructor(archive = false) {
+    this.archive = archive;
+  }
+
+  update(chunk: Buffer): void {
+    let start = 0;
+    if (this.partial.length > 0) {
+      const end = chunk.indexOf(newline);
+      if (end < 0) {
+        this.partial.push(chunk);
+        return;
+      }
+      this.partial.push(chunk.subarray(0, end));
+      const row = Buffer.concat(this.partial);
+      this.partial = [];
+      this.add(row, 0, row.length);
+      start = end + 1;
+    }
+    for (;;) {
+      const end = chunk.indexOf(newline, start);
+      if (end < 0) break;
+      this.add(chunk, start, end);
+      start = end + 1;
+    }
+    // Copied: the caller may reuse the chunk's memory.
+    if (start < chunk.length) this.partial.push(Buffer.from(chunk.subarray(start)));
+  }
+
+  private add(bytes: Uint8Array, start: number, end: number): void {
+    if (this.archive) {
+      if (this.terminated) {
+        // After the end-of-data line, pg_dump writes blank lines only.
+        if (end > start) this.trailing = true;
+        return;
+      }
+      if (end - start === 2 && bytes[start] === 0x5c && bytes[start + 1] === 0x2e) {
+        this.terminated = true;
+        return;
+      }
+    }
+    const [low, high] = murmur3x86x128First64(bytes, start, end);
+    this.low += low;
+    this.high += high;
+    if (this.low >= foldAt) this.fold();
+    if (this.high >= foldAt) this.high %= two32;
+    this.rows++;
+  }
+
+  private fold(): void {
+    this.high += Math.floor(this.low / two32);
+    this.low %= two32;
+    this.high %= two32;
+  }
+
+  /** The row count and the sum as an unsigned decimal; the text must have ended with a whole row. */
+  finish(): { rows: number; checksum: string; complete: boolean } {
+    this.fold();
+    const checksum = ((BigInt(this.high) << 32n) + BigInt(this.low)).toString();
+    const whole = this.partial.length === 0 && !this.trailing;
+    return { rows: this.rows, checksum, complete: whole && (!this.archive || this.terminated) };
+  }
+}
