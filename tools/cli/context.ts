@@ -133,11 +133,6 @@ export function placeOf(values: Values, deps: CliDependencies): Place {
       details: { field: '--database' },
     });
   }
-  if (database !== undefined && values['all-databases']) {
-    throw new InputValidationError('--database and --all-databases exclude each other', {
-      details: { field: '--database' },
-    });
-  }
   const scoped = database === undefined ? {} : { database };
   if (values.stage === undefined) {
     if (values.region !== undefined) {
