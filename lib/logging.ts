@@ -42,7 +42,9 @@ class SinkLogger extends Logger {
  * it); the rest sit where the steps' events keep them: the backup's id at the top or in a drill's
  * `selected`, the database in `target` (set by Plan and SelectBackup) or in the execution input. The
  * alert relay's SNS event carries no fields of ours: its message names the execution it reports (the
- * NotifyFailure states write `... execution <arn> failed ...`), an alarm's names none.
+ * NotifyFailure states write `... execution <arn> failed ...`) and, for a backup, the execution's input
+ * on its `Input:` line, with the database when the run was for one; an alarm's names neither (the
+ * relayed alarm says which query finds the executions instead, lib/notify/alert-relay.ts).
  */
 export function logKeysOf(event: unknown): Record<string, string> {
   const fields = asFields(event);
@@ -51,9 +53,9 @@ export function logKeysOf(event: unknown): Record<string, string> {
   const target = asFields(fields.target ?? selected.target);
   const keys: Record<string, string> = {};
   for (const [key, value] of [
-    ['executionId', fields.executionId ?? executionIdInAlert(fields)],
+    ['executionId', fields.executionId ?? executionIdInAlert(alertMessageOf(fields))],
     ['backupId', fields.backupId ?? selected.backupId],
-    ['database', target.database ?? execution.database],
+    ['database', target.database ?? execution.database ?? databaseInAlert(alertMessageOf(fields))],
     ['drillId', selected.drillId],
   ] as const) {
     if (typeof value === 'string' && value.length > 0 && value.length <= 2048) keys[key] = value;
@@ -66,10 +68,27 @@ const asFields = (value: unknown): Record<string, unknown> =>
 
 const executionArnPattern = /arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_.:-]+[A-Za-z0-9_-]/;
 
-function executionIdInAlert(fields: Record<string, unknown>): string | undefined {
+/** The message of the first SNS record, for the relay's event. */
+function alertMessageOf(fields: Record<string, unknown>): string | undefined {
   const records = Array.isArray(fields.Records) ? fields.Records : [];
   const message = asFields(asFields(records[0]).Sns).Message;
-  return typeof message === 'string' ? executionArnPattern.exec(message)?.[0] : undefined;
+  return typeof message === 'string' ? message : undefined;
+}
+
+function executionIdInAlert(message: string | undefined): string | undefined {
+  return message === undefined ? undefined : executionArnPattern.exec(message)?.[0];
+}
+
+/** The database of a failure alert's `Input: <execution input JSON>` line, when the run was for one. */
+export function databaseInAlert(message: string | undefined): string | undefined {
+  const line = message?.split('\n').find((text) => text.startsWith('Input: '));
+  if (!line) return undefined;
+  try {
+    const input = JSON.parse(line.slice('Input: '.length)) as { database?: unknown };
+    return typeof input.database === 'string' ? input.database : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function createLogger(sink?: LineSink): Logger {

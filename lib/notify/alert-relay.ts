@@ -10,6 +10,7 @@
  * - a CloudWatch alarm's state change, as JSON (AlarmName, NewStateValue, NewStateReason, ...);
  * - anything else (the status function's provider alert): passed on as it is.
  */
+import { databaseInAlert } from '../logging.ts';
 import { readableCause } from '../report/executions.ts';
 import type { Message } from './publish.ts';
 
@@ -32,17 +33,6 @@ function causeText(cause: string): string {
   return message === undefined ? cause : message.replace(/\\"/g, '"');
 }
 
-/** The database an execution was for, from the alert's `Input: <execution input JSON>` line. */
-function databaseOf(inputLine: string | undefined): string | undefined {
-  if (!inputLine) return undefined;
-  try {
-    const input = JSON.parse(inputLine.slice('Input: '.length)) as { database?: unknown };
-    return typeof input.database === 'string' ? input.database : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export function relayMessage(subject: string | undefined, text: string, stage: string | undefined): Message {
   const prefix = stage ? `[${stage}] ` : '';
   const stageField = stage ? { stage } : {};
@@ -57,7 +47,7 @@ export function relayMessage(subject: string | undefined, text: string, stage: s
     );
     const error = lines[errorLine]?.slice('Error: '.length) ?? '';
     const stateMachine = machineOf(failure[1]);
-    const database = databaseOf(lines.find((line) => line.startsWith('Input: ')));
+    const database = databaseInAlert(text);
     return {
       subject: `${prefix}${subject ?? 'FAILED'}: ${error} in ${failure[2]}${database ? ` (database ${database})` : ''}`,
       text: [
@@ -83,12 +73,19 @@ export function relayMessage(subject: string | undefined, text: string, stage: s
   const alarm = parseAlarm(text);
   if (alarm) {
     const kind = alarm.state === 'OK' ? 'recovered' : 'alarm';
+    const find = kind === 'alarm' ? findExecutions(stage) : undefined;
     return {
       subject: `${prefix}${alarm.state === 'OK' ? 'OK' : 'ALARM'}: ${alarm.name}`,
-      text: [alarm.description, `State: ${alarm.state}`, `Reason: ${alarm.reason}`]
+      text: [alarm.description, `State: ${alarm.state}`, `Reason: ${alarm.reason}`, find]
         .filter(Boolean)
         .join('\n'),
-      details: { kind, ...stageField, alarm: alarm.name, cause: alarm.reason },
+      details: {
+        kind,
+        ...stageField,
+        alarm: alarm.name,
+        cause: alarm.reason,
+        ...(find ? { findExecutions: find } : {}),
+      },
     };
   }
   const plain = subject ?? 'verified-pg-backups';
@@ -98,6 +95,20 @@ export function relayMessage(subject: string | undefined, text: string, stage: s
     details: { kind: 'notice', ...stageField },
   };
 }
+
+/**
+ * An alarm is about a metric, not an execution: no execution id to give. It says where the executions
+ * behind it are instead, the audit and the Logs Insights query of docs/logs.md that list them.
+ */
+export function findExecutions(stage: string | undefined): string {
+  return (
+    `An alarm has no execution of its own; the runs behind it: npx backupctl audit --stage ${stage ?? '<stage>'} --since 2d, ` +
+    `or the Logs Insights query "${failuresQueryTitle}" (docs/logs.md) over the stage's log groups.`
+  );
+}
+
+/** The title of docs/logs.md's query that lists failed steps with their newest execution id. */
+export const failuresQueryTitle = 'Failures by error name';
 
 interface Alarm {
   name: string;

@@ -24,6 +24,8 @@ export interface AlertDetails {
   error?: string;
   cause?: string;
   alarm?: string;
+  /** An alarm's: where the executions behind it are found (it has none of its own). */
+  findExecutions?: string;
 }
 
 export interface Message {

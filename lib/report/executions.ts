@@ -39,8 +39,52 @@ export interface StateRecord {
   error?: { name: string; cause: string };
 }
 
-/** Every readable local execution record, newest first; unreadable files are skipped, not fatal. */
-export async function readLocalExecutions(stateDir: string): Promise<ExecutionSummary[]> {
+/** The process a local run's RUNNING record names (tools/local/process-identity.ts). */
+export interface RunnerIdentity {
+  pid: number;
+  startTime: string | undefined;
+}
+
+const runningRecordSchema = z.object({
+  status: z.literal('RUNNING'),
+  runner: z.object({ pid: z.number().int().positive(), startTime: z.string().optional() }),
+  runningState: z.string().optional(),
+});
+
+/** The error a local run shows that was killed (kill -9, a crash) before it could write how it ended. */
+export const endedWithoutRecord = 'EndedWithoutRecord';
+
+/**
+ * A RUNNING record whose process is gone: that run was killed before it could write how it ended. It
+ * reads as ABORTED, saying so and where it was, so the audit, the status and the list see it rather
+ * than a run that seems to go on forever, or no run at all.
+ */
+async function withoutLostRuns(
+  record: unknown,
+  isAlive: ((runner: RunnerIdentity) => Promise<boolean>) | undefined,
+): Promise<unknown> {
+  const running = runningRecordSchema.safeParse(record);
+  if (!running.success || !isAlive) return record;
+  const { runner, runningState } = running.data;
+  if (await isAlive({ pid: runner.pid, startTime: runner.startTime })) return record;
+  return {
+    ...(record as object),
+    status: 'ABORTED',
+    error: {
+      name: endedWithoutRecord,
+      cause: `ended without a record (killed?): its process ${runner.pid} is gone; it was in ${runningState ?? 'its start'}, and nothing says how it ended`,
+    },
+  };
+}
+
+/**
+ * Every readable local execution record, newest first; unreadable files are skipped, not fatal. With
+ * `isAlive`, a RUNNING record whose process is gone reads as ABORTED, ended without a record.
+ */
+export async function readLocalExecutions(
+  stateDir: string,
+  options: { isAlive?: (runner: RunnerIdentity) => Promise<boolean> } = {},
+): Promise<ExecutionSummary[]> {
   const dir = join(stateDir, 'executions');
   let names: string[];
   try {
@@ -51,7 +95,11 @@ export async function readLocalExecutions(stateDir: string): Promise<ExecutionSu
   const executions: ExecutionSummary[] = [];
   for (const name of names) {
     try {
-      const parsed = executionSummarySchema.safeParse(JSON.parse(await readFile(join(dir, name), 'utf8')));
+      const record = await withoutLostRuns(
+        JSON.parse(await readFile(join(dir, name), 'utf8')),
+        options.isAlive,
+      );
+      const parsed = executionSummarySchema.safeParse(record);
       if (parsed.success) executions.push(parsed.data);
     } catch {
       // A record being written right now, or not ours: the audit lists what it can read.

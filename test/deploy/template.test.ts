@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { prices } from '../../config/prices.ts';
-import { childMachineOf, functions, machineNames } from '../../functions/tasks.ts';
+import { childMachineOf, functions, machineNames, tasks } from '../../functions/tasks.ts';
+import { metricsNamespace, stepMetricNames } from '../../lib/logging.ts';
 import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
 import { roleResources } from '../support/iam/policies.ts';
 
@@ -989,6 +990,40 @@ describe('packaged template', () => {
 
     it('has a dashboard', () => {
       expect(resource('BackupDashboard').Type).toBe('AWS::CloudWatch::Dashboard');
+    });
+
+    it("plots each step's own duration and bytes moved, on Lambda and the worker alike, as the steps publish them", () => {
+      const [text] = (resource('BackupDashboard').Properties.DashboardBody as { 'Fn::Sub': [string, Json] })[
+        'Fn::Sub'
+      ];
+      // The placeholders CloudFormation fills: RpoHours stands as a number, the others inside strings.
+      const body = JSON.parse(
+        text.replace(/\$\{([^}]+)\}/g, (_, name) => (name === 'RpoHours' ? '24' : 'x')),
+      ) as {
+        widgets: { properties: { title: string; metrics: unknown[] } }[];
+      };
+      const metrics = (title: string) =>
+        body.widgets.find((w) => w.properties.title === title)?.properties.metrics;
+      // Every step of a night, on whichever venue it runs: the Step dimension is its function key.
+      const steps = [
+        ...new Set(
+          tasks.filter((t) => t.machine === 'nightly' || t.machine === 'backup').map((t) => t.function),
+        ),
+      ];
+      expect(steps).toEqual(expect.arrayContaining(['plan', 'dump', 'verify', 'globals', 'notify']));
+      expect(metrics('Step durations, Lambda and worker (ms)')).toEqual(
+        steps.map((step) => [metricsNamespace, stepMetricNames.duration, 'Stage', 'test', 'Step', step]),
+      );
+      expect(metrics('Bytes moved per step')).toEqual(
+        ['dump', 'promote', 'checksum', 'globals'].map((step) => [
+          metricsNamespace,
+          stepMetricNames.bytes,
+          'Stage',
+          'test',
+          'Step',
+          step,
+        ]),
+      );
     });
 
     it('sets a retention on every log group', () => {

@@ -90,6 +90,36 @@ describe('bin/backupctl.js', () => {
     expect(missing.stderr).toContain('--stage');
   });
 
+  it('installs globally from the checkout (`npm install -g .`) and runs from any directory on Node 20', () => {
+    const prefix = mkdtempSync(join(tmpdir(), 'backupctl-global-'));
+    try {
+      // A link to the checkout: the code runs from there (Node refuses to strip types under node_modules,
+      // so a packed copy could not run), with its dependencies, its pinned Node 22 and its config/.
+      const install = spawnSync(
+        'npm',
+        ['install', '--global', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', projectRoot],
+        { env: { PATH: '/usr/bin:/bin', HOME: home }, encoding: 'utf8', timeout: 120_000 },
+      );
+      expect(install.status).toBe(0);
+      const { version } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+        version: string;
+      };
+      const run = (...args: string[]) =>
+        spawnSync('backupctl', args, {
+          cwd: tmpdir(),
+          env: { PATH: `${join(prefix, 'bin')}:/usr/bin:/bin`, HOME: home },
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+      expect(run('--version')).toMatchObject({ status: 0, stdout: `backupctl ${version}\n`, stderr: '' });
+      const page = run('help', 'list');
+      expect(page.status).toBe(0);
+      expect(page.stdout).toMatch(/^Usage: backupctl list \[--database NAME\]/);
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+    }
+  });
+
   it('names missing AWS credentials as a configuration error with the fix, exit 2', () => {
     const result = backupctl('list', '--stage', 'test');
     expect(result.code).toBe(2);

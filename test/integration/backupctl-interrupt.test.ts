@@ -6,7 +6,7 @@
  * migration would hold it), so the signal lands while the Dump state runs, whatever the machine's speed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -131,3 +131,92 @@ describe('backupctl backup --local, interrupted during the dump', () => {
     180_000,
   );
 });
+
+describe('backupctl backup --local, killed with SIGKILL during the dump', () => {
+  it('leaves a RUNNING record that audit, status and list show as ended without a record once the process is gone', async () => {
+    const locker = new pg.Client({ connectionString: server.url('app'), application_name: 'migration' });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE items IN ACCESS EXCLUSIVE MODE');
+    const reason = 'killed with SIGKILL';
+    const run = backupctl(['backup', '--local', '--reason', reason]);
+    const pid = run.child.pid as number;
+    try {
+      await waitFor('the dump waiting on the held lock', async () => {
+        if (run.child.exitCode !== null) throw new Error(`backupctl exited early: ${run.output.stderr}`);
+        return dumpWaitingOnLock();
+      });
+      // While it runs, its record says so: RUNNING in Dump, naming its process.
+      await waitFor('the running record in Dump', async () => {
+        const dir = join(stateDir, 'executions');
+        const names = await readdir(dir).catch(() => [] as string[]);
+        for (const name of names.filter((n) => n.endsWith('.json'))) {
+          const record = JSON.parse(await readFile(join(dir, name), 'utf8')) as {
+            input?: { reason?: string };
+            status: string;
+            runningState?: string;
+            runner?: { pid: number };
+          };
+          if (record.input?.reason !== reason) continue;
+          return record.status === 'RUNNING' && record.runningState === 'Dump' && record.runner?.pid === pid;
+        }
+        return false;
+      });
+      // The process alive, audit shows it running, not ended.
+      expect((await auditJson()).find((e) => e.reason === reason)).toMatchObject({ status: 'RUNNING' });
+
+      // `kill -9 <pid>`: no handler runs, nothing is written on the way out.
+      process.kill(pid, 'SIGKILL');
+      expect(await run.exited).toBeNull();
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+      // What the killed run left (its servers, pg_dump) goes with its process group.
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    }
+
+    const entry = (await auditJson()).find((e) => e.reason === reason);
+    expect(entry).toMatchObject({
+      stateMachine: 'backup',
+      status: 'ABORTED',
+      error: {
+        name: 'EndedWithoutRecord',
+        cause: expect.stringMatching(
+          new RegExp(`^ended without a record \\(killed\\?\\): its process ${pid} is gone; it was in Dump`),
+        ),
+      },
+    });
+    expect(entry?.steps.map((s) => s.name)).not.toContain('Verify');
+
+    const human = backupctl(['audit', '--local']);
+    await human.exited;
+    expect(human.output.stdout).toContain('cause: EndedWithoutRecord: ended without a record (killed?)');
+
+    const status = backupctl(['status', '--local', '--json']);
+    await status.exited;
+    expect(status.output.stdout).toContain('EndedWithoutRecord');
+
+    const list = backupctl(['list', '--local']);
+    expect(await list.exited).toBe(exitCodes.ok);
+    expect(list.output.stdout).toMatch(
+      /A backup run started \S+ ended without a record \(killed\?\); `backupctl audit` shows it\./,
+    );
+  }, 240_000);
+});
+
+/** `backupctl audit --local --json`, as the entries it prints. */
+async function auditJson() {
+  const audit = backupctl(['audit', '--local', '--json']);
+  expect(await audit.exited).toBe(exitCodes.ok);
+  return JSON.parse(audit.output.stdout) as {
+    stateMachine: string;
+    status: string;
+    reason?: string;
+    error?: { name: string; cause: string };
+    steps: { name: string }[];
+  }[];
+}

@@ -16,8 +16,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
 import { handler as statusHandler } from '../../functions/status/handler.ts';
 import type { MachineName } from '../../functions/tasks.ts';
+import { newestManifest } from '../../lib/backup/catalog.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import { ChecksumMismatchError, DatabaseAuthError } from '../../lib/errors.ts';
+import { formatBytes } from '../../lib/notify/messages.ts';
 import { auditEntries } from '../../lib/report/audit.ts';
 import { statusKeys } from '../../lib/report/render.ts';
 import { createRuntime } from '../../lib/runtime.ts';
@@ -204,6 +206,41 @@ describe('backupctl backup --stage', () => {
     expect(notes[0]).toMatch(
       /^\(following state by state: AccessDeniedException: step progress needs logs:FilterLogEvents on \/aws\/lambda\/verified-pg-backups-test-(dump|checksum|verify)\)\n$/,
     );
+  });
+
+  it("estimates the dump's percent from the stage's last dump, scaled by the database's growth", async () => {
+    sfn.onStart = replay(verified);
+    const last = await newestManifest(store);
+    if (!last) throw new Error('the stage bucket holds no backup');
+    // The database doubled since the last dump: tonight's dump heads for about twice the last one.
+    const databaseBytes = last.source.databaseSizeBytes * 2;
+    const expected = Math.round(last.dump.bytes * 2);
+    const bytes = Math.floor(expected / 4);
+    const drawn: string[] = [];
+    const logs = () => ({
+      send: async () => {
+        const line = JSON.stringify({
+          message: 'progress',
+          progress: { phase: 'dump', bytes, databaseBytes },
+        });
+        return { events: [{ message: line, timestamp: Date.now() }], $metadata: {} };
+      },
+    });
+    const reveal = sfn.revealPerRead;
+    sfn.revealPerRead = 1;
+    const result = await run(['backup', '--stage', 'test'], {
+      terminal: { isTTY: true, write: (text: string) => void drawn.push(text) },
+      logs: logs as never,
+    }).finally(() => {
+      sfn.revealPerRead = reveal;
+    });
+
+    expect(result.code).toBe(exitCodes.ok);
+    const percent = Math.floor((bytes / expected) * 100);
+    expect(drawn.join('')).toContain(
+      `dumping ${formatBytes(bytes)} of about ${formatBytes(expected)} (${percent}%)`,
+    );
+    expect(drawn.join('')).not.toContain(`of about ${formatBytes(databaseBytes)}`);
   });
 
   it('exits 3 when the execution ends in ChecksumMismatchError, showing the retry and the catch', async () => {

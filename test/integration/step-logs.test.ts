@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { dashboardByteSteps } from '../../tools/deploy/functions.ts';
 import { stepLogPath } from '../../tools/local/state-machine-runner.ts';
 import { documentedQueries, fieldsOf } from '../support/logs-insights.ts';
 import { sns } from '../support/pipeline-assertions.ts';
@@ -122,6 +123,8 @@ describe('the step log of real runs', () => {
       'globals',
       'promote',
     ]);
+    // The dashboard's "Bytes moved per step" plots exactly these (tools/deploy/functions.ts).
+    expect([...new Set(bytes.map((line) => line.Step))].sort()).toEqual([...dashboardByteSteps].sort());
   });
 
   it("holds every field docs/logs.md's Logs Insights queries read", () => {

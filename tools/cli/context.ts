@@ -24,6 +24,7 @@ import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/sta
 import type { LogsApi } from '../aws/step-progress.ts';
 import { settingsFromStageConfig } from '../deploy/stage-config.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
+import { isProcessAlive } from '../local/process-identity.ts';
 import { onShutdown } from '../local/shutdown.ts';
 import type { Paint } from './colour.ts';
 import { exitCodes } from './exit-codes.ts';
@@ -133,11 +134,6 @@ export function placeOf(values: Values, deps: CliDependencies): Place {
       details: { field: '--database' },
     });
   }
-  if (database !== undefined && values['all-databases']) {
-    throw new InputValidationError('--database and --all-databases exclude each other', {
-      details: { field: '--database' },
-    });
-  }
   const scoped = database === undefined ? {} : { database };
   if (values.stage === undefined) {
     if (values.region !== undefined) {
@@ -216,7 +212,7 @@ export async function withTarget<T>(
       return work({
         runtime,
         stage: runtime.settings.STAGE,
-        executions: () => readLocalExecutions(environment.stateDir),
+        executions: () => readLocalExecutions(environment.stateDir, { isAlive: isProcessAlive }),
       });
     });
   }

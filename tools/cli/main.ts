@@ -1,74 +1,32 @@
 /**
- * backupctl: drive the pipeline from a terminal. This file only parses and dispatches; each command is
- * one file in commands/, and what they do lives in lib/commands/ (shared with the Lambda steps).
- * Exit codes (documented in README and the runbook): 0 ok, 1 failed, 2 usage or configuration error,
- * 3 verification failed (checksum, archive, counts, content); 130 when Ctrl-C stopped following an execution on
- * a stage (the execution keeps running), 130 / 143 when Ctrl-C / `kill` stopped a local run where it was. `--local` runs against local services, `--stage <stage>`
- * against a deployed stage.
+ * backupctl: drive the pipeline from a terminal. This file only parses and dispatches, as the command
+ * table (command-table.ts) declares: each command's options, argument and required options, checked
+ * here before anything loads; each command is one file in commands/, and what they do lives in
+ * lib/commands/ (shared with the Lambda steps). Exit codes: exit-codes.ts. `--local` runs against local
+ * services, `--stage <stage>` against a deployed stage.
  */
 import { readFileSync } from 'node:fs';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { parseArgs } from 'node:util';
 import { BackupError, describeError } from '../../lib/errors.ts';
 import { painter } from './colour.ts';
-import type { CliDependencies, CommandContext, Output, Values } from './context.ts';
+import {
+  type CommandName,
+  type CommandSpec,
+  commandOf,
+  commands,
+  exclusiveOptions,
+  type OptionName,
+  options,
+  optionsOf,
+  optionUsage,
+  parseOptions,
+} from './command-table.ts';
+import type { CliDependencies, Output, Values } from './context.ts';
 import { exitCodes } from './exit-codes.ts';
-import { commandHelp, commandHelpText, suggestCommand, suggestOption, usageText } from './help.ts';
+import { commandHelpText, suggestCommand, suggestOption, usageText } from './help.ts';
 
 export type { CliDependencies };
 export { exitCodes };
-
-const commonOptions = ['json', 'local', 'stage', 'region', 'help', 'verbose'];
-
-type Run = (context: CommandContext) => Promise<number>;
-
-/**
- * Each command, the options it reads (anything else is a mistake, not something to ignore) and its
- * code, loaded only when it runs: `--help` and `--version` never load the AWS SDK or the pg client.
- */
-const commands: Record<string, { options: string[]; load: () => Promise<Run>; localRun?: true }> = {
-  backup: {
-    localRun: true,
-    options: ['reason', 'compression', 'database', 'all-databases'],
-    load: async () => (await import('./commands/backup.ts')).backupCommand,
-  },
-  list: { options: ['database'], load: async () => (await import('./commands/list.ts')).listCommand },
-  verify: { options: ['database'], load: async () => (await import('./commands/verify.ts')).verifyCommand },
-  restore: {
-    localRun: true,
-    options: [
-      'target-url',
-      'jobs',
-      'with-roles',
-      'database',
-      'target-not-production',
-      'allow-unverified',
-      'counts-only',
-    ],
-    load: async () => (await import('./commands/restore.ts')).restoreCommand,
-  },
-  download: {
-    options: ['out', 'database'],
-    load: async () => (await import('./commands/download.ts')).downloadCommand,
-  },
-  retention: {
-    options: ['apply'],
-    load: async () => (await import('./commands/retention.ts')).retentionCommand,
-  },
-  status: {
-    options: ['write', 'open', 'link', 'out', 'database'],
-    load: async () => (await import('./commands/status.ts')).statusCommand,
-  },
-  audit: { options: ['since'], load: async () => (await import('./commands/audit.ts')).auditCommand },
-  drill: {
-    localRun: true,
-    options: ['reason', 'database', 'all-databases', 'render'],
-    load: async () => (await import('./commands/drill.ts')).drillCommand,
-  },
-  check: {
-    options: ['send-test-alert'],
-    load: async () => (await import('./commands/check.ts')).checkCommand,
-  },
-};
 
 function version(): string {
   const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -100,45 +58,21 @@ function awsCredentialsProblem(error: unknown): string | undefined {
   return undefined;
 }
 
-/** Every option of every command: parseArgs checks them, and a typo is matched against them. */
-const cliOptions = {
-  json: { type: 'boolean' },
-  local: { type: 'boolean' },
-  stage: { type: 'string' },
-  region: { type: 'string' },
-  reason: { type: 'string' },
-  compression: { type: 'string' },
-  'target-url': { type: 'string' },
-  jobs: { type: 'string' },
-  out: { type: 'string' },
-  write: { type: 'boolean' },
-  database: { type: 'string' },
-  'all-databases': { type: 'boolean' },
-  render: { type: 'boolean' },
-  'with-roles': { type: 'boolean' },
-  'target-not-production': { type: 'boolean' },
-  'allow-unverified': { type: 'boolean' },
-  'counts-only': { type: 'boolean' },
-  open: { type: 'boolean' },
-  link: { type: 'boolean' },
-  apply: { type: 'boolean' },
-  since: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-  'send-test-alert': { type: 'boolean' },
-  verbose: { type: 'boolean', short: 'v' },
-} as const satisfies ParseArgsConfig['options'];
+/** Where a usage error's reader finds the options: the command's page, or the overview. */
+function helpHint(command: string | undefined): string {
+  return command !== undefined && commandOf(command)
+    ? `backupctl help ${command} shows its options`
+    : 'backupctl --help shows the commands';
+}
 
 /**
- * One line for what parseArgs refused: the option a typo meant, and where the command's options are
- * listed (a whole usage page would scroll the suggestion off an 80x24 terminal).
+ * One line for what parseArgs refused: the option a typo meant, or the value an option lacks, and
+ * where the command's options are listed (a whole usage page would scroll the suggestion off an 80x24
+ * terminal).
  */
 function parseErrorLine(error: unknown, argv: readonly string[]): string {
   const command = argv.find((arg) => !arg.startsWith('-'));
-  const help =
-    command !== undefined && command in commandHelp
-      ? `backupctl help ${command} shows its options`
-      : 'backupctl --help shows the commands';
+  const help = helpHint(command);
   // Duck-typed: an error from node:util may come from another realm (Jest's VM) than this module's Error.
   const { code, message } = (typeof error === 'object' && error !== null ? error : {}) as {
     code?: unknown;
@@ -148,10 +82,42 @@ function parseErrorLine(error: unknown, argv: readonly string[]): string {
   const unknown =
     code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /Unknown option '(-{1,2}[^']+)'/.exec(text)?.[1] : undefined;
   if (unknown) {
-    const suggestion = suggestOption(unknown.replace(/^-+/, ''), Object.keys(cliOptions));
+    const known = command !== undefined && commandOf(command) ? optionsOf(command as CommandName) : undefined;
+    const suggestion = suggestOption(unknown.replace(/^-+/, ''), known ?? Object.keys(options));
     return `unknown option ${unknown}${suggestion ? `: did you mean --${suggestion}?` : ''} (${help})`;
   }
+  const option = /Option '--([a-z-]+)/.exec(text)?.[1];
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option && Object.hasOwn(options, option)) {
+    const usage = optionUsage(option as OptionName);
+    if (/does not take an argument/.test(text)) return `--${option} takes no value (${help})`;
+    if (/ambiguous/.test(text)) {
+      return `--${option} needs a value: ${usage} (one that starts with a dash as --${option}=-VALUE) (${help})`;
+    }
+    return `--${option} needs a value: ${usage} (${help})`;
+  }
   return `${text.split('. ')[0]} (${help})`;
+}
+
+/**
+ * What the table says a command's arguments must be: only its own and the common options, not two
+ * that exclude each other, its argument when it needs one and nothing more, and its required options.
+ * Returns the problem in one line, or undefined.
+ */
+export function usageProblem(name: CommandName, values: Values, args: readonly string[]): string | undefined {
+  const spec: CommandSpec = commands[name];
+  const taken = optionsOf(name);
+  const given = Object.keys(values).filter((option) => values[option] !== undefined);
+  const stray = given.filter((option) => !(taken as string[]).includes(option));
+  if (stray.length > 0) return `${name} does not take ${stray.map((option) => `--${option}`).join(', ')}`;
+  const both = exclusiveOptions.find(([a, b]) => given.includes(a) && given.includes(b));
+  if (both) return `--${both[0]} and --${both[1]} exclude each other`;
+  if (!spec.argument && args.length > 0) return `${name} takes no argument, but was given: ${args.join(' ')}`;
+  if (args.length > 1)
+    return `${name} takes one argument (${spec.argument?.name}), but was given: ${args.join(' ')}`;
+  if (spec.argument?.required && args.length === 0) return `${name} needs <${spec.argument.name}>`;
+  const missing = (spec.required ?? []).filter((option) => values[option] === undefined);
+  if (missing.length > 0) return `${name} needs ${missing.map(optionUsage).join(' ')}`;
+  return undefined;
 }
 
 export async function main(argv: string[], deps: CliDependencies = {}): Promise<number> {
@@ -161,7 +127,7 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: cliOptions,
+      options: parseOptions,
     });
   } catch (error) {
     console.error(`backupctl: ${parseErrorLine(error, argv)}`);
@@ -175,7 +141,8 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
     print: (human, data) => console.log(json ? JSON.stringify(data, null, 2) : human),
     paint: painter(!json && deps.colour !== false),
   };
-  const [name, target, ...rest] = positionals;
+  const [name, ...args] = positionals;
+  const [target] = args;
   if (values.version) {
     console.log(version());
     return exitCodes.ok;
@@ -196,23 +163,17 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
     console.log(usageText());
     return values.help ? exitCodes.ok : exitCodes.usage;
   }
-  const command = commands[name];
+  const command = commandOf(name);
   if (!command) return unknownCommand(name);
   if (values.help) {
     console.log(commandHelpText(name));
     return exitCodes.ok;
   }
-  const stray = Object.keys(values).filter(
-    (option) => !commonOptions.includes(option) && !command.options.includes(option),
-  );
-  if (stray.length > 0) {
-    console.error(
-      `${name} does not take ${stray.map((option) => `--${option}`).join(', ')}\n\n${commandHelpText(name)}`,
-    );
-    return exitCodes.usage;
-  }
-  if (rest.length > 0) {
-    console.error(`unexpected arguments: ${rest.join(' ')}\n\n${commandHelpText(name)}`);
+  const problem = usageProblem(name as CommandName, values, args);
+  if (problem) {
+    // A usage error is an InputValidationError like any other (exit 2), said in one line with the hint.
+    if (json) console.log(JSON.stringify({ error: 'InputValidationError', message: problem }, null, 2));
+    else console.error(`backupctl: ${problem} (${helpHint(name)})`);
     return exitCodes.usage;
   }
   // A local run's first line comes now, not after seconds of loading its modules and starting servers;

@@ -15,7 +15,7 @@ import { createLogsClient, type LogsApi, stageProgressReader } from '../aws/step
 import { formatStateLine } from '../local/state-lines.ts';
 import { paintMark } from './colour.ts';
 import type { Output } from './context.ts';
-import { stepProgress, type Terminal } from './progress.ts';
+import { type LastDump, stepProgress, type Terminal } from './progress.ts';
 
 export interface StageRunOptions {
   api: SfnApi;
@@ -29,6 +29,8 @@ export interface StageRunOptions {
   onState: (state: StateRecord) => void;
   /** --json: no progress line (and no log reads for one). */
   json?: boolean;
+  /** The last dump of the database, which the dump's progress percent is estimated from. */
+  lastDump?: LastDump | undefined;
   /** Called once the execution exists (it then runs to its end whatever the CLI does). */
   onStarted?: (executionArn: string) => void;
 }
@@ -59,7 +61,11 @@ export async function followOnStage(
   const signal = deps.signal ?? interrupt.signal;
   // On a terminal, the running step's progress from its log group, as a local run shows it.
   const terminal = deps.terminal ?? process.stderr;
-  const progress = stepProgress({ json: options.json ?? false, stream: terminal });
+  const progress = stepProgress({
+    json: options.json ?? false,
+    stream: terminal,
+    lastDump: options.lastDump,
+  });
   const readProgress =
     !options.json && terminal.isTTY
       ? stageProgressReader(

@@ -20,6 +20,7 @@ import {
   worker,
 } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
+import { metricsNamespace } from '../../lib/logging.ts';
 import { stateMachineResourceOf } from '../../lib/machines.ts';
 import { type SettingGroup, type SettingName, type StageFill, settingRows } from '../../lib/settings.ts';
 import { configFillValue, type StageConfig } from './stage-config.ts';
@@ -533,7 +534,29 @@ export function serverlessFunctions(facts: DeployFacts, file: string): Json {
   return result;
 }
 
-/** The dashboard's "Step durations" lines: every function of the backup machine. */
+/** The dashboard's "Lambda durations" lines: every Lambda function of the backup machine. */
 export function dashboardFunctions(facts: DeployFacts): string[] {
   return functionsOf('backup').map((key) => functionName(facts, key));
+}
+
+/**
+ * The steps of a night (the nightly and backup machines), on Lambda or the worker alike: the `Step`
+ * dimension of the dashboard's StepDuration lines (each step's own metric, lib/logging.ts).
+ */
+export function dashboardSteps(): FunctionKey[] {
+  return [
+    ...new Set(
+      tasks
+        .filter((task) => task.machine === 'nightly' || task.machine === 'backup')
+        .map((task) => task.function),
+    ),
+  ];
+}
+
+/** The steps that move data and so publish StepBytes (lib/lambda/handler.ts, bytesMoved). */
+export const dashboardByteSteps: readonly FunctionKey[] = ['dump', 'promote', 'checksum', 'globals'];
+
+/** A dashboard widget's metric lines: one per step, under the Stage and Step dimensions. */
+export function stepMetricLines(metric: string, stage: string, steps: readonly string[]): string[][] {
+  return steps.map((step) => [metricsNamespace, metric, 'Stage', stage, 'Step', step]);
 }

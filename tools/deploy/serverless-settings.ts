@@ -8,14 +8,18 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type MachineName, machineNames } from '../../functions/tasks.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
+import { stepMetricNames } from '../../lib/logging.ts';
 import { serverBundleName } from '../../lib/pg/server-bundle.ts';
 import { serviceName } from '../aws/stage.ts';
 import {
   type DeployFacts,
+  dashboardByteSteps,
   dashboardFunctions,
+  dashboardSteps,
   functionResources,
   providerEnvironment,
   serverlessFunctions,
+  stepMetricLines,
 } from './functions.ts';
 import { scheduleIntervalHours } from './schedule.ts';
 import { loadStageConfig, type StageConfig, stageConfigPath } from './stage-config.ts';
@@ -143,10 +147,15 @@ export function serverlessSettings(stage: string, root: string) {
     environment: providerEnvironment(facts),
     functions: serverlessFunctions(facts, file),
     functionResources: withWorker(functionResources(facts), facts),
-    // The dashboard's step-duration lines, one per backup function (its CloudWatch metric names).
+    // The dashboard's Lambda-duration lines, one per backup function (its CloudWatch metric names).
     dashboardStepMetrics: JSON.stringify(
       dashboardFunctions(facts).map((name) => ['AWS/Lambda', 'Duration', 'FunctionName', name]),
     ),
+    // Each step's own metrics (lib/logging.ts), on Lambda and the worker alike: duration, bytes moved.
+    dashboardStepDurations: JSON.stringify(
+      stepMetricLines(stepMetricNames.duration, stage, dashboardSteps()),
+    ),
+    dashboardStepBytes: JSON.stringify(stepMetricLines(stepMetricNames.bytes, stage, dashboardByteSteps)),
     definitions: Object.fromEntries(
       Object.entries(definitions).map(([name, text]) => [name, forServerlessStepFunctions(text)]),
     ),

@@ -22,6 +22,7 @@ import { LocalStateBusyError } from '../../lib/errors.ts';
 import { type RunAs, startPgProcess } from '../../lib/pg/process.ts';
 import { reachableBundle, reachableBy, serverUser } from '../../lib/pg/run-as.ts';
 import { availableServerBundles, type ServerBundle, serverPaths } from '../../lib/pg/server-bundle.ts';
+import { processStartTime } from './process-identity.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -232,13 +233,6 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
 
 /** The run that started the server of a data directory: its pid and the kernel's start time of it. */
 const ownerFile = 'verified-pg-backups.owner';
-
-/** A process's start time in clock ticks since boot (/proc/<pid>/stat field 22): pid reuse changes it. */
-async function processStartTime(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-}
 
 async function recordOwner(dataDir: string): Promise<void> {
   await writeFile(join(dataDir, ownerFile), `${process.pid} ${await processStartTime(process.pid)}\n`);

@@ -14,7 +14,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -29,6 +29,7 @@ import type { StateRecord } from '../../lib/report/executions.ts';
 import { createRuntime, type Runtime } from '../../lib/runtime.ts';
 import { awsCaller } from './aws-caller.ts';
 import { projectRoot } from './environment.ts';
+import { type ProcessIdentity, thisProcess } from './process-identity.ts';
 import { onShutdown, stoppingSignal } from './shutdown.ts';
 
 /**
@@ -63,6 +64,18 @@ export interface ExecutionRecord {
   error?: { name: string; cause: string };
   /** The signal that stopped the run, when one did (the CLI exits as a shell reports it). */
   interruptedBy?: NodeJS.Signals;
+  states: StateRecord[];
+}
+
+/** What a run's record says while it runs: which process runs it, and the state it is in. */
+export interface RunningRecord {
+  executionArn: string;
+  stateMachine: string;
+  input: unknown;
+  startedAt: string;
+  status: 'RUNNING';
+  runner: ProcessIdentity;
+  runningState?: string;
   states: StateRecord[];
 }
 
@@ -322,6 +335,28 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
 
   const startedAt = now();
   const records: StateRecord[] = [];
+  // Before the first state: a RUNNING record naming this process, rewritten as each state starts and
+  // replaced by the final one. A run killed without a chance to write that (kill -9, a crash, the
+  // machine going down) leaves it behind, and readers whose process check finds the run gone show it
+  // as ended without a record (lib/report/executions.ts).
+  const runner = await thisProcess();
+  const runningRecord = (state: string | undefined): RunningRecord => ({
+    executionArn,
+    stateMachine: options.machine,
+    input: options.input,
+    startedAt: startedAt.toISOString(),
+    status: 'RUNNING',
+    runner,
+    ...(state ? { runningState: state } : {}),
+    states: [...records],
+  });
+  // One write at a time, in order: the final record is never overwritten by a late RUNNING one.
+  let saving = saveExecution(options.stateDir, runningRecord(undefined));
+  await saving;
+  const saveRunning = (state: string | undefined) => {
+    // A record that cannot be rewritten only loses where the run was; the run goes on.
+    saving = saving.then(() => saveExecution(options.stateDir, runningRecord(state)).catch(() => undefined));
+  };
   const progress: StateProgress = { entered: new Map(), failure: new Map(), caught: new Set() };
   const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
   const execution = machine.run(options.input as never, {
@@ -340,7 +375,10 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
   let interrupted: { signal: NodeJS.Signals; state: string | undefined } | undefined;
   const logging = (async () => {
     for await (const event of execution.eventLogs as AsyncGenerator<ExecutionEvent>) {
-      if (event.type === 'StateEntered') running = event.state?.name;
+      if (event.type === 'StateEntered') {
+        running = event.state?.name;
+        saveRunning(running);
+      }
       const record = toStateRecord(event, progress);
       if (record) {
         records.push(record);
@@ -377,6 +415,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
           : { output }),
       states: records,
     };
+    await saving;
     await saveExecution(options.stateDir, record);
     return record;
   })();
@@ -401,13 +440,13 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
 }
 
 /** Every execution's record, for `backupctl audit` and the status report (lib/report/executions.ts). */
-async function saveExecution(stateDir: string, record: ExecutionRecord): Promise<void> {
+async function saveExecution(stateDir: string, record: ExecutionRecord | RunningRecord): Promise<void> {
   const historyDir = join(stateDir, 'executions');
   await mkdir(historyDir, { recursive: true });
-  await writeFile(
-    join(historyDir, `${record.startedAt.replace(/[:.]/g, '-')}-${record.stateMachine}.json`),
-    `${JSON.stringify(record, null, 2)}\n`,
-  );
+  const file = join(historyDir, `${record.startedAt.replace(/[:.]/g, '-')}-${record.stateMachine}.json`);
+  // Written aside and renamed over: a reader sees the old record or the new one, never half of one.
+  await writeFile(`${file}.partial`, `${JSON.stringify(record, null, 2)}\n`);
+  await rename(`${file}.partial`, file);
 }
 
 /**

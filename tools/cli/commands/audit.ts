@@ -5,6 +5,7 @@ import { auditEntries, parseSince, renderAudit } from '../../../lib/report/audit
 import { type ExecutionSummary, readLocalExecutions } from '../../../lib/report/executions.ts';
 import { DeployedStage } from '../../aws/stage.ts';
 import { defaultStateDir } from '../../local/environment.ts';
+import { isProcessAlive } from '../../local/process-identity.ts';
 import { type CommandContext, callOptions, exitCodes, sfnFor } from '../context.ts';
 
 export async function auditCommand({ place, values, out, deps }: CommandContext): Promise<number> {
@@ -15,7 +16,9 @@ export async function auditCommand({ place, values, out, deps }: CommandContext)
     const stage = new DeployedStage(place.settings, api, callOptions(deps));
     executions = await readStageExecutions(api, await stage.stateMachineArns(), since, callOptions(deps));
   } else {
-    executions = await readLocalExecutions(resolve(process.env.BACKUP_LOCAL_STATE_DIR ?? defaultStateDir));
+    executions = await readLocalExecutions(resolve(process.env.BACKUP_LOCAL_STATE_DIR ?? defaultStateDir), {
+      isAlive: isProcessAlive,
+    });
   }
   const entries = auditEntries(executions, since);
   out.print(renderAudit(entries), entries);

@@ -14,6 +14,7 @@ import {
   sfnFor,
   type Values,
   withLocal,
+  withTarget,
 } from '../context.ts';
 import type { LastDump } from '../progress.ts';
 import { concludedDatabases, databaseLines, localNotice, localRunOutput } from '../run-output.ts';
@@ -59,11 +60,19 @@ export async function backupCommand({ place, values, out, deps }: CommandContext
   const machine = values['all-databases'] === true ? 'nightly' : 'backup';
   if (place.kind === 'stage') {
     const input = backupInput(values, 'manual', place.database);
+    // The progress line estimates the dump from the stage's last dump, as a local run does; only where
+    // a progress line is drawn, and without one (no backup yet, no s3:GetObject) from the database's size.
+    const drawsProgress =
+      machine === 'backup' && !out.json && (deps.terminal ?? process.stderr).isTTY === true;
+    const lastDump = drawsProgress
+      ? await withTarget(place, deps, ({ runtime }) => lastDumpOf(runtime.store)).catch(() => undefined)
+      : undefined;
     const execution = await followOnStage(place.settings, machine, input, {
       api: sfnFor(place.settings, deps),
       deps,
       onState: printState(out, machine),
       json: out.json,
+      lastDump,
     });
     if (execution === 'interrupted') return exitCodes.interrupted;
     out.print(paintVerdict(out, execution, verdict(place.kind, execution)), execution);

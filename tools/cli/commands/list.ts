@@ -4,13 +4,21 @@
  */
 import { readCatalog } from '../../../lib/backup/catalog.ts';
 import { formatBytes } from '../../../lib/notify/messages.ts';
+import { endedWithoutRecord } from '../../../lib/report/executions.ts';
 import { type CommandContext, exitCodes, withTarget } from '../context.ts';
 
 const stateWords = { verified: 'verified    ', unverified: 'UNVERIFIED  ', 'check-failed': 'CHECK FAILED' };
 
 export async function listCommand({ place, out, deps }: CommandContext): Promise<number> {
-  return withTarget(place, deps, async ({ runtime: { store } }) => {
+  return withTarget(place, deps, async ({ runtime: { store }, executions }) => {
     const catalog = await readCatalog(store);
+    // A local run killed without a trace (kill -9) may have left a dump behind; say that it ended so.
+    const lost =
+      place.kind === 'local'
+        ? (await executions(new Date(Date.now() - 30 * 86_400_000))).filter(
+            (e) => e.error?.name === endedWithoutRecord,
+          )
+        : [];
     const rows = catalog.backups.map(({ manifest, ...entry }) => ({
       backupId: entry.backupId,
       createdAt: manifest.createdAt,
@@ -27,6 +35,10 @@ export async function listCommand({ place, out, deps }: CommandContext): Promise
           `${r.backupId}  ${r.createdAt}  ${formatBytes(r.bytes).padStart(10)}  ${stateWords[r.state]}  ${r.sha256}${r.verified ? '' : `\n    ${r.reason}`}`,
       ),
       ...catalog.damaged.map((d) => `DAMAGED  ${d.key}: ${d.reason} (skipped)`),
+      ...lost.map(
+        (e) =>
+          `A ${e.stateMachine} run started ${e.startedAt} ended without a record (killed?); \`backupctl audit\` shows it.`,
+      ),
     ];
     // Damaged objects are rows too (state "damaged"), after the backups: the JSON stays one list.
     const damaged = catalog.damaged.map((d) => ({ ...d, verified: false, state: 'damaged' as const }));

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { logKeysOf } from '../../../../lib/logging.ts';
 import { heartbeatHearsFail, relayMessage } from '../../../../lib/notify/alert-relay.ts';
+import { documentedQueries } from '../../../support/logs-insights.ts';
 
 const arn = 'arn:aws:states:eu-central-1:123456789012:execution:verified-pg-backups-prod-drill:quarterly-1';
 
@@ -66,5 +68,60 @@ describe('relayMessage', () => {
     expect(heartbeatHearsFail(alarm('verified-pg-backups-p-backup-execution-timed-out'))).toBe(false);
     expect(heartbeatHearsFail(alarm('verified-pg-backups-p-backup-execution-failed'))).toBe(false);
     expect(heartbeatHearsFail(alarm('verified-pg-backups-p-drill-execution-failed'))).toBe(false);
+  });
+
+  it('says where the executions behind an alarm are, as it has no execution id: the audit and a documented query', () => {
+    const alarm = relayMessage(
+      'ALARM',
+      JSON.stringify({
+        AlarmName: 'verified-pg-backups-prod-failure-alert-undelivered',
+        NewStateValue: 'ALARM',
+      }),
+      'prod',
+    );
+    const line = alarm.text.split('\n').at(-1) ?? '';
+    expect(line).toContain('npx backupctl audit --stage prod --since 2d');
+    const query = /Logs Insights query "([^"]+)" \(docs\/logs\.md\)/.exec(line)?.[1];
+    expect(documentedQueries().map((q) => q.title)).toContain(query);
+    expect(alarm.details?.findExecutions).toBe(line);
+    const recovered = relayMessage(
+      'OK',
+      JSON.stringify({
+        AlarmName: 'verified-pg-backups-prod-failure-alert-undelivered',
+        NewStateValue: 'OK',
+      }),
+      'prod',
+    );
+    expect(recovered.text).not.toContain('backupctl audit');
+  });
+});
+
+describe("logKeysOf() for the relay's SNS event", () => {
+  const backupArn =
+    'arn:aws:states:eu-central-1:123456789012:execution:verified-pg-backups-prod-backup:night-shop';
+  const sns = (message: string) => ({ Records: [{ Sns: { Subject: 'Backup FAILED', Message: message } }] });
+
+  it("puts the failed execution's id and its database on the relay's lines", () => {
+    const message = [
+      `Backup execution ${backupArn} failed in step Dump.`,
+      `Input: ${JSON.stringify({ trigger: 'schedule', database: 'shop' })}`,
+      'Error: DumpFailedError',
+      'Cause: pg_dump exited 1',
+      'No backup from this run is marked verified. See BACKUP_RUNBOOK.md for this error name.',
+    ].join('\n');
+    expect(logKeysOf(sns(message))).toEqual({ executionId: backupArn, database: 'shop' });
+    expect(relayMessage('Backup FAILED', message, 'prod').details).toMatchObject({ database: 'shop' });
+  });
+
+  it('puts no database on the lines of a run for no particular one, nor of an alarm', () => {
+    const message = [
+      `Backup execution ${backupArn} failed in step Dump.`,
+      'Input: {"trigger":"manual"}',
+      'Error: DumpFailedError',
+      'Cause: x',
+      'advice',
+    ].join('\n');
+    expect(logKeysOf(sns(message))).toEqual({ executionId: backupArn });
+    expect(logKeysOf(sns(JSON.stringify({ AlarmName: 'a', NewStateValue: 'ALARM' })))).toEqual({});
   });
 });
