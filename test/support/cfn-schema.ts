@@ -70,7 +70,6 @@ export type PropertyType =
 export interface SpecProperty {
   required?: boolean;
   type: PropertyType;
-  previousTypes?: PropertyType[];
 }
 
 export interface SpecResource {
@@ -341,8 +340,7 @@ function propertyFindings(
       });
       continue;
     }
-    const types = [property.type, ...(property.previousTypes ?? [])];
-    findings.push(...fittest(types.map((type) => valueFindings(spec, value, type, path(where, name)))));
+    findings.push(...valueFindings(spec, value, property.type, path(where, name)));
   }
   for (const [name, property] of Object.entries(specified)) {
     if (property.required && !(name in properties)) {
