@@ -74,7 +74,7 @@ describe('packaged CloudFormation template', () => {
   const stages = Object.keys(variants());
   beforeAll(() => {
     packaged = packageStages(variants());
-    // The packaging time of each stage, for docs/deploy.md and CI budgets; never asserted.
+    // What each packaging took (the cost of this file in CI): printed, never asserted.
     console.log(
       `packaging: ${Object.entries(packaged.seconds)
         .map(([stage, seconds]) => `${stage} ${seconds.toFixed(1)} s`)
