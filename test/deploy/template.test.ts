@@ -11,7 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { prices } from '../../config/prices.ts';
 import { childMachineOf, functions, machineNames, tasks } from '../../functions/tasks.ts';
 import { metricsNamespace, stepMetricNames } from '../../lib/logging.ts';
-import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
+import {
+  describeFindings,
+  integrationCheck,
+  loadSpec,
+  schemaFindings,
+  type Template,
+} from '../support/cfn-schema.ts';
+import { everyState, everyTaskOfEveryMachine, loadAsl, workerResource } from '../support/definitions.ts';
 import { roleResources } from '../support/iam/policies.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -1358,6 +1365,22 @@ describe('packaged template', () => {
         }),
       ]);
     });
+  });
+});
+
+// The other stages (the example, and the variants config/test.yml leaves off) in cfn-schema.test.ts.
+describe('packaged template against CloudFormation (test/support/cfn-schema.ts)', () => {
+  it('holds only resource types, properties and attributes CloudFormation knows, with every required property', async () => {
+    const spec = await loadSpec();
+    expect(describeFindings(schemaFindings(spec, template as unknown as Template))).toEqual([]);
+  });
+
+  it("grants each state machine's role what AWS documents for every Task it runs", async () => {
+    const { findings, checked } = await integrationCheck(template as unknown as Template);
+    expect(describeFindings(findings)).toEqual([]);
+    expect(checked.map(({ machine, state }) => `${machine}.${state}`).sort()).toEqual(
+      everyTaskOfEveryMachine(),
+    );
   });
 });
 

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MachineName } from '../../functions/tasks.ts';
+import { machineNames, stateMachineResourceOf } from '../../lib/machines.ts';
 
 export interface AslState {
   Type: string;
@@ -52,3 +53,23 @@ export const awsErrorName = (name: string) =>
   name.startsWith('States.') || name.startsWith('Lambda.') || name.startsWith('CodeBuild.');
 
 export const workerResource = 'arn:aws:states:::codebuild:startBuild.sync';
+
+/** The names of the Task states under an ASL node, at any depth (Parallel branches, Map processors). */
+function taskNamesIn(node: unknown): string[] {
+  if (Array.isArray(node)) return node.flatMap(taskNamesIn);
+  if (node === null || typeof node !== 'object') return [];
+  const states = (node as { States?: Record<string, { Type?: string }> }).States ?? {};
+  return [
+    ...Object.entries(states).flatMap(([name, state]) => (state.Type === 'Task' ? [name] : [])),
+    ...Object.values(node).flatMap(taskNamesIn),
+  ];
+}
+
+/** Every Task state of every file in statemachines/, as `<machine's logical id>.<state>`, sorted. */
+export function everyTaskOfEveryMachine(): string[] {
+  return machineNames
+    .flatMap((machine) =>
+      taskNamesIn(loadAsl(machine)).map((state) => `${stateMachineResourceOf(machine)}.${state}`),
+    )
+    .sort();
+}
