@@ -30,6 +30,7 @@ import { availableServerBundles } from '../../lib/pg/server-bundle.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { classifyRestoreOutput } from '../../lib/verify/restore-messages.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { exitCodes } from '../../tools/cli/main.ts';
 import { startLocalEnvironment } from '../../tools/local/environment.ts';
@@ -138,18 +139,18 @@ async function restoreAsPrinted(
   );
 }
 
-/** pg_restore's stderr lines other than the transaction_timeout refusal `download` calls harmless. */
+/**
+ * What pg_restore said besides the transaction_timeout refusal `download` calls harmless, read as the
+ * product reads it (its --jobs workers interleave their lines): errors, and lines no error explains.
+ */
 function unexplained(stderr: string): string[] {
-  return stderr
-    .split('\n')
-    .filter(
-      (line) =>
-        line !== '' &&
-        line !==
-          'pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"' &&
-        line !== 'Command was: SET transaction_timeout = 0;' &&
-        !/^pg_restore: warning: errors ignored on restore: \d+$/.test(line),
-    );
+  const messages = classifyRestoreOutput(stderr);
+  expect(messages.benign.length).toBeGreaterThan(0);
+  return [
+    ...messages.benign.filter((message) => !/"transaction_timeout"/.test(message)),
+    ...messages.fatal,
+    ...(messages.unexplained ?? []),
+  ];
 }
 
 /** Reads the bucket the CLI's local runs wrote to (the URL's database's vault). */
@@ -259,19 +260,31 @@ describe.each(localMajors)('production on PostgreSQL %i with roles and grants', 
 
       // A restore drill of that backup passes on a fresh scratch server of production's major, the roles
       // replayed there (an owners' or grants' difference fails it), and its evidence names both majors.
+      const nightGlobals =
+        verification && 'roles' in verification ? verification.roles?.globalsId : undefined;
+      expect(nightGlobals).toEqual(expect.any(String));
       const drill = await cli('drill', '--reason', `majors matrix ${major}`);
       expectSucceeded(drill);
       const evidenceKey = /Evidence: (drills\/\S+\.json)/.exec(drill.stdout)?.[1] ?? '';
-      const evidence = await withLocalStore(async (store) =>
-        parseEvidence(await store.getText(evidenceKey), evidenceKey),
-      );
+      const { evidence, markdown } = await withLocalStore(async (store) => ({
+        evidence: parseEvidence(await store.getText(evidenceKey), evidenceKey),
+        markdown: await store.getText(evidenceKey.replace(/\.json$/, '.md')),
+      }));
       expect(evidence).toMatchObject({
         passed: true,
         failedChecks: [],
+        // The same night's roles as the nightly verification replayed.
+        roles: { globalsId: nightGlobals, ownership: 'match' },
         backup: { database: 'shop', sourceServerVersion: expect.stringMatching(new RegExp(`^${major}\\.`)) },
         restoreTarget: { kind: 'scratch', serverVersion: expect.stringMatching(new RegExp(`^${major}\\.`)) },
         compare: { status: 'match', proof: 'checksums', differences: [] },
       });
+      expect(markdown).toContain(
+        `| roles | replayed from \`${evidence.roles?.globalsId}\`; owners and grants match the backup |`,
+      );
+      expect(markdown).toMatch(
+        new RegExp(`\\| restored onto \\| a fresh scratch server, PostgreSQL ${major}\\.`),
+      );
 
       // By hand, as download says, into an empty database of a new server of production's major: the
       // pg_restore it names is the archive's pg_dump major (not production's), the bundled one it offers
