@@ -149,7 +149,7 @@ export class TablePrivilegeError extends BackupError {
 
 /**
  * Row-level security applies to the backup role on a table (FORCE ROW LEVEL SECURITY, or RLS on a table
- * it does not own, without BYPASSRLS): pg_dump runs with row_security=off and fails rather than dump
+ * it neither owns nor inherits the owner's role of, without BYPASSRLS): pg_dump runs with row_security=off and fails rather than dump
  * only the rows a policy shows. The tables are named.
  */
 export class TableRowSecurityError extends BackupError {

@@ -20,6 +20,7 @@ export interface DownloadOutcome {
   downloadSeconds: number;
   /** The PostgreSQL major the dump came from: restore into that major or a newer one. */
   sourceServerVersion: string;
+  sourceServerVersionNum: number;
   /**
    * The pg_dump major that wrote the archive: pg_restore must be that major or newer (pg_restore 15
    * refuses a pg_dump 18 archive: `unsupported version (1.16) in file header`), whatever the source.
@@ -93,6 +94,7 @@ export async function downloadBackup(
       sha256: manifest.dump.sha256,
       downloadSeconds,
       sourceServerVersion: manifest.source.serverVersion,
+      sourceServerVersionNum: manifest.source.serverVersionNum,
       archiveClientMajor: manifest.client.bundleMajor,
       ...(pgRestore ? { bundledPgRestore: pgRestore } : {}),
       skipped,

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { parseStoredRecord, proofLevels, proofWarning } from '../backup/manifest.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
-import { sanityResultSchema } from './input.ts';
+import { drillRolesSchema, sanityResultSchema } from './input.ts';
 
 export const drillsPrefix = 'drills/';
 
@@ -56,6 +56,11 @@ export const evidenceSchema = z.object({
     withinTarget: z.boolean(),
   }),
   restoreTarget: z.object({ kind: z.enum(['scratch', 'staging']), serverVersion: z.string() }).optional(),
+  /**
+   * The night's roles, replayed on the drill's server before the restore; owners and grants then
+   * compared with the manifest. Absent where the night kept none, on staging, and in older records.
+   */
+  roles: drillRolesSchema.optional(),
   /** Version 1 records: the drill database on the staging server. */
   drillDatabase: z.string().optional(),
   stagingServerVersion: z.string().optional(),
@@ -95,6 +100,7 @@ export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
     `| observed RPO (backup age) | ${evidence.rpo.observedHours} h, target ≤ ${evidence.rpo.targetHours} h: within ${check(evidence.rpo.withinTarget)} |`,
     `| observed RTO | ${formatDuration(evidence.rto.observedSeconds)} = checksum ${formatDuration(evidence.rto.checksumSeconds ?? 0)} ${evidence.rto.serverStartSeconds === undefined ? '' : ` + server start ${formatDuration(evidence.rto.serverStartSeconds)}`} + download ${formatDuration(evidence.rto.downloadSeconds)} + restore ${formatDuration(evidence.rto.restoreSeconds)} + verification ${formatDuration(evidence.rto.verificationSeconds)}; target ≤ ${evidence.rto.targetHours} h: within ${check(evidence.rto.withinTarget)} |`,
     `| restored onto | ${restoredOn(evidence)} |`,
+    ...(evidence.roles ? [`| roles | ${rolesLine(evidence.roles)} |`] : []),
     `| ${evidence.compare.proof === 'checksums' ? `row counts and content checksums${proofWarning(evidence.compare.proofLabel)}` : 'row counts'} | ${evidence.compare.status}: ${evidence.compare.tablesCompared} tables, ${evidence.compare.rowsCompared} rows |`,
     '',
     '## Sanity checks',
@@ -115,6 +121,11 @@ export function renderEvidenceMarkdown(evidence: DrillEvidence): string {
   }
   if (evidence.executionId) lines.push(`Execution: \`${evidence.executionId}\``, '');
   return lines.join('\n');
+}
+
+/** The roles the drill replayed and what the owners' check said, as people read it. */
+function rolesLine(roles: NonNullable<DrillEvidence['roles']>): string {
+  return `replayed from \`${roles.globalsId}\`; owners and grants ${roles.ownership === 'match' ? 'match the backup' : 'not recorded in the backup (not compared)'}`;
 }
 
 /** Where the drill restored, as people read it. */

@@ -57,6 +57,12 @@ export const drillRestoreEventSchema = z.strictObject({
   executionId: executionIdField,
 });
 
+/** The night's roles a drill replayed (its `globals/` record) and how owners and grants compared. */
+export const drillRolesSchema = z.object({
+  globalsId: z.string(),
+  ownership: z.enum(['match', 'not recorded']),
+});
+
 /** RestoreAndCheck's output: where and how fast it restored, and every check's result as data. */
 export const restoredSchema = z.object({
   target: z.enum(['scratch', 'staging']),
@@ -66,6 +72,8 @@ export const restoredSchema = z.object({
   downloadSeconds: z.number(),
   restoreSeconds: z.number(),
   benignMessages: z.array(z.string()),
+  /** Scratch only, where the night's roles were kept: replayed first, then owners and grants checked. */
+  roles: drillRolesSchema.optional(),
   compare: z.object({
     status: z.enum(['match', 'mismatch']),
     proof: z.enum(proofLevels),

@@ -10,14 +10,16 @@ import { dumpedRelationsFilter } from './tables.ts';
  * `readable`: SELECT on the whole table (a column-level grant is not enough: pg_dump locks and copies the
  * table). `row_security`: a policy would apply to the role (FORCE ROW LEVEL SECURITY, or RLS on a table
  * it does not own) and it has no BYPASSRLS; pg_dump runs with row_security=off, so that table fails the
- * dump instead of dumping only the rows a policy shows. A superuser bypasses both.
+ * dump instead of dumping only the rows a policy shows. A superuser bypasses both. "Own" as PostgreSQL
+ * decides it for row security: the owner or a role that inherits the owner's privileges
+ * (`pg_has_role(owner, 'USAGE')`; on 16+ a membership granted WITH INHERIT FALSE is not).
  */
 const relationAccessSql = `
   SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
          CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'SELECT')
               ELSE has_table_privilege(c.oid, 'SELECT') END AS readable,
          (c.relkind <> 'S' AND c.relrowsecurity
-           AND (c.relforcerowsecurity OR c.relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))
+           AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, 'USAGE'))
            AND NOT (SELECT rolbypassrls OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)) AS row_security
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

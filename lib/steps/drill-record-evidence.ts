@@ -90,6 +90,7 @@ export async function recordEvidenceStep(event: unknown, { runtime: stage }: Ste
       withinTarget: observedSeconds <= targetRto * 3600,
     },
     restoreTarget: { kind: restore.target, serverVersion: restore.serverVersion },
+    ...(restore.roles ? { roles: restore.roles } : {}),
     compare: {
       status: compare.status,
       proof: compare.proof,

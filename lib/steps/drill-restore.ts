@@ -45,6 +45,10 @@ export async function drillRestoreStep(event: unknown, { runtime: stage, signal,
     downloadSeconds: outcome.downloadSeconds,
     restoreSeconds: outcome.restoreSeconds,
     benignMessages: outcome.benignMessages,
+    // A difference in owners or grants already failed the restore (OwnershipMismatchError).
+    ...(outcome.roles
+      ? { roles: { globalsId: outcome.roles.globalsId, ownership: outcome.roles.ownership } }
+      : {}),
     compare: { ...outcome.compare, compareSeconds: outcome.compareSeconds },
     sanity: outcome.checks,
   };

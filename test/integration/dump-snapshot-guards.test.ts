@@ -6,6 +6,8 @@
  *   snapshot would read the new, empty files and the counts would agree with the empty dump);
  * - a table the role cannot read (no grant, or a column-level grant only), and a table with FORCE ROW
  *   LEVEL SECURITY hiding rows: named, never-retried errors instead of a "lock" or a retried failure.
+ * The race's named error and the privilege guards (table, column grant, sequence, row security, and
+ * the fixes they name) run on a production of every major, 13 to 18: one server per major, shared.
  * The race is driven by events: the overlapping transaction commits once a backup session is seen
  * waiting for its lock in pg_locks.
  */
@@ -15,13 +17,25 @@ import pg from 'pg';
 import { listBackups, readManifest } from '../../lib/backup/catalog.ts';
 import { type DumpResult, dumpToStore } from '../../lib/backup/dump.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
-import { TableLockedError, TableRewrittenDuringDumpError } from '../../lib/errors.ts';
+import {
+  TableLockedError,
+  TablePrivilegeError,
+  TableRewrittenDuringDumpError,
+  TableRowSecurityError,
+} from '../../lib/errors.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
+import { rowSecurityFix } from '../../lib/pg/privileges.ts';
+import { countRows, listTables } from '../../lib/pg/row-counts.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { createRuntime } from '../../lib/runtime.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
-import { localMajors, type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import {
+  type LocalMajor,
+  localMajors,
+  type PostgresServer,
+  startPostgresServer,
+} from '../../tools/local/postgres-server.ts';
 import {
   answerAlertsInEachTest,
   expectFailureAlert,
@@ -43,8 +57,9 @@ const production = () => {
   if (!fixture.environment.production) throw new Error('the fixture started no production server');
   return fixture.environment.production;
 };
-/** Production servers of the other majors, started by the test that needs them. */
-const otherProductions: PostgresServer[] = [];
+/** Production servers of the other majors, started by the first test that needs one, then shared. */
+const otherProductions = new Map<LocalMajor, Promise<PostgresServer>>();
+const startedServers: PostgresServer[] = [];
 
 /** `database` on a production server as its owner, who is no superuser. */
 function ownerUrl(database: string, user = owner, pw = password, server = production()): string {
@@ -80,9 +95,28 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  for (const server of otherProductions) await server.stop();
+  for (const server of startedServers) await server.stop();
   await fixture?.stop();
 });
+
+/** A production server of `major` with the roles: the fixture's (18), or one started once for the file. */
+function productionOf(major: LocalMajor): Promise<PostgresServer> {
+  if (production().major === major) return Promise.resolve(production());
+  let started = otherProductions.get(major);
+  if (!started) {
+    started = (async () => {
+      const server = await startPostgresServer({
+        major,
+        dataDir: join(fixture.stateDir, 'pg', `guards-${major}`),
+      });
+      startedServers.push(server);
+      await createRoles(server);
+      return server;
+    })();
+    otherProductions.set(major, started);
+  }
+  return started;
+}
 
 /** `items` (200 rows) and `prices` (integer prices) in a new database of `owner`. */
 async function shopDatabase(name: string, server = production()): Promise<string> {
@@ -201,15 +235,7 @@ describe('the rewrite race', () => {
   it.each(localMajors)(
     'fails with TableRewrittenDuringDumpError naming the tables when no new snapshot is allowed (PostgreSQL %i)',
     async (major) => {
-      let server = production();
-      if (server.major !== major) {
-        server = await startPostgresServer({
-          major,
-          dataDir: join(fixture.stateDir, 'pg', `guards-${major}`),
-        });
-        otherProductions.push(server);
-        await createRoles(server);
-      }
+      const server = await productionOf(major);
       expect(server.major).toBe(major);
       const url = await shopDatabase('race_named', server);
       const { settings, store } = await fixture.freshBucket({ PRODUCTION_DATABASE_URL: url });
@@ -432,4 +458,121 @@ describe('privileges the backup role lacks', () => {
       invariants: ['not retried (verdict)', 'cause names the table and the fix'],
     });
   });
+});
+
+describe('privileges the backup role lacks, on every major', () => {
+  /** dumpToStore on `url` into a fresh bucket: its result or the error it threw, and the bucket. */
+  async function dumpOf(url: string) {
+    const { settings, store } = await fixture.freshBucket({ PRODUCTION_DATABASE_URL: url });
+    const runtime = createRuntime(readRuntimeSettings(settings));
+    const outcome = await dumpToStore(
+      { compression: 'zstd:1', trigger: 'manual' },
+      {
+        store,
+        connection: await runtime.productionConnection(),
+        programs: runtime.programs,
+        proof: 'checksums',
+      },
+    ).catch((error: unknown) => error);
+    return { outcome, store };
+  }
+
+  /** A dump that must succeed: its result (its error, as is, when it did not). */
+  async function dumped(url: string): Promise<DumpResult> {
+    const { outcome } = await dumpOf(url);
+    if (outcome instanceof Error) throw outcome;
+    return outcome as DumpResult;
+  }
+
+  /** The error a refused dump threw, with nothing left in its bucket. */
+  async function refusal(url: string, name: 'TablePrivilegeError' | 'TableRowSecurityError') {
+    const { outcome, store } = await dumpOf(url);
+    expect(outcome).toBeInstanceOf(
+      name === 'TablePrivilegeError' ? TablePrivilegeError : TableRowSecurityError,
+    );
+    expect(await store.list('')).toEqual([]);
+    expect(await store.listIncompleteUploads('')).toEqual([]);
+    return (outcome as Error).message;
+  }
+
+  it.each(localMajors)(
+    'names the tables, sequences and row security that would fail pg_dump, and its fixes suffice (PostgreSQL %i)',
+    async (major) => {
+      const server = await productionOf(major);
+      await ownedDatabase('guard_majors', server);
+      const url = ownerUrl('guard_majors', owner, password, server);
+      const other = ownerUrl('guard_majors', 'guard_other', 'other-pw', server);
+      // The owner's own table under RLS, not forced: the policy does not apply to its owner.
+      await as(
+        url,
+        'CREATE TABLE open_orders (id int)',
+        'INSERT INTO open_orders VALUES (1), (2)',
+        'ALTER TABLE open_orders ENABLE ROW LEVEL SECURITY',
+        'CREATE POLICY nobody ON open_orders USING (false)',
+      );
+      await as(
+        other,
+        'CREATE TABLE payroll (id int, amount int)',
+        'INSERT INTO payroll VALUES (1, 100), (2, 200), (3, 300)',
+        'CREATE TABLE salaries (id int, amount int)',
+        `GRANT SELECT (id) ON salaries TO ${owner}`,
+        'CREATE SEQUENCE invoice_numbers',
+      );
+
+      // No grant on a table, a column-level grant only, no grant on a sequence.
+      const unreadable = await refusal(url, 'TablePrivilegeError');
+      expect(unreadable).toBe(
+        `"guard_owner" may not read "public"."invoice_numbers", "public"."payroll", "public"."salaries": as the owner: GRANT SELECT ON "public"."invoice_numbers" TO "guard_owner"; GRANT SELECT ON "public"."payroll" TO "guard_owner"; GRANT SELECT ON "public"."salaries" TO "guard_owner"; or back up as the owner (PostgreSQL: permission denied for sequence invoice_numbers)`,
+      );
+      await as(other, ...grantsIn(unreadable));
+
+      // RLS on a table the backup role reads but does not own: pg_dump (row_security=off) would fail.
+      await as(
+        other,
+        'ALTER TABLE payroll ENABLE ROW LEVEL SECURITY',
+        'CREATE POLICY below_zero ON payroll USING (amount < 0)',
+      );
+      expect(await refusal(url, 'TableRowSecurityError')).toBe(
+        `row-level security applies to "guard_owner" on "public"."payroll": pg_dump would fail on it rather than dump only the rows its policies show; ${rowSecurityFix} (PostgreSQL: query would be affected by row-level security policy for table "payroll")`,
+      );
+      // The counting session runs as pg_dump does: an error, never a smaller count.
+      await withSession(parseConnectionUrl(url, 'owner'), async (session) => {
+        const payroll = (await listTables(session)).filter((t) => t.table === 'payroll');
+        await expect(countRows(session, payroll)).rejects.toThrow(/row-level security/);
+      });
+
+      // FORCE ROW LEVEL SECURITY on the owner's own table applies the policy to the owner too.
+      await as(url, 'ALTER TABLE open_orders FORCE ROW LEVEL SECURITY');
+      expect(await refusal(url, 'TableRowSecurityError')).toBe(
+        `row-level security applies to "guard_owner" on "public"."open_orders", "public"."payroll": pg_dump would fail on them rather than dump only the rows its policies show; ${rowSecurityFix} (PostgreSQL: query would be affected by row-level security policy for table "open_orders")`,
+      );
+
+      // The fix the error names that the provider's admin can give: BYPASSRLS. Every row is dumped.
+      await as(server.url(), `ALTER ROLE ${owner} BYPASSRLS`);
+      try {
+        expect(await dumped(url)).toMatchObject({ tables: 3, rows: 5 });
+      } finally {
+        await as(server.url(), `ALTER ROLE ${owner} NOBYPASSRLS`);
+      }
+
+      // A member of the role that owns a table is its owner to row-level security (pg_dump's too): the
+      // policy on payroll does not apply once the backup role inherits guard_other.
+      await as(url, 'ALTER TABLE open_orders NO FORCE ROW LEVEL SECURITY');
+      await as(server.url(), `GRANT guard_other TO ${owner}`);
+      try {
+        expect(await dumped(url)).toMatchObject({ tables: 3, rows: 5 });
+      } finally {
+        await as(server.url(), `REVOKE guard_other FROM ${owner}`);
+      }
+      if (major >= 16) {
+        // A membership that does not inherit (16+) does not make it the owner: the policy applies.
+        await as(server.url(), `GRANT guard_other TO ${owner} WITH INHERIT FALSE`);
+        try {
+          expect(await refusal(url, 'TableRowSecurityError')).toMatch(/on "public"\."payroll": /);
+        } finally {
+          await as(server.url(), `REVOKE guard_other FROM ${owner}`);
+        }
+      }
+    },
+  );
 });

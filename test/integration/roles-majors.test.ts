@@ -4,8 +4,11 @@
  * schema grants, default privileges, a row-level-security policy and a trusted contrib extension. The
  * nightly run (globals + every database, what the schedule runs) must verify with those roles on the
  * scratch server it picks, and `restore --with-roles` onto a fresh server of the same major, as an admin
- * without superuser, must reproduce owners and grants, read back from the catalog. The owners' check
- * must still catch a real difference on every major: a grant taken away on the restored side.
+ * without superuser, must reproduce owners and grants, read back from the catalog; a restore drill of
+ * the night's backup must pass on a scratch server of production's major, roles replayed; and the
+ * by-hand restore `download` prints must work into a new server of that major as its words say. The
+ * owners' check must still catch a real difference on every major: a grant taken away on the restored
+ * side.
  *
  * Then production 15 onto PostgreSQL 18 (a scratch server configured newer, a new server of a newer
  * major): PostgreSQL 17 added the MAINTAIN privilege, which is no difference in meaning.
@@ -20,12 +23,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readManifest, readVerification, resolveBackupId } from '../../lib/backup/catalog.ts';
+import { parseEvidence } from '../../lib/drill/evidence.ts';
 import { parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { compareOwnership, readOwnership } from '../../lib/pg/ownership.ts';
 import { availableServerBundles } from '../../lib/pg/server-bundle.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { classifyRestoreOutput } from '../../lib/verify/restore-messages.ts';
 import { optInStatement } from '../../lib/verify/restore-target-guard.ts';
 import { exitCodes } from '../../tools/cli/main.ts';
 import { startLocalEnvironment } from '../../tools/local/environment.ts';
@@ -116,6 +121,37 @@ const catalogSql = [
   'SELECT tablename, policyname, roles::text AS roles, qual FROM pg_policies ORDER BY 1, 2',
   `SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1`,
 ];
+
+/**
+ * Runs the bundled pg_restore line `download` printed, from a shell, with its placeholder URL replaced
+ * by `url`: its exit code and stderr.
+ */
+async function restoreAsPrinted(
+  downloadOutput: string,
+  url: string,
+): Promise<{ code: number; stderr: string }> {
+  const printed = downloadOutput.split('\n').find((line) => /ld-linux-.* --library-path /.test(line));
+  expect(printed).toMatch(/ld-linux-.* --library-path .*\/bin\/pg_restore --no-owner /);
+  const command = (printed ?? '').trim().replace('postgresql://USER@HOST:5432/DB', url);
+  return promisify(execFile)('/bin/sh', ['-c', command]).then(
+    ({ stderr }) => ({ code: 0, stderr }),
+    (error: { code?: number; stderr?: string }) => ({ code: error.code ?? -1, stderr: error.stderr ?? '' }),
+  );
+}
+
+/**
+ * What pg_restore said besides the transaction_timeout refusal `download` calls harmless, read as the
+ * product reads it (its --jobs workers interleave their lines): errors, and lines no error explains.
+ */
+function unexplained(stderr: string): string[] {
+  const messages = classifyRestoreOutput(stderr);
+  expect(messages.benign.length).toBeGreaterThan(0);
+  return [
+    ...messages.benign.filter((message) => !/"transaction_timeout"/.test(message)),
+    ...messages.fatal,
+    ...(messages.unexplained ?? []),
+  ];
+}
 
 /** Reads the bucket the CLI's local runs wrote to (the URL's database's vault). */
 async function withLocalStore<T>(read: (store: BackupStore) => Promise<T>): Promise<T> {
@@ -221,6 +257,66 @@ describe.each(localMajors)('production on PostgreSQL %i with roles and grants', 
           serverVersion: expect.stringMatching(new RegExp(`^${scratchMajor}\\.`)),
         },
       });
+
+      // A restore drill of that backup passes on a fresh scratch server of production's major, the roles
+      // replayed there (an owners' or grants' difference fails it), and its evidence names both majors.
+      const nightGlobals =
+        verification && 'roles' in verification ? verification.roles?.globalsId : undefined;
+      expect(nightGlobals).toEqual(expect.any(String));
+      const drill = await cli('drill', '--reason', `majors matrix ${major}`);
+      expectSucceeded(drill);
+      const evidenceKey = /Evidence: (drills\/\S+\.json)/.exec(drill.stdout)?.[1] ?? '';
+      const { evidence, markdown } = await withLocalStore(async (store) => ({
+        evidence: parseEvidence(await store.getText(evidenceKey), evidenceKey),
+        markdown: await store.getText(evidenceKey.replace(/\.json$/, '.md')),
+      }));
+      expect(evidence).toMatchObject({
+        passed: true,
+        failedChecks: [],
+        // The same night's roles as the nightly verification replayed.
+        roles: { globalsId: nightGlobals, ownership: 'match' },
+        backup: { database: 'shop', sourceServerVersion: expect.stringMatching(new RegExp(`^${major}\\.`)) },
+        restoreTarget: { kind: 'scratch', serverVersion: expect.stringMatching(new RegExp(`^${major}\\.`)) },
+        compare: { status: 'match', proof: 'checksums', differences: [] },
+      });
+      expect(markdown).toContain(
+        `| roles | replayed from \`${evidence.roles?.globalsId}\`; owners and grants match the backup |`,
+      );
+      expect(markdown).toMatch(
+        new RegExp(`\\| restored onto \\| a fresh scratch server, PostgreSQL ${major}\\.`),
+      );
+
+      // By hand, as download says, into an empty database of a new server of production's major: the
+      // pg_restore it names is the archive's pg_dump major (not production's), the bundled one it offers
+      // reads that archive and runs as printed, and before 17 the one error it calls harmless is the only
+      // one.
+      const download = await cli('download', 'latest', '--out', join(stateDir, `by-hand-${major}`));
+      expectSucceeded(download);
+      const archiveMajor = (
+        await withLocalStore(async (store) => readManifest(store, await resolveBackupId(store, 'latest')))
+      ).client.bundleMajor;
+      expect(download.stdout).toContain(
+        `with pg_restore ${archiveMajor} or newer (pg_dump ${archiveMajor} wrote it; an older pg_restore cannot read it)`,
+      );
+      const bundledMajor = Number(/bundled pg_restore (\d+)\./.exec(download.stdout)?.[1]);
+      expect(bundledMajor).toBeGreaterThanOrEqual(archiveMajor);
+      await sql(fresh.url('postgres'), 'CREATE DATABASE by_hand');
+      const byHand = await restoreAsPrinted(download.stdout, fresh.url('by_hand'));
+      if (major < 17) {
+        expect(download.stdout).toMatch(/older than PostgreSQL 17, .*"transaction_timeout".* exits 1/);
+        expect(byHand.code).toBe(1);
+        expect(unexplained(byHand.stderr)).toEqual([]);
+      } else {
+        expect(download.stdout).not.toMatch(/transaction_timeout/);
+        expect(byHand).toEqual({ code: 0, stderr: '' });
+      }
+      expect(
+        await sql(
+          fresh.url('by_hand'),
+          'SELECT count(*)::int AS n FROM sales.customers',
+          'SELECT count(*)::int AS n FROM sales.orders',
+        ),
+      ).toEqual([[{ n: 40 }], [{ n: 100 }]]);
 
       // A real difference still fails: grants taken away on the restored side are named, one each.
       const recorded = await withSession(parseConnectionUrl(ownerUrl, 'production'), readOwnership);

@@ -13,6 +13,17 @@ import { progressLine } from '../progress.ts';
 const shellQuote = (word: string) =>
   /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 
+/** The first major that knows `transaction_timeout`, which pg_restore 17 and newer always set. */
+const transactionTimeoutSince = 170000;
+
+/**
+ * A server older than 17 (production's major is the natural target) rejects the one SET that every
+ * pg_restore able to read a pg_dump 17+ archive sends: said here, so an exit status of 1 is not read
+ * as a failed restore, nor a real error as a harmless one.
+ */
+const olderServerNote =
+  'Into a server older than PostgreSQL 17, pg_restore 17 or newer reports `unrecognized configuration parameter "transaction_timeout"` (once per connection) and exits 1 with "errors ignored on restore": that error alone is harmless, any other is not. Compare the row counts with the manifest.';
+
 export async function downloadCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
   if (!target) throw new InputValidationError('download needs a backup id or "latest"');
   const directory = resolve(typeof values.out === 'string' ? values.out : '.');
@@ -28,6 +39,7 @@ export async function downloadCommand({ place, target, values, out, deps }: Comm
       [
         `${outcome.dumpPath}: ${formatBytes(outcome.bytes)}, SHA-256 ${outcome.sha256} matches its manifest.`,
         `Manifest: ${outcome.manifestPath} (PostgreSQL ${outcome.sourceServerVersion}; restore into that major or newer).`,
+        ...(outcome.sourceServerVersionNum < transactionTimeoutSince ? [olderServerNote] : []),
         `Restore by hand with pg_restore ${outcome.archiveClientMajor} or newer (pg_dump ${outcome.archiveClientMajor} wrote it; an older pg_restore cannot read it), into an empty database:`,
         `  pg_restore ${restoreArgs}`,
         ...(outcome.bundledPgRestore
