@@ -91,7 +91,7 @@ async function renderDrill({ place, target, out }: CommandContext): Promise<numb
  * Render's line of an `--all-databases` run, when it ran: its verdict after the databases' (a skipped
  * one is in the history, not printed).
  */
-function renderDrillLine(execution: {
+export function renderDrillLine(execution: {
   states?: { name: string; status: string; output?: unknown }[];
 }): string[] {
   const concluded = execution.states?.find((s) => s.name === 'Conclude' && s.status === 'succeeded')
