@@ -221,7 +221,8 @@ export const functions = {
     sizing: { memoryMb: 256, ephemeralStorageMb: 512, timeoutSeconds: 60 },
     pgPrograms: false,
     database: false,
-    settings: ['databases'],
+    // `render`: whether the drills include Render's export (its second line), or say why not.
+    settings: ['databases', 'render'],
     grants: [
       { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
       // Judges each vault as the catalog does: one awaiting its first verified backup is not drilled yet.
@@ -445,6 +446,40 @@ export const functions = {
       readSlackSecret,
     ],
   },
+  // The quarterly drills' second line: Render's newest export restored on a scratch server and compared
+  // with our nearest verified backup of the top-level vault. Only on the worker (no Lambda function);
+  // it reads our records, never a dump, and writes only its own record under provider/render/drills/.
+  renderDrill: {
+    dir: 'render-drill',
+    step: 'render-drill',
+    sizing: 'verify',
+    pgPrograms: true,
+    pgServer: true,
+    database: false,
+    worker: 'worker-only',
+    settings: ['render', 'scratchServer', 'restoreJobs', 'workDir'],
+    grants: [
+      // Our verified backup nearest to the export, as the catalog finds it (lib/backup/catalog.ts).
+      { sid: 'ListBackups', actions: ['s3:ListBucket'], resources: ['bucket'], prefixes: ['backups/*'] },
+      {
+        sid: 'ReadRecords',
+        actions: ['s3:GetObject'],
+        resources: ['objects:backups/*.manifest.json', 'objects:backups/*.verification.json', checkRecords],
+      },
+      {
+        sid: 'WriteRenderDrillRecords',
+        actions: ['s3:PutObject'],
+        resources: ['objects:provider/render/drills/*'],
+      },
+      encryptWithKey,
+      {
+        sid: 'ReadRenderApiKeySecret',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['secret:render'],
+        when: 'render',
+      },
+    ],
+  },
   // After every worker build: its result record turned back into the step's output or named error.
   workerResult: {
     dir: 'worker-result',
@@ -584,6 +619,20 @@ export const functions = {
         resources: ['secret:render'],
         when: 'render',
       },
+      // Render's newest second-line drill for the report (provider/render/drills/, written by renderDrill).
+      {
+        sid: 'ListRenderDrillRecords',
+        actions: ['s3:ListBucket'],
+        resources: ['bucket'],
+        prefixes: ['provider/render/drills/*'],
+        when: 'render',
+      },
+      {
+        sid: 'ReadRenderDrillRecords',
+        actions: ['s3:GetObject'],
+        resources: ['objects:provider/render/drills/*'],
+        when: 'render',
+      },
     ],
   },
 } as const satisfies Record<string, FunctionSpec>;
@@ -681,6 +730,24 @@ export const tasks: readonly TaskSpec[] = [
     function: 'listVaults',
     venue: 'lambda',
     figure: databasesFigure,
+  },
+  {
+    machine: 'drills',
+    state: 'RenderDrillBuild',
+    function: 'renderDrill',
+    venue: 'worker',
+    figure: buildFigure,
+  },
+  {
+    machine: 'drills',
+    state: 'RenderDrillResult',
+    function: 'workerResult',
+    venue: 'lambda',
+    figure: onWorker(({ render }) =>
+      render?.passed
+        ? `Render export ${render.exportId} (${render.exportAgeHours} h old) restored in ${formatDuration(Number(render.rtoSeconds))} and matched our ${render.comparedWith}; ${render.tablesCompared} tables`
+        : `Render drill: ${render?.recordKey}`,
+    ),
   },
   {
     machine: 'drills',

@@ -365,6 +365,21 @@ export const settings = {
     local: 'passThrough',
   },
   /**
+   * The second-line drill (lib/provider/render-drill.ts): how far Render's export may differ from our
+   * nearest verified backup, in percent of our row count per hour between the two (both are copies of a
+   * live database). 0 asks for equal counts.
+   */
+  RENDER_DRILL_DRIFT_PERCENT_PER_HOUR: {
+    schema: z.coerce
+      .number({ error: 'must be a number of percent per hour' })
+      .min(0, 'must be 0 or more (percent per hour)')
+      .max(100, 'must be at most 100 (percent per hour)')
+      .default(renderPlanDefaults.drillDriftPercentPerHour),
+    groups: ['render'],
+    stage: { config: 'render.drillDriftPercentPerHour', when: 'UseRender' },
+    local: 'passThrough',
+  },
+  /**
    * The AWS list prices of the status report's cost estimate, as JSON (config/prices.ts, which lib/
    * may not import: the deploy sets it from there, the CLI passes the table itself). Unset: no estimate.
    */

@@ -6,6 +6,7 @@
 import type { LineSink } from '../logging.ts';
 import type { Message } from '../notify/publish.ts';
 import { providerCheckFor } from '../provider/provider-check.ts';
+import { newestRenderDrill } from '../provider/render-drill.ts';
 import type { PriceTable } from '../report/cost.ts';
 import type { ExecutionSummary } from '../report/executions.ts';
 import { publishStatus } from '../report/publish-status.ts';
@@ -30,7 +31,10 @@ export async function reportStatus(
   options: StatusOptions,
 ): Promise<StatusReport> {
   const checkProvider = providerCheckFor(runtime, options.now);
+  // Render's newest second-line drill, read only where Render is watched (its grant goes with it).
+  const renderDrill = checkProvider ? await newestRenderDrill(runtime.store) : undefined;
   const common = {
+    ...(renderDrill !== undefined ? { renderDrill } : {}),
     now: options.now,
     rpoHours: runtime.settings.RPO_HOURS,
     rtoHours: runtime.settings.RTO_HOURS,

@@ -20,6 +20,11 @@ export const renderPlanDefaults = {
   minRecoveryDays: 7,
   /** A daily export, with two hours of grace for the one that runs late. */
   maxExportAgeHours: 26,
+  /**
+   * The second-line drill's allowance: row counts of Render's export may differ from our nearest
+   * verified backup's by this percent of ours per hour between the two.
+   */
+  drillDriftPercentPerHour: 1,
 } as const;
 
 const instanceSchema = z.object({

@@ -136,7 +136,7 @@ function providerTable(report: StatusReport): string {
   const provider = report.provider;
   if (!provider) return '';
   const rows = [
-    ...providerFacts(provider).map(
+    ...providerFacts(provider, report.renderDrill).map(
       (fact) =>
         `<tr${fact.failing ? ' class="unverified"' : ''}><th>${escapeHtml(fact.name)}</th><td>${escapeHtml(fact.value)}</td></tr>`,
     ),

@@ -9,6 +9,7 @@ import { createMetrics, type LineSink } from '../logging.ts';
 import type { Message } from '../notify/publish.ts';
 import { alertOnProvider } from '../provider/alerts.ts';
 import type { ProviderStatus } from '../provider/render.ts';
+import type { RenderDrillSummary } from '../provider/render-drill.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import type { PriceTable } from './cost.ts';
 import type { ExecutionSummary } from './executions.ts';
@@ -67,6 +68,8 @@ export async function publishStatus(
     executions?: ExecutionSummary[];
     /** AWS list prices for the cost estimate (config/prices.ts, handed in by the caller). */
     prices?: PriceTable;
+    /** Render's newest second-line drill, when Render is watched. */
+    renderDrill?: RenderDrillSummary | null;
     /** Reads the provider's own backup state, when one is configured. */
     checkProvider?: () => Promise<ProviderStatus>;
     /**

@@ -8,6 +8,7 @@ import { proofWarning } from '../backup/manifest.ts';
 import { formatDuration } from '../drill/evidence.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { ProviderStatus } from '../provider/render.ts';
+import type { RenderDrillSummary } from '../provider/render-drill.ts';
 import { growthHistoryDaysNeeded, type StatusReport } from './status-report.ts';
 
 export const statusKeys = {
@@ -92,7 +93,7 @@ export function renderStatusMarkdown(report: StatusReport): string {
       '',
     );
   }
-  if (report.provider) lines.push(...providerMarkdown(report.provider));
+  if (report.provider) lines.push(...providerMarkdown(report.provider, report.renderDrill));
   if (report.sizeTrend.length > 0) {
     lines.push(
       '## Size trend (30 days)',
@@ -106,8 +107,41 @@ export function renderStatusMarkdown(report: StatusReport): string {
   return lines.join('\n');
 }
 
+/**
+ * The newest drill of Render's export (the quarterly drills run it on the worker): its verdict, the
+ * time to a restored copy (this line's RTO) and how old the export was.
+ */
+function renderDrillFact(drill: RenderDrillSummary | null): {
+  name: string;
+  value: string;
+  failing: boolean;
+} {
+  if (!drill) {
+    return {
+      name: 'last Render drill',
+      value: 'none yet (the quarterly drills restore Render’s newest export)',
+      failing: false,
+    };
+  }
+  const figures = [
+    drill.rtoSeconds !== null ? `RTO ${formatDuration(drill.rtoSeconds)}` : '',
+    drill.exportId
+      ? `export ${drill.exportId}${drill.exportAgeHours !== null ? ` ${drill.exportAgeHours} h old` : ''}`
+      : '',
+    drill.comparedWith ? `compared with our ${drill.comparedWith}` : '',
+  ].filter(Boolean);
+  return {
+    name: 'last Render drill',
+    value: `${drill.drillId}${drill.at ? ` of ${drill.at}` : ''}: ${drill.passed ? 'passed' : `FAILED (${drill.problem})`}${figures.length ? `; ${figures.join(', ')}` : ''}`,
+    failing: !drill.passed,
+  };
+}
+
 /** Render's line, each fact judged against the plan; a failing one reads **NO**. */
-export function providerFacts(provider: ProviderStatus): { name: string; value: string; failing: boolean }[] {
+export function providerFacts(
+  provider: ProviderStatus,
+  drill: RenderDrillSummary | null,
+): { name: string; value: string; failing: boolean }[] {
   const kinds = new Set(provider.findings.map((f) => f.kind));
   const instance = provider.instance;
   const window =
@@ -140,18 +174,19 @@ export function providerFacts(provider: ProviderStatus): { name: string; value: 
       value: `${newest ? `${newest.id} of ${newest.createdAt} (${newest.ageHours} h old)` : provider.recoveryStatus === null ? 'unknown (the check failed)' : 'none'}; the plan wants one newer than ${provider.maxExportAgeHours} h`,
       failing: kinds.has('export-stale'),
     },
+    renderDrillFact(drill),
     { name: 'checked', value: provider.checkedAt, failing: false },
   ];
 }
 
-function providerMarkdown(provider: ProviderStatus): string[] {
+function providerMarkdown(provider: ProviderStatus, drill: RenderDrillSummary | null): string[] {
   const cell = (text: string) => text.replaceAll('|', '/').replaceAll('\n', ' ');
   return [
     `## Provider backups (${provider.provider} \`${provider.postgresId}\`): the second line`,
     '',
     '| | | |',
     '|---|---|---|',
-    ...providerFacts(provider).map(
+    ...providerFacts(provider, drill).map(
       (fact) => `| ${fact.name} | ${cell(fact.value)} | ${fact.failing ? '**NO**' : 'ok'} |`,
     ),
     ...provider.findings.map((f) => `| problem | \`${f.error}\` ${cell(f.message)} | **NO** |`),

@@ -22,6 +22,7 @@ import { type ProofLevel, proofOf, verificationProofLabel } from '../backup/mani
 import { newestDrillEvidence } from '../drill/evidence.ts';
 import { verificationErrorNames } from '../errors.ts';
 import type { ProviderStatus } from '../provider/render.ts';
+import type { RenderDrillSummary } from '../provider/render-drill.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { type CostEstimate, estimateMonthlyCost, type PriceTable } from './cost.ts';
 import { type ExecutionSummary, readableCause } from './executions.ts';
@@ -96,6 +97,11 @@ export interface StatusReport {
   databases: DatabaseStatus[];
   /** The database provider's own backups (Render), when configured; null otherwise. */
   provider: ProviderStatus | null;
+  /**
+   * Render's newest second-line drill (provider/render/drills/): when, the verdict, its RTO and the
+   * export's age. Null when Render is not watched or before its first drill.
+   */
+  renderDrill: RenderDrillSummary | null;
   metrics: {
     BackupAgeHours?: number;
     /** What the age alarm watches: hours since the stage last said anything (lib/report/silence.ts). */
@@ -396,6 +402,8 @@ export async function buildStatusReport(
     rtoHours: number;
     executions?: ExecutionSummary[];
     provider?: ProviderStatus;
+    /** Render's newest drill, read when Render is watched (lib/commands/status.ts). */
+    renderDrill?: RenderDrillSummary | null;
     /** AWS list prices (config/prices.ts, which lib/ may not import): without them no cost estimate. */
     prices?: PriceTable;
   },
@@ -573,6 +581,7 @@ export async function buildStatusReport(
         : null,
     databases: [],
     provider: options.provider ?? null,
+    renderDrill: options.renderDrill ?? null,
     metrics: {
       ...(freshness.ageHours !== undefined ? { BackupAgeHours: freshness.ageHours } : {}),
       ...(manifest ? { DumpBytes: manifest.dump.bytes, DumpSeconds: manifest.timings.dumpSeconds } : {}),

@@ -5,7 +5,7 @@
  * functions/worker/handler.ts; CodeBuild runs it on AWS, the local runner as a child process.
  *
  * The request comes from the environment the state machine gave the build:
- *   WORKER_TASK        the function key of the Task table (dump, verify, drillRestore, restore)
+ *   WORKER_TASK        the function key of the Task table (dump, verify, drillRestore, restore, renderDrill)
  *   WORKER_EVENT       the step's event, JSON, exactly what the Lambda would get
  *   WORKER_EXECUTION   the execution's name, WORKER_STATE the Task state's name (the record's key)
  *   CODEBUILD_BUILD_ID the build (set by CodeBuild; the local runner sets one of the same shape)

@@ -122,6 +122,18 @@ describe('stage config', () => {
       expect(`${error.message}${JSON.stringify(error.details)}`).not.toContain(key);
     });
 
+    it('names a Render drill allowance outside 0-100 percent per hour, and defaults it to 1', () => {
+      const render = (extra: string) =>
+        `${minimal}render:\n  apiKeySecretArn: arn:aws:secretsmanager:eu-central-1:123456789012:secret:r-AbCdEf\n  postgresId: dpg-x1\n${extra}`;
+      expect(loadStageConfig('prod', projectWith('prod', render(''))).render?.drillDriftPercentPerHour).toBe(
+        1,
+      );
+      const error = errorOf(() =>
+        loadStageConfig('prod', projectWith('prod', render('  drillDriftPercentPerHour: -2\n'))),
+      );
+      expect(error.message).toMatch(/config\/prod\.yml:\d+: render\.drillDriftPercentPerHour: /);
+    });
+
     it('points at the line of every problem, deep in the file, after comments and blank lines', () => {
       const yaml = `# production\n${minimal}\nalerts:\n  emails:\n    - ops@example.com\n    - 42\nsteps:\n  verify:\n    memoryMb: lots\n    jobz: 2\n`;
       const error = errorOf(() => loadStageConfig('prod', projectWith('prod', yaml)));

@@ -480,14 +480,16 @@ describe('packaged template', () => {
         'secretsmanager:GetSecretValue': [slack],
       });
       expect(grants('StatusRole')).toEqual({
-        's3:ListBucket': [bucket],
-        // The last: which of Render's standing findings were alerted (config/test.yml watches Render).
+        // The second listing: Render's drill records, only with Render (config/test.yml watches Render).
+        's3:ListBucket': [bucket, bucket],
+        // The last two: which of Render's standing findings were alerted, and Render's drill records.
         's3:GetObject': [
           manifests,
           verifications,
           checks,
           sub('${BackupBucket.Arn}/drills/*.json'),
           sub('${BackupBucket.Arn}/status/provider-alerts.json'),
+          sub('${BackupBucket.Arn}/provider/render/drills/*'),
         ],
         's3:PutObject': [sub('${BackupBucket.Arn}/status/*')],
         'kms:GenerateDataKey': [kmsKey],
@@ -547,6 +549,10 @@ describe('packaged template', () => {
       expect(prefixes('StatusRole')).toEqual({
         StringLike: { 's3:prefix': ['backups/*', 'drills/*', 'status/*'] },
       });
+      expect(
+        roleStatements('StatusRole').find((s) => (s as { Sid?: string }).Sid === 'ListRenderDrillRecords')
+          ?.Condition,
+      ).toEqual({ StringLike: { 's3:prefix': ['provider/render/drills/*'] } });
     });
 
     it('scopes ListBucket to the two prefixes', () => {
@@ -597,7 +603,10 @@ describe('packaged template', () => {
         // AWSLambdaVPCAccessExecutionRole would let a function write to every log group.
         expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       }
-      for (const key of Object.keys(functions).filter((key) => key !== 'restore')) {
+      // Worker-only functions (the cloud restore, Render's drill) have no Lambda role.
+      for (const key of (Object.keys(functions) as (keyof typeof functions)[]).filter(
+        (key) => (functions[key] as { worker?: string }).worker !== 'worker-only',
+      )) {
         const id = `${key[0]?.toUpperCase()}${key.slice(1)}Role`;
         const statements = (
           resource(id).Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[]
@@ -832,6 +841,10 @@ describe('packaged template', () => {
       }[];
       const run = policy[0]?.PolicyDocument.Statement.find((s) => s.Sid === 'RunDrillExecutions');
       expect(run).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: 'DrillStateMachine' } });
+      // Render's drill runs on the worker after the database drills: the drills run may start its builds.
+      expect(asl.States.RenderDrill).toMatchObject({ Type: 'Parallel', Next: 'Conclude' });
+      const builds = policy[0]?.PolicyDocument.Statement.find((s) => s.Sid === 'RunWorkerBuilds');
+      expect(builds).toMatchObject({ Resource: { 'Fn::GetAtt': ['WorkerProject', 'Arn'] } });
     });
 
     it('gives each drill Lambda the timeout of the Task that invokes it', () => {
@@ -1254,6 +1267,17 @@ describe('packaged template', () => {
         'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:verified-pg-backups/test/restore-*',
       );
       expect(restore).not.toContain('PutObject');
+      // Render's drill: our records (never a dump), its own records, the Render key only with Render.
+      const renderDrill = JSON.stringify(policy('worker-renderDrill'));
+      expect(renderDrill).toContain('${BackupBucket.Arn}/provider/render/drills/*');
+      expect(renderDrill).toContain('${BackupBucket.Arn}/backups/*.manifest.json');
+      expect(renderDrill).not.toContain('backups/*.dump');
+      expect(renderDrill).not.toContain('"${BackupBucket.Arn}/backups/*"');
+      expect(
+        (policy('worker-renderDrill') as unknown[]).find((statement) =>
+          JSON.stringify(statement).includes('secretsmanager:GetSecretValue'),
+        ),
+      ).toMatchObject({ 'Fn::If': ['UseRender', expect.anything(), { Ref: 'AWS::NoValue' }] });
       const own = Object.fromEntries(
         (policy('worker') as Statement[])
           .filter((statement) => statement.Sid)
@@ -1301,13 +1325,19 @@ describe('packaged template', () => {
       const carrier = resource('WorkerLambdaFunction').Properties;
       expect(carrier.Layers).toEqual([{ Ref: 'PgClientLambdaLayer' }, { Ref: 'PgServerLambdaLayer' }]);
       expect(grants('WorkerCarrierRole')).toEqual({});
-      for (const role of ['BackupStateMachineRole', 'DrillStateMachineRole', 'RestoreStateMachineRole']) {
+      for (const role of [
+        'BackupStateMachineRole',
+        'DrillStateMachineRole',
+        'RestoreStateMachineRole',
+        'DrillsStateMachineRole',
+      ]) {
         expect(JSON.stringify(grants(role)['lambda:InvokeFunction'] ?? [])).not.toContain(
           '"WorkerLambdaFunction"',
         );
       }
-      // The cloud restore runs only on the worker: no Lambda function of its own.
+      // The cloud restore and Render's drill run only on the worker: no Lambda function of their own.
       expect(template.Resources.RestoreLambdaFunction).toBeUndefined();
+      expect(template.Resources.RenderDrillLambdaFunction).toBeUndefined();
     });
 
     it("runs the cloud restore, whose state machine may delete only the restore targets' secrets", () => {

@@ -110,6 +110,8 @@ interface Record {
   tables: { compared: number; missing: string[]; extra: string[] } | null;
 }
 
+const result = (run: { stdout: string }) => JSON.parse(run.stdout) as Record;
+
 describe('backupctl drill --render', () => {
   it("restores Render's newest export on a scratch server and matches it with our nearest verified backup", async () => {
     serveExport(goodExport);
@@ -143,6 +145,34 @@ describe('backupctl drill --render', () => {
     expect(record.passed).toBe(false);
     expect(record.problem).toContain('tables of ours missing from the export: public.customers');
   }, 180_000);
+
+  it('takes its allowance from RENDER_DRILL_DRIFT_PERCENT_PER_HOUR, and refuses a value outside 0-100 by name', async () => {
+    // One row more than our backup: within 1 %/h of 500 rows (one row), not within 0 %/h.
+    await sql(production.url('shop'), 'INSERT INTO orders VALUES (100001, 1)');
+    try {
+      serveExport(await makeExport('one-more'));
+      const passed = await drill();
+      expect(result(passed)).toMatchObject({ passed: true, problem: null });
+      expect(passed.code).toBe(exitCodes.ok);
+
+      process.env.RENDER_DRILL_DRIFT_PERCENT_PER_HOUR = '0';
+      const strict = await drill();
+      expect(strict.code).toBe(exitCodes.failed);
+      expect(result(strict).problem).toMatch(
+        /row counts beyond 0 %\/h over [\d.]+ h: public\.orders ours 500, Render 501/,
+      );
+
+      for (const bad of ['-1', '101', 'lots']) {
+        process.env.RENDER_DRILL_DRIFT_PERCENT_PER_HOUR = bad;
+        const refused = await drill();
+        expect(refused.code).toBe(exitCodes.usage);
+        expect(refused.stdout + refused.stderr).toContain('RENDER_DRILL_DRIFT_PERCENT_PER_HOUR');
+      }
+    } finally {
+      delete process.env.RENDER_DRILL_DRIFT_PERCENT_PER_HOUR;
+      await sql(production.url('shop'), 'DELETE FROM orders WHERE id = 100001');
+    }
+  }, 240_000);
 
   it('fails naming a table whose row count drifted beyond the allowance for the time between the two', async () => {
     // Minutes apart: 1 % of 500 rows per hour allows one row, not 100.

@@ -11,12 +11,17 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as statusHandler } from '../../functions/status/handler.ts';
+import { reportStatus } from '../../lib/commands/status.ts';
+import { readRuntimeSettings } from '../../lib/config.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import type { Message } from '../../lib/notify/publish.ts';
 import { providerAlertStateKey } from '../../lib/provider/alerts.ts';
 import { checkRenderBackups, type RenderCheckOptions } from '../../lib/provider/render.ts';
+import { type RenderDrillRecord, renderDrillKey } from '../../lib/provider/render-drill.ts';
+import { renderStatusHtml } from '../../lib/report/html.ts';
 import { publishStatus as publishStatusAsItsRole } from '../../lib/report/publish-status.ts';
-import { statusKeys } from '../../lib/report/render.ts';
+import { renderStatusMarkdown, statusKeys } from '../../lib/report/render.ts';
+import { createRuntime } from '../../lib/runtime.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { main as backupctl } from '../../tools/cli/main.ts';
@@ -347,6 +352,76 @@ describe('Render provider backups', () => {
     expect(written).not.toContain(apiKey);
     expect(written).not.toContain('CANARYsig');
     expect(written).not.toContain('render-exports.example');
+  });
+
+  it("shows Render's newest drill (result, RTO, export age) in the report and on the page, a failed one red", async () => {
+    const bucket = `render-${++buckets}`;
+    await createS3Client({ endpoint: s3.endpoint }).send(new CreateBucketCommand({ Bucket: bucket }));
+    const settings = {
+      BACKUP_BUCKET: bucket,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      RENDER_POSTGRES_ID: postgresId,
+      RENDER_API_KEY: apiKey,
+      RENDER_API_URL: render.baseUrl,
+    };
+    const runtime = createRuntime(readRuntimeSettings(settings));
+    // As the status function's role: reading provider/render/drills/ is checked against its grants.
+    const status = () =>
+      awsCaller.run({ principal: 'status', settings }, () => reportStatus(runtime, { now, write: false }));
+    const record = (drillId: string, passed: boolean): RenderDrillRecord => ({
+      line: 'render',
+      drillId,
+      postgresId,
+      startedAt: '2026-11-24T04:00:00.000Z',
+      finishedAt: '2026-11-24T04:02:00.000Z',
+      export: { id: 'exp-newest', createdAt: '2026-11-23T18:00:00.000Z', bytes: 10, sha256: 'a'.repeat(64) },
+      exportAgeHours: 10,
+      comparedWith: {
+        backupId: '20261124T020000Z-a1b2c3',
+        createdAt: '2026-11-24T02:00:00.000Z',
+        hoursApart: 8,
+      },
+      serverVersion: '18.1',
+      downloadSeconds: 1,
+      restoreSeconds: 2,
+      rtoSeconds: 7.5,
+      benignMessages: [],
+      tables: { compared: 2, missing: passed ? [] : ['public.customers'], extra: [], outsideDrift: [] },
+      missingExtensions: [],
+      roles: null,
+      driftPerHour: 0.01,
+      passed,
+      problem: passed ? null : 'tables of ours missing from the export: public.customers',
+    });
+
+    render.reset({});
+    expect((await status()).renderDrill).toBeNull();
+    expect(renderStatusMarkdown(await status())).toContain(
+      '| last Render drill | none yet (the quarterly drills restore Render’s newest export) | ok |',
+    );
+
+    await runtime.store.putJson(
+      renderDrillKey('render-2026-11-24T04-00-00-000Z'),
+      record('render-2026-11-24T04-00-00-000Z', true),
+    );
+    const passed = await status();
+    expect(passed.renderDrill).toMatchObject({ passed: true, rtoSeconds: 7.5, exportAgeHours: 10 });
+    expect(renderStatusMarkdown(passed)).toContain(
+      '| last Render drill | render-2026-11-24T04-00-00-000Z of 2026-11-24T04:00:00.000Z: passed; RTO 7.5 s, export exp-newest 10 h old, compared with our 20261124T020000Z-a1b2c3 | ok |',
+    );
+
+    await runtime.store.putJson(
+      renderDrillKey('render-2026-11-24T05-00-00-000Z'),
+      record('render-2026-11-24T05-00-00-000Z', false),
+    );
+    const failed = await status();
+    expect(failed.renderDrill).toMatchObject({ drillId: 'render-2026-11-24T05-00-00-000Z', passed: false });
+    expect(renderStatusHtml(failed)).toContain(
+      '<tr class="unverified"><th>last Render drill</th><td>render-2026-11-24T05-00-00-000Z of 2026-11-24T04:00:00.000Z: FAILED (tables of ours missing from the export: public.customers)',
+    );
+    // Our own line's verdict is not the Render drill's.
+    expect(failed.state).toBe(passed.state);
+    expect(JSON.stringify(failed)).not.toContain(apiKey);
   });
 
   it('is checked by the status function when a Render id is configured, and the alert goes to SNS', async () => {

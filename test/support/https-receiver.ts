@@ -33,6 +33,11 @@ export interface HttpsReceiver {
   status: number;
   /** Answers a request itself, e.g. like an API; `status` is the answer when it is unset. */
   respond?: (request: ReceivedRequest) => Reply;
+  /**
+   * The certificate's PEM file, for a child process to trust (NODE_EXTRA_CA_CERTS): the trust above
+   * is this process's only. Removed by `stop`.
+   */
+  certificateFile: string;
   stop(): Promise<void>;
 }
 
@@ -85,6 +90,7 @@ export async function startHttpsReceiver(): Promise<HttpsReceiver> {
   const { port } = server.address() as AddressInfo;
   return Object.assign(receiver, {
     url: (path: string) => `https://127.0.0.1:${port}${path}`,
+    certificateFile: join(dir, 'cert.pem'),
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((closed) => server.close(() => closed()));

@@ -259,6 +259,12 @@ export const stageConfigSchema = z.strictObject({
         minRecoveryDays: z.number().positive().max(365).default(defaultOf('RENDER_MIN_RECOVERY_DAYS')),
         /** Hours after which Render's newest export is stale (ProviderExportStaleError). */
         maxExportAgeHours: z.number().positive().max(8760).default(defaultOf('RENDER_MAX_EXPORT_AGE_HOURS')),
+        /** The second-line drill's row-count allowance, in percent of ours per hour between the two. */
+        drillDriftPercentPerHour: z
+          .number()
+          .min(0)
+          .max(100)
+          .default(defaultOf('RENDER_DRILL_DRIFT_PERCENT_PER_HOUR')),
       })
       .optional(),
   ),

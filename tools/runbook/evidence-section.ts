@@ -1,6 +1,7 @@
 /**
- * The runbook's "Restore test evidence" section is generated from the newest drill's evidence record,
- * never typed by hand: an auditor reading the runbook sees what the last drill actually measured. The
+ * The runbook's "Restore test evidence" section is generated from the newest drill's evidence record
+ * (and, where the bucket holds one, the newest drill of Render's export, as Render's line), never typed
+ * by hand: an auditor reading the runbook sees what the last drill actually measured. The
  * section sits between two HTML comments; everything outside them is left byte for byte as it was.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import {
   restoredOn,
 } from '../../lib/drill/evidence.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
+import { newestRenderDrill, type RenderDrillSummary } from '../../lib/provider/render-drill.ts';
 import type { BackupStore } from '../../lib/storage/backup-store.ts';
 
 export const sectionMarkers = {
@@ -40,17 +42,44 @@ function provenance(source: EvidenceSource): string {
   }
 }
 
+/**
+ * Render's line, when the bucket holds a drill of Render's export (the quarterly drills run it where
+ * Render is watched): labelled as Render's, apart from our own drill above it.
+ */
+function renderLineRows(drill: RenderDrillSummary): string[] {
+  const rows = [
+    `| Render drill | \`${drill.drillId}\`: **${drill.passed ? 'PASSED' : 'FAILED'}**${drill.problem ? ` (${drill.problem.replaceAll('|', '/')})` : ''} |`,
+    `| when | ${drill.at || 'unknown'} |`,
+    `| export | ${drill.exportId ? `\`${drill.exportId}\`${drill.exportAgeHours !== null ? `, ${drill.exportAgeHours} h old at the drill` : ''}` : 'none'} |`,
+    `| observed RTO (export downloaded and restored) | ${drill.rtoSeconds !== null ? formatDuration(drill.rtoSeconds) : 'not reached'} |`,
+    `| compared with | ${drill.comparedWith ? `our verified backup \`${drill.comparedWith}\`` : 'nothing'} |`,
+  ];
+  return [
+    '',
+    "**Render's line** (the second line: Render's own newest export, restored on a scratch server):",
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows,
+    '',
+    `Full record: \`${drill.recordKey}\` in the backup bucket.`,
+  ];
+}
+
 export function renderEvidenceSection(
   evidence: DrillEvidence | undefined,
   evidenceKey: string | undefined,
   source: EvidenceSource,
+  renderDrill: RenderDrillSummary | null = null,
 ): string {
+  const renderLine = renderDrill ? renderLineRows(renderDrill) : [];
   if (!evidence) {
     return [
       provenance(source),
       '',
       '**No drill evidence yet.** Run a drill (`npx backupctl drill --local`, or with `--stage`) and then',
       '`npm run runbook:evidence`; until then the RTO target is unproven.',
+      ...renderLine,
     ].join('\n');
   }
   const { rpo, rto, compare } = evidence;
@@ -71,6 +100,7 @@ export function renderEvidenceSection(
   }
   if (evidenceKey)
     lines.push('', `Full record: \`${evidenceKey}\` in the backup bucket (and the \`.md\` beside it).`);
+  lines.push(...renderLine);
   return lines.join('\n');
 }
 
@@ -103,8 +133,9 @@ export async function updateRunbookEvidence(
 ): Promise<string> {
   const evidence = await newestDrillEvidence(store);
   const key = evidence ? evidenceKeys.json(evidence.drillId, new Date(evidence.startedAt)) : undefined;
+  const renderDrill = await newestRenderDrill(store);
   const runbook = await readFile(runbookPath, 'utf8');
-  const updated = replaceEvidenceSection(runbook, renderEvidenceSection(evidence, key, source));
+  const updated = replaceEvidenceSection(runbook, renderEvidenceSection(evidence, key, source, renderDrill));
   if (updated !== runbook) await writeFile(runbookPath, updated);
   return evidence
     ? `${runbookPath}: evidence of drill ${evidence.drillId} (${evidence.passed ? 'PASSED' : 'FAILED'})`

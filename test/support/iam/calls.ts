@@ -62,6 +62,12 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
     's3:ListBucket': 'a backup with no check record yet answers 404 (not 403) only to a caller that may list',
   },
   drillNotify: { ...publishesToTopic, ...secrets },
+  renderDrill: {
+    's3:ListBucket': 'lists backups/ for the verified backup nearest to the export',
+    ...readsObjects,
+    ...writesObjects,
+    ...secrets,
+  },
   workerResult: {
     ...readsObjects,
     's3:ListBucket': 'a missing result record answers 404 (not 403) only to a caller that may list',

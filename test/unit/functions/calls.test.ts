@@ -20,10 +20,10 @@ describe('function grants', () => {
     },
   );
 
-  it('has a row for every Lambda function', () => {
+  it('has a row for every Lambda function and for the worker-only drill of Render', () => {
     const lambdaFunctions = Object.entries(functions)
       .filter(([, spec]) => (spec as { worker?: string }).worker !== 'worker-only')
       .map(([key]) => key);
-    expect(Object.keys(callsOf).sort()).toEqual(lambdaFunctions.sort());
+    expect(Object.keys(callsOf).sort()).toEqual([...lambdaFunctions, 'renderDrill'].sort());
   });
 });

@@ -38,3 +38,27 @@ describe('runtime settings for the alert channels', () => {
     expect(`${error.message}${JSON.stringify(error.details)}`).not.toContain('CANARY');
   });
 });
+
+describe("the Render drill's row-count allowance", () => {
+  it('defaults to 1 percent per hour and takes 0 to 100', () => {
+    expect(readRuntimeSettings(base).RENDER_DRILL_DRIFT_PERCENT_PER_HOUR).toBe(1);
+    expect(
+      readRuntimeSettings({ ...base, RENDER_DRILL_DRIFT_PERCENT_PER_HOUR: '0' })
+        .RENDER_DRILL_DRIFT_PERCENT_PER_HOUR,
+    ).toBe(0);
+    expect(
+      readRuntimeSettings({ ...base, RENDER_DRILL_DRIFT_PERCENT_PER_HOUR: '2.5' })
+        .RENDER_DRILL_DRIFT_PERCENT_PER_HOUR,
+    ).toBe(2.5);
+  });
+
+  it.each([
+    ['-1', 'must be 0 or more'],
+    ['101', 'must be at most 100'],
+    ['lots', 'must be a number'],
+  ])('refuses %s as a ConfigurationError naming the setting', (value, message) => {
+    const error = errorFor({ RENDER_DRILL_DRIFT_PERCENT_PER_HOUR: value });
+    expect(error.message).toContain(`environment variable RENDER_DRILL_DRIFT_PERCENT_PER_HOUR ${message}`);
+    expect(error.details).toEqual({ field: 'RENDER_DRILL_DRIFT_PERCENT_PER_HOUR' });
+  });
+});

@@ -1,9 +1,10 @@
 /** `backupctl drill [id|latest]`: a restore drill, locally or started and followed on a stage. */
 
+import { runRenderDrill } from '../../../lib/commands/render-drill.ts';
 import { readRuntimeSettings } from '../../../lib/config.ts';
 import { drillInputSchema } from '../../../lib/drill/input.ts';
-import { ConfigurationError, InputValidationError } from '../../../lib/errors.ts';
-import { drillRenderExport, renderDrillKey } from '../../../lib/provider/render-drill.ts';
+import { InputValidationError } from '../../../lib/errors.ts';
+import { renderDrillKey } from '../../../lib/provider/render-drill.ts';
 import { createRuntime } from '../../../lib/runtime.ts';
 import { parseInput } from '../../../lib/steps/input.ts';
 import { runLocalMachine } from '../../local/run-backup.ts';
@@ -49,36 +50,18 @@ function drillsInput(values: Values, trigger: 'cli' | 'manual') {
 }
 
 /**
- * `--render`: the second-line drill (lib/provider/render-drill.ts), Render's newest export restored on
- * a scratch server and compared with our nearest verified backup. Local only for now: on a stage it
- * would need the worker to run it (the quarterly drill does not include it yet, docs/render-api.md).
+ * `--render --local`: the second-line drill (lib/provider/render-drill.ts), Render's newest export
+ * restored on a scratch server and compared with our nearest verified backup of the local vault. On a
+ * stage the quarterly drills run it on the worker (`backupctl drill --all-databases --stage <s>`).
  */
 async function renderDrill({ place, target, out }: CommandContext): Promise<number> {
   if (place.kind !== 'local' || target !== undefined) {
     throw new InputValidationError(
-      "--render drills Render's newest export against the local vault: use it with --local and no backup id",
+      "--render drills Render's newest export against the local vault: use it with --local and no backup id (on a stage, `drill --all-databases` includes Render's drill)",
     );
   }
   return withLocal({ production: false }, async (environment) => {
-    const runtime = createRuntime(readRuntimeSettings(environment.settings));
-    const { settings } = runtime;
-    const apiKey = await runtime.renderApiKey();
-    if (!settings.RENDER_POSTGRES_ID || !apiKey) {
-      throw new ConfigurationError('--render needs RENDER_POSTGRES_ID and RENDER_API_KEY', {
-        details: { field: settings.RENDER_POSTGRES_ID ? 'RENDER_API_KEY' : 'RENDER_POSTGRES_ID' },
-      });
-    }
-    const record = await drillRenderExport({
-      apiKey,
-      postgresId: settings.RENDER_POSTGRES_ID,
-      ...(settings.RENDER_API_URL ? { baseUrl: settings.RENDER_API_URL } : {}),
-      store: runtime.store,
-      programs: runtime.programs,
-      serverDir: settings.PG_SERVER_DIR,
-      extensions: settings.SCRATCH_EXTENSIONS,
-      workDir: settings.WORK_DIR,
-      jobs: settings.RESTORE_JOBS,
-    });
+    const record = await runRenderDrill(createRuntime(readRuntimeSettings(environment.settings)));
     const exported = record.export;
     const compared = record.comparedWith;
     const facts = [
@@ -102,6 +85,27 @@ async function renderDrill({ place, target, out }: CommandContext): Promise<numb
     );
     return record.passed ? exitCodes.ok : exitCodes.failed;
   });
+}
+
+/**
+ * Render's line of an `--all-databases` run, when it ran: its verdict after the databases' (a skipped
+ * one is in the history, not printed).
+ */
+export function renderDrillLine(execution: {
+  states?: { name: string; status: string; output?: unknown }[];
+}): string[] {
+  const concluded = execution.states?.find((s) => s.name === 'Conclude' && s.status === 'succeeded')
+    ?.output as
+    | { render?: { passed?: boolean; recordKey?: string }; renderError?: { Error?: string; Cause?: string } }
+    | undefined;
+  if (concluded?.renderError) {
+    return [
+      `Render's export: drill FAILED ${failureText({ name: concluded.renderError.Error ?? 'Error', cause: concluded.renderError.Cause ?? '' })}`,
+    ];
+  }
+  if (concluded?.render?.passed)
+    return [`Render's export: drill passed (record ${concluded.render.recordKey})`];
+  return [];
 }
 
 export async function drillCommand(context: CommandContext): Promise<number> {
@@ -128,7 +132,10 @@ export async function drillCommand(context: CommandContext): Promise<number> {
     const databases = concludedDatabases(execution);
     if (all && databases) {
       out.print(
-        databaseLines(databases, (d) => `drill passed (backup ${d.backupId})`, 'drill FAILED'),
+        [
+          databaseLines(databases, (d) => `drill passed (backup ${d.backupId})`, 'drill FAILED'),
+          ...renderDrillLine(execution),
+        ].join('\n'),
         execution,
       );
       return exitCodeForExecution(execution);

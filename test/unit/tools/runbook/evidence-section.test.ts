@@ -94,6 +94,35 @@ describe('runbook evidence section', () => {
     expect(stage).not.toContain('demo');
   });
 
+  it("adds Render's newest drill as Render's line, apart from ours, and nothing where there is none", () => {
+    const renderDrill = {
+      drillId: 'render-2026-10-01T04-00-00-000Z',
+      at: '2026-10-01T04:00:00.000Z',
+      passed: false,
+      rtoSeconds: 150,
+      exportId: 'exp-9',
+      exportAgeHours: 5.5,
+      comparedWith: '20260930T020000Z-def456',
+      problem: 'tables of ours missing from the export: public.customers | x',
+      recordKey: 'provider/render/drills/render-2026-10-01T04-00-00-000Z.json',
+    };
+    const section = renderEvidenceSection(evidence, undefined, { kind: 'stage', stage: 'prod' }, renderDrill);
+    const [ours, renders] = section.split("**Render's line**");
+    expect(ours).toContain('`20261001T030000Z-abc123`: **FAILED**');
+    expect(ours).not.toContain('exp-9');
+    expect(renders).toContain(
+      '| Render drill | `render-2026-10-01T04-00-00-000Z`: **FAILED** (tables of ours missing from the export: public.customers / x) |',
+    );
+    expect(renders).toContain('| export | `exp-9`, 5.5 h old at the drill |');
+    expect(renders).toContain('| observed RTO (export downloaded and restored) | 2.5 min |');
+    expect(renders).toContain('our verified backup `20260930T020000Z-def456`');
+    expect(renders).toContain('Full record: `provider/render/drills/render-2026-10-01T04-00-00-000Z.json`');
+    expect(renderEvidenceSection(undefined, undefined, { kind: 'local' }, renderDrill)).toContain(
+      "**Render's line**",
+    );
+    expect(renderEvidenceSection(evidence, undefined, { kind: 'local' })).not.toContain('Render');
+  });
+
   it('replaces only the generated section', () => {
     const before = runbook('old table');
     const after = replaceEvidenceSection(before, 'new table');
