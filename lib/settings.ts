@@ -19,7 +19,7 @@ import { type MachineName, machineNames, stateMachineResourceOf } from './machin
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
 import { postgresIdPattern, renderPlanDefaults } from './provider/render.ts';
 import { priceTableSchema } from './report/cost.ts';
-import { compressionSchema } from './schemas.ts';
+import { compressionSchema, isDatabaseName } from './schemas.ts';
 
 /**
  * Which functions get a setting on AWS: `all` of them (serverless.yml's provider environment and the
@@ -189,7 +189,7 @@ export const settings = {
       .transform((text, context) => {
         if (text === 'url' || text === 'all' || text === '') return text === 'all' ? 'all' : 'url';
         const names = text.split(',').map((name) => name.trim());
-        if (names.some((name) => name.length === 0 || Buffer.byteLength(name) > 63)) {
+        if (!names.every(isDatabaseName)) {
           context.addIssue({ code: 'custom', message: 'must be url, all or a list of 1-63 byte names' });
           return z.NEVER;
         }

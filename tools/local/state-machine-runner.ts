@@ -257,7 +257,11 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
           messageId = result.MessageId ?? '';
         }
         // The alert relay's subscription, as on AWS: after the topic, and its failure is not the run's.
-        const relay = (await loadStepHandler('alertRelay')).withDependencies({ runtime: runtimeFor, sink });
+        const relay = (await loadStepHandler('alertRelay')).withDependencies({
+          runtime: runtimeFor,
+          sink,
+          checkOutputs: true,
+        });
         await awsCaller
           .run({ principal: 'alertRelay', settings: options.settings }, () =>
             relay({ Records: [{ Sns: { Subject, Message } }] }, {} as Context),
@@ -301,7 +305,13 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       overrides[name] = (input) => (wrapper ? wrapper(() => build(input), input) : build(input));
       continue;
     }
-    const handler = (await loadStepHandler(task.function)).withDependencies({ runtime: runtimeFor, sink });
+    // Every answer is checked against its step's contract: a step that breaks it fails here, by name
+    // (StepContractError), not two states later.
+    const handler = (await loadStepHandler(task.function)).withDependencies({
+      runtime: runtimeFor,
+      sink,
+      checkOutputs: true,
+    });
     const wrapper = options.wrap?.[name];
     overrides[name] = async (input) => {
       // The handler's requests are the function's; a test's wrapper around it is not.
