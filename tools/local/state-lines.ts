@@ -3,7 +3,7 @@
  * a mark, the state's name, its duration and its key figure from the Task table (functions/tasks.ts).
  * The figure reads the state's result where the definition puts it (ResultPath), checked against the
  * contract of the step that answered it (lib/lambda/step.ts): a result of another shape (a version
- * from before a change) shows no figure rather than a wrong one.
+ * from before a change) says so instead of showing a wrong figure.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,7 +60,10 @@ export function keyFigure(machine: MachineName, state: StateRecord): string {
   const task = taskOf(machine, state.name);
   if (!task) return '';
   const result = resultSchemaOf(task)?.safeParse(valueAt(state.output, resultPathOf(machine, state.name)));
-  return result?.success ? task.figure(result.data) : '';
+  if (!result) return '';
+  if (result.success) return task.figure(result.data);
+  const field = result.error.issues[0]?.path.join('.') || 'the result';
+  return `(no figure: ${field} is not as the ${task.answers} step answers it)`;
 }
 
 /** `paint` colours the mark on a terminal (tools/cli/colour.ts); plain text without it. */
