@@ -21,6 +21,7 @@ import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { z } from 'zod';
 import { functions, type MachineName, machineNames, taskOf } from '../../functions/tasks.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import type { StepHandler } from '../../lib/lambda/handler.ts';
@@ -113,12 +114,27 @@ const localMachinePrefix = 'arn:aws:states:us-east-1:000000000000:stateMachine:l
 const startExecutionResource = 'arn:aws:states:::states:startExecution.sync:2';
 
 /**
+ * What the definitions hand the AWS integrations served here (their Parameters), read as the service
+ * would: a definition that hands one something else fails its state here, by field.
+ */
+const integrationInputs = {
+  startExecution: z.object({ StateMachineArn: z.string(), Input: z.unknown() }),
+  deleteSecret: z.object({ SecretId: z.string() }),
+  publish: z.object({ Subject: z.string(), Message: z.string() }),
+  startBuild: z.object({
+    EnvironmentVariablesOverride: z
+      .array(z.object({ Name: z.string(), Value: z.string().optional() }))
+      .optional(),
+  }),
+};
+
+/**
  * A nested execution (`states:startExecution.sync:2`), as AWS runs it: the child machine to its end,
  * then its description with the Output as JSON; a child that failed fails the Task with
  * States.TaskFailed and a Cause holding the child's description, Error and Cause included.
  */
 async function runChildExecution(input: unknown, options: RunOptions): Promise<unknown> {
-  const { StateMachineArn, Input } = input as { StateMachineArn: string; Input: unknown };
+  const { StateMachineArn, Input } = integrationInputs.startExecution.parse(input);
   const machine = machineNames.find((name) => StateMachineArn === `${localMachinePrefix}${name}`);
   if (!machine) throw new Error(`no local state machine for ${StateMachineArn}`);
   const { onState: _parentLines, ...inherited } = options;
@@ -149,7 +165,7 @@ const forgetSecretResource = 'arn:aws:states:::aws-sdk:secretsmanager:deleteSecr
 
 /** The restore machine's ForgetTarget: a local secret file goes away; an ARN goes to Secrets Manager. */
 async function forgetSecret(input: unknown, settings: Record<string, string>): Promise<unknown> {
-  const { SecretId } = input as { SecretId: string };
+  const { SecretId } = integrationInputs.deleteSecret.parse(input);
   const local = /^local:([A-Za-z0-9_-]{1,100})$/.exec(SecretId);
   if (local?.[1] && settings.LOCAL_SECRETS_DIR) {
     await rm(join(settings.LOCAL_SECRETS_DIR, local[1]), { force: true });
@@ -241,7 +257,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
     if (state.Type !== 'Task') continue;
     if (state.Resource === 'arn:aws:states:::sns:publish') {
       overrides[name] = async (input) => {
-        const { Subject, Message } = input as { Subject: string; Message: string };
+        const { Subject, Message } = integrationInputs.publish.parse(input);
         await mkdir(options.stateDir, { recursive: true });
         await appendFile(alertLog, `${now().toISOString()} ${Subject}\n${Message}\n\n`);
         const topicArn = options.settings.ALERT_TOPIC_ARN;
@@ -469,8 +485,7 @@ function executionFailure(error: unknown): { name: string; cause: string } {
 
 /** The build's EnvironmentVariablesOverride, as the integration passes them on to the build. */
 function overridesOf(input: unknown): Record<string, string> {
-  const variables = (input as { EnvironmentVariablesOverride?: { Name: string; Value?: string }[] })
-    ?.EnvironmentVariablesOverride;
+  const variables = integrationInputs.startBuild.parse(input).EnvironmentVariablesOverride;
   return Object.fromEntries((variables ?? []).map(({ Name, Value }) => [Name, Value ?? '']));
 }
 
