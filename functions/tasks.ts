@@ -15,10 +15,30 @@
  *
  * Plain data only: tools/deploy loads this file while packaging, without the step code.
  */
+import type { z } from 'zod';
 import { formatDuration } from '../lib/drill/evidence.ts';
+import type { OutputOf } from '../lib/lambda/step.ts';
 import type { MachineName } from '../lib/machines.ts';
 import { formatBytes } from '../lib/notify/messages.ts';
 import type { SettingGroup } from '../lib/settings.ts';
+import type { checksumStep } from '../lib/steps/checksum.ts';
+import type { concludeStep } from '../lib/steps/conclude.ts';
+import type { drillNotifyStep } from '../lib/steps/drill-notify.ts';
+import type { recordEvidenceStep } from '../lib/steps/drill-record-evidence.ts';
+import type { drillRestoreStep } from '../lib/steps/drill-restore.ts';
+import type { selectBackupStep } from '../lib/steps/drill-select-backup.ts';
+import type { dumpStep } from '../lib/steps/dump.ts';
+import type { globalsStep } from '../lib/steps/globals.ts';
+import type { heartbeatStep } from '../lib/steps/heartbeat.ts';
+import type { listDatabasesStep } from '../lib/steps/list-databases.ts';
+import type { listVaultsStep } from '../lib/steps/list-vaults.ts';
+import type { notifyStep } from '../lib/steps/notify.ts';
+import type { planStep } from '../lib/steps/plan.ts';
+import type { promoteStep } from '../lib/steps/promote.ts';
+import type { renderDrillStep } from '../lib/steps/render-drill.ts';
+import type { restoreStep } from '../lib/steps/restore.ts';
+import type { verifyStep } from '../lib/steps/verify.ts';
+import type { workerResultEventSchema } from '../lib/steps/worker-result.ts';
 
 // The machine list lives in lib/machines.ts; the Task table's readers take it from here too.
 export { childMachineOf, type MachineName, machineNames } from '../lib/machines.ts';
@@ -639,8 +659,31 @@ export const functions = {
 
 export type FunctionKey = keyof typeof functions;
 
-/** A state's output as the local runner and the stage follower see it (ResultPath fields by name). */
-type StateOutput = Record<string, Record<string, unknown> | undefined>;
+/**
+ * What each step answers (its contract's output, lib/lambda/step.ts), and what a worker build's
+ * `.sync` integration reports: the results the key figures read. Types only: the step code stays out.
+ */
+interface Answers {
+  listDatabases: OutputOf<typeof listDatabasesStep>;
+  globals: OutputOf<typeof globalsStep>;
+  conclude: OutputOf<typeof concludeStep>;
+  heartbeat: OutputOf<typeof heartbeatStep>;
+  listVaults: OutputOf<typeof listVaultsStep>;
+  plan: OutputOf<typeof planStep>;
+  dump: OutputOf<typeof dumpStep>;
+  promote: OutputOf<typeof promoteStep>;
+  checksum: OutputOf<typeof checksumStep>;
+  verify: OutputOf<typeof verifyStep>;
+  notify: OutputOf<typeof notifyStep>;
+  drillSelectBackup: OutputOf<typeof selectBackupStep>;
+  drillRestore: OutputOf<typeof drillRestoreStep>;
+  drillRecordEvidence: OutputOf<typeof recordEvidenceStep>;
+  drillNotify: OutputOf<typeof drillNotifyStep>;
+  restore: OutputOf<typeof restoreStep>;
+  renderDrill: OutputOf<typeof renderDrillStep>;
+  /** A worker build as its state's ResultSelector (or Catch) leaves it. */
+  build: z.output<typeof workerResultEventSchema>['build'];
+}
 
 export interface TaskSpec {
   machine: MachineName;
@@ -648,234 +691,280 @@ export interface TaskSpec {
   state: string;
   function: FunctionKey;
   venue: Venue;
+  /**
+   * Whose answer the state puts at its ResultPath: its function's step, a worker build (`build`), or,
+   * for a worker's result, the step the build ran. The figure reads it through that contract.
+   */
+  answers: keyof Answers;
   /** The one figure an operator wants to see on the state's line (local runs, `--stage` following). */
-  figure: (output: StateOutput) => string;
+  figure(result: unknown): string;
+}
+
+/** A row whose figure is typed by the answer it reads (tools/local/state-lines.ts parses it first). */
+function task<K extends keyof Answers>(
+  row: Omit<TaskSpec, 'answers' | 'figure'> & { answers: K; figure: (result: Answers[K]) => string },
+): TaskSpec {
+  return row;
 }
 
 /** The line of a worker build: which build, and how it ended. */
-const buildFigure = ({ build }: StateOutput): string =>
-  build?.id ? `build ${build.id}: ${build.status}` : `no build: ${build?.Error ?? 'unknown'}`;
+const buildFigure = (build: Answers['build']): string =>
+  'id' in build ? `build ${build.id}: ${build.status}` : `no build: ${build.Error}`;
 
-/** A worker branch carries the execution's state under `state`: the step's figure reads it there. */
-const onWorker =
-  (figure: (output: StateOutput) => string) =>
-  (output: StateOutput): string =>
-    figure((output.state ?? {}) as StateOutput);
+const proofText = (proof: string) => (proof === 'checksums' ? 'counts and content' : 'counts');
 
-const proofText = (proof: unknown) => (proof === 'checksums' ? 'counts and content' : 'counts');
+const dumpFigure = (dump: Answers['dump']) =>
+  `${formatBytes(dump.bytes)}, ${dump.tables} tables, ${dump.rows} rows, ${dump.compression}, ${proofText(dump.proof)}`;
 
-const dumpFigure = ({ dump = {} }: StateOutput) =>
-  `${formatBytes(Number(dump.bytes))}, ${dump.tables} tables, ${dump.rows} rows, ${dump.compression}, ${proofText(dump.proof)}`;
-
-const verifyFigure = ({ verify }: StateOutput) => {
-  const compare = verify?.compare as {
-    tablesCompared?: number;
-    rowsCompared?: number;
-    status?: string;
-    proof?: string;
-  };
-  return `restored in ${Number(verify?.restoreSeconds).toFixed(1)} s on ${verify?.target === 'scratch' ? 'a scratch' : 'the staging'} PostgreSQL ${verify?.serverVersion}; ${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status} (${proofText(compare?.proof)})`;
+const verifyFigure = (verify: Answers['verify']) => {
+  const { compare } = verify;
+  return `restored in ${verify.restoreSeconds.toFixed(1)} s on ${verify.target === 'scratch' ? 'a scratch' : 'the staging'} PostgreSQL ${verify.serverVersion}; ${compare.tablesCompared} tables, ${compare.rowsCompared} rows: ${compare.status} (${proofText(compare.proof)})`;
 };
 
-const restoredFigure = ({ restored }: StateOutput) => {
-  const compare = restored?.compare as { tablesCompared?: number; status?: string; proof?: string };
-  const checks = (restored?.sanity as { checks?: { passed: boolean }[] } | undefined)?.checks ?? [];
-  return `download ${formatDuration(Number(restored?.downloadSeconds))}, restore ${formatDuration(Number(restored?.restoreSeconds))} on PostgreSQL ${restored?.serverVersion}; ${compare?.tablesCompared} tables: ${compare?.status} (${proofText(compare?.proof)}); sanity ${checks.filter((c) => c.passed).length}/${checks.length} passed`;
+const restoredFigure = (restored: Answers['drillRestore']) => {
+  const { compare } = restored;
+  const checks = restored.sanity.checks;
+  return `download ${formatDuration(restored.downloadSeconds)}, restore ${formatDuration(restored.restoreSeconds)} on PostgreSQL ${restored.serverVersion}; ${compare.tablesCompared} tables: ${compare.status} (${proofText(compare.proof)}); sanity ${checks.filter((c) => c.passed).length}/${checks.length} passed`;
 };
 
 /** A per-database run's list (nightly, drills): which databases, how many at a time. */
-const databasesFigure = ({ list }: StateOutput) =>
-  `${(list?.databases as { database: string }[] | undefined)?.map((d) => d.database).join(', ')}; ${list?.concurrency} at a time`;
+const databasesFigure = (list: Answers['listDatabases'] | Answers['listVaults']) =>
+  `${list.databases.map((d) => d.database).join(', ')}; ${list.concurrency} at a time`;
+
+const heartbeatFigure = (heartbeat: Answers['heartbeat']) => `${heartbeat.signal}: ${heartbeat.heartbeat}`;
 
 export const tasks: readonly TaskSpec[] = [
-  {
+  task({
     machine: 'nightly',
     state: 'ListDatabases',
     function: 'listDatabases',
     venue: 'lambda',
+    answers: 'listDatabases',
     figure: databasesFigure,
-  },
-  {
+  }),
+  task({
     machine: 'nightly',
     state: 'Globals',
     function: 'globals',
     venue: 'lambda',
-    figure: ({ globals }) =>
-      `${globals?.roles} roles, ${globals?.skipped} skipped, sha256 ${String(globals?.sha256 ?? '').slice(0, 16)}…`,
-  },
-  {
+    answers: 'globals',
+    figure: (globals) =>
+      `${globals.roles} roles, ${globals.skipped} skipped, sha256 ${globals.sha256.slice(0, 16)}…`,
+  }),
+  task({
     machine: 'nightly',
     state: 'Conclude',
     function: 'conclude',
     venue: 'lambda',
-    figure: ({ conclusion }) => `${conclusion?.verified} verified, ${conclusion?.failed} failed`,
-  },
-  {
+    answers: 'conclude',
+    figure: (conclusion) => `${conclusion.verified} verified, ${conclusion.failed} failed`,
+  }),
+  task({
     machine: 'nightly',
     state: 'Heartbeat',
     function: 'heartbeat',
     venue: 'lambda',
-    figure: ({ heartbeat }) => `${heartbeat?.signal}: ${heartbeat?.heartbeat}`,
-  },
-  {
+    answers: 'heartbeat',
+    figure: heartbeatFigure,
+  }),
+  task({
     machine: 'nightly',
     state: 'HeartbeatFail',
     function: 'heartbeat',
     venue: 'lambda',
-    figure: ({ heartbeat }) => `${heartbeat?.signal}: ${heartbeat?.heartbeat}`,
-  },
-  {
+    answers: 'heartbeat',
+    figure: heartbeatFigure,
+  }),
+  task({
     machine: 'drills',
     state: 'ListVaults',
     function: 'listVaults',
     venue: 'lambda',
+    answers: 'listVaults',
     figure: databasesFigure,
-  },
-  {
+  }),
+  task({
     machine: 'drills',
     state: 'RenderDrillBuild',
     function: 'renderDrill',
     venue: 'worker',
+    answers: 'build',
     figure: buildFigure,
-  },
-  {
+  }),
+  task({
     machine: 'drills',
     state: 'RenderDrillResult',
     function: 'workerResult',
     venue: 'lambda',
-    figure: onWorker(({ render }) =>
-      render?.passed
+    answers: 'renderDrill',
+    figure: (render) =>
+      render.passed
         ? `Render export ${render.exportId} (${render.exportAgeHours} h old) restored in ${formatDuration(Number(render.rtoSeconds))} and matched our ${render.comparedWith}; ${render.tablesCompared} tables`
-        : `Render drill: ${render?.recordKey}`,
-    ),
-  },
-  {
+        : `Render drill: ${render.recordKey}`,
+  }),
+  task({
     machine: 'drills',
     state: 'Conclude',
     function: 'conclude',
     venue: 'lambda',
-    figure: ({ conclusion }) => `${conclusion?.verified} passed, ${conclusion?.failed} failed`,
-  },
-  {
+    answers: 'conclude',
+    figure: (conclusion) => `${conclusion.verified} passed, ${conclusion.failed} failed`,
+  }),
+  task({
     machine: 'backup',
     state: 'Plan',
     function: 'plan',
     venue: 'lambda',
-    figure: ({ plan }) => `dump on ${plan?.dump}, verify on ${plan?.verify}: ${plan?.reason}`,
-  },
-  { machine: 'backup', state: 'Dump', function: 'dump', venue: 'lambda', figure: dumpFigure },
-  { machine: 'backup', state: 'DumpBuild', function: 'dump', venue: 'worker', figure: buildFigure },
-  {
+    answers: 'plan',
+    figure: (plan) => `dump on ${plan.dump}, verify on ${plan.verify}: ${plan.reason}`,
+  }),
+  task({
+    machine: 'backup',
+    state: 'Dump',
+    function: 'dump',
+    venue: 'lambda',
+    answers: 'dump',
+    figure: dumpFigure,
+  }),
+  task({
+    machine: 'backup',
+    state: 'DumpBuild',
+    function: 'dump',
+    venue: 'worker',
+    answers: 'build',
+    figure: buildFigure,
+  }),
+  task({
     machine: 'backup',
     state: 'DumpResult',
     function: 'workerResult',
     venue: 'lambda',
-    figure: onWorker(dumpFigure),
-  },
-  {
+    answers: 'dump',
+    figure: dumpFigure,
+  }),
+  task({
     machine: 'backup',
     state: 'Promote',
     function: 'promote',
     venue: 'lambda',
-    figure: ({ stored }) => `${stored?.dumpKey}`,
-  },
-  {
+    answers: 'promote',
+    figure: (stored) => stored.dumpKey,
+  }),
+  task({
     machine: 'backup',
     state: 'Checksum',
     function: 'checksum',
     venue: 'lambda',
-    figure: ({ checksum }) =>
-      `sha256 ${String((checksum?.actual as { sha256?: string } | undefined)?.sha256 ?? '').slice(0, 16)}… ${checksum?.status}, ${checksum?.archiveEntries} archive entries`,
-  },
-  { machine: 'backup', state: 'Verify', function: 'verify', venue: 'lambda', figure: verifyFigure },
-  {
+    answers: 'checksum',
+    figure: (checksum) =>
+      `sha256 ${checksum.actual.sha256.slice(0, 16)}… ${checksum.status}, ${checksum.archiveEntries} archive entries`,
+  }),
+  task({
+    machine: 'backup',
+    state: 'Verify',
+    function: 'verify',
+    venue: 'lambda',
+    answers: 'verify',
+    figure: verifyFigure,
+  }),
+  task({
     machine: 'backup',
     state: 'VerifyBuild',
     function: 'verify',
     venue: 'worker',
+    answers: 'build',
     figure: buildFigure,
-  },
-  {
+  }),
+  task({
     machine: 'backup',
     state: 'VerifyResult',
     function: 'workerResult',
     venue: 'lambda',
-    figure: onWorker(verifyFigure),
-  },
-  {
+    answers: 'verify',
+    figure: verifyFigure,
+  }),
+  task({
     machine: 'backup',
     state: 'Notify',
     function: 'notify',
     venue: 'lambda',
+    answers: 'notify',
     figure: () => 'tagged verified, summary published',
-  },
-  {
+  }),
+  task({
     machine: 'drill',
     state: 'SelectBackup',
     function: 'drillSelectBackup',
     venue: 'lambda',
-    figure: ({ selected }) => `backup ${selected?.backupId}, drill ${selected?.drillId}`,
-  },
-  {
+    answers: 'drillSelectBackup',
+    figure: (selected) => `backup ${selected.backupId}, drill ${selected.drillId}`,
+  }),
+  task({
     machine: 'drill',
     state: 'Checksum',
     function: 'checksum',
     venue: 'lambda',
-    figure: ({ checksum }) => `sha256 ${checksum?.status}, ${checksum?.archiveEntries} archive entries`,
-  },
-  {
+    answers: 'checksum',
+    figure: (checksum) => `sha256 ${checksum.status}, ${checksum.archiveEntries} archive entries`,
+  }),
+  task({
     machine: 'drill',
     state: 'RestoreAndCheck',
     function: 'drillRestore',
     venue: 'lambda',
+    answers: 'drillRestore',
     figure: restoredFigure,
-  },
-  {
+  }),
+  task({
     machine: 'drill',
     state: 'RestoreAndCheckBuild',
     function: 'drillRestore',
     venue: 'worker',
+    answers: 'build',
     figure: buildFigure,
-  },
-  {
+  }),
+  task({
     machine: 'drill',
     state: 'RestoreAndCheckResult',
     function: 'workerResult',
     venue: 'lambda',
-    figure: onWorker(restoredFigure),
-  },
-  {
+    answers: 'drillRestore',
+    figure: restoredFigure,
+  }),
+  task({
     machine: 'drill',
     state: 'RecordEvidence',
     function: 'drillRecordEvidence',
     venue: 'lambda',
-    figure: ({ evidence }) =>
-      `${evidence?.passed ? 'PASSED' : 'FAILED'}, RPO ${evidence?.observedRpoHours} h, RTO ${formatDuration(Number(evidence?.observedRtoSeconds))} -> ${evidence?.evidenceKey}`,
-  },
-  {
+    answers: 'drillRecordEvidence',
+    figure: (evidence) =>
+      `${evidence.passed ? 'PASSED' : 'FAILED'}, RPO ${evidence.observedRpoHours} h, RTO ${formatDuration(evidence.observedRtoSeconds)} -> ${evidence.evidenceKey}`,
+  }),
+  task({
     machine: 'drill',
     state: 'Notify',
     function: 'drillNotify',
     venue: 'lambda',
+    answers: 'drillNotify',
     figure: () => 'summary published',
-  },
-  {
+  }),
+  task({
     machine: 'restore',
     state: 'RestoreBuild',
     function: 'restore',
     venue: 'worker',
+    answers: 'build',
     figure: buildFigure,
-  },
-  {
+  }),
+  task({
     machine: 'restore',
     state: 'RestoreResult',
     function: 'workerResult',
     venue: 'lambda',
-    figure: onWorker(({ restore }) => {
-      const compare = restore?.compare as { tablesCompared?: number; rowsCompared?: number; status?: string };
-      return `${restore?.backupId} restored into ${restore?.database} in ${formatDuration(Number(restore?.restoreSeconds))}; ${compare?.tablesCompared} tables, ${compare?.rowsCompared} rows: ${compare?.status}`;
-    }),
-  },
+    answers: 'restore',
+    figure: (restore) =>
+      `${restore.backupId} restored into ${restore.database} in ${formatDuration(restore.restoreSeconds)}; ${restore.compare.tablesCompared} tables, ${restore.compare.rowsCompared} rows: ${restore.compare.status}`,
+  }),
 ];
 
 /**

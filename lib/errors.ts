@@ -362,6 +362,16 @@ export class WorkerResultInvalidError extends BackupError {
 }
 
 /**
+ * A step answered outside its own contract (lib/lambda/step.ts): the state machine would hand the next
+ * step a shape it does not take. Checked where outputs are checked (local runs, tests): a fault of our
+ * code, never of the data.
+ */
+export class StepContractError extends BackupError {
+  override readonly name = 'StepContractError';
+  readonly transient = false;
+}
+
+/**
  * After a restore with roles, owners or grants in the target differ from those the manifest recorded
  * in the dump's snapshot (a role the target refused to create, a grant it refused): the restore is not
  * the production setup. The cause names the objects, never data.
@@ -432,6 +442,7 @@ export const errorCatalog = {
   ProviderDrillFailedError,
   WorkerFailedError,
   WorkerResultInvalidError,
+  StepContractError,
   OwnershipMismatchError,
   ProductionOptedInError,
   LocalStateBusyError,

@@ -19,7 +19,7 @@ import { type MachineName, machineNames, stateMachineResourceOf } from './machin
 import { defaultLockWaitSeconds } from './pg/row-counts.ts';
 import { postgresIdPattern, renderPlanDefaults } from './provider/render.ts';
 import { priceTableSchema } from './report/cost.ts';
-import { compressionSchema } from './schemas.ts';
+import { compressionSchema, isDatabaseName } from './schemas.ts';
 
 /**
  * Which functions get a setting on AWS: `all` of them (serverless.yml's provider environment and the
@@ -65,7 +65,8 @@ export type SettingGroup =
  *   the list is empty; with `when`, set only under that CloudFormation condition;
  * - `ref`: a resource of the stack; `fixed`: a constant;
  * - `deploy`: a value only the packaging knows (the KMS key, RESTORE_JOBS from the verify memory, the
- *   stage's name, the dump Lambda's timeout from the Task's, config/prices.ts as JSON).
+ *   stage's name, the dump Lambda's timeout from the Task's, config/prices.ts as JSON, the worker
+ *   bundle's function name, the worker's timeout in seconds from `worker.timeoutMinutes`).
  */
 export type StageFill =
   | {
@@ -82,7 +83,16 @@ export type StageFill =
     }
   | { ref: string }
   | { fixed: string }
-  | { deploy: 'kmsKeyArn' | 'restoreJobs' | 'stage' | 'dumpLambdaTimeout' | 'prices' };
+  | {
+      deploy:
+        | 'kmsKeyArn'
+        | 'restoreJobs'
+        | 'stage'
+        | 'dumpLambdaTimeout'
+        | 'prices'
+        | 'workerFunction'
+        | 'workerTimeout';
+    };
 
 export interface SettingRow {
   /** What the variable must hold, and its default when unset (one copy: the stage config takes it too). */
@@ -179,7 +189,7 @@ export const settings = {
       .transform((text, context) => {
         if (text === 'url' || text === 'all' || text === '') return text === 'all' ? 'all' : 'url';
         const names = text.split(',').map((name) => name.trim());
-        if (names.some((name) => name.length === 0 || Buffer.byteLength(name) > 63)) {
+        if (!names.every(isDatabaseName)) {
           context.addIssue({ code: 'custom', message: 'must be url, all or a list of 1-63 byte names' });
           return z.NEVER;
         }
@@ -490,6 +500,32 @@ export const settings = {
    * in its environment, so a target's password is never in a file (a killed run left it behind).
    */
   LOCAL_SECRET_VALUES: { schema: optionalText },
+  /**
+   * The worker's own variables (lib/worker/): set on its CodeBuild project by the deploy, per build by
+   * the state machine's `EnvironmentVariablesOverride` and by CodeBuild itself, and locally by the
+   * runner that starts the worker as a child process (tools/local/state-machine-runner.ts). No Lambda
+   * gets them. The deployed worker function whose bundle and layers the build fetches (the buildspec).
+   */
+  WORKER_FUNCTION: { schema: optionalText, worker: { deploy: 'workerFunction' } },
+  /** How long a build may run; with CODEBUILD_START_TIME, the step's deadline (lib/worker/run.ts). */
+  WORKER_TIMEOUT_SECONDS: {
+    schema: z.coerce.number().positive().optional(),
+    worker: { deploy: 'workerTimeout' },
+  },
+  /** Per build, from the state machine: the function key of the Task table whose step runs. */
+  WORKER_TASK: { schema: optionalText },
+  /** Per build, from the state machine: the step's event as JSON, exactly what its Lambda would get. */
+  WORKER_EVENT: { schema: optionalText },
+  /** Per build, from the state machine: the execution's name and the Task state's (the record's key). */
+  WORKER_EXECUTION: { schema: optionalText },
+  WORKER_STATE: { schema: optionalText },
+  /** Set by CodeBuild (and locally by the runner, of the same shape): the build, and when it started. */
+  CODEBUILD_BUILD_ID: { schema: optionalText },
+  CODEBUILD_START_TIME: { schema: z.coerce.number().optional() },
+  /** Local runs only: the worker stops when the run that started it dies (lib/worker/main.ts). */
+  WORKER_STOPS_WITH_PARENT: { schema: z.enum(['true', 'false']).optional() },
+  /** Local runs only: where an orphaned worker writes its last lines (the step log). */
+  WORKER_LOG_FILE: { schema: optionalText },
 } as const satisfies Record<string, SettingRow>;
 
 export type SettingName = keyof typeof settings;

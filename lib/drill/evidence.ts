@@ -6,10 +6,17 @@
  * verdict.
  */
 import { z } from 'zod';
-import { parseStoredRecord, proofLevels, proofWarning } from '../backup/manifest.ts';
+import {
+  type Manifest,
+  parseStoredRecord,
+  proofLabelOf,
+  proofLevels,
+  proofWarning,
+} from '../backup/manifest.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
-import { drillRolesSchema, sanityResultSchema } from './input.ts';
+import { describeDifferences } from '../verify/compare.ts';
+import { drillRolesSchema, type EvidenceEvent, sanityResultSchema } from './input.ts';
 
 export const drillsPrefix = 'drills/';
 
@@ -139,6 +146,104 @@ export function restoredOn(evidence: DrillEvidence): string {
 
 export function roundedHours(ms: number): number {
   return round(ms / 3_600_000);
+}
+
+/** What the drill's evidence is judged against: the backup's manifest and the stage's targets. */
+export interface DrillFacts {
+  manifest: Manifest;
+  rpoHours: number;
+  rtoHours: number;
+  recordedAt: Date;
+}
+
+/**
+ * The drill's evidence from what its steps answered: the observed RPO (the backup's age when the drill
+ * started) and RTO, and the verdict over every check. Pure: RecordEvidence stores what this returns.
+ */
+export function judgeDrill(input: EvidenceEvent, facts: DrillFacts): DrillEvidence {
+  const { selected, restored: restore } = input;
+  const { manifest, rpoHours, rtoHours } = facts;
+  const { compare, sanity } = restore;
+  const verificationSeconds = compare.compareSeconds + sanity.sanitySeconds;
+  // RTO is what a real restore following the runbook costs: verify the backup (checksum pass), start a
+  // fresh server (a disaster leaves none), download and restore the backup, then check it.
+  const checksumSeconds = input.checksum.seconds ?? 0;
+  const observedSeconds = round(
+    checksumSeconds +
+      restore.serverStartSeconds +
+      restore.downloadSeconds +
+      restore.restoreSeconds +
+      verificationSeconds,
+    3,
+  );
+  const observedRpo = roundedHours(
+    new Date(selected.startedAt).getTime() - new Date(selected.backupCreatedAt).getTime(),
+  );
+  const differences = describeDifferences(compare, Number.POSITIVE_INFINITY);
+  const failedChecks = [
+    ...(compare.status === 'match'
+      ? []
+      : compare.content.length > 0
+        ? [`content differs (every row count matches): ${compare.content.length} difference(s)`]
+        : [`row counts differ in ${differences.length} table(s)`]),
+    ...sanity.checks
+      .filter((s) => !s.passed)
+      .map((s) => `sanity check "${s.name}": ${s.error ?? `got ${s.value}, expected ${s.expectation}`}`),
+    ...(observedSeconds <= rtoHours * 3600
+      ? []
+      : [`observed RTO ${formatDuration(observedSeconds)} exceeds the ${rtoHours} h target`]),
+  ];
+  return {
+    evidenceVersion: 2,
+    drillId: selected.drillId,
+    ...(input.executionId ? { executionId: input.executionId } : {}),
+    trigger: selected.trigger,
+    ...(selected.reason ? { reason: selected.reason } : {}),
+    startedAt: selected.startedAt,
+    recordedAt: facts.recordedAt.toISOString(),
+    passed: failedChecks.length === 0,
+    failedChecks,
+    backup: {
+      backupId: selected.backupId,
+      createdAt: selected.backupCreatedAt,
+      database: manifest.source.database,
+      sourceServerVersion: manifest.source.serverVersion,
+      bytes: manifest.dump.bytes,
+      sha256: manifest.dump.sha256,
+      checksum: input.checksum.status,
+    },
+    rpo: { observedHours: observedRpo, targetHours: rpoHours, withinTarget: observedRpo <= rpoHours },
+    rto: {
+      checksumSeconds,
+      serverStartSeconds: restore.serverStartSeconds,
+      downloadSeconds: restore.downloadSeconds,
+      restoreSeconds: restore.restoreSeconds,
+      verificationSeconds,
+      observedSeconds,
+      targetHours: rtoHours,
+      withinTarget: observedSeconds <= rtoHours * 3600,
+    },
+    restoreTarget: { kind: restore.target, serverVersion: restore.serverVersion },
+    ...(restore.roles ? { roles: restore.roles } : {}),
+    compare: {
+      status: compare.status,
+      proof: compare.proof,
+      proofLabel: proofLabelOf(compare.proof, manifest),
+      tablesCompared: compare.tablesCompared,
+      rowsCompared: compare.rowsCompared,
+      differences,
+    },
+    sanity: sanity.checks,
+    benignRestoreMessages: restore.benignMessages,
+  };
+}
+
+/**
+ * What the drill found about the backup itself, recorded against it: every failed check but the RTO
+ * (a slow restore is the venue's fault, not the backup's).
+ */
+export function backupFaultsOf(evidence: DrillEvidence): string[] {
+  return evidence.failedChecks.filter((check) => !check.startsWith('observed RTO'));
 }
 
 export function parseEvidence(text: string, where: string): DrillEvidence {

@@ -1,14 +1,16 @@
 /**
- * What the drill steps receive. The execution input comes from outside (EventBridge, console, CLI) and
- * is checked strictly. A drill restores onto a scratch server of its own, so no input names a database
+ * What the drill steps receive and answer (their contracts, lib/lambda/step.ts): each step's input
+ * composes the outputs of the steps before it. The execution input comes from outside (EventBridge,
+ * console, CLI) and is checked strictly. A drill restores onto a scratch server of its own, so no input names a database
  * it could touch.
  */
 import { z } from 'zod';
 import { proofLevels } from '../backup/manifest.ts';
-import { databaseNameSchema, databaseTargetSchema, executionIdField } from '../steps/input.ts';
-import { isBackupId } from '../storage/keys.ts';
+import { backupIdSchema, databaseNameSchema, reasonSchema, triggerSchema } from '../schemas.ts';
+import { checksumOutputSchema } from '../steps/checksum.ts';
+import { databaseTargetSchema, executionIdField } from '../steps/input.ts';
 
-const backupId = z.string().refine(isBackupId, 'must look like 20260102T030405Z-a1b2c3');
+const backupId = backupIdSchema;
 /** One sanity check as run in a drill: recorded in the step output and in the evidence. */
 export const sanityResultSchema = z.object({
   name: z.string(),
@@ -20,16 +22,12 @@ export const sanityResultSchema = z.object({
 });
 
 export const drillInputSchema = z.strictObject({
-  trigger: z.enum(['schedule', 'manual', 'cli']).default('manual'),
+  trigger: triggerSchema.default('manual'),
   /** A backup id, or "latest" (the default): the newest verified backup. */
   backupId: z.union([z.literal('latest'), backupId]).default('latest'),
   /** Which database's backups (a stage with several); absent: the connection URL's, at the top level. */
   database: databaseNameSchema.optional(),
-  reason: z
-    .string()
-    .max(500)
-    .refine((text) => ![...text].some((c) => c.charCodeAt(0) < 0x20), 'must be one line')
-    .optional(),
+  reason: reasonSchema.optional(),
 });
 export type DrillInput = z.infer<typeof drillInputSchema>;
 
@@ -39,6 +37,7 @@ export const selectEventSchema = z.strictObject({
   startedAt: z.iso.datetime({ offset: true }).optional(),
 });
 
+/** SelectBackup's output: which backup the drill restores, and the drill's own id and clock. */
 export const selectedSchema = z.object({
   drillId: backupId,
   backupId,
@@ -93,28 +92,42 @@ export const restoredSchema = z.object({
   }),
 });
 
+/** RecordEvidence gets the three answers before it: SelectBackup's, Checksum's and RestoreAndCheck's. */
 export const evidenceEventSchema = z.strictObject({
   executionId: z.string().optional(),
   selected: selectedSchema,
-  checksum: z.object({
-    status: z.string(),
-    archiveEntries: z.number().optional(),
-    seconds: z.number().nonnegative().optional(),
-  }),
+  // The figures the evidence uses; those from before the pass was timed or listed have fewer.
+  checksum: checksumOutputSchema
+    .pick({ status: true, archiveEntries: true, seconds: true })
+    .partial({ archiveEntries: true, seconds: true }),
   restored: restoredSchema,
 });
 export type EvidenceEvent = z.infer<typeof evidenceEventSchema>;
+
+/** RecordEvidence's output: the verdict, where the evidence went, and the figures of the summary. */
+export const recordedEvidenceSchema = z.object({
+  drillId: z.string(),
+  passed: z.boolean(),
+  evidenceKey: z.string(),
+  markdownKey: z.string(),
+  observedRpoHours: z.number(),
+  observedRtoSeconds: z.number(),
+  targetRtoHours: z.number(),
+  /** The step whose checks failed the drill, for the alert ("none" when it passed). */
+  failedStep: z.string(),
+  cause: z.string(),
+});
 
 /** Notify runs only after a passed drill; its input is RecordEvidence's output. */
 export const drillNotifyEventSchema = z.strictObject({
   backupId,
   target: databaseTargetSchema.optional(),
   executionId: executionIdField,
-  evidence: z.object({
-    drillId: z.string(),
-    evidenceKey: z.string(),
-    observedRpoHours: z.number(),
-    observedRtoSeconds: z.number(),
-    targetRtoHours: z.number(),
+  evidence: recordedEvidenceSchema.pick({
+    drillId: true,
+    evidenceKey: true,
+    observedRpoHours: true,
+    observedRtoSeconds: true,
+    targetRtoHours: true,
   }),
 });

@@ -20,7 +20,7 @@ import type { RuntimeSettings } from '../config.ts';
 import { ConfigurationError, describeError } from '../errors.ts';
 import type { Session } from '../pg/session.ts';
 import { dumpedRelationsFilter } from '../pg/tables.ts';
-import { databaseNameSchema } from '../steps/input.ts';
+import { databaseNameSchema } from '../schemas.ts';
 
 const sanityCheckSchema = z
   .strictObject({

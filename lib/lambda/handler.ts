@@ -24,9 +24,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import type { z } from 'zod';
 import { describeError, StepTimeoutError } from '../errors.ts';
 import { createLogger, type LineSink, logKeysOf, publishStepMetrics } from '../logging.ts';
 import { type Runtime, runtimeFromEnvironment } from '../runtime.ts';
+import type { StepContract } from './step.ts';
 
 export interface StepContext {
   runtime: Runtime;
@@ -35,9 +37,14 @@ export interface StepContext {
   logger: Logger;
   /** Where log and metric lines go when not to stdout (the local runner's log file, the worker's). */
   sink?: LineSink | undefined;
+  /** Check the step's answer against its contract (lib/lambda/step.ts): local runs and tests. */
+  checkOutputs?: boolean | undefined;
 }
 
-export type Step<T> = (event: unknown, context: StepContext) => Promise<T>;
+export type Step<T> = ((event: unknown, context: StepContext) => Promise<T>) & {
+  /** What the step takes and answers (lib/lambda/step.ts defineStep). */
+  readonly contract?: StepContract<z.ZodType, z.ZodType>;
+};
 
 export interface StepDependencies {
   runtime: () => Runtime;
@@ -45,6 +52,8 @@ export interface StepDependencies {
   sink: LineSink;
   /** Stops the step like its deadline does (the worker: the local run that started it died). */
   stop?: AbortSignal | undefined;
+  /** Fail a step whose answer breaks its contract (StepContractError): local runs and tests. */
+  checkOutputs?: boolean | undefined;
 }
 
 export type StepHandler<T> = ((event: unknown, context: Context) => Promise<T>) & {
@@ -116,6 +125,7 @@ export function stepHandler<T>(
           signal: dependencies.stop ? AbortSignal.any([deadline.signal, dependencies.stop]) : deadline.signal,
           logger,
           sink: dependencies.sink,
+          checkOutputs: dependencies.checkOutputs,
         });
         succeeded = { result };
         logger.info('step succeeded', { seconds: seconds(), figures: keyFigures(result) });

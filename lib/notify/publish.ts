@@ -4,6 +4,7 @@
  * URLs are secrets: they never appear in errors or logs.
  */
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { z } from 'zod';
 import { describeError, NotificationError } from '../errors.ts';
 
 export interface Channels {
@@ -34,11 +35,9 @@ export interface Message {
   details?: AlertDetails;
 }
 
-export interface Sent {
-  sns: boolean;
-  slack: boolean;
-  webhook: boolean;
-}
+/** Which channels took a message (step outputs say so: lib/steps/notify.ts, drill-notify.ts). */
+export const sentSchema = z.object({ sns: z.boolean(), slack: z.boolean(), webhook: z.boolean() });
+export type Sent = z.infer<typeof sentSchema>;
 
 /**
  * SNS refuses a Subject of 100 characters or more, or with line breaks or anything but ASCII; a

@@ -5,10 +5,9 @@
  * error alarm tells the e-mail subscribers that Slack is not hearing about failures.
  */
 import { z } from 'zod';
-import type { StepContext } from '../lambda/handler.ts';
+import { defineStep } from '../lambda/step.ts';
 import { heartbeatHearsFail, relayMessage } from '../notify/alert-relay.ts';
-import { pingHeartbeat, publish } from '../notify/publish.ts';
-import { parseInput } from './input.ts';
+import { pingHeartbeat, publish, sentSchema } from '../notify/publish.ts';
 
 const snsEventSchema = z.object({
   Records: z
@@ -24,19 +23,28 @@ const snsEventSchema = z.object({
     .max(100),
 });
 
-export async function alertRelayStep(event: unknown, { runtime, logger }: StepContext) {
-  const { Records } = parseInput(snsEventSchema, event, 'SNS event');
-  const channels = await runtime.channels('relay');
-  const heartbeatUrl = await runtime.heartbeatUrl();
-  const relayed = [];
-  for (const { Sns } of Records) {
-    const message = relayMessage(Sns.Subject ?? undefined, Sns.Message, runtime.settings.STAGE);
-    const sent = await publish(message, channels);
-    const heartbeat = heartbeatHearsFail(message)
-      ? await pingHeartbeat(heartbeatUrl, 'fail', channels.fetch)
-      : 'not-the-age-alarm';
-    if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
-    relayed.push({ kind: message.details?.kind ?? 'notice', ...sent, heartbeat });
-  }
-  return { relayed };
-}
+/** What became of each message: the channels that took it, and the heartbeat's answer. */
+export const relayedSchema = z.object({
+  relayed: z.array(sentSchema.extend({ kind: z.string(), heartbeat: z.string() })),
+});
+
+export const alertRelayStep = defineStep({
+  event: 'SNS event',
+  input: snsEventSchema,
+  output: relayedSchema,
+  run: async ({ Records }, { runtime, logger }) => {
+    const channels = await runtime.channels('relay');
+    const heartbeatUrl = await runtime.heartbeatUrl();
+    const relayed = [];
+    for (const { Sns } of Records) {
+      const message = relayMessage(Sns.Subject ?? undefined, Sns.Message, runtime.settings.STAGE);
+      const sent = await publish(message, channels);
+      const heartbeat = heartbeatHearsFail(message)
+        ? await pingHeartbeat(heartbeatUrl, 'fail', channels.fetch)
+        : 'not-the-age-alarm';
+      if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat });
+      relayed.push({ kind: message.details?.kind ?? 'notice', ...sent, heartbeat });
+    }
+    return { relayed };
+  },
+});

@@ -5,51 +5,53 @@
  * RecordEvidence records them and decides the verdict.
  */
 import { readManifest } from '../backup/catalog.ts';
-import { forDatabase } from '../backup/databases.ts';
 import { verifyBackup } from '../commands/verify-backup.ts';
-import { drillRestoreEventSchema } from '../drill/input.ts';
+import { drillRestoreEventSchema, restoredSchema } from '../drill/input.ts';
 import { parseSanityChecks, runSanityChecks, sanityChecksFor } from '../drill/sanity.ts';
-import type { StepContext } from '../lambda/handler.ts';
-import { parseInput } from './input.ts';
+import { defineStep } from '../lambda/step.ts';
 
-export async function drillRestoreStep(event: unknown, { runtime: stage, signal, logger }: StepContext) {
-  const { backupId, target } = parseInput(drillRestoreEventSchema, event, 'RestoreAndCheck step event');
-  const runtime = forDatabase(stage, target);
-  // A malformed or ambiguous DRILL_SANITY_CHECKS fails here, before anything is downloaded or started.
-  // Each configured check runs on the database it is for; a database none is for gets the built-in
-  // check against its manifest's table count (an empty `postgres` passes with 0).
-  const configured = parseSanityChecks(runtime.settings.DRILL_SANITY_CHECKS);
-  const manifest = await readManifest(runtime.store, backupId);
-  const checks = sanityChecksFor(
-    configured,
-    { database: target?.database ?? manifest.source.database, urlDatabase: !target?.scope },
-    runtime.settings,
-    manifest.tables.length,
-  );
-  const outcome = await verifyBackup(runtime, manifest, {
-    target: 'scratch',
-    signal,
-    log: logger,
-    // A drill proves the restore in full: content wherever the dump recorded checksums.
-    content: true,
-    checks: async (session) => {
-      const started = Date.now();
-      const results = await runSanityChecks(session, checks);
-      return { checks: results, sanitySeconds: (Date.now() - started) / 1000 };
-    },
-  });
-  return {
-    target: outcome.target,
-    serverVersion: outcome.serverVersion,
-    serverStartSeconds: outcome.serverStartSeconds ?? 0,
-    downloadSeconds: outcome.downloadSeconds,
-    restoreSeconds: outcome.restoreSeconds,
-    benignMessages: outcome.benignMessages,
-    // A difference in owners or grants already failed the restore (OwnershipMismatchError).
-    ...(outcome.roles
-      ? { roles: { globalsId: outcome.roles.globalsId, ownership: outcome.roles.ownership } }
-      : {}),
-    compare: { ...outcome.compare, compareSeconds: outcome.compareSeconds },
-    sanity: outcome.checks,
-  };
-}
+export const drillRestoreStep = defineStep({
+  event: 'RestoreAndCheck step event',
+  input: drillRestoreEventSchema,
+  output: restoredSchema,
+  scope: (event) => event.target,
+  run: async ({ backupId, target }, { runtime, signal, logger }) => {
+    // A malformed or ambiguous DRILL_SANITY_CHECKS fails here, before anything is downloaded or started.
+    // Each configured check runs on the database it is for; a database none is for gets the built-in
+    // check against its manifest's table count (an empty `postgres` passes with 0).
+    const configured = parseSanityChecks(runtime.settings.DRILL_SANITY_CHECKS);
+    const manifest = await readManifest(runtime.store, backupId);
+    const checks = sanityChecksFor(
+      configured,
+      { database: target?.database ?? manifest.source.database, urlDatabase: !target?.scope },
+      runtime.settings,
+      manifest.tables.length,
+    );
+    const outcome = await verifyBackup(runtime, manifest, {
+      target: 'scratch',
+      signal,
+      log: logger,
+      // A drill proves the restore in full: content wherever the dump recorded checksums.
+      content: true,
+      checks: async (session) => {
+        const started = Date.now();
+        const results = await runSanityChecks(session, checks);
+        return { checks: results, sanitySeconds: (Date.now() - started) / 1000 };
+      },
+    });
+    return {
+      target: outcome.target,
+      serverVersion: outcome.serverVersion,
+      serverStartSeconds: outcome.serverStartSeconds ?? 0,
+      downloadSeconds: outcome.downloadSeconds,
+      restoreSeconds: outcome.restoreSeconds,
+      benignMessages: outcome.benignMessages,
+      // A difference in owners or grants already failed the restore (OwnershipMismatchError).
+      ...(outcome.roles
+        ? { roles: { globalsId: outcome.roles.globalsId, ownership: outcome.roles.ownership } }
+        : {}),
+      compare: { ...outcome.compare, compareSeconds: outcome.compareSeconds },
+      sanity: outcome.checks,
+    };
+  },
+});

@@ -5,20 +5,36 @@
  */
 import { z } from 'zod';
 import { dumpGlobals } from '../backup/globals.ts';
-import type { StepContext } from '../lambda/handler.ts';
-import { parseInput } from './input.ts';
+import { defineStep } from '../lambda/step.ts';
+import { executionIdField } from './input.ts';
 
-const globalsEventSchema = z.strictObject({ executionId: z.string().max(2048).optional() });
+const globalsEventSchema = z.strictObject({ executionId: executionIdField });
 
-export async function globalsStep(event: unknown, { runtime }: StepContext) {
-  const { executionId } = parseInput(globalsEventSchema, event, 'Globals step event');
-  const record = await dumpGlobals({
-    store: runtime.store,
-    connection: await runtime.productionConnection(),
-    programs: runtime.programs,
-    owner: executionId,
-    now: runtime.now,
-  });
-  const { roles, skipped, ...figures } = record;
-  return { ...figures, roles: roles.length, skipped: skipped.length };
-}
+/** The globals record's figures: the role names stay in the bucket, their count travels. */
+export const globalsOutputSchema = z.object({
+  globalsVersion: z.literal(1),
+  id: z.string(),
+  createdAt: z.string(),
+  serverVersion: z.string(),
+  sha256: z.string(),
+  bytes: z.number(),
+  roles: z.number(),
+  skipped: z.number(),
+});
+
+export const globalsStep = defineStep({
+  event: 'Globals step event',
+  input: globalsEventSchema,
+  output: globalsOutputSchema,
+  run: async ({ executionId }, { runtime }) => {
+    const record = await dumpGlobals({
+      store: runtime.store,
+      connection: await runtime.productionConnection(),
+      programs: runtime.programs,
+      owner: executionId,
+      now: runtime.now,
+    });
+    const { roles, skipped, ...figures } = record;
+    return { ...figures, roles: roles.length, skipped: skipped.length };
+  },
+});

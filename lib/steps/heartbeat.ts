@@ -8,17 +8,22 @@
  * logged and returned.
  */
 import { z } from 'zod';
-import type { StepContext } from '../lambda/handler.ts';
+import { defineStep } from '../lambda/step.ts';
 import { type HeartbeatSignal, pingHeartbeat } from '../notify/publish.ts';
-import { parseInput } from './input.ts';
+import { conclusionSchema } from './conclude.ts';
 
 const heartbeatEventSchema = z.strictObject({
   /** Conclude's verdict on the night (lib/steps/conclude.ts): the failed databases, globals included. */
-  conclusion: z.looseObject({ failed: z.number().int().min(0) }).optional(),
+  conclusion: conclusionSchema.pick({ failed: true }).loose().optional(),
   /** The nightly state that failed before there was a conclusion. */
   failedState: z.string().optional(),
   /** The nightly execution ($$.Execution.Id), for the log lines. */
   executionId: z.string().optional(),
+});
+
+export const heartbeatOutputSchema = z.object({
+  signal: z.enum(['success', 'fail']),
+  heartbeat: z.string(),
 });
 
 /** The night's signal: success needs a conclusion with nothing failed. */
@@ -26,10 +31,14 @@ export function nightSignal(event: z.infer<typeof heartbeatEventSchema>): Heartb
   return event.conclusion?.failed === 0 && event.failedState === undefined ? 'success' : 'fail';
 }
 
-export async function heartbeatStep(event: unknown, { runtime, logger }: StepContext) {
-  const night = parseInput(heartbeatEventSchema, event, 'Heartbeat step event');
-  const signal = nightSignal(night);
-  const heartbeat = await pingHeartbeat(await runtime.heartbeatUrl(), signal);
-  if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat, signal });
-  return { signal, heartbeat };
-}
+export const heartbeatStep = defineStep({
+  event: 'Heartbeat step event',
+  input: heartbeatEventSchema,
+  output: heartbeatOutputSchema,
+  run: async (night, { runtime, logger }) => {
+    const signal = nightSignal(night);
+    const heartbeat = await pingHeartbeat(await runtime.heartbeatUrl(), signal);
+    if (heartbeat.startsWith('failed')) logger.warn('heartbeat not delivered', { heartbeat, signal });
+    return { signal, heartbeat };
+  },
+});

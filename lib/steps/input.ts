@@ -4,16 +4,15 @@
  * InputValidationError naming the field, before anything touches a database or the bucket.
  */
 import { z } from 'zod';
-import { proofLevels } from '../backup/manifest.ts';
 import { InputValidationError } from '../errors.ts';
-import { backupIdSchema, compressionSchema } from '../schemas.ts';
+import {
+  backupIdSchema,
+  compressionSchema,
+  databaseNameSchema,
+  reasonSchema,
+  triggerSchema,
+} from '../schemas.ts';
 import { isBackupId } from '../storage/keys.ts';
-
-/** A PostgreSQL database name: 1-63 bytes. */
-export const databaseNameSchema = z
-  .string()
-  .min(1)
-  .refine((name) => Buffer.byteLength(name) <= 63, 'must be at most 63 bytes (a PostgreSQL name)');
 
 /** Which database a step works on; set by Plan and passed to every later step (lib/backup/databases.ts). */
 export const databaseTargetSchema = z.strictObject({
@@ -22,17 +21,10 @@ export const databaseTargetSchema = z.strictObject({
 });
 
 export const executionInputSchema = z.strictObject({
-  trigger: z.enum(['schedule', 'manual', 'cli']).default('manual'),
+  trigger: triggerSchema.default('manual'),
   /** One database of the production server; absent: the one the connection URL names. */
   database: databaseNameSchema.optional(),
-  reason: z
-    .string()
-    .max(500)
-    .refine(
-      (text) => ![...text].some((c) => c.charCodeAt(0) < 0x20),
-      'must be one line without control characters',
-    )
-    .optional(),
+  reason: reasonSchema.optional(),
   compression: compressionSchema.optional(),
 });
 export type ExecutionInput = z.infer<typeof executionInputSchema>;
@@ -58,32 +50,7 @@ export const backupIdEventSchema = z.strictObject({
 /** The execution id names the holder of the staging lease in a StagingBusyError. */
 export const restoreEventSchema = backupIdEventSchema;
 
-/** Notify runs only after Verify matched; anything else here is a wiring fault. */
-export const notifyEventSchema = z.strictObject({
-  backupId: backupIdSchema,
-  target: databaseTargetSchema.optional(),
-  executionId: executionIdField,
-  dump: z.unknown(),
-  checksum: z.unknown(),
-  verify: z.object({
-    target: z.enum(['scratch', 'staging']),
-    serverVersion: z.string(),
-    downloadSeconds: z.number(),
-    restoreSeconds: z.number(),
-    compareSeconds: z.number(),
-    benignMessages: z.array(z.string()),
-    roles: z.object({ globalsId: z.string(), ownership: z.enum(['match', 'not recorded']) }).optional(),
-    compare: z.object({
-      status: z.literal('match'),
-      /** Absent in the output of a Verify deployed before content checksums: it compared counts. */
-      proof: z.enum(proofLevels).default('counts'),
-      tablesCompared: z.number(),
-      rowsCompared: z.number(),
-    }),
-  }),
-});
-
-export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];

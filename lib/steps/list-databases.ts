@@ -7,25 +7,39 @@
 
 import { z } from 'zod';
 import { listDatabases } from '../backup/databases.ts';
-import type { StepContext } from '../lambda/handler.ts';
+import { defineStep } from '../lambda/step.ts';
 import { withSession } from '../pg/session.ts';
 import { executionIdField, executionInputSchema, parseInput } from './input.ts';
 
 const nightlyEventSchema = z.strictObject({ execution: z.unknown(), executionId: executionIdField });
 
-export async function listDatabasesStep(event: unknown, { runtime }: StepContext) {
-  const { execution } = parseInput(nightlyEventSchema, event, 'ListDatabases step event');
-  const input = parseInput(executionInputSchema.omit({ database: true }), execution, 'execution input');
-  const connection = await runtime.productionConnection();
-  const targets = await withSession(connection, (session) =>
-    listDatabases(session, connection.database, runtime.settings),
-  );
-  return {
-    trigger: input.trigger,
-    concurrency: runtime.settings.DATABASE_CONCURRENCY,
-    databases: targets.map((target) => ({
-      ...input,
-      database: target.database,
-    })),
-  };
-}
+/** The night's executions without a database: each of the Map's items names its own. */
+export const nightlyInputSchema = executionInputSchema.omit({ database: true });
+
+/** The Map's items: each the input of one backup execution (statemachines/backup.asl.json). */
+export const databaseListSchema = z.object({
+  trigger: executionInputSchema.shape.trigger.unwrap(),
+  concurrency: z.number().int().min(1),
+  databases: z.array(executionInputSchema.required({ database: true })),
+});
+
+export const listDatabasesStep = defineStep({
+  event: 'ListDatabases step event',
+  input: nightlyEventSchema,
+  output: databaseListSchema,
+  run: async ({ execution }, { runtime }) => {
+    const input = parseInput(nightlyInputSchema, execution, 'execution input');
+    const connection = await runtime.productionConnection();
+    const targets = await withSession(connection, (session) =>
+      listDatabases(session, connection.database, runtime.settings),
+    );
+    return {
+      trigger: input.trigger,
+      concurrency: runtime.settings.DATABASE_CONCURRENCY,
+      databases: targets.map((target) => ({
+        ...input,
+        database: target.database,
+      })),
+    };
+  },
+});

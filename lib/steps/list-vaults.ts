@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { newestManifest, readCatalog, vaultFreshness } from '../backup/catalog.ts';
 import { drillInputSchema } from '../drill/input.ts';
 import type { StepContext } from '../lambda/handler.ts';
+import { defineStep } from '../lambda/step.ts';
 import { executionIdField, parseInput } from './input.ts';
 
 const listVaultsEventSchema = z.strictObject({ execution: z.unknown(), executionId: executionIdField });
@@ -32,31 +33,45 @@ function renderDrillPlan(settings: StepContext['runtime']['settings']): { drill:
   };
 }
 
-export async function listVaultsStep(event: unknown, { runtime }: StepContext) {
-  const { execution } = parseInput(listVaultsEventSchema, event, 'ListVaults step event');
-  const input = parseInput(
-    drillInputSchema.pick({ trigger: true, reason: true }),
-    execution,
-    'drills execution input',
-  );
-  const { store, settings } = runtime;
-  const vaults: { database: string; store: typeof store }[] = [];
-  const newest = await newestManifest(store);
-  if (newest) vaults.push({ database: newest.source.database, store });
-  for (const scope of await store.databaseScopes())
-    vaults.push({ database: scope, store: store.forScope(scope) });
-  const now = runtime.now();
-  const databases: string[] = [];
-  const awaitingFirstVerifiedBackup: string[] = [];
-  for (const vault of vaults) {
-    const freshness = vaultFreshness(await readCatalog(vault.store), now, settings.RPO_HOURS);
-    (freshness.awaitingFirst ? awaitingFirstVerifiedBackup : databases).push(vault.database);
-  }
-  return {
-    trigger: input.trigger,
-    render: renderDrillPlan(settings),
-    concurrency: settings.DATABASE_CONCURRENCY,
-    databases: databases.map((database) => ({ ...input, database })),
-    awaitingFirstVerifiedBackup,
-  };
-}
+/** The drills' execution input: why, and by whom; each drill's own input names its database. */
+export const drillsInputSchema = drillInputSchema.pick({ trigger: true, reason: true });
+
+/** The Map's items: each the input of one drill execution (statemachines/drill.asl.json). */
+export const vaultListSchema = z.object({
+  trigger: drillInputSchema.shape.trigger.unwrap(),
+  /** Whether Render's newest export is drilled after them, and why (not). */
+  render: z.object({ drill: z.boolean(), reason: z.string() }),
+  concurrency: z.number().int().min(1),
+  databases: z.array(drillsInputSchema.extend({ database: z.string() })),
+  /** Databases with backups but none verified yet, within the RPO: not drilled this time. */
+  awaitingFirstVerifiedBackup: z.array(z.string()),
+});
+
+export const listVaultsStep = defineStep({
+  event: 'ListVaults step event',
+  input: listVaultsEventSchema,
+  output: vaultListSchema,
+  run: async ({ execution }, { runtime }) => {
+    const input = parseInput(drillsInputSchema, execution, 'drills execution input');
+    const { store, settings } = runtime;
+    const vaults: { database: string; store: typeof store }[] = [];
+    const newest = await newestManifest(store);
+    if (newest) vaults.push({ database: newest.source.database, store });
+    for (const scope of await store.databaseScopes())
+      vaults.push({ database: scope, store: store.forScope(scope) });
+    const now = runtime.now();
+    const databases: string[] = [];
+    const awaitingFirstVerifiedBackup: string[] = [];
+    for (const vault of vaults) {
+      const freshness = vaultFreshness(await readCatalog(vault.store), now, settings.RPO_HOURS);
+      (freshness.awaitingFirst ? awaitingFirstVerifiedBackup : databases).push(vault.database);
+    }
+    return {
+      trigger: input.trigger,
+      render: renderDrillPlan(settings),
+      concurrency: settings.DATABASE_CONCURRENCY,
+      databases: databases.map((database) => ({ ...input, database })),
+      awaitingFirstVerifiedBackup,
+    };
+  },
+});

@@ -1,10 +1,20 @@
 /** The Promote state: move a finished dump and its manifest from incoming/ into backups/. */
-import { forDatabase } from '../backup/databases.ts';
+import { z } from 'zod';
 import { promoteToVault } from '../backup/promote.ts';
-import type { StepContext } from '../lambda/handler.ts';
-import { backupIdEventSchema, parseInput } from './input.ts';
+import { defineStep } from '../lambda/step.ts';
+import { backupIdEventSchema } from './input.ts';
 
-export async function promoteStep(event: unknown, { runtime }: StepContext) {
-  const { backupId, target } = parseInput(backupIdEventSchema, event, 'Promote step event');
-  return promoteToVault(backupId, forDatabase(runtime, target).store);
-}
+export const promoteOutputSchema = z.object({
+  backupId: z.string(),
+  dumpKey: z.string(),
+  manifestKey: z.string(),
+  bytes: z.number(),
+});
+
+export const promoteStep = defineStep({
+  event: 'Promote step event',
+  input: backupIdEventSchema,
+  output: promoteOutputSchema,
+  scope: (event) => event.target,
+  run: ({ backupId }, { runtime }) => promoteToVault(backupId, runtime.store),
+});

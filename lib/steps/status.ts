@@ -9,31 +9,44 @@
  */
 import { z } from 'zod';
 import { reportStatus } from '../commands/status.ts';
-import type { StepContext } from '../lambda/handler.ts';
+import { defineStep } from '../lambda/step.ts';
 import { publish } from '../notify/publish.ts';
 import { executionSummarySchema } from '../report/executions.ts';
-import { parseInput } from './input.ts';
 
 const statusEventSchema = z.object({ executions: z.array(executionSummarySchema).max(1000).optional() });
 
+export const statusOutputSchema = z.object({
+  /** The stage's state (lib/report/status-report.ts OverallState). */
+  state: z.string(),
+  summary: z.string(),
+  withinRpo: z.boolean(),
+  /** With Render watched: whether its own recovery line is fine. */
+  providerOk: z.boolean().optional(),
+});
+
 const dayMs = 86_400_000;
 
-export async function statusStep(event: unknown, { runtime, sink }: StepContext) {
-  const passed = parseInput(statusEventSchema, event ?? {}, 'status event').executions;
-  const now = runtime.now();
-  const executions = (await runtime.executionHistory(new Date(now.getTime() - 30 * dayMs))) ?? passed;
-  const report = await reportStatus(runtime, {
-    now,
-    executions,
-    write: true,
-    alert: async (message) => publish(message, await runtime.channels('alert')),
-    metricsSink: sink,
-    prices: runtime.settings.PRICE_TABLE,
-  });
-  return {
-    state: report.state,
-    summary: report.summary,
-    withinRpo: report.withinRpo,
-    ...(report.provider ? { providerOk: report.provider.ok } : {}),
-  };
-}
+export const statusStep = defineStep({
+  event: 'status event',
+  // A scheduled or status-change event carries no executions: only a local caller passes them.
+  input: z.preprocess((event) => event ?? {}, statusEventSchema),
+  output: statusOutputSchema,
+  run: async ({ executions: passed }, { runtime, sink }) => {
+    const now = runtime.now();
+    const executions = (await runtime.executionHistory(new Date(now.getTime() - 30 * dayMs))) ?? passed;
+    const report = await reportStatus(runtime, {
+      now,
+      executions,
+      write: true,
+      alert: async (message) => publish(message, await runtime.channels('alert')),
+      metricsSink: sink,
+      prices: runtime.settings.PRICE_TABLE,
+    });
+    return {
+      state: report.state,
+      summary: report.summary,
+      withinRpo: report.withinRpo,
+      ...(report.provider ? { providerOk: report.provider.ok } : {}),
+    };
+  },
+});

@@ -8,9 +8,9 @@
 import { z } from 'zod';
 import { parseStoredRecord } from '../backup/manifest.ts';
 import { BackupNotFoundError, WorkerFailedError, WorkerResultInvalidError } from '../errors.ts';
-import type { StepContext } from '../lambda/handler.ts';
+import { defineStep } from '../lambda/step.ts';
 import { errorFromRecord, type WorkerResult, workerResultKey, workerResultSchema } from '../worker/result.ts';
-import { executionIdField, parseInput } from './input.ts';
+import { executionIdField } from './input.ts';
 
 export const workerResultEventSchema = z.strictObject({
   task: z.string().min(1).max(100),
@@ -66,42 +66,50 @@ function describeBuild(facts: BuildFacts): string {
   ].join(' ');
 }
 
-export async function workerResultStep(event: unknown, { runtime }: StepContext): Promise<unknown> {
-  const input = parseInput(workerResultEventSchema, event, 'worker result event');
-  const facts = buildFacts(input.build);
-  const where = `${input.state} on the worker`;
-  if (!facts.id) {
-    throw new WorkerFailedError(
-      `${where} did not run: ${facts.status}${facts.detail ? `: ${facts.detail}` : ''}`,
-      {
-        details: { venue: 'worker', state: input.state, status: facts.status },
-      },
-    );
-  }
-  const key = workerResultKey(input.executionName, input.state, facts.id);
-  let text: string;
-  try {
-    text = await runtime.store.getText(key);
-  } catch (error) {
-    if (!(error instanceof BackupNotFoundError)) throw error;
-    throw new WorkerFailedError(
-      `${where}: ${describeBuild(facts)} without a result (killed, out of memory or stopped at its timeout); nothing it did is marked verified${facts.logs ? `; logs: ${facts.logs}` : ''}`,
-      { details: { venue: 'worker', state: input.state, buildId: facts.id, status: facts.status } },
-    );
-  }
-  let record: WorkerResult;
-  try {
-    record = parseStoredRecord(workerResultSchema, text, key, 'worker result record');
-  } catch (error) {
-    throw new WorkerResultInvalidError(`${where}: ${(error as Error).message}; ${describeBuild(facts)}`, {
-      details: { venue: 'worker', state: input.state, buildId: facts.id },
-    });
-  }
-  if (record.task !== input.task || record.buildId !== facts.id) {
-    throw new WorkerResultInvalidError(
-      `${where}: ${key} is the record of ${record.task} in build ${record.buildId}, not of ${input.task} in ${facts.id}`,
-    );
-  }
-  if (record.outcome === 'failed') throw errorFromRecord(record.error);
-  return record.output;
-}
+/**
+ * The output of the step the build ran (the event's `task`): its own contract applies, which
+ * test/unit/statemachines/contracts.test.ts follows through the worker's Parallel state.
+ */
+export const workerResultStep = defineStep({
+  event: 'worker result event',
+  input: workerResultEventSchema,
+  output: z.unknown(),
+  run: async (input, { runtime }) => {
+    const facts = buildFacts(input.build);
+    const where = `${input.state} on the worker`;
+    if (!facts.id) {
+      throw new WorkerFailedError(
+        `${where} did not run: ${facts.status}${facts.detail ? `: ${facts.detail}` : ''}`,
+        {
+          details: { venue: 'worker', state: input.state, status: facts.status },
+        },
+      );
+    }
+    const key = workerResultKey(input.executionName, input.state, facts.id);
+    let text: string;
+    try {
+      text = await runtime.store.getText(key);
+    } catch (error) {
+      if (!(error instanceof BackupNotFoundError)) throw error;
+      throw new WorkerFailedError(
+        `${where}: ${describeBuild(facts)} without a result (killed, out of memory or stopped at its timeout); nothing it did is marked verified${facts.logs ? `; logs: ${facts.logs}` : ''}`,
+        { details: { venue: 'worker', state: input.state, buildId: facts.id, status: facts.status } },
+      );
+    }
+    let record: WorkerResult;
+    try {
+      record = parseStoredRecord(workerResultSchema, text, key, 'worker result record');
+    } catch (error) {
+      throw new WorkerResultInvalidError(`${where}: ${(error as Error).message}; ${describeBuild(facts)}`, {
+        details: { venue: 'worker', state: input.state, buildId: facts.id },
+      });
+    }
+    if (record.task !== input.task || record.buildId !== facts.id) {
+      throw new WorkerResultInvalidError(
+        `${where}: ${key} is the record of ${record.task} in build ${record.buildId}, not of ${input.task} in ${facts.id}`,
+      );
+    }
+    if (record.outcome === 'failed') throw errorFromRecord(record.error);
+    return record.output;
+  },
+});

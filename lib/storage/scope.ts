@@ -12,6 +12,7 @@
  * name is percent-encoded, so a database called "a/b" cannot reach into another folder.
  */
 import { InputValidationError } from '../errors.ts';
+import { isDatabaseName } from '../schemas.ts';
 
 /** The top-level folders that hold one vault per database; worker/ results belong to executions. */
 const scopedFolders = ['incoming', 'backups', 'status', 'drills'];
@@ -20,7 +21,7 @@ const marker = 'db=';
 export const scopedListPrefix = `backups/${marker}`;
 
 export function scopeSegment(scope: string): string {
-  if (scope.length === 0 || Buffer.byteLength(scope) > 63) {
+  if (!isDatabaseName(scope)) {
     throw new InputValidationError('a database name has 1 to 63 bytes', { details: { field: 'database' } });
   }
   return `${marker}${encodeURIComponent(scope)}`;

@@ -14,6 +14,7 @@
 import type { Context } from 'aws-lambda';
 import { ConfigurationError, describeError, InputValidationError } from '../errors.ts';
 import type { StepHandler } from '../lambda/handler.ts';
+import { settings } from '../settings.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { type WorkerResult, workerResultKey } from './result.ts';
 
@@ -48,12 +49,14 @@ export function readWorkerRequest(env: NodeJS.ProcessEnv): WorkerRequest {
   } catch (error) {
     throw new InputValidationError(`WORKER_EVENT is not JSON: ${describeError(error)}`);
   }
-  const started = Number(env.CODEBUILD_START_TIME ?? Date.now());
-  const seconds = Number(env.WORKER_TIMEOUT_SECONDS ?? maximumSeconds);
-  if (!Number.isFinite(started) || !Number.isFinite(seconds) || seconds <= 0) {
+  // Read by the rules of their rows in lib/settings.ts, as the runtime reads them.
+  const started = settings.CODEBUILD_START_TIME.schema.safeParse(env.CODEBUILD_START_TIME);
+  const seconds = settings.WORKER_TIMEOUT_SECONDS.schema.safeParse(env.WORKER_TIMEOUT_SECONDS);
+  if (!started.success || !seconds.success) {
     throw new ConfigurationError('CODEBUILD_START_TIME and WORKER_TIMEOUT_SECONDS must be numbers');
   }
-  return { task, event, executionName, state, buildId, deadline: started + seconds * 1000, resultKey };
+  const deadline = (started.data ?? Date.now()) + (seconds.data ?? maximumSeconds) * 1000;
+  return { task, event, executionName, state, buildId, deadline, resultKey };
 }
 
 /**

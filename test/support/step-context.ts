@@ -5,5 +5,11 @@ import type { Runtime } from '../../lib/runtime.ts';
 
 export function stepContext(runtime: Runtime, lines: string[] = []): StepContext {
   const sink = (line: string) => void lines.push(line);
-  return { runtime, signal: new AbortController().signal, logger: createLogger(sink), sink };
+  return {
+    runtime,
+    signal: new AbortController().signal,
+    logger: createLogger(sink),
+    sink,
+    checkOutputs: true,
+  };
 }

@@ -18,6 +18,7 @@ import {
 } from '../../lib/errors.ts';
 import { type ExecutionSummary, readableCause, readLocalExecutions } from '../../lib/report/executions.ts';
 import { createRuntime, type Runtime } from '../../lib/runtime.ts';
+import { isDatabaseName } from '../../lib/schemas.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
@@ -129,7 +130,7 @@ export function placeOf(values: Values, deps: CliDependencies): Place {
     });
   }
   const database = typeof values.database === 'string' ? values.database : undefined;
-  if (database !== undefined && (database.length === 0 || Buffer.byteLength(database) > 63)) {
+  if (database !== undefined && !isDatabaseName(database)) {
     throw new InputValidationError('--database must name a database (1-63 bytes)', {
       details: { field: '--database' },
     });

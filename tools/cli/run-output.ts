@@ -2,8 +2,14 @@
  * The terminal side of a run of a state machine: state lines and a progress line, and what a
  * per-database run (nightly, drills) came to for each database.
  */
+
+import { z } from 'zod';
 import type { MachineName } from '../../functions/tasks.ts';
+import { recordedEvidenceSchema } from '../../lib/drill/input.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
+import { conclusionSchema, type DatabaseOutcome } from '../../lib/steps/conclude.ts';
+import { dumpOutputSchema } from '../../lib/steps/dump.ts';
+import { restoredTargetSchema } from '../../lib/steps/restore.ts';
 import type { Output, Values } from './context.ts';
 import { type LastDump, stepProgress } from './progress.ts';
 import { printState } from './stage-run.ts';
@@ -43,12 +49,24 @@ export function localNotice(out: Output): (message: string) => void {
   };
 }
 
-export interface DatabaseOutcome {
-  database: string;
-  status: string;
-  backupId?: string | null;
-  error?: string;
-  cause?: string;
+export type { DatabaseOutcome };
+
+/**
+ * Where the CLI reads a finished execution's output: each step's answer at the ResultPath its state
+ * puts it (statemachines/*.asl.json), read through that step's contract (lib/lambda/step.ts).
+ */
+export const executionOutputs = {
+  backup: z.object({ dump: dumpOutputSchema.pick({ backupId: true }) }),
+  drill: z.object({ evidence: recordedEvidenceSchema.pick({ evidenceKey: true, markdownKey: true }) }),
+  restore: z.object({ restore: restoredTargetSchema }),
+  /** The Conclude state's own output in a per-database run (nightly, drills). */
+  concluded: z.object({ conclusion: conclusionSchema.pick({ databases: true }) }),
+};
+
+/** The output as `schema` reads it, or undefined when it is not of that shape (a failed run). */
+export function outputAs<S extends z.ZodType>(schema: S, output: unknown): z.output<S> | undefined {
+  const parsed = schema.safeParse(output);
+  return parsed.success ? parsed.data : undefined;
 }
 
 /**
@@ -61,8 +79,7 @@ export function concludedDatabases(execution: {
   const concluded = execution.states?.find(
     (state) => state.name === 'Conclude' && state.status === 'succeeded',
   );
-  return (concluded?.output as { conclusion?: { databases?: DatabaseOutcome[] } } | undefined)?.conclusion
-    ?.databases;
+  return outputAs(executionOutputs.concluded, concluded?.output)?.conclusion.databases;
 }
 
 /** One line per database: `<database>: <what passed>` or `<database>: <failed> <error>: <cause>`. */

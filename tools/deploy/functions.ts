@@ -410,6 +410,10 @@ function stageValue(name: SettingName, fill: StageFill, facts: DeployFacts): unk
         return String(timeoutOf('dump', functions.dump, facts, `config/${facts.stage}.yml`));
       case 'prices':
         return JSON.stringify(prices);
+      case 'workerFunction':
+        return functionName(facts, worker.key);
+      case 'workerTimeout':
+        return String(facts.config.worker.timeoutMinutes * 60);
     }
   }
   const text = configFillValue(facts.config, name, fill);

@@ -13,7 +13,7 @@ import { dumpVenues, venues } from '../../lib/backup/plan.ts';
 import { parseSanityChecks, sanityChecksProblem } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { postgresIdPattern } from '../../lib/provider/render.ts';
-import { compressionSchema } from '../../lib/schemas.ts';
+import { compressionSchema, isDatabaseName } from '../../lib/schemas.ts';
 import {
   bucketNamePattern,
   defaultOf,
@@ -82,12 +82,9 @@ export const stageConfigSchema = z.strictObject({
           z.enum(['url', 'all']),
           z
             .array(
-              z
-                .string()
-                .min(1)
-                .refine((name) => Buffer.byteLength(name) <= 63 && !name.includes(','), {
-                  message: 'must be a database name (1-63 bytes, no comma)',
-                }),
+              z.string().refine((name) => isDatabaseName(name) && !name.includes(','), {
+                message: 'must be a database name (1-63 bytes, no comma)',
+              }),
             )
             .min(1),
         ])

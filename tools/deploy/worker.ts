@@ -160,8 +160,6 @@ function workerEnvironment(facts: DeployFacts): Json[] {
   ];
   const env: Json = {
     ...environmentOf(['all', ...settings], facts, 'worker'),
-    WORKER_FUNCTION: functionName(facts, worker.key),
-    WORKER_TIMEOUT_SECONDS: String(facts.config.worker.timeoutMinutes * 60),
     NODE_OPTIONS: '--enable-source-maps',
   };
   // Secret ARNs and the like are references, never secrets: CodeBuild shows plain-text variables in the

@@ -21,6 +21,7 @@ import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { z } from 'zod';
 import { functions, type MachineName, machineNames, taskOf } from '../../functions/tasks.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import type { StepHandler } from '../../lib/lambda/handler.ts';
@@ -126,12 +127,27 @@ const localMachinePrefix = 'arn:aws:states:us-east-1:000000000000:stateMachine:l
 const startExecutionResource = 'arn:aws:states:::states:startExecution.sync:2';
 
 /**
+ * What the definitions hand the AWS integrations served here (their Parameters), read as the service
+ * would: a definition that hands one something else fails its state here, by field.
+ */
+const integrationInputs = {
+  startExecution: z.object({ StateMachineArn: z.string(), Input: z.unknown() }),
+  deleteSecret: z.object({ SecretId: z.string() }),
+  publish: z.object({ Subject: z.string(), Message: z.string() }),
+  startBuild: z.object({
+    EnvironmentVariablesOverride: z
+      .array(z.object({ Name: z.string(), Value: z.string().optional() }))
+      .optional(),
+  }),
+};
+
+/**
  * A nested execution (`states:startExecution.sync:2`), as AWS runs it: the child machine to its end,
  * then its description with the Output as JSON; a child that failed fails the Task with
  * States.TaskFailed and a Cause holding the child's description, Error and Cause included.
  */
 async function runChildExecution(input: unknown, options: RunOptions): Promise<unknown> {
-  const { StateMachineArn, Input } = input as { StateMachineArn: string; Input: unknown };
+  const { StateMachineArn, Input } = integrationInputs.startExecution.parse(input);
   const machine = machineNames.find((name) => StateMachineArn === `${localMachinePrefix}${name}`);
   if (!machine) throw new Error(`no local state machine for ${StateMachineArn}`);
   const { onState: _parentLines, ...inherited } = options;
@@ -162,7 +178,7 @@ const forgetSecretResource = 'arn:aws:states:::aws-sdk:secretsmanager:deleteSecr
 
 /** The restore machine's ForgetTarget: a local secret file goes away; an ARN goes to Secrets Manager. */
 async function forgetSecret(input: unknown, settings: Record<string, string>): Promise<unknown> {
-  const { SecretId } = input as { SecretId: string };
+  const { SecretId } = integrationInputs.deleteSecret.parse(input);
   const local = /^local:([A-Za-z0-9_-]{1,100})$/.exec(SecretId);
   if (local?.[1] && settings.LOCAL_SECRETS_DIR) {
     await rm(join(settings.LOCAL_SECRETS_DIR, local[1]), { force: true });
@@ -254,7 +270,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
     if (state.Type !== 'Task') continue;
     if (state.Resource === 'arn:aws:states:::sns:publish') {
       overrides[name] = async (input) => {
-        const { Subject, Message } = input as { Subject: string; Message: string };
+        const { Subject, Message } = integrationInputs.publish.parse(input);
         await mkdir(options.stateDir, { recursive: true });
         await appendFile(alertLog, `${now().toISOString()} ${Subject}\n${Message}\n\n`);
         const topicArn = options.settings.ALERT_TOPIC_ARN;
@@ -270,7 +286,11 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
           messageId = result.MessageId ?? '';
         }
         // The alert relay's subscription, as on AWS: after the topic, and its failure is not the run's.
-        const relay = (await loadStepHandler('alertRelay')).withDependencies({ runtime: runtimeFor, sink });
+        const relay = (await loadStepHandler('alertRelay')).withDependencies({
+          runtime: runtimeFor,
+          sink,
+          checkOutputs: true,
+        });
         await awsCaller
           .run({ principal: 'alertRelay', settings: options.settings }, () =>
             relay({ Records: [{ Sns: { Subject, Message } }] }, {} as Context),
@@ -314,7 +334,13 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       overrides[name] = (input) => (wrapper ? wrapper(() => build(input), input) : build(input));
       continue;
     }
-    const handler = (await loadStepHandler(task.function)).withDependencies({ runtime: runtimeFor, sink });
+    // Every answer is checked against its step's contract: a step that breaks it fails here, by name
+    // (StepContractError), not two states later.
+    const handler = (await loadStepHandler(task.function)).withDependencies({
+      runtime: runtimeFor,
+      sink,
+      checkOutputs: true,
+    });
     const wrapper = options.wrap?.[name];
     overrides[name] = async (input) => {
       // The handler's requests are the function's; a test's wrapper around it is not.
@@ -498,8 +524,7 @@ function executionFailure(error: unknown): { name: string; cause: string } {
 
 /** The build's EnvironmentVariablesOverride, as the integration passes them on to the build. */
 function overridesOf(input: unknown): Record<string, string> {
-  const variables = (input as { EnvironmentVariablesOverride?: { Name: string; Value?: string }[] })
-    ?.EnvironmentVariablesOverride;
+  const variables = integrationInputs.startBuild.parse(input).EnvironmentVariablesOverride;
   return Object.fromEntries((variables ?? []).map(({ Name, Value }) => [Name, Value ?? '']));
 }
 

@@ -28,6 +28,7 @@ const valuesAt: Record<string, string> = {
   'tools/local/run-restore.ts': "the local worker gets the restore target's URL in its environment",
   'tools/cli/context.ts': "the CLI's runtime for a stage: the bucket it looked up, the stage's region",
   'lib/runtime.ts': 'hands PG_CLIENT_DIR on to lib/pg/client.ts, which takes it as an environment',
+  'tools/local/state-machine-runner.ts': 'a local build gets what CodeBuild and the state machine give one',
 };
 
 interface Finding {

@@ -17,7 +17,14 @@ import {
   withTarget,
 } from '../context.ts';
 import type { LastDump } from '../progress.ts';
-import { concludedDatabases, databaseLines, localNotice, localRunOutput } from '../run-output.ts';
+import {
+  concludedDatabases,
+  databaseLines,
+  executionOutputs,
+  localNotice,
+  localRunOutput,
+  outputAs,
+} from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 function backupInput(values: Values, trigger: 'cli' | 'manual', database: string | undefined) {
@@ -49,7 +56,7 @@ function verdict(
   const databases = concludedDatabases(execution);
   if (databases) return databaseLines(databases, (d) => `${d.backupId} verified`, 'FAILED');
   if (execution.status === 'SUCCEEDED') {
-    return `Backup ${(execution.output as { dump?: { backupId?: string } } | undefined)?.dump?.backupId} verified.`;
+    return `Backup ${outputAs(executionOutputs.backup, execution.output)?.dump.backupId} verified.`;
   }
   // Following a stage names the execution's status (FAILED, TIMED_OUT, ABORTED); a local run fails.
   return `Backup ${where === 'stage' ? execution.status : 'failed'}: ${failureText(execution.error)}`;

@@ -23,7 +23,13 @@ import {
   withLocal,
   withTarget,
 } from '../context.ts';
-import { concludedDatabases, databaseLines, localRunOutput } from '../run-output.ts';
+import {
+  concludedDatabases,
+  databaseLines,
+  executionOutputs,
+  localRunOutput,
+  outputAs,
+} from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
 function drillInput(
@@ -140,9 +146,7 @@ export async function drillCommand(context: CommandContext): Promise<number> {
       );
       return exitCodeForExecution(execution);
     }
-    const evidence = (
-      execution.output as { evidence?: { evidenceKey: string; markdownKey: string } } | undefined
-    )?.evidence;
+    const evidence = outputAs(executionOutputs.drill, execution.output)?.evidence;
     out.print(
       paintVerdict(
         out,

@@ -33,23 +33,11 @@ import {
   withLocal,
   withTarget,
 } from '../context.ts';
-import { localRunOutput } from '../run-output.ts';
+import { executionOutputs, localRunOutput, outputAs } from '../run-output.ts';
 import { followOnStage, printState } from '../stage-run.ts';
 
-interface RestoreOutput {
-  restore?: {
-    backupId?: string;
-    database?: string;
-    restoreSeconds?: number;
-    compare?: { status?: string; proof?: string; tablesCompared?: number; rowsCompared?: number };
-    roles?: { globalsId?: string; skipped?: string[]; ownership?: string };
-    unverified?: string;
-    skipped?: { backupId: string; reason: string }[];
-  };
-}
-
 function summary(output: unknown): string {
-  const restore = (output as RestoreOutput | undefined)?.restore;
+  const restore = outputAs(executionOutputs.restore, output)?.restore;
   const compare = restore?.compare;
   // What was passed by, what was proved and whether the backup was verified come first; the last line
   // stays the one scripts read: "<id> restored into <db> in N s; row counts match (...)."
@@ -115,7 +103,7 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
     error?: { name: string; cause: string };
   }) => {
     if (execution.status === 'SUCCEEDED') {
-      out.print(summary(execution.output), (execution.output as RestoreOutput | undefined)?.restore);
+      out.print(summary(execution.output), outputAs(executionOutputs.restore, execution.output)?.restore);
     } else if (out.json) {
       out.print('', { status: execution.status, error: execution.error });
     } else {
