@@ -14,6 +14,11 @@
  *    is not mounted, and write that same line to its `register` file when no enabled aarch64 entry
  *    exists. Idempotent: a second run finds the entry and changes nothing.
  *
+ * 3. An aarch64 system C and C++ runtime (Debian's `libc6:arm64` and `libstdc++6:arm64`, through
+ *    dpkg's multiarch): the npm-built arm64 scratch server (PostgreSQL 16) uses the system's glibc and
+ *    libstdc++, as on Amazon Linux, where the Debian-built bundles carry their own. qemu finds them at
+ *    their usual paths (/lib/ld-linux-aarch64.so.1, /lib/aarch64-linux-gnu).
+ *
  * Anywhere this cannot be done, the run fails saying what to do, rather than skipping the test. The
  * default Lambda architecture is arm64: its bundles must have run somewhere.
  */
@@ -86,4 +91,22 @@ if (!aarch64Registered()) {
   if (!aarch64Registered())
     fail(`registering ${debianRegistration} with binfmt_misc had no effect (${howTo}).`);
   console.error('Registered qemu-aarch64 with binfmt_misc (Debian qemu-user-static).');
+}
+
+const aarch64Loader = '/lib/ld-linux-aarch64.so.1';
+const aarch64Runtime = ['libc6:arm64', 'libstdc++6:arm64'];
+if (!existsSync(aarch64Loader) || !existsSync('/usr/lib/aarch64-linux-gnu/libstdc++.so.6')) {
+  if (!isRoot || !existsSync('/usr/bin/apt-get')) {
+    fail(
+      `The arm64 layers test needs an aarch64 C and C++ runtime: dpkg --add-architecture arm64; apt-get update; apt-get install ${aarch64Runtime.join(' ')}.`,
+    );
+  }
+  console.error(`Installing ${aarch64Runtime.join(' ')} from Debian for the arm64 layers test...`);
+  const addArch = spawnSync('dpkg', ['--add-architecture', 'arm64'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const install = ['install', '-y', '--no-install-recommends', ...aarch64Runtime];
+  if (addArch.status !== 0 || !(apt('update') && apt(...install))) {
+    fail(`apt-get could not install ${aarch64Runtime.join(' ')}; see the messages above.`);
+  }
 }
