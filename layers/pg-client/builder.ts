@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PgClientBuildError } from '../../lib/errors.ts';
 import { pgPrograms } from '../../lib/pg/client.ts';
-import { serverBundleName } from '../../lib/pg/server-bundle.ts';
+import { buildableServerMajors, debianServerSuite, serverBundleName } from '../../lib/pg/server-bundle.ts';
 import { extractDeb, writeZip, type ZipEntry } from './archive.ts';
 import {
   type PackageEntry,
@@ -60,12 +60,10 @@ export const suiteForMajor: Record<ClientMajor, string> = { 17: 'trixie', 18: 'f
 
 /**
  * The server bundle (the scratch server a verification restores into): PostgreSQL majors with a Debian
- * suite that carries their server package. A logical dump restores into a newer major, so a production
- * server of another major gets the nearest newer one (16 -> 17).
+ * suite that carries their server package (lib/pg/server-bundle.ts holds the table of sources).
  */
-export const serverMajors = [15, 17, 18] as const;
-export type ServerMajor = (typeof serverMajors)[number];
-export const serverSuiteForMajor: Record<ServerMajor, string> = { 15: 'bookworm', 17: 'trixie', 18: 'forky' };
+export const serverMajors = buildableServerMajors.filter((major) => debianServerSuite(major) !== undefined);
+export type ServerMajor = (typeof buildableServerMajors)[number];
 
 /**
  * Extensions beyond contrib that a server bundle can carry, by the name config uses, with the Debian
@@ -370,6 +368,9 @@ class ElfPlacer {
     const { loader } = archTargets[this.#arch];
     await this.#placeLibrary(loader, 'the loader', 0o755);
     await this.#placeLibrary('libgcc_s.so.1', 'glibc');
+    // glibc before 2.34 (bullseye's 2.31, PostgreSQL 13) looks users up (initdb's getpwuid) through a
+    // libnss_files module it loads at run time; later ones have it built in and keep a stub of the name.
+    if (await this.#findLibrary('libnss_files.so.2')) await this.#placeLibrary('libnss_files.so.2', 'glibc');
     while (this.#pending.length > 0) {
       const next = this.#pending.shift();
       if (!next) break;
@@ -582,7 +583,8 @@ export interface ServerBuildOptions extends Omit<BuildOptions, 'major'> {
 export async function buildPgServer(options: ServerBuildOptions = {}): Promise<BuildResult> {
   const major = options.major ?? newestMajor;
   const arch = options.arch ?? hostBundleArch();
-  if (!serverMajors.includes(major)) {
+  const suite = debianServerSuite(major);
+  if (!suite) {
     throw new PgClientBuildError(
       `no Debian suite here carries a PostgreSQL ${major} server (${serverMajors.join(', ')})`,
     );
@@ -600,7 +602,7 @@ export async function buildPgServer(options: ServerBuildOptions = {}): Promise<B
       kind: 'server',
       major,
       arch,
-      suite: serverSuiteForMajor[major],
+      suite,
       name: serverBundleName(major, arch, extensions),
       top: 'pg-server',
       roots: [

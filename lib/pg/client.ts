@@ -59,8 +59,8 @@ function hostBundleArch(): PgBundleArch {
   return hostArch() === 'arm64' ? 'arm64' : 'x86_64';
 }
 
-/** Reads a bundle's manifest; undefined when `dir` holds no complete bundle. */
-async function readBundle(dir: string): Promise<PgBundle | undefined> {
+/** Reads a bundle's manifest (any architecture); undefined when `dir` holds no complete bundle. */
+export async function readPgBundle(dir: string): Promise<PgBundle | undefined> {
   try {
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
       major: number;
@@ -79,7 +79,7 @@ export async function availablePgBundles(options: PgBundleLookupOptions = {}): P
   const arch = hostBundleArch();
   const override = env.PG_CLIENT_DIR;
   if (override) {
-    const bundle = await readBundle(override);
+    const bundle = await readPgBundle(override);
     if (!bundle) {
       throw new PgClientMissingError(
         `PG_CLIENT_DIR=${override} is not a pg-client bundle (no manifest.json or loader)`,
@@ -96,7 +96,7 @@ export async function availablePgBundles(options: PgBundleLookupOptions = {}): P
     lambdaLayerDir,
     ...buildableMajors.map((major) => join(distDir, `pg-client-${major}-${arch}`)),
   ];
-  const found = (await Promise.all(candidates.map(readBundle))).filter(
+  const found = (await Promise.all(candidates.map(readPgBundle))).filter(
     (bundle): bundle is PgBundle => bundle !== undefined && bundle.arch === arch,
   );
   const byMajor = new Map<number, PgBundle>();

