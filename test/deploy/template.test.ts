@@ -3,15 +3,15 @@
  * generated CloudFormation template. Takes ~15 s, most of it esbuild and zipping.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { prices } from '../../config/prices.ts';
 import { childMachineOf, functions, machineNames } from '../../functions/tasks.ts';
 import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
 import { roleResources } from '../support/iam/policies.ts';
+import { unzip } from '../support/zip.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
@@ -41,27 +41,6 @@ const resource = (id: string): Resource => {
 const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 const sub = (text: string) => ({ 'Fn::Sub': text });
 const kmsKey = { 'Fn::If': ['CreateKey', { 'Fn::GetAtt': ['BackupKey', 'Arn'] }, 'none'] };
-
-/** Extracts every file of a zip (stored or deflated entries, as serverless writes them). */
-function unzip(zip: Buffer, into: string): void {
-  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  let offset = zip.readUInt32LE(end + 16);
-  for (let i = 0; i < zip.readUInt16LE(end + 10); i++) {
-    const method = zip.readUInt16LE(offset + 10);
-    const size = zip.readUInt32LE(offset + 20);
-    const nameLength = zip.readUInt16LE(offset + 28);
-    const extra = zip.readUInt16LE(offset + 30) + zip.readUInt16LE(offset + 32);
-    const name = zip.toString('utf8', offset + 46, offset + 46 + nameLength);
-    const local = zip.readUInt32LE(offset + 42);
-    const dataStart = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-    const data = zip.subarray(dataStart, dataStart + size);
-    if (!name.endsWith('/')) {
-      mkdirSync(dirname(join(into, name)), { recursive: true });
-      writeFileSync(join(into, name), method === 8 ? inflateRawSync(data) : data);
-    }
-    offset += 46 + nameLength + extra;
-  }
-}
 
 function roleStatements(roleId: string): Statement[] {
   const policies = resource(roleId).Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[];
