@@ -7,9 +7,9 @@
  * the local S3 API. The connection URL comes from a Secrets Manager endpoint on loopback; every S3 and
  * Secrets Manager request is evaluated against the function's role (test/support/iam/http-gate.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createS3Client } from '../../lib/storage/s3-client.ts';
@@ -125,6 +125,10 @@ describe('the packaged Lambda zips in a sandbox shaped like Lambda', () => {
       'pg-server-18-x86_64.zip',
     ]);
     expect(promote.layers).toEqual([]);
+    for (const fn of [dump, promote, verify]) {
+      measured[`${fn.key}ZipBytes`] = statSync(fn.zip).size;
+      for (const layer of fn.layers) measured[`${basename(layer)}Bytes`] = statSync(layer).size;
+    }
     // The connection comes from Secrets Manager: the function gets the secret's ARN, never a URL.
     expect(dump.environment.PRODUCTION_DATABASE_SECRET_ARN).toBe(productionSecretArn);
     expect(dump.environment.PRODUCTION_DATABASE_URL).toBeUndefined();
@@ -160,6 +164,10 @@ describe('the packaged Lambda zips in a sandbox shaped like Lambda', () => {
     });
     // The scratch server and the download are gone from /tmp.
     expect(verified.tmpLeft).toEqual([]);
+    // Lambda's limit for a function's code and its layers, unzipped: 250 MB.
+    measured.dumpUnzippedBytes = dumped.unzippedBytes;
+    measured.verifyUnzippedBytes = verified.unzippedBytes;
+    expect(verified.unzippedBytes).toBeLessThan(250 * 1024 * 1024);
 
     // Every request was one the function's role allows, and each function made its own kind.
     expect(gate.denials).toEqual([]);

@@ -234,6 +234,8 @@ export interface SandboxRun {
   seconds: number;
   /** What the invocation left in /tmp. */
   tmpLeft: string[];
+  /** The function's code and its layers unzipped (Lambda allows 250 MB together). */
+  unzippedBytes: number;
 }
 
 async function text(req: IncomingMessage): Promise<string> {
@@ -262,9 +264,10 @@ export async function invokeInSandbox(
   let child: ReturnType<typeof spawn> | undefined;
   const server = createServer();
   try {
-    unzip(readFileSync(fn.zip), join(box, 'task'));
+    let unzippedBytes = unzip(readFileSync(fn.zip), join(box, 'task'));
     mkdirSync(join(box, 'opt'));
-    for (const layer of options.layers ?? fn.layers) unzip(readFileSync(layer), join(box, 'opt'));
+    for (const layer of options.layers ?? fn.layers)
+      unzippedBytes += unzip(readFileSync(layer), join(box, 'opt'));
     mkdirSync(join(box, 'tmp'));
     mkdirSync(join(box, 'etc'));
     writeFileSync(
@@ -409,7 +412,7 @@ export async function invokeInSandbox(
     const timeout = setTimeout(() => spawned.kill('SIGKILL'), fn.timeoutSeconds * 1000 + 5000);
     const outcome = await Promise.race([answered, exited]).finally(() => clearTimeout(timeout));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { outcome, lines, seconds, tmpLeft: readdirSync(join(box, 'tmp')) };
+    return { outcome, lines, seconds, tmpLeft: readdirSync(join(box, 'tmp')), unzippedBytes };
   } finally {
     if (child && child.exitCode === null && child.signalCode === null) {
       const closed = new Promise((resolve) => child?.on('close', resolve));

@@ -7,7 +7,9 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize, sep } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 
-export function unzip(zip: Buffer, into: string): void {
+/** Extracts `zip` into `into`; the bytes of the files written (their unzipped size). */
+export function unzip(zip: Buffer, into: string): number {
+  let written = 0;
   const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   if (end < 0) throw new Error('not a zip file (no end of central directory)');
   let offset = zip.readUInt32LE(end + 16);
@@ -31,9 +33,12 @@ export function unzip(zip: Buffer, into: string): void {
     } else {
       if (method !== 0 && method !== 8) throw new Error(`zip entry ${name}: compression method ${method}`);
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, method === 8 ? inflateRawSync(data) : data);
+      const content = method === 8 ? inflateRawSync(data) : data;
+      writeFileSync(path, content);
+      written += content.length;
       chmodSync(path, mode || 0o644);
     }
     offset += 46 + nameLength + extra;
   }
+  return written;
 }
