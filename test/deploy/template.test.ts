@@ -3,7 +3,7 @@
  * generated CloudFormation template. Takes ~15 s, most of it esbuild and zipping.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -11,12 +11,12 @@ import { prices } from '../../config/prices.ts';
 import { childMachineOf, functions, machineNames } from '../../functions/tasks.ts';
 import { everyState, loadAsl, workerResource } from '../support/definitions.ts';
 import { roleResources } from '../support/iam/policies.ts';
+import { type PackagedService, packageService } from '../support/package-service.ts';
 import { unzip } from '../support/zip.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
-/** The packager's own temporary files (a bundle directory per function), removed with the package. */
-const packagerTmp = mkdtempSync(join(tmpdir(), 'sls-tmp-'));
+/** The package (test/support/package-service.ts: the packager's temporary files go with it). */
+let service: PackagedService;
 
 type Json = Record<string, unknown>;
 interface Resource {
@@ -99,25 +99,14 @@ const rulesTargeting = (arn: unknown) =>
       (r.Properties.Targets as { Arn: unknown }[]).some((t) => JSON.stringify(t.Arn) === JSON.stringify(arn)),
   );
 
-beforeAll(() => {
-  const result = spawnSync(
-    process.execPath,
-    [join(root, 'tools/deploy/package.ts'), '--stage', 'test', '--package', outDir],
-    // No credentials and no region from the environment: packaging must not need them.
-    {
-      cwd: root,
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), TMPDIR: packagerTmp },
-      timeout: 600_000,
-    },
-  );
-  if (result.status !== 0) throw new Error(`packaging failed:\n${result.stdout}\n${result.stderr}`);
-  template = JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8'));
-}, 600_000);
+beforeAll(async () => {
+  // No credentials and no region from the environment: packaging must not need them.
+  service = await packageService('test');
+  template = service.template as unknown as typeof template;
+}, 1_200_000);
 
 afterAll(() => {
-  rmSync(outDir, { recursive: true, force: true });
-  rmSync(packagerTmp, { recursive: true, force: true });
+  service?.remove();
 });
 
 describe('packaged template', () => {
@@ -1083,7 +1072,7 @@ describe('packaged template', () => {
 
     it('ship an ES module bundle that loads and runs middy (fails on missing settings, by name)', () => {
       const dir = mkdtempSync(join(tmpdir(), 'dump-bundle-'));
-      unzip(readFileSync(join(outDir, 'dump.zip')), dir);
+      unzip(readFileSync(join(service.dir, 'dump.zip')), dir);
       const script = `
         const { handler } = await import(${JSON.stringify(join(dir, 'functions/dump/handler.mjs'))});
         try { await handler({}, { getRemainingTimeInMillis: () => 60000 }); console.log('no error'); }
@@ -1283,7 +1272,7 @@ describe('packaged template', () => {
 
     it('ships a bundle that runs as the worker, failing by name without its request', () => {
       const dir = mkdtempSync(join(tmpdir(), 'worker-bundle-'));
-      unzip(readFileSync(join(outDir, 'worker.zip')), dir);
+      unzip(readFileSync(join(service.dir, 'worker.zip')), dir);
       const result = spawnSync(process.execPath, [join(dir, 'functions/worker/handler.mjs')], {
         encoding: 'utf8',
         env: { PATH: process.env.PATH ?? '' },

@@ -17,14 +17,8 @@ import { type PostgresServer, startPostgresServer } from '../../tools/local/post
 import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
 import { type AwsGate, startAwsGate } from '../support/iam/http-gate.ts';
 import { keyArn } from '../support/iam/policies.ts';
-import {
-  functionVariables,
-  invokeInSandbox,
-  type PackagedFunction,
-  type PackagedService,
-  packageService,
-  type SandboxRun,
-} from '../support/lambda-sandbox.ts';
+import { functionVariables, invokeInSandbox, type SandboxRun } from '../support/lambda-sandbox.ts';
+import { type PackagedFunction, type PackagedService, packageService } from '../support/package-service.ts';
 import { sql, urlAs } from '../support/sql.ts';
 
 const region = 'eu-central-1';
@@ -80,7 +74,7 @@ async function keysUnder(prefix: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  service = packageService('sandbox');
+  service = await packageService('sandbox');
   measured.packageSeconds = service.seconds;
   stateDir = mkdtempSync(join(tmpdir(), 'lambda-sandbox-test-'));
   s3 = await startLocalS3Server({ directory: join(stateDir, 's3'), buckets: [bucket] });

@@ -12,7 +12,7 @@
  * binary links against a newer glibc than Lambda's 2.34; the pg layers bring their own glibc and loader
  * and use nothing of the host's), nor Lambda's limits (memory, /tmp size, CPU share, time). docs/deploy.md.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -26,117 +26,14 @@ import {
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
+import type { PackagedFunction } from './package-service.ts';
 import { unzip } from './zip.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 export const bwrap = '/usr/bin/bwrap';
 /** Lambda runs functions as this user (sbx_user1051), never as root. */
 const lambdaUser = { name: 'sbx_user1051', uid: 993, gid: 990 };
-
-type Json = Record<string, unknown>;
-interface Resource {
-  Type: string;
-  Properties: Json;
-}
-export interface Template {
-  Resources: Record<string, Resource>;
-  Conditions?: Record<string, unknown>;
-}
-
-export interface PackagedFunction {
-  key: string;
-  functionName: string;
-  handler: string;
-  zip: string;
-  /** The zips of the layers the template attaches, in the template's order (Lambda's order under /opt). */
-  layers: string[];
-  /** The function's Environment.Variables as the template has them (strings or CloudFormation expressions). */
-  environment: Record<string, unknown>;
-  timeoutSeconds: number;
-  memoryMb: number;
-  /** The template's Conditions, which settle the `Fn::If`s of the environment. */
-  conditions: Record<string, unknown>;
-}
-
-export interface PackagedService {
-  dir: string;
-  template: Template;
-  /** How long `npm run package` took. */
-  seconds: number;
-  lambda(key: string): PackagedFunction;
-  remove(): void;
-}
-
-/**
- * `npm run package -- --stage <stage> --package <dir>` (tools/deploy/package.ts), offline, without
- * credentials; the packager's temporary files go to a directory removed with the package.
- */
-export function packageService(stage: string): PackagedService {
-  const dir = mkdtempSync(join(tmpdir(), 'sls-package-'));
-  const packagerTmp = mkdtempSync(join(tmpdir(), 'sls-tmp-'));
-  const remove = () => {
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(packagerTmp, { recursive: true, force: true });
-  };
-  const started = process.hrtime.bigint();
-  const result = spawnSync(
-    process.execPath,
-    [join(root, 'tools/deploy/package.ts'), '--stage', stage, '--package', dir],
-    {
-      cwd: root,
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), TMPDIR: packagerTmp },
-      timeout: 600_000,
-    },
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.status !== 0) {
-    remove();
-    throw new Error(`packaging failed:\n${result.stdout}\n${result.stderr}`);
-  }
-  const template = JSON.parse(
-    readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
-  ) as Template;
-  const resource = (id: string): Resource => {
-    const found = template.Resources[id];
-    if (!found) throw new Error(`no resource ${id} in the packaged template`);
-    return found;
-  };
-  /** An artifact the template names by S3 key: in the package directory, or where the stage config built it. */
-  const artifact = (s3Key: unknown): string => {
-    const name = basename(String(s3Key));
-    const candidates = [join(dir, name), join(root, 'layers', 'pg-client', 'dist', name)];
-    const found = candidates.find((path) => existsSync(path));
-    if (!found) throw new Error(`the package names ${name}, which is in none of ${candidates.join(', ')}`);
-    return found;
-  };
-  return {
-    dir,
-    template,
-    seconds,
-    remove,
-    lambda(key) {
-      const id = `${key[0]?.toUpperCase()}${key.slice(1)}LambdaFunction`;
-      const properties = resource(id).Properties;
-      const layers = ((properties.Layers ?? []) as { Ref: string }[]).map((layer) =>
-        artifact((resource(layer.Ref).Properties.Content as Json).S3Key),
-      );
-      return {
-        key,
-        functionName: String(properties.FunctionName),
-        handler: String(properties.Handler),
-        zip: artifact((properties.Code as Json).S3Key),
-        layers,
-        environment: ((properties.Environment as { Variables?: Json } | undefined)?.Variables ??
-          {}) as Record<string, unknown>,
-        timeoutSeconds: Number(properties.Timeout),
-        memoryMb: Number(properties.MemorySize),
-        conditions: template.Conditions ?? {},
-      };
-    },
-  };
-}
 
 /** The project's Node 22 (the `node` package), which stands in for Lambda's nodejs22.x. */
 export function projectNode(): string {
