@@ -3,10 +3,9 @@
  * generated CloudFormation template. Takes ~15 s, most of it esbuild and zipping.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { prices } from '../../config/prices.ts';
 import { childMachineOf, functions, machineNames, tasks } from '../../functions/tasks.ts';
@@ -20,11 +19,12 @@ import {
 } from '../support/cfn-schema.ts';
 import { everyState, everyTaskOfEveryMachine, loadAsl, workerResource } from '../support/definitions.ts';
 import { roleResources } from '../support/iam/policies.ts';
+import { type PackagedService, packageService } from '../support/package-service.ts';
+import { unzip } from '../support/zip.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
-/** The packager's own temporary files (a bundle directory per function), removed with the package. */
-const packagerTmp = mkdtempSync(join(tmpdir(), 'sls-tmp-'));
+/** The package (test/support/package-service.ts: the packager's temporary files go with it). */
+let service: PackagedService;
 
 type Json = Record<string, unknown>;
 interface Resource {
@@ -49,27 +49,6 @@ const resource = (id: string): Resource => {
 const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 const sub = (text: string) => ({ 'Fn::Sub': text });
 const kmsKey = { 'Fn::If': ['CreateKey', { 'Fn::GetAtt': ['BackupKey', 'Arn'] }, 'none'] };
-
-/** Extracts every file of a zip (stored or deflated entries, as serverless writes them). */
-function unzip(zip: Buffer, into: string): void {
-  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  let offset = zip.readUInt32LE(end + 16);
-  for (let i = 0; i < zip.readUInt16LE(end + 10); i++) {
-    const method = zip.readUInt16LE(offset + 10);
-    const size = zip.readUInt32LE(offset + 20);
-    const nameLength = zip.readUInt16LE(offset + 28);
-    const extra = zip.readUInt16LE(offset + 30) + zip.readUInt16LE(offset + 32);
-    const name = zip.toString('utf8', offset + 46, offset + 46 + nameLength);
-    const local = zip.readUInt32LE(offset + 42);
-    const dataStart = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-    const data = zip.subarray(dataStart, dataStart + size);
-    if (!name.endsWith('/')) {
-      mkdirSync(dirname(join(into, name)), { recursive: true });
-      writeFileSync(join(into, name), method === 8 ? inflateRawSync(data) : data);
-    }
-    offset += 46 + nameLength + extra;
-  }
-}
 
 function roleStatements(roleId: string): Statement[] {
   const policies = resource(roleId).Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[];
@@ -128,25 +107,14 @@ const rulesTargeting = (arn: unknown) =>
       (r.Properties.Targets as { Arn: unknown }[]).some((t) => JSON.stringify(t.Arn) === JSON.stringify(arn)),
   );
 
-beforeAll(() => {
-  const result = spawnSync(
-    process.execPath,
-    [join(root, 'tools/deploy/package.ts'), '--stage', 'test', '--package', outDir],
-    // No credentials and no region from the environment: packaging must not need them.
-    {
-      cwd: root,
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), TMPDIR: packagerTmp },
-      timeout: 600_000,
-    },
-  );
-  if (result.status !== 0) throw new Error(`packaging failed:\n${result.stdout}\n${result.stderr}`);
-  template = JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8'));
-}, 600_000);
+beforeAll(async () => {
+  // No credentials and no region from the environment: packaging must not need them.
+  service = await packageService('test');
+  template = service.template as unknown as typeof template;
+}, 1_200_000);
 
 afterAll(() => {
-  rmSync(outDir, { recursive: true, force: true });
-  rmSync(packagerTmp, { recursive: true, force: true });
+  service?.remove();
 });
 
 describe('packaged template', () => {
@@ -1170,7 +1138,7 @@ describe('packaged template', () => {
 
     it('ship an ES module bundle that loads and runs middy (fails on missing settings, by name)', () => {
       const dir = mkdtempSync(join(tmpdir(), 'dump-bundle-'));
-      unzip(readFileSync(join(outDir, 'dump.zip')), dir);
+      unzip(readFileSync(join(service.dir, 'dump.zip')), dir);
       const script = `
         const { handler } = await import(${JSON.stringify(join(dir, 'functions/dump/handler.mjs'))});
         try { await handler({}, { getRemainingTimeInMillis: () => 60000 }); console.log('no error'); }
@@ -1387,7 +1355,7 @@ describe('packaged template', () => {
 
     it('ships a bundle that runs as the worker, failing by name without its request', () => {
       const dir = mkdtempSync(join(tmpdir(), 'worker-bundle-'));
-      unzip(readFileSync(join(outDir, 'worker.zip')), dir);
+      unzip(readFileSync(join(service.dir, 'worker.zip')), dir);
       const result = spawnSync(process.execPath, [join(dir, 'functions/worker/handler.mjs')], {
         encoding: 'utf8',
         env: { PATH: process.env.PATH ?? '' },

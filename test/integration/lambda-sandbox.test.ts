@@ -1,0 +1,223 @@
+/**
+ * What ships runs: the service is packaged once (config/sandbox.yml: this machine's architecture, a
+ * scratch server for verification), and the dump, promote and verify zips each run in a sandbox shaped
+ * like Lambda (test/support/lambda-sandbox.ts: only the zip at /var/task and its layers under /opt, a
+ * read-only root, a writable /tmp, Lambda's variables and the function's own environment from the
+ * packaged template, uid 993) against a real PostgreSQL whose database belongs to a non-superuser, and
+ * the local S3 API. The connection URL comes from a Secrets Manager endpoint on loopback; every S3 and
+ * Secrets Manager request is evaluated against the function's role (test/support/iam/http-gate.ts).
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createS3Client } from '../../lib/storage/s3-client.ts';
+import { type PostgresServer, startPostgresServer } from '../../tools/local/postgres-server.ts';
+import { type LocalS3Server, startLocalS3Server } from '../../tools/local/s3-server.ts';
+import { type AwsGate, startAwsGate } from '../support/iam/http-gate.ts';
+import { keyArn } from '../support/iam/policies.ts';
+import { functionVariables, invokeInSandbox, type SandboxRun } from '../support/lambda-sandbox.ts';
+import { type PackagedFunction, type PackagedService, packageService } from '../support/package-service.ts';
+import { sql, urlAs } from '../support/sql.ts';
+
+const region = 'eu-central-1';
+const bucket = 'sandbox-backups';
+const productionSecretArn =
+  'arn:aws:secretsmanager:eu-central-1:123456789012:secret:sandbox/production-AbCdEf';
+const executionId =
+  'arn:aws:states:eu-central-1:123456789012:execution:verified-pg-backups-sandbox-backup:night-1';
+
+let service: PackagedService;
+let s3: LocalS3Server;
+let gate: AwsGate;
+let server: PostgresServer;
+let stateDir: string;
+const measured: Record<string, number> = {};
+
+/** The function's own environment from the template, its stack references and endpoints made local. */
+function environmentOf(fn: PackagedFunction): Record<string, string> {
+  return {
+    ...functionVariables(fn, { BACKUP_BUCKET: bucket, KMS_KEY_ID: keyArn }),
+    AWS_ENDPOINT_URL_S3: gate.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: gate.endpoint,
+  };
+}
+
+async function invoke(
+  fn: PackagedFunction,
+  event: unknown,
+  layers?: string[],
+  image: { withoutZoneinfo?: boolean } = {},
+): Promise<SandboxRun> {
+  const environment = environmentOf(fn);
+  gate.caller = { principal: fn.key, settings: environment };
+  try {
+    return await invokeInSandbox(fn, { event, environment, region, ...(layers ? { layers } : {}), ...image });
+  } finally {
+    gate.caller = undefined;
+  }
+}
+
+/** The step's own log lines (Powertools' JSON): what it said when it ended. */
+const ended = (run: SandboxRun) =>
+  run.lines
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.message === 'step succeeded' || line.message === 'step failed');
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const listed = await createS3Client({ endpoint: s3.endpoint, region }).send(
+    new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }),
+  );
+  return (listed.Contents ?? []).map((object) => object.Key ?? '').sort();
+}
+
+beforeAll(async () => {
+  service = await packageService('sandbox');
+  measured.packageSeconds = service.seconds;
+  stateDir = mkdtempSync(join(tmpdir(), 'lambda-sandbox-test-'));
+  s3 = await startLocalS3Server({ directory: join(stateDir, 's3'), buckets: [bucket] });
+  server = await startPostgresServer({ dataDir: join(stateDir, 'pg') });
+  await sql(
+    server.url('postgres'),
+    "CREATE ROLE owner LOGIN PASSWORD 'owner-password' NOSUPERUSER NOCREATEDB NOCREATEROLE",
+    'CREATE DATABASE shop OWNER owner',
+  );
+  await sql(
+    urlAs(server, 'owner', 'owner-password', 'shop'),
+    'CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(10,2))',
+    "INSERT INTO items SELECT i, 'item ' || i, i * 1.25 FROM generate_series(1, 500) i",
+    'CREATE TABLE orders (id bigint PRIMARY KEY, item bigint REFERENCES items, at timestamptz)',
+    "INSERT INTO orders SELECT i, 1 + i % 500, timestamptz '2026-01-01' + i * interval '1 minute' FROM generate_series(1, 2000) i",
+  );
+  gate = await startAwsGate({
+    s3Endpoint: s3.endpoint,
+    secrets: { [productionSecretArn]: urlAs(server, 'owner', 'owner-password', 'shop') },
+  });
+}, 900_000);
+
+afterAll(async () => {
+  await gate?.stop();
+  await server?.stop();
+  await s3?.stop();
+  service?.remove();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  // The figures the docs quote (docs/deploy.md, "What the Lambda sandbox test proves").
+  console.log(`lambda sandbox: ${JSON.stringify(measured)}`);
+});
+
+describe('the packaged Lambda zips in a sandbox shaped like Lambda', () => {
+  it('dump writes a backup and its manifest, promote moves them, verify proves them on a scratch server from the layer', async () => {
+    const dump = service.lambda('dump');
+    const promote = service.lambda('promote');
+    const verify = service.lambda('verify');
+    // What the template attaches: the client layer to dump, both layers to verify, none to promote.
+    expect(dump.layers.map((path) => path.split('/').pop())).toEqual(['pg-client-18-x86_64.zip']);
+    expect(verify.layers.map((path) => path.split('/').pop())).toEqual([
+      'pg-client-18-x86_64.zip',
+      'pg-server-18-x86_64.zip',
+    ]);
+    expect(promote.layers).toEqual([]);
+    for (const fn of [dump, promote, verify]) {
+      measured[`${fn.key}ZipBytes`] = statSync(fn.zip).size;
+      for (const layer of fn.layers) measured[`${basename(layer)}Bytes`] = statSync(layer).size;
+    }
+    // The connection comes from Secrets Manager: the function gets the secret's ARN, never a URL.
+    expect(dump.environment.PRODUCTION_DATABASE_SECRET_ARN).toBe(productionSecretArn);
+    expect(dump.environment.PRODUCTION_DATABASE_URL).toBeUndefined();
+
+    const dumped = await invoke(dump, { execution: { trigger: 'manual' }, executionId });
+    measured.dumpSeconds = dumped.seconds;
+    expect(dumped.outcome).toEqual({
+      ok: true,
+      result: expect.objectContaining({ backupId: expect.any(String) }),
+    });
+    const { backupId } = (dumped.outcome as { result: { backupId: string } }).result;
+    expect(await keysUnder('incoming/')).toEqual([
+      `incoming/${backupId}.dump`,
+      `incoming/${backupId}.manifest.json`,
+    ]);
+    expect(ended(dumped)).toEqual([
+      expect.objectContaining({ level: 'INFO', step: 'dump', message: 'step succeeded' }),
+    ]);
+
+    const promoted = await invoke(promote, { backupId, executionId });
+    measured.promoteSeconds = promoted.seconds;
+    expect(promoted.outcome).toMatchObject({ ok: true });
+
+    const verified = await invoke(verify, { backupId, executionId });
+    measured.verifySeconds = verified.seconds;
+    expect(verified.outcome).toEqual({
+      ok: true,
+      result: expect.objectContaining({
+        target: 'scratch',
+        serverVersion: expect.stringMatching(/^18\./),
+        compare: { status: 'match', proof: 'checksums', tablesCompared: 2, rowsCompared: 2500 },
+      }),
+    });
+    // The scratch server and the download are gone from /tmp.
+    expect(verified.tmpLeft).toEqual([]);
+    // Lambda's limit for a function's code and its layers, unzipped: 250 MB.
+    measured.dumpUnzippedBytes = dumped.unzippedBytes;
+    measured.verifyUnzippedBytes = verified.unzippedBytes;
+    expect(verified.unzippedBytes).toBeLessThan(250 * 1024 * 1024);
+
+    // Every request was one the function's role allows, and each function made its own kind.
+    expect(gate.denials).toEqual([]);
+    // The dump: the secret by its ARN, an earlier attempt's uploads, then the dump and its manifest
+    // (one PutObject each at this size; a larger dump goes part by part).
+    expect(gate.requests.filter((line) => line.startsWith('dump '))).toEqual([
+      `dump SecretsManagerClient.GetSecretValue ${productionSecretArn}`,
+      `dump S3Client.ListMultipartUploads ${bucket}`,
+      `dump S3Client.PutObject ${bucket}/incoming/${backupId}.dump`,
+      `dump S3Client.PutObject ${bucket}/incoming/${backupId}.manifest.json`,
+    ]);
+    expect(gate.requests).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(`^verify S3Client\\.GetObject ${bucket}/backups/.*/${backupId}\\.dump$`),
+        ),
+      ]),
+    );
+  }, 600_000);
+
+  it('fails by name, not green, when a zip runs without its layer', async () => {
+    const dump = service.lambda('dump');
+    const verify = service.lambda('verify');
+    const before = await keysUnder('incoming/');
+
+    // No pg-client layer: nothing under /opt can run pg_dump.
+    const dumped = await invoke(dump, { execution: { trigger: 'manual' }, executionId }, []);
+    expect(dumped.outcome).toEqual({
+      ok: false,
+      errorType: 'PgClientVersionError',
+      errorMessage: expect.stringContaining('newer than every available client (none)'),
+    });
+    expect(ended(dumped)).toEqual([
+      expect.objectContaining({ level: 'ERROR', message: 'step failed', errorName: 'PgClientVersionError' }),
+    ]);
+    // Nothing was written for it.
+    expect(await keysUnder('incoming/')).toEqual(before);
+
+    // The verify zip with the client layer only: no scratch server to restore into (the backup is the
+    // one the first test made and verified).
+    const backup = (await keysUnder('backups/')).find((key) => key.endsWith('.dump'));
+    const backupId = /([^/]+)\.dump$/.exec(backup ?? '')?.[1] ?? '';
+    const verified = await invoke(verify, { backupId, executionId }, verify.layers.slice(0, 1));
+    expect(verified.outcome).toMatchObject({ ok: false, errorType: 'ScratchServerVersionError' });
+
+    // Both layers, but an image without time zone data: Debian's PostgreSQL reads the system's tzdata,
+    // so the scratch server refuses the session's `TimeZone = UTC` and the verification fails by name.
+    const withoutZones = await invoke(verify, { backupId, executionId }, undefined, {
+      withoutZoneinfo: true,
+    });
+    expect(withoutZones.outcome).toEqual({
+      ok: false,
+      errorType: 'ScratchServerError',
+      errorMessage: expect.stringContaining('invalid value for parameter "TimeZone": "UTC"'),
+    });
+    expect(withoutZones.tmpLeft).toEqual([]);
+    expect(gate.denials).toEqual([]);
+  }, 600_000);
+});
