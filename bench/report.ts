@@ -97,10 +97,11 @@ const optional = (value: number | undefined, digits: number) =>
  * read on the server minus what pg_dump alone (`baseline`, scenario a) reads.
  */
 export function beyondPgDump(x: ScenarioSummary, baseline: ScenarioSummary | undefined) {
+  // Without a pg_dump of its own (the counts alone), everything a scenario read is beyond pg_dump's.
+  const ranPgDump = x.runs.some((run) => (run.backends?.backends.pgDump ?? 0) > 0);
+  const pgDumpBytes = ranPgDump ? baseline?.tableBytes : 0;
   const extraBytes =
-    x.tableBytes !== undefined && baseline?.tableBytes !== undefined
-      ? x.tableBytes - baseline.tableBytes
-      : undefined;
+    x.tableBytes !== undefined && pgDumpBytes !== undefined ? x.tableBytes - pgDumpBytes : undefined;
   return { cpuSeconds: x.productBackendCpuSeconds, extraBytes };
 }
 

@@ -316,7 +316,8 @@ async function measure(ctx: Context, spec: ScenarioSpec, round: number): Promise
       serverCpuSeconds: serverAfter - serverBefore,
       // s3rver (in this process) and the discarding endpoint: whichever the scenario wrote to.
       s3ServerCpuSeconds: (own.user + own.system) / 1e6 + discard,
-      backends: usage,
+      // A restore's backends work on another database: nothing of production's.
+      ...(spec.restore ? {} : { backends: usage }),
       round,
     };
   } finally {

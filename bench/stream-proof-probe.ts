@@ -17,9 +17,9 @@
 import { spawn } from 'node:child_process';
 import { hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -36,6 +36,7 @@ import { formatSize, openDataset, parseSize } from './dataset.ts';
 import { readCpu, readPeakRss } from './proc.ts';
 
 const MiB = 1024 ** 2;
+const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 const log = (line: string) => console.error(`[probe ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
 // --- A minimal reader of pg_dump's custom format (read sequentially, as from a pipe) ---
@@ -308,9 +309,13 @@ async function parseArchive(
       const isTable = entry?.desc === 'TABLE DATA';
       const sum = new HashSum();
       if (isTable) sums.set(block.dumpId, sum);
+      let copyEnded = false;
       const splitter = rowSplitter((row) => {
-        // COPY's end marker, if an archive carries one.
-        if (row.length === 2 && row[0] === 92 && row[1] === 46) return;
+        // pg_dump ends each table's data with COPY's end marker `\.` and blank lines: no rows after it.
+        if (copyEnded || (row.length === 2 && row[0] === 92 && row[1] === 46)) {
+          copyEnded = true;
+          return;
+        }
         rows++;
         if (algorithm === 'none') sum.rows++;
         else sum.add(hash(algorithm, row, 'buffer'));
@@ -489,7 +494,7 @@ per round (\`node bench/stream-proof-probe.ts\`: TypeScript stripping adds to it
       .map((l) => l.toFixed(2))
       .join(' / ')}.
 
-| Where | What | CPU s | MB/s of COPY text per CPU-s | Rows/s per CPU-s |
+| Where | What | CPU s | MiB/s of COPY text per CPU-s | Rows/s per CPU-s |
 |---|---|--:|--:|--:|
 | Node (the dump step's process) | decompress zstd + split rows | ${splitCpu.toFixed(2)} | ${(copyMiB / splitCpu).toFixed(0)} | ${(rows / splitCpu).toFixed(0)} |
 | Node | decompress + split + ${algorithm} per row, 64-bit sum | ${hashCpu.toFixed(2)} | ${(copyMiB / hashCpu).toFixed(0)} | ${(rows / hashCpu).toFixed(0)} |
@@ -500,6 +505,8 @@ Node peak RSS ${(peak / MiB).toFixed(0)} MiB (${(baseline / MiB).toFixed(0)} MiB
 Hashing in the stream moves ${(serverCpu - countsCpu).toFixed(2)} CPU-s of checksums off production and costs the dump's own process ${hashCpu.toFixed(2)} CPU-s (${(hashCpu - splitCpu).toFixed(2)} of them the hash).
 `;
     console.log(markdown);
+    await writeFile(join(resultsDir, 'latest-probe.md'), markdown);
+    log('wrote bench/results/latest-probe.md');
   } finally {
     await dataset.server.stop();
     await rm(workDir, { recursive: true, force: true });
