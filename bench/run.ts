@@ -617,11 +617,11 @@ const nightSeconds = 480 * 60 * 0.9;
 const GiB = 1024 ** 3;
 /** CodeBuild's Linux compute types (vCPUs, disk), as docs/deploy.md lists them. */
 const workerSizes = [
-  { name: 'Worker SMALL', vcpus: 2, diskGiB: 64 },
-  { name: 'Worker MEDIUM', vcpus: 4, diskGiB: 128 },
-  { name: 'Worker LARGE', vcpus: 8, diskGiB: 128 },
-  { name: 'Worker XLARGE', vcpus: 36, diskGiB: 256 },
-  { name: 'Worker 2XLARGE', vcpus: 72, diskGiB: 824 },
+  { name: 'Worker SMALL', vcpus: 2, diskGB: 64 },
+  { name: 'Worker MEDIUM', vcpus: 4, diskGB: 128 },
+  { name: 'Worker LARGE', vcpus: 8, diskGB: 128 },
+  { name: 'Worker XLARGE', vcpus: 36, diskGB: 256 },
+  { name: 'Worker 2XLARGE', vcpus: 72, diskGB: 824 },
 ];
 
 /**
@@ -632,9 +632,11 @@ const workerSizes = [
  */
 function venueLimits(perGiB: { dumpSeconds: number; verifySeconds: number; dumpRatio: number }) {
   // Verify's space check, dump + 1.25 × database + 1.25 GiB (lib/verify/scratch-server.ts), solved for the database.
-  const diskLimit = (diskGiB: number) => ((diskGiB - 1.25) * GiB) / (1.25 + perGiB.dumpRatio);
+  const diskLimit = (diskBytes: number) => (diskBytes - 1.25 * GiB) / (1.25 + perGiB.dumpRatio);
   const lambdaDump = (lambdaDumpBudgetSeconds / perGiB.dumpSeconds) * GiB;
-  const lambdaVerify = Math.min((lambdaDumpBudgetSeconds / perGiB.verifySeconds) * GiB, diskLimit(10));
+  // Lambda's ephemeral storage: at most 10,240 MB of /tmp.
+  const lambdaDisk = diskLimit(10_240 * MiB);
+  const lambdaVerify = Math.min((lambdaDumpBudgetSeconds / perGiB.verifySeconds) * GiB, lambdaDisk);
   const rows = [
     {
       venue: 'Lambda (15 min per step, 10 GiB /tmp)',
@@ -649,9 +651,9 @@ function venueLimits(perGiB: { dumpSeconds: number; verifySeconds: number; dumpR
     },
     ...workerSizes.map((size) => {
       const byTime = (nightSeconds / (perGiB.dumpSeconds + perGiB.verifySeconds)) * GiB;
-      const byDisk = diskLimit(size.diskGiB);
+      const byDisk = diskLimit(size.diskGB * 1e9);
       return {
-        venue: `${size.name} (${size.vcpus} vCPU, ${size.diskGiB} GB disk; dump and verify in one 8 h night)`,
+        venue: `${size.name} (${size.vcpus} vCPU, ${size.diskGB} GB disk; dump and verify in one 8 h night)`,
         dumpBytes: (nightSeconds / perGiB.dumpSeconds) * GiB,
         verifyBytes: Math.min(byTime, byDisk),
         bound: byDisk < byTime ? 'disk' : 'time',
