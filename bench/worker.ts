@@ -10,12 +10,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, createReadStream, createWriteStream, openSync, statfsSync } from 'node:fs';
-import { stat, unlink } from 'node:fs/promises';
+import { rm, stat, unlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { readManifest } from '../lib/backup/catalog.ts';
 import { dumpToStore } from '../lib/backup/dump.ts';
 import { type ProofLevel, parseManifest } from '../lib/backup/manifest.ts';
+import { restoreBackup } from '../lib/commands/restore.ts';
 import { verifyBackup } from '../lib/commands/verify-backup.ts';
 import { readRuntimeSettings } from '../lib/config.ts';
 import type { PgBundle } from '../lib/pg/client.ts';
@@ -30,6 +32,7 @@ import type { BackupStore } from '../lib/storage/backup-store.ts';
 import { keys } from '../lib/storage/keys.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
 import { startScratchServer } from '../lib/verify/scratch-server.ts';
+import { benchPgDumpAppName } from './backends.ts';
 import { BenchStore, type UploadVariant, uploadWithLibStorage } from './legacy-upload.ts';
 import { readCpu, readPeakRss, watchPeakRss } from './proc.ts';
 
@@ -51,6 +54,39 @@ export type WorkerTask =
   | { kind: 'counts'; databaseUrl: string }
   | { kind: 'restore-psql'; databaseUrl: string; file: string }
   | { kind: 'restore-pg_restore'; databaseUrl: string; file: string; jobs: number }
+  /**
+   * jameshy/pgdump-aws-lambda's own handler, loaded from a checkout the person running the bench made
+   * (bench/peer.ts): its pg_dump spawn and its aws-sdk v2 upload, pointed at the local S3 server.
+   */
+  | {
+      kind: 'peer';
+      peerDir: string;
+      /** A directory whose `pg_dump` starts the same bundled pg_dump ours uses. */
+      pgDumpDir: string;
+      databaseUrl: string;
+      s3: S3Target;
+      /** Its PGDUMP_ARGS, appended after its own `-Fc -Z1` (undefined: as shipped). */
+      pgDumpArgs?: string;
+    }
+  /** The operator's `backupctl restore latest` use case into a fresh database on another server. */
+  | {
+      kind: 'restore-command';
+      s3: S3Target;
+      targetUrl: string;
+      /** Production as the stage knows it: the guard asks it whether the target is production. */
+      productionUrl: string;
+      workDir: string;
+      jobs: number;
+    }
+  /** An expert's incident restore by hand: download the newest dump, pg_restore -j N, nothing checked. */
+  | {
+      kind: 'restore-expert';
+      s3: S3Target;
+      backupId: string;
+      targetUrl: string;
+      workDir: string;
+      jobs: number;
+    }
   /** The verify leg (bench/verify-leg.ts): the step's use case, and what it is measured against. */
   | {
       kind: 'verify-step';
@@ -139,8 +175,10 @@ function watchedPrograms(): { programs: typeof pgPrograms; peak: () => number | 
   return {
     programs: {
       clientForServer: pgPrograms.clientForServer,
-      start: (...args: Parameters<typeof pgPrograms.start>) => {
-        const started = pgPrograms.start(...args);
+      start: (bundle, program, args, options) => {
+        // pg_dump's backend is told apart from the product's own sessions by its name (bench/backends.ts).
+        const env = program === 'pg_dump' ? { ...options?.env, PGAPPNAME: benchPgDumpAppName } : options?.env;
+        const started = pgPrograms.start(bundle, program, args, { ...options, ...(env ? { env } : {}) });
         watch = watchPeakRss(started.child.pid);
         return started;
       },
@@ -159,6 +197,8 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
   if (task.kind === 'verify-step' || task.kind === 'verify-expert' || task.kind === 'verify-standing') {
     return prepareVerify(task);
   }
+  if (task.kind === 'restore-command' || task.kind === 'restore-expert') return prepareRestore(task);
+  if (task.kind === 'peer') return preparePeer(task);
   const connection = parseConnectionUrl(task.databaseUrl, 'BENCH_DATABASE_URL');
   const bundle = await bundleFor(connection);
 
@@ -171,7 +211,7 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
             bundle,
             'pg_dump',
             ['--format=custom', `--compress=${task.compression}`, '--no-password'],
-            { connection, stdout: devNull },
+            { connection, stdout: devNull, env: { PGAPPNAME: benchPgDumpAppName } },
           );
           const peak = watchPeakRss(pgDump.child.pid);
           const exit = await pgDump.exit;
@@ -192,6 +232,7 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
         try {
           const dump = startPgProcess(bundle, 'pg_dump', ['--format=plain', '--no-password'], {
             connection,
+            env: { PGAPPNAME: benchPgDumpAppName },
           });
           // gzip reads pg_dump's pipe directly, as `pg_dump | gzip > file` does in a shell.
           const gzip = spawn('gzip', ['-c'], { stdio: [dump.child.stdout ?? 'ignore', out, 'pipe'] });
@@ -244,7 +285,11 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
           },
         );
         const manifestKey = keys.incomingManifest(result.backupId);
-        const manifest = parseManifest(await store.getText(manifestKey), manifestKey);
+        // The discarding endpoint (scenario c°) keeps nothing to read back: no timings then.
+        const manifest = await store
+          .getText(manifestKey)
+          .then((text) => parseManifest(text, manifestKey))
+          .catch(() => undefined);
         return {
           bytes: result.bytes,
           pgDumpPeakRssBytes: peak(),
@@ -254,8 +299,9 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
             tables: result.tables,
             rows: result.rows,
             proof: result.proof,
-            countSeconds: manifest.timings.countSeconds,
-            dumpSeconds: manifest.timings.dumpSeconds,
+            ...(manifest
+              ? { countSeconds: manifest.timings.countSeconds, dumpSeconds: manifest.timings.dumpSeconds }
+              : {}),
           },
         };
       };
@@ -422,6 +468,120 @@ async function prepareVerify(task: VerifyTask): Promise<Scenario> {
       stopSeconds = (performance.now() - stopStarted) / 1000;
     }
     return { ...measured, detail: { ...measured.detail, stopSeconds, peakDiskBytes: disk() } };
+  };
+}
+
+type RestoreTask = Extract<WorkerTask, { kind: 'restore-command' | 'restore-expert' }>;
+
+/**
+ * An incident: the newest backup onto a database on another server. `restore-command` is what
+ * `backupctl restore latest --target-url` runs on the worker (the guard, download with SHA-256,
+ * pg_restore -jN, counts and content compared); `restore-expert` what someone types by hand.
+ */
+async function prepareRestore(task: RestoreTask): Promise<Scenario> {
+  const runtime = createRuntime(
+    readRuntimeSettings({
+      BACKUP_BUCKET: task.s3.bucket,
+      AWS_ENDPOINT_URL_S3: task.s3.endpoint,
+      AWS_REGION: 'us-east-1',
+      WORK_DIR: task.workDir,
+      RESTORE_JOBS: String(task.jobs),
+      ...(task.kind === 'restore-command' ? { PRODUCTION_DATABASE_URL: task.productionUrl } : {}),
+      ...(process.env.PG_CLIENT_DIR ? { PG_CLIENT_DIR: process.env.PG_CLIENT_DIR } : {}),
+    }),
+  );
+  const target = parseConnectionUrl(task.targetUrl, 'the restore target');
+  if (task.kind === 'restore-command') {
+    return async () => {
+      const started = performance.now();
+      const outcome = await restoreBackup(runtime, 'latest', target, { jobs: task.jobs });
+      if (outcome.compare.status !== 'match') throw new Error('the restored copy does not match');
+      if (outcome.compare.proof !== 'checksums') throw new Error('no content was compared');
+      const seconds = (performance.now() - started) / 1000;
+      return {
+        ...empty,
+        detail: {
+          backupId: outcome.backupId,
+          downloadSeconds: outcome.downloadSeconds,
+          restoreSeconds: outcome.restoreSeconds,
+          // The guard before and the comparison after: what the command adds around the two.
+          checkSeconds: seconds - outcome.downloadSeconds - outcome.restoreSeconds,
+        },
+      };
+    };
+  }
+  const client = await bundleFor(target);
+  return async () => {
+    const file = join(task.workDir, `expert-${process.pid}.dump`);
+    const downloadStarted = performance.now();
+    await pipeline(await runtime.store.getStream(keys.dump(task.backupId)), createWriteStream(file));
+    const restoreStarted = performance.now();
+    try {
+      const restore = startPgProcess(
+        client,
+        'pg_restore',
+        [
+          '--no-owner',
+          '--no-acl',
+          `--jobs=${task.jobs}`,
+          `--dbname=${target.database}`,
+          '--no-password',
+          file,
+        ],
+        { connection: target, stdout: 'ignore' },
+      );
+      assertSuccess(await restore.exit);
+    } finally {
+      await rm(file, { force: true });
+    }
+    return {
+      ...empty,
+      detail: {
+        downloadSeconds: (restoreStarted - downloadStarted) / 1000,
+        restoreSeconds: (performance.now() - restoreStarted) / 1000,
+      },
+    };
+  };
+}
+
+type PeerTask = Extract<WorkerTask, { kind: 'peer' }>;
+
+/**
+ * The peer's handler as its Lambda runs it, from the checkout's own files and node_modules. Only its
+ * surroundings are set: the connection and bucket in its event, its pg_dump directory, and the local S3
+ * endpoint on its aws-sdk's global configuration (its upload takes a region only).
+ */
+async function preparePeer(task: PeerTask): Promise<Scenario> {
+  const connection = parseConnectionUrl(task.databaseUrl, 'BENCH_DATABASE_URL');
+  const requirePeer = createRequire(join(task.peerDir, 'package.json'));
+  const aws = requirePeer('aws-sdk') as { config: { update(options: Record<string, unknown>): void } };
+  aws.config.update({
+    endpoint: task.s3.endpoint,
+    s3ForcePathStyle: true,
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+  });
+  const { handler } = requirePeer(task.peerDir) as { handler: (event: unknown) => Promise<string> };
+  const event = {
+    PGDATABASE: connection.database,
+    PGUSER: connection.user,
+    ...(connection.password === undefined ? {} : { PGPASSWORD: connection.password }),
+    PGHOST: connection.host,
+    PGPORT: String(connection.port),
+    PGAPPNAME: benchPgDumpAppName,
+    S3_BUCKET: task.s3.bucket,
+    S3_REGION: 'us-east-1',
+    ROOT: 'peer',
+    PGDUMP_PATH: task.pgDumpDir,
+    ...(task.pgDumpArgs ? { PGDUMP_ARGS: task.pgDumpArgs } : {}),
+  };
+  const store = storeFor(task.s3);
+  return async () => {
+    const location = await handler(event);
+    // Path-style: http://host:port/<bucket>/<key>
+    const key = decodeURIComponent(new URL(location).pathname).replace(`/${task.s3.bucket}/`, '');
+    const { bytes } = await store.head(key);
+    return { ...empty, bytes, keys: [key], detail: { key } };
   };
 }
 
