@@ -4,12 +4,12 @@
  * every row with a non-linear 64-bit hash, summed per table - against what the counting session's
  * checksums cost the production server today for the same database.
  *
- *   npm run bench:probe -- [--size 256MB] [--major 18] [--hash sha256|sha1|md5] [--rounds 3]
+ *   npm run bench:probe -- [--size 256MB] [--major 18] [--hash murmur3|sha256|sha1|md5] [--rounds 3]
  *
  * It dumps the bench's generated database once (`pg_dump -Fc --compress=zstd:1`, the product's
- * default, to a temporary file), then in a fresh Node process per round reads that file with a minimal
- * custom-archive reader (header, TOC, data blocks; PostgreSQL's pg_backup_archiver.c ReadHead/ReadToc
- * and pg_backup_custom.c): pass 1 decompresses and splits rows only, pass 2 also hashes each row. Then
+ * default, to a temporary file), then in a fresh Node process per round reads that file with the
+ * product's stream reader (lib/pg/archive-stream.ts): pass 1 decompresses and splits rows only, pass 2
+ * also hashes each row (by default with the product's v4 row hash, MurmurHash3). Then
  * it runs the counting session's checksum scan (lib/pg/row-counts.ts `measureInSnapshot`) in an
  * exported snapshot and reads that backend's CPU from /proc/<pid>/stat (pg_backend_pid()).
  * A probe, not the product: it measures, it proves nothing about a restore.
@@ -107,15 +107,16 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       parse: { type: 'string' },
-      hash: { type: 'string', default: 'sha256' },
+      hash: { type: 'string', default: 'murmur3' },
       size: { type: 'string', default: '256MB' },
       major: { type: 'string', default: '18' },
       rounds: { type: 'string', default: '3' },
     },
     strict: true,
   });
-  const algorithm = values.hash as 'sha256' | 'sha1' | 'md5';
-  if (!['sha256', 'sha1', 'md5'].includes(algorithm)) throw new Error('--hash must be sha256, sha1 or md5');
+  const algorithm = values.hash as 'murmur3' | 'sha256' | 'sha1' | 'md5';
+  if (!['murmur3', 'sha256', 'sha1', 'md5'].includes(algorithm))
+    throw new Error('--hash must be murmur3 (the v4 row hash), sha256, sha1 or md5');
   if (values.parse) {
     const baselineRssBytes = readPeakRss() ?? 0;
     const split = await parseArchive(values.parse, 'none');
