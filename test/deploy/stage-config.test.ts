@@ -1,7 +1,7 @@
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { serverlessSettings } from '../../tools/deploy/serverless-settings.ts';
 import { loadStageConfig, parseStageConfig } from '../../tools/deploy/stage-config.ts';
@@ -10,9 +10,16 @@ const root = join(import.meta.dirname, '..', '..');
 const productionArn = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod-AbCdEf';
 const stagingArn = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:staging-GhIjKl';
 
+/** The project roots the tests made, removed at the end. */
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A project root with statemachines/ and one config/<stage>.yml holding `yaml`. */
 function projectWith(stage: string, yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'stage-config-'));
+  made.push(dir);
   mkdirSync(join(dir, 'config'));
   cpSync(join(root, 'statemachines'), join(dir, 'statemachines'), { recursive: true });
   writeFileSync(join(dir, 'config', `${stage}.yml`), yaml);

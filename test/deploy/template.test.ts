@@ -4,7 +4,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { prices } from '../../config/prices.ts';
@@ -1137,7 +1136,7 @@ describe('packaged template', () => {
     });
 
     it('ship an ES module bundle that loads and runs middy (fails on missing settings, by name)', () => {
-      const dir = mkdtempSync(join(tmpdir(), 'dump-bundle-'));
+      const dir = mkdtempSync(join(service.dir, 'dump-bundle-'));
       unzip(readFileSync(join(service.dir, 'dump.zip')), dir);
       const script = `
         const { handler } = await import(${JSON.stringify(join(dir, 'functions/dump/handler.mjs'))});
@@ -1354,7 +1353,7 @@ describe('packaged template', () => {
     });
 
     it('ships a bundle that runs as the worker, failing by name without its request', () => {
-      const dir = mkdtempSync(join(tmpdir(), 'worker-bundle-'));
+      const dir = mkdtempSync(join(service.dir, 'worker-bundle-'));
       unzip(readFileSync(join(service.dir, 'worker.zip')), dir);
       const result = spawnSync(process.execPath, [join(dir, 'functions/worker/handler.mjs')], {
         encoding: 'utf8',
