@@ -15,7 +15,6 @@ import {
   describeError,
   SnapshotError,
   StepTimeoutError,
-  StorageUnavailableError,
   TableLockedError,
   TablePrivilegeError,
   TableRewrittenDuringDumpError,
@@ -54,12 +53,12 @@ import {
 } from '../pg/session.ts';
 import { type BesideStream, measureBesideStream } from '../pg/stream-content.ts';
 import { lockTablesForRead, tablesRewrittenSinceSnapshot } from '../pg/table-locks.ts';
-import { libpqTlsError } from '../pg/tls.ts';
 import { type ProgressLog, reportProgress } from '../progress.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
 import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
 import { assertProductionNotOptedIn } from '../verify/restore-target-guard.ts';
+import { classifyDumpEnding } from './dump-ending.ts';
 import { type ChecksumSource, type Manifest, manifestProof, type ProofLevel } from './manifest.ts';
 import { digestBeside, proofFromStream, streamableCompression } from './stream-proof.ts';
 
@@ -292,34 +291,20 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     progress.done();
     const warnings = exit.firstLines.map((line) => describeError(line));
 
-    if (deps.signal?.aborted)
-      throw new StepTimeoutError('dump stopped before the Lambda timeout; upload aborted');
-    // When the store failed we stopped pg_dump ourselves (it exits 1, "terminated by user"), so the
-    // store's error is the cause to report, not pg_dump's exit.
-    const storeFailed =
-      uploadError !== undefined &&
-      (!(uploadError instanceof BackupError) || uploadError instanceof StorageUnavailableError);
-    const lastLines = exit.lastLines.map((line) => describeError(line));
-    // pg_dump connects on its own (libpq): a TLS refusal there is the same verdict node-postgres names.
-    const tlsRefusal =
-      exit.outcome !== 'ok' && !storeFailed ? libpqTlsError(exit.lastLines, deps.connection) : undefined;
-    if (tlsRefusal) throw tlsRefusal;
-    if (exit.outcome !== 'ok' && !storeFailed && lockWaitTimedOut) {
+    const ending = classifyDumpEnding({
+      exit,
+      aborted: deps.signal?.aborted ?? false,
+      uploadError,
+      lockWaitTimedOut,
+      connection: deps.connection,
+      dumpKey,
+    });
+    if (ending.kind === 'failed') throw ending.error;
+    if (ending.kind === 'lock-wait') {
       throw new TableLockedError(
         `pg_dump waited ${lockWaitSeconds} s for a table lock and gave up: ${await describeLockHolders(holder)}`,
-        { details: { lockWaitSeconds, exitCode: exit.exitCode, stderr: lastLines.slice(-10) } },
+        { details: { lockWaitSeconds, exitCode: exit.exitCode, stderr: ending.stderr } },
       );
-    }
-    if (exit.outcome !== 'ok' && !storeFailed) {
-      throw new DumpFailedError(`${describeExit(exit)}${exit.lastLines.length ? '' : ': no message'}`, {
-        details: { exitCode: exit.exitCode, signal: exit.signal, stderr: lastLines.slice(-10) },
-      });
-    }
-    if (uploadError) {
-      if (uploadError instanceof BackupError) throw uploadError;
-      throw new StorageUnavailableError(`upload of ${dumpKey} failed: ${describeError(uploadError)}`, {
-        cause: uploadError,
-      });
     }
 
     // Without counts there is no manifest, so Promote never promotes this dump; the dump role may not
