@@ -438,13 +438,14 @@ export const settings = {
     local: 'passThrough',
   },
   /**
-   * Where Dump takes the content checksums from: `stream` (the rows pg_dump writes, hashed as they pass
-   * to the store, so production is read once: copy-text-murmur3-sum64-v4) or `scan` (a second read of
-   * every table in the dump's snapshot, independent of pg_dump's output: row-hash-sum64-v3). An lz4
-   * dump always scans. docs/reliability.md says what each can see, docs/performance.md what each costs.
+   * Where Dump takes the content checksums from: `scan` (the default: a second read of every table in
+   * the dump's snapshot, independent of pg_dump's output: row-hash-sum64-v3, v1 on 13) or `stream` (the
+   * rows pg_dump writes, hashed in Node as they pass to the store, so production is read once:
+   * copy-text-murmur3-sum64-v4). `stream` is opt-in until its cost is fixed: hashing in the dump's own
+   * process held the upload back (docs/performance.md). An lz4 dump always scans.
    */
   CHECKSUM_SOURCE: {
-    schema: z.enum(checksumSources).default('stream'),
+    schema: z.enum(checksumSources).default('scan'),
     groups: ['proof'],
     stage: { config: 'verification.checksumSource' },
     local: 'passThrough',

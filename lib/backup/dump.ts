@@ -92,10 +92,10 @@ export interface DumpDependencies {
    */
   contentAlgorithm?: ContentAlgorithm;
   /**
-   * Where the checksums come from: `stream` (default), the rows pg_dump writes, hashed as they pass to
-   * the store (`copy-text-murmur3-sum64-v4`: production is read once); `scan`, a second read of every
-   * table in the dump's snapshot, independent of pg_dump's output (`contentAlgorithm`). A `contentAlgorithm`
-   * or an lz4 dump means a scan.
+   * Where the checksums come from: `scan` (default), a second read of every table in the dump's
+   * snapshot, independent of pg_dump's output (`contentAlgorithm`); `stream`, the rows pg_dump writes,
+   * hashed as they pass to the store (`copy-text-murmur3-sum64-v4`: production is read once). A
+   * `contentAlgorithm` or an lz4 dump means a scan.
    */
   checksumSource?: ChecksumSource;
   /**
@@ -186,7 +186,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const streamed =
       deps.proof === 'checksums' &&
       !deps.withoutRowCounts &&
-      (deps.checksumSource ?? 'stream') === 'stream' &&
+      deps.checksumSource === 'stream' &&
       deps.contentAlgorithm === undefined &&
       streamableCompression(request.compression);
     const countStarted = Date.now();
@@ -281,8 +281,12 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       });
     } catch (error) {
       uploadError = error;
-      // The upload stopped reading: pg_dump would block on a full pipe forever.
+      // The upload stopped reading: pg_dump would block on a full pipe forever. Nothing else may hold
+      // its output either (the content digest beside the upload), or its exit is never seen.
       pgDump.stop();
+      digesting?.abandon();
+      pgDump.child.stdout?.unpipe();
+      pgDump.child.stdout?.resume();
     } finally {
       deps.signal?.removeEventListener('abort', onAbort);
     }
@@ -311,7 +315,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     // delete, and the incoming/ lifecycle rule removes the object after a day.
     const measured = await counting;
     const proven =
-      'settings' in measured && digesting ? proofFromStream(measured, await digesting) : undefined;
+      'settings' in measured && digesting ? proofFromStream(measured, await digesting.digest) : undefined;
     // The stream could not be read (a table without its data block, an archive this reader does not
     // know): the same snapshot is still held, so the checksums are taken by a scan instead.
     const scanned =

@@ -26,19 +26,31 @@ export type StreamDigest =
   | { header: ArchiveHeader; tables: Map<string, ArchiveTableDigest> }
   | { error: string };
 
+/** The archive being read beside the upload: its digest, and a way to stop reading it. */
+export interface DigestBeside {
+  digest: Promise<StreamDigest>;
+  /** The dump failed: stop reading (the digest then settles with an error), so pg_dump's output drains. */
+  abandon(): void;
+}
+
 /**
  * Reads the archive on `stdout` beside its other reader (the upload), at the slower one's pace. A
  * failure of the reader never stops the dump: it lets go of the stream and reports why.
  */
-export function digestBeside(stdout: Readable | null | undefined): Promise<StreamDigest> {
-  if (!stdout) return Promise.resolve({ error: 'pg_dump has no output to read' });
+export function digestBeside(stdout: Readable | null | undefined): DigestBeside {
+  if (!stdout)
+    return { digest: Promise.resolve({ error: 'pg_dump has no output to read' }), abandon: () => {} };
   const tee = new PassThrough({ highWaterMark: 1024 * 1024 });
   stdout.pipe(tee);
-  return digestArchive(tee).catch((error: unknown) => {
+  const letGo = () => {
     stdout.unpipe(tee);
     tee.destroy();
+  };
+  const digest = digestArchive(tee).catch((error: unknown) => {
+    letGo();
     return { error: describeError(error) };
   });
+  return { digest, abandon: letGo };
 }
 
 export type StreamProof =

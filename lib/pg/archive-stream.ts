@@ -285,8 +285,8 @@ function openBlock(compression: ArchiveCompression, onText: (text: Buffer) => vo
   return {
     async write(chunk) {
       check();
-      if (!stream.write(chunk))
-        await Promise.race([once(stream, 'drain'), once(stream, 'error').catch(() => [])]);
+      // once() rejects on 'error' while it waits, and removes both of its listeners when it settles.
+      if (!stream.write(chunk)) await once(stream, 'drain').catch(() => undefined);
       check();
     },
     async end() {

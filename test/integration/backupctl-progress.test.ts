@@ -25,7 +25,9 @@ afterAll(async () => {
 
 /** `backupctl <args>` on a pseudo-terminal; what it drew, and when its first byte arrived. */
 async function onTerminal(args: string[]) {
-  const command = [process.execPath, join(projectRoot, 'bin', 'backupctl.js'), ...args].join(' ');
+  // Quoted for the shell `script` runs it with: `--reason 'progress test'` is one argument.
+  const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
+  const command = [process.execPath, join(projectRoot, 'bin', 'backupctl.js'), ...args].map(quote).join(' ');
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
     cwd: projectRoot,
     env: {

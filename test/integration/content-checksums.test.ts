@@ -225,9 +225,10 @@ describe('content checksums', () => {
     expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é|Straße|happy/);
   });
 
-  it("verifies the same values from the dump stream by default (v4): every table hashed from the rows pg_dump wrote, under production's own settings", async () => {
+  it("verifies the same values from the dump stream (v4, CHECKSUM_SOURCE=stream): every table hashed from the rows pg_dump wrote, under production's own settings", async () => {
     const { settings, store } = await fixture.freshBucket({
       PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
+      CHECKSUM_SOURCE: 'stream',
     });
 
     const execution = await fixture.run(settings);

@@ -18,6 +18,7 @@ const linked = [
   'layers',
   'node_modules',
   'package.json',
+  'package-lock.json',
   'tsconfig.json',
 ];
 
