@@ -2,9 +2,9 @@
  * Packages stages with the real packager (tools/deploy/package.ts, `serverless package` with every
  * plugin) without writing into the checkout: a scratch project whose config/ holds the generated stage
  * files, tools/ a copy (the packager finds config/ next to itself), and everything else linked to the
- * checkout (sources, definitions, node_modules, the layer zips). Removed by `remove()`.
+ * checkout (sources, definitions, the layer zips), node_modules hard-linked. Removed by `remove()`.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,6 @@ const linked = [
   'lib',
   'statemachines',
   'layers',
-  'node_modules',
   'package.json',
   'package-lock.json',
   'tsconfig.json',
@@ -30,12 +29,25 @@ export interface PackagedStages {
   remove(): void;
 }
 
+/** A copy of `from` at `to`, hard-linked where the file system allows (fast, no space), else copied. */
+function copyTree(from: string, to: string): void {
+  try {
+    execFileSync('cp', ['-al', from, to], { stdio: 'ignore' });
+  } catch {
+    rmSync(to, { recursive: true, force: true });
+    execFileSync('cp', ['-a', from, to], { stdio: 'ignore' });
+  }
+}
+
 /** Packages each stage (name -> config/<stage>.yml text), one packager run after the other. */
 export function packageStages(stages: Record<string, string>): PackagedStages {
   const project = mkdtempSync(join(tmpdir(), 'stages-'));
   const remove = () => rmSync(project, { recursive: true, force: true });
   try {
     for (const entry of linked) symlinkSync(join(root, entry), join(project, entry));
+    // node_modules as a real directory of hard links: through a symlink, npm ls (which the packager
+    // runs) resolves it to the checkout and calls every package of a fresh `npm ci` extraneous.
+    copyTree(join(root, 'node_modules'), join(project, 'node_modules'));
     cpSync(join(root, 'tools'), join(project, 'tools'), { recursive: true });
     cpSync(join(root, 'serverless.yml'), join(project, 'serverless.yml'));
     mkdirSync(join(project, 'config'));
