@@ -1213,15 +1213,18 @@ async function contentRun(options: {
     await chmod(workDir, 0o755);
     const { ctx, stop } = await startContext(targetBytes, options.major, workDir);
     try {
-      const dumpTask = (proof: 'counts' | 'checksums', contentAlgorithm?: ContentAlgorithm) => () =>
-        ({
-          kind: 'ours',
-          databaseUrl: ctx.dataset.url,
-          s3: ctx.s3,
-          compression: defaultCompression,
-          proof,
-          ...(contentAlgorithm ? { contentAlgorithm } : {}),
-        }) as const;
+      const dumpTask =
+        (proof: 'counts' | 'checksums', contentAlgorithm?: ContentAlgorithm, checksumSource?: 'stream') =>
+        () =>
+          ({
+            kind: 'ours',
+            databaseUrl: ctx.dataset.url,
+            s3: ctx.s3,
+            compression: defaultCompression,
+            proof,
+            ...(contentAlgorithm ? { contentAlgorithm } : {}),
+            ...(checksumSource ? { checksumSource } : {}),
+          }) as const;
       const dumps: ScenarioSpec[] = [
         {
           id: 'limit',
@@ -1231,8 +1234,8 @@ async function contentRun(options: {
         { id: 'dump-counts', label: `dump step ${defaultCompression}, counts`, task: dumpTask('counts') },
         {
           id: 'dump-checksums',
-          label: `dump step ${defaultCompression}, counts + content checksums`,
-          task: dumpTask('checksums'),
+          label: `dump step ${defaultCompression}, counts + content checksums copy-text-murmur3-sum64-v4 (stream)`,
+          task: dumpTask('checksums', undefined, 'stream'),
         },
         {
           id: 'dump-checksums-v2',
@@ -1246,7 +1249,12 @@ async function contentRun(options: {
         },
       ];
       log(`${formatSize(ctx.dataset.databaseBytes)}: the dump to verify (with checksums) + promote`);
-      const { base } = await verifiableDump(ctx, options.major, workDir, dumpTask('checksums')());
+      const { base } = await verifiableDump(
+        ctx,
+        options.major,
+        workDir,
+        dumpTask('checksums', undefined, 'stream')(),
+      );
       const verifies: ScenarioSpec[] = [
         {
           id: 'verify-counts',
@@ -1356,7 +1364,7 @@ async function contentRun(options: {
     },
   ];
   const table = [
-    '| Database | Dump, counts s | Dump, v2 scan s | Dump, v3 scan s | Dump, v4 stream (default) s | Extra of v4, same round (of medians) | Snapshot session s (counts / v3 / v4) | Production extra CPU s (counts / v3 / v4) | Production extra read MiB (counts / v3 / v4) | Verify, counts s | Verify, checksums s | Compare s (counts / checksums) | Node RSS MiB (counts / v4) |',
+    '| Database | Dump, counts s | Dump, v2 scan s | Dump, v3 scan s | Dump, v4 stream (opt-in) s | Extra of v4, same round (of medians) | Snapshot session s (counts / v3 / v4) | Production extra CPU s (counts / v3 / v4) | Production extra read MiB (counts / v3 / v4) | Verify, counts s | Verify, checksums s | Compare s (counts / checksums) | Node RSS MiB (counts / v4) |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...points.map(
       (p) =>
@@ -1366,7 +1374,7 @@ async function contentRun(options: {
   const finishedAt = new Date();
   const markdown = `## Content checksums ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
 
-The dump step (${defaultCompression}) with counts only, with content checksums by a scan (row-hash-sum64-v2, and ${contentAlgorithmFor(options.major * 10_000)}) and from the dump stream (copy-text-murmur3-sum64-v4, the default), then the verify leg on a
+The dump step (${defaultCompression}) with counts only, with content checksums by a scan (row-hash-sum64-v2, and ${contentAlgorithmFor(options.major * 10_000)}) and from the dump stream (copy-text-murmur3-sum64-v4, CHECKSUM_SOURCE=stream), then the verify leg (v4) on a
 scratch server comparing counts only and counts + content, on the same dump; ${options.rounds} rounds per size,
 order alternating, medians (RSS: worst round; extra: the median of each round's checksums run over the same
 round's counts run). PostgreSQL ${options.major} on the same ${cores} cores; load average

@@ -49,6 +49,8 @@ export type WorkerTask =
       proof?: ProofLevel;
       /** The checksums' algorithm when not the newest (the v2 against v3 comparison). */
       contentAlgorithm?: ContentAlgorithm;
+      /** `stream`: the v4 proof from the dump stream (the product's default is the scan). */
+      checksumSource?: 'stream';
     }
   | { kind: 'ours-without-counts'; databaseUrl: string; s3: S3Target; compression: string }
   | { kind: 'counts'; databaseUrl: string }
@@ -282,6 +284,7 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
             programs,
             proof: task.proof ?? 'counts',
             ...(task.contentAlgorithm ? { contentAlgorithm: task.contentAlgorithm } : {}),
+            ...(task.checksumSource ? { checksumSource: task.checksumSource } : {}),
           },
         );
         const manifestKey = keys.incomingManifest(result.backupId);
