@@ -182,7 +182,8 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
 
     abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey, request.owner, startedAt);
     const scanAlgorithm = deps.contentAlgorithm ?? contentAlgorithmFor(identity.serverVersionNum);
-    // v4 (the default): the rows are hashed from the dump stream; production is not scanned again.
+    // v4 (CHECKSUM_SOURCE=stream, opt-in): the rows are hashed from the dump stream; production is not
+    // scanned again.
     const streamed =
       deps.proof === 'checksums' &&
       !deps.withoutRowCounts &&
