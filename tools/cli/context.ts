@@ -197,16 +197,10 @@ export async function withTarget<T>(
   /** More runtime settings for a stage (the check reads the production secret, for one). */
   stageSettings: Record<string, string> = {},
 ): Promise<T> {
-  const forVault = async (runtime: Runtime): Promise<Runtime> => {
-    if (place.database === undefined) return runtime;
-    try {
-      return { ...runtime, store: await vaultOf(runtime.store, place.database) };
-    } catch (error) {
-      // A database name the bucket knows nothing of is the operator's typo: a usage error.
-      if (!(error instanceof BackupNotFoundError)) throw error;
-      throw new InputValidationError(`--database: ${error.message}`, { details: { field: '--database' } });
-    }
-  };
+  const forVault = async (runtime: Runtime): Promise<Runtime> => ({
+    ...runtime,
+    store: await vaultFor(runtime.store, place.database),
+  });
   if (place.kind === 'local') {
     return withLocal({ production: false, staging: false }, async (environment) => {
       const runtime = await forVault(createRuntime(readRuntimeSettings(environment.settings)));
@@ -238,6 +232,18 @@ export async function withTarget<T>(
     executions: async (since) =>
       readStageExecutions(api, await deployed.stateMachineArns(), since, callOptions(deps)),
   });
+}
+
+/** The vault of `--database` in a bucket (the bucket's own when none is named). */
+export async function vaultFor(store: BackupStore, database: string | undefined): Promise<BackupStore> {
+  if (database === undefined) return store;
+  try {
+    return await vaultOf(store, database);
+  } catch (error) {
+    // A database name the bucket knows nothing of is the operator's typo: a usage error.
+    if (!(error instanceof BackupNotFoundError)) throw error;
+    throw new InputValidationError(`--database: ${error.message}`, { details: { field: '--database' } });
+  }
 }
 
 /**
