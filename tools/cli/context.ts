@@ -24,6 +24,7 @@ import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
 import type { LogsApi } from '../aws/step-progress.ts';
 import { settingsFromStageConfig } from '../deploy/stage-config.ts';
+import { awsCaller } from '../local/aws-caller.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
 import { isProcessAlive } from '../local/process-identity.ts';
 import { onShutdown } from '../local/shutdown.ts';
@@ -152,6 +153,16 @@ export function placeOf(values: Values, deps: CliDependencies): Place {
   };
 }
 
+/**
+ * Runs a command as the principal its AWS requests are made for: on a stage, the operator (the
+ * credentials of whoever runs the CLI, whose policy the stage ships: tools/deploy/operator.ts), named
+ * `backupctl <command> --stage` so that tests evaluate each request against that policy.
+ */
+export function asOperator<T>(command: string, place: Place, work: () => Promise<T>): Promise<T> {
+  if (place.kind !== 'stage') return work();
+  return awsCaller.run({ principal: `backupctl ${command} --stage`, settings: {} }, work);
+}
+
 export async function withLocal<T>(
   need: { production?: boolean; staging?: boolean },
   work: (environment: LocalEnvironment) => Promise<T>,
@@ -215,6 +226,9 @@ export async function withTarget<T>(
   const api = sfnFor(settings, deps);
   const deployed = new DeployedStage(settings, api, callOptions(deps));
   const bucket = await deployed.bucket();
+  // The operator's requests from here on are on this bucket (asOperator).
+  const operator = awsCaller.getStore();
+  if (operator?.principal.startsWith('backupctl ')) operator.settings.BACKUP_BUCKET = bucket;
   const base = createRuntime(
     readRuntimeSettings({
       BACKUP_BUCKET: bucket,
