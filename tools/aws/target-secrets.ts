@@ -13,10 +13,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { describeError } from '../../lib/errors.ts';
 import type { HeldSecret, TargetSecrets } from '../cli/machine-runner.ts';
+import { restoreSecretPrefix } from '../deploy/functions.ts';
 import { serviceName } from './stage.ts';
-
-/** The names of the restore targets' secrets: what the operator policy lets the CLI create and delete. */
-export const restoreSecretPrefix = (stage: string) => `${serviceName}/${stage}/restore-`;
 
 export class StageTargetSecrets implements TargetSecrets {
   readonly #clientOf: () => Pick<SecretsManagerClient, 'send'>;
@@ -30,7 +28,8 @@ export class StageTargetSecrets implements TargetSecrets {
 
   async hold(url: string): Promise<HeldSecret> {
     const client = this.#clientOf();
-    const name = `${restoreSecretPrefix(this.#stage)}${randomBytes(8).toString('hex')}`;
+    // The one name pattern the worker may read and the operator may create and delete.
+    const name = `${restoreSecretPrefix({ service: serviceName, stage: this.#stage })}${randomBytes(8).toString('hex')}`;
     const created = await client.send(
       new CreateSecretCommand({
         Name: name,
