@@ -3,7 +3,7 @@
  * on a stage. A command asks a `MachineRunner` for the vault it checks first, hands the restore
  * target's URL to its `TargetSecrets`, and runs the machine; which place it runs in is decided once,
  * here, from `--local` / `--stage`:
- * - locally (tools/local/run-backup.ts): aws-local-stepfunctions runs the real ASL with the real
+ * - locally (tools/local/machine-runner.ts): aws-local-stepfunctions runs the real ASL with the real
  *   handlers against the local servers; the target's URL reaches the local worker in its environment;
  * - on a stage (./stage-run.ts, tools/aws/): StartExecution of the deployed state machine, followed
  *   through its history; the target's URL goes into a Secrets Manager secret of its own.
