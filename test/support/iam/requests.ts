@@ -5,7 +5,7 @@
  * the stage key: GenerateDataKey to write, Decrypt to read (and for multipart uploads, which read the
  * data key back for every part). A command without a row here is reported, never allowed silently.
  */
-import { keyArn, stageSecretArns } from './policies.ts';
+import { account, keyArn, region, stageSecretArns } from './policies.ts';
 
 export interface AuthorizedRequest {
   action: string;
@@ -96,6 +96,14 @@ export function authorizedRequests(
         return [on('secretsmanager:GetSecretValue', stageSecret(text(input.SecretId), settings))];
       if (command === 'DeleteSecret')
         return [on('secretsmanager:DeleteSecret', stageSecret(text(input.SecretId), settings))];
+      // A new secret's ARN: its name and the six random characters Secrets Manager appends.
+      if (command === 'CreateSecret')
+        return [
+          on(
+            'secretsmanager:CreateSecret',
+            `arn:aws:secretsmanager:${region}:${account}:secret:${text(input.Name)}-AbCdEf`,
+          ),
+        ];
       return undefined;
     case 'SFNClient':
       if (command === 'ListExecutions') return [on('states:ListExecutions', text(input.stateMachineArn))];
@@ -103,6 +111,19 @@ export function authorizedRequests(
         return [on('states:GetExecutionHistory', text(input.executionArn))];
       if (command === 'DescribeExecution') return [on('states:DescribeExecution', text(input.executionArn))];
       if (command === 'StartExecution') return [on('states:StartExecution', text(input.stateMachineArn))];
+      // No resource-level permission: AWS evaluates it against "*".
+      if (command === 'ListStateMachines') return [on('states:ListStateMachines', '*')];
+      if (command === 'ListTagsForResource')
+        return [on('states:ListTagsForResource', text(input.resourceArn))];
+      return undefined;
+    case 'CloudWatchLogsClient':
+      if (command === 'FilterLogEvents')
+        return [
+          on(
+            'logs:FilterLogEvents',
+            `arn:aws:logs:${region}:${account}:log-group:${text(input.logGroupName)}`,
+          ),
+        ];
       return undefined;
     default:
       return undefined;
