@@ -610,6 +610,8 @@ interface SizePoint {
   ours: ScenarioSummary;
   /** The verify leg on its scratch server, counts and content compared. */
   verify: ScenarioSummary;
+  /** The machine's load average when this size finished (other work shares the machine). */
+  loadAfter: number[];
 }
 
 /** 8 h: the worker's default `timeoutMinutes` (tools/deploy/stage-config.ts), the night's window. */
@@ -672,6 +674,140 @@ async function scalingRun(options: {
   const startedAt = new Date();
   const loadBefore = loadavg();
   const points: SizePoint[] = [];
+  /** The results so far; `pending` sizes are still to run (the report says so). */
+  const report = async (pending: number) => {
+    const perGiB = (p: SizePoint, x: ScenarioSummary) => x.wallSeconds / (p.databaseBytes / GiB);
+    const rss = points.map((p) => Math.max(p.ours.nodePeakRssBytes ?? 0, p.verify.nodePeakRssBytes ?? 0));
+    const spread = Math.max(...rss) - Math.min(...rss);
+    const dumpPerGiB = points.map((p) => perGiB(p, p.ours));
+    const verifyPerGiB = points.map((p) => perGiB(p, p.verify));
+    const flatness = (values: number[]) => Math.max(...values) / Math.min(...values);
+    // The slowest size sets the extrapolation: throughput does not get better with size.
+    const slowestDump = Math.max(...dumpPerGiB);
+    const slowestVerify = Math.max(...verifyPerGiB);
+    const throughput = GiB / slowestDump;
+    const dumpRatio = Math.max(...points.map((p) => (p.ours.bytes ?? 0) / p.databaseBytes));
+    const largest = points[points.length - 1] as SizePoint;
+    const clientCores =
+      (largest.ours.childCpuSeconds + largest.ours.nodeCpuSeconds) / largest.ours.wallSeconds;
+    const rssNeedMb =
+      (((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) * 1.5) / 1e6;
+    const memoryMb = Math.min(
+      10240,
+      Math.ceil(Math.max(rssNeedMb, clientCores * lambdaMbPerVcpu, 512) / 64) * 64,
+    );
+    const maxDatabaseBytes = throughput * lambdaDumpBudgetSeconds;
+    const venues = venueLimits({ dumpSeconds: slowestDump, verifySeconds: slowestVerify, dumpRatio });
+    const targets: Target[] = [
+      {
+        name: 'Node peak RSS flat and ≤ 200 MB',
+        goal: '≤ 200 MB at every size; spread ≤ 20 MB',
+        measured: `${rss.map((b) => (b / 1e6).toFixed(0)).join(' / ')} MB (spread ${(spread / 1e6).toFixed(0)} MB)`,
+        pass: Math.max(...rss) <= 200e6 && spread <= 20e6,
+      },
+      {
+        name: 'Dump time per GiB flat',
+        goal: 'slowest / fastest size ≤ 1.25',
+        measured: `${dumpPerGiB.map((v) => v.toFixed(2)).join(' / ')} s/GiB (${flatness(dumpPerGiB).toFixed(2)})`,
+        pass: flatness(dumpPerGiB) <= 1.25,
+      },
+      {
+        name: 'Verify time per GiB flat',
+        goal: 'slowest / fastest size ≤ 1.25',
+        measured: `${verifyPerGiB.map((v) => v.toFixed(2)).join(' / ')} s/GiB (${flatness(verifyPerGiB).toFixed(2)})`,
+        pass: flatness(verifyPerGiB) <= 1.25,
+      },
+    ];
+    const finishedAt = new Date();
+    const loadAfter = loadavg();
+    const runtimeSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+    const table = [
+      '| Database | a. limit s | c✓. dump step s | c✓/a | Dump s/GiB | Verify s | Verify s/GiB | Programs + Node CPU s (dump) | Production extra CPU s | Node peak RSS MiB (dump / verify) | pg_dump peak RSS MiB | Output MiB | Load avg after (1/5/15 min) |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+      ...points.map(
+        (p, i) =>
+          `| ${formatSize(p.databaseBytes)} | ${p.limit.wallSeconds.toFixed(2)} | ${p.ours.wallSeconds.toFixed(2)} | ${(
+            p.ours.wallSeconds / p.limit.wallSeconds
+          ).toFixed(
+            2,
+          )} | ${(dumpPerGiB[i] ?? 0).toFixed(2)} | ${p.verify.wallSeconds.toFixed(2)} | ${(verifyPerGiB[i] ?? 0).toFixed(2)} | ${(
+            p.ours.childCpuSeconds + p.ours.nodeCpuSeconds
+          ).toFixed(
+            2,
+          )} | ${p.ours.productBackendCpuSeconds?.toFixed(2) ?? '–'} | ${((p.ours.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.verify.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} | ${(
+            (p.ours.pgDumpPeakRssBytes ?? 0) / MiB
+          ).toFixed(0)} | ${((p.ours.bytes ?? 0) / MiB).toFixed(0)} | ${loadText(p.loadAfter)} |`,
+      ),
+    ].join('\n');
+    const venueTable = [
+      '| Venue | Dumps up to | Verifies up to | Largest database dumped and verified in one night | Bound by |',
+      '|---|--:|--:|--:|---|',
+      ...venues.map(
+        (v) =>
+          `| ${v.venue} | ${formatSize(v.dumpBytes)} | ${formatSize(v.verifyBytes)} | **${formatSize(v.nightBytes)}** | ${v.bound} |`,
+      ),
+    ].join('\n');
+    const markdown = `## Scaling ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
+
+  The dump step with ${defaultCompression} and its default proof (content checksums) against the limit, and the verify leg
+  (scratch server, counts + content) at ${points.length} sizes, ${options.rounds} rounds each, medians (peak RSS: worst round).
+  Load average before ${loadText(loadBefore)}, after ${loadText(loadAfter)}; runtime ${(runtimeSeconds / 60).toFixed(1)} min.${
+    pending > 0
+      ? `\n**Partial:** ${pending} of the ${options.sizes.length} sizes asked for (${options.sizes.map(formatSize).join(', ')}) had not finished when this was written.`
+      : ''
+  }
+
+  ${table}
+
+  ${targetTable(targets)}
+
+  **One 15-minute Lambda dump** (budget ${lambdaDumpBudgetSeconds.toFixed(0)} s: 900 s minus the 20 s early-timeout
+  reserve, minus 10% headroom) at the slowest measured throughput, ${(throughput / MiB).toFixed(0)} MiB/s of database
+  on disk: about **${formatSize(maxDatabaseBytes)}**. The dump used ${clientCores.toFixed(2)} cores of client CPU
+  (pg_dump + Node) and ${(((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) / MiB).toFixed(0)} MiB
+  of client memory at the largest size: Lambda gives one vCPU per ${lambdaMbPerVcpu} MB, so the memory setting that
+  keeps that CPU is **${memoryMb} MB**.
+
+  **The largest database each venue verifies in one night**, from the slowest measured seconds per GiB
+  (dump ${slowestDump.toFixed(2)} s/GiB, verify ${slowestVerify.toFixed(2)} s/GiB) and the dump's size (${(dumpRatio * 100).toFixed(0)}% of
+  the database): Lambda within one step's budget each for the dump and the verify, and 10 GiB of /tmp for
+  the verify's \`dump + 1.25 × database + 1.25 GiB\`; a worker within one 8 h night (its default
+  \`timeoutMinutes\`, 10% headroom) for both, and its disk. Time at this machine's 2-core speed for every
+  venue: an extrapolation, not a measurement on AWS.
+
+  ${venueTable}
+  `;
+    console.log(`\n${markdown}`);
+    for (const line of verdictLines(targets)) console.log(line);
+    await writeResults(
+      `scaling-${timestamp(startedAt)}`,
+      {
+        kind: 'scaling',
+        startedAt,
+        finishedAt,
+        runtimeSeconds,
+        machine: machine(),
+        loadBefore,
+        loadAfter,
+        rounds: options.rounds,
+        points,
+        extrapolation: {
+          throughputBytesPerSecond: throughput,
+          maxDatabaseBytes,
+          clientCores,
+          memoryMb,
+          dumpSecondsPerGiB: slowestDump,
+          verifySecondsPerGiB: slowestVerify,
+          dumpRatio,
+          venues,
+        },
+        targets,
+      },
+      'latest-scaling.md',
+      markdown,
+    );
+    if (options.updateDocs) await updateDocs('scaling', markdown);
+  };
   for (const targetBytes of options.sizes) {
     const workDir = await mkdtemp(join(tmpdir(), 'vpb-bench-'));
     await chmod(workDir, 0o755);
@@ -707,139 +843,15 @@ async function scalingRun(options: {
         limit: summarize('a', 'a', runs.get('a') ?? []),
         ours: summarize('c', 'c', runs.get('c-proof') ?? []),
         verify: summarize('v', 'v', runs.get('v') ?? []),
+        loadAfter: loadavg(),
       });
+      // Written after every size: a long run that stops at a large size keeps what it measured.
+      await report(options.sizes.length - points.length);
     } finally {
       await stop();
       await rm(workDir, { recursive: true, force: true });
     }
   }
-
-  const perGiB = (p: SizePoint, x: ScenarioSummary) => x.wallSeconds / (p.databaseBytes / GiB);
-  const rss = points.map((p) => Math.max(p.ours.nodePeakRssBytes ?? 0, p.verify.nodePeakRssBytes ?? 0));
-  const spread = Math.max(...rss) - Math.min(...rss);
-  const dumpPerGiB = points.map((p) => perGiB(p, p.ours));
-  const verifyPerGiB = points.map((p) => perGiB(p, p.verify));
-  const flatness = (values: number[]) => Math.max(...values) / Math.min(...values);
-  // The slowest size sets the extrapolation: throughput does not get better with size.
-  const slowestDump = Math.max(...dumpPerGiB);
-  const slowestVerify = Math.max(...verifyPerGiB);
-  const throughput = GiB / slowestDump;
-  const dumpRatio = Math.max(...points.map((p) => (p.ours.bytes ?? 0) / p.databaseBytes));
-  const largest = points[points.length - 1] as SizePoint;
-  const clientCores = (largest.ours.childCpuSeconds + largest.ours.nodeCpuSeconds) / largest.ours.wallSeconds;
-  const rssNeedMb =
-    (((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) * 1.5) / 1e6;
-  const memoryMb = Math.min(
-    10240,
-    Math.ceil(Math.max(rssNeedMb, clientCores * lambdaMbPerVcpu, 512) / 64) * 64,
-  );
-  const maxDatabaseBytes = throughput * lambdaDumpBudgetSeconds;
-  const venues = venueLimits({ dumpSeconds: slowestDump, verifySeconds: slowestVerify, dumpRatio });
-  const targets: Target[] = [
-    {
-      name: 'Node peak RSS flat and ≤ 200 MB',
-      goal: '≤ 200 MB at every size; spread ≤ 20 MB',
-      measured: `${rss.map((b) => (b / 1e6).toFixed(0)).join(' / ')} MB (spread ${(spread / 1e6).toFixed(0)} MB)`,
-      pass: Math.max(...rss) <= 200e6 && spread <= 20e6,
-    },
-    {
-      name: 'Dump time per GiB flat',
-      goal: 'slowest / fastest size ≤ 1.25',
-      measured: `${dumpPerGiB.map((v) => v.toFixed(2)).join(' / ')} s/GiB (${flatness(dumpPerGiB).toFixed(2)})`,
-      pass: flatness(dumpPerGiB) <= 1.25,
-    },
-    {
-      name: 'Verify time per GiB flat',
-      goal: 'slowest / fastest size ≤ 1.25',
-      measured: `${verifyPerGiB.map((v) => v.toFixed(2)).join(' / ')} s/GiB (${flatness(verifyPerGiB).toFixed(2)})`,
-      pass: flatness(verifyPerGiB) <= 1.25,
-    },
-  ];
-  const finishedAt = new Date();
-  const loadAfter = loadavg();
-  const runtimeSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
-  const table = [
-    '| Database | a. limit s | c✓. dump step s | c✓/a | Dump s/GiB | Verify s | Verify s/GiB | Programs + Node CPU s (dump) | Production extra CPU s | Node peak RSS MiB (dump / verify) | pg_dump peak RSS MiB | Output MiB |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
-    ...points.map(
-      (p, i) =>
-        `| ${formatSize(p.databaseBytes)} | ${p.limit.wallSeconds.toFixed(2)} | ${p.ours.wallSeconds.toFixed(2)} | ${(
-          p.ours.wallSeconds / p.limit.wallSeconds
-        ).toFixed(
-          2,
-        )} | ${(dumpPerGiB[i] ?? 0).toFixed(2)} | ${p.verify.wallSeconds.toFixed(2)} | ${(verifyPerGiB[i] ?? 0).toFixed(2)} | ${(
-          p.ours.childCpuSeconds + p.ours.nodeCpuSeconds
-        ).toFixed(
-          2,
-        )} | ${p.ours.productBackendCpuSeconds?.toFixed(2) ?? '–'} | ${((p.ours.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.verify.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} | ${(
-          (p.ours.pgDumpPeakRssBytes ?? 0) / MiB
-        ).toFixed(0)} | ${((p.ours.bytes ?? 0) / MiB).toFixed(0)} |`,
-    ),
-  ].join('\n');
-  const venueTable = [
-    '| Venue | Dumps up to | Verifies up to | Largest database dumped and verified in one night | Bound by |',
-    '|---|--:|--:|--:|---|',
-    ...venues.map(
-      (v) =>
-        `| ${v.venue} | ${formatSize(v.dumpBytes)} | ${formatSize(v.verifyBytes)} | **${formatSize(v.nightBytes)}** | ${v.bound} |`,
-    ),
-  ].join('\n');
-  const markdown = `## Scaling ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
-
-The dump step with ${defaultCompression} and its default proof (content checksums) against the limit, and the verify leg
-(scratch server, counts + content) at ${points.length} sizes, ${options.rounds} rounds each, medians (peak RSS: worst round).
-Load average before ${loadText(loadBefore)}, after ${loadText(loadAfter)}; runtime ${(runtimeSeconds / 60).toFixed(1)} min.
-
-${table}
-
-${targetTable(targets)}
-
-**One 15-minute Lambda dump** (budget ${lambdaDumpBudgetSeconds.toFixed(0)} s: 900 s minus the 20 s early-timeout
-reserve, minus 10% headroom) at the slowest measured throughput, ${(throughput / MiB).toFixed(0)} MiB/s of database
-on disk: about **${formatSize(maxDatabaseBytes)}**. The dump used ${clientCores.toFixed(2)} cores of client CPU
-(pg_dump + Node) and ${(((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) / MiB).toFixed(0)} MiB
-of client memory at the largest size: Lambda gives one vCPU per ${lambdaMbPerVcpu} MB, so the memory setting that
-keeps that CPU is **${memoryMb} MB**.
-
-**The largest database each venue verifies in one night**, from the slowest measured seconds per GiB
-(dump ${slowestDump.toFixed(2)} s/GiB, verify ${slowestVerify.toFixed(2)} s/GiB) and the dump's size (${(dumpRatio * 100).toFixed(0)}% of
-the database): Lambda within one step's budget each for the dump and the verify, and 10 GiB of /tmp for
-the verify's \`dump + 1.25 × database + 1.25 GiB\`; a worker within one 8 h night (its default
-\`timeoutMinutes\`, 10% headroom) for both, and its disk. Time at this machine's 2-core speed for every
-venue: an extrapolation, not a measurement on AWS.
-
-${venueTable}
-`;
-  console.log(`\n${markdown}`);
-  for (const line of verdictLines(targets)) console.log(line);
-  await writeResults(
-    `scaling-${timestamp(startedAt)}`,
-    {
-      kind: 'scaling',
-      startedAt,
-      finishedAt,
-      runtimeSeconds,
-      machine: machine(),
-      loadBefore,
-      loadAfter,
-      rounds: options.rounds,
-      points,
-      extrapolation: {
-        throughputBytesPerSecond: throughput,
-        maxDatabaseBytes,
-        clientCores,
-        memoryMb,
-        dumpSecondsPerGiB: slowestDump,
-        verifySecondsPerGiB: slowestVerify,
-        dumpRatio,
-        venues,
-      },
-      targets,
-    },
-    'latest-scaling.md',
-    markdown,
-  );
-  if (options.updateDocs) await updateDocs('scaling', markdown);
 }
 
 /**
