@@ -646,7 +646,7 @@ function venueLimits(perGiB: { dumpSeconds: number; verifySeconds: number; dumpR
       verifyBytes: lambdaVerify,
       bound:
         lambdaVerify < lambdaDump
-          ? lambdaVerify === diskLimit(10)
+          ? lambdaVerify === lambdaDisk
             ? 'verify: disk'
             : 'verify: time'
           : 'dump: time',
@@ -749,34 +749,34 @@ async function scalingRun(options: {
     ].join('\n');
     const markdown = `## Scaling ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
 
-  The dump step with ${defaultCompression} and its default proof (content checksums) against the limit, and the verify leg
-  (scratch server, counts + content) at ${points.length} sizes, ${options.rounds} rounds each, medians (peak RSS: worst round).
-  Load average before ${loadText(loadBefore)}, after ${loadText(loadAfter)}; runtime ${(runtimeSeconds / 60).toFixed(1)} min.${
-    pending > 0
-      ? `\n**Partial:** ${pending} of the ${options.sizes.length} sizes asked for (${options.sizes.map(formatSize).join(', ')}) had not finished when this was written.`
-      : ''
-  }
+The dump step with ${defaultCompression} and its default proof (content checksums) against the limit, and the verify leg
+(scratch server, counts + content) at ${points.length} sizes, ${options.rounds} rounds each, medians (peak RSS: worst round).
+Load average before ${loadText(loadBefore)}, after ${loadText(loadAfter)}; runtime ${(runtimeSeconds / 60).toFixed(1)} min.${
+      pending > 0
+        ? `\n**Partial:** ${pending} of the ${options.sizes.length} sizes asked for (${options.sizes.map(formatSize).join(', ')}) had not finished when this was written.`
+        : ''
+    }
 
-  ${table}
+${table}
 
-  ${targetTable(targets)}
+${targetTable(targets)}
 
-  **One 15-minute Lambda dump** (budget ${lambdaDumpBudgetSeconds.toFixed(0)} s: 900 s minus the 20 s early-timeout
-  reserve, minus 10% headroom) at the slowest measured throughput, ${(throughput / MiB).toFixed(0)} MiB/s of database
-  on disk: about **${formatSize(maxDatabaseBytes)}**. The dump used ${clientCores.toFixed(2)} cores of client CPU
-  (pg_dump + Node) and ${(((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) / MiB).toFixed(0)} MiB
-  of client memory at the largest size: Lambda gives one vCPU per ${lambdaMbPerVcpu} MB, so the memory setting that
-  keeps that CPU is **${memoryMb} MB**.
+**One 15-minute Lambda dump** (budget ${lambdaDumpBudgetSeconds.toFixed(0)} s: 900 s minus the 20 s early-timeout
+reserve, minus 10% headroom) at the slowest measured throughput, ${(throughput / MiB).toFixed(0)} MiB/s of database
+on disk: about **${formatSize(maxDatabaseBytes)}**. The dump used ${clientCores.toFixed(2)} cores of client CPU
+(pg_dump + Node) and ${(((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) / MiB).toFixed(0)} MiB
+of client memory at the largest size: Lambda gives one vCPU per ${lambdaMbPerVcpu} MB, so the memory setting that
+keeps that CPU is **${memoryMb} MB**.
 
-  **The largest database each venue verifies in one night**, from the slowest measured seconds per GiB
-  (dump ${slowestDump.toFixed(2)} s/GiB, verify ${slowestVerify.toFixed(2)} s/GiB) and the dump's size (${(dumpRatio * 100).toFixed(0)}% of
-  the database): Lambda within one step's budget each for the dump and the verify, and 10 GiB of /tmp for
-  the verify's \`dump + 1.25 × database + 1.25 GiB\`; a worker within one 8 h night (its default
-  \`timeoutMinutes\`, 10% headroom) for both, and its disk. Time at this machine's 2-core speed for every
-  venue: an extrapolation, not a measurement on AWS.
+**The largest database each venue verifies in one night**, from the slowest measured seconds per GiB
+(dump ${slowestDump.toFixed(2)} s/GiB, verify ${slowestVerify.toFixed(2)} s/GiB) and the dump's size (${(dumpRatio * 100).toFixed(0)}% of
+the database): Lambda within one step's budget each for the dump and the verify, and 10 GiB of /tmp for
+the verify's \`dump + 1.25 × database + 1.25 GiB\`; a worker within one 8 h night (its default
+\`timeoutMinutes\`, 10% headroom) for both, and its disk. Time at this machine's 2-core speed for every
+venue: an extrapolation, not a measurement on AWS.
 
-  ${venueTable}
-  `;
+${venueTable}
+`;
     console.log(`\n${markdown}`);
     for (const line of verdictLines(targets)) console.log(line);
     await writeResults(
