@@ -1056,6 +1056,15 @@ async function restoreRun(options: {
       id,
       label,
       task,
+      newServer: true,
+    });
+    // The drill's RestoreAndCheck: its own scratch server, content compared, against an expert who
+    // starts the same tuned server, downloads and runs pg_restore -jN.
+    const onScratch = (id: string, label: string, task: WorkerTask) => ({
+      id,
+      label,
+      task: (_targetUrl: string) => task,
+      newServer: false,
     });
     const all = [
       onNewServer(
@@ -1082,16 +1091,30 @@ async function restoreRun(options: {
           jobs,
         }),
       ),
+      onScratch(
+        'd-drill',
+        `d. drill restore (RestoreAndCheck): scratch server start, download + SHA-256, pg_restore -j${jobs}, counts + content, removal`,
+        { kind: 'verify-step', ...base, jobs, content: true },
+      ),
+      onScratch(
+        'xd-expert',
+        `xd. expert by hand: the same tuned scratch server started, download, pg_restore -j${jobs}, nothing checked, removal`,
+        { kind: 'verify-expert', ...base, jobs },
+      ),
     ];
     const runs = new Map<string, Run[]>(all.map((spec) => [spec.id, []]));
+    /** The 1-minute load average after each run: other work shares this machine. */
+    const loads = new Map<string, number[]>(all.map((spec) => [spec.id, []]));
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
       for (const scenario of round % 2 ? [...all].reverse() : all) {
         const database = `incident_${scenario.id.replace(/\W/g, '_')}`;
-        const targetUrl = await createDatabase(newServer, database);
-        await withSession(parseConnectionUrl(newServer.url(), 'new server'), (session) =>
-          session.query(optInStatement(database)),
-        );
+        const targetUrl = scenario.newServer ? await createDatabase(newServer, database) : '';
+        if (scenario.newServer) {
+          await withSession(parseConnectionUrl(newServer.url(), 'new server'), (session) =>
+            session.query(optInStatement(database)),
+          );
+        }
         try {
           const run = await measure(
             ctx,
@@ -1099,14 +1122,20 @@ async function restoreRun(options: {
             round,
           );
           runs.get(scenario.id)?.push(run);
-          log(describeRun(scenario, run));
+          loads.get(scenario.id)?.push(loadavg()[0] ?? 0);
+          log(`${describeRun(scenario, run)}, load ${(loadavg()[0] ?? 0).toFixed(1)}`);
         } finally {
-          await dropDatabase(newServer, database);
+          if (scenario.newServer) await dropDatabase(newServer, database);
         }
       }
     }
     const summaries = all.map((spec) => summarize(spec.id, spec.label, runs.get(spec.id) ?? []));
-    const [command, expert] = summaries as [ScenarioSummary, ScenarioSummary];
+    const [command, expert, drill, drillExpert] = summaries as [
+      ScenarioSummary,
+      ScenarioSummary,
+      ScenarioSummary,
+      ScenarioSummary,
+    ];
     const detail = (summary: ScenarioSummary, key: string) => {
       const value = median(
         summary.runs.map((run) => Number(run.detail[key] ?? Number.NaN)).filter((v) => !Number.isNaN(v)),
@@ -1121,6 +1150,12 @@ async function restoreRun(options: {
         measured: `r/x = ${ratio.toFixed(2)} (${command.wallSeconds.toFixed(2)} s vs ${expert.wallSeconds.toFixed(2)} s)`,
         pass: ratio <= 1.1,
       },
+      {
+        name: `d ≤ 1.1 × xd (the drill's RTO, content compared, against an expert's server start + pg_restore -j${jobs})`,
+        goal: '≤ 1.10',
+        measured: `d/xd = ${(drill.wallSeconds / drillExpert.wallSeconds).toFixed(2)} (${drill.wallSeconds.toFixed(2)} s vs ${drillExpert.wallSeconds.toFixed(2)} s)`,
+        pass: drill.wallSeconds / drillExpert.wallSeconds <= 1.1,
+      },
     ];
     const finishedAt = new Date();
     const markdown = `## Incident restore ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
@@ -1131,13 +1166,17 @@ medians (RSS: worst round). ${cores} cores, ${machine().memoryGiB} GiB; load ave
 Wall time is the restore as a person waits for it, from the command to its answer; the worker's start
 and the state machine around it on AWS are not included (the Verify leg measured the worker's start at about 1.2 s).
 
-| Scenario | Wall s (median) | Wall min–max | Download s | Restore s | Guard + compare s | Node CPU s | Node peak RSS MiB |
-|---|--:|--:|--:|--:|--:|--:|--:|
+Each row's phases are medians too; "catalog + guard" is the rest of r's wall time (the catalog's newest
+verified backup, the production guard, the work directory). The load column is the 1-minute load
+average after each run (min–max): these figures are taken on a loaded machine when it is above 2.
+
+| Scenario | Wall s (median) | Wall min–max | Server start s | Download s | Restore s | Compare s | Catalog + guard s | Server stop s | Node CPU s | Node peak RSS MiB | Load (1 min) |
+|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|
 ${summaries
-  .map(
-    (x) =>
-      `| ${x.label} | ${x.wallSeconds.toFixed(2)} | ${x.wallMin.toFixed(2)}–${x.wallMax.toFixed(2)} | ${detail(x, 'downloadSeconds')} | ${detail(x, 'restoreSeconds')} | ${detail(x, 'checkSeconds')} | ${x.nodeCpuSeconds.toFixed(2)} | ${((x.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} |`,
-  )
+  .map((x) => {
+    const load = loads.get(x.id) ?? [];
+    return `| ${x.label} | ${x.wallSeconds.toFixed(2)} | ${x.wallMin.toFixed(2)}–${x.wallMax.toFixed(2)} | ${detail(x, 'startSeconds')} | ${detail(x, 'downloadSeconds')} | ${detail(x, 'restoreSeconds')} | ${detail(x, 'compareSeconds')} | ${detail(x, 'checkSeconds')} | ${detail(x, 'stopSeconds')} | ${x.nodeCpuSeconds.toFixed(2)} | ${((x.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} | ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} |`;
+  })
   .join('\n')}
 
 ${targetTable(targets)}
@@ -1152,6 +1191,9 @@ ${targetTable(targets)}
         finishedAt,
         machine: machine(),
         rounds: options.rounds,
+        loadBefore,
+        loadAfter: loadavg(),
+        loadsAfterRuns: Object.fromEntries(loads),
         summaries,
         targets,
       },

@@ -7,7 +7,7 @@
  *   else uses, so there is no guard, no lease and nothing to reset;
  * - a database someone names (`restoreToStaging`: standing staging, `backupctl restore --target-url`):
  *   the guard first (never production, explicit opt-in), with `lease` the staging lease right after it,
- *   then the database is emptied and restored into.
+ *   then the database is emptied and restored into (without --clean: the reset emptied it).
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
@@ -438,7 +438,6 @@ export async function runPgRestore(
   dumpPath: string,
   target: PgConnection & { serverVersionNum: number },
   deps: Pick<RestoreDependencies, 'programs' | 'jobs' | 'signal' | 'log'> & {
-    extraArgs?: string[];
     /** Keep the grants (the roles exist on the target); default `--no-acl`. Owners never come along. */
     withGrants?: boolean;
     /** Where the restore goes, for naming a failure's cause. */
@@ -455,7 +454,6 @@ export async function runPgRestore(
     bundle,
     'pg_restore',
     [
-      ...(deps.extraArgs ?? []),
       '--no-owner',
       ...(deps.withGrants ? [] : ['--no-acl']),
       `--jobs=${deps.jobs}`,
@@ -607,7 +605,8 @@ export async function restoreToStaging(
       { ...deps.target, database: identity.database, serverVersionNum: identity.serverVersionNum },
       {
         ...deps,
-        extraArgs: ['--clean', '--if-exists'],
+        // No --clean: the reset above left nothing of the archive's to drop (what it could not drop,
+        // pg_restore could not either), and on an empty database it is one more pass of statements.
         withGrants: replayed !== undefined,
         venue: { name: `the target database ${identity.database}`, refused: replayed?.skipped ?? [] },
       },
