@@ -575,19 +575,35 @@ export async function restoreToStaging(
   const workDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'restore-'));
   const freeBytesAtStart = await freeBytesNow(workDir);
   let leased = false;
+  // The download only writes our own work directory, so it runs while the guard asks the servers: no
+  // statement reaches the target before the guard has passed and the dump's SHA-256 has matched. A
+  // guard that refuses stops the download and is the error.
+  const downloading = new AbortController();
+  const stopDownload = () => downloading.abort();
+  deps.signal?.addEventListener('abort', stopDownload, { once: true });
+  if (deps.signal?.aborted) downloading.abort();
+  const dumpPath = join(workDir, 'backup.dump');
+  const download = downloadInto(
+    manifest,
+    dumpPath,
+    { directory: workDir, freeBytesAtStart },
+    { ...deps, signal: downloading.signal },
+  );
+  // Settled in any case below; until then its rejection is not unhandled.
+  download.catch(() => undefined);
   try {
-    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source, deps.guard);
+    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source, deps.guard).catch(
+      async (error: unknown) => {
+        downloading.abort();
+        await download.catch(() => undefined);
+        throw error;
+      },
+    );
     if (deps.lease) {
       await acquireStagingLease(session, deps.lease);
       leased = true;
     }
-    const dumpPath = join(workDir, 'backup.dump');
-    const downloadSeconds = await downloadInto(
-      manifest,
-      dumpPath,
-      { directory: workDir, freeBytesAtStart },
-      deps,
-    );
+    const downloadSeconds = await download;
     const resetStarted = Date.now();
     await resetDatabase(session, identity.serverVersionNum);
     const resetSeconds = (Date.now() - resetStarted) / 1000;
@@ -636,6 +652,9 @@ export async function restoreToStaging(
     if (error instanceof BackupError) throw error;
     throw new RestoreFailedError(`restore failed: ${describeError(error)}`, { cause: error });
   } finally {
+    deps.signal?.removeEventListener('abort', stopDownload);
+    downloading.abort();
+    await download.catch(() => undefined);
     await session.end().catch(() => undefined);
     await rm(workDir, { recursive: true, force: true });
   }
