@@ -1018,7 +1018,9 @@ ${targetTable(targets)}
  * backup, the production guard and opt-in, download with SHA-256, `pg_restore -jN`, counts and content
  * compared); x. download the dump, `pg_restore -jN`, nothing checked. The new server is durable (fsync
  * and full-page writes on, as a provider's server is) and each run gets a fresh opted-in database,
- * created and dropped outside the timing.
+ * created and dropped outside the timing. The drill's RTO the same way: d. the drill's RestoreAndCheck
+ * restore (`verifyBackup` on its own scratch server, content compared) against xd. an expert who starts
+ * the same tuned server, downloads and runs `pg_restore -jN`.
  */
 async function restoreRun(options: {
   targetBytes: number;
