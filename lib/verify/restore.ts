@@ -575,27 +575,32 @@ export async function restoreToStaging(
   const workDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'restore-'));
   const freeBytesAtStart = await freeBytesNow(workDir);
   let leased = false;
-  // The download only writes our own work directory, so it runs while the guard asks the servers: no
-  // statement reaches the target before the guard has passed and the dump's SHA-256 has matched. A
-  // guard that refuses stops the download and is the error.
+  // The download only writes our own work directory, so without a lease it runs while the guard asks
+  // the servers: no statement reaches the target before the guard has passed and the dump's SHA-256 has
+  // matched. A guard that refuses stops the download and is the error. With a lease (staging) the
+  // download waits for it, so that a lease lost meanwhile is seen after the download, as before.
   const downloading = new AbortController();
   const stopDownload = () => downloading.abort();
   deps.signal?.addEventListener('abort', stopDownload, { once: true });
   if (deps.signal?.aborted) downloading.abort();
   const dumpPath = join(workDir, 'backup.dump');
-  const download = downloadInto(
-    manifest,
-    dumpPath,
-    { directory: workDir, freeBytesAtStart },
-    { ...deps, signal: downloading.signal },
-  );
-  // Settled in any case below; until then its rejection is not unhandled.
-  download.catch(() => undefined);
+  const startDownload = () => {
+    const started = downloadInto(
+      manifest,
+      dumpPath,
+      { directory: workDir, freeBytesAtStart },
+      { ...deps, signal: downloading.signal },
+    );
+    // Settled in any case below; until then its rejection is not unhandled.
+    started.catch(() => undefined);
+    return started;
+  };
+  let download = deps.lease ? undefined : startDownload();
   try {
     const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source, deps.guard).catch(
       async (error: unknown) => {
         downloading.abort();
-        await download.catch(() => undefined);
+        await download?.catch(() => undefined);
         throw error;
       },
     );
@@ -603,6 +608,7 @@ export async function restoreToStaging(
       await acquireStagingLease(session, deps.lease);
       leased = true;
     }
+    download ??= startDownload();
     const downloadSeconds = await download;
     const resetStarted = Date.now();
     await resetDatabase(session, identity.serverVersionNum);
@@ -654,7 +660,7 @@ export async function restoreToStaging(
   } finally {
     deps.signal?.removeEventListener('abort', stopDownload);
     downloading.abort();
-    await download.catch(() => undefined);
+    await download?.catch(() => undefined);
     await session.end().catch(() => undefined);
     await rm(workDir, { recursive: true, force: true });
   }
