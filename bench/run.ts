@@ -610,6 +610,8 @@ interface SizePoint {
   ours: ScenarioSummary;
   /** The verify leg on its scratch server, counts and content compared. */
   verify: ScenarioSummary;
+  /** The machine's load average when this size finished (other work shares the machine). */
+  loadAfter: number[];
 }
 
 /** 8 h: the worker's default `timeoutMinutes` (tools/deploy/stage-config.ts), the night's window. */
@@ -644,7 +646,7 @@ function venueLimits(perGiB: { dumpSeconds: number; verifySeconds: number; dumpR
       verifyBytes: lambdaVerify,
       bound:
         lambdaVerify < lambdaDump
-          ? lambdaVerify === diskLimit(10)
+          ? lambdaVerify === lambdaDisk
             ? 'verify: disk'
             : 'verify: time'
           : 'dump: time',
@@ -672,6 +674,140 @@ async function scalingRun(options: {
   const startedAt = new Date();
   const loadBefore = loadavg();
   const points: SizePoint[] = [];
+  /** The results so far; `pending` sizes are still to run (the report says so). */
+  const report = async (pending: number) => {
+    const perGiB = (p: SizePoint, x: ScenarioSummary) => x.wallSeconds / (p.databaseBytes / GiB);
+    const rss = points.map((p) => Math.max(p.ours.nodePeakRssBytes ?? 0, p.verify.nodePeakRssBytes ?? 0));
+    const spread = Math.max(...rss) - Math.min(...rss);
+    const dumpPerGiB = points.map((p) => perGiB(p, p.ours));
+    const verifyPerGiB = points.map((p) => perGiB(p, p.verify));
+    const flatness = (values: number[]) => Math.max(...values) / Math.min(...values);
+    // The slowest size sets the extrapolation: throughput does not get better with size.
+    const slowestDump = Math.max(...dumpPerGiB);
+    const slowestVerify = Math.max(...verifyPerGiB);
+    const throughput = GiB / slowestDump;
+    const dumpRatio = Math.max(...points.map((p) => (p.ours.bytes ?? 0) / p.databaseBytes));
+    const largest = points[points.length - 1] as SizePoint;
+    const clientCores =
+      (largest.ours.childCpuSeconds + largest.ours.nodeCpuSeconds) / largest.ours.wallSeconds;
+    const rssNeedMb =
+      (((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) * 1.5) / 1e6;
+    const memoryMb = Math.min(
+      10240,
+      Math.ceil(Math.max(rssNeedMb, clientCores * lambdaMbPerVcpu, 512) / 64) * 64,
+    );
+    const maxDatabaseBytes = throughput * lambdaDumpBudgetSeconds;
+    const venues = venueLimits({ dumpSeconds: slowestDump, verifySeconds: slowestVerify, dumpRatio });
+    const targets: Target[] = [
+      {
+        name: 'Node peak RSS flat and ≤ 200 MB',
+        goal: '≤ 200 MB at every size; spread ≤ 20 MB',
+        measured: `${rss.map((b) => (b / 1e6).toFixed(0)).join(' / ')} MB (spread ${(spread / 1e6).toFixed(0)} MB)`,
+        pass: Math.max(...rss) <= 200e6 && spread <= 20e6,
+      },
+      {
+        name: 'Dump time per GiB flat',
+        goal: 'slowest / fastest size ≤ 1.25',
+        measured: `${dumpPerGiB.map((v) => v.toFixed(2)).join(' / ')} s/GiB (${flatness(dumpPerGiB).toFixed(2)})`,
+        pass: flatness(dumpPerGiB) <= 1.25,
+      },
+      {
+        name: 'Verify time per GiB flat',
+        goal: 'slowest / fastest size ≤ 1.25',
+        measured: `${verifyPerGiB.map((v) => v.toFixed(2)).join(' / ')} s/GiB (${flatness(verifyPerGiB).toFixed(2)})`,
+        pass: flatness(verifyPerGiB) <= 1.25,
+      },
+    ];
+    const finishedAt = new Date();
+    const loadAfter = loadavg();
+    const runtimeSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+    const table = [
+      '| Database | a. limit s | c✓. dump step s | c✓/a | Dump s/GiB | Verify s | Verify s/GiB | Programs + Node CPU s (dump) | Production extra CPU s | Node peak RSS MiB (dump / verify) | pg_dump peak RSS MiB | Output MiB | Load avg after (1/5/15 min) |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+      ...points.map(
+        (p, i) =>
+          `| ${formatSize(p.databaseBytes)} | ${p.limit.wallSeconds.toFixed(2)} | ${p.ours.wallSeconds.toFixed(2)} | ${(
+            p.ours.wallSeconds / p.limit.wallSeconds
+          ).toFixed(
+            2,
+          )} | ${(dumpPerGiB[i] ?? 0).toFixed(2)} | ${p.verify.wallSeconds.toFixed(2)} | ${(verifyPerGiB[i] ?? 0).toFixed(2)} | ${(
+            p.ours.childCpuSeconds + p.ours.nodeCpuSeconds
+          ).toFixed(
+            2,
+          )} | ${p.ours.productBackendCpuSeconds?.toFixed(2) ?? '–'} | ${((p.ours.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.verify.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} | ${(
+            (p.ours.pgDumpPeakRssBytes ?? 0) / MiB
+          ).toFixed(0)} | ${((p.ours.bytes ?? 0) / MiB).toFixed(0)} | ${loadText(p.loadAfter)} |`,
+      ),
+    ].join('\n');
+    const venueTable = [
+      '| Venue | Dumps up to | Verifies up to | Largest database dumped and verified in one night | Bound by |',
+      '|---|--:|--:|--:|---|',
+      ...venues.map(
+        (v) =>
+          `| ${v.venue} | ${formatSize(v.dumpBytes)} | ${formatSize(v.verifyBytes)} | **${formatSize(v.nightBytes)}** | ${v.bound} |`,
+      ),
+    ].join('\n');
+    const markdown = `## Scaling ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
+
+The dump step with ${defaultCompression} and its default proof (content checksums) against the limit, and the verify leg
+(scratch server, counts + content) at ${points.length} sizes, ${options.rounds} rounds each, medians (peak RSS: worst round).
+Load average before ${loadText(loadBefore)}, after ${loadText(loadAfter)}; runtime ${(runtimeSeconds / 60).toFixed(1)} min.${
+      pending > 0
+        ? `\n**Partial:** ${pending} of the ${options.sizes.length} sizes asked for (${options.sizes.map(formatSize).join(', ')}) had not finished when this was written.`
+        : ''
+    }
+
+${table}
+
+${targetTable(targets)}
+
+**One 15-minute Lambda dump** (budget ${lambdaDumpBudgetSeconds.toFixed(0)} s: 900 s minus the 20 s early-timeout
+reserve, minus 10% headroom) at the slowest measured throughput, ${(throughput / MiB).toFixed(0)} MiB/s of database
+on disk: about **${formatSize(maxDatabaseBytes)}**. The dump used ${clientCores.toFixed(2)} cores of client CPU
+(pg_dump + Node) and ${(((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) / MiB).toFixed(0)} MiB
+of client memory at the largest size: Lambda gives one vCPU per ${lambdaMbPerVcpu} MB, so the memory setting that
+keeps that CPU is **${memoryMb} MB**.
+
+**The largest database each venue verifies in one night**, from the slowest measured seconds per GiB
+(dump ${slowestDump.toFixed(2)} s/GiB, verify ${slowestVerify.toFixed(2)} s/GiB) and the dump's size (${(dumpRatio * 100).toFixed(0)}% of
+the database): Lambda within one step's budget each for the dump and the verify, and 10 GiB of /tmp for
+the verify's \`dump + 1.25 × database + 1.25 GiB\`; a worker within one 8 h night (its default
+\`timeoutMinutes\`, 10% headroom) for both, and its disk. Time at this machine's 2-core speed for every
+venue: an extrapolation, not a measurement on AWS.
+
+${venueTable}
+`;
+    console.log(`\n${markdown}`);
+    for (const line of verdictLines(targets)) console.log(line);
+    await writeResults(
+      `scaling-${timestamp(startedAt)}`,
+      {
+        kind: 'scaling',
+        startedAt,
+        finishedAt,
+        runtimeSeconds,
+        machine: machine(),
+        loadBefore,
+        loadAfter,
+        rounds: options.rounds,
+        points,
+        extrapolation: {
+          throughputBytesPerSecond: throughput,
+          maxDatabaseBytes,
+          clientCores,
+          memoryMb,
+          dumpSecondsPerGiB: slowestDump,
+          verifySecondsPerGiB: slowestVerify,
+          dumpRatio,
+          venues,
+        },
+        targets,
+      },
+      'latest-scaling.md',
+      markdown,
+    );
+    if (options.updateDocs) await updateDocs('scaling', markdown);
+  };
   for (const targetBytes of options.sizes) {
     const workDir = await mkdtemp(join(tmpdir(), 'vpb-bench-'));
     await chmod(workDir, 0o755);
@@ -707,139 +843,15 @@ async function scalingRun(options: {
         limit: summarize('a', 'a', runs.get('a') ?? []),
         ours: summarize('c', 'c', runs.get('c-proof') ?? []),
         verify: summarize('v', 'v', runs.get('v') ?? []),
+        loadAfter: loadavg(),
       });
+      // Written after every size: a long run that stops at a large size keeps what it measured.
+      await report(options.sizes.length - points.length);
     } finally {
       await stop();
       await rm(workDir, { recursive: true, force: true });
     }
   }
-
-  const perGiB = (p: SizePoint, x: ScenarioSummary) => x.wallSeconds / (p.databaseBytes / GiB);
-  const rss = points.map((p) => Math.max(p.ours.nodePeakRssBytes ?? 0, p.verify.nodePeakRssBytes ?? 0));
-  const spread = Math.max(...rss) - Math.min(...rss);
-  const dumpPerGiB = points.map((p) => perGiB(p, p.ours));
-  const verifyPerGiB = points.map((p) => perGiB(p, p.verify));
-  const flatness = (values: number[]) => Math.max(...values) / Math.min(...values);
-  // The slowest size sets the extrapolation: throughput does not get better with size.
-  const slowestDump = Math.max(...dumpPerGiB);
-  const slowestVerify = Math.max(...verifyPerGiB);
-  const throughput = GiB / slowestDump;
-  const dumpRatio = Math.max(...points.map((p) => (p.ours.bytes ?? 0) / p.databaseBytes));
-  const largest = points[points.length - 1] as SizePoint;
-  const clientCores = (largest.ours.childCpuSeconds + largest.ours.nodeCpuSeconds) / largest.ours.wallSeconds;
-  const rssNeedMb =
-    (((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) * 1.5) / 1e6;
-  const memoryMb = Math.min(
-    10240,
-    Math.ceil(Math.max(rssNeedMb, clientCores * lambdaMbPerVcpu, 512) / 64) * 64,
-  );
-  const maxDatabaseBytes = throughput * lambdaDumpBudgetSeconds;
-  const venues = venueLimits({ dumpSeconds: slowestDump, verifySeconds: slowestVerify, dumpRatio });
-  const targets: Target[] = [
-    {
-      name: 'Node peak RSS flat and ≤ 200 MB',
-      goal: '≤ 200 MB at every size; spread ≤ 20 MB',
-      measured: `${rss.map((b) => (b / 1e6).toFixed(0)).join(' / ')} MB (spread ${(spread / 1e6).toFixed(0)} MB)`,
-      pass: Math.max(...rss) <= 200e6 && spread <= 20e6,
-    },
-    {
-      name: 'Dump time per GiB flat',
-      goal: 'slowest / fastest size ≤ 1.25',
-      measured: `${dumpPerGiB.map((v) => v.toFixed(2)).join(' / ')} s/GiB (${flatness(dumpPerGiB).toFixed(2)})`,
-      pass: flatness(dumpPerGiB) <= 1.25,
-    },
-    {
-      name: 'Verify time per GiB flat',
-      goal: 'slowest / fastest size ≤ 1.25',
-      measured: `${verifyPerGiB.map((v) => v.toFixed(2)).join(' / ')} s/GiB (${flatness(verifyPerGiB).toFixed(2)})`,
-      pass: flatness(verifyPerGiB) <= 1.25,
-    },
-  ];
-  const finishedAt = new Date();
-  const loadAfter = loadavg();
-  const runtimeSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
-  const table = [
-    '| Database | a. limit s | c✓. dump step s | c✓/a | Dump s/GiB | Verify s | Verify s/GiB | Programs + Node CPU s (dump) | Production extra CPU s | Node peak RSS MiB (dump / verify) | pg_dump peak RSS MiB | Output MiB |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
-    ...points.map(
-      (p, i) =>
-        `| ${formatSize(p.databaseBytes)} | ${p.limit.wallSeconds.toFixed(2)} | ${p.ours.wallSeconds.toFixed(2)} | ${(
-          p.ours.wallSeconds / p.limit.wallSeconds
-        ).toFixed(
-          2,
-        )} | ${(dumpPerGiB[i] ?? 0).toFixed(2)} | ${p.verify.wallSeconds.toFixed(2)} | ${(verifyPerGiB[i] ?? 0).toFixed(2)} | ${(
-          p.ours.childCpuSeconds + p.ours.nodeCpuSeconds
-        ).toFixed(
-          2,
-        )} | ${p.ours.productBackendCpuSeconds?.toFixed(2) ?? '–'} | ${((p.ours.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} / ${((p.verify.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} | ${(
-          (p.ours.pgDumpPeakRssBytes ?? 0) / MiB
-        ).toFixed(0)} | ${((p.ours.bytes ?? 0) / MiB).toFixed(0)} |`,
-    ),
-  ].join('\n');
-  const venueTable = [
-    '| Venue | Dumps up to | Verifies up to | Largest database dumped and verified in one night | Bound by |',
-    '|---|--:|--:|--:|---|',
-    ...venues.map(
-      (v) =>
-        `| ${v.venue} | ${formatSize(v.dumpBytes)} | ${formatSize(v.verifyBytes)} | **${formatSize(v.nightBytes)}** | ${v.bound} |`,
-    ),
-  ].join('\n');
-  const markdown = `## Scaling ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
-
-The dump step with ${defaultCompression} and its default proof (content checksums) against the limit, and the verify leg
-(scratch server, counts + content) at ${points.length} sizes, ${options.rounds} rounds each, medians (peak RSS: worst round).
-Load average before ${loadText(loadBefore)}, after ${loadText(loadAfter)}; runtime ${(runtimeSeconds / 60).toFixed(1)} min.
-
-${table}
-
-${targetTable(targets)}
-
-**One 15-minute Lambda dump** (budget ${lambdaDumpBudgetSeconds.toFixed(0)} s: 900 s minus the 20 s early-timeout
-reserve, minus 10% headroom) at the slowest measured throughput, ${(throughput / MiB).toFixed(0)} MiB/s of database
-on disk: about **${formatSize(maxDatabaseBytes)}**. The dump used ${clientCores.toFixed(2)} cores of client CPU
-(pg_dump + Node) and ${(((largest.ours.nodePeakRssBytes ?? 0) + (largest.ours.pgDumpPeakRssBytes ?? 0)) / MiB).toFixed(0)} MiB
-of client memory at the largest size: Lambda gives one vCPU per ${lambdaMbPerVcpu} MB, so the memory setting that
-keeps that CPU is **${memoryMb} MB**.
-
-**The largest database each venue verifies in one night**, from the slowest measured seconds per GiB
-(dump ${slowestDump.toFixed(2)} s/GiB, verify ${slowestVerify.toFixed(2)} s/GiB) and the dump's size (${(dumpRatio * 100).toFixed(0)}% of
-the database): Lambda within one step's budget each for the dump and the verify, and 10 GiB of /tmp for
-the verify's \`dump + 1.25 × database + 1.25 GiB\`; a worker within one 8 h night (its default
-\`timeoutMinutes\`, 10% headroom) for both, and its disk. Time at this machine's 2-core speed for every
-venue: an extrapolation, not a measurement on AWS.
-
-${venueTable}
-`;
-  console.log(`\n${markdown}`);
-  for (const line of verdictLines(targets)) console.log(line);
-  await writeResults(
-    `scaling-${timestamp(startedAt)}`,
-    {
-      kind: 'scaling',
-      startedAt,
-      finishedAt,
-      runtimeSeconds,
-      machine: machine(),
-      loadBefore,
-      loadAfter,
-      rounds: options.rounds,
-      points,
-      extrapolation: {
-        throughputBytesPerSecond: throughput,
-        maxDatabaseBytes,
-        clientCores,
-        memoryMb,
-        dumpSecondsPerGiB: slowestDump,
-        verifySecondsPerGiB: slowestVerify,
-        dumpRatio,
-        venues,
-      },
-      targets,
-    },
-    'latest-scaling.md',
-    markdown,
-  );
-  if (options.updateDocs) await updateDocs('scaling', markdown);
 }
 
 /**
@@ -1006,7 +1018,9 @@ ${targetTable(targets)}
  * backup, the production guard and opt-in, download with SHA-256, `pg_restore -jN`, counts and content
  * compared); x. download the dump, `pg_restore -jN`, nothing checked. The new server is durable (fsync
  * and full-page writes on, as a provider's server is) and each run gets a fresh opted-in database,
- * created and dropped outside the timing.
+ * created and dropped outside the timing. The drill's RTO the same way: d. the drill's RestoreAndCheck
+ * restore (`verifyBackup` on its own scratch server, content compared) against xd. an expert who starts
+ * the same tuned server, downloads and runs `pg_restore -jN`.
  */
 async function restoreRun(options: {
   targetBytes: number;
@@ -1044,6 +1058,15 @@ async function restoreRun(options: {
       id,
       label,
       task,
+      newServer: true,
+    });
+    // The drill's RestoreAndCheck: its own scratch server, content compared, against an expert who
+    // starts the same tuned server, downloads and runs pg_restore -jN.
+    const onScratch = (id: string, label: string, task: WorkerTask) => ({
+      id,
+      label,
+      task: (_targetUrl: string) => task,
+      newServer: false,
     });
     const all = [
       onNewServer(
@@ -1070,16 +1093,30 @@ async function restoreRun(options: {
           jobs,
         }),
       ),
+      onScratch(
+        'd-drill',
+        `d. drill restore (RestoreAndCheck): scratch server start, download + SHA-256, pg_restore -j${jobs}, counts + content, removal`,
+        { kind: 'verify-step', ...base, jobs, content: true },
+      ),
+      onScratch(
+        'xd-expert',
+        `xd. expert by hand: the same tuned scratch server started, download, pg_restore -j${jobs}, nothing checked, removal`,
+        { kind: 'verify-expert', ...base, jobs },
+      ),
     ];
     const runs = new Map<string, Run[]>(all.map((spec) => [spec.id, []]));
+    /** The 1-minute load average after each run: other work shares this machine. */
+    const loads = new Map<string, number[]>(all.map((spec) => [spec.id, []]));
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
       for (const scenario of round % 2 ? [...all].reverse() : all) {
         const database = `incident_${scenario.id.replace(/\W/g, '_')}`;
-        const targetUrl = await createDatabase(newServer, database);
-        await withSession(parseConnectionUrl(newServer.url(), 'new server'), (session) =>
-          session.query(optInStatement(database)),
-        );
+        const targetUrl = scenario.newServer ? await createDatabase(newServer, database) : '';
+        if (scenario.newServer) {
+          await withSession(parseConnectionUrl(newServer.url(), 'new server'), (session) =>
+            session.query(optInStatement(database)),
+          );
+        }
         try {
           const run = await measure(
             ctx,
@@ -1087,14 +1124,20 @@ async function restoreRun(options: {
             round,
           );
           runs.get(scenario.id)?.push(run);
-          log(describeRun(scenario, run));
+          loads.get(scenario.id)?.push(loadavg()[0] ?? 0);
+          log(`${describeRun(scenario, run)}, load ${(loadavg()[0] ?? 0).toFixed(1)}`);
         } finally {
-          await dropDatabase(newServer, database);
+          if (scenario.newServer) await dropDatabase(newServer, database);
         }
       }
     }
     const summaries = all.map((spec) => summarize(spec.id, spec.label, runs.get(spec.id) ?? []));
-    const [command, expert] = summaries as [ScenarioSummary, ScenarioSummary];
+    const [command, expert, drill, drillExpert] = summaries as [
+      ScenarioSummary,
+      ScenarioSummary,
+      ScenarioSummary,
+      ScenarioSummary,
+    ];
     const detail = (summary: ScenarioSummary, key: string) => {
       const value = median(
         summary.runs.map((run) => Number(run.detail[key] ?? Number.NaN)).filter((v) => !Number.isNaN(v)),
@@ -1109,6 +1152,12 @@ async function restoreRun(options: {
         measured: `r/x = ${ratio.toFixed(2)} (${command.wallSeconds.toFixed(2)} s vs ${expert.wallSeconds.toFixed(2)} s)`,
         pass: ratio <= 1.1,
       },
+      {
+        name: `d ≤ 1.1 × xd (the drill's RTO, content compared, against an expert's server start + pg_restore -j${jobs})`,
+        goal: '≤ 1.10',
+        measured: `d/xd = ${(drill.wallSeconds / drillExpert.wallSeconds).toFixed(2)} (${drill.wallSeconds.toFixed(2)} s vs ${drillExpert.wallSeconds.toFixed(2)} s)`,
+        pass: drill.wallSeconds / drillExpert.wallSeconds <= 1.1,
+      },
     ];
     const finishedAt = new Date();
     const markdown = `## Incident restore ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
@@ -1119,13 +1168,17 @@ medians (RSS: worst round). ${cores} cores, ${machine().memoryGiB} GiB; load ave
 Wall time is the restore as a person waits for it, from the command to its answer; the worker's start
 and the state machine around it on AWS are not included (the Verify leg measured the worker's start at about 1.2 s).
 
-| Scenario | Wall s (median) | Wall min–max | Download s | Restore s | Guard + compare s | Node CPU s | Node peak RSS MiB |
-|---|--:|--:|--:|--:|--:|--:|--:|
+Each row's phases are medians too; "catalog + guard" is the rest of r's wall time (the catalog's newest
+verified backup, the production guard, the work directory). The load column is the 1-minute load
+average after each run (min–max): these figures are taken on a loaded machine when it is above 2.
+
+| Scenario | Wall s (median) | Wall min–max | Server start s | Download s | Restore s | Compare s | Catalog + guard s | Server stop s | Node CPU s | Node peak RSS MiB | Load (1 min) |
+|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|
 ${summaries
-  .map(
-    (x) =>
-      `| ${x.label} | ${x.wallSeconds.toFixed(2)} | ${x.wallMin.toFixed(2)}–${x.wallMax.toFixed(2)} | ${detail(x, 'downloadSeconds')} | ${detail(x, 'restoreSeconds')} | ${detail(x, 'checkSeconds')} | ${x.nodeCpuSeconds.toFixed(2)} | ${((x.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} |`,
-  )
+  .map((x) => {
+    const load = loads.get(x.id) ?? [];
+    return `| ${x.label} | ${x.wallSeconds.toFixed(2)} | ${x.wallMin.toFixed(2)}–${x.wallMax.toFixed(2)} | ${detail(x, 'startSeconds')} | ${detail(x, 'downloadSeconds')} | ${detail(x, 'restoreSeconds')} | ${detail(x, 'compareSeconds')} | ${detail(x, 'checkSeconds')} | ${detail(x, 'stopSeconds')} | ${x.nodeCpuSeconds.toFixed(2)} | ${((x.nodePeakRssBytes ?? 0) / MiB).toFixed(0)} | ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} |`;
+  })
   .join('\n')}
 
 ${targetTable(targets)}
@@ -1140,6 +1193,9 @@ ${targetTable(targets)}
         finishedAt,
         machine: machine(),
         rounds: options.rounds,
+        loadBefore,
+        loadAfter: loadavg(),
+        loadsAfterRuns: Object.fromEntries(loads),
         summaries,
         targets,
       },

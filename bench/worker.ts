@@ -507,8 +507,9 @@ async function prepareRestore(task: RestoreTask): Promise<Scenario> {
           backupId: outcome.backupId,
           downloadSeconds: outcome.downloadSeconds,
           restoreSeconds: outcome.restoreSeconds,
-          // The guard before and the comparison after: what the command adds around the two.
-          checkSeconds: seconds - outcome.downloadSeconds - outcome.restoreSeconds,
+          compareSeconds: outcome.compareSeconds,
+          // The catalog, the guard and the work directory: what the command adds besides the three.
+          checkSeconds: seconds - outcome.downloadSeconds - outcome.restoreSeconds - outcome.compareSeconds,
         },
       };
     };

@@ -19,6 +19,8 @@ import { requireGlobals } from '../verify/roles.ts';
 export interface RestoreOutcome extends RestoreResult {
   backupId: string;
   compare: CompareResult;
+  /** Wall time of the comparison on the target (counts, and content unless countsOnly). */
+  compareSeconds: number;
   /** Why the backup is not verified, when `allowUnverified` let it through. */
   unverified?: string;
   /** `latest` only: the newer backups it passed by, and why. */
@@ -50,19 +52,33 @@ export async function restoreBackup(
   const roles = options.withRoles
     ? await requireGlobals(runtime.store.forScope(undefined), new Date(manifest.createdAt))
     : undefined;
+  const jobs = options.jobs ?? runtime.settings.RESTORE_JOBS;
   const restored = await restoreToStaging(manifest, {
     roles,
     store: runtime.store,
     target,
     programs: runtime.programs,
-    jobs: options.jobs ?? runtime.settings.RESTORE_JOBS,
+    jobs,
     workDir: runtime.settings.WORK_DIR,
     signal: options.signal,
     log: options.log,
     guard: { production: runtime.productionConnection, targetNotProduction: options.targetNotProduction },
   });
+  const compareStarted = Date.now();
   const compare = await withSession(target, (session) =>
-    compareRowCounts(session, manifest, { content: options.countsOnly !== true }),
+    compareRowCounts(session, manifest, {
+      content: options.countsOnly !== true,
+      // As many sessions as pg_restore had: the target took that many a moment ago.
+      parallel: { connection: { ...target, database: restored.database }, jobs },
+    }),
   );
-  return { backupId, ...restored, compare, skipped, ...(entry.verified ? {} : { unverified: entry.reason }) };
+  const compareSeconds = (Date.now() - compareStarted) / 1000;
+  return {
+    backupId,
+    ...restored,
+    compare,
+    compareSeconds,
+    skipped,
+    ...(entry.verified ? {} : { unverified: entry.reason }),
+  };
 }

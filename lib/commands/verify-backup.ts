@@ -17,7 +17,7 @@ import {
   ScratchDiskFullError,
   ScratchServerError,
 } from '../errors.ts';
-import { withDatabase } from '../pg/connection.ts';
+import { type PgConnection, withDatabase } from '../pg/connection.ts';
 import { availableServerBundles, type ServerBundle, serverForSource } from '../pg/server-bundle.ts';
 import { type Session, withSession } from '../pg/session.ts';
 import type { ProgressLog } from '../progress.ts';
@@ -110,10 +110,12 @@ async function compareIn<Checks>(
   session: Session,
   manifest: Manifest,
   options: Pick<VerifyOptions<Checks>, 'checks' | 'content'>,
+  /** The restored database and pg_restore's -j: the content scan takes as many sessions. */
+  parallel: { connection: PgConnection; jobs: number },
 ): Promise<{ compare: CompareResult; compareSeconds: number; checks: Checks }> {
   const { checks } = options;
   const started = Date.now();
-  const compare = await compareRowCounts(session, manifest, { content: options.content ?? false });
+  const compare = await compareRowCounts(session, manifest, { content: options.content ?? false, parallel });
   const compareSeconds = (Date.now() - started) / 1000;
   return { compare, compareSeconds, checks: (checks ? await checks(session) : undefined) as Checks };
 }
@@ -182,8 +184,9 @@ async function verifyOnScratch<Checks>(
         log: options.log,
         roles,
       });
-      compared = await withSession(withDatabase(server.connection, database), (session) =>
-        compareIn(session, manifest, options),
+      const restoredDatabase = withDatabase(server.connection, database);
+      compared = await withSession(restoredDatabase, (session) =>
+        compareIn(session, manifest, options, { connection: restoredDatabase, jobs: settings.RESTORE_JOBS }),
       );
     } catch (error) {
       // A restore error is about the backup only while the server is up; a dead server is the cause,
@@ -234,7 +237,10 @@ async function verifyOnStaging<Checks>(
   const compared = await withSession(target, async (session) => {
     // Staging must still hold this backup's restore: no other execution took the lease meanwhile.
     if (options.lease) await confirmStagingLease(session, options.lease);
-    const result = await compareIn(session, manifest, options);
+    const result = await compareIn(session, manifest, options, {
+      connection: { ...target, database: restored.database },
+      jobs: runtime.settings.RESTORE_JOBS,
+    });
     // The verdict is in: staging is free for the next execution. On a failure before this point the
     // lease stays until it expires, and a retry of this execution takes it again.
     if (options.lease) await releaseStagingLease(session, options.lease.owner);

@@ -7,7 +7,7 @@
  *   else uses, so there is no guard, no lease and nothing to reset;
  * - a database someone names (`restoreToStaging`: standing staging, `backupctl restore --target-url`):
  *   the guard first (never production, explicit opt-in), with `lease` the staging lease right after it,
- *   then the database is emptied and restored into.
+ *   then the database is emptied and restored into (without --clean: the reset emptied it).
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
@@ -438,7 +438,6 @@ export async function runPgRestore(
   dumpPath: string,
   target: PgConnection & { serverVersionNum: number },
   deps: Pick<RestoreDependencies, 'programs' | 'jobs' | 'signal' | 'log'> & {
-    extraArgs?: string[];
     /** Keep the grants (the roles exist on the target); default `--no-acl`. Owners never come along. */
     withGrants?: boolean;
     /** Where the restore goes, for naming a failure's cause. */
@@ -455,7 +454,6 @@ export async function runPgRestore(
     bundle,
     'pg_restore',
     [
-      ...(deps.extraArgs ?? []),
       '--no-owner',
       ...(deps.withGrants ? [] : ['--no-acl']),
       `--jobs=${deps.jobs}`,
@@ -577,19 +575,41 @@ export async function restoreToStaging(
   const workDir = await mkdtemp(join(deps.workDir ?? tmpdir(), 'restore-'));
   const freeBytesAtStart = await freeBytesNow(workDir);
   let leased = false;
+  // The download only writes our own work directory, so without a lease it runs while the guard asks
+  // the servers: no statement reaches the target before the guard has passed and the dump's SHA-256 has
+  // matched. A guard that refuses stops the download and is the error. With a lease (staging) the
+  // download waits for it, so that a lease lost meanwhile is seen after the download, as before.
+  const downloading = new AbortController();
+  const stopDownload = () => downloading.abort();
+  deps.signal?.addEventListener('abort', stopDownload, { once: true });
+  if (deps.signal?.aborted) downloading.abort();
+  const dumpPath = join(workDir, 'backup.dump');
+  const startDownload = () => {
+    const started = downloadInto(
+      manifest,
+      dumpPath,
+      { directory: workDir, freeBytesAtStart },
+      { ...deps, signal: downloading.signal },
+    );
+    // Settled in any case below; until then its rejection is not unhandled.
+    started.catch(() => undefined);
+    return started;
+  };
+  let download = deps.lease ? undefined : startDownload();
   try {
-    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source, deps.guard);
+    const identity = await assertSafeRestoreTarget(session, deps.target, manifest.source, deps.guard).catch(
+      async (error: unknown) => {
+        downloading.abort();
+        await download?.catch(() => undefined);
+        throw error;
+      },
+    );
     if (deps.lease) {
       await acquireStagingLease(session, deps.lease);
       leased = true;
     }
-    const dumpPath = join(workDir, 'backup.dump');
-    const downloadSeconds = await downloadInto(
-      manifest,
-      dumpPath,
-      { directory: workDir, freeBytesAtStart },
-      deps,
-    );
+    download ??= startDownload();
+    const downloadSeconds = await download;
     const resetStarted = Date.now();
     await resetDatabase(session, identity.serverVersionNum);
     const resetSeconds = (Date.now() - resetStarted) / 1000;
@@ -607,7 +627,8 @@ export async function restoreToStaging(
       { ...deps.target, database: identity.database, serverVersionNum: identity.serverVersionNum },
       {
         ...deps,
-        extraArgs: ['--clean', '--if-exists'],
+        // No --clean: the reset above left nothing of the archive's to drop (what it could not drop,
+        // pg_restore could not either), and on an empty database it is one more pass of statements.
         withGrants: replayed !== undefined,
         venue: { name: `the target database ${identity.database}`, refused: replayed?.skipped ?? [] },
       },
@@ -637,6 +658,9 @@ export async function restoreToStaging(
     if (error instanceof BackupError) throw error;
     throw new RestoreFailedError(`restore failed: ${describeError(error)}`, { cause: error });
   } finally {
+    deps.signal?.removeEventListener('abort', stopDownload);
+    downloading.abort();
+    await download?.catch(() => undefined);
     await session.end().catch(() => undefined);
     await rm(workDir, { recursive: true, force: true });
   }
