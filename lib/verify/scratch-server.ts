@@ -6,6 +6,10 @@
  * A run that was killed outright leaves its directory with its owner's pid; the next scratch server on
  * the machine stops what that run left running and removes it.
  *
+ * Its lifecycle (initdb, start, wait until ready, stop) is the one every server here has
+ * (lib/pg/server.ts); what is here is the scratch server's own: its directory, the disk check, its
+ * settings, errors named from its log, and the clean-up after runs that were killed.
+ *
  * Nothing here needs a superuser on any database we did not create, and nothing of production's
  * credentials comes near it: the server trusts connections on its own socket, whose directory only the
  * server's user (and root) can enter.

@@ -6,6 +6,10 @@
  * those three); 15 and 17 from the same Debian server bundles the scratch server uses (layers/pg-client,
  * `npm run build:pg-server -- all`), so npm installs no second build of a major Debian has.
  *
+ * initdb, start, readiness and stop are the scratch server's too (lib/pg/server.ts); what is here is a
+ * local server's own: its password, its port, its data directory kept across runs, and recovery from a
+ * run that crashed.
+ *
  * PostgreSQL refuses to run as root: when we are root the server runs as the `postgres` system user
  * (lib/pg/run-as.ts), and binaries that user cannot reach (a checkout under a private directory) are
  * copied once to a shared place it can.
