@@ -6,61 +6,33 @@
  * Transform (hash + byte count) straight into the upload. The upload only completes when pg_dump
  * exited 0 (the Transform's flush waits for it), so a dump that fails at its very end never becomes
  * an object; any failure aborts the multipart upload.
+ *
+ * Its phases, each in a module of its own:
+ *   exportSnapshot    dump-snapshot.ts   the holder session exports the snapshot and locks the tables
+ *   abortStaleUploads stale-uploads.ts   earlier attempts' dead uploads under incoming/
+ *   startCounting     dump-counting.ts   rows (and content) measured in that snapshot, beside pg_dump
+ *   dumpAndUpload     dump-upload.ts     pg_dump -> hash -> upload (and the stream proof's digest)
+ *   classifyDumpEnding dump-ending.ts    how it ended, most specific cause first (pure)
+ *   proveTables       dump-counting.ts   the manifest's tables and content: stream, or scan
+ *   buildManifest     dump-manifest.ts   the manifest literal (pure)
  */
 
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  BackupError,
-  DumpFailedError,
-  describeError,
-  SnapshotError,
-  StepTimeoutError,
-  TableLockedError,
-  TablePrivilegeError,
-  TableRewrittenDuringDumpError,
-  TableRowSecurityError,
-} from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
-import {
-  type ContentAlgorithm,
-  contentAlgorithmFor,
-  contentSettings,
-  type SequenceValue,
-  sequenceValues,
-} from '../pg/content.ts';
-import { describeLockHolders } from '../pg/lock-holders.ts';
-import { readOwnership } from '../pg/ownership.ts';
-import {
-  grantFix,
-  type RelationAccess,
-  readRelationAccess,
-  rowSecurityFix,
-  serverRefusal,
-} from '../pg/privileges.ts';
-import { describeExit, type PgPrograms as Programs } from '../pg/process.ts';
-import {
-  defaultLockWaitSeconds,
-  listTables,
-  measureInSnapshot,
-  type SnapshotMeasure,
-} from '../pg/row-counts.ts';
-import {
-  installedExtensions,
-  openSession,
-  quoteIdentifier,
-  readServerIdentity,
-  type Session,
-} from '../pg/session.ts';
-import { type BesideStream, measureBesideStream } from '../pg/stream-content.ts';
-import { lockTablesForRead, tablesRewrittenSinceSnapshot } from '../pg/table-locks.ts';
-import { type ProgressLog, reportProgress } from '../progress.ts';
+import { type ContentAlgorithm, contentAlgorithmFor } from '../pg/content.ts';
+import type { PgPrograms as Programs } from '../pg/process.ts';
+import { defaultLockWaitSeconds } from '../pg/row-counts.ts';
+import { openSession, readServerIdentity } from '../pg/session.ts';
+import type { ProgressLog } from '../progress.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
-import { createHashingStream } from '../storage/hashing-stream.ts';
-import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '../storage/keys.ts';
+import { keys, newBackupId } from '../storage/keys.ts';
 import { assertProductionNotOptedIn } from '../verify/restore-target-guard.ts';
+import { proveTables, startCounting, wantsStreamProof } from './dump-counting.ts';
 import { classifyDumpEnding } from './dump-ending.ts';
+import { buildManifest } from './dump-manifest.ts';
+import { exportSnapshot, lockWaitError } from './dump-snapshot.ts';
+import { dumpAndUpload } from './dump-upload.ts';
 import { type ChecksumSource, type Manifest, manifestProof, type ProofLevel } from './manifest.ts';
-import { digestBeside, proofFromStream, streamableCompression } from './stream-proof.ts';
+import { abortStaleUploads } from './stale-uploads.ts';
 
 export interface DumpRequest {
   compression: string;
@@ -122,51 +94,27 @@ export interface DumpResult {
   serverVersion: string;
   warnings: number;
   abortedStaleUploads: number;
-  /** How many snapshots were dropped because a table was rewritten under them (`exportLockedSnapshot`). */
+  /** How many snapshots were dropped because a table was rewritten under them (`exportSnapshot`). */
   rewriteRetries: number;
   /** What a verification of this backup can prove: `checksums` when the manifest holds them. */
   proof: ProofLevel;
 }
 
-/** At most this many of pg_dump's stderr lines go into the manifest. */
-const maxWarnings = 50;
-
-/** No dump attempt lives longer than one Lambda (15 min); an upload older than this is an orphan. */
-export const orphanedUploadAgeMs = 20 * 60_000;
-
 /**
- * An upload whose attempt died while the store was unreachable could not be aborted then. A dump
- * aborts the incomplete uploads under incoming/ that are certainly dead: those of its own execution's
- * earlier attempts (their backup ids carry the execution's tag; a retry starts only after the previous
- * attempt ended) and those older than any Lambda can live. A concurrent execution's upload in progress
- * is left alone. The bucket's lifecycle rule aborts whatever this misses after a day.
+ * The dump as a sequence of phases: the snapshot exported and held (its tables locked), stale uploads
+ * aborted, counting started beside pg_dump in that snapshot, pg_dump uploaded, its ending classified,
+ * the tables proven, and the manifest written beside the dump. The holder commits only once pg_dump has
+ * exited and the counting is done.
  */
-async function abortStaleUploads(
-  store: BackupStore,
-  ownKey: string,
-  owner: string | undefined,
-  now: Date,
-): Promise<number> {
-  const stale = (await store.listIncompleteUploads('incoming/')).filter((upload) => {
-    if (upload.key === ownKey) return false;
-    const backupId = /^incoming\/([^/]+)\.(?:dump|manifest\.json)$/.exec(upload.key)?.[1];
-    if (!backupId || !isBackupId(backupId)) return false;
-    const ours = owner !== undefined && backupIdOwnedBy(backupId, owner);
-    return ours || now.getTime() - backupIdTime(backupId).getTime() > orphanedUploadAgeMs;
-  });
-  for (const upload of stale) await store.abortUpload(upload.key, upload.uploadId);
-  return stale.length;
-}
-
 export async function dumpToStore(request: DumpRequest, deps: DumpDependencies): Promise<DumpResult> {
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
   const backupId = newBackupId(startedAt, request.owner);
   const dumpKey = keys.incomingDump(backupId);
   const manifestKey = keys.incomingManifest(backupId);
+  const withoutRowCounts = deps.withoutRowCounts ?? false;
 
   const holder = await openSession(deps.connection);
-  let abortedStaleUploads = 0;
   try {
     const identity = await readServerIdentity(holder);
     await assertProductionNotOptedIn(holder);
@@ -174,204 +122,77 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     const bundle = await deps.programs.clientForServer(identity.serverVersionNum);
 
     const lockWaitSeconds = deps.lockWaitSeconds ?? defaultLockWaitSeconds;
-    const { snapshotId, extensions, ownership, sequences, rewriteRetries } = await exportLockedSnapshot(
-      holder,
-      deps,
+    const snapshot = await exportSnapshot(holder, {
+      user: deps.connection.user,
       lockWaitSeconds,
-    );
+      proof: deps.proof,
+      rewriteRetryDelaysMs: deps.rewriteRetryDelaysMs,
+      signal: deps.signal,
+    });
+    const abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey, request.owner, startedAt);
 
-    abortedStaleUploads = await abortStaleUploads(deps.store, dumpKey, request.owner, startedAt);
-    const scanAlgorithm = deps.contentAlgorithm ?? contentAlgorithmFor(identity.serverVersionNum);
-    // v4 (CHECKSUM_SOURCE=stream, opt-in): the rows are hashed from the dump stream; production is not
-    // scanned again.
-    const streamed =
-      deps.proof === 'checksums' &&
-      !deps.withoutRowCounts &&
-      deps.checksumSource === 'stream' &&
-      deps.contentAlgorithm === undefined &&
-      streamableCompression(request.compression);
-    const countStarted = Date.now();
-    let countSeconds = 0;
-    const inSnapshot = async <T>(measure: (counter: Session) => Promise<T>): Promise<T> => {
-      const counter = await openSession(deps.connection);
-      try {
-        const result = await measure(counter);
-        countSeconds = (Date.now() - countStarted) / 1000;
-        return result;
-      } catch (error) {
-        if (error instanceof BackupError) throw error;
-        throw new SnapshotError(`counting rows in snapshot failed: ${describeError(error)}`, {
-          cause: error,
-        });
-      } finally {
-        await counter.end().catch(() => undefined);
-      }
-    };
-    const scanInSnapshot = (content: ContentAlgorithm | undefined) =>
-      inSnapshot((counter) =>
-        measureInSnapshot(counter, snapshotId, {
-          lockWaitSeconds,
-          tablesLockedByExporter: true,
-          ...(content ? { content } : {}),
-        }),
-      );
-    const counting: Promise<SnapshotMeasure | BesideStream> = deps.withoutRowCounts
-      ? Promise.resolve({ tables: [] })
-      : streamed
-        ? inSnapshot((counter) => measureBesideStream(counter, snapshotId, scanAlgorithm))
-        : scanInSnapshot(deps.proof === 'checksums' ? scanAlgorithm : undefined);
-    // Counting runs beside the dump; a rejection is awaited below, never left unhandled.
-    counting.catch(() => undefined);
-
-    const dumpStarted = Date.now();
-    let statementTimedOut = false;
-    let lockWaitTimedOut = false;
-    const pgDump = deps.programs.start(
+    const streamed = wantsStreamProof({ ...deps, withoutRowCounts, compression: request.compression });
+    const counting = startCounting(deps.connection, {
+      snapshotId: snapshot.snapshotId,
+      lockWaitSeconds,
+      proof: deps.proof,
+      scanAlgorithm: deps.contentAlgorithm ?? contentAlgorithmFor(identity.serverVersionNum),
+      streamed,
+      withoutRowCounts,
+    });
+    const dump = await dumpAndUpload({
+      programs: deps.programs,
       bundle,
-      'pg_dump',
-      [
-        '--format=custom',
-        `--compress=${request.compression}`,
-        `--snapshot=${snapshotId}`,
-        `--lock-wait-timeout=${lockWaitSeconds}s`,
-        '--no-password',
-      ],
-      {
-        connection: deps.connection,
-        signal: deps.signal,
-        tailLines: maxWarnings,
-        onStderrLine: (line) => {
-          // "Query was: LOCK TABLE" follows any error of pg_dump's lock phase; only after a statement
-          // timeout is it a lock wait (a missing privilege fails the same query at once).
-          statementTimedOut ||= /canceling statement due to statement timeout/.test(line);
-          lockWaitTimedOut ||= statementTimedOut && isLockQuery(line);
-        },
-      },
-    );
-
-    // The upload completes only if pg_dump exited 0: the stream's end waits for the exit code.
-    const hashing = createHashingStream(() =>
-      pgDump.exit.then((exit) => {
-        if (exit.outcome !== 'ok')
-          throw new DumpFailedError(describeExit(exit), {
-            details: { code: exit.exitCode, signal: exit.signal },
-          });
-      }),
-    );
-    const body = hashing.stream;
-    pgDump.child.stdout?.pipe(body);
-    const digesting = streamed ? digestBeside(pgDump.child.stdout) : undefined;
-    // The compressed size is unknown until the end: the database's size lets a reader estimate it.
-    const progress = reportProgress(deps.log, 'dump', { databaseBytes: identity.databaseSizeBytes });
-    let written = 0;
-    pgDump.child.stdout?.on('data', (chunk: Buffer) => {
-      written += chunk.length;
-      progress.update(written);
+      connection: deps.connection,
+      store: deps.store,
+      dumpKey,
+      compression: request.compression,
+      snapshotId: snapshot.snapshotId,
+      lockWaitSeconds,
+      databaseSizeBytes: identity.databaseSizeBytes,
+      digest: streamed,
+      signal: deps.signal,
+      log: deps.log,
     });
 
-    // The runner stops pg_dump on the same signal; the upload must stop reading too.
-    const onAbort = () =>
-      body.destroy(new StepTimeoutError('dump stopped before the Lambda timeout; upload aborted'));
-    deps.signal?.addEventListener('abort', onAbort, { once: true });
-
-    let uploadError: unknown;
-    try {
-      await deps.store.uploadStream(dumpKey, body, {
-        partSize: partSizeFor(identity.databaseSizeBytes),
-        ...(deps.signal ? { signal: deps.signal } : {}),
-      });
-    } catch (error) {
-      uploadError = error;
-      // The upload stopped reading: pg_dump would block on a full pipe forever. Nothing else may hold
-      // its output either (the content digest beside the upload), or its exit is never seen.
-      pgDump.stop();
-      digesting?.abandon();
-      pgDump.child.stdout?.unpipe();
-      pgDump.child.stdout?.resume();
-    } finally {
-      deps.signal?.removeEventListener('abort', onAbort);
-    }
-    const exit = await pgDump.exit;
-    const dumpSeconds = (Date.now() - dumpStarted) / 1000;
-    progress.done();
-    const warnings = exit.firstLines.map((line) => describeError(line));
-
     const ending = classifyDumpEnding({
-      exit,
+      ...dump,
       aborted: deps.signal?.aborted ?? false,
-      uploadError,
-      lockWaitTimedOut,
       connection: deps.connection,
       dumpKey,
     });
     if (ending.kind === 'failed') throw ending.error;
     if (ending.kind === 'lock-wait') {
-      throw new TableLockedError(
-        `pg_dump waited ${lockWaitSeconds} s for a table lock and gave up: ${await describeLockHolders(holder)}`,
-        { details: { lockWaitSeconds, exitCode: exit.exitCode, stderr: ending.stderr } },
-      );
+      throw await lockWaitError(holder, lockWaitSeconds, {
+        exitCode: dump.exit.exitCode,
+        stderr: ending.stderr,
+      });
     }
 
     // Without counts there is no manifest, so Promote never promotes this dump; the dump role may not
     // delete, and the incoming/ lifecycle rule removes the object after a day.
-    const measured = await counting;
-    const proven =
-      'settings' in measured && digesting ? proofFromStream(measured, await digesting.digest) : undefined;
-    // The stream could not be read (a table without its data block, an archive this reader does not
-    // know): the same snapshot is still held, so the checksums are taken by a scan instead.
-    const scanned =
-      'settings' in measured ? (proven?.content ? undefined : await scanInSnapshot(scanAlgorithm)) : measured;
-    if (proven && !proven.content) warnings.push(`content checksums taken by a scan: ${proven.reason}`);
+    const proof = await proveTables(counting, dump.digest);
+    const warnings = [...dump.warnings];
+    if (proof.fallback) warnings.push(`content checksums taken by a scan: ${proof.fallback}`);
     await holder.query('COMMIT').catch(() => undefined);
-    const tables = proven?.content ? proven.tables : (scanned?.tables ?? []);
-    const content = scanned?.content;
 
-    const { sha256, bytes } = hashing.result();
-    const finishedAt = now();
-    const manifest: Manifest = {
-      manifestVersion: 1,
+    const { sha256, bytes } = dump.written();
+    const manifest = buildManifest({
       backupId,
-      createdAt: startedAt.toISOString(),
-      trigger: request.trigger,
-      ...(request.reason ? { reason: request.reason } : {}),
-      source: {
-        host: deps.connection.host,
-        port: deps.connection.port,
-        database: identity.database,
-        serverVersion: identity.serverVersion,
-        serverVersionNum: identity.serverVersionNum,
-        systemIdentifier: identity.systemIdentifier,
-        databaseSizeBytes: identity.databaseSizeBytes,
-      },
-      client: { program: 'pg_dump', version: bundle.version, bundleMajor: bundle.major },
-      format: 'custom',
-      compression: request.compression,
+      request,
+      connection: deps.connection,
+      identity,
+      bundle,
       dump: { bytes, sha256, partSizeBytes: partSizeFor(identity.databaseSizeBytes) },
-      snapshotId,
-      timings: {
-        startedAt: startedAt.toISOString(),
-        finishedAt: finishedAt.toISOString(),
-        dumpSeconds,
-        countSeconds,
-      },
-      tables,
-      ...(proven?.content
-        ? { content: { ...proven.content, sequences } }
-        : content
-          ? {
-              content: {
-                algorithm: content.algorithm,
-                settings: { ...contentSettings },
-                largeObjects: content.largeObjects,
-                sequences,
-              },
-            }
-          : {}),
-      extensions,
-      ownership,
+      snapshot,
+      startedAt,
+      finishedAt: now(),
+      dumpSeconds: dump.dumpSeconds,
+      countSeconds: counting.seconds(),
+      proof,
       warnings,
-    };
-    if (!deps.withoutRowCounts) await deps.store.putJson(manifestKey, manifest);
+    });
+    if (!withoutRowCounts) await deps.store.putJson(manifestKey, manifest);
 
     return {
       backupId,
@@ -379,112 +200,17 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       manifestKey,
       bytes,
       sha256,
-      tables: tables.length,
-      rows: tables.reduce((sum, t) => sum + t.rows, 0),
+      tables: proof.tables.length,
+      rows: proof.tables.reduce((sum, t) => sum + t.rows, 0),
       proof: manifestProof(manifest),
-      dumpSeconds,
+      dumpSeconds: dump.dumpSeconds,
       compression: request.compression,
       serverVersion: identity.serverVersion,
       warnings: warnings.length,
       abortedStaleUploads,
-      rewriteRetries,
+      rewriteRetries: snapshot.rewriteRetries,
     };
   } finally {
     await holder.end().catch(() => undefined);
   }
-}
-
-/**
- * A new snapshot after a table was rewritten under the previous one: a migration that truncates or
- * rewrites tables usually commits within seconds, so two more attempts spaced by a growing wait.
- */
-export const rewriteRetryDelaysMs: readonly number[] = [2_000, 10_000];
-
-/** The commands that give a table a new file, as the error names them (words in a message, not SQL). */
-const rewritingCommands = 'TRUNCATE, ALTER TABLE, VACUUM FULL or CLUSTER';
-
-interface LockedSnapshot {
-  snapshotId: string;
-  extensions: Manifest['extensions'];
-  ownership: Manifest['ownership'];
-  sequences: SequenceValue[];
-  rewriteRetries: number;
-}
-
-/**
- * Exports the snapshot pg_dump will read on `holder` and, in that same transaction, locks every table
- * pg_dump dumps, before pg_dump starts. From then on no table can be rewritten until the dump ends (the
- * holder commits after pg_dump exits). A rewrite that committed between the export and the lock (a
- * transaction already running `TRUNCATE` or `ALTER TABLE ... TYPE` when the backup began) would make the
- * snapshot read the new, empty file: such a snapshot is dropped and a new one taken, and after
- * `rewriteRetryDelaysMs` run out the dump fails with TableRewrittenDuringDumpError. Nothing has been
- * uploaded yet, so there is nothing to abort. Tables the role cannot read in full fail first, with the
- * query `backupctl check` runs.
- */
-async function exportLockedSnapshot(
-  holder: Session,
-  deps: DumpDependencies,
-  lockWaitSeconds: number,
-): Promise<LockedSnapshot> {
-  const delays = deps.rewriteRetryDelaysMs ?? rewriteRetryDelaysMs;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const { rows } = await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-      const snapshotId = rows[0]?.id ?? '';
-      const extensions = await installedExtensions(holder);
-      const ownership = await readOwnership(holder);
-      const access = await readRelationAccess(holder);
-      if (access.unreadable.length > 0 || access.rowSecurity.length > 0) {
-        throw accessError(deps.connection.user, access, await serverRefusal(holder, access));
-      }
-      await lockTablesForRead(holder, await listTables(holder), lockWaitSeconds, 'the dump');
-      const rewritten = await tablesRewrittenSinceSnapshot(holder);
-      if (rewritten.length === 0) {
-        // Not transactional: read now, before pg_dump reads them, so a restored one is never behind.
-        const sequences = deps.proof === 'checksums' ? await sequenceValues(holder) : [];
-        return { snapshotId, extensions, ownership, sequences, rewriteRetries: attempt };
-      }
-      await holder.query('ROLLBACK');
-      const wait = delays[attempt];
-      if (wait === undefined) {
-        throw new TableRewrittenDuringDumpError(
-          `${rewritten.join(', ')} ${rewritten.length === 1 ? 'was' : 'were'} rewritten (${rewritingCommands}) after the dump's snapshot was taken and before its tables were locked (${attempt + 1} ${attempt === 0 ? 'attempt' : 'attempts in a row'}); a dump would have read ${rewritten.length === 1 ? 'it' : 'them'} empty or incomplete`,
-          { details: { tables: rewritten.slice(0, 50), attempts: attempt + 1 } },
-        );
-      }
-      await sleep(wait, undefined, deps.signal ? { signal: deps.signal } : {}).catch(() => undefined);
-      if (deps.signal?.aborted) throw new StepTimeoutError('dump stopped before the Lambda timeout');
-    } catch (error) {
-      if (error instanceof BackupError) throw error;
-      throw new SnapshotError(`could not export a snapshot: ${describeError(error)}`, { cause: error });
-    }
-  }
-}
-
-/**
- * What `backupctl check` says about the same relations, as a named error: unreadable ones first (the
- * GRANT to run), else those row-level security would filter.
- */
-function accessError(user: string, access: RelationAccess, refusal: string | undefined): BackupError {
-  const list = (names: string[]) => names.slice(0, 10).join(', ') + (names.length > 10 ? ', ...' : '');
-  const said = refusal ? ` (PostgreSQL: ${describeError(refusal)})` : '';
-  if (access.unreadable.length > 0) {
-    return new TablePrivilegeError(
-      `${quoteIdentifier(user)} may not read ${list(access.unreadable)}: ${grantFix(
-        user,
-        access.refused.filter((r) => !r.readable),
-      )}${said}`,
-      { details: { tables: access.unreadable.slice(0, 50), rowSecurity: access.rowSecurity.slice(0, 50) } },
-    );
-  }
-  return new TableRowSecurityError(
-    `row-level security applies to ${quoteIdentifier(user)} on ${list(access.rowSecurity)}: pg_dump would fail on ${access.rowSecurity.length === 1 ? 'it' : 'them'} rather than dump only the rows its policies show; ${rowSecurityFix}${said}`,
-    { details: { tables: access.rowSecurity.slice(0, 50) } },
-  );
-}
-
-/** pg_dump's lock phase: "Query was: LOCK TABLE ... IN ACCESS SHARE MODE" under the failed query. */
-function isLockQuery(line: string): boolean {
-  return /Query was: LOCK TABLE .* IN ACCESS SHARE MODE/.test(line);
 }

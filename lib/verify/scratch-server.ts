@@ -6,6 +6,10 @@
  * A run that was killed outright leaves its directory with its owner's pid; the next scratch server on
  * the machine stops what that run left running and removes it.
  *
+ * Its lifecycle (initdb, start, wait until ready, stop) is the one every server here has
+ * (lib/pg/server.ts); what is here is the scratch server's own: its directory, the disk check, its
+ * settings, errors named from its log, and the clean-up after runs that were killed.
+ *
  * Nothing here needs a superuser on any database we did not create, and nothing of production's
  * credentials comes near it: the server trusts connections on its own socket, whose directory only the
  * server's user (and root) can enter.
@@ -14,7 +18,6 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import {
   BackupError,
   describeError,
@@ -24,9 +27,10 @@ import {
 } from '../errors.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { PgConnection } from '../pg/connection.ts';
-import { describeExit, type PgProcess, type RunAs, startPgProcess } from '../pg/process.ts';
+import { describeExit, type RunAs } from '../pg/process.ts';
 import { reachableBundle, reachableBy, serverUser } from '../pg/run-as.ts';
-import { type ServerBundle, serverPaths } from '../pg/server-bundle.ts';
+import { initCluster, type RunningServer, startServer, waitUntilReady } from '../pg/server.ts';
+import type { ServerBundle } from '../pg/server-bundle.ts';
 import { registerScratchServer, unregisterScratchServer } from './scratch-registry.ts';
 
 export interface ScratchServerOptions {
@@ -149,7 +153,7 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
     log.push(line);
     if (log.length > logLines) log.shift();
   };
-  let postgres: PgProcess | undefined;
+  let postgres: RunningServer | undefined;
   let stopped: Promise<void> | undefined;
   const removeAll = async () => {
     await rm(directory, { recursive: true, force: true });
@@ -170,20 +174,14 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
     directory,
     freeBytesAtStart: free,
     logTail: (lines = 10) => log.slice(-lines),
-    alive: () =>
-      postgres !== undefined && postgres.child.exitCode === null && postgres.child.signalCode === null,
+    alive: () => postgres?.alive() ?? false,
     stop() {
       stopped ??= (async () => {
         unregisterScratchServer(server);
-        if (postgres && server.alive()) {
-          // SIGQUIT is PostgreSQL's immediate shutdown: no shutdown checkpoint, which would write every
-          // dirty buffer (up to shared_buffers, 1 GiB) only for the files to be removed next. The
-          // bench measured 2.6 s to stop after a 1 GiB restore with the fast shutdown. SIGKILL if it hangs.
-          postgres.child.kill('SIGQUIT');
-          const killer = setTimeout(() => postgres?.child.kill('SIGKILL'), 10_000);
-          await postgres.exit.catch(() => undefined);
-          clearTimeout(killer);
-        }
+        // SIGQUIT is PostgreSQL's immediate shutdown: no shutdown checkpoint, which would write every
+        // dirty buffer (up to shared_buffers, 1 GiB) only for the files to be removed next. The
+        // bench measured 2.6 s to stop after a 1 GiB restore with the fast shutdown. SIGKILL if it hangs.
+        await postgres?.stop('SIGQUIT', 10_000);
         await removeAll();
       })();
       return stopped;
@@ -201,23 +199,14 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
     }
     await chmod(socketDir, 0o700);
 
-    const initdb = await startPgProcess(
+    const initdb = await initCluster({
       bundle,
-      'initdb',
-      [
-        `--pgdata=${dataDir}`,
-        '--username=postgres',
-        '--auth=trust',
-        '--encoding=UTF8',
-        '--locale=C',
-        `-L`,
-        serverPaths.share(bundle),
-        '--no-sync',
-        // initdb 13 does not know it (and only prints how to start the server without it).
-        ...(bundle.major >= 14 ? ['--no-instructions'] : []),
-      ],
-      { runAs: user, env: { TZ: 'UTC' }, mergeStdout: true, signal: options.signal, onStderrLine: onLine },
-    ).exit;
+      runAs: user,
+      dataDir,
+      auth: ['--auth=trust'],
+      onLine,
+      signal: options.signal,
+    });
     if (initdb.outcome === 'aborted')
       throw new StepTimeoutError('scratch server setup stopped by the deadline');
     if (initdb.outcome !== 'ok') {
@@ -226,20 +215,39 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
       });
     }
 
-    const args = ['-D', dataDir];
-    for (const [name, value] of Object.entries(scratchSettings(socketDir, options.jobs ?? 2))) {
-      args.push('-c', `${name}=${value}`);
-    }
-    postgres = startPgProcess(bundle, 'postgres', args, {
+    postgres = startServer({
+      bundle,
       runAs: user,
-      env: { TZ: 'UTC' },
-      mergeStdout: true,
-      onStderrLine: onLine,
+      dataDir,
+      settings: scratchSettings(socketDir, options.jobs ?? 2),
+      onLine,
       tailLines: logLines,
     });
-    // A start failure is reported through the exit; nothing is left unawaited.
-    postgres.exit.catch(() => undefined);
-    await waitUntilReady(server, options.signal);
+    await waitUntilReady(postgres, {
+      client: {
+        host: server.connection.host,
+        port: server.connection.port,
+        user: server.connection.user,
+        database: server.connection.database,
+      },
+      pollMs: 50,
+      deadline: {
+        signal: options.signal,
+        error: () => new StepTimeoutError('scratch server start stopped by the deadline'),
+      },
+      failures: {
+        exited: () =>
+          new ScratchServerError(
+            `the scratch server did not start: ${server.logTail(8).join(' | ') || 'no log output'}`,
+            { details: { log: server.logTail(20) } },
+          ),
+        timedOut: (cause) =>
+          new ScratchServerError(
+            `the scratch server did not accept connections within 60 s: ${server.logTail(8).join(' | ')}`,
+            { cause },
+          ),
+      },
+    });
     return server;
   } catch (error) {
     await server.stop();
@@ -247,42 +255,6 @@ export async function startScratchServer(options: ScratchServerOptions): Promise
     throw new ScratchServerError(`the scratch server could not be started: ${describeError(error)}`, {
       cause: error,
     });
-  }
-}
-
-async function waitUntilReady(server: ScratchServer, signal: AbortSignal | undefined): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (signal?.aborted) throw new StepTimeoutError('scratch server start stopped by the deadline');
-    if (!server.alive()) {
-      throw new ScratchServerError(
-        `the scratch server did not start: ${server.logTail(8).join(' | ') || 'no log output'}`,
-        { details: { log: server.logTail(20) } },
-      );
-    }
-    const client = new pg.Client({
-      host: server.connection.host,
-      port: server.connection.port,
-      user: server.connection.user,
-      database: server.connection.database,
-      connectionTimeoutMillis: 2_000,
-    });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      await client.end();
-      return;
-    } catch (error) {
-      await client.end().catch(() => undefined);
-      if (Date.now() > deadline) {
-        throw new ScratchServerError(
-          `the scratch server did not accept connections within 60 s: ${server.logTail(8).join(' | ')}`,
-          { cause: error },
-        );
-      }
-      await new Promise((next) => setTimeout(next, 50));
-    }
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { orphanedUploadAgeMs } from '../../lib/backup/dump.ts';
+import { orphanedUploadAgeMs } from '../../lib/backup/stale-uploads.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
 import { createRuntime } from '../../lib/runtime.ts';
 import { dumpStep } from '../../lib/steps/dump.ts';

