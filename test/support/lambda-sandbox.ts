@@ -152,8 +152,6 @@ export async function invokeInSandbox(
     environment: Record<string, string>;
     region: string;
     layers?: string[];
-    /** Leaves the image's time zone data out (to show what the pg-server layer needs of the image). */
-    withoutZoneinfo?: boolean;
   },
 ): Promise<SandboxRun> {
   const box = mkdtempSync(join(tmpdir(), 'lambda-sandbox-'));
@@ -241,9 +239,8 @@ export async function invokeInSandbox(
       '--symlink',
       'usr/bin',
       '/bin',
-      // Debian's PostgreSQL reads time zones from the system's tzdata (--with-system-tzdata): without
-      // /usr/share/zoneinfo the scratch server refuses `TimeZone = UTC`. Amazon Linux 2023 ships tzdata.
-      ...(options.withoutZoneinfo ? [] : ['--ro-bind', '/usr/share/zoneinfo', '/usr/share/zoneinfo']),
+      // No /usr/share/zoneinfo: the image may have no tzdata, and the pg-server layer carries its own
+      // (layers/pg-client/zoneinfo.ts), which its programs read at /opt/pg-server/tz.
       '--ro-bind',
       projectNode(),
       '/var/lang/bin/node',
