@@ -7,6 +7,7 @@
  * content (role settings may carry values a user considers secret).
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { DumpFailedError, describeError } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
 import type { PgPrograms } from '../pg/process.ts';
@@ -16,18 +17,21 @@ import { libpqTlsError } from '../pg/tls.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { backupIdTime, isBackupId, newBackupId } from '../storage/keys.ts';
 
-export interface GlobalsRecord {
-  globalsVersion: 1;
-  id: string;
-  createdAt: string;
-  serverVersion: string;
-  sha256: string;
-  bytes: number;
+/** The record beside each night's globals SQL; read back from the store, it is checked against this. */
+export const globalsRecordSchema = z.strictObject({
+  globalsVersion: z.literal(1),
+  id: z.string().refine(isBackupId, 'not a backup id'),
+  createdAt: z.iso.datetime(),
+  serverVersion: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
   /** The roles the SQL creates, by name. */
-  roles: string[];
+  roles: z.array(z.string()),
   /** pg_dumpall's messages about what it could not read (the provider's restrictions). */
-  skipped: string[];
-}
+  skipped: z.array(z.string()),
+});
+
+export type GlobalsRecord = z.infer<typeof globalsRecordSchema>;
 
 /** Where the nights' globals are kept, at the top of the bucket, for every database of the server. */
 export const globalsPrefix = 'globals/';

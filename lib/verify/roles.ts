@@ -14,8 +14,16 @@
  * what the setting does.
  */
 import { createHash } from 'node:crypto';
-import { type GlobalsRecord, globalsKeys, rolesIn } from '../backup/globals.ts';
-import type { Manifest } from '../backup/manifest.ts';
+import {
+  type GlobalsRecord,
+  globalsIdOf,
+  globalsKeys,
+  globalsPrefix,
+  globalsRecordSchema,
+  nightGlobalsId,
+  rolesIn,
+} from '../backup/globals.ts';
+import { type Manifest, parseStoredRecord } from '../backup/manifest.ts';
 import {
   BackupNotFoundError,
   ChecksumMismatchError,
@@ -29,7 +37,6 @@ import type { PgPrograms } from '../pg/process.ts';
 import { describeExit } from '../pg/process.ts';
 import { quoteIdentifier, type Session, withSession } from '../pg/session.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
-import { backupIdTime, isBackupId } from '../storage/keys.ts';
 
 export interface NightGlobals {
   record: GlobalsRecord;
@@ -41,15 +48,19 @@ export interface NightGlobals {
  * else the oldest after it; checked against its SHA-256. Undefined when the bucket has none.
  */
 export async function globalsFor(store: BackupStore, createdAt: Date): Promise<NightGlobals | undefined> {
-  const ids = (await store.list('globals/'))
-    .map((o) => /\/([^/]+)\.json$/.exec(o.key)?.[1] ?? '')
-    .filter(isBackupId)
-    .sort();
-  const before = ids.filter((id) => backupIdTime(id).getTime() <= createdAt.getTime()).at(-1);
-  const id = before ?? ids.find((candidate) => backupIdTime(candidate).getTime() > createdAt.getTime());
+  const ids = (await store.list(globalsPrefix)).flatMap((o) => {
+    const id = o.key.endsWith('.json') ? globalsIdOf(o.key) : undefined;
+    return id === undefined ? [] : [id];
+  });
+  const id = nightGlobalsId(ids, createdAt);
   if (!id) return undefined;
   const keys = globalsKeys(id);
-  const record = JSON.parse(await store.getText(keys.record)) as GlobalsRecord;
+  const record = parseStoredRecord(
+    globalsRecordSchema,
+    await store.getText(keys.record),
+    keys.record,
+    'globals record',
+  );
   const sql = await store.getText(keys.sql);
   const sha256 = createHash('sha256').update(sql).digest('hex');
   if (sha256 !== record.sha256) {

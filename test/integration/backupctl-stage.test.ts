@@ -32,6 +32,8 @@ import { runLocalRestore } from '../../tools/local/run-restore.ts';
 import { formatStateLine } from '../../tools/local/state-lines.ts';
 import type { ExecutionRecord } from '../../tools/local/state-machine-runner.ts';
 import { runCli } from '../support/cli-run.ts';
+import { describeDenial, takeDenials } from '../support/iam/enforce.ts';
+import { withholdGrant } from '../support/iam/policies.ts';
 import { type PipelineFixture, startPipelineFixture } from '../support/pipeline-fixture.ts';
 import { historyOf, SfnStub, shiftHistory } from '../support/sfn-stub.ts';
 
@@ -584,6 +586,47 @@ describe('the deployed status function', () => {
     expect(new Set(listed.map((c) => c.input.stateMachineArn))).toEqual(new Set(Object.values(sfn.machines)));
     const histories = sfn.calls.filter((c) => c instanceof GetExecutionHistoryCommand);
     expect(new Set(histories.map((c) => c.input.executionArn))).toEqual(new Set([failed.executionArn]));
+  });
+});
+
+describe('the operator policy (tools/deploy/operator.ts)', () => {
+  // Every request above was evaluated against it; with one grant withheld, the command is refused
+  // as AWS would refuse it, and the denial names the command, the action and the resource.
+  it('refuses backup --stage without states:StartExecution, naming the command, action and resource', async () => {
+    sfn.onStart = replay(verified);
+    const restore = withholdGrant('OperatorPolicy', 'states:StartExecution');
+    try {
+      const result = await run(['backup', '--stage', 'test']);
+      expect(result.code).toBe(exitCodes.failed);
+      expect(result.stderr).toContain(
+        `backupctl backup --stage (OperatorPolicy) is not allowed states:StartExecution on ${sfn.machines.backup}: ImplicitlyDenied`,
+      );
+      expect(takeDenials().map(describeDenial)).toEqual([
+        `backupctl backup --stage (OperatorPolicy) is not allowed states:StartExecution on ${sfn.machines.backup}: ImplicitlyDenied`,
+      ]);
+      expect(sfn.names).not.toContain('StartExecutionCommand');
+    } finally {
+      restore();
+    }
+  });
+
+  it("refuses list --stage without s3:ListBucket on the stage's bucket, the request the real S3 client sent", async () => {
+    const restore = withholdGrant('OperatorPolicy', 's3:ListBucket');
+    try {
+      const result = await run(['list', '--stage', 'test']);
+      expect(result.code).not.toBe(exitCodes.ok);
+      const denials = takeDenials();
+      expect(denials.length).toBeGreaterThan(0);
+      expect(denials[0]).toMatchObject({
+        principal: 'backupctl list --stage',
+        role: 'OperatorPolicy',
+        action: 's3:ListBucket',
+        resource: `arn:aws:s3:::${bucket}`,
+        result: 'ImplicitlyDenied',
+      });
+    } finally {
+      restore();
+    }
   });
 });
 

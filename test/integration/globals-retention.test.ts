@@ -17,6 +17,7 @@ import { type GlobalsRecord, globalsKeys, globalsPrefix } from '../../lib/backup
 import type { Verification } from '../../lib/backup/manifest.ts';
 import { expirableTag } from '../../lib/commands/retention.ts';
 import { readRuntimeSettings } from '../../lib/config.ts';
+import { ManifestInvalidError } from '../../lib/errors.ts';
 import { createRuntime } from '../../lib/runtime.ts';
 import { retentionStep } from '../../lib/steps/retention.ts';
 import { BackupStore } from '../../lib/storage/backup-store.ts';
@@ -221,5 +222,27 @@ describe('globals/ retention', () => {
     const only = await globalsOfNight(store, 90);
     expect((await retention(bucket)).globals).toEqual({ records: 1, kept: 1, marked: 0, unmarked: 0 });
     expect((await store.getTags(globalsKeys(only).sql))[expirableTag]).toBeUndefined();
+  });
+});
+
+describe('a globals/ record read back for a restore with roles', () => {
+  it('is refused by name when it is not the record dumpGlobals writes', async () => {
+    const { store } = await freshBucket();
+    const id = await globalsOfNight(store, 2);
+    const { record } = globalsKeys(id);
+    await store.putObject(record, Buffer.from('{"globalsVersion":1,'), 'application/json');
+    await expect(globalsFor(store, nightAt(2, 10))).rejects.toThrow(ManifestInvalidError);
+    await expect(globalsFor(store, nightAt(2, 10))).rejects.toThrow(record);
+
+    await store.putJson(record, { globalsVersion: 1, id, roles: 'app' });
+    await expect(globalsFor(store, nightAt(2, 10))).rejects.toThrow(ManifestInvalidError);
+  });
+
+  it('ignores keys outside the globals/<yyyy>/<mm>/<dd>/ layout, as retention does', async () => {
+    const { store } = await freshBucket();
+    const id = await globalsOfNight(store, 2);
+    const stray = newBackupId(nightAt(2, 5));
+    await store.putJson(`globals/copied/${stray}.json`, { note: 'an operator copy' });
+    expect((await globalsFor(store, nightAt(2, 10)))?.record.id).toBe(id);
   });
 });

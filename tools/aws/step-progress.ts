@@ -10,7 +10,7 @@ import {
   FilterLogEventsCommand,
   type FilterLogEventsCommandOutput,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { type MachineName, taskOf } from '../../functions/tasks.ts';
+import { type FunctionSpec, functions, type MachineName, taskOf } from '../../functions/tasks.ts';
 import { type ProgressEvent, progressFromLogLine } from '../../lib/progress.ts';
 import { serviceName } from './stage.ts';
 
@@ -21,7 +21,18 @@ export interface LogsApi {
 export const createLogsClient = (region: string): LogsApi => new CloudWatchLogsClient({ region });
 
 /** The functions whose steps report progress (lib/progress.ts). */
-const reporting = new Set(['dump', 'checksum', 'verify', 'drillRestore', 'restore']);
+const reportingFunctions = ['dump', 'checksum', 'verify', 'drillRestore', 'restore'] as const;
+const reporting = new Set<string>(reportingFunctions);
+
+/** Every log group the CLI may read progress from (the operator policy grants exactly these). */
+export function progressLogGroups(stage: string): string[] {
+  return [
+    ...reportingFunctions
+      .filter((key) => (functions[key] as FunctionSpec).worker !== 'worker-only')
+      .map((key) => `/aws/lambda/${serviceName}-${stage}-${key}`),
+    `/aws/codebuild/${serviceName}-${stage}-worker`,
+  ];
+}
 
 /** Where a running Task state's step writes its log lines, when it reports progress at all. */
 export function logGroupOf(stage: string, machine: MachineName, state: string): string | undefined {

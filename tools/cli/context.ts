@@ -24,6 +24,7 @@ import { createS3Client } from '../../lib/storage/s3-client.ts';
 import { DeployedStage, loadStageSettings, type StageSettings } from '../aws/stage.ts';
 import type { LogsApi } from '../aws/step-progress.ts';
 import { settingsFromStageConfig } from '../deploy/stage-config.ts';
+import { awsCaller } from '../local/aws-caller.ts';
 import { type LocalEnvironment, projectRoot, startLocalEnvironment } from '../local/environment.ts';
 import { isProcessAlive } from '../local/process-identity.ts';
 import { onShutdown } from '../local/shutdown.ts';
@@ -152,6 +153,16 @@ export function placeOf(values: Values, deps: CliDependencies): Place {
   };
 }
 
+/**
+ * Runs a command as the principal its AWS requests are made for: on a stage, the operator (the
+ * credentials of whoever runs the CLI, whose policy the stage ships: tools/deploy/operator.ts), named
+ * `backupctl <command> --stage` so that tests evaluate each request against that policy.
+ */
+export function asOperator<T>(command: string, place: Place, work: () => Promise<T>): Promise<T> {
+  if (place.kind !== 'stage') return work();
+  return awsCaller.run({ principal: `backupctl ${command} --stage`, settings: {} }, work);
+}
+
 export async function withLocal<T>(
   need: { production?: boolean; staging?: boolean },
   work: (environment: LocalEnvironment) => Promise<T>,
@@ -197,16 +208,10 @@ export async function withTarget<T>(
   /** More runtime settings for a stage (the check reads the production secret, for one). */
   stageSettings: Record<string, string> = {},
 ): Promise<T> {
-  const forVault = async (runtime: Runtime): Promise<Runtime> => {
-    if (place.database === undefined) return runtime;
-    try {
-      return { ...runtime, store: await vaultOf(runtime.store, place.database) };
-    } catch (error) {
-      // A database name the bucket knows nothing of is the operator's typo: a usage error.
-      if (!(error instanceof BackupNotFoundError)) throw error;
-      throw new InputValidationError(`--database: ${error.message}`, { details: { field: '--database' } });
-    }
-  };
+  const forVault = async (runtime: Runtime): Promise<Runtime> => ({
+    ...runtime,
+    store: await vaultFor(runtime.store, place.database),
+  });
   if (place.kind === 'local') {
     return withLocal({ production: false, staging: false }, async (environment) => {
       const runtime = await forVault(createRuntime(readRuntimeSettings(environment.settings)));
@@ -221,6 +226,9 @@ export async function withTarget<T>(
   const api = sfnFor(settings, deps);
   const deployed = new DeployedStage(settings, api, callOptions(deps));
   const bucket = await deployed.bucket();
+  // The operator's requests from here on are on this bucket (asOperator).
+  const operator = awsCaller.getStore();
+  if (operator?.principal.startsWith('backupctl ')) operator.settings.BACKUP_BUCKET = bucket;
   const base = createRuntime(
     readRuntimeSettings({
       BACKUP_BUCKET: bucket,
@@ -238,6 +246,18 @@ export async function withTarget<T>(
     executions: async (since) =>
       readStageExecutions(api, await deployed.stateMachineArns(), since, callOptions(deps)),
   });
+}
+
+/** The vault of `--database` in a bucket (the bucket's own when none is named). */
+export async function vaultFor(store: BackupStore, database: string | undefined): Promise<BackupStore> {
+  if (database === undefined) return store;
+  try {
+    return await vaultOf(store, database);
+  } catch (error) {
+    // A database name the bucket knows nothing of is the operator's typo: a usage error.
+    if (!(error instanceof BackupNotFoundError)) throw error;
+    throw new InputValidationError(`--database: ${error.message}`, { details: { field: '--database' } });
+  }
 }
 
 /**

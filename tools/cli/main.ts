@@ -181,14 +181,14 @@ export async function main(argv: string[], deps: CliDependencies = {}): Promise<
   if (command.localRun && values.stage === undefined && !json && process.stderr.isTTY) {
     console.error('Starting the local servers…');
   }
-  const { exitCodeFor, placeOf } = await import('./context.ts');
+  const { asOperator, exitCodeFor, placeOf } = await import('./context.ts');
   try {
     // Flags and the stage's config are checked before anything starts or any AWS API is called.
     if (values.since !== undefined)
       (await import('../../lib/report/audit.ts')).parseSince(String(values.since));
     const place = placeOf(values, deps);
     const run = await command.load();
-    return await run({ target, values, place, out, deps });
+    return await asOperator(name, place, () => run({ target, values, place, out, deps }));
   } catch (error) {
     const credentials = awsCredentialsProblem(error);
     const errorName = credentials

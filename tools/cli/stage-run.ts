@@ -1,20 +1,25 @@
 /**
- * `backupctl backup|drill --stage`: start an execution of the deployed state machine and follow it
- * state by state. Ctrl-C stops the following, never the execution: the ARN and the console link are
+ * `backupctl backup|drill|restore --stage`: start an execution of the deployed state machine and follow
+ * it state by state. Ctrl-C stops the following, never the execution: the ARN and the console link are
  * printed first and again on the way out, so the run can be found and followed elsewhere.
+ * `StageMachineRunner` is the stage side of the CLI's one run shape (./machine-runner.ts).
  */
 
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { MachineName } from '../../functions/tasks.ts';
 import type { StageExecution } from '../../lib/aws/history.ts';
 import { executionConsoleUrl, type SfnApi, type Sleep } from '../../lib/aws/sfn.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
+import type { BackupStore } from '../../lib/storage/backup-store.ts';
 import { followExecution, startExecution } from '../aws/follow.ts';
 import { DeployedStage, type StageSettings } from '../aws/stage.ts';
 import { createLogsClient, type LogsApi, stageProgressReader } from '../aws/step-progress.ts';
+import { StageTargetSecrets } from '../aws/target-secrets.ts';
 import { formatStateLine } from '../local/state-lines.ts';
 import { paintMark } from './colour.ts';
-import type { Output } from './context.ts';
+import type { CliDependencies, Output } from './context.ts';
+import type { Execution, MachineRunner, MachineRunOptions } from './machine-runner.ts';
 import { type LastDump, stepProgress, type Terminal } from './progress.ts';
 
 export interface StageRunOptions {
@@ -113,4 +118,55 @@ export function printState(out: Output, machine: MachineName) {
   return (state: StateRecord) => {
     if (!out.json) console.log(formatStateLine(machine, state, (mark) => paintMark(out.paint, mark)));
   };
+}
+
+/** The CLI's runs on a deployed stage: StartExecution, then the execution followed to its end. */
+export class StageMachineRunner implements MachineRunner {
+  readonly where = 'stage';
+  readonly listCommand: string;
+  readonly drawsProgress: boolean;
+  readonly targetSecrets: StageTargetSecrets;
+  readonly #settings: StageSettings;
+  readonly #api: SfnApi;
+  readonly #deps: CliDependencies;
+  readonly #out: Output;
+  readonly #vault: () => Promise<BackupStore>;
+
+  constructor(options: {
+    settings: StageSettings;
+    api: SfnApi;
+    deps: CliDependencies;
+    out: Output;
+    /** The stage's vault (`--database`'s, or the bucket's), read with the operator's credentials. */
+    vault: () => Promise<BackupStore>;
+    secrets: () => Pick<SecretsManagerClient, 'send'>;
+  }) {
+    this.#settings = options.settings;
+    this.#api = options.api;
+    this.#deps = options.deps;
+    this.#out = options.out;
+    this.#vault = options.vault;
+    this.listCommand = `backupctl list --stage ${options.settings.stage}`;
+    this.drawsProgress = !options.out.json && (options.deps.terminal ?? process.stderr).isTTY === true;
+    this.targetSecrets = new StageTargetSecrets(options.secrets, options.settings.stage);
+  }
+
+  vault(): Promise<BackupStore> {
+    return this.#vault();
+  }
+
+  run(
+    machine: MachineName,
+    input: unknown,
+    options: MachineRunOptions = {},
+  ): Promise<Execution | 'interrupted'> {
+    return followOnStage(this.#settings, machine, input, {
+      api: this.#api,
+      deps: this.#deps,
+      onState: printState(this.#out, machine),
+      json: this.#out.json,
+      ...(options.lastDump ? { lastDump: options.lastDump } : {}),
+      ...(options.onStarted ? { onStarted: options.onStarted } : {}),
+    });
+  }
 }

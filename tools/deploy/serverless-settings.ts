@@ -21,6 +21,7 @@ import {
   serverlessFunctions,
   stepMetricLines,
 } from './functions.ts';
+import { operatorResources } from './operator.ts';
 import { scheduleIntervalHours } from './schedule.ts';
 import { loadStageConfig, type StageConfig, stageConfigPath } from './stage-config.ts';
 import { workerResources } from './worker.ts';
@@ -68,9 +69,17 @@ function taskTimeoutsOf(definitionText: string): Record<string, number | undefin
   );
 }
 
-/** The functions' resources and the worker's (tools/deploy/worker.ts) in one `resources:` entry. */
+/**
+ * The functions' resources, the worker's (tools/deploy/worker.ts) and the operator policy
+ * (tools/deploy/operator.ts) in one `resources:` entry.
+ */
 function withWorker(resources: ReturnType<typeof functionResources>, facts: DeployFacts) {
-  return { ...resources, Resources: { ...resources.Resources, ...workerResources(facts) } };
+  const operator = operatorResources(facts);
+  return {
+    ...resources,
+    Resources: { ...resources.Resources, ...workerResources(facts), ...operator.Resources },
+    Outputs: operator.Outputs,
+  };
 }
 
 export function serverlessSettings(stage: string, root: string) {

@@ -9,9 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigurationError } from '../../lib/errors.ts';
+import type { HeldSecret, TargetSecrets } from '../cli/machine-runner.ts';
 import type { LocalEnvironment } from './environment.ts';
-import { type LocalRunOptions, runSettings } from './run-backup.ts';
-import { type ExecutionRecord, runStateMachine } from './state-machine-runner.ts';
+import { type LocalRunOptions, runLocalMachine } from './run-backup.ts';
+import type { ExecutionRecord } from './state-machine-runner.ts';
 
 export interface RestoreRequest {
   backupId: string;
@@ -25,34 +26,66 @@ export interface RestoreRequest {
   countsOnly?: boolean | undefined;
 }
 
+/** The restore machine's input for a request: the target by its reference only, never its URL. */
+export function restoreInput(request: Omit<RestoreRequest, 'targetUrl'>, targetSecret: string) {
+  return {
+    backupId: request.backupId,
+    targetSecret,
+    trigger: 'cli' as const,
+    ...(request.jobs === undefined ? {} : { jobs: request.jobs }),
+    ...(request.reason === undefined ? {} : { reason: request.reason }),
+    ...(request.withRoles ? { withRoles: true } : {}),
+    ...(request.targetNotProduction ? { targetNotProduction: true } : {}),
+    ...(request.allowUnverified ? { allowUnverified: true } : {}),
+    ...(request.countsOnly ? { countsOnly: true } : {}),
+    ...(request.database === undefined ? {} : { database: request.database }),
+  };
+}
+
+/**
+ * The local side of TargetSecrets: each URL held in memory under `local:<name>`, handed to the local
+ * runs (and so to the worker's environment) as the settings below.
+ */
+export class LocalTargetSecrets implements TargetSecrets {
+  readonly #values = new Map<string, string>();
+  readonly #environment: LocalEnvironment;
+
+  constructor(environment: LocalEnvironment) {
+    this.#environment = environment;
+  }
+
+  async hold(url: string): Promise<HeldSecret> {
+    const dir = this.#environment.settings.LOCAL_SECRETS_DIR;
+    if (!dir) throw new ConfigurationError('the local environment has no LOCAL_SECRETS_DIR');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    await removeLeftSecrets(dir);
+    const name = `restore-${randomBytes(8).toString('hex')}`;
+    this.#values.set(name, url);
+    return {
+      reference: `local:${name}`,
+      forget: async () => void this.#values.delete(name),
+    };
+  }
+
+  /** What a local run's settings carry for the worker: the URLs held, by name. */
+  settings(): Record<string, string> {
+    if (this.#values.size === 0) return {};
+    return { LOCAL_SECRET_VALUES: JSON.stringify(Object.fromEntries(this.#values)) };
+  }
+}
+
 export async function runLocalRestore(
   environment: LocalEnvironment,
   request: RestoreRequest,
   options: LocalRunOptions = {},
 ): Promise<ExecutionRecord> {
-  const dir = environment.settings.LOCAL_SECRETS_DIR;
-  if (!dir) throw new ConfigurationError('the local environment has no LOCAL_SECRETS_DIR');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  await removeLeftSecrets(dir);
-  const name = `restore-${randomBytes(8).toString('hex')}`;
-  const run = runSettings(environment, options);
-  return runStateMachine({
-    machine: 'restore',
-    input: {
-      backupId: request.backupId,
-      targetSecret: `local:${name}`,
-      trigger: 'cli',
-      ...(request.jobs === undefined ? {} : { jobs: request.jobs }),
-      ...(request.reason === undefined ? {} : { reason: request.reason }),
-      ...(request.withRoles ? { withRoles: true } : {}),
-      ...(request.targetNotProduction ? { targetNotProduction: true } : {}),
-      ...(request.allowUnverified ? { allowUnverified: true } : {}),
-      ...(request.countsOnly ? { countsOnly: true } : {}),
-      ...(request.database === undefined ? {} : { database: request.database }),
-    },
-    ...run,
-    settings: { ...run.settings, LOCAL_SECRET_VALUES: JSON.stringify({ [name]: request.targetUrl }) },
+  const secrets = new LocalTargetSecrets(environment);
+  const { targetUrl, ...rest } = request;
+  const held = await secrets.hold(targetUrl);
+  return runLocalMachine('restore', environment, restoreInput(rest, held.reference), {
+    ...options,
+    settings: { ...options.settings, ...secrets.settings() },
   });
 }
 

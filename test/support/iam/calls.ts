@@ -91,3 +91,27 @@ export const callsOf: Record<Exclude<FunctionKey, 'restore'>, Calls> = {
     'states:GetExecutionHistory': 'why a failed execution failed',
   },
 };
+
+/**
+ * What `backupctl --stage` asks of AWS with the operator's credentials (tools/cli, tools/aws): the
+ * operator policy (tools/deploy/operator.ts) grants exactly these (test/unit/tools/deploy/operator.test.ts).
+ */
+export const operatorCalls: Calls = {
+  'states:ListStateMachines': "finds the stage's state machines by name",
+  'states:ListTagsForResource': "reads the bucket's name from the backup state machine's tag",
+  'states:StartExecution': 'backup, drill, restore',
+  'states:ListExecutions': 'audit and status: the last executions',
+  'states:GetExecutionHistory': 'follows an execution; audit and status: why one failed',
+  's3:ListBucket': 'list, status, retention, and the backup a drill or restore names',
+  's3:GetObject': 'manifests, records and dumps (list, verify, download, status)',
+  's3:PutObject': "verify's check record, status --write",
+  's3:GetObjectTagging': 'retention --apply reads the retention tags',
+  's3:PutObjectTagging': 'retention --apply sets them',
+  'kms:Decrypt': 'reads SSE-KMS objects; the encrypted alert topic',
+  'kms:GenerateDataKey': 'writes SSE-KMS objects; the encrypted alert topic',
+  'secretsmanager:GetSecretValue': 'check: the production secret, and the Render key when watched',
+  'secretsmanager:CreateSecret': "restore: the target's URL in a secret of its own",
+  'secretsmanager:DeleteSecret': 'restore: that secret, when no execution started',
+  'sns:Publish': 'check --send-test-alert',
+  'logs:FilterLogEvents': "a followed step's progress lines",
+};

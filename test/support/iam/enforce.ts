@@ -76,6 +76,14 @@ export async function checkPlatformRequest(request: PlatformRequest): Promise<vo
   if (request.client !== 'CloudWatchLogsClient') throw accessDenied(denials);
 }
 
+/**
+ * Checks one request sent to a stub that stands for the AWS client of that name (a test's Step
+ * Functions, Secrets Manager or CloudWatch Logs object handed to the CLI), as if the client sent it.
+ */
+export function checkStubRequest(clientName: string, command: unknown): Promise<void> {
+  return checkRequest({ constructor: { name: clientName } }, command);
+}
+
 let installed = false;
 
 /**

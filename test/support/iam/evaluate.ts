@@ -6,9 +6,9 @@
  */
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { AwsCaller } from '../../../tools/local/aws-caller.ts';
-import { callsOf } from './calls.ts';
+import { callsOf, operatorCalls } from './calls.ts';
 import type { Denial } from './enforce.ts';
-import { account, keyArn, keyPolicy, roleOf, rolePolicies, stageResourcesOf } from './policies.ts';
+import { account, isOperator, keyArn, keyPolicy, resourcesOf, roleOf, rolePolicies } from './policies.ts';
 import { type AuthorizedRequest, authorizedRequests } from './requests.ts';
 
 /** Evaluates one request; the denials it meets (none when every action is allowed). */
@@ -33,12 +33,14 @@ export async function evaluate(
       },
     ];
   }
-  const policy = rolePolicies(stageResourcesOf(caller.settings))[role];
+  const policy = rolePolicies(resourcesOf(caller))[role];
   if (!policy) throw new Error(`the template has no role ${role}`);
   const denials: Denial[] = [];
   const calls = options.platform
     ? undefined
-    : (callsOf as Record<string, Record<string, string>>)[caller.principal];
+    : isOperator(caller.principal)
+      ? operatorCalls
+      : (callsOf as Record<string, Record<string, string>>)[caller.principal];
   for (const request of requests) {
     const result = await simulate(role, policy.document, request);
     if (result !== 'Allowed') denials.push({ principal: caller.principal, role, ...request, result });

@@ -75,8 +75,16 @@ export function roleResources(): Record<string, Json> {
   return Object.fromEntries(Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Role'));
 }
 
+/**
+ * The operator policy (tools/deploy/operator.ts), which `backupctl <command> --stage` acts under: the
+ * CLI names itself so around a stage command (tools/cli/context.ts).
+ */
+export const operatorPolicyId = 'OperatorPolicy';
+export const isOperator = (principal: string) => principal.startsWith('backupctl ');
+
 /** Which role a caller of tools/local/aws-caller.ts acts as. */
 export function roleOf(principal: string): string {
+  if (isOperator(principal)) return operatorPolicyId;
   if (principal === 'worker') return 'WorkerRole';
   const machine = /^state-machine:(\w+)$/.exec(principal)?.[1];
   if (machine) return `${machine[0]?.toUpperCase()}${machine.slice(1)}StateMachineRole`;
@@ -90,6 +98,20 @@ export interface StageResources {
   alertTopicArn: string;
   summaryTopicArn: string;
   stateMachineArns: Record<string, string>;
+}
+
+/**
+ * The resources a caller's policy is resolved for: for a step, those its settings name; for the CLI,
+ * the stage's own (its topics by the names the template gives them), and the bucket it looked up.
+ */
+export function resourcesOf(caller: { principal: string; settings: Record<string, string> }): StageResources {
+  if (!isOperator(caller.principal)) return stageResourcesOf(caller.settings);
+  const topic = (name: string) => `arn:aws:sns:${region}:${account}:verified-pg-backups-${stage}-${name}`;
+  return {
+    ...stageResourcesOf(caller.settings),
+    alertTopicArn: topic('alerts'),
+    summaryTopicArn: topic('summaries'),
+  };
 }
 
 export function stageResourcesOf(settings: Record<string, string>): StageResources {
@@ -179,6 +201,28 @@ export function keyPolicy(): unknown {
   return cachedKeyPolicy;
 }
 
+/** A grant taken out of a policy: what a test does to show that the evaluation can deny. */
+let withheld: { policy: string; action: string } | undefined;
+
+/** Evaluates `policy` without `action` until the returned function is called. */
+export function withholdGrant(policy: string, action: string): () => void {
+  withheld = { policy, action };
+  cache.clear();
+  return () => {
+    withheld = undefined;
+    cache.clear();
+  };
+}
+
+function withoutWithheld(roleId: string, statements: Json[]): Json[] {
+  if (withheld?.policy !== roleId) return statements;
+  const { action } = withheld;
+  return statements.flatMap((statement) => {
+    const actions = ([] as unknown[]).concat(statement.Action).filter((a) => a !== action);
+    return actions.length === 0 ? [] : [{ ...statement, Action: actions }];
+  });
+}
+
 /** Every role's policy, resolved for the stage resources a test's settings name. */
 export function rolePolicies(resources: StageResources): Record<string, RolePolicy> {
   const fingerprint = JSON.stringify(resources);
@@ -198,6 +242,21 @@ export function rolePolicies(resources: StageResources): Record<string, RolePoli
         Statement: (properties.Policies ?? []).flatMap((policy) => policy.PolicyDocument.Statement),
       },
       managedPolicyArns: properties.ManagedPolicyArns ?? [],
+    };
+  }
+  const operator = deploySettings().functionResources.Resources[operatorPolicyId] as Json | undefined;
+  if (operator) {
+    const properties = resolve(operator.Properties) as { PolicyDocument: PolicyDocument };
+    result[operatorPolicyId] = {
+      roleId: operatorPolicyId,
+      document: properties.PolicyDocument,
+      managedPolicyArns: [],
+    };
+  }
+  for (const policy of Object.values(result)) {
+    policy.document = {
+      ...policy.document,
+      Statement: withoutWithheld(policy.roleId, policy.document.Statement),
     };
   }
   cache.set(fingerprint, result);

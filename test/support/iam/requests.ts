@@ -103,8 +103,6 @@ function platformRequests(client: string, command: string, input: Input): Author
       return [on('logs:CreateLogStream', `${logGroup}:log-stream:${text(input.logStreamName)}`)];
     case 'CloudWatchLogsClient.PutLogEvents':
       return [on('logs:PutLogEvents', `${logGroup}:log-stream:${text(input.logStreamName)}`)];
-    case 'CloudWatchLogsClient.FilterLogEvents':
-      return [on('logs:FilterLogEvents', logGroup)];
     default:
       return undefined;
   }
@@ -142,6 +140,14 @@ export function authorizedRequests(
         return [on('secretsmanager:GetSecretValue', stageSecret(text(input.SecretId), settings))];
       if (command === 'DeleteSecret')
         return [on('secretsmanager:DeleteSecret', stageSecret(text(input.SecretId), settings))];
+      // A new secret's ARN: its name and the six random characters Secrets Manager appends.
+      if (command === 'CreateSecret')
+        return [
+          on(
+            'secretsmanager:CreateSecret',
+            `arn:aws:secretsmanager:${region}:${account}:secret:${text(input.Name)}-AbCdEf`,
+          ),
+        ];
       return undefined;
     case 'SFNClient':
       if (command === 'ListExecutions') return [on('states:ListExecutions', text(input.stateMachineArn))];
@@ -150,7 +156,20 @@ export function authorizedRequests(
       if (command === 'DescribeExecution') return [on('states:DescribeExecution', text(input.executionArn))];
       if (command === 'StartExecution')
         return [on('states:StartExecution', stateMachineArnOf(text(input.stateMachineArn), settings))];
+      // No resource-level permission: AWS evaluates it against "*".
+      if (command === 'ListStateMachines') return [on('states:ListStateMachines', '*')];
+      if (command === 'ListTagsForResource')
+        return [on('states:ListTagsForResource', text(input.resourceArn))];
       return undefined;
+    case 'CloudWatchLogsClient':
+      if (command === 'FilterLogEvents')
+        return [
+          on(
+            'logs:FilterLogEvents',
+            `arn:aws:logs:${region}:${account}:log-group:${text(input.logGroupName)}`,
+          ),
+        ];
+      return platformRequests(client, command, input);
     default:
       return platformRequests(client, command, input);
   }

@@ -2,30 +2,18 @@
 import { newestManifest } from '../../../lib/backup/catalog.ts';
 import { executionInputSchema, parseInput } from '../../../lib/steps/input.ts';
 import type { BackupStore } from '../../../lib/storage/backup-store.ts';
-import { runLocalMachine } from '../../local/run-backup.ts';
 import {
   type CommandContext,
   exitCodeForExecution,
   exitCodes,
   failureText,
   interruptedText,
-  localStore,
   paintVerdict,
-  sfnFor,
   type Values,
-  withLocal,
-  withTarget,
 } from '../context.ts';
+import { type Execution, triggerOf, withMachineRunner } from '../machine-runner.ts';
 import type { LastDump } from '../progress.ts';
-import {
-  concludedDatabases,
-  databaseLines,
-  executionOutputs,
-  localNotice,
-  localRunOutput,
-  outputAs,
-} from '../run-output.ts';
-import { followOnStage, printState } from '../stage-run.ts';
+import { concludedDatabases, databaseLines, executionOutputs, localNotice, outputAs } from '../run-output.ts';
 
 function backupInput(values: Values, trigger: 'cli' | 'manual', database: string | undefined) {
   return parseInput(
@@ -41,16 +29,7 @@ function backupInput(values: Values, trigger: 'cli' | 'manual', database: string
 }
 
 /** What the run ended with: one backup, or (the nightly run) one line per database. */
-function verdict(
-  where: 'local' | 'stage',
-  execution: {
-    status: string;
-    output?: unknown;
-    error?: { name: string; cause: string } | undefined;
-    interruptedBy?: string;
-    states?: { name: string; status: string; output?: unknown }[];
-  },
-) {
+function verdict(where: 'local' | 'stage', execution: Execution) {
   const interrupted = interruptedText('Backup', execution);
   if (interrupted) return interrupted;
   const databases = concludedDatabases(execution);
@@ -62,44 +41,28 @@ function verdict(
   return `Backup ${where === 'stage' ? execution.status : 'failed'}: ${failureText(execution.error)}`;
 }
 
-export async function backupCommand({ place, values, out, deps }: CommandContext): Promise<number> {
+export async function backupCommand(context: CommandContext): Promise<number> {
+  const { place, values, out } = context;
   // --all-databases: the nightly run (every database of DATABASES, each in its own backup execution).
   const machine = values['all-databases'] === true ? 'nightly' : 'backup';
-  if (place.kind === 'stage') {
-    const input = backupInput(values, 'manual', place.database);
-    // The progress line estimates the dump from the stage's last dump, as a local run does; only where
-    // a progress line is drawn, and without one (no backup yet, no s3:GetObject) from the database's size.
-    const drawsProgress =
-      machine === 'backup' && !out.json && (deps.terminal ?? process.stderr).isTTY === true;
-    const lastDump = drawsProgress
-      ? await withTarget(place, deps, ({ runtime }) => lastDumpOf(runtime.store)).catch(() => undefined)
-      : undefined;
-    const execution = await followOnStage(place.settings, machine, input, {
-      api: sfnFor(place.settings, deps),
-      deps,
-      onState: printState(out, machine),
-      json: out.json,
-      lastDump,
-    });
-    if (execution === 'interrupted') return exitCodes.interrupted;
-    out.print(paintVerdict(out, execution, verdict(place.kind, execution)), execution);
-    return exitCodeForExecution(execution);
-  }
-  const input = backupInput(values, 'cli', place.database);
-  return withLocal(
+  // Checked before anything starts.
+  const input = backupInput(values, triggerOf(place), place.database);
+  return withMachineRunner(
+    context,
     {},
-    async (environment) => {
+    async (runner) => {
+      // The progress line estimates the dump from the last dump, and without one (no backup yet, or
+      // no s3:GetObject on a stage) from the database's size.
       const lastDump =
-        machine === 'backup' && place.database === undefined
-          ? await lastDumpOf(localStore(environment))
+        machine === 'backup' && runner.drawsProgress
+          ? await runner
+              .vault()
+              .then(lastDumpOf)
+              .catch(() => undefined)
           : undefined;
-      const execution = await runLocalMachine(
-        machine,
-        environment,
-        input,
-        localRunOutput(out, values, machine, lastDump),
-      );
-      out.print(paintVerdict(out, execution, verdict(place.kind, execution)), execution);
+      const execution = await runner.run(machine, input, { lastDump });
+      if (execution === 'interrupted') return exitCodes.interrupted;
+      out.print(paintVerdict(out, execution, verdict(runner.where, execution)), execution);
       return exitCodeForExecution(execution);
     },
     localNotice(out),

@@ -7,8 +7,6 @@ import { InputValidationError } from '../../../lib/errors.ts';
 import { renderDrillKey } from '../../../lib/provider/render-drill.ts';
 import { createRuntime } from '../../../lib/runtime.ts';
 import { parseInput } from '../../../lib/steps/input.ts';
-import { runLocalMachine } from '../../local/run-backup.ts';
-import { runLocalDrill } from '../../local/run-drill.ts';
 import {
   type CommandContext,
   checkBackupExists,
@@ -16,21 +14,12 @@ import {
   exitCodes,
   failureText,
   interruptedText,
-  localStore,
   paintVerdict,
-  sfnFor,
   type Values,
   withLocal,
-  withTarget,
 } from '../context.ts';
-import {
-  concludedDatabases,
-  databaseLines,
-  executionOutputs,
-  localRunOutput,
-  outputAs,
-} from '../run-output.ts';
-import { followOnStage, printState } from '../stage-run.ts';
+import { type Execution, triggerOf, withMachineRunner } from '../machine-runner.ts';
+import { concludedDatabases, databaseLines, executionOutputs, outputAs } from '../run-output.ts';
 
 function drillInput(
   target: string | undefined,
@@ -116,20 +105,14 @@ export function renderDrillLine(execution: {
 
 export async function drillCommand(context: CommandContext): Promise<number> {
   if (context.values.render === true) return renderDrill(context);
-  const { place, target, values, out, deps } = context;
+  const { place, target, values, out } = context;
   const all = values['all-databases'] === true;
   if (all && target !== undefined) {
     throw new InputValidationError(
       "--all-databases drills each database's newest verified backup: name no backup id",
     );
   }
-  const verdict = (execution: {
-    status: string;
-    output?: unknown;
-    error?: { name: string; cause: string };
-    interruptedBy?: string;
-    states?: { name: string; status: string; output?: unknown }[];
-  }) => {
+  const verdict = (execution: Execution) => {
     const interrupted = interruptedText('Drill', execution);
     if (interrupted) {
       out.print(paintVerdict(out, execution, interrupted), execution);
@@ -159,48 +142,13 @@ export async function drillCommand(context: CommandContext): Promise<number> {
     );
     return exitCodeForExecution(execution);
   };
-  const machine = all ? 'drills' : 'drill';
-  if (place.kind === 'stage') {
-    const input = all ? drillsInput(values, 'manual') : drillInput(target, values, 'manual', place.database);
-    if (!all) {
-      // --database was resolved to its vault here: a typo is a usage error before anything starts.
-      await withTarget(place, deps, ({ runtime }) =>
-        checkBackupExists(
-          runtime.store,
-          target ?? 'latest',
-          `backupctl list --stage ${place.settings.stage}`,
-        ),
-      );
-    }
-    const execution = await followOnStage(place.settings, machine, input, {
-      api: sfnFor(place.settings, deps),
-      deps,
-      onState: printState(out, machine),
-      json: out.json,
-    });
+  const trigger = triggerOf(place);
+  // Checked before anything starts.
+  const input = all ? drillsInput(values, trigger) : drillInput(target, values, trigger, place.database);
+  return withMachineRunner(context, { production: false }, async (runner) => {
+    // The backup must exist (in --database's vault): a typo is a usage error before anything starts.
+    if (!all) await checkBackupExists(await runner.vault(), target ?? 'latest', runner.listCommand);
+    const execution = await runner.run(all ? 'drills' : 'drill', input);
     return execution === 'interrupted' ? exitCodes.interrupted : verdict(execution);
-  }
-  if (all) {
-    return withLocal({ production: false }, async (environment) =>
-      verdict(
-        await runLocalMachine(
-          'drills',
-          environment,
-          drillsInput(values, 'cli'),
-          localRunOutput(out, values, 'drills'),
-        ),
-      ),
-    );
-  }
-  const input = drillInput(target, values, 'cli', place.database);
-  if (place.database !== undefined) {
-    await withTarget(place, deps, ({ runtime }) =>
-      checkBackupExists(runtime.store, target ?? 'latest', 'backupctl list'),
-    );
-  }
-  return withLocal({ production: false }, async (environment) => {
-    if (place.database === undefined)
-      await checkBackupExists(localStore(environment), input.backupId, 'backupctl list');
-    return verdict(await runLocalDrill(environment, input, localRunOutput(out, values, 'drill')));
   });
 }

@@ -4,37 +4,25 @@
  * CLI can restore: the production guard and the target's opt-in, the dump's SHA-256 checked before
  * anything reaches the target, pg_restore -j, and every table counted there.
  *
- * The target's URL holds a password, so it never enters the execution input or history: on a stage it
- * goes into a Secrets Manager secret of its own (`verified-pg-backups/<stage>/restore-<random>`, the
- * only secrets the worker may read besides the stage's), which the execution deletes without recovery
- * when the restore ends (ForgetTarget); locally into a file only the run reads.
+ * The target's URL holds a password, so it never enters the execution input or history: the runner's
+ * TargetSecrets hold it (../machine-runner.ts): on a stage a Secrets Manager secret of its own, which
+ * the execution deletes without recovery when the restore ends (ForgetTarget); locally in memory, for
+ * the local worker's environment.
  */
-import { randomBytes } from 'node:crypto';
-import {
-  CreateSecretCommand,
-  DeleteSecretCommand,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
 import { requireVerified, resolveBackup } from '../../../lib/backup/catalog.ts';
-import { vaultOf } from '../../../lib/backup/databases.ts';
-import { describeError, InputValidationError } from '../../../lib/errors.ts';
+import { InputValidationError } from '../../../lib/errors.ts';
 import { parseConnectionUrl } from '../../../lib/pg/connection.ts';
 import type { BackupStore } from '../../../lib/storage/backup-store.ts';
-import { serviceName } from '../../aws/stage.ts';
-import { runLocalRestore } from '../../local/run-restore.ts';
+import { restoreInput } from '../../local/run-restore.ts';
 import {
   type CommandContext,
   checkBackupExists,
   exitCodeForExecution,
   exitCodes,
   failureText,
-  localStore,
-  sfnFor,
-  withLocal,
-  withTarget,
 } from '../context.ts';
-import { executionOutputs, localRunOutput, outputAs } from '../run-output.ts';
-import { followOnStage, printState } from '../stage-run.ts';
+import { type Execution, withMachineRunner } from '../machine-runner.ts';
+import { executionOutputs, outputAs } from '../run-output.ts';
 
 function summary(output: unknown): string {
   const restore = outputAs(executionOutputs.restore, output)?.restore;
@@ -72,7 +60,8 @@ async function checkVerified(store: BackupStore, target: string, allowUnverified
   if (!entry.verified) console.error(`WARNING: ${entry.backupId} is not verified: ${entry.reason}`);
 }
 
-export async function restoreCommand({ place, target, values, out, deps }: CommandContext): Promise<number> {
+export async function restoreCommand(context: CommandContext): Promise<number> {
+  const { place, target, values, out } = context;
   if (!target) throw new InputValidationError('restore needs a backup id or "latest"');
   if (typeof values['target-url'] !== 'string') throw new InputValidationError('restore needs --target-url');
   const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
@@ -88,7 +77,7 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
   const countsOnly = values['counts-only'] === true;
   const request = {
     backupId: target,
-    jobs,
+    ...(jobs === undefined ? {} : { jobs }),
     ...(withRoles ? { withRoles } : {}),
     ...(targetNotProduction ? { targetNotProduction } : {}),
     ...(allowUnverified ? { allowUnverified } : {}),
@@ -97,11 +86,7 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
   };
 
   // The same output as ever: the restore's outcome on success; a failure goes to stderr by name.
-  const finish = (execution: {
-    status: string;
-    output?: unknown;
-    error?: { name: string; cause: string };
-  }) => {
+  const finish = (execution: Execution) => {
     if (execution.status === 'SUCCEEDED') {
       out.print(summary(execution.output), outputAs(executionOutputs.restore, execution.output)?.restore);
     } else if (out.json) {
@@ -112,62 +97,24 @@ export async function restoreCommand({ place, target, values, out, deps }: Comma
     return exitCodeForExecution(execution);
   };
 
-  if (place.kind === 'local') {
-    return withLocal({ production: false, staging: false }, async (environment) => {
-      const store = localStore(environment);
-      const vault = place.database === undefined ? store : await vaultOf(store, place.database);
-      await checkBackupExists(vault, target, 'backupctl list');
-      await checkVerified(vault, target, allowUnverified);
-      return finish(
-        await runLocalRestore(environment, { ...request, targetUrl }, localRunOutput(out, values, 'restore')),
-      );
-    });
-  }
-
-  const { settings } = place;
-  // Before the target's secret is created or anything started.
-  await withTarget(place, deps, async ({ runtime }) => {
-    await checkBackupExists(runtime.store, target, `backupctl list --stage ${settings.stage}`);
-    await checkVerified(runtime.store, target, allowUnverified);
-  });
-  const secrets = (deps.secrets ?? ((region: string) => new SecretsManagerClient({ region })))(
-    settings.region,
-  );
-  const name = `${serviceName}/${settings.stage}/restore-${randomBytes(8).toString('hex')}`;
-  const created = await secrets.send(
-    new CreateSecretCommand({
-      Name: name,
-      Description: 'Target of one backupctl restore; deleted when the restore ends',
-      SecretString: targetUrl,
-    }),
-  );
-  // From the moment the execution exists it owns the secret: its ForgetTarget state deletes it when the
-  // restore ends, even if this CLI stops following. Before that, the CLI deletes what it created.
-  let started = false;
-  try {
-    const execution = await followOnStage(
-      settings,
-      'restore',
-      { ...request, ...(jobs === undefined ? {} : { jobs }), targetSecret: created.ARN, trigger: 'cli' },
-      {
-        api: sfnFor(settings, deps),
-        deps,
-        onState: printState(out, 'restore'),
-        json: out.json,
+  return withMachineRunner(context, { production: false, staging: false }, async (runner) => {
+    // Before the target's secret is held or anything started.
+    const vault = await runner.vault();
+    await checkBackupExists(vault, target, runner.listCommand);
+    await checkVerified(vault, target, allowUnverified);
+    const secret = await runner.targetSecrets.hold(targetUrl);
+    // From the moment the execution exists it owns the secret: its ForgetTarget state deletes it when
+    // the restore ends, even if this CLI stops following. Before that, the CLI forgets what it held.
+    let started = false;
+    try {
+      const execution = await runner.run('restore', restoreInput(request, secret.reference), {
         onStarted: () => {
           started = true;
         },
-      },
-    );
-    if (execution === 'interrupted') return exitCodes.interrupted;
-    return finish(execution);
-  } finally {
-    if (!started) {
-      await secrets
-        .send(new DeleteSecretCommand({ SecretId: created.ARN ?? name, ForceDeleteWithoutRecovery: true }))
-        .catch((error: unknown) => {
-          console.error(`Could not delete the secret ${name}: ${describeError(error)}; delete it by hand.`);
-        });
+      });
+      return execution === 'interrupted' ? exitCodes.interrupted : finish(execution);
+    } finally {
+      if (!started) await secret.forget();
     }
-  }
+  });
 }
