@@ -45,6 +45,7 @@ import {
   upstreamVersion,
 } from './debian.ts';
 import { elfMachines, readElf } from './elf.ts';
+import { copyTimeZones, timeZonePackages, withLayerTimeZoneDir } from './zoneinfo.ts';
 
 const execFileAsync = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -150,7 +151,7 @@ export interface BundleManifest {
 /** Hash of this builder's sources: a change to how bundles are made invalidates cached bundles. */
 async function builderVersion(): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of ['builder.ts', 'debian.ts', 'elf.ts', 'archive.ts'])
+  for (const file of ['builder.ts', 'debian.ts', 'elf.ts', 'archive.ts', 'zoneinfo.ts'])
     hash.update(await readFile(join(here, file)));
   return hash.digest('hex').slice(0, 16);
 }
@@ -473,6 +474,7 @@ async function assembleServer(
     dereference: true,
     filter: (source) => !/\/man\//.test(source),
   });
+  await copyTimeZones(root, bundle);
   await copyLicences(root, bundle, packages);
   return (await readdir(join(bundle, share, 'extension')))
     .filter((name) => name.endsWith('.control'))
@@ -543,6 +545,8 @@ interface BundleSpec {
   assemble(root: string, bundle: string, packages: PackageEntry[]): Promise<string[] | undefined>;
   /** For the host architecture: the assembled bundle must run before it is admitted into the cache. */
   check(bundle: string): Promise<unknown>;
+  /** A file as the layer zip holds it, when it differs from the bundle's (./zoneinfo.ts). */
+  inZip?(path: string, data: Buffer): Buffer;
 }
 
 /** Builds (or finds in the cache) the client bundle for one major and architecture. */
@@ -609,11 +613,17 @@ export async function buildPgServer(options: ServerBuildOptions = {}): Promise<B
         `postgresql-${major}`,
         ...extensions.flatMap((name) => serverExtensionPackages[name as ServerExtension](major)),
       ],
-      rootsWithoutDependencies: [],
+      // The server's own time zone data (./zoneinfo.ts): arch all, its dependencies are install tools.
+      rootsWithoutDependencies: timeZonePackages(suite),
       versionPackage: `postgresql-${major}`,
       extensions,
       assemble: (root, bundle, packages) => assembleServer(root, bundle, major, arch, packages),
       check: (bundle) => serverVersions(bundle, arch, major),
+      // In the layer, postgres and initdb read the bundle's tz/ where Lambda mounts it (/opt/pg-server).
+      inZip: (path, data) =>
+        path === `usr/lib/postgresql/${major}/bin/postgres` || path === 'libexec/initdb'
+          ? withLayerTimeZoneDir(data, path)
+          : data,
     },
     options,
   );
@@ -771,9 +781,10 @@ async function buildBundle(spec: BundleSpec, options: Omit<BuildOptions, 'major'
 
       const entries: ZipEntry[] = [];
       for (const file of await listFiles(bundle)) {
+        const data = await readFile(join(bundle, file.path));
         entries.push({
           path: `${spec.top}/${file.path}`,
-          data: await readFile(join(bundle, file.path)),
+          data: spec.inZip ? spec.inZip(file.path, data) : data,
           mode: file.mode,
         });
       }

@@ -152,8 +152,11 @@ export async function invokeInSandbox(
     environment: Record<string, string>;
     region: string;
     layers?: string[];
-    /** Leaves the image's time zone data out (to show what the pg-server layer needs of the image). */
-    withoutZoneinfo?: boolean;
+    /**
+     * Another Node 22 for /var/lang/bin/node: the aarch64 build (tools/dev/node-arm64.ts), which runs
+     * under qemu through binfmt_misc (tools/dev/install-qemu.ts) with Debian's aarch64 C runtime.
+     */
+    node?: { path: string; arch: 'arm64' };
   },
 ): Promise<SandboxRun> {
   const box = mkdtempSync(join(tmpdir(), 'lambda-sandbox-'));
@@ -241,11 +244,14 @@ export async function invokeInSandbox(
       '--symlink',
       'usr/bin',
       '/bin',
-      // Debian's PostgreSQL reads time zones from the system's tzdata (--with-system-tzdata): without
-      // /usr/share/zoneinfo the scratch server refuses `TimeZone = UTC`. Amazon Linux 2023 ships tzdata.
-      ...(options.withoutZoneinfo ? [] : ['--ro-bind', '/usr/share/zoneinfo', '/usr/share/zoneinfo']),
+      // No /usr/share/zoneinfo: the image may have no tzdata, and the pg-server layer carries its own
+      // (layers/pg-client/zoneinfo.ts), which its programs read at /opt/pg-server/tz.
+      // The aarch64 loader where aarch64 programs name it (/lib/ld-linux-aarch64.so.1), as on Lambda.
+      ...(options.node?.arch === 'arm64'
+        ? ['--symlink', 'aarch64-linux-gnu/ld-linux-aarch64.so.1', '/usr/lib/ld-linux-aarch64.so.1']
+        : []),
       '--ro-bind',
-      projectNode(),
+      options.node?.path ?? projectNode(),
       '/var/lang/bin/node',
       '--ro-bind',
       join(import.meta.dirname, 'lambda-runtime'),

@@ -4,8 +4,9 @@
  * only the zip at /var/task, the layers under /opt, a read-only root and a writable /tmp. A `bwrap`
  * already there is used as it is; as root on Debian, the `bubblewrap` package is installed from
  * Debian's archive (after an `apt-get update` when the package lists are missing or stale), and
- * `tzdata` likewise when /usr/share/zoneinfo is missing (the sandbox mounts the host's as the image's
- * time zone data, which the pg-server layer's PostgreSQL reads). Anywhere else the run fails with what to do, rather than skipping the test. Then bwrap must be able to make
+ * `tzdata` likewise when /usr/share/zoneinfo is missing (not for the sandbox, whose pg-server layer
+ * carries its own, layers/pg-client/zoneinfo.ts, but for the scratch servers the other tests start from
+ * the bundles under layers/pg-client/dist/, which read the host's). Anywhere else the run fails with what to do, rather than skipping the test. Then bwrap must be able to make
  * its namespaces here: a container that forbids them fails now, saying so, not in the middle of a test.
  */
 import { spawnSync } from 'node:child_process';
@@ -21,7 +22,7 @@ function apt(...args: string[]): boolean {
   return result.status === 0;
 }
 
-// The image's time zone data, which Debian's PostgreSQL in the pg-server layer reads (a slim Debian
+// The host's time zone data, which Debian's PostgreSQL of the local bundles reads (a slim Debian
 // container may lack the tzdata package).
 const zoneinfo = '/usr/share/zoneinfo/UTC';
 const missing = [...(existsSync(bwrap) ? [] : ['bubblewrap']), ...(existsSync(zoneinfo) ? [] : ['tzdata'])];

@@ -28,7 +28,7 @@ import type { StepHandler } from '../../lib/lambda/handler.ts';
 import type { LineSink } from '../../lib/logging.ts';
 import type { StateRecord } from '../../lib/report/executions.ts';
 import { createRuntime, type Runtime } from '../../lib/runtime.ts';
-import { awsCaller } from './aws-caller.ts';
+import { type AwsCaller, awsCaller, platformRequest } from './aws-caller.ts';
 import { projectRoot } from './environment.ts';
 import { type ProcessIdentity, thisProcess } from './process-identity.ts';
 import { onShutdown, stoppingSignal } from './shutdown.ts';
@@ -174,6 +174,22 @@ async function runChildExecution(input: unknown, options: RunOptions): Promise<u
 }
 
 const localWorkerProject = 'local-worker';
+/** The log groups the template gives a function and the worker's builds, by their names on a stage. */
+const lambdaLogGroup = (key: string) => `/aws/lambda/local-${key}`;
+const workerLogGroup = `/aws/codebuild/${localWorkerProject}`;
+
+/** A log stream created and written to with `caller`'s role, as Lambda and CodeBuild do for a step. */
+async function writesLogs(caller: AwsCaller, logGroupName: string): Promise<void> {
+  const logStreamName = randomUUID();
+  for (const command of ['CreateLogStream', 'PutLogEvents']) {
+    await platformRequest({
+      caller,
+      client: 'CloudWatchLogsClient',
+      command,
+      input: { logGroupName, logStreamName },
+    });
+  }
+}
 const forgetSecretResource = 'arn:aws:states:::aws-sdk:secretsmanager:deleteSecret';
 
 /** The restore machine's ForgetTarget: a local secret file goes away; an ARN goes to Secrets Manager. */
@@ -265,6 +281,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
   const sink = stepLogSink(options.stateDir, options.onLogLine);
   const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
   const retryIntervals: Record<string, number> = {};
+  const machineCaller = { principal: `state-machine:${options.machine}`, settings: options.settings };
   for (const [name, state] of allStates(states)) {
     if (state.Retry) retryIntervals[name] = options.retryIntervalMs ?? 1000;
     if (state.Type !== 'Task') continue;
@@ -306,7 +323,17 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       continue;
     }
     if (state.Resource === startExecutionResource) {
-      overrides[name] = (input) => runChildExecution(input, options);
+      overrides[name] = async (input) => {
+        // Step Functions starts the child with this machine's role.
+        const { StateMachineArn } = integrationInputs.startExecution.parse(input);
+        await platformRequest({
+          caller: machineCaller,
+          client: 'SFNClient',
+          command: 'StartExecution',
+          input: { stateMachineArn: StateMachineArn },
+        });
+        return runChildExecution(input, options);
+      };
       continue;
     }
     if (state.Resource === forgetSecretResource) {
@@ -321,8 +348,19 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
       throw new Error(`Task state ${name} of ${options.machine}.asl.json has no row in functions/tasks.ts`);
     if (task.venue === 'worker') {
       const wrapper = options.wrap?.[name];
-      const build = (input: unknown) =>
-        runWorkerBuild({
+      const build = async (input: unknown) => {
+        // Step Functions starts and follows the build with this machine's role (`.sync`); CodeBuild
+        // writes the build's log lines with the worker's.
+        for (const command of ['StartBuild', 'BatchGetBuilds']) {
+          await platformRequest({
+            caller: machineCaller,
+            client: 'CodeBuildClient',
+            command,
+            input: { projectName: localWorkerProject },
+          });
+        }
+        await writesLogs({ principal: 'worker', settings: options.settings }, workerLogGroup);
+        return runWorkerBuild({
           state: name,
           timeoutSeconds: state.TimeoutSeconds ?? 3600,
           environment: { ...options.settings, ...overridesOf(input) },
@@ -331,6 +369,7 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
           onStarted: (child) => options.onWorkerStarted?.(name, child),
           execArgv: options.workerExecArgv ?? [],
         });
+      };
       overrides[name] = (input) => (wrapper ? wrapper(() => build(input), input) : build(input));
       continue;
     }
@@ -343,6 +382,18 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRec
     });
     const wrapper = options.wrap?.[name];
     overrides[name] = async (input) => {
+      // Step Functions invokes the function with this machine's role; Lambda writes the function's log
+      // lines with the function's.
+      await platformRequest({
+        caller: machineCaller,
+        client: 'LambdaClient',
+        command: 'Invoke',
+        input: { FunctionName: `local-${task.function}` },
+      });
+      await writesLogs(
+        { principal: task.function, settings: options.settings },
+        lambdaLogGroup(task.function),
+      );
       // The handler's requests are the function's; a test's wrapper around it is not.
       const invoke = (context: Partial<Context> = {}) =>
         awsCaller.run({ principal: task.function, settings: options.settings }, () =>

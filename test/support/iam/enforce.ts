@@ -7,7 +7,12 @@
  */
 import { appendFileSync } from 'node:fs';
 import { Client } from '@smithy/core/client';
-import { type AwsCaller, awsCaller } from '../../../tools/local/aws-caller.ts';
+import {
+  type AwsCaller,
+  awsCaller,
+  onPlatformRequest,
+  type PlatformRequest,
+} from '../../../tools/local/aws-caller.ts';
 
 export interface Denial {
   principal: string;
@@ -57,6 +62,21 @@ export async function checkRequest(
 }
 
 /**
+ * Checks a request AWS makes with a caller's role (tools/local/aws-caller.ts): Step Functions invoking a
+ * function, starting a build or a child execution refuses a denied one, and the state fails; Lambda and
+ * CodeBuild writing log lines lose them silently, so those are only recorded.
+ */
+export async function checkPlatformRequest(request: PlatformRequest): Promise<void> {
+  const { evaluate } = await import('./evaluate.ts');
+  const denials = await evaluate(request.caller, request.client, request.command, request.input, {
+    platform: true,
+  });
+  if (denials.length === 0) return;
+  recorded.push(...denials);
+  if (request.client !== 'CloudWatchLogsClient') throw accessDenied(denials);
+}
+
+/**
  * Checks one request sent to a stub that stands for the AWS client of that name (a test's Step
  * Functions, Secrets Manager or CloudWatch Logs object handed to the CLI), as if the client sent it.
  */
@@ -75,6 +95,7 @@ let installed = false;
 export function enforceIam(options: { defaultCaller?: AwsCaller; report?: string } = {}): void {
   if (installed) return;
   installed = true;
+  onPlatformRequest(checkPlatformRequest);
   const send = Client.prototype.send as (this: object, ...args: unknown[]) => Promise<unknown>;
   Client.prototype.send = async function checkedSend(this: object, ...args: unknown[]) {
     await checkRequest(this, args[0], options.defaultCaller, options.report);

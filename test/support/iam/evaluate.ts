@@ -1,7 +1,8 @@
 /**
  * Evaluates one AWS request of a caller with @cloud-copilot/iam-simulate: the IAM actions the command
  * needs (./requests.ts), each against the caller's role in the template (./policies.ts), the stage key
- * with its key policy too, and each allowed action against the function's table of calls (./calls.ts).
+ * with its key policy too, and each allowed action of the function's code against its table of calls
+ * (./calls.ts); the requests AWS makes for it (Lambda writing its logs) are not in that table.
  */
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { AwsCaller } from '../../../tools/local/aws-caller.ts';
@@ -16,6 +17,8 @@ export async function evaluate(
   client: string,
   command: string,
   input: Record<string, unknown>,
+  /** A request AWS makes with the caller's role (tools/local/aws-caller.ts): not in its table of calls. */
+  options: { platform?: boolean } = {},
 ): Promise<Denial[]> {
   const role = roleOf(caller.principal);
   const requests = authorizedRequests(client, command, input, caller.settings);
@@ -33,9 +36,11 @@ export async function evaluate(
   const policy = rolePolicies(resourcesOf(caller))[role];
   if (!policy) throw new Error(`the template has no role ${role}`);
   const denials: Denial[] = [];
-  const calls = isOperator(caller.principal)
-    ? operatorCalls
-    : (callsOf as Record<string, Record<string, string>>)[caller.principal];
+  const calls = options.platform
+    ? undefined
+    : isOperator(caller.principal)
+      ? operatorCalls
+      : (callsOf as Record<string, Record<string, string>>)[caller.principal];
   for (const request of requests) {
     const result = await simulate(role, policy.document, request);
     if (result !== 'Allowed') denials.push({ principal: caller.principal, role, ...request, result });

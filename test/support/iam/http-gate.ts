@@ -4,11 +4,14 @@
  * One loopback HTTP endpoint stands for AWS: S3 requests (path style) are evaluated against the
  * caller's role (./evaluate.ts, the same evaluation as in-process requests) and passed to the local S3
  * API; Secrets Manager's GetSecretValue (`x-amz-target: secretsmanager.GetSecretValue`) is evaluated
- * and answered from the secrets the test holds. A denied request is answered as AWS answers it (403
+ * and answered from the secrets the test holds; the Lambda API's GetFunction and GetLayerVersionByArn
+ * (the worker's buildspec, ../worker-build.ts) are evaluated and answered with download URLs of the
+ * packaged zips. A denied request is answered as AWS answers it (403
  * AccessDenied, 400 AccessDeniedException) and recorded. The caller is set per invocation: the S3
  * client against a local endpoint signs with fixed credentials (lib/storage/s3-client.ts), so the
  * credentials cannot tell functions apart.
  */
+import { createReadStream } from 'node:fs';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AwsCaller } from '../../../tools/local/aws-caller.ts';
@@ -16,7 +19,7 @@ import type { Denial } from './enforce.ts';
 import { evaluate } from './evaluate.ts';
 
 export interface AwsGate {
-  /** AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SECRETS_MANAGER of the sandboxed function. */
+  /** AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_SECRETS_MANAGER (and _LAMBDA for the worker's build). */
   readonly endpoint: string;
   /** Whose role the requests are evaluated against; requests without a caller are refused. */
   caller: AwsCaller | undefined;
@@ -74,16 +77,30 @@ async function body(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * What the Lambda API answers about the packaged functions and layers, for the worker's buildspec
+ * (`aws lambda get-function`, `get-layer-version-by-arn`). Each function is evaluated as the Task
+ * table's function it packages (`local-<key>`, which the IAM tests read as the stage's); each layer by
+ * the ARN its template reference resolves to in the policies (test/support/iam/policies.ts).
+ */
+export interface LambdaApi {
+  functions: Record<string, { key: string; zip: string; layerArns: string[] }>;
+  /** Layer version ARN -> its zip. */
+  layers: Record<string, string>;
+}
+
 export async function startAwsGate(options: {
   /** The local S3 API (tools/local/s3-server.ts). */
   s3Endpoint: string;
   /** Secrets Manager's secrets: ARN -> SecretString. */
   secrets: Record<string, string>;
+  lambda?: LambdaApi;
 }): Promise<AwsGate> {
   const upstream = new URL(options.s3Endpoint);
   const requests: string[] = [];
   const denials: Denial[] = [];
   const gate = { caller: undefined as AwsCaller | undefined };
+  let gateEndpoint = () => '';
 
   async function check(client: string, command: string, input: Record<string, unknown>, resource: string) {
     const caller = gate.caller;
@@ -140,6 +157,67 @@ export async function startAwsGate(options: {
     });
   }
 
+  // The code and layer downloads: presigned S3 URLs on AWS, which no IAM policy decides.
+  const artifacts: string[] = [];
+  const artifactUrl = (path: string) => {
+    if (!artifacts.includes(path)) artifacts.push(path);
+    return `${gateEndpoint()}/artifacts/${artifacts.indexOf(path)}`;
+  };
+
+  /** GetFunction and GetLayerVersionByArn of the Lambda API (REST paths as the AWS CLI sends them). */
+  async function lambda(req: IncomingMessage, res: ServerResponse, url: URL) {
+    const answer = (status: number, json: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(json));
+    };
+    const api = options.lambda ?? { functions: {}, layers: {} };
+    const artifact = /^\/artifacts\/(\d+)$/.exec(url.pathname)?.[1];
+    if (artifact !== undefined) {
+      const path = artifacts[Number(artifact)];
+      if (!path) return answer(404, { message: 'no such artifact' });
+      res.writeHead(200, { 'content-type': 'application/zip' });
+      createReadStream(path).pipe(res);
+      return;
+    }
+    const functionName = /^\/2015-03-31\/functions\/([^/]+)$/.exec(url.pathname)?.[1];
+    if (functionName !== undefined) {
+      const name = decodeURIComponent(functionName);
+      const fn = api.functions[name];
+      const denied = await check(
+        'LambdaClient',
+        'GetFunction',
+        { FunctionName: `local-${fn?.key ?? name}` },
+        name,
+      );
+      if (denied.length > 0)
+        return answer(403, {
+          __type: 'AccessDeniedException',
+          message: `not authorized to perform GetFunction`,
+        });
+      if (!fn)
+        return answer(404, { __type: 'ResourceNotFoundException', message: `Function not found: ${name}` });
+      return answer(200, {
+        Configuration: { FunctionName: name, Layers: fn.layerArns.map((Arn) => ({ Arn })) },
+        Code: { RepositoryType: 'S3', Location: artifactUrl(fn.zip) },
+      });
+    }
+    if (url.pathname === '/2018-10-31/layers' && url.searchParams.get('find') === 'LayerVersion') {
+      const arn = url.searchParams.get('Arn') ?? '';
+      const denied = await check('LambdaClient', 'GetLayerVersionByArn', { Arn: arn }, arn);
+      if (denied.length > 0)
+        return answer(403, {
+          __type: 'AccessDeniedException',
+          message: 'not authorized to perform GetLayerVersion',
+        });
+      const zip = api.layers[arn];
+      if (!zip)
+        return answer(404, { __type: 'ResourceNotFoundException', message: `Layer not found: ${arn}` });
+      return answer(200, { LayerVersionArn: arn, Content: { Location: artifactUrl(zip) } });
+    }
+    req.resume();
+    return answer(400, { message: `the gate has no Lambda API ${req.method} ${url.pathname}` });
+  }
+
   async function s3(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://gate');
     const { command, input } = s3RequestOf(req.method ?? 'GET', url, req.headers);
@@ -172,10 +250,13 @@ export async function startAwsGate(options: {
 
   const server = createServer((req, res) => {
     const target = req.headers['x-amz-target'];
+    const url = new URL(req.url ?? '/', 'http://gate');
     const handled =
       typeof target === 'string' && target.startsWith('secretsmanager.')
         ? secretsManager(req, res, target)
-        : s3(req, res);
+        : /^\/(2015-03-31\/functions|2018-10-31\/layers|artifacts)\b/.test(url.pathname)
+          ? lambda(req, res, url)
+          : s3(req, res);
     handled.catch((error: unknown) => {
       res.writeHead(500);
       res.end(String(error));
@@ -183,6 +264,7 @@ export async function startAwsGate(options: {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  gateEndpoint = () => `http://127.0.0.1:${port}`;
   return Object.assign(gate, {
     endpoint: `http://127.0.0.1:${port}`,
     requests,

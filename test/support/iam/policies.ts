@@ -21,6 +21,11 @@ export const stage = 'test';
 export const account = '123456789012';
 export const region = 'eu-central-1';
 export const keyArn = `arn:aws:kms:${region}:${account}:key/00000000-0000-4000-8000-00000000b4c4`;
+/** The layer versions the template's `PgClientLambdaLayer` and `PgServerLambdaLayer` stand for. */
+export const layerArns = {
+  PgClientLambdaLayer: `arn:aws:lambda:${region}:${account}:layer:pg-client:1`,
+  PgServerLambdaLayer: `arn:aws:lambda:${region}:${account}:layer:pg-server:1`,
+};
 
 export interface PolicyDocument {
   Version: string;
@@ -145,8 +150,7 @@ function resolver(resources: StageResources) {
     AlertTopic: resources.alertTopicArn,
     SummaryTopic: resources.summaryTopicArn,
     'WorkerProject.Arn': `arn:aws:codebuild:${region}:${account}:project/verified-pg-backups-${stage}-worker`,
-    PgClientLambdaLayer: `arn:aws:lambda:${region}:${account}:layer:pg-client:1`,
-    PgServerLambdaLayer: `arn:aws:lambda:${region}:${account}:layer:pg-server:1`,
+    ...layerArns,
   };
   for (const [machine, arn] of Object.entries(resources.stateMachineArns)) {
     values[`${pascal(machine)}StateMachine`] = arn;

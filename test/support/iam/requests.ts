@@ -5,7 +5,7 @@
  * the stage key: GenerateDataKey to write, Decrypt to read (and for multipart uploads, which read the
  * data key back for every part). A command without a row here is reported, never allowed silently.
  */
-import { account, keyArn, region, stageSecretArns } from './policies.ts';
+import { account, keyArn, region, stage, stageResourcesOf, stageSecretArns } from './policies.ts';
 
 export interface AuthorizedRequest {
   action: string;
@@ -64,6 +64,50 @@ function s3Requests(command: string, input: Input): AuthorizedRequest[] | undefi
   }
 }
 
+/**
+ * The stage's name for a resource the local runner names `local-<name>` (tools/local): a function, the
+ * worker's project, their log groups; a local state machine's ARN becomes the stage's.
+ */
+function stageNameOf(name: string): string {
+  return name.replace(/(^|\/)local-/, `$1verified-pg-backups-${stage}-`);
+}
+
+const localMachine = /^arn:aws:states:[^:]+:\d{12}:stateMachine:local-(\w+)$/;
+
+function stateMachineArnOf(arn: string, settings: Record<string, string>): string {
+  const machine = localMachine.exec(arn)?.[1];
+  return machine ? (stageResourcesOf(settings).stateMachineArns[machine] ?? arn) : arn;
+}
+
+/** What Lambda, CodeBuild and CloudWatch Logs authorize, for the requests AWS makes for a step. */
+function platformRequests(client: string, command: string, input: Input): AuthorizedRequest[] | undefined {
+  const on = (action: string, resource: string) => ({ action, resource, context: {} });
+  const functionArn = (name: string) =>
+    name.startsWith('arn:') ? name : `arn:aws:lambda:${region}:${account}:function:${stageNameOf(name)}`;
+  const project = `arn:aws:codebuild:${region}:${account}:project/${stageNameOf(text(input.projectName))}`;
+  const logGroup = `arn:aws:logs:${region}:${account}:log-group:${stageNameOf(text(input.logGroupName))}`;
+  switch (`${client}.${command}`) {
+    case 'LambdaClient.Invoke':
+      return [on('lambda:InvokeFunction', functionArn(text(input.FunctionName)))];
+    case 'LambdaClient.GetFunction':
+      return [on('lambda:GetFunction', functionArn(text(input.FunctionName)))];
+    case 'LambdaClient.GetLayerVersionByArn':
+      return [on('lambda:GetLayerVersion', text(input.Arn))];
+    case 'CodeBuildClient.StartBuild':
+      return [on('codebuild:StartBuild', project)];
+    case 'CodeBuildClient.BatchGetBuilds':
+      return [on('codebuild:BatchGetBuilds', project)];
+    case 'CodeBuildClient.StopBuild':
+      return [on('codebuild:StopBuild', project)];
+    case 'CloudWatchLogsClient.CreateLogStream':
+      return [on('logs:CreateLogStream', `${logGroup}:log-stream:${text(input.logStreamName)}`)];
+    case 'CloudWatchLogsClient.PutLogEvents':
+      return [on('logs:PutLogEvents', `${logGroup}:log-stream:${text(input.logStreamName)}`)];
+    default:
+      return undefined;
+  }
+}
+
 /** A secret named by a test setting stands for the secret config/test.yml names for that setting. */
 function stageSecret(secretId: string, settings: Record<string, string>): string {
   for (const [setting, arn] of Object.entries(stageSecretArns())) {
@@ -110,7 +154,8 @@ export function authorizedRequests(
       if (command === 'GetExecutionHistory')
         return [on('states:GetExecutionHistory', text(input.executionArn))];
       if (command === 'DescribeExecution') return [on('states:DescribeExecution', text(input.executionArn))];
-      if (command === 'StartExecution') return [on('states:StartExecution', text(input.stateMachineArn))];
+      if (command === 'StartExecution')
+        return [on('states:StartExecution', stateMachineArnOf(text(input.stateMachineArn), settings))];
       // No resource-level permission: AWS evaluates it against "*".
       if (command === 'ListStateMachines') return [on('states:ListStateMachines', '*')];
       if (command === 'ListTagsForResource')
@@ -124,8 +169,8 @@ export function authorizedRequests(
             `arn:aws:logs:${region}:${account}:log-group:${text(input.logGroupName)}`,
           ),
         ];
-      return undefined;
+      return platformRequests(client, command, input);
     default:
-      return undefined;
+      return platformRequests(client, command, input);
   }
 }

@@ -67,6 +67,9 @@ async function loadHandler(): Promise<(event: unknown, context: unknown) => Prom
   return handler as (event: unknown, context: unknown) => Promise<unknown>;
 }
 
+// As Lambda's platform line (INIT_START Runtime Version ...): which Node, on which architecture.
+console.log(`INIT_START Runtime Version: nodejs:${process.versions.node} ${process.arch}`);
+
 let handler: Awaited<ReturnType<typeof loadHandler>>;
 try {
   handler = await loadHandler();
