@@ -197,6 +197,12 @@ export async function embeddedLayerEntries(bundle: string): Promise<ZipEntry[]> 
   return entries;
 }
 
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
 /**
  * zonky's builds carry parts that cannot run on Lambda, nor anywhere this project runs them: the
  * procedural languages PL/Perl, PL/Python and PL/Tcl and their transforms need the libperl 5.26,
@@ -208,12 +214,6 @@ export async function embeddedLayerEntries(bundle: string): Promise<ZipEntry[]> 
  * as are extensions whose module the build never had (the PL/Python 2 transforms), and the remaining
  * ELF files must all load. Returns the extensions withdrawn.
  */
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
-
 async function withdrawUnloadable(bundle: string): Promise<string[]> {
   await rm(join(bundle, 'lib', 'postgresql', 'pgxs'), { recursive: true, force: true });
   const { failing, problems } = await checkBundleLinkage(bundle);
@@ -343,7 +343,16 @@ export async function buildEmbeddedServer(options: {
       )}\n`,
     );
     await rm(dir, { recursive: true, force: true });
-    await rename(temporary, dir);
+    try {
+      await rename(temporary, dir);
+    } catch (error) {
+      // Another build of the same package (a test in another worker) put its bundle there first; the
+      // same inputs make the same bundle.
+      const there = JSON.parse(
+        (await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => undefined)) ?? '{}',
+      ) as { source?: { integrity?: string }; builder?: string };
+      if (there.source?.integrity !== pin.integrity || there.builder !== builder) throw error;
+    }
     await writeLayerZip(dir, zipPath);
     return await result(false);
   } finally {
