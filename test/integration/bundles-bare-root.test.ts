@@ -9,22 +9,25 @@
  * pg_dump and restores with its pg_restore.
  *
  * What this proves: no bundle needs a library of the host beyond that set (a missing one fails the
- * run), and the Debian-built ones none at all besides /bin/sh's. What it does not: these are Debian
- * bookworm's glibc 2.36 and libstdc++ 12, newer than Amazon Linux 2023's 2.34 and 11, so that the
- * npm-built servers need nothing newer than Lambda's is the ELF check's finding
- * (test/integration/lambda-linkage.test.ts), not this run's; nor is this Lambda's kernel, or arm64.
+ * run), and the Debian-built ones none at all besides /bin/sh's. That set is Debian bookworm's (glibc
+ * 2.36, libstdc++ 12), newer than Amazon Linux 2023's 2.34 and 11; so the npm-built servers (13, 14,
+ * 16), the ones that use the system's glibc, also run postgres, pg_dump and pg_restore with Debian
+ * bullseye's glibc 2.31 and libstdc++ 10 as the root's system libraries, older than Lambda's on both
+ * counts. Not shown: Lambda's kernel, its /bin/sh, arm64 (the ELF check covers those bundles:
+ * test/integration/lambda-linkage.test.ts).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { buildPgServer } from '../../layers/pg-client/builder.ts';
 import { lambdaNodejs22 } from '../../layers/pg-client/lambda-runtime.ts';
-import { buildableServerMajors, serverBundleName } from '../../lib/pg/server-bundle.ts';
+import { buildableServerMajors, serverBundleName, serverBundleSource } from '../../lib/pg/server-bundle.ts';
 import { bwrap, projectNode } from '../support/lambda-sandbox.ts';
 
-const root = join(import.meta.dirname, '..', '..');
-const dist = join(root, 'layers', 'pg-client', 'dist');
+const projectRoot = join(import.meta.dirname, '..', '..');
+const dist = join(projectRoot, 'layers', 'pg-client', 'dist');
 const hostLibDir = '/usr/lib/x86_64-linux-gnu';
 const loader = 'ld-linux-x86-64.so.2';
 /** The image's libraries as the host has them (bookworm), by soname. */
@@ -48,7 +51,26 @@ afterAll(() => {
   console.log(`bundles in a bare root: ${JSON.stringify(measured)}`);
 });
 
-function runInBareRoot(serverDir: string, clientDir: string) {
+interface Root {
+  /** Where the system libraries come from, and which (by soname); the loader among them. */
+  libraries: { dir: string; sonames: string[]; loader: string };
+  /** /bin/sh (the host's dash): initdb needs it, and it needs the host's glibc. */
+  shell: boolean;
+  /** A host directory writable inside as /scratch, kept between two runs. */
+  work?: string;
+}
+
+const hostRoot: Root = {
+  libraries: { dir: hostLibDir, sonames: imageLibraries, loader: realpathSync(join('/lib64', loader)) },
+  shell: true,
+};
+
+function runInBareRoot(
+  serverDir: string,
+  clientDir: string,
+  root: Root = hostRoot,
+  probeArgs: string[] = [],
+) {
   const args = [
     '--unshare-all',
     '--die-with-parent',
@@ -57,13 +79,13 @@ function runInBareRoot(serverDir: string, clientDir: string) {
     '993',
     '--gid',
     '990',
-    ...imageLibraries.flatMap((soname) => [
+    ...root.libraries.sonames.flatMap((soname) => [
       '--ro-bind',
-      realpathSync(join(hostLibDir, soname)),
+      realpathSync(join(root.libraries.dir, soname)),
       join('/usr/lib/x86_64-linux-gnu', soname),
     ]),
     '--ro-bind',
-    realpathSync(join('/lib64', loader)),
+    root.libraries.loader,
     join('/usr/lib64', loader),
     '--symlink',
     'usr/lib',
@@ -71,12 +93,9 @@ function runInBareRoot(serverDir: string, clientDir: string) {
     '--symlink',
     'usr/lib64',
     '/lib64',
-    '--ro-bind',
-    realpathSync('/bin/sh'),
-    '/usr/bin/sh',
-    '--symlink',
-    'usr/bin',
-    '/bin',
+    ...(root.shell
+      ? ['--ro-bind', realpathSync('/bin/sh'), '/usr/bin/sh', '--symlink', 'usr/bin', '/bin']
+      : []),
     '--ro-bind',
     '/usr/share/zoneinfo',
     '/usr/share/zoneinfo',
@@ -84,8 +103,8 @@ function runInBareRoot(serverDir: string, clientDir: string) {
     projectNode(),
     '/var/lang/bin/node',
     '--ro-bind',
-    root,
-    root,
+    projectRoot,
+    projectRoot,
     '--ro-bind',
     realpathSync(serverDir),
     '/opt/pg-server',
@@ -98,6 +117,7 @@ function runInBareRoot(serverDir: string, clientDir: string) {
     '--ro-bind',
     join(etc, 'group'),
     '/etc/group',
+    ...(root.work ? ['--bind', root.work, '/scratch'] : []),
     '--tmpfs',
     '/tmp',
     '--proc',
@@ -109,9 +129,10 @@ function runInBareRoot(serverDir: string, clientDir: string) {
     '--remount-ro',
     '/',
     '/var/lang/bin/node',
-    join(root, 'test', 'support', 'bare-root-probe.ts'),
+    join(projectRoot, 'test', 'support', 'bare-root-probe.ts'),
     '/opt/pg-server',
     '/opt/pg-client',
+    ...probeArgs,
   ];
   return new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>(
     (resolve, reject) => {
@@ -171,6 +192,87 @@ describe('bundles in a root without the host libraries', () => {
         digest: '26fc3cc1efca85762352d3470ca12cbf23a106d95cd15956ab46cfb602165e9d',
         version: expect.stringMatching(new RegExp(`^${major}\\.\\d+`)),
       });
+    },
+    180_000,
+  );
+});
+
+/** The majors whose x86_64 scratch server is an npm build: run with the image's glibc, not their own. */
+const npmMajors = buildableServerMajors.filter(
+  (major) => serverBundleSource(major, 'x86_64')?.from === 'npm',
+);
+
+describe("the npm-built servers on a glibc and libstdc++ older than Amazon Linux 2023's", () => {
+  // Debian bullseye's glibc 2.31 and GCC 10 runtime (libstdc++ GLIBCXX_3.4.28), from Debian's signed
+  // archive through the builder (the PostgreSQL 13 server bundle carries them), as the root's system
+  // libraries. Lambda's are 2.34 and GCC 11: whatever runs on these runs on those (glibc and libstdc++
+  // keep old symbol versions). No /bin/sh there (the host's needs glibc 2.34), so initdb runs first in
+  // the host-library root, and postgres, pg_dump and pg_restore then run on bullseye's.
+  let bullseye: Root;
+  let versions: Record<string, string>;
+
+  beforeAll(async () => {
+    const built = await buildPgServer({ major: 13, arch: 'x86_64', distDir: null });
+    const lib = join(built.bundleDir, 'lib');
+    versions = Object.fromEntries(built.manifest.packages.map((p) => [p.name, p.version]));
+    bullseye = {
+      libraries: {
+        dir: lib,
+        sonames: imageLibraries.filter((soname) => existsSync(join(lib, soname))),
+        loader: realpathSync(join(lib, loader)),
+      },
+      shell: false,
+    };
+  }, 900_000);
+
+  it("the root has bullseye's glibc 2.31 and libstdc++ 6.0.28", () => {
+    expect(bullseye.libraries.sonames).toEqual(
+      expect.arrayContaining([
+        'libc.so.6',
+        'libm.so.6',
+        'libstdc++.so.6',
+        'libgcc_s.so.1',
+        'libpthread.so.0',
+      ]),
+    );
+    expect(versions.libc6).toMatch(/^2\.31-/);
+    expect(versions['libstdc++6']).toMatch(/^10\./);
+    expect(versions['libgcc-s1']).toMatch(/^10\./);
+  });
+
+  it.each(npmMajors.map((major) => [major]))(
+    'PostgreSQL %i: postgres with ICU and pgcrypto, pg_dump and pg_restore 18, on glibc 2.31',
+    async (major) => {
+      const work = mkdtempSync(join(tmpdir(), 'bare-root-work-'));
+      try {
+        chmodSync(work, 0o777);
+        const server = join(dist, serverBundleName(major, 'x86_64'));
+        const client = join(dist, 'pg-client-18-x86_64');
+        const initdb = await runInBareRoot(server, client, { ...hostRoot, work }, ['initdb', '/scratch']);
+        expect({ code: initdb.code, stderr: initdb.stderr }).toEqual({ code: 0, stderr: '' });
+        const run = await runInBareRoot(server, client, { ...bullseye, work }, ['existing', '/scratch']);
+        measured[`pg${major}OnGlibc231Seconds`] = run.seconds;
+        expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+        const seen = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+        expect(seen).toEqual({
+          major,
+          systemLibraries: [
+            ...bullseye.libraries.sonames.map((soname) => `/usr/lib/x86_64-linux-gnu/${soname}`).sort(),
+            `/usr/lib64/${loader}`,
+          ],
+          restoreExit: 1,
+          restoreErrors: [
+            'pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"',
+            'pg_restore: warning: errors ignored on restore: 1',
+          ],
+          count: '1000',
+          first: 'apfel10',
+          digest: '26fc3cc1efca85762352d3470ca12cbf23a106d95cd15956ab46cfb602165e9d',
+          version: expect.stringMatching(new RegExp(`^${major}\\.\\d+`)),
+        });
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
     },
     180_000,
   );

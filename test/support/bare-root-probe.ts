@@ -1,30 +1,46 @@
 /**
- * Runs inside test/integration/bundles-bare-root.test.ts's sandbox, whose root holds nothing but the
- * bundles, the project (read-only), Node and the few libraries Lambda's image provides: the product's
- * own code starts a scratch server from the server bundle at /opt/pg-server (initdb and postgres, as a
- * verification does), and the client bundle at /opt/pg-client dumps a database on it and restores the
- * dump into another. The SQL makes the server load what a real restore loads: ICU (a collation),
- * OpenSSL (pgcrypto), zlib (a compressed dump). Prints one JSON line with what it saw.
+ * Runs inside test/integration/bundles-bare-root.test.ts's sandboxes, whose root holds nothing but the
+ * bundles, the project (read-only), Node and a few system libraries. The SQL makes the server load
+ * what a real restore loads: ICU (a collation), OpenSSL (pgcrypto), zlib (a compressed dump); the
+ * client bundle at /opt/pg-client dumps that database and restores the dump into another. Prints one
+ * JSON line with what it saw.
  *
- * `node test/support/bare-root-probe.ts <server bundle> <client bundle>`
+ * - `node bare-root-probe.ts <server bundle> <client bundle>`: the product's own code starts a scratch
+ *   server from the server bundle (initdb and postgres, as a verification does).
+ * - `... initdb <dir>`: only initdb, as the scratch server runs it, into `<dir>/data`.
+ * - `... existing <dir>`: postgres on `<dir>/data` with the scratch server's settings, without initdb
+ *   (initdb needs /bin/sh, which a root of an older glibc cannot offer here).
  */
 import { readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { readPgBundle } from '../../lib/pg/client.ts';
-import { describeExit, runPgProcess } from '../../lib/pg/process.ts';
-import { readServerBundle } from '../../lib/pg/server-bundle.ts';
+import type { PgConnection } from '../../lib/pg/connection.ts';
+import { describeExit, runPgProcess, startPgProcess } from '../../lib/pg/process.ts';
+import { readServerBundle, serverPaths } from '../../lib/pg/server-bundle.ts';
 import { withSession } from '../../lib/pg/session.ts';
-import { startScratchServer } from '../../lib/verify/scratch-server.ts';
+import { scratchSettings, startScratchServer } from '../../lib/verify/scratch-server.ts';
 
-const [serverDir, clientDir] = process.argv.slice(2);
+const [serverDir, clientDir, mode, dir] = process.argv.slice(2);
 const bundle = await readServerBundle(resolve(serverDir ?? ''));
 const client = await readPgBundle(resolve(clientDir ?? ''));
 if (!bundle || !client)
   throw new Error(`no server bundle at ${serverDir} or no client bundle at ${clientDir}`);
 
-const server = await startScratchServer({ bundle });
-try {
-  const connection = server.connection;
+/** What the root offers besides the bundles: the test compares it with the libraries it put there. */
+const systemLibraries = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64'].flatMap(
+  (libraries) => {
+    try {
+      return readdirSync(libraries)
+        .sort()
+        .map((name) => `${libraries}/${name}`);
+    } catch {
+      return [];
+    }
+  },
+);
+
+async function dumpAndRestore(connection: PgConnection, work: string) {
   const on = (database: string) => ({ ...connection, database });
   await withSession(connection, async (session) => {
     await session.query('CREATE DATABASE probe');
@@ -40,47 +56,101 @@ try {
       "INSERT INTO words (id, word) SELECT i, (ARRAY['Äpfel', 'Zebra', 'apfel', 'Ober'])[1 + i % 4] || i FROM generate_series(1, 1000) i",
     );
   });
-  const dumpFile = `${server.directory}/probe.dump`;
+  const dumpFile = join(work, 'probe.dump');
   const dumped = await runPgProcess(
-    client,
+    client as NonNullable<typeof client>,
     'pg_dump',
     ['--format=custom', '--compress=6', `--file=${dumpFile}`],
-    {
-      connection: on('probe'),
-    },
+    { connection: on('probe') },
   );
   if (dumped.outcome !== 'ok') throw new Error(describeExit(dumped));
   // pg_restore 17+ sets transaction_timeout, which servers before 17 reject once (docs/pg-client.md):
   // its complaints are returned for the test to judge.
-  const restored = await runPgProcess(client, 'pg_restore', ['--no-owner', '--dbname=restored', dumpFile], {
-    connection: on('restored'),
-  });
+  const restored = await runPgProcess(
+    client as NonNullable<typeof client>,
+    'pg_restore',
+    ['--no-owner', '--dbname=restored', dumpFile],
+    { connection: on('restored') },
+  );
   const seen = await withSession(on('restored'), async (session) => {
     const rows = await session.query<{ count: string; first: string; digest: string; version: string }>(
       "SELECT count(*)::text AS count, (SELECT word FROM words ORDER BY word LIMIT 1) AS first, (SELECT digest FROM words WHERE id = 1) AS digest, current_setting('server_version') AS version FROM words",
     );
     return rows.rows[0];
   });
-  console.log(
-    JSON.stringify({
-      major: server.major,
-      // What the root offers besides the bundles: the test compares it with the image's libraries.
-      systemLibraries: ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64'].flatMap(
-        (dir) => {
-          try {
-            return readdirSync(dir)
-              .sort()
-              .map((name) => `${dir}/${name}`);
-          } catch {
-            return [];
-          }
-        },
-      ),
-      restoreExit: restored.exitCode,
-      restoreErrors: restored.stderr.split('\n').filter((line) => /error/i.test(line)),
-      ...seen,
-    }),
-  );
-} finally {
-  await server.stop();
+  return {
+    restoreExit: restored.exitCode,
+    restoreErrors: restored.stderr.split('\n').filter((line) => /error/i.test(line)),
+    ...seen,
+  };
+}
+
+const initdbArgs = (dataDir: string) => [
+  `--pgdata=${dataDir}`,
+  '--username=postgres',
+  '--auth=trust',
+  '--encoding=UTF8',
+  '--locale=C',
+  '-L',
+  serverPaths.share(bundle),
+  '--no-sync',
+];
+
+if (mode === 'initdb') {
+  const initdb = await runPgProcess(bundle, 'initdb', initdbArgs(join(dir ?? '', 'data')), {
+    env: { TZ: 'UTC' },
+  });
+  if (initdb.outcome !== 'ok') throw new Error(describeExit(initdb));
+  console.log(JSON.stringify({ major: bundle.major, initdb: 'ok' }));
+} else if (mode === 'existing') {
+  const socketDir = join(dir ?? '', 'socket');
+  await mkdir(socketDir, { recursive: true, mode: 0o700 });
+  const args = ['-D', join(dir ?? '', 'data')];
+  for (const [name, value] of Object.entries(scratchSettings(socketDir, 2)))
+    args.push('-c', `${name}=${value}`);
+  const postgres = startPgProcess(bundle, 'postgres', args, { env: { TZ: 'UTC' }, mergeStdout: true });
+  postgres.exit.catch(() => undefined);
+  const connection: PgConnection = {
+    host: socketDir,
+    port: 5432,
+    user: 'postgres',
+    password: undefined,
+    database: 'postgres',
+    sslmode: undefined,
+    sslrootcert: undefined,
+  };
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await withSession(connection, (session) => session.query('SELECT 1'));
+        break;
+      } catch (error) {
+        if (attempt > 600) throw error;
+        await new Promise((next) => setTimeout(next, 100));
+      }
+    }
+    console.log(
+      JSON.stringify({
+        major: bundle.major,
+        systemLibraries,
+        ...(await dumpAndRestore(connection, dir ?? '')),
+      }),
+    );
+  } finally {
+    postgres.stop();
+    await postgres.exit.catch(() => undefined);
+  }
+} else {
+  const server = await startScratchServer({ bundle });
+  try {
+    console.log(
+      JSON.stringify({
+        major: server.major,
+        systemLibraries,
+        ...(await dumpAndRestore(server.connection, server.directory)),
+      }),
+    );
+  } finally {
+    await server.stop();
+  }
 }
