@@ -30,13 +30,17 @@ import {
   serverBundleSource,
 } from '../../lib/pg/server-bundle.ts';
 
-const dist = join(import.meta.dirname, '..', '..', 'layers', 'pg-client', 'dist');
 const archs: BundleArch[] = ['x86_64', 'arm64'];
-const shipped: { name: string; build: () => Promise<unknown> }[] = [
+/**
+ * Every bundle that can ship, and how to get its directory. Debian-built ones are checked where the
+ * builder caches them (`distDir: null`): publishing a client 17 into dist/ would change which client the
+ * other tests' programs pick. The npm-built ones live in dist/ only (the x86_64 ones are `npm test`'s).
+ */
+const shipped: { name: string; build: () => Promise<string> }[] = [
   ...archs.flatMap((arch) =>
     ([17, 18] as const).map((major) => ({
       name: `pg-client-${major}-${arch}`,
-      build: () => buildPgClient({ major, arch }),
+      build: async () => (await buildPgClient({ major, arch, distDir: null })).bundleDir,
     })),
   ),
   ...archs.flatMap((arch) =>
@@ -44,22 +48,24 @@ const shipped: { name: string; build: () => Promise<unknown> }[] = [
       .filter((major) => serverBundleSource(major, arch))
       .map((major) => ({
         name: serverBundleName(major, arch),
-        build: () =>
+        build: async () =>
           serverBundleSource(major, arch)?.from === 'npm'
-            ? buildEmbeddedServer({ major, arch })
-            : buildPgServer({ major: major as ServerMajor, arch }),
+            ? (await buildEmbeddedServer({ major, arch })).dir
+            : (await buildPgServer({ major: major as ServerMajor, arch, distDir: null })).bundleDir,
       })),
   ),
   ...archs.map((arch) => ({
     name: serverBundleName(18, arch, ['pgvector']),
-    build: () => buildPgServer({ major: 18, arch, extensions: ['pgvector'] }),
+    build: async () =>
+      (await buildPgServer({ major: 18, arch, extensions: ['pgvector'], distDir: null })).bundleDir,
   })),
 ];
+const bundleDirs = new Map<string, string>();
 
 let work: string;
 
 beforeAll(async () => {
-  for (const bundle of shipped) await bundle.build();
+  for (const bundle of shipped) bundleDirs.set(bundle.name, await bundle.build());
   work = await mkdtemp(join(tmpdir(), 'lambda-linkage-'));
 }, 900_000);
 
@@ -84,7 +90,7 @@ describe('every bundle that can ship loads on Lambda nodejs22.x', () => {
   });
 
   it.each(shipped.map((b) => b.name))('%s', async (name) => {
-    const linkage = await checkBundleLinkage(join(dist, name));
+    const linkage = await checkBundleLinkage(bundleDirs.get(name) ?? '');
     expect(linkage.problems).toEqual([]);
     expect(linkage.elfFiles).toBeGreaterThan(20);
     const fromImage = [...linkage.fromImage.keys()].sort();
@@ -116,7 +122,9 @@ describe('every bundle that can ship loads on Lambda nodejs22.x', () => {
       'pg-server-16-x86_64',
     ]);
     for (const name of embedded) {
-      const manifest = JSON.parse(await readFile(join(dist, name, 'manifest.json'), 'utf8')) as {
+      const manifest = JSON.parse(
+        await readFile(join(bundleDirs.get(name) ?? '', 'manifest.json'), 'utf8'),
+      ) as {
         availableExtensions: string[];
         withdrawnExtensions?: string[];
       };
@@ -150,7 +158,7 @@ describe('the check catches what would not load', () => {
   });
 
   it('reads what a forky pg_dump needs of glibc, and what its glibc defines', async () => {
-    const client = join(dist, 'pg-client-18-x86_64');
+    const client = join(bundleDirs.get('pg-client-18-x86_64') ?? '');
     const pgDump = readElfLinkage(await readFile(join(client, 'bin', 'pg_dump')));
     expect(pgDump.needed).toEqual(expect.arrayContaining(['libpq.so.5', 'libz.so.1', 'libc.so.6']));
     expect(pgDump.versionsNeeded.get('libc.so.6')).toEqual(expect.arrayContaining(['GLIBC_2.38']));
@@ -166,7 +174,10 @@ describe('the check catches what would not load', () => {
   it('a Debian forky program run directly on the image: glibc 2.38 symbols and libraries the image lacks', async () => {
     const bundle = join(work, 'direct');
     await mkdir(join(bundle, 'bin'), { recursive: true });
-    await cp(join(dist, 'pg-client-18-x86_64', 'bin', 'pg_dump'), join(bundle, 'bin', 'pg_dump'));
+    await cp(
+      join(bundleDirs.get('pg-client-18-x86_64') ?? '', 'bin', 'pg_dump'),
+      join(bundle, 'bin', 'pg_dump'),
+    );
     await writeFile(join(bundle, 'manifest.json'), JSON.stringify({ kind: 'server', layout: 'embedded' }));
     const linkage = await checkBundleLinkage(bundle);
     expect(linkage.failing).toEqual(new Set(['bin/pg_dump']));
@@ -180,7 +191,10 @@ describe('the check catches what would not load', () => {
 
   it('a Debian-built bundle missing a library, or whose library lacks a version a program needs', async () => {
     const bundle = join(work, 'client');
-    await cp(join(dist, 'pg-client-18-x86_64'), bundle, { recursive: true, dereference: true });
+    await cp(join(bundleDirs.get('pg-client-18-x86_64') ?? ''), bundle, {
+      recursive: true,
+      dereference: true,
+    });
     await rm(join(bundle, 'lib', 'libz.so.1'));
     // A libcrypto that defines no symbol versions: pg_dump's OPENSSL_3.0.0 goes unmet.
     await rm(join(bundle, 'lib', 'libcrypto.so.3'));
