@@ -20,6 +20,7 @@ import { describeExit, runPgProcess, startPgProcess } from '../../lib/pg/process
 import { readServerBundle, serverPaths } from '../../lib/pg/server-bundle.ts';
 import { withSession } from '../../lib/pg/session.ts';
 import { scratchSettings, startScratchServer } from '../../lib/verify/scratch-server.ts';
+import { waitFor } from './wait-for.ts';
 
 const [serverDir, clientDir, mode, dir] = process.argv.slice(2);
 const bundle = await readServerBundle(resolve(serverDir ?? ''));
@@ -120,15 +121,12 @@ if (mode === 'initdb') {
     sslrootcert: undefined,
   };
   try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await withSession(connection, (session) => session.query('SELECT 1'));
-        break;
-      } catch (error) {
-        if (attempt > 600) throw error;
-        await new Promise((next) => setTimeout(next, 100));
-      }
-    }
+    await waitFor('the server to accept connections', () =>
+      withSession(connection, (session) => session.query('SELECT 1')).then(
+        () => true,
+        () => false,
+      ),
+    );
     console.log(
       JSON.stringify({
         major: bundle.major,
