@@ -39,6 +39,7 @@ import { PgClientBuildError } from '../../lib/errors.ts';
 import { serverBundleName, serverBundleSource } from '../../lib/pg/server-bundle.ts';
 import { writeZip, type ZipEntry } from './archive.ts';
 import type { BundleArch } from './builder.ts';
+import { checkBundleLinkage } from './lambda-runtime.ts';
 
 const execFileAsync = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -196,6 +197,63 @@ export async function embeddedLayerEntries(bundle: string): Promise<ZipEntry[]> 
   return entries;
 }
 
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * zonky's builds carry parts that cannot run on Lambda, nor anywhere this project runs them: the
+ * procedural languages PL/Perl, PL/Python and PL/Tcl and their transforms need the libperl 5.26,
+ * libpython 3.6 and libtcl 8.6 of the build machine (Ubuntu 18.04), which neither the package nor
+ * Amazon Linux 2023 has; `pgxs/` is build tooling (makefiles, a test program). Offering those
+ * extensions would let a backup that uses one pass the extension check and fail half-way through the
+ * restore, so every server module whose libraries are not all there (layers/pg-client/lambda-runtime.ts
+ * decides, as for Lambda's nodejs22.x) is removed with the extensions that load it (`module_pathname`),
+ * as are extensions whose module the build never had (the PL/Python 2 transforms), and the remaining
+ * ELF files must all load. Returns the extensions withdrawn.
+ */
+async function withdrawUnloadable(bundle: string): Promise<string[]> {
+  await rm(join(bundle, 'lib', 'postgresql', 'pgxs'), { recursive: true, force: true });
+  const { failing, problems } = await checkBundleLinkage(bundle);
+  const modules = new Set<string>();
+  for (const file of failing) {
+    const module = /^lib\/postgresql\/([^/]+)\.so$/.exec(file)?.[1];
+    if (!module) {
+      throw new PgClientBuildError(`${bundle} cannot run on Lambda's nodejs22.x: ${problems.join('; ')}`);
+    }
+    modules.add(module);
+    await rm(join(bundle, file));
+  }
+  const extensionDir = join(bundle, 'share', 'postgresql', 'extension');
+  const withdrawn: string[] = [];
+  for (const control of (await readdir(extensionDir)).filter((name) => name.endsWith('.control'))) {
+    const pathname = /^\s*module_pathname\s*=\s*'\$libdir\/([^']+)'/m.exec(
+      await readFile(join(extensionDir, control), 'utf8'),
+    )?.[1];
+    if (
+      !pathname ||
+      (!modules.has(pathname) && (await exists(join(bundle, 'lib', 'postgresql', `${pathname}.so`))))
+    )
+      continue;
+    const extension = control.slice(0, -'.control'.length);
+    withdrawn.push(extension);
+    for (const name of await readdir(extensionDir)) {
+      if (name === control || name.startsWith(`${extension}--`)) await rm(join(extensionDir, name));
+    }
+  }
+  return withdrawn.sort();
+}
+
+/** What makes an npm-built bundle: a change here rebuilds them (the manifest records it). */
+async function embeddedBuilder(): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of ['embedded-server.ts', 'lambda-runtime.ts'])
+    hash.update(await readFile(join(dirname(fileURLToPath(import.meta.url)), file)));
+  return hash.digest('hex').slice(0, 16);
+}
+
 async function writeLayerZip(bundle: string, zipPath: string): Promise<void> {
   const temporary = `${zipPath}.${process.pid}.tmp`;
   await writeFile(temporary, writeZip(await embeddedLayerEntries(bundle)));
@@ -239,11 +297,11 @@ export async function buildEmbeddedServer(options: {
     source,
   });
 
-  const existing = await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => undefined);
-  if (
-    existing &&
-    (JSON.parse(existing) as { source?: { integrity?: string } }).source?.integrity === pin.integrity
-  ) {
+  const builder = await embeddedBuilder();
+  const existing = JSON.parse(
+    (await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => undefined)) ?? '{}',
+  ) as { source?: { integrity?: string }; builder?: string };
+  if (existing.source?.integrity === pin.integrity && existing.builder === builder) {
     if (!(await stat(zipPath).catch(() => undefined))) await writeLayerZip(dir, zipPath);
     return result(true);
   }
@@ -259,6 +317,8 @@ export async function buildEmbeddedServer(options: {
     await rm(temporary, { recursive: true, force: true });
     // Links stay relative (libicuuc.so.60 -> libicuuc.so.60.2), so the copy works wherever it goes.
     await cp(native, temporary, { recursive: true, verbatimSymlinks: true });
+    await writeFile(join(temporary, 'manifest.json'), JSON.stringify({ kind: 'server', layout: 'embedded' }));
+    const withdrawnExtensions = await withdrawUnloadable(temporary);
     const availableExtensions = (await readdir(join(temporary, 'share', 'postgresql', 'extension')))
       .filter((file) => file.endsWith('.control'))
       .map((file) => file.slice(0, -'.control'.length))
@@ -274,14 +334,25 @@ export async function buildEmbeddedServer(options: {
           arch,
           extensions: [],
           availableExtensions,
+          withdrawnExtensions,
           source,
+          builder,
         },
         null,
         2,
       )}\n`,
     );
     await rm(dir, { recursive: true, force: true });
-    await rename(temporary, dir);
+    try {
+      await rename(temporary, dir);
+    } catch (error) {
+      // Another build of the same package (a test in another worker) put its bundle there first; the
+      // same inputs make the same bundle.
+      const there = JSON.parse(
+        (await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => undefined)) ?? '{}',
+      ) as { source?: { integrity?: string }; builder?: string };
+      if (there.source?.integrity !== pin.integrity || there.builder !== builder) throw error;
+    }
     await writeLayerZip(dir, zipPath);
     return await result(false);
   } finally {
