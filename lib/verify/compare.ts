@@ -180,16 +180,7 @@ async function scanRestored(
         else if (restored?.checksum !== table.checksum)
           differences.push(`${qualified(table)}: content differs`);
       }
-      const objects = await largeObjectContent(session);
-      if (
-        objects.count !== recorded.largeObjects.count ||
-        objects.checksum !== recorded.largeObjects.checksum
-      ) {
-        differences.push(
-          `large objects: ${objects.count === recorded.largeObjects.count ? 'content differs' : `expected ${recorded.largeObjects.count}, found ${objects.count}`}`,
-        );
-      }
-      differences.push(...(await sequencesBehind(session, recorded.sequences)));
+      differences.push(...(await beyondTables(session, recorded)));
     }
     return {
       status: namesMatch && tables.length === 0 && differences.length === 0 ? 'match' : 'mismatch',
@@ -313,20 +304,24 @@ async function compareContent(
           );
       }
     }
-    const objects = await largeObjectContent(session);
-    if (
-      objects.count !== recorded.largeObjects.count ||
-      objects.checksum !== recorded.largeObjects.checksum
-    ) {
-      differences.push(
-        `large objects: ${objects.count === recorded.largeObjects.count ? 'content differs' : `expected ${recorded.largeObjects.count}, found ${objects.count}`}`,
-      );
-    }
-    differences.push(...(await sequencesBehind(session, recorded.sequences)));
+    differences.push(...(await beyondTables(session, recorded)));
     return differences;
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
+}
+
+/** What the content proof holds beyond the tables: the large objects and the sequences' values. */
+async function beyondTables(session: Session, recorded: NonNullable<Manifest['content']>): Promise<string[]> {
+  const differences: string[] = [];
+  const objects = await largeObjectContent(session);
+  if (objects.count !== recorded.largeObjects.count || objects.checksum !== recorded.largeObjects.checksum) {
+    differences.push(
+      `large objects: ${objects.count === recorded.largeObjects.count ? 'content differs' : `expected ${recorded.largeObjects.count}, found ${objects.count}`}`,
+    );
+  }
+  differences.push(...(await sequencesBehind(session, recorded.sequences)));
+  return differences;
 }
 
 /** A v4 manifest's recorded COPY-text settings; a missing one is a manifest this code did not write. */
