@@ -16,13 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type BundleArch, buildPgClient, buildPgServer } from '../../layers/pg-client/builder.ts';
+import { readElfLinkage } from '../../layers/pg-client/elf.ts';
 import { buildEmbeddedServer } from '../../layers/pg-client/embedded-server.ts';
-import {
-  checkBundleLinkage,
-  lambdaNodejs22,
-  readElfLinkage,
-  runtimeDefines,
-} from '../../layers/pg-client/lambda-runtime.ts';
+import { checkBundleLinkage, lambdaNodejs22, runtimeDefines } from '../../layers/pg-client/lambda-runtime.ts';
 import {
   buildableServerMajors,
   type ServerMajor,
