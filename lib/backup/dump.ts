@@ -60,7 +60,12 @@ import { backupIdOwnedBy, backupIdTime, isBackupId, keys, newBackupId } from '..
 import { assertProductionNotOptedIn } from '../verify/restore-target-guard.ts';
 import { classifyDumpEnding } from './dump-ending.ts';
 import { type ChecksumSource, type Manifest, manifestProof, type ProofLevel } from './manifest.ts';
-import { digestBeside, proofFromStream, streamableCompression } from './stream-proof.ts';
+import {
+  type DigestBesideOptions,
+  digestBeside,
+  proofFromStream,
+  streamableCompression,
+} from './stream-proof.ts';
 
 export interface DumpRequest {
   compression: string;
@@ -98,6 +103,8 @@ export interface DumpDependencies {
    * `contentAlgorithm` or an lz4 dump means a scan.
    */
   checksumSource?: ChecksumSource;
+  /** The stream digest's bound (and, in tests, a digest slowed on purpose): lib/backup/stream-proof.ts. */
+  streamDigest?: DigestBesideOptions;
   /**
    * The benchmark's "without counts" scenario: the same dump and upload with no counting session and
    * no manifest. Without a manifest the dump can never be promoted, let alone verified.
@@ -260,7 +267,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
     );
     const body = hashing.stream;
     pgDump.child.stdout?.pipe(body);
-    const digesting = streamed ? digestBeside(pgDump.child.stdout) : undefined;
+    const digesting = streamed ? digestBeside(pgDump.child.stdout, deps.streamDigest) : undefined;
     // The compressed size is unknown until the end: the database's size lets a reader estimate it.
     const progress = reportProgress(deps.log, 'dump', { databaseBytes: identity.databaseSizeBytes });
     let written = 0;
