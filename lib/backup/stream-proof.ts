@@ -151,6 +151,9 @@ class ArchiveQueue implements AsyncIterable<Buffer> {
     return {
       next: async () => {
         await this.beforeRead?.();
+        // A turn of the event loop per batch: queued batches resolve at once, and without it the
+        // digest would run through all of them before the upload's sockets and timers got a turn.
+        await new Promise((resolve) => setImmediate(resolve));
         return this.read();
       },
       return: () => {
