@@ -139,13 +139,15 @@ function specs(ctx: Context, variants: UploadVariant[] = []): ScenarioSpec[] {
     ),
     {
       id: 'c-proof',
-      label: `c✓. dump step ${defaultCompression} with the default proof (content checksums)`,
+      label: `c✓. dump step ${defaultCompression} with the default proof (content checksums from the stream, v4)`,
       task: (c) => ({
         kind: 'ours',
         databaseUrl: c.dataset.url,
         s3: c.s3,
         compression: defaultCompression,
         proof: 'checksums',
+        // The step's default source (lib/settings.ts CHECKSUM_SOURCE); dumpToStore alone scans.
+        checksumSource: 'stream',
       }),
     },
     ...(ctx.peer ? peerSpecs(ctx.peer) : []),
