@@ -3,7 +3,8 @@
  * the archive pg_dump writes is read beside the upload, every table's COPY rows hashed as they pass, and
  * the manifest's tables and content built from those digests and what the snapshot shows beside them.
  * When the stream cannot prove a table (no data block, a COPY statement this reader cannot parse, an
- * archive it does not know), the step falls back to the scan of v3/v1 in the same snapshot and says why.
+ * archive it does not know, a digest that fell too far behind pg_dump), the step falls back to the scan
+ * of v3/v1 in the same snapshot and says why.
  */
 import type { Readable } from 'node:stream';
 import { ArchiveUnreadableError, DumpFailedError, describeError } from '../errors.ts';
