@@ -303,7 +303,12 @@ async function prepare(task: WorkerTask): Promise<Scenario> {
             rows: result.rows,
             proof: result.proof,
             ...(manifest
-              ? { countSeconds: manifest.timings.countSeconds, dumpSeconds: manifest.timings.dumpSeconds }
+              ? {
+                  countSeconds: manifest.timings.countSeconds,
+                  dumpSeconds: manifest.timings.dumpSeconds,
+                  // Which proof the manifest holds: a v4 dump whose digest fell behind says v3 here.
+                  contentAlgorithm: manifest.content?.algorithm ?? 'none',
+                }
               : {}),
           },
         };

@@ -438,14 +438,15 @@ export const settings = {
     local: 'passThrough',
   },
   /**
-   * Where Dump takes the content checksums from: `scan` (the default: a second read of every table in
-   * the dump's snapshot, independent of pg_dump's output: row-hash-sum64-v3, v1 on 13) or `stream` (the
-   * rows pg_dump writes, hashed in Node as they pass to the store, so production is read once:
-   * copy-text-murmur3-sum64-v4). `stream` is opt-in until its cost is fixed: hashing in the dump's own
-   * process held the upload back (docs/performance.md). An lz4 dump always scans.
+   * Where Dump takes the content checksums from: `stream` (the default: the rows pg_dump writes, hashed
+   * in Node as they pass to the store, so production is read once: copy-text-murmur3-sum64-v4; a digest
+   * that falls 32 MiB behind pg_dump is abandoned for the scan, with a manifest warning) or `scan` (a
+   * second read of every table in the dump's snapshot, independent of pg_dump's output:
+   * row-hash-sum64-v3, v1 on 13). An lz4 dump always scans (docs/reliability.md, "The stream digest
+   * beside the upload").
    */
   CHECKSUM_SOURCE: {
-    schema: z.enum(checksumSources).default('scan'),
+    schema: z.enum(checksumSources).default('stream'),
     groups: ['proof'],
     stage: { config: 'verification.checksumSource' },
     local: 'passThrough',

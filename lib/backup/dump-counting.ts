@@ -38,8 +38,8 @@ export interface Counting {
 }
 
 /**
- * v4 (CHECKSUM_SOURCE=stream, opt-in): the rows are hashed from the dump stream; production is not
- * scanned again. A chosen `contentAlgorithm` or an lz4 dump means a scan.
+ * v4 (CHECKSUM_SOURCE=stream, the default): the rows are hashed from the dump stream; production is
+ * not scanned again. A chosen `contentAlgorithm` or an lz4 dump means a scan.
  */
 export function wantsStreamProof(options: {
   proof: ProofLevel;

@@ -11,7 +11,7 @@ import { describeExit, type PgExit, type PgPrograms } from '../pg/process.ts';
 import { type ProgressLog, reportProgress } from '../progress.ts';
 import { type BackupStore, partSizeFor } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
-import { digestBeside, type StreamDigest } from './stream-proof.ts';
+import { type DigestBesideOptions, digestBeside, type StreamDigest } from './stream-proof.ts';
 
 /** At most this many of pg_dump's stderr lines go into the manifest. */
 const maxWarnings = 50;
@@ -29,6 +29,8 @@ export interface DumpUploadOptions {
   databaseSizeBytes: number;
   /** Read the archive beside the upload for the stream proof. */
   digest: boolean;
+  /** The stream digest's bound (and, in tests, a digest slowed on purpose): stream-proof.ts. */
+  digestOptions?: DigestBesideOptions | undefined;
   signal?: AbortSignal | undefined;
   log?: ProgressLog | undefined;
 }
@@ -87,7 +89,7 @@ export async function dumpAndUpload(options: DumpUploadOptions): Promise<DumpUpl
   );
   const body = hashing.stream;
   pgDump.child.stdout?.pipe(body);
-  const digesting = options.digest ? digestBeside(pgDump.child.stdout) : undefined;
+  const digesting = options.digest ? digestBeside(pgDump.child.stdout, options.digestOptions) : undefined;
   // The compressed size is unknown until the end: the database's size lets a reader estimate it.
   const progress = reportProgress(options.log, 'dump', { databaseBytes: options.databaseSizeBytes });
   let written = 0;

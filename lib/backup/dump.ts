@@ -33,6 +33,7 @@ import { exportSnapshot, lockWaitError } from './dump-snapshot.ts';
 import { dumpAndUpload } from './dump-upload.ts';
 import { type ChecksumSource, type Manifest, manifestProof, type ProofLevel } from './manifest.ts';
 import { abortStaleUploads } from './stale-uploads.ts';
+import type { DigestBesideOptions } from './stream-proof.ts';
 
 export interface DumpRequest {
   compression: string;
@@ -64,12 +65,15 @@ export interface DumpDependencies {
    */
   contentAlgorithm?: ContentAlgorithm;
   /**
-   * Where the checksums come from: `scan` (default), a second read of every table in the dump's
-   * snapshot, independent of pg_dump's output (`contentAlgorithm`); `stream`, the rows pg_dump writes,
-   * hashed as they pass to the store (`copy-text-murmur3-sum64-v4`: production is read once). A
-   * `contentAlgorithm` or an lz4 dump means a scan.
+   * Where the checksums come from: `stream`, the rows pg_dump writes, hashed as they pass to the store
+   * (`copy-text-murmur3-sum64-v4`: production is read once; the setting's default, which the Dump step
+   * passes); `scan`, a second read of every table in the dump's snapshot, independent of pg_dump's
+   * output (`contentAlgorithm`), and what an unset source means here. A `contentAlgorithm` or an lz4
+   * dump means a scan.
    */
   checksumSource?: ChecksumSource;
+  /** The stream digest's bound (and, in tests, a digest slowed on purpose): lib/backup/stream-proof.ts. */
+  streamDigest?: DigestBesideOptions;
   /**
    * The benchmark's "without counts" scenario: the same dump and upload with no counting session and
    * no manifest. Without a manifest the dump can never be promoted, let alone verified.
@@ -151,6 +155,7 @@ export async function dumpToStore(request: DumpRequest, deps: DumpDependencies):
       lockWaitSeconds,
       databaseSizeBytes: identity.databaseSizeBytes,
       digest: streamed,
+      digestOptions: deps.streamDigest,
       signal: deps.signal,
       log: deps.log,
     });

@@ -3,10 +3,11 @@
  * the archive pg_dump writes is read beside the upload, every table's COPY rows hashed as they pass, and
  * the manifest's tables and content built from those digests and what the snapshot shows beside them.
  * When the stream cannot prove a table (no data block, a COPY statement this reader cannot parse, an
- * archive it does not know), the step falls back to the scan of v3/v1 in the same snapshot and says why.
+ * archive it does not know, a digest that fell too far behind pg_dump), the step falls back to the scan
+ * of v3/v1 in the same snapshot and says why.
  */
-import { PassThrough, type Readable } from 'node:stream';
-import { DumpFailedError, describeError } from '../errors.ts';
+import type { Readable } from 'node:stream';
+import { ArchiveUnreadableError, DumpFailedError, describeError } from '../errors.ts';
 import type { ArchiveHeader } from '../pg/archive-stream.ts';
 import {
   type ArchiveTableDigest,
@@ -33,24 +34,201 @@ export interface DigestBeside {
   abandon(): void;
 }
 
+export interface DigestBesideOptions {
+  /**
+   * How many bytes of archive the digest may hold unread (pg_dump has written them, the digest has not
+   * reached them) before it is abandoned; default `maxDigestBehindBytes`. Beyond it the digest settles
+   * with an error at once and the step takes the checksums by a scan: never a wait, never more memory.
+   */
+  maxBehindBytes?: number;
+  /** Awaited before each read of the queue: tests slow the digest with it (a digest that falls behind). */
+  beforeRead?: () => Promise<void>;
+}
+
+/** 32 MiB of archive (about 150 MiB of COPY text at zstd:1): a few seconds of pg_dump's output. */
+export const maxDigestBehindBytes = 32 * 1024 * 1024;
+
+/** Bytes the digest is handed at once when it has fallen behind: one wait per batch, not per chunk. */
+const batchBytes = 1024 * 1024;
+
 /**
- * Reads the archive on `stdout` beside its other reader (the upload), at the slower one's pace. A
- * failure of the reader never stops the dump: it lets go of the stream and reports why.
+ * What pg_dump has written and the digest not yet read, in batches. The writer is never told to wait:
+ * beyond `limit` bytes the queue fails instead (the digest has fallen behind) and drops what it holds.
  */
-export function digestBeside(stdout: Readable | null | undefined): DigestBeside {
+class ArchiveQueue implements AsyncIterable<Buffer> {
+  private readonly full: Buffer[] = [];
+  private batch: Buffer | undefined;
+  private batchLength = 0;
+  private held = 0;
+  private ended = false;
+  failure: Error | undefined;
+  private waiting: ((result: IteratorResult<Buffer>) => void) | undefined;
+  private failWaiting: ((error: Error) => void) | undefined;
+  private readonly limit: number;
+
+  private readonly beforeRead: (() => Promise<void>) | undefined;
+
+  constructor(limit: number, beforeRead?: () => Promise<void>) {
+    this.limit = limit;
+    this.beforeRead = beforeRead;
+  }
+
+  /** Takes a chunk of pg_dump's output (copied unless the reader waits for it); false once failed. */
+  push(chunk: Buffer): boolean {
+    if (this.failure || this.ended) return false;
+    const waiting = this.waiting;
+    if (waiting && this.held === 0) {
+      this.waiting = undefined;
+      this.failWaiting = undefined;
+      waiting({ value: chunk, done: false });
+      return true;
+    }
+    if (this.held + chunk.length > this.limit) {
+      this.fail(`the digest of pg_dump's output fell more than ${formatMiB(this.limit)} behind it`);
+      return false;
+    }
+    let at = 0;
+    while (at < chunk.length) {
+      if (!this.batch) {
+        this.batch = Buffer.allocUnsafeSlow(Math.max(batchBytes, chunk.length - at));
+        this.batchLength = 0;
+      }
+      const copied = chunk.copy(this.batch, this.batchLength, at);
+      this.batchLength += copied;
+      at += copied;
+      if (this.batchLength === this.batch.length) this.seal();
+    }
+    this.held += chunk.length;
+    return true;
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  /** Drops what is held; the reader's next read rejects with `reason`. */
+  fail(reason: string): void {
+    if (this.failure) return;
+    const error = new ArchiveUnreadableError(reason);
+    this.failure = error;
+    this.full.length = 0;
+    this.batch = undefined;
+    this.held = 0;
+    const failWaiting = this.failWaiting;
+    this.waiting = undefined;
+    this.failWaiting = undefined;
+    failWaiting?.(error);
+  }
+
+  private seal(): void {
+    if (!this.batch || this.batchLength === 0) return;
+    this.full.push(this.batch.subarray(0, this.batchLength));
+    this.batch = undefined;
+    this.batchLength = 0;
+  }
+
+  private take(): IteratorResult<Buffer> | undefined {
+    if (this.full.length === 0) this.seal();
+    const next = this.full.shift();
+    if (next) {
+      this.held -= next.length;
+      return { value: next, done: false };
+    }
+    return this.ended ? { value: undefined, done: true } : undefined;
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    if (!waiting) return;
+    const next = this.take();
+    if (!next) return;
+    this.waiting = undefined;
+    this.failWaiting = undefined;
+    waiting(next);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return {
+      next: async () => {
+        await this.beforeRead?.();
+        // A turn of the event loop per batch: queued batches resolve at once, and without it the
+        // digest would run through all of them before the upload's sockets and timers got a turn.
+        await new Promise((resolve) => setImmediate(resolve));
+        return this.read();
+      },
+      return: () => {
+        this.fail('the content digest stopped reading');
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  private read(): Promise<IteratorResult<Buffer>> {
+    if (this.failure) return Promise.reject(this.failure);
+    const next = this.take();
+    if (next) return Promise.resolve(next);
+    return new Promise((resolve, reject) => {
+      this.waiting = resolve;
+      this.failWaiting = reject;
+    });
+  }
+}
+
+const formatMiB = (bytes: number) =>
+  bytes >= 1024 * 1024
+    ? `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`
+    : `${Math.round(bytes / 1024)} KiB`;
+
+/**
+ * Reads the archive on `stdout` beside its other reader (the upload), never holding it back: it listens
+ * to the chunks as they pass and keeps those it has not read yet in a bounded queue (no pipe, so no
+ * back-pressure on pg_dump). A digest that falls more than `maxBehindBytes` behind is abandoned and
+ * settles at once with the reason, as does one whose reader fails: the step then scans instead.
+ */
+export function digestBeside(
+  stdout: Readable | null | undefined,
+  options: DigestBesideOptions = {},
+): DigestBeside {
   if (!stdout)
     return { digest: Promise.resolve({ error: 'pg_dump has no output to read' }), abandon: () => {} };
-  const tee = new PassThrough({ highWaterMark: 1024 * 1024 });
-  stdout.pipe(tee);
-  const letGo = () => {
-    stdout.unpipe(tee);
-    tee.destroy();
-  };
-  const digest = digestArchive(tee).catch((error: unknown) => {
-    letGo();
-    return { error: describeError(error) };
+  const queue = new ArchiveQueue(options.maxBehindBytes ?? maxDigestBehindBytes, options.beforeRead);
+  let settle: (digest: StreamDigest) => void = () => undefined;
+  const settled = new Promise<StreamDigest>((resolve) => {
+    settle = resolve;
   });
-  return { digest, abandon: letGo };
+  const detach = () => {
+    stdout.off('data', onData);
+    stdout.off('end', onEnd);
+    stdout.off('close', onEnd);
+    stdout.off('error', onError);
+  };
+  /** Stops listening and drops what is queued; the digest settles now with `reason`, never later. */
+  const letGo = (reason: string) => {
+    detach();
+    queue.fail(reason);
+    settle({ error: reason });
+  };
+  const onData = (chunk: Buffer) => {
+    if (!queue.push(chunk)) letGo(queue.failure?.message ?? 'the content digest stopped reading');
+  };
+  const onEnd = () => queue.end();
+  const onError = (error: unknown) => letGo(`pg_dump's output failed: ${describeError(error)}`);
+  stdout.on('data', onData);
+  stdout.once('end', onEnd);
+  stdout.once('close', onEnd);
+  stdout.once('error', onError);
+  digestArchive(queue).then(
+    (digest) => {
+      detach();
+      settle(digest);
+    },
+    (error: unknown) => letGo(describeError(error)),
+  );
+  return {
+    digest: settled,
+    abandon: () => letGo('the dump failed; its content digest was abandoned'),
+  };
 }
 
 export type StreamProof =

@@ -64,7 +64,7 @@ describe('stage config', () => {
         serverMajor: 18,
         extensions: [],
         proof: 'checksums',
-        checksumSource: 'scan',
+        checksumSource: 'stream',
       });
     });
 

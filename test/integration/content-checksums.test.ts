@@ -18,12 +18,15 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listBackups, readManifest, readVerification } from '../../lib/backup/catalog.ts';
-import type { Manifest } from '../../lib/backup/manifest.ts';
+import { dumpToStore } from '../../lib/backup/dump.ts';
+import { type Manifest, parseManifest } from '../../lib/backup/manifest.ts';
+import { readRuntimeSettings } from '../../lib/config.ts';
 import { ContentMismatchError } from '../../lib/errors.ts';
 import { type PgConnection, parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { pinContentSettings, tableContent } from '../../lib/pg/content.ts';
 import { availableServerBundles } from '../../lib/pg/server-bundle.ts';
 import { withSession } from '../../lib/pg/session.ts';
+import { createRuntime } from '../../lib/runtime.ts';
 import { keys } from '../../lib/storage/keys.ts';
 import { assertRestoreMatches, compareRowCounts } from '../../lib/verify/compare.ts';
 import { startPostgresServer } from '../../tools/local/postgres-server.ts';
@@ -273,6 +276,42 @@ describe('content checksums', () => {
       rowsCompared: 10,
     });
     expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é|Straße|happy/);
+  });
+
+  it('does not wait for a stream digest that falls behind: it is abandoned at its bound, and the checksums come from a scan in the same snapshot, with a warning', async () => {
+    const { settings, store } = await fixture.freshBucket({
+      PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
+      CHECKSUM_SOURCE: 'stream',
+    });
+    const runtime = createRuntime(readRuntimeSettings(settings));
+
+    // A digest that never reads: pg_dump's output must flow past it to the store all the same.
+    const dumped = await dumpToStore(
+      { compression: 'zstd:1', trigger: 'manual' },
+      {
+        store: runtime.store,
+        connection: await runtime.productionConnection(),
+        programs: runtime.programs,
+        proof: 'checksums',
+        checksumSource: 'stream',
+        streamDigest: { maxBehindBytes: 1024, beforeRead: () => new Promise(() => {}) },
+      },
+    );
+
+    const manifest = parseManifest(await store.getText(dumped.manifestKey), dumped.manifestKey);
+    expect(dumped.proof).toBe('checksums');
+    expect(manifest.content?.algorithm).toBe('row-hash-sum64-v3');
+    expect(manifest.warnings).toEqual([
+      "content checksums taken by a scan: the digest of pg_dump's output fell more than 1 KiB behind it",
+    ]);
+    // v3's sums are signed numerics.
+    expect(manifest.tables.map((t) => [t.table, t.rows, /^-?\d+$/.test(t.checksum ?? '')])).toEqual([
+      ['child', 1, true],
+      ['edge_values', 4, true],
+      ['no_key', 3, true],
+      ['parent', 0, true],
+      ['typed_values', 2, true],
+    ]);
   });
 
   it('fails a restore that reproduces every count but not the values, with ContentMismatchError naming the table', async () => {

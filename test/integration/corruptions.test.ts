@@ -12,7 +12,7 @@
  * sequences) and the owners' and grants' check `handOverOwnership` ends with (`compareOwnership`).
  *
  * Every case must be caught twice: under the manifest's own checksums (copy-text-murmur3-sum64-v4, taken
- * from the dump stream, CHECKSUM_SOURCE=stream) and under the scan's (the default: row-hash-sum64-v3 on 14 and later,
+ * from the dump stream, CHECKSUM_SOURCE=stream, the default) and under the scan's (row-hash-sum64-v3 on 14 and later,
  * row-md5-sum64-v1 on 13, which has no hash_record_extended), taken on production
  * in SQL as the Dump step's scan takes them. Each case also says what a v2 manifest of the same
  * production would have said (14 and later): a figure for the report, not an assertion.

@@ -118,7 +118,7 @@ describe('drill state machine', () => {
       restoreTarget: { kind: 'scratch', serverVersion: expect.stringMatching(/^18\./) },
     });
     expect(evidence.compare.tablesCompared).toBeGreaterThan(5);
-    expect(evidence.compare.proofLabel).toBe('checksums-v3');
+    expect(evidence.compare.proofLabel).toBe('checksums-v4');
     expect(evidence.sanity[0]?.value).toBeGreaterThan(0);
     // The runbook verifies before it restores, so the checksum pass is part of the observed RTO.
     expect(evidence.rto.checksumSeconds).toBeGreaterThan(0);

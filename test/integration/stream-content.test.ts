@@ -11,8 +11,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { digestBeside } from '../../lib/backup/stream-proof.ts';
 import { ArchiveUnreadableError } from '../../lib/errors.ts';
 import { type PgConnection, parseConnectionUrl } from '../../lib/pg/connection.ts';
 import { runPgProcess } from '../../lib/pg/process.ts';
@@ -138,6 +140,28 @@ describe.each([13, 18] as LocalMajor[])('a PostgreSQL %i production', (major) =>
     ).toEqual(['id', 'col "a"', 'b,c', 'd', 'e', 'm']);
     // pg_dump does not write a generated column: the stream cannot show it (the scan does).
     expect(zstdDigests.get(tableKey({ schema: 'public', table: 'generated' }))?.copyColumns).toEqual(['x']);
+  }, 120_000);
+
+  it('gives the same digests beside an upload that reads at its own pace (digestBeside)', async () => {
+    const pgDump = await dump('zstd:1', production);
+    const stdout = pgDump.child.stdout;
+    if (!stdout) throw new Error('no stdout');
+    const beside = digestBeside(stdout);
+    let uploaded = 0;
+    await pipeline(
+      stdout,
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          uploaded += chunk.length;
+          setImmediate(done);
+        },
+      }),
+    );
+    const digest = await beside.digest;
+
+    expect((await pgDump.exit).outcome).toBe('ok');
+    expect(uploaded).toBeGreaterThan(0);
+    expect('error' in digest ? digest.error : digest.tables).toEqual(zstdDigests);
   }, 120_000);
 
   it('gives the restored copy the same digests, though the restore changed a column order', async () => {

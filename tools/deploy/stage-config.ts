@@ -130,9 +130,9 @@ export const stageConfigSchema = z.strictObject({
          */
         proof: z.enum(proofLevels).default(defaultOf('PROOF_LEVEL')),
         /**
-         * `scan` (default): a second read of every table in the dump's snapshot, independent of pg_dump;
-         * `stream`: checksums from the rows pg_dump writes, production read once, opt-in until its cost
-         * in the dump's own process is fixed (docs/reliability.md, docs/performance.md).
+         * `stream` (default): checksums from the rows pg_dump writes, production read once; `scan`: a
+         * second read of every table in the dump's snapshot, independent of pg_dump (docs/reliability.md,
+         * docs/performance.md).
          */
         checksumSource: z.enum(checksumSources).default(defaultOf('CHECKSUM_SOURCE')),
       })
