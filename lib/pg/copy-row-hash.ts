@@ -15,6 +15,8 @@
  * node:crypto costs a call per row, several times slower on rows of a few dozen bytes (docs/performance.md).
  */
 
+import { rowHashWasm } from './copy-row-hash-wasm.ts';
+
 /**
  * Read once: inside a VM context (Jest's test environment) every `Math.imul` would be a lookup through
  * the context's global, which made the hash about 40 times slower there than under plain Node.
@@ -24,7 +26,6 @@ const c1 = 0x239b961b;
 const c2 = 0xab0e9789;
 const c3 = 0x38b34ae5;
 const c4 = 0xa1e38b93;
-const two32 = 2 ** 32;
 
 function fmix32(input: number): number {
   let h = input;
@@ -177,16 +178,70 @@ export function murmur3x86x128First64(
 }
 
 const newline = 0x0a;
-/** Carries are folded back below 2^32 well before a double loses integer precision (2^53). */
-const foldAt = 2 ** 52;
+const sum64 = (1n << 64n) - 1n;
 
 /**
- * The running checksum of one table's COPY text, fed in chunks that may cut a row anywhere. Memory: one
- * partial row at most (a single row of COPY text can be large: a 1 GB value is one row).
+ * What copy-row-hash.wat exports (lib/pg/copy-row-hash-wasm.ts holds it compiled), and the part of
+ * Node's WebAssembly API used to load it (the project's TypeScript libraries do not declare it).
+ */
+interface RowHashExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  rows: { value: number };
+  sum: { value: bigint };
+  stopped: { value: number };
+  hashLines(start: number, end: number, archive: number): number;
+}
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: unknown };
+}
+
+let rowHash: RowHashExports | undefined;
+function rowHashModule(): RowHashExports {
+  const { Module, Instance } = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+  rowHash ??= new Instance(new Module(Buffer.from(rowHashWasm, 'base64'))).exports as RowHashExports;
+  return rowHash;
+}
+
+/**
+ * At most this many bytes go to the WebAssembly module at once: its memory grows to the largest slice
+ * and never shrinks. A longer line (one large value) is hashed by the reference function instead.
+ */
+const maxSlice = 4 * 1024 * 1024;
+/** The module reads up to 16 bytes past a slice's end (whole words of a row's last bytes, the search). */
+const slack = 16;
+
+/**
+ * Every whole line of `bytes` (which ends with a newline) hashed in the module: one call, however many
+ * rows. `archive`: stop after a line that is exactly `\.`.
+ */
+function hashSlice(
+  bytes: Uint8Array,
+  archive: boolean,
+): { next: number; rows: number; sum: bigint; stopped: boolean } {
+  const module = rowHashModule();
+  const needed = bytes.length + slack;
+  const have = module.memory.buffer.byteLength;
+  if (needed > have) module.memory.grow(Math.ceil((needed - have) / 65536));
+  new Uint8Array(module.memory.buffer, 0, bytes.length).set(bytes);
+  const next = module.hashLines(0, bytes.length, archive ? 1 : 0);
+  return {
+    next,
+    rows: module.rows.value,
+    sum: BigInt.asUintN(64, module.sum.value),
+    stopped: module.stopped.value === 1,
+  };
+}
+
+/**
+ * The running checksum of one table's COPY text, fed in chunks that may cut a row anywhere. The rows
+ * within a chunk are hashed by copy-row-hash.wat in one call; a row cut by a chunk's edge, or longer
+ * than a slice, by `murmur3x86x128First64` (the same function: tests hold them to it). Memory: one
+ * partial row at most (a single row of COPY text can be large: a 1 GB value is one row) and the
+ * module's slice.
  */
 export class CopyRowDigest {
-  private low = 0;
-  private high = 0;
+  private sum = 0n;
   private partial: Buffer[] = [];
   private terminated = false;
   private trailing = false;
@@ -204,11 +259,15 @@ export class CopyRowDigest {
   }
 
   update(chunk: Buffer): void {
+    if (this.terminated) {
+      this.afterEnd(chunk, 0);
+      return;
+    }
     let start = 0;
     if (this.partial.length > 0) {
       const end = chunk.indexOf(newline);
       if (end < 0) {
-        this.partial.push(chunk);
+        this.partial.push(Buffer.from(chunk));
         return;
       }
       this.partial.push(chunk.subarray(0, end));
@@ -216,48 +275,67 @@ export class CopyRowDigest {
       this.partial = [];
       this.add(row, 0, row.length);
       start = end + 1;
+      if (this.terminated) {
+        this.afterEnd(chunk, start);
+        return;
+      }
     }
-    for (;;) {
-      const end = chunk.indexOf(newline, start);
-      if (end < 0) break;
-      this.add(chunk, start, end);
-      start = end + 1;
+    const last = chunk.lastIndexOf(newline);
+    while (start <= last) {
+      let sliceEnd = last + 1;
+      if (sliceEnd - start > maxSlice) {
+        const cut = chunk.lastIndexOf(newline, start + maxSlice - 1);
+        if (cut < start) {
+          const end = chunk.indexOf(newline, start);
+          this.add(chunk, start, end);
+          start = end + 1;
+          if (this.terminated) break;
+          continue;
+        }
+        sliceEnd = cut + 1;
+      }
+      const hashed = hashSlice(chunk.subarray(start, sliceEnd), this.archive);
+      this.rows += hashed.rows;
+      this.sum = (this.sum + hashed.sum) & sum64;
+      start += hashed.next;
+      if (hashed.stopped) this.terminated = true;
+      if (this.terminated) break;
+    }
+    if (this.terminated) {
+      this.afterEnd(chunk, start);
+      return;
     }
     // Copied: the caller may reuse the chunk's memory.
     if (start < chunk.length) this.partial.push(Buffer.from(chunk.subarray(start)));
   }
 
-  private add(bytes: Uint8Array, start: number, end: number): void {
-    if (this.archive) {
-      if (this.terminated) {
-        // After the end-of-data line, pg_dump writes blank lines only.
-        if (end > start) this.trailing = true;
-        return;
-      }
-      if (end - start === 2 && bytes[start] === 0x5c && bytes[start + 1] === 0x2e) {
-        this.terminated = true;
+  /** After the end-of-data line, pg_dump writes blank lines only: anything else is text after the end. */
+  private afterEnd(chunk: Buffer, from: number): void {
+    for (let i = from; i < chunk.length; i++) {
+      if (chunk[i] !== newline) {
+        this.trailing = true;
         return;
       }
     }
-    const [low, high] = murmur3x86x128First64(bytes, start, end);
-    this.low += low;
-    this.high += high;
-    if (this.low >= foldAt) this.fold();
-    if (this.high >= foldAt) this.high %= two32;
-    this.rows++;
   }
 
-  private fold(): void {
-    this.high += Math.floor(this.low / two32);
-    this.low %= two32;
-    this.high %= two32;
+  private add(bytes: Uint8Array, start: number, end: number): void {
+    if (this.archive && end - start === 2 && bytes[start] === 0x5c && bytes[start + 1] === 0x2e) {
+      this.terminated = true;
+      return;
+    }
+    const [low, high] = murmur3x86x128First64(bytes, start, end);
+    this.sum = (this.sum + (BigInt(high) << 32n) + BigInt(low)) & sum64;
+    this.rows++;
   }
 
   /** The row count and the sum as an unsigned decimal; the text must have ended with a whole row. */
   finish(): { rows: number; checksum: string; complete: boolean } {
-    this.fold();
-    const checksum = ((BigInt(this.high) << 32n) + BigInt(this.low)).toString();
     const whole = this.partial.length === 0 && !this.trailing;
-    return { rows: this.rows, checksum, complete: whole && (!this.archive || this.terminated) };
+    return {
+      rows: this.rows,
+      checksum: this.sum.toString(),
+      complete: whole && (!this.archive || this.terminated),
+    };
   }
 }

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import murmur from 'murmurhash3js-revisited';
 import { CopyRowDigest, murmur3x86x128First64 } from '../../../../lib/pg/copy-row-hash.ts';
+import { rowHashWasm } from '../../../../lib/pg/copy-row-hash-wasm.ts';
+import { compileRowHash } from '../../../../tools/dev/build-row-hash.ts';
 
 /** The reference's first 64 bits as our [low, high] words (it prints h1 h2 h3 h4 as hex words). */
 function reference(bytes: Uint8Array): [number, number] {
@@ -90,6 +92,73 @@ describe('CopyRowDigest', () => {
     expect(more.finish().complete).toBe(false);
   });
 
+  /** The sum of the reference's row hashes, as the checksum prints it. */
+  function referenceSum(rowBytes: readonly Uint8Array[]): string {
+    let sum = 0n;
+    for (const row of rowBytes) {
+      const [low, high] = reference(row);
+      sum = (sum + (BigInt(high) << 32n) + BigInt(low)) % 2n ** 64n;
+    }
+    return sum.toString();
+  }
+
+  /** Random bytes without a newline: any byte a COPY line can hold, high bytes and NULs included. */
+  function randomRow(length: number): Buffer {
+    return Buffer.from(randomBytes(length).map((byte) => (byte === 0x0a ? 0x0b : byte)));
+  }
+
+  it('hashes rows of every length from 0 to 80 in one chunk (the WebAssembly loop) as the reference does', () => {
+    const rowBytes = Array.from({ length: 81 * 6 }, (_, i) => randomRow(i % 81));
+    const text = Buffer.concat(rowBytes.flatMap((row) => [row, Buffer.from('\n')]));
+    const digest = new CopyRowDigest();
+    digest.update(text);
+    expect(digest.finish()).toEqual({
+      rows: rowBytes.length,
+      checksum: referenceSum(rowBytes),
+      complete: true,
+    });
+  });
+
+  it('gives the same sum for random rows cut at every position of a chunk boundary', () => {
+    const rowBytes = Array.from({ length: 12 }, (_, i) => randomRow(i * 3));
+    const text = Buffer.concat(rowBytes.flatMap((row) => [row, Buffer.from('\n')]));
+    const expected = referenceSum(rowBytes);
+    for (let cut = 0; cut <= text.length; cut++) {
+      const digest = new CopyRowDigest();
+      digest.update(text.subarray(0, cut));
+      digest.update(text.subarray(cut));
+      expect(digest.finish().checksum).toBe(expected);
+    }
+  });
+
+  it('hashes a row longer than one slice of the WebAssembly memory, and the rows around it', () => {
+    const rowBytes = [
+      randomRow(10),
+      randomRow(5 * 1024 * 1024),
+      randomRow(3),
+      randomRow(4 * 1024 * 1024 - 1),
+    ];
+    const text = Buffer.concat(rowBytes.flatMap((row) => [row, Buffer.from('\n')]));
+    const digest = new CopyRowDigest();
+    digest.update(text);
+    expect(digest.finish()).toEqual({ rows: 4, checksum: referenceSum(rowBytes), complete: true });
+  });
+
+  it("finds an archive's end-of-data line wherever a chunk boundary falls, and text after it", () => {
+    const text = Buffer.from('1\ta\n\\.x\n\\.\n\n\n');
+    const expected = referenceSum([Buffer.from('1\ta'), Buffer.from('\\.x')]);
+    for (let cut = 0; cut <= text.length; cut++) {
+      const digest = new CopyRowDigest(true);
+      digest.update(text.subarray(0, cut));
+      digest.update(text.subarray(cut));
+      expect(digest.finish()).toEqual({ rows: 2, checksum: expected, complete: true });
+      const after = new CopyRowDigest(true);
+      after.update(text.subarray(0, cut));
+      after.update(Buffer.concat([text.subarray(cut), Buffer.from('3\tc\n')]));
+      expect(after.finish().complete).toBe(false);
+    }
+  });
+
   it('sums modulo 2^64 exactly over many rows (carries folded, never rounded)', () => {
     const many = Array.from({ length: 50_000 }, (_, i) => `${i}\t${i * 7}`);
     let expected = 0n;
@@ -112,5 +181,11 @@ describe('CopyRowDigest', () => {
       if (after.checksum === before.checksum) missed++;
     }
     expect(missed).toBe(0);
+  });
+});
+
+describe('copy-row-hash.wat', () => {
+  it('is shipped as the bytes its source compiles to (npm run build:row-hash)', async () => {
+    expect(Buffer.from(await compileRowHash()).toString('base64')).toBe(rowHashWasm);
   });
 });
