@@ -25,6 +25,7 @@ import {
 import { CopyRowDigest } from './copy-row-hash.ts';
 import { listTables } from './row-counts.ts';
 import { quoteIdentifier, quoteIdentifiers, quoteLiteral, type Session } from './session.ts';
+import { readTablesInSnapshot, type SnapshotSharing } from './snapshot-sessions.ts';
 import { dumpedRelationsFilter, type TableName, tableKey } from './tables.ts';
 
 export const streamContentAlgorithm = 'copy-text-murmur3-sum64-v4';
@@ -210,53 +211,65 @@ export interface RestoredDigests {
  * The digests of the restored copy, on `session` (the scratch database, as its superuser): every table
  * copied out exactly as pg_dump copied it out of production (`COPY t (columns) TO STDOUT`, same column
  * order, pg_dump's session settings and production's recorded ones, the archive's client encoding),
- * in one REPEATABLE READ transaction, and hashed the same way. A table whose columns differ from the
+ * in one REPEATABLE READ snapshot, and hashed the same way. With `sharing`, the tables are copied on
+ * that many sessions at once, all in the snapshot of `session`. A table whose columns differ from the
  * backup's (missing, added, of another type) is named instead of copied.
  */
 export async function digestRestoredTables(
   session: Session,
   tables: readonly CopyTable[],
   settings: CopyTextSettings & { client_encoding: string },
+  sharing?: SnapshotSharing,
 ): Promise<RestoredDigests> {
   const digests = new Map<string, StreamTableDigest>();
   const columns = new Map<string, string[]>();
+  const pinned: Record<string, string> = {
+    ...pgDumpSessionSettings,
+    TimeZone: settings.TimeZone,
+    bytea_output: settings.bytea_output,
+    lc_monetary: settings.lc_monetary,
+    client_encoding: settings.client_encoding,
+  };
+  const pin = async (s: Session) => {
+    for (const [name, value] of Object.entries(pinned)) {
+      await s.query(`SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`);
+    }
+  };
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   try {
     const restoredColumns = await copiedColumnTypes(session);
-    const pinned: Record<string, string> = {
-      ...pgDumpSessionSettings,
-      TimeZone: settings.TimeZone,
-      bytea_output: settings.bytea_output,
-      lc_monetary: settings.lc_monetary,
-      client_encoding: settings.client_encoding,
-    };
-    for (const [name, value] of Object.entries(pinned)) {
-      await session.query(
-        `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`,
-      );
-    }
+    await pin(session);
+    const copyable: CopyTable[] = [];
     for (const table of tables) {
       const differences = columnDifferences(table.copyColumns, restoredColumns.get(tableKey(table)));
-      if (differences.length > 0) {
-        columns.set(tableKey(table), differences);
-        continue;
-      }
-      const list =
-        table.copyColumns.length > 0 ? ` (${quoteIdentifiers(table.copyColumns.map(([name]) => name))})` : '';
-      const stream = session.query(
-        copyTo(`COPY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)}${list} TO STDOUT`),
-      );
-      const digest = new CopyRowDigest();
-      for await (const chunk of stream) digest.update(chunk as Buffer);
-      const { rows, checksum, complete } = digest.finish();
-      if (!complete)
-        throw new ArchiveUnreadableError(`the copy of ${tableKey(table)} ended in the middle of a row`);
-      digests.set(tableKey(table), { schema: table.schema, table: table.table, rows, checksum });
+      if (differences.length > 0) columns.set(tableKey(table), differences);
+      else copyable.push(table);
     }
+    const digested = await readTablesInSnapshot(session, copyable, sharing, pin, async (s, share) => {
+      const out: StreamTableDigest[] = [];
+      for (const table of share) out.push(await copyAndDigest(s, table));
+      return out;
+    });
+    for (const digest of digested) digests.set(tableKey(digest), digest);
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
   return { digests, columns };
+}
+
+/** One restored table copied out as pg_dump copied it, and hashed. */
+async function copyAndDigest(session: Session, table: CopyTable): Promise<StreamTableDigest> {
+  const list =
+    table.copyColumns.length > 0 ? ` (${quoteIdentifiers(table.copyColumns.map(([name]) => name))})` : '';
+  const stream = session.query(
+    copyTo(`COPY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)}${list} TO STDOUT`),
+  );
+  const digest = new CopyRowDigest();
+  for await (const chunk of stream) digest.update(chunk as Buffer);
+  const { rows, checksum, complete } = digest.finish();
+  if (!complete)
+    throw new ArchiveUnreadableError(`the copy of ${tableKey(table)} ended in the middle of a row`);
+  return { schema: table.schema, table: table.table, rows, checksum };
 }
 
 /**

@@ -19,9 +19,10 @@ import {
 } from '../pg/content.ts';
 import { countRows, listTables } from '../pg/row-counts.ts';
 import { planDifferences } from '../pg/row-hash.ts';
-import { openSession, quoteLiteral, type Session } from '../pg/session.ts';
+import type { Session } from '../pg/session.ts';
+import { readTablesInSnapshot } from '../pg/snapshot-sessions.ts';
 import { type CopyTextSettings, digestRestoredTables, streamContentAlgorithm } from '../pg/stream-content.ts';
-import { qualified, tableKey } from '../pg/tables.ts';
+import { qualified, type TableName, tableKey } from '../pg/tables.ts';
 import { leaseSchema } from './staging-lease.ts';
 
 export interface TableDifference {
@@ -86,6 +87,11 @@ export async function compareRowCounts(
     );
     return { ...scanned, missing: missing.map(qualified).slice(0, 100), extra: extra.slice(0, 100) };
   }
+  if (algorithm === streamContentAlgorithm) {
+    const namesMatch = missing.length === 0 && extra.length === 0;
+    const streamed = await compareStreamed(session, manifest, comparable, namesMatch, options.parallel);
+    return { ...streamed, missing: missing.map(qualified).slice(0, 100), extra: extra.slice(0, 100) };
+  }
   const actual = await countRows(session, comparable);
   const actualByName = new Map(actual.map((t) => [tableKey(t), t.rows]));
 
@@ -97,19 +103,15 @@ export async function compareRowCounts(
     }
   }
   const countsMatch = tables.length === 0 && missing.length === 0 && extra.length === 0;
-  const proof: ProofLevel = algorithm ? 'checksums' : 'counts';
-  // Content only once the counts agree: a difference in rows is reported as such, by table.
-  const content =
-    algorithm && countsMatch ? await compareContent(session, manifest, comparable, algorithm) : [];
   return {
-    status: countsMatch && content.length === 0 ? 'match' : 'mismatch',
-    proof,
+    status: countsMatch ? 'match' : 'mismatch',
+    proof: 'counts',
     tablesCompared: comparable.length,
     rowsCompared: actual.reduce((sum, t) => sum + t.rows, 0),
     tables: tables.slice(0, 100),
     missing: missing.map(qualified).slice(0, 100),
     extra: extra.slice(0, 100),
-    content: content.slice(0, 100),
+    content: [],
   };
 }
 
@@ -197,111 +199,108 @@ async function scanRestored(
 
 /**
  * `tableContent` of every table, on `session` (inside its repeatable-read transaction, settings
- * pinned) and up to `jobs - 1` further sessions that import its snapshot: the same rows, read at once
- * on several cores. The tables are dealt largest first to the least loaded session. A session that
- * cannot be opened (the server's connection limit) leaves its share to the others.
+ * pinned) and up to `jobs - 1` further sessions that import its snapshot (lib/pg/snapshot-sessions.ts).
  */
-async function scanInParallel(
+function scanInParallel(
   session: Session,
   tables: Manifest['tables'],
   algorithm: ContentAlgorithm,
   parallel: CompareOptions['parallel'],
 ): Promise<TableContent[]> {
-  const wanted = Math.min(parallel?.jobs ?? 1, tables.length);
-  if (!parallel || wanted < 2) return tableContent(session, tables, algorithm);
-  const { rows: sizes } = await session.query<{ schema: string; table: string; bytes: string }>(
-    `SELECT n.nspname AS schema, c.relname AS table, pg_catalog.pg_table_size(c.oid)::text AS bytes
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'r'`,
+  return readTablesInSnapshot(
+    session,
+    tables,
+    parallel,
+    (helper) => pinContentSettings(helper, 'LOCAL'),
+    (s, share) => tableContent(s, share, algorithm),
   );
-  const bytes = new Map(sizes.map((row) => [tableKey(row), Number(row.bytes)]));
-  const { rows: exported } = await session.query<{ id: string }>(
-    'SELECT pg_catalog.pg_export_snapshot() AS id',
-  );
-  const snapshot = exported[0]?.id ?? '';
-  const helpers: Session[] = [];
-  try {
-    for (let i = 1; i < wanted; i++) {
-      const helper = await openSession(parallel.connection).catch(() => undefined);
-      if (!helper) break;
-      helpers.push(helper);
-      await helper.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      await helper.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
-      await pinContentSettings(helper, 'LOCAL');
-    }
-    const sessions = [session, ...helpers];
-    const shares = sessions.map(() => ({ bytes: 0, tables: [] as Manifest['tables'] }));
-    const largestFirst = [...tables].sort(
-      (a, b) => (bytes.get(tableKey(b)) ?? 0) - (bytes.get(tableKey(a)) ?? 0),
-    );
-    for (const table of largestFirst) {
-      const share = shares.reduce((least, s) => (s.bytes < least.bytes ? s : least));
-      share.tables.push(table);
-      share.bytes += bytes.get(tableKey(table)) ?? 0;
-    }
-    const results = await Promise.all(
-      sessions.map((s, i) => {
-        const share = shares[i]?.tables ?? [];
-        return share.length > 0 ? tableContent(s, share, algorithm) : [];
-      }),
-    );
-    return results.flat();
-  } finally {
-    for (const helper of helpers) {
-      await helper.query('ROLLBACK').catch(() => undefined);
-      await helper.end().catch(() => undefined);
-    }
-  }
 }
 
 /**
- * Tables whose columns or checksums differ, then the large objects, then sequences, as readable names.
+ * A v4 manifest's tables against the restored copy, each read once: copied out and hashed as pg_dump
+ * copied it (lib/pg/stream-content.ts), on up to `jobs` sessions in one snapshot, which gives each
+ * table's rows and checksum together. A table that cannot be copied that way (its columns differ, or
+ * the manifest holds no COPY columns for it) is counted instead. The counts are compared first, and
+ * only when every count and name matches the content: each table's columns and checksum, then the
+ * tables with generated columns by a scan, the large objects and the sequences.
  */
-async function compareContent(
+async function compareStreamed(
   session: Session,
   manifest: Manifest,
   comparable: Manifest['tables'],
-  algorithm: ContentAlgorithm | typeof streamContentAlgorithm,
-): Promise<string[]> {
+  namesMatch: boolean,
+  parallel: CompareOptions['parallel'],
+): Promise<Omit<CompareResult, 'missing' | 'extra'>> {
   const recorded = manifest.content;
-  if (!recorded) return [];
-  const differences: string[] = [];
-  if (algorithm === streamContentAlgorithm) {
-    const settings = copySettingsOf(recorded.settings);
-    const streamed = comparable.flatMap((t) => (t.copyColumns ? [{ ...t, copyColumns: t.copyColumns }] : []));
-    const restored = await digestRestoredTables(session, streamed, settings);
-    for (const table of streamed) {
-      const columns = restored.columns.get(tableKey(table));
-      const actual = restored.digests.get(tableKey(table));
-      if (columns) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
-      else if (actual?.checksum !== table.checksum || actual?.rows !== table.rows)
-        differences.push(`${qualified(table)}: content differs`);
+  if (!recorded)
+    throw new ManifestInvalidError('the manifest names the stream checksum but holds no content record');
+  const streamable = comparable.flatMap((t) => (t.copyColumns ? [{ ...t, copyColumns: t.copyColumns }] : []));
+  const restored = await digestRestoredTables(
+    session,
+    streamable,
+    copySettingsOf(recorded.settings),
+    parallel,
+  );
+  const uncopied = comparable.filter((t) => !restored.digests.has(tableKey(t)));
+  const counted = new Map((await countRows(session, uncopied)).map((t) => [tableKey(t), t.rows]));
+  const rowsOf = (t: TableName) => restored.digests.get(tableKey(t))?.rows ?? counted.get(tableKey(t)) ?? -1;
+
+  const tables: TableDifference[] = [];
+  let rowsCompared = 0;
+  for (const expected of comparable) {
+    const rows = rowsOf(expected);
+    if (rows >= 0) rowsCompared += rows;
+    if (rows !== expected.rows) {
+      tables.push({ schema: expected.schema, table: expected.table, expected: expected.rows, actual: rows });
     }
   }
+  const differences: string[] = [];
+  // Content only once the counts agree: a difference in rows is reported as such, by table.
+  if (namesMatch && tables.length === 0) {
+    for (const table of streamable) {
+      const columns = restored.columns.get(tableKey(table));
+      if (columns) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
+      else if (restored.digests.get(tableKey(table))?.checksum !== table.checksum)
+        differences.push(`${qualified(table)}: content differs`);
+    }
+    differences.push(...(await beyondStream(session, recorded, comparable)));
+  }
+  return {
+    status: namesMatch && tables.length === 0 && differences.length === 0 ? 'match' : 'mismatch',
+    proof: 'checksums',
+    tablesCompared: comparable.length,
+    rowsCompared,
+    tables: tables.slice(0, 100),
+    content: differences.slice(0, 100),
+  };
+}
+
+/**
+ * What a v4 manifest proves beside the stream: the tables with generated columns (scanned under the
+ * manifest's scan algorithm, columns plan first), the large objects and the sequences.
+ */
+async function beyondStream(
+  session: Session,
+  recorded: NonNullable<Manifest['content']>,
+  comparable: Manifest['tables'],
+): Promise<string[]> {
+  const differences: string[] = [];
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   try {
     await pinContentSettings(session, 'LOCAL');
-    const scanAlgorithm =
-      algorithm === streamContentAlgorithm
-        ? takeableAlgorithm(recorded.scanAlgorithm ?? '', Number.MAX_SAFE_INTEGER)
-        : algorithm;
-    const scanned = comparable.filter((t) =>
-      algorithm === streamContentAlgorithm ? t.scanChecksum !== undefined : t.checksum !== undefined,
-    );
+    const scanAlgorithm = takeableAlgorithm(recorded.scanAlgorithm ?? '', Number.MAX_SAFE_INTEGER);
+    const scanned = comparable.filter((t) => t.scanChecksum !== undefined);
     if (scanAlgorithm && scanned.length > 0) {
       const actual = new Map(
         (await tableContent(session, scanned, scanAlgorithm)).map((t) => [tableKey(t), t]),
       );
       for (const table of scanned) {
-        const expected = algorithm === streamContentAlgorithm ? table.scanChecksum : table.checksum;
         const restored = actual.get(tableKey(table));
         const columns =
           table.columns && restored?.columns ? planDifferences(table.columns, restored.columns) : [];
         if (columns.length > 0) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
-        else if (restored?.checksum !== expected)
-          differences.push(
-            `${qualified(table)}: content differs${algorithm === streamContentAlgorithm ? ' (generated columns)' : ''}`,
-          );
+        else if (restored?.checksum !== table.scanChecksum)
+          differences.push(`${qualified(table)}: content differs (generated columns)`);
       }
     }
     differences.push(...(await beyondTables(session, recorded)));
