@@ -824,6 +824,7 @@ ${venueTable}
         s3: ctx.s3,
         compression: defaultCompression,
         proof: 'checksums',
+        checksumSource: 'stream',
       });
       const verify: ScenarioSpec = {
         id: 'v',
@@ -1050,8 +1051,11 @@ async function restoreRun(options: {
       s3: ctx.s3,
       compression: defaultCompression,
       proof: 'checksums',
+      // What a night's backup holds: the step's default source (lib/settings.ts CHECKSUM_SOURCE).
+      checksumSource: 'stream',
     });
     await recordVerified(ctx, base);
+    const algorithm = (await readManifest(ctx.store, base.backupId)).content?.algorithm ?? 'none';
     const restoreWork = join(workDir, 'restore');
     await mkdir(restoreWork, { recursive: true });
     await chmod(restoreWork, 0o755);
@@ -1164,7 +1168,7 @@ async function restoreRun(options: {
     const finishedAt = new Date();
     const markdown = `## Incident restore ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
 
-The newest verified backup (${formatSize(warm.bytes ?? 0)}, ${defaultCompression}, with content checksums) of a ${formatSize(ctx.dataset.databaseBytes)} database (PostgreSQL ${options.major})
+The newest verified backup (${formatSize(warm.bytes ?? 0)}, ${defaultCompression}, with content checksums ${algorithm}) of a ${formatSize(ctx.dataset.databaseBytes)} database (PostgreSQL ${options.major})
 onto a fresh opted-in database on another, durable server (fsync, full-page writes), ${options.rounds} rounds, order alternating,
 medians (RSS: worst round). ${cores} cores, ${machine().memoryGiB} GiB; load average before ${loadText(loadBefore)}, after ${loadText(loadavg())}.
 Wall time is the restore as a person waits for it, from the command to its answer; the worker's start

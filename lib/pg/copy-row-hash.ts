@@ -184,12 +184,15 @@ const sum64 = (1n << 64n) - 1n;
  * What copy-row-hash.wat exports (lib/pg/copy-row-hash-wasm.ts holds it compiled), and the part of
  * Node's WebAssembly API used to load it (the project's TypeScript libraries do not declare it).
  */
-interface RowHashExports {
+export interface RowHashExports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   rows: { value: number };
   sum: { value: bigint };
   stopped: { value: number };
+  textEnd: { value: number };
+  stopType: { value: number };
   hashLines(start: number, end: number, archive: number): number;
+  compactCopyData(at: number, end: number): number;
 }
 interface WebAssemblyApi {
   Module: new (bytes: Uint8Array) => object;
@@ -197,7 +200,8 @@ interface WebAssemblyApi {
 }
 
 let rowHash: RowHashExports | undefined;
-function rowHashModule(): RowHashExports {
+/** The one instance of the module: its memory is a scratch area, used by one synchronous call at a time. */
+export function rowHashModule(): RowHashExports {
   const { Module, Instance } = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
   rowHash ??= new Instance(new Module(Buffer.from(rowHashWasm, 'base64'))).exports as RowHashExports;
   return rowHash;
@@ -211,6 +215,14 @@ const maxSlice = 4 * 1024 * 1024;
 /** The module reads up to 16 bytes past a slice's end (whole words of a row's last bytes, the search). */
 const slack = 16;
 
+/** `bytes` placed at the start of the module's memory (grown to hold them and the slack). */
+export function placeInModule(module: RowHashExports, bytes: Uint8Array): void {
+  const needed = bytes.length + slack;
+  const have = module.memory.buffer.byteLength;
+  if (needed > have) module.memory.grow(Math.ceil((needed - have) / 65536));
+  new Uint8Array(module.memory.buffer, 0, bytes.length).set(bytes);
+}
+
 /**
  * Every whole line of `bytes` (which ends with a newline) hashed in the module: one call, however many
  * rows. `archive`: stop after a line that is exactly `\.`.
@@ -220,10 +232,7 @@ function hashSlice(
   archive: boolean,
 ): { next: number; rows: number; sum: bigint; stopped: boolean } {
   const module = rowHashModule();
-  const needed = bytes.length + slack;
-  const have = module.memory.buffer.byteLength;
-  if (needed > have) module.memory.grow(Math.ceil((needed - have) / 65536));
-  new Uint8Array(module.memory.buffer, 0, bytes.length).set(bytes);
+  placeInModule(module, bytes);
   const next = module.hashLines(0, bytes.length, archive ? 1 : 0);
   return {
     next,
@@ -307,6 +316,27 @@ export class CopyRowDigest {
     }
     // Copied: the caller may reuse the chunk's memory.
     if (start < chunk.length) this.partial.push(Buffer.from(chunk.subarray(start)));
+  }
+
+  /**
+   * The text at [0, end) of the module's memory, as `update` would take it: hashed where it lies when it
+   * starts a row (no cut row pending) and is not an archive's; otherwise copied out and given to
+   * `update`. A row cut at its end is kept, copied, for the next text.
+   */
+  updateInModule(end: number): void {
+    const module = rowHashModule();
+    if (this.partial.length > 0 || this.archive || this.terminated) {
+      this.update(Buffer.from(new Uint8Array(module.memory.buffer, 0, end)));
+      return;
+    }
+    const last = new Uint8Array(module.memory.buffer, 0, end).lastIndexOf(newline);
+    if (last >= 0) {
+      module.hashLines(0, last + 1, 0);
+      this.rows += module.rows.value;
+      this.sum = (this.sum + BigInt.asUintN(64, module.sum.value)) & sum64;
+    }
+    if (last + 1 < end)
+      this.partial.push(Buffer.from(new Uint8Array(module.memory.buffer, last + 1, end - last - 1)));
   }
 
   /** After the end-of-data line, pg_dump writes blank lines only: anything else is text after the end. */

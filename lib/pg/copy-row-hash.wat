@@ -15,6 +15,10 @@
   (global $rows (export "rows") (mut i32) (i32.const 0))
   (global $sum (export "sum") (mut i64) (i64.const 0))
   (global $stopped (export "stopped") (mut i32) (i32.const 0))
+  ;; What the last call of `compactCopyData` left: the end of the rows' text it gathered, and the type of
+  ;; the message it stopped at (0: it stopped at a message not yet whole).
+  (global $textEnd (export "textEnd") (mut i32) (i32.const 0))
+  (global $stopType (export "stopType") (mut i32) (i32.const 0))
 
   (func $fmix32 (param $h i32) (result i32)
     (local.set $h (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))))
@@ -184,4 +188,52 @@
     (global.set $rows (local.get $rows))
     (global.set $sum (local.get $sum))
     (local.get $p))
+;; The PostgreSQL protocol's messages in memory[at, end), as a server sends them during COPY TO STDOUT:
+  ;; the payloads of the CopyData messages ('d') are moved together at `at`, in order (each is one row of
+  ;; COPY text with its newline), and the messages a server may send between them (CopyOutResponse 'H',
+  ;; ParameterStatus 'S', NoticeResponse 'N', NotificationResponse 'A') are passed over. Returns where the
+  ;; first message not taken begins: one not yet whole (`stopType` 0), or one of any other type (CopyDone,
+  ;; ErrorResponse, ...: `stopType` is its type) for the caller to hand back. `textEnd`: the text's end.
+  (func (export "compactCopyData") (param $at i32) (param $end i32) (result i32)
+    (local $dst i32) (local $type i32) (local $len i32)
+    (local.set $dst (local.get $at))
+    (global.set $stopType (i32.const 0))
+    (block $out
+      (loop $message
+        (br_if $out (i32.gt_u (i32.add (local.get $at) (i32.const 5)) (local.get $end)))
+        (local.set $type (i32.load8_u (local.get $at)))
+        (local.set $len
+          (i32.or
+            (i32.or
+              (i32.shl (i32.load8_u offset=1 (local.get $at)) (i32.const 24))
+              (i32.shl (i32.load8_u offset=2 (local.get $at)) (i32.const 16)))
+            (i32.or
+              (i32.shl (i32.load8_u offset=3 (local.get $at)) (i32.const 8))
+              (i32.load8_u offset=4 (local.get $at)))))
+        (if (i32.or
+              (i32.lt_u (local.get $len) (i32.const 4))
+              (i32.eqz
+                (i32.or
+                  (i32.or (i32.eq (local.get $type) (i32.const 0x64))
+                          (i32.eq (local.get $type) (i32.const 0x48)))
+                  (i32.or (i32.eq (local.get $type) (i32.const 0x53))
+                          (i32.or (i32.eq (local.get $type) (i32.const 0x4e))
+                                  (i32.eq (local.get $type) (i32.const 0x41)))))))
+          (then
+            (global.set $stopType (local.get $type))
+            (br $out)))
+        ;; Whole only when its length (which counts itself, not the type) fits in what is left.
+        (br_if $out
+          (i32.gt_u (local.get $len) (i32.sub (i32.sub (local.get $end) (local.get $at)) (i32.const 1))))
+        (if (i32.eq (local.get $type) (i32.const 0x64))
+          (then
+            (memory.copy
+              (local.get $dst)
+              (i32.add (local.get $at) (i32.const 5))
+              (i32.sub (local.get $len) (i32.const 4)))
+            (local.set $dst (i32.add (local.get $dst) (i32.sub (local.get $len) (i32.const 4))))))
+        (local.set $at (i32.add (local.get $at) (i32.add (local.get $len) (i32.const 1))))
+        (br $message)))
+    (global.set $textEnd (local.get $dst))
+    (local.get $at))
 )

@@ -11,7 +11,6 @@
  * them; the restore computes them again), large objects and sequences (lib/pg/content.ts).
  */
 import type { Readable } from 'node:stream';
-import { to as copyTo } from 'pg-copy-streams';
 import { ArchiveUnreadableError } from '../errors.ts';
 import { type ArchiveHeader, readCustomArchive } from './archive-stream.ts';
 import {
@@ -22,6 +21,7 @@ import {
   type TableContent,
   tableContent,
 } from './content.ts';
+import { digestCopyOut } from './copy-out-digest.ts';
 import { CopyRowDigest } from './copy-row-hash.ts';
 import { listTables } from './row-counts.ts';
 import { quoteIdentifier, quoteIdentifiers, quoteLiteral, type Session } from './session.ts';
@@ -261,12 +261,10 @@ export async function digestRestoredTables(
 async function copyAndDigest(session: Session, table: CopyTable): Promise<StreamTableDigest> {
   const list =
     table.copyColumns.length > 0 ? ` (${quoteIdentifiers(table.copyColumns.map(([name]) => name))})` : '';
-  const stream = session.query(
-    copyTo(`COPY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)}${list} TO STDOUT`),
+  const { rows, checksum, complete } = await digestCopyOut(
+    session,
+    `COPY ${quoteIdentifier(table.schema)}.${quoteIdentifier(table.table)}${list} TO STDOUT`,
   );
-  const digest = new CopyRowDigest();
-  for await (const chunk of stream) digest.update(chunk as Buffer);
-  const { rows, checksum, complete } = digest.finish();
   if (!complete)
     throw new ArchiveUnreadableError(`the copy of ${tableKey(table)} ended in the middle of a row`);
   return { schema: table.schema, table: table.table, rows, checksum };
