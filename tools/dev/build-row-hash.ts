@@ -16,7 +16,10 @@ export const rowHashModule = join(root, 'lib', 'pg', 'copy-row-hash-wasm.ts');
 /** The WebAssembly module of copy-row-hash.wat, byte for byte what the shipped file holds. */
 export async function compileRowHash(): Promise<Uint8Array> {
   const toolkit = await wabt();
-  const parsed = toolkit.parseWat('copy-row-hash.wat', readFileSync(rowHashSource, 'utf8'), { simd: true, bulk_memory: true });
+  const parsed = toolkit.parseWat('copy-row-hash.wat', readFileSync(rowHashSource, 'utf8'), {
+    simd: true,
+    bulk_memory: true,
+  });
   try {
     parsed.validate();
     return parsed.toBinary({ log: false, write_debug_names: false }).buffer;
