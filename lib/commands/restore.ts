@@ -12,7 +12,7 @@ import type { PgConnection } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
 import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
-import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
+import { type CompareResult, compareRowCounts, digestRestoredBeside } from '../verify/compare.ts';
 import { type RestoreResult, restoreToStaging } from '../verify/restore.ts';
 import { requireGlobals } from '../verify/roles.ts';
 
@@ -63,6 +63,11 @@ export async function restoreBackup(
     signal: options.signal,
     log: options.log,
     guard: { production: runtime.productionConnection, targetNotProduction: options.targetNotProduction },
+    // With content compared, the v4 digests are read while pg_restore builds indexes and constraints.
+    readBeside:
+      options.countsOnly === true
+        ? undefined
+        : (restoredDb) => digestRestoredBeside(restoredDb, manifest, jobs),
   });
   const compareStarted = Date.now();
   const compare = await withSession(target, (session) =>
@@ -70,6 +75,7 @@ export async function restoreBackup(
       content: options.countsOnly !== true,
       // As many sessions as pg_restore had: the target took that many a moment ago.
       parallel: { connection: { ...target, database: restored.database }, jobs },
+      digested: restored.digested,
     }),
   );
   const compareSeconds = (Date.now() - compareStarted) / 1000;

@@ -20,10 +20,16 @@ import {
 import { type PgConnection, withDatabase } from '../pg/connection.ts';
 import { availableServerBundles, type ServerBundle, serverForSource } from '../pg/server-bundle.ts';
 import { type Session, withSession } from '../pg/session.ts';
+import type { RestoredDigests } from '../pg/stream-content.ts';
 import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
-import { type CompareResult, compareRowCounts } from '../verify/compare.ts';
-import { type RestoreResult, restoreToScratch, restoreToStaging } from '../verify/restore.ts';
+import { type CompareResult, compareRowCounts, digestRestoredBeside } from '../verify/compare.ts';
+import {
+  type RestoreDependencies,
+  type RestoreResult,
+  restoreToScratch,
+  restoreToStaging,
+} from '../verify/restore.ts';
 import { globalsFor, type RolesOutcome } from '../verify/roles.ts';
 import {
   type ScratchServer,
@@ -106,16 +112,36 @@ export function assertExtensionsAvailable(
   );
 }
 
+/**
+ * With content compared, the v4 digests are read while pg_restore builds indexes and constraints, on
+ * as many sessions as it has (lib/verify/compare.ts, `digestRestoredBeside`): the comparison then
+ * needs no second reading of the tables.
+ */
+function readBesideFor(
+  manifest: Manifest,
+  options: Pick<VerifyOptions<unknown>, 'content'>,
+  jobs: number,
+): RestoreDependencies['readBeside'] {
+  if (options.content !== true) return undefined;
+  return (restored) => digestRestoredBeside(restored, manifest, jobs);
+}
+
 async function compareIn<Checks>(
   session: Session,
   manifest: Manifest,
   options: Pick<VerifyOptions<Checks>, 'checks' | 'content'>,
   /** The restored database and pg_restore's -j: the content scan takes as many sessions. */
   parallel: { connection: PgConnection; jobs: number },
+  /** What the restore read beside its post-data section (`readBesideFor`). */
+  digested: RestoredDigests | undefined,
 ): Promise<{ compare: CompareResult; compareSeconds: number; checks: Checks }> {
   const { checks } = options;
   const started = Date.now();
-  const compare = await compareRowCounts(session, manifest, { content: options.content ?? false, parallel });
+  const compare = await compareRowCounts(session, manifest, {
+    content: options.content ?? false,
+    parallel,
+    digested,
+  });
   const compareSeconds = (Date.now() - started) / 1000;
   return { compare, compareSeconds, checks: (checks ? await checks(session) : undefined) as Checks };
 }
@@ -183,10 +209,17 @@ async function verifyOnScratch<Checks>(
         signal: options.signal,
         log: options.log,
         roles,
+        readBeside: readBesideFor(manifest, options, settings.RESTORE_JOBS),
       });
       const restoredDatabase = withDatabase(server.connection, database);
       compared = await withSession(restoredDatabase, (session) =>
-        compareIn(session, manifest, options, { connection: restoredDatabase, jobs: settings.RESTORE_JOBS }),
+        compareIn(
+          session,
+          manifest,
+          options,
+          { connection: restoredDatabase, jobs: settings.RESTORE_JOBS },
+          restored.digested,
+        ),
       );
     } catch (error) {
       // A restore error is about the backup only while the server is up; a dead server is the cause,
@@ -233,14 +266,18 @@ async function verifyOnStaging<Checks>(
     lease: options.lease,
     log: options.log,
     guard: { production: runtime.productionConnection },
+    readBeside: readBesideFor(manifest, options, runtime.settings.RESTORE_JOBS),
   });
   const compared = await withSession(target, async (session) => {
     // Staging must still hold this backup's restore: no other execution took the lease meanwhile.
     if (options.lease) await confirmStagingLease(session, options.lease);
-    const result = await compareIn(session, manifest, options, {
-      connection: { ...target, database: restored.database },
-      jobs: runtime.settings.RESTORE_JOBS,
-    });
+    const result = await compareIn(
+      session,
+      manifest,
+      options,
+      { connection: { ...target, database: restored.database }, jobs: runtime.settings.RESTORE_JOBS },
+      restored.digested,
+    );
     // The verdict is in: staging is free for the next execution. On a failure before this point the
     // lease stays until it expires, and a retry of this execution takes it again.
     if (options.lease) await releaseStagingLease(session, options.lease.owner);

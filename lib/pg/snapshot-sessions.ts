@@ -30,12 +30,7 @@ export async function readTablesInSnapshot<T extends TableName, R>(
 ): Promise<R[]> {
   const wanted = Math.min(sharing?.jobs ?? 1, tables.length);
   if (!sharing || wanted < 2) return work(session, [...tables]);
-  const { rows: sizes } = await session.query<{ schema: string; table: string; bytes: string }>(
-    `SELECT n.nspname AS schema, c.relname AS table, pg_catalog.pg_table_size(c.oid)::text AS bytes
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'r'`,
-  );
-  const bytes = new Map(sizes.map((row) => [tableKey(row), Number(row.bytes)]));
+  const bytes = await tableSizes(session);
   const { rows: exported } = await session.query<{ id: string }>(
     'SELECT pg_catalog.pg_export_snapshot() AS id',
   );
@@ -64,6 +59,58 @@ export async function readTablesInSnapshot<T extends TableName, R>(
       await helper.query('ROLLBACK').catch(() => undefined);
       await helper.end().catch(() => undefined);
     }
+  }
+}
+
+/** Every table's size on disk (pg_table_size: heap and TOAST), by table key. */
+export async function tableSizes(session: Session): Promise<Map<string, number>> {
+  const { rows } = await session.query<{ schema: string; table: string; bytes: string }>(
+    `SELECT n.nspname AS schema, c.relname AS table, pg_catalog.pg_table_size(c.oid)::text AS bytes
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r'`,
+  );
+  return new Map(rows.map((row) => [tableKey(row), Number(row.bytes)]));
+}
+
+/**
+ * `work` on up to `jobs` fresh sessions of `connection`, each given its share of `tables` (largest
+ * first), with no shared snapshot and no transaction around the share: for tables whose rows nothing
+ * changes any more (a restore's data section is in; what follows builds indexes and constraints). Each
+ * statement of `work` is its own transaction and holds one table's lock only while it runs, so the
+ * restore's ALTER TABLE waits for at most one statement, and never for a session that waits in turn.
+ * `prepare` readies each session (settings at session level: the sessions are ours alone).
+ */
+export async function readTablesApart<T extends TableName, R>(
+  connection: PgConnection,
+  tables: readonly (T & { bytes: number })[],
+  jobs: number,
+  prepare: (session: Session) => Promise<void>,
+  work: (session: Session, share: T[]) => Promise<R[]>,
+): Promise<R[]> {
+  const shares = dealLargestFirst(tables, Math.max(1, Math.min(jobs, tables.length)), (t) => t.bytes);
+  const sessions: Session[] = [];
+  try {
+    for (const _ of shares) {
+      const session = await openSession(connection).catch((error: unknown) => {
+        // The first session is needed; a further one the server refuses leaves its share to the others.
+        if (sessions.length === 0) throw error;
+        return undefined;
+      });
+      if (!session) break;
+      sessions.push(session);
+      await prepare(session);
+    }
+    const regrouped =
+      sessions.length === shares.length ? shares : dealLargestFirst(tables, sessions.length, (t) => t.bytes);
+    const results = await Promise.all(
+      sessions.map((s, i) => {
+        const share = regrouped[i] ?? [];
+        return share.length > 0 ? work(s, share) : [];
+      }),
+    );
+    return results.flat();
+  } finally {
+    for (const session of sessions) await session.end().catch(() => undefined);
   }
 }
 

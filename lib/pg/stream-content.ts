@@ -13,6 +13,7 @@
 import type { Readable } from 'node:stream';
 import { ArchiveUnreadableError } from '../errors.ts';
 import { type ArchiveHeader, readCustomArchive } from './archive-stream.ts';
+import type { PgConnection } from './connection.ts';
 import {
   type ContentAlgorithm,
   type LargeObjectContent,
@@ -24,8 +25,13 @@ import {
 import { digestCopyOut } from './copy-out-digest.ts';
 import { CopyRowDigest } from './copy-row-hash.ts';
 import { listTables } from './row-counts.ts';
-import { quoteIdentifier, quoteIdentifiers, quoteLiteral, type Session } from './session.ts';
-import { readTablesInSnapshot, type SnapshotSharing } from './snapshot-sessions.ts';
+import { quoteIdentifier, quoteIdentifiers, quoteLiteral, type Session, withSession } from './session.ts';
+import {
+  readTablesApart,
+  readTablesInSnapshot,
+  type SnapshotSharing,
+  tableSizes,
+} from './snapshot-sessions.ts';
 import { dumpedRelationsFilter, type TableName, tableKey } from './tables.ts';
 
 export const streamContentAlgorithm = 'copy-text-murmur3-sum64-v4';
@@ -221,8 +227,68 @@ export async function digestRestoredTables(
   settings: CopyTextSettings & { client_encoding: string },
   sharing?: SnapshotSharing,
 ): Promise<RestoredDigests> {
-  const digests = new Map<string, StreamTableDigest>();
+  await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  try {
+    const { copyable, columns } = copyableTables(tables, await copiedColumnTypes(session));
+    const pin = (s: Session) => pinCopySettings(s, settings, true);
+    await pin(session);
+    const digested = await readTablesInSnapshot(session, copyable, sharing, pin, copyEach);
+    return { digests: new Map(digested.map((d) => [tableKey(d), d])), columns };
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/**
+ * The digests of a restored copy whose rows no longer change (pg_restore's data section is in; its
+ * post-data section, indexes and constraints, may be running): as `digestRestoredTables`, but each
+ * table copied by a statement of its own on up to `jobs` fresh sessions of `connection`
+ * (`readTablesApart`), so that the restore's ALTER TABLE waits for one copy at most and nothing waits
+ * for it in turn.
+ */
+export async function digestSettledTables(
+  connection: PgConnection,
+  tables: readonly CopyTable[],
+  settings: CopyTextSettings & { client_encoding: string },
+  jobs: number,
+): Promise<RestoredDigests> {
+  const { restored, sizes } = await withSession(connection, async (session) => ({
+    restored: await copiedColumnTypes(session),
+    sizes: await tableSizes(session),
+  }));
+  const { copyable, columns } = copyableTables(tables, restored);
+  const sized = copyable.map((t) => ({ ...t, bytes: sizes.get(tableKey(t)) ?? 0 }));
+  const digested = await readTablesApart(
+    connection,
+    sized,
+    jobs,
+    (s) => pinCopySettings(s, settings, false),
+    copyEach,
+  );
+  return { digests: new Map(digested.map((d) => [tableKey(d), d])), columns };
+}
+
+/** The tables whose copied columns match the restored ones, and how the others differ. */
+function copyableTables(
+  tables: readonly CopyTable[],
+  restored: Map<string, Map<string, string>>,
+): { copyable: CopyTable[]; columns: Map<string, string[]> } {
+  const copyable: CopyTable[] = [];
   const columns = new Map<string, string[]>();
+  for (const table of tables) {
+    const differences = columnDifferences(table.copyColumns, restored.get(tableKey(table)));
+    if (differences.length > 0) columns.set(tableKey(table), differences);
+    else copyable.push(table);
+  }
+  return { copyable, columns };
+}
+
+/** pg_dump's session settings and production's recorded ones, for this transaction or this session. */
+async function pinCopySettings(
+  session: Session,
+  settings: CopyTextSettings & { client_encoding: string },
+  local: boolean,
+): Promise<void> {
   const pinned: Record<string, string> = {
     ...pgDumpSessionSettings,
     TimeZone: settings.TimeZone,
@@ -230,31 +296,17 @@ export async function digestRestoredTables(
     lc_monetary: settings.lc_monetary,
     client_encoding: settings.client_encoding,
   };
-  const pin = async (s: Session) => {
-    for (const [name, value] of Object.entries(pinned)) {
-      await s.query(`SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`);
-    }
-  };
-  await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-  try {
-    const restoredColumns = await copiedColumnTypes(session);
-    await pin(session);
-    const copyable: CopyTable[] = [];
-    for (const table of tables) {
-      const differences = columnDifferences(table.copyColumns, restoredColumns.get(tableKey(table)));
-      if (differences.length > 0) columns.set(tableKey(table), differences);
-      else copyable.push(table);
-    }
-    const digested = await readTablesInSnapshot(session, copyable, sharing, pin, async (s, share) => {
-      const out: StreamTableDigest[] = [];
-      for (const table of share) out.push(await copyAndDigest(s, table));
-      return out;
-    });
-    for (const digest of digested) digests.set(tableKey(digest), digest);
-  } finally {
-    await session.query('ROLLBACK').catch(() => undefined);
+  for (const [name, value] of Object.entries(pinned)) {
+    await session.query(
+      `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, ${local ? 'true' : 'false'})`,
+    );
   }
-  return { digests, columns };
+}
+
+async function copyEach(session: Session, share: CopyTable[]): Promise<StreamTableDigest[]> {
+  const digests: StreamTableDigest[] = [];
+  for (const table of share) digests.push(await copyAndDigest(session, table));
+  return digests;
 }
 
 /** One restored table copied out as pg_dump copied it, and hashed. */

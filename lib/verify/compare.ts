@@ -21,7 +21,13 @@ import { countRows, listTables } from '../pg/row-counts.ts';
 import { planDifferences } from '../pg/row-hash.ts';
 import type { Session } from '../pg/session.ts';
 import { readTablesInSnapshot } from '../pg/snapshot-sessions.ts';
-import { type CopyTextSettings, digestRestoredTables, streamContentAlgorithm } from '../pg/stream-content.ts';
+import {
+  type CopyTextSettings,
+  digestRestoredTables,
+  digestSettledTables,
+  type RestoredDigests,
+  streamContentAlgorithm,
+} from '../pg/stream-content.ts';
 import { qualified, type TableName, tableKey } from '../pg/tables.ts';
 import { leaseSchema } from './staging-lease.ts';
 
@@ -55,6 +61,38 @@ export interface CompareOptions {
    * of the time on N cores. Without it, or when further sessions cannot be opened, the caller's only.
    */
   parallel?: { connection: PgConnection; jobs: number } | undefined;
+  /**
+   * The restored tables' v4 digests, taken beside the restore's post-data section
+   * (`digestRestoredBeside`): used instead of copying the tables again.
+   */
+  digested?: RestoredDigests | undefined;
+}
+
+/**
+ * The v4 digests of the restored tables, to be taken while pg_restore builds indexes and constraints
+ * (its data section is in: no row changes any more), on up to `jobs` sessions of `connection`
+ * (lib/pg/stream-content.ts, `digestSettledTables`). Undefined when the manifest holds no v4 proof:
+ * the comparison then reads the tables afterwards, as always.
+ */
+export async function digestRestoredBeside(
+  connection: PgConnection,
+  manifest: Manifest,
+  jobs: number,
+): Promise<RestoredDigests | undefined> {
+  const recorded = manifest.content;
+  if (manifestProof(manifest) !== 'checksums' || recorded?.algorithm !== streamContentAlgorithm)
+    return undefined;
+  return digestSettledTables(
+    connection,
+    streamableTables(manifest.tables),
+    copySettingsOf(recorded.settings),
+    jobs,
+  );
+}
+
+/** The tables of a v4 manifest whose COPY columns it recorded: the ones the stream proves. */
+function streamableTables(tables: Manifest['tables']) {
+  return tables.flatMap((t) => (t.copyColumns ? [{ ...t, copyColumns: t.copyColumns }] : []));
 }
 
 export async function compareRowCounts(
@@ -89,7 +127,7 @@ export async function compareRowCounts(
   }
   if (algorithm === streamContentAlgorithm) {
     const namesMatch = missing.length === 0 && extra.length === 0;
-    const streamed = await compareStreamed(session, manifest, comparable, namesMatch, options.parallel);
+    const streamed = await compareStreamed(session, manifest, comparable, namesMatch, options);
     return { ...streamed, missing: missing.map(qualified).slice(0, 100), extra: extra.slice(0, 100) };
   }
   const actual = await countRows(session, comparable);
@@ -229,18 +267,15 @@ async function compareStreamed(
   manifest: Manifest,
   comparable: Manifest['tables'],
   namesMatch: boolean,
-  parallel: CompareOptions['parallel'],
+  options: Pick<CompareOptions, 'parallel' | 'digested'>,
 ): Promise<Omit<CompareResult, 'missing' | 'extra'>> {
   const recorded = manifest.content;
   if (!recorded)
     throw new ManifestInvalidError('the manifest names the stream checksum but holds no content record');
-  const streamable = comparable.flatMap((t) => (t.copyColumns ? [{ ...t, copyColumns: t.copyColumns }] : []));
-  const restored = await digestRestoredTables(
-    session,
-    streamable,
-    copySettingsOf(recorded.settings),
-    parallel,
-  );
+  const streamable = streamableTables(comparable);
+  const restored =
+    options.digested ??
+    (await digestRestoredTables(session, streamable, copySettingsOf(recorded.settings), options.parallel));
   const uncopied = comparable.filter((t) => !restored.digests.has(tableKey(t)));
   const counted = new Map((await countRows(session, uncopied)).map((t) => [tableKey(t), t.rows]));
   const rowsOf = (t: TableName) => restored.digests.get(tableKey(t))?.rows ?? counted.get(tableKey(t)) ?? -1;

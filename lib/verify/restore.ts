@@ -29,8 +29,9 @@ import {
 } from '../errors.ts';
 import { formatBytes } from '../notify/messages.ts';
 import type { PgConnection } from '../pg/connection.ts';
-import type { PgPrograms } from '../pg/process.ts';
+import type { PgExit, PgPrograms } from '../pg/process.ts';
 import { openSession, quoteIdentifier, type Session, withSession } from '../pg/session.ts';
+import type { RestoredDigests } from '../pg/stream-content.ts';
 import { type ProgressLog, progressIntervalMs, reportProgress } from '../progress.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { createHashingStream } from '../storage/hashing-stream.ts';
@@ -65,6 +66,11 @@ export interface RestoreDependencies {
   roles?: NightGlobals | undefined;
   /** How a named target is told apart from production (restoreToStaging only). */
   guard?: RestoreGuardOptions | undefined;
+  /**
+   * Reads the restored database while pg_restore's post-data section runs (its rows no longer
+   * change): the comparison's v4 digests (lib/verify/compare.ts, `digestRestoredBeside`).
+   */
+  readBeside?: ((restored: PgConnection) => Promise<RestoredDigests | undefined>) | undefined;
 }
 
 export interface RestoreResult {
@@ -76,6 +82,8 @@ export interface RestoreResult {
   downloadSeconds: number;
   restoreSeconds: number;
   benignMessages: string[];
+  /** What `readBeside` read, when it was given. */
+  digested?: RestoredDigests | undefined;
 }
 
 /**
@@ -432,8 +440,12 @@ async function namedRestoreFailure(
 /**
  * pg_restore of a downloaded dump into `target`, without owners or grants (the roles of production
  * need not exist there). Returns the benign messages; anything else fails with RestoreFailedError.
+ *
+ * With `beside`, the restore runs in two parts: the pre-data and data sections, then the post-data
+ * section (indexes, constraints, triggers) while `beside` reads the restored rows, which no longer
+ * change. Its result comes back once both have ended; a restore that fails is the error first.
  */
-export async function runPgRestore(
+export async function runPgRestore<Beside = undefined>(
   manifest: Manifest,
   dumpPath: string,
   target: PgConnection & { serverVersionNum: number },
@@ -442,50 +454,81 @@ export async function runPgRestore(
     withGrants?: boolean;
     /** Where the restore goes, for naming a failure's cause. */
     venue?: RestoreVenue;
+    /** Work on the restored rows beside the post-data section (the comparison's reading). */
+    beside?: (() => Promise<Beside>) | undefined;
   },
-): Promise<{ restoreSeconds: number; benignMessages: string[] }> {
+): Promise<{ restoreSeconds: number; benignMessages: string[]; beside?: Beside }> {
   // The client must read the archive (made by bundleMajor) and talk to the target server.
   const bundle = await deps.programs.clientForServer(
     Math.max(target.serverVersionNum, manifest.client.bundleMajor * 10_000),
   );
   const started = Date.now();
   const messages: RestoreMessages = { benign: [], fatal: [] };
-  const pgRestore = deps.programs.start(
-    bundle,
-    'pg_restore',
-    [
-      '--no-owner',
-      ...(deps.withGrants ? [] : ['--no-acl']),
-      `--jobs=${deps.jobs}`,
-      '--no-password',
-      `--dbname=${target.database}`,
-      dumpPath,
-    ],
-    {
-      connection: target,
-      stdout: 'ignore',
-      signal: deps.signal,
-      onStderrLine: (line) => classifyRestoreLine(line, messages),
-    },
-  );
+  const run = (sections: string[]) =>
+    deps.programs.start(
+      bundle,
+      'pg_restore',
+      [
+        '--no-owner',
+        ...(deps.withGrants ? [] : ['--no-acl']),
+        `--jobs=${deps.jobs}`,
+        '--no-password',
+        `--dbname=${target.database}`,
+        ...sections.map((section) => `--section=${section}`),
+        dumpPath,
+      ],
+      {
+        connection: target,
+        stdout: 'ignore',
+        signal: deps.signal,
+        onStderrLine: (line) => classifyRestoreLine(line, messages),
+      },
+    ).exit;
   const watching = deps.log
     ? watchDatabaseSize(target, manifest.source.databaseSizeBytes, deps.log)
     : undefined;
-  const exit = await pgRestore.exit;
-  await watching?.stop();
+  let besideResult: Promise<Beside> | undefined;
+  try {
+    if (!deps.beside) {
+      await judgeRestore(await run([]), messages, manifest, deps.venue);
+    } else {
+      await judgeRestore(await run(['pre-data', 'data']), messages, manifest, deps.venue);
+      besideResult = deps.beside();
+      // Settled below in any case; until then its rejection is not unhandled.
+      besideResult.catch(() => undefined);
+      await judgeRestore(await run(['post-data']), messages, manifest, deps.venue);
+    }
+  } catch (error) {
+    await besideResult?.catch(() => undefined);
+    throw error;
+  } finally {
+    await watching?.stop();
+  }
+  const restoreSeconds = (Date.now() - started) / 1000;
+  const benignMessages = [...new Set(messages.benign)];
+  return besideResult
+    ? { restoreSeconds, benignMessages, beside: await besideResult }
+    : { restoreSeconds, benignMessages };
+}
+
+/** How one pg_restore run ended, judged by its messages so far: a failure is named and thrown. */
+async function judgeRestore(
+  exit: PgExit,
+  messages: RestoreMessages,
+  manifest: Manifest,
+  venue: RestoreVenue | undefined,
+): Promise<void> {
   if (exit.outcome === 'aborted') throw new StepTimeoutError('restore stopped before the Lambda timeout');
   const code = exit.exitCode;
-  if (!restoreSucceeded(messages, code)) {
-    const first = withObjects(messages, 5);
-    const unexplained = (messages.unexplained ?? []).slice(0, 5).map((m) => describeError(m));
-    const shown = first.length > 0 ? first : unexplained.map((m) => `unaccounted for: ${m}`);
-    const failed = `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${shown.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`;
-    const details = { exitCode: code, errors: first, unexplained, benign: messages.benign.length };
-    const cause = await explainWithLog(messages, deps.venue);
-    if (cause && deps.venue) throw await namedRestoreFailure(cause, manifest, deps.venue, failed, details);
-    throw new RestoreFailedError(failed, { details });
-  }
-  return { restoreSeconds: (Date.now() - started) / 1000, benignMessages: [...new Set(messages.benign)] };
+  if (restoreSucceeded(messages, code)) return;
+  const first = withObjects(messages, 5);
+  const unexplained = (messages.unexplained ?? []).slice(0, 5).map((m) => describeError(m));
+  const shown = first.length > 0 ? first : unexplained.map((m) => `unaccounted for: ${m}`);
+  const failed = `pg_restore failed (exit ${code ?? exit.signal}) with ${messages.fatalCount ?? messages.fatal.length} error(s): ${shown.join(' | ') || describeError(exit.lastLines.slice(-3).join(' | '))}`;
+  const details = { exitCode: code, errors: first, unexplained, benign: messages.benign.length };
+  const cause = await explainWithLog(messages, venue);
+  if (cause && venue) throw await namedRestoreFailure(cause, manifest, venue, failed, details);
+  throw new RestoreFailedError(failed, { details });
 }
 
 async function downloadWithProgress(
@@ -517,7 +560,7 @@ export async function restoreToScratch(
     freeBytesAtStart?: number;
   },
   database: string,
-  deps: Pick<RestoreDependencies, 'store' | 'programs' | 'jobs' | 'signal' | 'log' | 'roles'>,
+  deps: Pick<RestoreDependencies, 'store' | 'programs' | 'jobs' | 'signal' | 'log' | 'roles' | 'readBeside'>,
 ): Promise<RestoreResult> {
   await withSession(server.connection, (session) =>
     session.query(`CREATE DATABASE ${quoteIdentifier(database)}`),
@@ -538,10 +581,12 @@ export async function restoreToScratch(
     const replayed = deps.roles
       ? await replayGlobals(target, deps.roles.sql, deps.programs, target.serverVersionNum)
       : undefined;
-    const restored = await runPgRestore(manifest, dumpPath, target, {
+    const { readBeside } = deps;
+    const { beside: digested, ...restored } = await runPgRestore(manifest, dumpPath, target, {
       ...deps,
       withGrants: replayed !== undefined,
       venue: { ...venue, refused: replayed?.skipped ?? [] },
+      beside: readBeside ? () => readBeside(target) : undefined,
     });
     const roles =
       replayed && deps.roles
@@ -561,6 +606,7 @@ export async function restoreToScratch(
       downloadSeconds,
       ...restored,
       ...(roles ? { roles } : {}),
+      ...(digested ? { digested } : {}),
     };
   } finally {
     await rm(dumpPath, { force: true });
@@ -621,12 +667,15 @@ export async function restoreToStaging(
           identity.serverVersionNum,
         )
       : undefined;
+    const restoredTarget = { ...deps.target, database: identity.database };
+    const { readBeside } = deps;
     const restored = await runPgRestore(
       manifest,
       dumpPath,
-      { ...deps.target, database: identity.database, serverVersionNum: identity.serverVersionNum },
+      { ...restoredTarget, serverVersionNum: identity.serverVersionNum },
       {
         ...deps,
+        beside: readBeside ? () => readBeside(restoredTarget) : undefined,
         // No --clean: the reset above left nothing of the archive's to drop (what it could not drop,
         // pg_restore could not either), and on an empty database it is one more pass of statements.
         withGrants: replayed !== undefined,
@@ -651,6 +700,7 @@ export async function restoreToStaging(
       restoreSeconds: resetSeconds + restored.restoreSeconds,
       benignMessages: restored.benignMessages,
       ...(roles ? { roles } : {}),
+      ...(restored.beside ? { digested: restored.beside } : {}),
     };
   } catch (error) {
     // A failed restore leaves staging to whoever comes next; a retry of this one takes it again.
