@@ -31,6 +31,7 @@ import { withSession } from '../lib/pg/session.ts';
 import { BackupStore } from '../lib/storage/backup-store.ts';
 import { keys } from '../lib/storage/keys.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
+import { compareBesideIndexes } from '../lib/verify/compare.ts';
 import { optInStatement } from '../lib/verify/restore-target-guard.ts';
 import { type LocalMajor, localMajors, startPostgresServer } from '../tools/local/postgres-server.ts';
 import { startLocalS3Server } from '../tools/local/s3-server.ts';
@@ -1030,6 +1031,8 @@ async function restoreRun(options: {
   rounds: number;
   major: LocalMajor;
   updateDocs: boolean;
+  /** pg_restore's -j for every scenario. */
+  jobs: number;
 }) {
   const startedAt = new Date();
   const loadBefore = loadavg();
@@ -1059,7 +1062,9 @@ async function restoreRun(options: {
     const restoreWork = join(workDir, 'restore');
     await mkdir(restoreWork, { recursive: true });
     await chmod(restoreWork, 0o755);
-    const jobs = cores;
+    const { jobs } = options;
+    const autoWay = compareBesideIndexes('auto', jobs) ? 'on' : 'off';
+    const otherWay = autoWay === 'on' ? 'off' : 'on';
     const onNewServer = (id: string, label: string, task: (targetUrl: string) => WorkerTask) => ({
       id,
       label,
@@ -1109,6 +1114,28 @@ async function restoreRun(options: {
         `xd. expert by hand: the same tuned scratch server started, download, pg_restore -j${jobs}, nothing checked, removal`,
         { kind: 'verify-expert', ...base, jobs },
       ),
+      // The same two with COMPARE_BESIDE_INDEXES the other way from what \`auto\` chooses on this
+      // machine: what reading the digests beside pg_restore's indexes gains or loses here.
+      onNewServer(
+        'r-beside',
+        `r'. as r, with COMPARE_BESIDE_INDEXES=${otherWay} (\`auto\`: ${autoWay} here)`,
+        (targetUrl) => ({
+          kind: 'restore-command',
+          s3: ctx.s3,
+          targetUrl,
+          productionUrl: ctx.dataset.url,
+          workDir: restoreWork,
+          jobs,
+          besideIndexes: otherWay,
+        }),
+      ),
+      onScratch('d-beside', `d'. as d, with COMPARE_BESIDE_INDEXES=${otherWay} (\`auto\`: ${autoWay} here)`, {
+        kind: 'verify-step',
+        ...base,
+        jobs,
+        content: true,
+        besideIndexes: otherWay,
+      }),
     ];
     const runs = new Map<string, Run[]>(all.map((spec) => [spec.id, []]));
     /** The 1-minute load average after each run: other work shares this machine. */
@@ -1138,7 +1165,9 @@ async function restoreRun(options: {
       }
     }
     const summaries = all.map((spec) => summarize(spec.id, spec.label, runs.get(spec.id) ?? []));
-    const [command, expert, drill, drillExpert] = summaries as [
+    const [command, expert, drill, drillExpert, commandBeside, drillBeside] = summaries as [
+      ScenarioSummary,
+      ScenarioSummary,
       ScenarioSummary,
       ScenarioSummary,
       ScenarioSummary,
@@ -1165,6 +1194,7 @@ async function restoreRun(options: {
         pass: drill.wallSeconds / drillExpert.wallSeconds <= 1.1,
       },
     ];
+    const besideLine = `The digests read beside pg_restore's post-data section or after it: COMPARE_BESIDE_INDEXES=\`auto\` is ${autoWay} here (${cores} CPUs, -j${jobs}); r and d ran with it ${autoWay}, r' and d' ${otherWay}: r/x = ${ratio.toFixed(2)}, r'/x = ${(commandBeside.wallSeconds / expert.wallSeconds).toFixed(2)} (${commandBeside.wallSeconds.toFixed(2)} s); d/xd = ${(drill.wallSeconds / drillExpert.wallSeconds).toFixed(2)}, d'/xd = ${(drillBeside.wallSeconds / drillExpert.wallSeconds).toFixed(2)} (${drillBeside.wallSeconds.toFixed(2)} s). With the digests read beside, "Compare s" is what is left after pg_restore, and the reading is within "Restore s".`;
     const finishedAt = new Date();
     const markdown = `## Incident restore ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
 
@@ -1188,6 +1218,8 @@ ${summaries
   .join('\n')}
 
 ${targetTable(targets)}
+
+${besideLine}
 `;
     console.log(`\n${markdown}`);
     for (const line of verdictLines(targets)) console.log(line);
@@ -1476,6 +1508,8 @@ async function main(): Promise<void> {
       'upload-variants': { type: 'string', default: '' },
       peer: { type: 'string' },
       restore: { type: 'boolean', default: false },
+      /** pg_restore's -j in the restore bench (default: the CPUs). */
+      jobs: { type: 'string' },
     },
     strict: true,
   });
@@ -1487,7 +1521,9 @@ async function main(): Promise<void> {
   if (values.content) {
     await contentRun({ sizes: values.sizes.split(',').map(parseSize), rounds, major, updateDocs });
   } else if (values.restore) {
-    await restoreRun({ targetBytes: parseSize(values.size), rounds, major, updateDocs });
+    const jobs = values.jobs === undefined ? cores : Number(values.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new Error('--jobs must be a positive integer');
+    await restoreRun({ targetBytes: parseSize(values.size), rounds, major, updateDocs, jobs });
   } else if (values.verify) {
     await verifyRun({ targetBytes: parseSize(values.size), rounds, major, updateDocs });
   } else if (values.scaling) {

@@ -79,6 +79,8 @@ export type WorkerTask =
       productionUrl: string;
       workDir: string;
       jobs: number;
+      /** COMPARE_BESIDE_INDEXES for this run (default: the setting's own). */
+      besideIndexes?: 'on' | 'off';
     }
   /** An expert's incident restore by hand: download the newest dump, pg_restore -j N, nothing checked. */
   | {
@@ -98,6 +100,8 @@ export type WorkerTask =
       jobs: number;
       /** Compare content checksums too (the manifest must hold them). */
       content?: boolean;
+      /** COMPARE_BESIDE_INDEXES for this run (default: the setting's own). */
+      besideIndexes?: 'on' | 'off';
     }
   | { kind: 'verify-expert'; s3: S3Target; backupId: string; workDir: string; jobs: number }
   | {
@@ -411,6 +415,9 @@ async function prepareVerify(task: VerifyTask): Promise<Scenario> {
       AWS_REGION: 'us-east-1',
       WORK_DIR: task.workDir,
       RESTORE_JOBS: String(task.jobs),
+      ...(task.kind === 'verify-step' && task.besideIndexes
+        ? { COMPARE_BESIDE_INDEXES: task.besideIndexes }
+        : {}),
       ...(process.env.PG_CLIENT_DIR ? { PG_CLIENT_DIR: process.env.PG_CLIENT_DIR } : {}),
       ...(process.env.PG_SERVER_DIR ? { PG_SERVER_DIR: process.env.PG_SERVER_DIR } : {}),
       ...(task.kind === 'verify-standing'
@@ -495,6 +502,9 @@ async function prepareRestore(task: RestoreTask): Promise<Scenario> {
       WORK_DIR: task.workDir,
       RESTORE_JOBS: String(task.jobs),
       ...(task.kind === 'restore-command' ? { PRODUCTION_DATABASE_URL: task.productionUrl } : {}),
+      ...(task.kind === 'restore-command' && task.besideIndexes
+        ? { COMPARE_BESIDE_INDEXES: task.besideIndexes }
+        : {}),
       ...(process.env.PG_CLIENT_DIR ? { PG_CLIENT_DIR: process.env.PG_CLIENT_DIR } : {}),
     }),
   );

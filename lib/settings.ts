@@ -110,6 +110,8 @@ export interface SettingRow {
 }
 
 const optionalText = z.string().trim().min(1).optional();
+/** COMPARE_BESIDE_INDEXES: `auto` reads beside pg_restore's indexes when a CPU is left beyond its jobs. */
+export const compareBesideModes = ['auto', 'on', 'off'] as const;
 
 function isHttpsUrl(value: string): boolean {
   try {
@@ -280,6 +282,18 @@ export const settings = {
     stage: { deploy: 'restoreJobs' },
     // pg_restore -j follows the build's CPUs (the default), not the verify Lambda's memory.
     worker: 'unset',
+    local: 'passThrough',
+  },
+  /**
+   * Whether a restore with content compared reads the restored rows while pg_restore builds indexes
+   * and constraints (lib/verify/restore.ts, `readBeside`). `auto`: when this machine has more CPUs
+   * than RESTORE_JOBS, since pg_restore keeps that many busy and the reading needs cores of its own (on
+   * 2 CPUs with -j2 it measured no faster, docs/performance.md).
+   */
+  COMPARE_BESIDE_INDEXES: {
+    schema: z.enum(compareBesideModes).default('auto'),
+    groups: ['restoreJobs'],
+    stage: { config: 'verification.compareBesideIndexes' },
     local: 'passThrough',
   },
   RPO_HOURS: {

@@ -12,15 +12,22 @@ import type { PgConnection } from '../pg/connection.ts';
 import { withSession } from '../pg/session.ts';
 import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
-import { type CompareResult, compareRowCounts, digestRestoredBeside } from '../verify/compare.ts';
+import {
+  type CompareResult,
+  compareBesideIndexes,
+  compareRowCounts,
+  digestRestoredBeside,
+} from '../verify/compare.ts';
 import { type RestoreResult, restoreToStaging } from '../verify/restore.ts';
 import { requireGlobals } from '../verify/roles.ts';
 
-export interface RestoreOutcome extends RestoreResult {
+export interface RestoreOutcome extends Omit<RestoreResult, 'digested'> {
   backupId: string;
   compare: CompareResult;
   /** Wall time of the comparison on the target (counts, and content unless countsOnly). */
   compareSeconds: number;
+  /** The rows were read beside pg_restore's post-data section (COMPARE_BESIDE_INDEXES). */
+  comparedBeside?: true;
   /** Why the backup is not verified, when `allowUnverified` let it through. */
   unverified?: string;
   /** `latest` only: the newer backups it passed by, and why. */
@@ -65,9 +72,9 @@ export async function restoreBackup(
     guard: { production: runtime.productionConnection, targetNotProduction: options.targetNotProduction },
     // With content compared, the v4 digests are read while pg_restore builds indexes and constraints.
     readBeside:
-      options.countsOnly === true
-        ? undefined
-        : (restoredDb) => digestRestoredBeside(restoredDb, manifest, jobs),
+      options.countsOnly !== true && compareBesideIndexes(runtime.settings.COMPARE_BESIDE_INDEXES, jobs)
+        ? (restoredDb) => digestRestoredBeside(restoredDb, manifest, jobs)
+        : undefined,
   });
   const compareStarted = Date.now();
   const compare = await withSession(target, (session) =>
@@ -79,9 +86,12 @@ export async function restoreBackup(
     }),
   );
   const compareSeconds = (Date.now() - compareStarted) / 1000;
+  // The digests are the comparison's input, not part of the answer (they would only grow it).
+  const { digested, ...answer } = restored;
   return {
     backupId,
-    ...restored,
+    ...answer,
+    ...(digested ? { comparedBeside: true } : {}),
     compare,
     compareSeconds,
     skipped,

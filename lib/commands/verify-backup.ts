@@ -23,7 +23,12 @@ import { type Session, withSession } from '../pg/session.ts';
 import type { RestoredDigests } from '../pg/stream-content.ts';
 import type { ProgressLog } from '../progress.ts';
 import type { Runtime } from '../runtime.ts';
-import { type CompareResult, compareRowCounts, digestRestoredBeside } from '../verify/compare.ts';
+import {
+  type CompareResult,
+  compareBesideIndexes,
+  compareRowCounts,
+  digestRestoredBeside,
+} from '../verify/compare.ts';
 import {
   type RestoreDependencies,
   type RestoreResult,
@@ -120,10 +125,11 @@ export function assertExtensionsAvailable(
 function readBesideFor(
   manifest: Manifest,
   options: Pick<VerifyOptions<unknown>, 'content'>,
-  jobs: number,
+  settings: Pick<Runtime['settings'], 'RESTORE_JOBS' | 'COMPARE_BESIDE_INDEXES'>,
 ): RestoreDependencies['readBeside'] {
   if (options.content !== true) return undefined;
-  return (restored) => digestRestoredBeside(restored, manifest, jobs);
+  if (!compareBesideIndexes(settings.COMPARE_BESIDE_INDEXES, settings.RESTORE_JOBS)) return undefined;
+  return (restored) => digestRestoredBeside(restored, manifest, settings.RESTORE_JOBS);
 }
 
 async function compareIn<Checks>(
@@ -209,7 +215,7 @@ async function verifyOnScratch<Checks>(
         signal: options.signal,
         log: options.log,
         roles,
-        readBeside: readBesideFor(manifest, options, settings.RESTORE_JOBS),
+        readBeside: readBesideFor(manifest, options, settings),
       });
       const restoredDatabase = withDatabase(server.connection, database);
       compared = await withSession(restoredDatabase, (session) =>
@@ -266,7 +272,7 @@ async function verifyOnStaging<Checks>(
     lease: options.lease,
     log: options.log,
     guard: { production: runtime.productionConnection },
-    readBeside: readBesideFor(manifest, options, runtime.settings.RESTORE_JOBS),
+    readBeside: readBesideFor(manifest, options, runtime.settings),
   });
   const compared = await withSession(target, async (session) => {
     // Staging must still hold this backup's restore: no other execution took the lease meanwhile.

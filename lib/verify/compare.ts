@@ -5,6 +5,7 @@
  * result is data; the caller turns a mismatch into RowCountMismatchError or ContentMismatchError once
  * it is recorded. No row data ever enters a result: tables are named, values are not.
  */
+import { availableParallelism } from 'node:os';
 import { type Manifest, manifestProof, type ProofLevel } from '../backup/manifest.ts';
 import { ContentMismatchError, ManifestInvalidError, RowCountMismatchError } from '../errors.ts';
 import type { PgConnection } from '../pg/connection.ts';
@@ -29,6 +30,7 @@ import {
   streamContentAlgorithm,
 } from '../pg/stream-content.ts';
 import { qualified, type TableName, tableKey } from '../pg/tables.ts';
+import type { compareBesideModes } from '../settings.ts';
 import { leaseSchema } from './staging-lease.ts';
 
 export interface TableDifference {
@@ -88,6 +90,15 @@ export async function digestRestoredBeside(
     copySettingsOf(recorded.settings),
     jobs,
   );
+}
+
+/** Whether to read beside the indexes (the COMPARE_BESIDE_INDEXES setting): `auto` wants a spare CPU. */
+export function compareBesideIndexes(
+  setting: (typeof compareBesideModes)[number],
+  jobs: number,
+  cpus = availableParallelism(),
+): boolean {
+  return setting === 'on' || (setting === 'auto' && cpus > jobs);
 }
 
 /** The tables of a v4 manifest whose COPY columns it recorded: the ones the stream proves. */

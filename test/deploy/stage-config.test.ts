@@ -65,6 +65,7 @@ describe('stage config', () => {
         extensions: [],
         proof: 'checksums',
         checksumSource: 'stream',
+        compareBesideIndexes: 'auto',
       });
     });
 

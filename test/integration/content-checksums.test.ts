@@ -228,55 +228,62 @@ describe('content checksums', () => {
     expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é|Straße|happy/);
   });
 
-  it("verifies the same values from the dump stream (v4, CHECKSUM_SOURCE=stream): every table hashed from the rows pg_dump wrote, under production's own settings", async () => {
-    const { settings, store } = await fixture.freshBucket({
-      PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
-      CHECKSUM_SOURCE: 'stream',
-    });
+  it.each([
+    ['after pg_restore', 'off'],
+    ["beside pg_restore's post-data section", 'on'],
+  ])(
+    "verifies the same values from the dump stream (v4, CHECKSUM_SOURCE=stream): every table hashed from the rows pg_dump wrote, under production's own settings, the restored rows read %s",
+    async (_when, beside) => {
+      const { settings, store } = await fixture.freshBucket({
+        PRODUCTION_DATABASE_URL: ownerUrl('content_values'),
+        CHECKSUM_SOURCE: 'stream',
+        COMPARE_BESIDE_INDEXES: beside,
+      });
 
-    const execution = await fixture.run(settings);
+      const execution = await fixture.run(settings);
 
-    expect(execution.error).toBeUndefined();
-    expect(execution.status).toBe('SUCCEEDED');
-    const [backup] = await listBackups(store);
-    expect(backup?.verified).toBe(true);
-    const manifest = await readManifest(store, backup?.backupId ?? '');
-    expect(manifest.content).toMatchObject({
-      algorithm: 'copy-text-murmur3-sum64-v4',
-      scanAlgorithm: 'row-hash-sum64-v3',
-      // What pg_dump leaves to the database (it pins DateStyle, IntervalStyle and float digits itself).
-      settings: {
-        TimeZone: 'Asia/Kolkata',
-        bytea_output: 'escape',
-        lc_monetary: 'C',
-        client_encoding: 'UTF8',
-      },
-      largeObjects: { count: 1 },
-    });
-    expect(manifest.warnings).toEqual([]);
-    expect(
-      manifest.tables.map((t) => [t.table, t.rows, /^\d+$/.test(t.checksum ?? ''), t.scanChecksum]),
-    ).toEqual([
-      ['child', 1, true, undefined],
-      ['edge_values', 4, true, undefined],
-      ['no_key', 3, true, undefined],
-      ['parent', 0, true, undefined],
-      ['typed_values', 2, true, undefined],
-    ]);
-    // The child's columns in production's order, which the restore changes (a, c, b after it).
-    expect(manifest.tables.find((t) => t.table === 'child')?.copyColumns).toEqual([
-      ['a', 'integer'],
-      ['b', 'text'],
-      ['c', 'integer'],
-    ]);
-    expect(await readVerification(store, manifest.backupId)).toMatchObject({
-      proof: 'checksums',
-      proofLabel: 'checksums-v4',
-      tablesCompared: 5,
-      rowsCompared: 10,
-    });
-    expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é|Straße|happy/);
-  });
+      expect(execution.error).toBeUndefined();
+      expect(execution.status).toBe('SUCCEEDED');
+      const [backup] = await listBackups(store);
+      expect(backup?.verified).toBe(true);
+      const manifest = await readManifest(store, backup?.backupId ?? '');
+      expect(manifest.content).toMatchObject({
+        algorithm: 'copy-text-murmur3-sum64-v4',
+        scanAlgorithm: 'row-hash-sum64-v3',
+        // What pg_dump leaves to the database (it pins DateStyle, IntervalStyle and float digits itself).
+        settings: {
+          TimeZone: 'Asia/Kolkata',
+          bytea_output: 'escape',
+          lc_monetary: 'C',
+          client_encoding: 'UTF8',
+        },
+        largeObjects: { count: 1 },
+      });
+      expect(manifest.warnings).toEqual([]);
+      expect(
+        manifest.tables.map((t) => [t.table, t.rows, /^\d+$/.test(t.checksum ?? ''), t.scanChecksum]),
+      ).toEqual([
+        ['child', 1, true, undefined],
+        ['edge_values', 4, true, undefined],
+        ['no_key', 3, true, undefined],
+        ['parent', 0, true, undefined],
+        ['typed_values', 2, true, undefined],
+      ]);
+      // The child's columns in production's order, which the restore changes (a, c, b after it).
+      expect(manifest.tables.find((t) => t.table === 'child')?.copyColumns).toEqual([
+        ['a', 'integer'],
+        ['b', 'text'],
+        ['c', 'integer'],
+      ]);
+      expect(await readVerification(store, manifest.backupId)).toMatchObject({
+        proof: 'checksums',
+        proofLabel: 'checksums-v4',
+        tablesCompared: 5,
+        rowsCompared: 10,
+      });
+      expect(JSON.stringify(manifest)).not.toMatch(/large object|same|é|Straße|happy/);
+    },
+  );
 
   it('does not wait for a stream digest that falls behind: it is abandoned at its bound, and the checksums come from a scan in the same snapshot, with a warning', async () => {
     const { settings, store } = await fixture.freshBucket({
@@ -314,24 +321,31 @@ describe('content checksums', () => {
     ]);
   });
 
-  it('fails a restore that reproduces every count but not the values, with ContentMismatchError naming the table', async () => {
-    const { settings, store } = await fixture.freshBucket({
-      PRODUCTION_DATABASE_URL: ownerUrl('content_tz'),
-    });
+  it.each([
+    ['after pg_restore', 'off'],
+    ["beside pg_restore's post-data section", 'on'],
+  ])(
+    'fails a restore that reproduces every count but not the values, with ContentMismatchError naming the table, the restored rows read %s',
+    async (_when, beside) => {
+      const { settings, store } = await fixture.freshBucket({
+        PRODUCTION_DATABASE_URL: ownerUrl('content_tz'),
+        COMPARE_BESIDE_INDEXES: beside,
+      });
 
-    const execution = await fixture.run(settings);
+      const execution = await fixture.run(settings);
 
-    expect(execution.status).toBe('FAILED');
-    expect(execution.error?.name).toBe('ContentMismatchError');
-    expect(execution.error?.cause).toContain('every row count');
-    expect(execution.error?.cause).toContain('public.events: content differs');
-    expect(execution.error?.cause).not.toMatch(/2026-0|Kiritimati/);
-    expect(alerts().find((a) => a.subject.includes('FAILED'))?.message).toContain('ContentMismatchError');
-    const [backup] = await listBackups(store);
-    expect(backup?.verified).toBe(false);
-    await expect(store.exists(keys.verification(backup?.backupId ?? ''))).resolves.toBe(false);
-    expect(await fixture.scratchLeftovers()).toEqual([]);
-  });
+      expect(execution.status).toBe('FAILED');
+      expect(execution.error?.name).toBe('ContentMismatchError');
+      expect(execution.error?.cause).toContain('every row count');
+      expect(execution.error?.cause).toContain('public.events: content differs');
+      expect(execution.error?.cause).not.toMatch(/2026-0|Kiritimati/);
+      expect(alerts().find((a) => a.subject.includes('FAILED'))?.message).toContain('ContentMismatchError');
+      const [backup] = await listBackups(store);
+      expect(backup?.verified).toBe(false);
+      await expect(store.exists(keys.verification(backup?.backupId ?? ''))).resolves.toBe(false);
+      expect(await fixture.scratchLeftovers()).toEqual([]);
+    },
+  );
 
   it('counts alone would have passed that restore: with PROOF_LEVEL=counts the same backup verifies', async () => {
     const { settings, store } = await fixture.freshBucket({

@@ -11,8 +11,10 @@
  * Verify step's comparison on it: `compareRowCounts` with content (counts, checksums, large objects,
  * sequences) and the owners' and grants' check `handOverOwnership` ends with (`compareOwnership`).
  *
- * Every case must be caught twice: under the manifest's own checksums (copy-text-murmur3-sum64-v4, taken
- * from the dump stream, CHECKSUM_SOURCE=stream, the default) and under the scan's (row-hash-sum64-v3 on 14 and later,
+ * Every case must be caught three times: under the manifest's own checksums (copy-text-murmur3-sum64-v4,
+ * taken from the dump stream, CHECKSUM_SOURCE=stream, the default), read both ways a restore reads them
+ * (in one snapshot after pg_restore, and beside its post-data section: `digestRestoredBeside`), and
+ * under the scan's (row-hash-sum64-v3 on 14 and later,
  * row-md5-sum64-v1 on 13, which has no hash_record_extended), taken on production
  * in SQL as the Dump step's scan takes them. Each case also says what a v2 manifest of the same
  * production would have said (14 and later): a figure for the report, not an assertion.
@@ -41,7 +43,7 @@ import { availableServerBundles, serverForSource } from '../../lib/pg/server-bun
 import { type QuotedSql, quoteIdentifier, withSession } from '../../lib/pg/session.ts';
 import { streamContentAlgorithm } from '../../lib/pg/stream-content.ts';
 import { createRuntime } from '../../lib/runtime.ts';
-import { compareRowCounts, describeDifferences } from '../../lib/verify/compare.ts';
+import { compareRowCounts, describeDifferences, digestRestoredBeside } from '../../lib/verify/compare.ts';
 import { restoreToScratch } from '../../lib/verify/restore.ts';
 import { globalsFor } from '../../lib/verify/roles.ts';
 import { type ScratchServer, startScratchServer } from '../../lib/verify/scratch-server.ts';
@@ -70,14 +72,25 @@ afterAll(async () => {
   await fixture?.stop();
 });
 
-/** Verification's answer about the database `connection` points at: a difference, an error, or none. */
-async function verdict(connection: PgConnection, manifest: Manifest): Promise<string | undefined> {
+/**
+ * Verification's answer about the database `connection` points at: a difference, an error, or none.
+ * `beside`: the v4 digests read as a restore reads them beside pg_restore's post-data section
+ * (`digestRestoredBeside`: fresh sessions, a statement per table, no snapshot), then compared.
+ */
+async function verdict(
+  connection: PgConnection,
+  manifest: Manifest,
+  options: { beside?: boolean } = {},
+): Promise<string | undefined> {
   try {
+    const digested = options.beside ? await digestRestoredBeside(connection, manifest, 2) : undefined;
+    if (options.beside && !digested) return 'no v4 digests to read beside the restore';
     return await withSession(connection, async (session) => {
       // As the restore and the Verify step compare: the scan on two sessions sharing one snapshot.
       const compare = await compareRowCounts(session, manifest, {
         content: true,
         parallel: { connection, jobs: 2 },
+        digested,
       });
       const expected = checksumsProofLabel(manifest.content?.algorithm);
       if (compare.proof !== 'checksums' && compare.proof !== expected) {
@@ -227,6 +240,7 @@ describe.each(localMajors)('a PostgreSQL %i production', (major) => {
 
   it('verifies the untouched restored copy, as its superuser and as production’s owner', async () => {
     expect(await verdict(scratchAs(restored), manifest)).toBeUndefined();
+    expect(await verdict(scratchAs(restored), manifest, { beside: true })).toBeUndefined();
     expect(await verdict(scratchAs(restored), scanManifest)).toBeUndefined();
     if (v2Manifest) expect(await verdict(scratchAs(restored), v2Manifest)).toBeUndefined();
     const asOwner = await withClone('untouched', [largeObjectsToOwner], () =>
@@ -239,8 +253,9 @@ describe.each(localMajors)('a PostgreSQL %i production', (major) => {
     const name = `case_${i}`;
     const statements = corruption.asOwner ? [largeObjectsToOwner, ...corruption.change] : corruption.change;
     const user = corruption.asOwner ? corruptionRoles.owner : undefined;
-    const [own, scan, v2] = await withClone(name, statements, async () => [
+    const [own, beside, scan, v2] = await withClone(name, statements, async () => [
       await verdict(scratchAs(name, user), manifest),
+      await verdict(scratchAs(name, user), manifest, { beside: true }),
       await verdict(scratchAs(name, user), scanManifest),
       v2Manifest ? await verdict(scratchAs(name, user), v2Manifest) : 'not measured',
     ]);
@@ -248,9 +263,13 @@ describe.each(localMajors)('a PostgreSQL %i production', (major) => {
     const scanAlgorithm = scanManifest.content?.algorithm;
     const v2Said = v2Manifest ? (v2 ? 'caught' : 'missed') : 'n/a';
     report.push(
-      `PG${major} ${corruption.name}: ${algorithm} ${own ? 'caught' : 'MISSED'}, ${scanAlgorithm} ${scan ? 'caught' : 'MISSED'}, v2 ${v2Said}${own ? ` (${own.slice(0, 120)})` : ''}`,
+      `PG${major} ${corruption.name}: ${algorithm} ${own ? 'caught' : 'MISSED'} (read beside the restore: ${beside ? 'caught' : 'MISSED'}), ${scanAlgorithm} ${scan ? 'caught' : 'MISSED'}, v2 ${v2Said}${own ? ` (${own.slice(0, 120)})` : ''}`,
     );
     expect([corruption.name, own === undefined ? 'missed' : 'caught']).toEqual([corruption.name, 'caught']);
+    expect([corruption.name, beside === undefined ? 'missed' : 'caught']).toEqual([
+      corruption.name,
+      'caught',
+    ]);
     expect([corruption.name, scan === undefined ? 'missed' : 'caught']).toEqual([corruption.name, 'caught']);
     recordReliability({
       area: 'content',

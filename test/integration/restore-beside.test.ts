@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type PgConnection, parseConnectionUrl } from '../../lib/pg/connection.ts';
-import { runPgProcess } from '../../lib/pg/process.ts';
+import { type PgPrograms, runPgProcess } from '../../lib/pg/process.ts';
 import { type Session, withSession } from '../../lib/pg/session.ts';
 import { pgProgramsFor } from '../../lib/runtime.ts';
 import { runPgRestore } from '../../lib/verify/restore.ts';
@@ -124,13 +124,26 @@ describe('runPgRestore beside the post-data section', () => {
     await withSession(target, (session) =>
       session.query('CREATE TABLE placeholder (x int); CREATE INDEX orders_note ON placeholder (x)'),
     );
+    // The reader ends only after the post-data pg_restore has exited and one more round trip: a
+    // restore that did not wait for it would have rejected by then.
+    let postDataExited: Promise<unknown> | undefined;
+    const watched: PgPrograms<'pg_restore'> = {
+      clientForServer: (version) => programs.clientForServer(version),
+      start: (bundle, program, args, options) => {
+        const started = programs.start(bundle, program, args, options);
+        if (args.includes('--section=post-data')) postDataExited = started.exit;
+        return started;
+      },
+    };
     let readerEnded = false;
     await expect(
       runPgRestore(manifest, dumpPath, target, {
-        programs,
+        programs: watched,
         jobs: 2,
         beside: async () => {
-          await new Promise((resolve) => setTimeout(resolve, 200));
+          await waitFor('the post-data pg_restore to start', () => postDataExited);
+          await postDataExited;
+          await withSession(target, (session) => session.query('SELECT 1'));
           readerEnded = true;
           throw new Error('the reader failed too');
         },

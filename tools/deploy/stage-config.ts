@@ -21,6 +21,7 @@ import { postgresIdPattern } from '../../lib/provider/render.ts';
 import { compressionSchema, isDatabaseName } from '../../lib/schemas.ts';
 import {
   bucketNamePattern,
+  compareBesideModes,
   defaultOf,
   type SettingGroup,
   type SettingName,
@@ -135,6 +136,13 @@ export const stageConfigSchema = z.strictObject({
          * docs/performance.md).
          */
         checksumSource: z.enum(checksumSources).default(defaultOf('CHECKSUM_SOURCE')),
+        /**
+         * With content compared, read the restored rows while pg_restore builds indexes and constraints
+         * (`on`), after it (`off`), or beside it when the venue has more CPUs than pg_restore's jobs
+         * (`auto`, default). On 2 CPUs it hid the comparison with -j1 and lost with -j2
+         * (docs/performance.md, "The comparison beside pg_restore's indexes").
+         */
+        compareBesideIndexes: z.enum(compareBesideModes).default(defaultOf('COMPARE_BESIDE_INDEXES')),
       })
       .prefault({}),
   ),
