@@ -1079,18 +1079,22 @@ async function restoreRun(options: {
       task: (_targetUrl: string) => task,
       newServer: false,
     });
+    const restoreCommand =
+      (besideIndexes?: 'on' | 'off') =>
+      (targetUrl: string): WorkerTask => ({
+        kind: 'restore-command',
+        s3: ctx.s3,
+        targetUrl,
+        productionUrl: ctx.dataset.url,
+        workDir: restoreWork,
+        jobs,
+        ...(besideIndexes ? { besideIndexes } : {}),
+      });
     const all = [
       onNewServer(
         'r-command',
         `r. \`backupctl restore latest\` (restore use case): guard, download + SHA-256, pg_restore -j${jobs}, counts + content`,
-        (targetUrl) => ({
-          kind: 'restore-command',
-          s3: ctx.s3,
-          targetUrl,
-          productionUrl: ctx.dataset.url,
-          workDir: restoreWork,
-          jobs,
-        }),
+        restoreCommand(),
       ),
       onNewServer(
         'x-expert',
@@ -1119,15 +1123,7 @@ async function restoreRun(options: {
       onNewServer(
         'r-beside',
         `r'. as r, with COMPARE_BESIDE_INDEXES=${otherWay} (\`auto\`: ${autoWay} here)`,
-        (targetUrl) => ({
-          kind: 'restore-command',
-          s3: ctx.s3,
-          targetUrl,
-          productionUrl: ctx.dataset.url,
-          workDir: restoreWork,
-          jobs,
-          besideIndexes: otherWay,
-        }),
+        restoreCommand(otherWay),
       ),
       onScratch('d-beside', `d'. as d, with COMPARE_BESIDE_INDEXES=${otherWay} (\`auto\`: ${autoWay} here)`, {
         kind: 'verify-step',

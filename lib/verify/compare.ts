@@ -144,19 +144,13 @@ export async function compareRowCounts(
   const actual = await countRows(session, comparable);
   const actualByName = new Map(actual.map((t) => [tableKey(t), t.rows]));
 
-  const tables: TableDifference[] = [];
-  for (const expected of comparable) {
-    const rows = actualByName.get(tableKey(expected)) ?? -1;
-    if (rows !== expected.rows) {
-      tables.push({ schema: expected.schema, table: expected.table, expected: expected.rows, actual: rows });
-    }
-  }
+  const { tables, rowsCompared } = countDifferences(comparable, (t) => actualByName.get(tableKey(t)) ?? -1);
   const countsMatch = tables.length === 0 && missing.length === 0 && extra.length === 0;
   return {
     status: countsMatch ? 'match' : 'mismatch',
     proof: 'counts',
     tablesCompared: comparable.length,
-    rowsCompared: actual.reduce((sum, t) => sum + t.rows, 0),
+    rowsCompared,
     tables: tables.slice(0, 100),
     missing: missing.map(qualified).slice(0, 100),
     extra: extra.slice(0, 100),
@@ -205,23 +199,10 @@ async function scanRestored(
     const measured = new Map(
       (await scanInParallel(session, comparable, algorithm, parallel)).map((t) => [tableKey(t), t]),
     );
-    const tables: TableDifference[] = [];
-    let rowsCompared = 0;
-    for (const expected of comparable) {
-      const rows = measured.get(tableKey(expected))?.rows ?? -1;
-      if (rows >= 0) rowsCompared += rows;
-      if (rows !== expected.rows) {
-        tables.push({
-          schema: expected.schema,
-          table: expected.table,
-          expected: expected.rows,
-          actual: rows,
-        });
-      }
-    }
+    const counted = countDifferences(comparable, (t) => measured.get(tableKey(t))?.rows ?? -1);
     const differences: string[] = [];
     // Content only once the counts agree: a difference in rows is reported as such, by table.
-    if (recorded && namesMatch && tables.length === 0) {
+    if (recorded && namesMatch && counted.tables.length === 0) {
       for (const table of comparable) {
         if (table.checksum === undefined) continue;
         const restored = measured.get(tableKey(table));
@@ -233,14 +214,7 @@ async function scanRestored(
       }
       differences.push(...(await beyondTables(session, recorded)));
     }
-    return {
-      status: namesMatch && tables.length === 0 && differences.length === 0 ? 'match' : 'mismatch',
-      proof: 'checksums',
-      tablesCompared: comparable.length,
-      rowsCompared,
-      tables: tables.slice(0, 100),
-      content: differences.slice(0, 100),
-    };
+    return checksumsOutcome(namesMatch, comparable, counted, differences);
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
@@ -288,9 +262,30 @@ async function compareStreamed(
     options.digested ??
     (await digestRestoredTables(session, streamable, copySettingsOf(recorded.settings), options.parallel));
   const uncopied = comparable.filter((t) => !restored.digests.has(tableKey(t)));
-  const counted = new Map((await countRows(session, uncopied)).map((t) => [tableKey(t), t.rows]));
-  const rowsOf = (t: TableName) => restored.digests.get(tableKey(t))?.rows ?? counted.get(tableKey(t)) ?? -1;
+  const countedApart = new Map((await countRows(session, uncopied)).map((t) => [tableKey(t), t.rows]));
+  const rowsOf = (t: TableName) =>
+    restored.digests.get(tableKey(t))?.rows ?? countedApart.get(tableKey(t)) ?? -1;
 
+  const counted = countDifferences(comparable, rowsOf);
+  const differences: string[] = [];
+  // Content only once the counts agree: a difference in rows is reported as such, by table.
+  if (namesMatch && counted.tables.length === 0) {
+    for (const table of streamable) {
+      const columns = restored.columns.get(tableKey(table));
+      if (columns) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
+      else if (restored.digests.get(tableKey(table))?.checksum !== table.checksum)
+        differences.push(`${qualified(table)}: content differs`);
+    }
+    differences.push(...(await beyondStream(session, recorded, comparable)));
+  }
+  return checksumsOutcome(namesMatch, comparable, counted, differences);
+}
+
+/** Each table's restored rows (-1: not there) against the manifest's: the differences and the rows seen. */
+function countDifferences(
+  comparable: Manifest['tables'],
+  rowsOf: (table: TableName) => number,
+): { tables: TableDifference[]; rowsCompared: number } {
   const tables: TableDifference[] = [];
   let rowsCompared = 0;
   for (const expected of comparable) {
@@ -300,23 +295,23 @@ async function compareStreamed(
       tables.push({ schema: expected.schema, table: expected.table, expected: expected.rows, actual: rows });
     }
   }
-  const differences: string[] = [];
-  // Content only once the counts agree: a difference in rows is reported as such, by table.
-  if (namesMatch && tables.length === 0) {
-    for (const table of streamable) {
-      const columns = restored.columns.get(tableKey(table));
-      if (columns) differences.push(`${qualified(table)}: ${columns.join(', ')}`);
-      else if (restored.digests.get(tableKey(table))?.checksum !== table.checksum)
-        differences.push(`${qualified(table)}: content differs`);
-    }
-    differences.push(...(await beyondStream(session, recorded, comparable)));
-  }
+  return { tables, rowsCompared };
+}
+
+/** A comparison with content: a match only when every name, count and checksum agrees. */
+function checksumsOutcome(
+  namesMatch: boolean,
+  comparable: Manifest['tables'],
+  counted: { tables: TableDifference[]; rowsCompared: number },
+  differences: string[],
+): Omit<CompareResult, 'missing' | 'extra'> {
+  const match = namesMatch && counted.tables.length === 0 && differences.length === 0;
   return {
-    status: namesMatch && tables.length === 0 && differences.length === 0 ? 'match' : 'mismatch',
+    status: match ? 'match' : 'mismatch',
     proof: 'checksums',
     tablesCompared: comparable.length,
-    rowsCompared,
-    tables: tables.slice(0, 100),
+    rowsCompared: counted.rowsCompared,
+    tables: counted.tables.slice(0, 100),
     content: differences.slice(0, 100),
   };
 }
